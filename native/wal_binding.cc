@@ -1,0 +1,3 @@
+// Temporary until the WAL lands: registers nothing.
+#include <napi.h>
+void InitWal(Napi::Env, Napi::Object) {}

@@ -1,0 +1,17 @@
+// Every size and count limit of the system, in one place, with the relations between them
+// asserted at load time. Going over a limit is a typed UkvError, never a crash.
+import { assert } from "./assert.ts";
+
+export const keySizeBytesMax = 4 * 1024;
+export const valueSizeBytesMax = 1024 * 1024;
+/** One WAL record: a Raft entry holding one command (key + value + framing) must fit. */
+export const recordSizeBytesMax = 2 * 1024 * 1024;
+export const walSegmentSizeBytesDefault = 64 * 1024 * 1024;
+/** One transport frame must hold the largest record plus message overhead. */
+export const frameSizeBytesMax = 8 * 1024 * 1024;
+/** Max records in one batched table call (multi-get / apply-batch). */
+export const tableBatchCountMax = 65536;
+
+assert(keySizeBytesMax + valueSizeBytesMax + 1024 <= recordSizeBytesMax, "a record holds the largest key and value");
+assert(recordSizeBytesMax * 2 <= frameSizeBytesMax, "a frame holds the largest record with room for headers");
+assert(recordSizeBytesMax * 4 <= walSegmentSizeBytesDefault, "a segment holds several of the largest records");
