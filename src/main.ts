@@ -1,15 +1,9 @@
-import { Builtins, Cli, Command } from "clipanion";
-import { native } from "./storage/native.ts";
+// Entry point of the one binary: registers every subcommand (one file each in src/cli/).
+import { Builtins, Cli } from "clipanion";
+import { VersionCommand } from "./cli/version.ts";
+import { ukvVersion } from "./util/version.ts";
 
-class VersionCommand extends Command {
-  static override paths = [["version"]];
-  override async execute(): Promise<number> {
-    this.context.stdout.write(`ukv 0.1.0 (${native.version()})\n`);
-    return 0;
-  }
-}
-
-const cli = new Cli({ binaryName: "ukv", binaryLabel: "universeKV", binaryVersion: "0.1.0" });
+const cli = new Cli({ binaryName: "ukv", binaryLabel: "universeKV", binaryVersion: ukvVersion });
 cli.register(VersionCommand);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
