@@ -5,6 +5,7 @@
 
 void InitTable(Napi::Env env, Napi::Object exports);
 void InitWal(Napi::Env env, Napi::Object exports);
+void InitLock(Napi::Env env, Napi::Object exports);
 
 static Napi::Value Version(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), "ukv_native 1");
@@ -21,6 +22,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32c", Napi::Function::New(env, Crc32c));
   InitTable(env, exports);
   InitWal(env, exports);
+  InitLock(env, exports);
   return exports;
 }
 

@@ -16,7 +16,8 @@ export type ErrorCode =
   | "FRAME_INVALID"
   | "TIMEOUT"
   | "CLOSED"
-  | "BAD_REQUEST";
+  | "BAD_REQUEST"
+  | "DIR_LOCKED";
 
 export class UkvError extends Error {
   override name = "UkvError";
