@@ -17,7 +17,8 @@ export type ErrorCode =
   | "TIMEOUT"
   | "CLOSED"
   | "BAD_REQUEST"
-  | "DIR_LOCKED";
+  | "DIR_LOCKED"
+  | "RING_INVALID";
 
 export class UkvError extends Error {
   override name = "UkvError";

@@ -15,3 +15,15 @@ export const tableBatchCountMax = 65536;
 assert(keySizeBytesMax + valueSizeBytesMax + 1024 <= recordSizeBytesMax, "a record holds the largest key and value");
 assert(recordSizeBytesMax * 2 <= frameSizeBytesMax, "a frame holds the largest record with room for headers");
 assert(recordSizeBytesMax * 4 <= walSegmentSizeBytesDefault, "a segment holds several of the largest records");
+
+/** Data shards in one cluster config (a static config is read by people; the ring may grow past it). */
+export const shardCountMax = 64;
+/** Voting members of one Raft group (meta or shard): every write waits on a majority of them. */
+export const groupMemberCountMax = 9;
+/** Virtual nodes per shard when a ring is built: more points, better balance, bigger ring. */
+export const ringVnodeCountMax = 4096;
+/** Ranges in one ring: bounds lookup depth, ring JSON in the meta store, and every loop over ranges. */
+export const ringRangeCountMax = 262144;
+
+assert(shardCountMax * 1024 + 1 <= ringRangeCountMax, "a ring of the largest config at 1024 vnodes per shard fits, with room to split");
+assert(ringVnodeCountMax + 1 <= ringRangeCountMax, "a single shard's ring fits");
