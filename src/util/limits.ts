@@ -27,3 +27,11 @@ export const ringRangeCountMax = 262144;
 
 assert(shardCountMax * 1024 + 1 <= ringRangeCountMax, "a ring of the largest config at 1024 vnodes per shard fits, with room to split");
 assert(ringVnodeCountMax + 1 <= ringRangeCountMax, "a single shard's ring fits");
+
+/** Packed bytes (keys + values) of one table batch call: offsets cross N-API as u32. */
+export const tableBatchSizeBytesMax = 256 * 1024 * 1024;
+/** The opaque metadata blob (Raft ConfState) carried in a snapshot header. */
+export const snapshotMetadataSizeBytesMax = 1024 * 1024;
+
+assert(keySizeBytesMax + valueSizeBytesMax <= tableBatchSizeBytesMax, "a batch holds the largest single set");
+assert(tableBatchSizeBytesMax < 2 ** 32, "batch offsets fit in u32");
