@@ -1,3 +1,273 @@
-// Temporary until the table lands: registers nothing.
+// N-API face of the Swiss table. A JS handle is an External owning one std::shared_ptr<Table>
+// (TableHandle): closing the handle or its garbage collection drops that reference, and the
+// Table is freed with the last one (see TableRegistry in table.h).
+//
+// Batches cross once. getMany: the keys are packed by JS into one byte buffer with a Uint32Array of
+// end offsets; the values come back packed in one fresh ArrayBuffer, with each value's size (or -1
+// for a missing key) written into a JS Int32Array. applyBatch: keys and values packed into one
+// buffer, and per op three u32s [kind, keyEnd, valueEnd] (kind 0 = set, 1 = delete).
 #include <napi.h>
-void InitTable(Napi::Env, Napi::Object) {}
+
+#include <cstring>
+#include <vector>
+
+#include "table.h"
+
+namespace {
+
+struct TableHandle {
+  std::shared_ptr<ukv::Table> table;
+};
+
+constexpr uint32_t kOpSet = 0;
+constexpr uint32_t kOpDelete = 1;
+constexpr uint32_t kOpFieldCount = 3;
+
+void throwCoded(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  error.ThrowAsJavaScriptException();
+}
+
+Napi::Value wrap(Napi::Env env, std::shared_ptr<ukv::Table> table) {
+  auto* handle = new TableHandle{std::move(table)};
+  return Napi::External<TableHandle>::New(env, handle, [](Napi::Env, TableHandle* dying) { delete dying; });
+}
+
+// The table behind info[0], or nullptr (with a JS exception pending) if the handle was closed.
+ukv::Table* tableOf(const Napi::CallbackInfo& info) {
+  TableHandle* handle = info[0].As<Napi::External<TableHandle>>().Data();
+  if (!handle->table) {
+    throwCoded(info.Env(), "CLOSED", "Table handle is closed");
+    return nullptr;
+  }
+  return handle->table.get();
+}
+
+struct Bytes {
+  const uint8_t* data;
+  uint32_t size;
+};
+
+Bytes bytesOf(const Napi::Value& value) {
+  auto array = value.As<Napi::Uint8Array>();
+  UKV_ASSERT(array.ByteLength() <= UINT32_MAX, "byte strings are bounded by the limits");
+  return Bytes{array.Data(), static_cast<uint32_t>(array.ByteLength())};
+}
+
+Napi::Value Create(const Napi::CallbackInfo& info) {
+  double capacityHint = info[0].As<Napi::Number>().DoubleValue();
+  UKV_ASSERT(capacityHint >= 0 && capacityHint <= 4294967296.0, "capacity hint checked in TS");
+  return wrap(info.Env(), ukv::TableRegistry::create(static_cast<size_t>(capacityHint)));
+}
+
+Napi::Value Attach(const Napi::CallbackInfo& info) {
+  double tableId = info[0].As<Napi::Number>().DoubleValue();
+  std::shared_ptr<ukv::Table> table = ukv::TableRegistry::attach(static_cast<uint64_t>(tableId));
+  if (!table) return info.Env().Null();
+  return wrap(info.Env(), std::move(table));
+}
+
+Napi::Value TableId(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), static_cast<double>(table->tableId));
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  info[0].As<Napi::External<TableHandle>>().Data()->table.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value Get(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  Bytes key = bytesOf(info[1]);
+  UKV_ASSERT(key.size <= ukv::kKeySizeBytesMax, "key size checked in TS");
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  const ukv::Entry* entry = table->map.find(key.data, key.size);
+  if (entry == nullptr) return info.Env().Null();
+  // Copy under the read lock: a writer cannot free or move the entry until the guard goes.
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(info.Env(), entry->valueSize);
+  if (entry->valueSize > 0) std::memcpy(buffer.Data(), entry->value(), entry->valueSize);
+  return Napi::Uint8Array::New(info.Env(), entry->valueSize, buffer, 0);
+}
+
+Napi::Value Has(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  Bytes key = bytesOf(info[1]);
+  UKV_ASSERT(key.size <= ukv::kKeySizeBytesMax, "key size checked in TS");
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  return Napi::Boolean::New(info.Env(), table->map.find(key.data, key.size) != nullptr);
+}
+
+Napi::Value Set(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  Bytes key = bytesOf(info[1]);
+  Bytes value = bytesOf(info[2]);
+  UKV_ASSERT(key.size <= ukv::kKeySizeBytesMax, "key size checked in TS");
+  UKV_ASSERT(value.size <= ukv::kValueSizeBytesMax, "value size checked in TS");
+  std::unique_lock<std::shared_mutex> guard(table->mutex);
+  table->map.set(key.data, key.size, value.data, value.size);
+  return info.Env().Undefined();
+}
+
+Napi::Value Delete(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  Bytes key = bytesOf(info[1]);
+  UKV_ASSERT(key.size <= ukv::kKeySizeBytesMax, "key size checked in TS");
+  std::unique_lock<std::shared_mutex> guard(table->mutex);
+  return Napi::Boolean::New(info.Env(), table->map.erase(key.data, key.size));
+}
+
+// getMany(handle, keys: Uint8Array, keyEnds: Uint32Array, count, outSizes: Int32Array) -> ArrayBuffer
+Napi::Value GetMany(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  Bytes keys = bytesOf(info[1]);
+  auto keyEnds = info[2].As<Napi::Uint32Array>();
+  uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+  auto outSizes = info[4].As<Napi::Int32Array>();
+  UKV_ASSERT(count <= ukv::kTableBatchCountMax, "batch count checked in TS");
+  UKV_ASSERT(keyEnds.ElementLength() >= count && outSizes.ElementLength() >= count, "scratch arrays hold the batch");
+  const uint32_t* ends = keyEnds.Data();
+  int32_t* sizes = outSizes.Data();
+
+  thread_local std::vector<const ukv::Entry*> found;
+  found.resize(count);
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  size_t totalBytes = 0;
+  uint32_t start = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    UKV_ASSERT(ends[i] >= start && ends[i] <= keys.size, "key offsets are increasing and inside the buffer");
+    UKV_ASSERT(ends[i] - start <= ukv::kKeySizeBytesMax, "key size checked in TS");
+    const ukv::Entry* entry = table->map.find(keys.data + start, ends[i] - start);
+    found[i] = entry;
+    sizes[i] = entry == nullptr ? -1 : static_cast<int32_t>(entry->valueSize);
+    if (entry != nullptr) totalBytes += entry->valueSize;
+    start = ends[i];
+  }
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(info.Env(), totalBytes);
+  auto* out = static_cast<uint8_t*>(buffer.Data());
+  for (uint32_t i = 0; i < count; i++) {
+    if (found[i] == nullptr) continue;
+    std::memcpy(out, found[i]->value(), found[i]->valueSize);
+    out += found[i]->valueSize;
+  }
+  return buffer;
+}
+
+// applyBatch(handle, packed: Uint8Array, ops: Uint32Array, count): all ops under one write lock.
+Napi::Value ApplyBatch(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  Bytes packed = bytesOf(info[1]);
+  auto opsArray = info[2].As<Napi::Uint32Array>();
+  uint32_t count = info[3].As<Napi::Number>().Uint32Value();
+  UKV_ASSERT(count <= ukv::kTableBatchCountMax, "batch count checked in TS");
+  UKV_ASSERT(opsArray.ElementLength() >= size_t{count} * kOpFieldCount, "op array holds the batch");
+  const uint32_t* ops = opsArray.Data();
+  // Check the whole batch before touching the table, so a bad batch applies nothing.
+  uint32_t start = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const uint32_t* op = ops + size_t{i} * kOpFieldCount;
+    UKV_ASSERT(op[0] == kOpSet || op[0] == kOpDelete, "op kind is set or delete");
+    UKV_ASSERT(op[1] >= start && op[2] >= op[1] && op[2] <= packed.size, "op offsets increase inside the buffer");
+    UKV_ASSERT(op[1] - start <= ukv::kKeySizeBytesMax, "key size checked in TS");
+    UKV_ASSERT(op[2] - op[1] <= ukv::kValueSizeBytesMax, "value size checked in TS");
+    UKV_ASSERT(op[0] == kOpSet || op[2] == op[1], "a delete carries no value");
+    start = op[2];
+  }
+  std::unique_lock<std::shared_mutex> guard(table->mutex);
+  start = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const uint32_t* op = ops + size_t{i} * kOpFieldCount;
+    if (op[0] == kOpSet) {
+      table->map.set(packed.data + start, op[1] - start, packed.data + op[1], op[2] - op[1]);
+    } else {
+      table->map.erase(packed.data + start, op[1] - start);
+    }
+    start = op[2];
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Count(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  return Napi::Number::New(info.Env(), static_cast<double>(table->map.count()));
+}
+
+Napi::Value BytesUsed(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  return Napi::Number::New(info.Env(), static_cast<double>(table->map.bytesUsed()));
+}
+
+Napi::Value Clear(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  ukv::SwissTable emptied(0);
+  {
+    std::unique_lock<std::shared_mutex> guard(table->mutex);
+    table->map.swap(emptied);
+  }
+  // `emptied` now holds the old entries and is freed here, outside the lock.
+  return info.Env().Undefined();
+}
+
+// entries(handle) -> [key, value][] in slot order: the order snapshots are written in. For tests
+// and tools on small tables; snapshots stream natively.
+Napi::Value Entries(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  Napi::Array result = Napi::Array::New(env, table->map.count());
+  uint32_t index = 0;
+  table->map.forEach([&](const ukv::Entry& entry) {
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(uint32_t{0}, Napi::Uint8Array::New(env, entry.keySize));
+    pair.Set(uint32_t{1}, Napi::Uint8Array::New(env, entry.valueSize));
+    std::memcpy(pair.Get(uint32_t{0}).As<Napi::Uint8Array>().Data(), entry.key(), entry.keySize);
+    std::memcpy(pair.Get(uint32_t{1}).As<Napi::Uint8Array>().Data(), entry.value(), entry.valueSize);
+    result.Set(index++, pair);
+  });
+  return result;
+}
+
+}  // namespace
+
+// The Table shared by the snapshot binding: nullptr (with a JS exception pending) if closed.
+std::shared_ptr<ukv::Table> tableFromHandle(const Napi::Value& value) {
+  TableHandle* handle = value.As<Napi::External<TableHandle>>().Data();
+  if (!handle->table) throwCoded(value.Env(), "CLOSED", "Table handle is closed");
+  return handle->table;
+}
+
+void InitTable(Napi::Env env, Napi::Object exports) {
+  exports.Set("tableCreate", Napi::Function::New(env, Create));
+  exports.Set("tableAttach", Napi::Function::New(env, Attach));
+  exports.Set("tableId", Napi::Function::New(env, TableId));
+  exports.Set("tableClose", Napi::Function::New(env, Close));
+  exports.Set("tableGet", Napi::Function::New(env, Get));
+  exports.Set("tableHas", Napi::Function::New(env, Has));
+  exports.Set("tableSet", Napi::Function::New(env, Set));
+  exports.Set("tableDelete", Napi::Function::New(env, Delete));
+  exports.Set("tableGetMany", Napi::Function::New(env, GetMany));
+  exports.Set("tableApplyBatch", Napi::Function::New(env, ApplyBatch));
+  exports.Set("tableCount", Napi::Function::New(env, Count));
+  exports.Set("tableBytesUsed", Napi::Function::New(env, BytesUsed));
+  exports.Set("tableClear", Napi::Function::New(env, Clear));
+  exports.Set("tableEntries", Napi::Function::New(env, Entries));
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("keySizeBytesMax", Napi::Number::New(env, ukv::kKeySizeBytesMax));
+  limits.Set("valueSizeBytesMax", Napi::Number::New(env, ukv::kValueSizeBytesMax));
+  limits.Set("tableBatchCountMax", Napi::Number::New(env, ukv::kTableBatchCountMax));
+  exports.Set("tableLimits", limits);
+}

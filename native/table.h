@@ -1,0 +1,145 @@
+// The Swiss table: an open-addressing hash map from byte-string keys to byte-string values.
+//
+// Memory layout (one SwissTable):
+//
+//   control_  [capacity + kGroupWidth - 1] int8   one control byte per slot, then clones
+//   slots_    [capacity]               Entry*     one pointer per slot (valid where control is full)
+//   each Entry, one malloc block:       [u32 keySize][u32 valueSize][key bytes][value bytes]
+//
+//   capacity is a power of two >= kGroupWidth. A control byte is
+//     kEmpty   (0b10000000)  the slot never held an entry since the last rehash
+//     kDeleted (0b11111110)  a tombstone: the slot held an entry and a probe may have passed it
+//     0..127   (0b0hhhhhhh)  full: the low 7 bits of the key's 64-bit hash (H2)
+//   The first kGroupWidth - 1 control bytes are cloned after the last one, so a group load at any
+//   slot index reads kGroupWidth bytes without wrapping (index i and capacity + i hold the same byte).
+//
+// Lookup: H1 = hash >> 7 picks the first probe position; kGroupWidth control bytes are loaded and
+// compared with H2 at once (SSE2: 16 bytes, one pcmpeqb + pmovmskb; otherwise 8 bytes with SWAR
+// bit tricks). Candidates are confirmed by comparing the key bytes. A group holding an empty slot
+// ends the probe (the key would have been placed there). The probe moves by kGroupWidth * i at
+// step i (triangular numbers), which over a power-of-two capacity visits every group exactly once.
+//
+// Erase writes kEmpty when no probe can have passed the slot (the window of kGroupWidth slots
+// around it had an empty slot before and after it), otherwise a tombstone kDeleted, as in abseil.
+// Growth: at 7/8 load (full + tombstones) the table doubles and rehashes; if most of the load is
+// tombstones it rehashes at the same capacity instead, which drops them.
+//
+// The hash is a fixed-seed 64-bit wyhash-style function (multiply-fold mixing), so the slot order,
+// and with it the snapshot byte stream, depends only on the sequence of operations: runs replay.
+//
+// Thread safety: SwissTable itself is single-threaded; Table wraps it with a std::shared_mutex
+// (FR3.2: readers in parallel, writers exclusive) and TableRegistry shares Tables across Workers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+
+// Invariant check, on in production: a failure is a bug, so the process stops with a message.
+#ifndef UKV_ASSERT
+#define UKV_ASSERT(condition, why)                                                          \
+  do {                                                                                      \
+    if (!(condition)) {                                                                     \
+      std::fprintf(stderr, "ukv native assertion failed: %s (%s:%d)\n", why, __FILE__, __LINE__); \
+      std::abort();                                                                         \
+    }                                                                                       \
+  } while (0)
+#endif
+
+namespace ukv {
+
+// Mirrors of src/util/limits.ts; src/storage/table.ts asserts at load that both sides agree. The
+// TS face rejects bad input with typed errors first, so here an excess is a bug (assert).
+constexpr uint32_t kKeySizeBytesMax = 4 * 1024;
+constexpr uint32_t kValueSizeBytesMax = 1024 * 1024;
+constexpr uint32_t kTableBatchCountMax = 65536;
+
+// The 64-bit fixed-seed hash of a byte string.
+uint64_t hashBytes(const uint8_t* data, size_t size);
+
+// One heap block per entry; the key and value bytes follow the header directly.
+struct Entry {
+  uint32_t keySize;
+  uint32_t valueSize;
+
+  uint8_t* key() { return reinterpret_cast<uint8_t*>(this + 1); }
+  const uint8_t* key() const { return reinterpret_cast<const uint8_t*>(this + 1); }
+  uint8_t* value() { return key() + keySize; }
+  const uint8_t* value() const { return key() + keySize; }
+  size_t blockSizeBytes() const { return sizeof(Entry) + keySize + valueSize; }
+};
+static_assert(sizeof(Entry) == 8, "the entry header is two u32 sizes, no padding, so key bytes start at +8");
+
+class SwissTable {
+ public:
+  explicit SwissTable(size_t capacityHint = 0);
+  ~SwissTable();
+  SwissTable(const SwissTable&) = delete;
+  SwissTable& operator=(const SwissTable&) = delete;
+
+  // The entry for `key`, or nullptr. Valid until the next write.
+  const Entry* find(const uint8_t* key, uint32_t keySize) const;
+  // Inserts or overwrites. Returns true if the key was new.
+  bool set(const uint8_t* key, uint32_t keySize, const uint8_t* value, uint32_t valueSize);
+  // Returns true if the key was present.
+  bool erase(const uint8_t* key, uint32_t keySize);
+  void clear();
+  void swap(SwissTable& other) noexcept;
+
+  size_t count() const { return count_; }
+  size_t capacity() const { return capacity_; }
+  size_t tombstoneCount() const { return tombstoneCount_; }
+  // Control bytes + slot array + every entry block (their requested sizes).
+  size_t bytesUsed() const;
+
+  // Visits every entry in slot order: the stable order snapshots are written in.
+  template <typename Visit>
+  void forEach(Visit visit) const {
+    for (size_t index = 0; index < capacity_; index++) {
+      if (control_[index] >= 0) visit(*slots_[index]);
+    }
+  }
+
+ private:
+  size_t findSlot(const uint8_t* key, uint32_t keySize, uint64_t hash) const;  // capacity_ if absent
+  size_t findFirstNonFull(uint64_t hash) const;
+  void setControl(size_t index, int8_t control);
+  void resize(size_t newCapacity);
+  void allocate(size_t capacity);
+  size_t growthLimit() const { return capacity_ - capacity_ / 8; }
+
+  int8_t* control_ = nullptr;
+  Entry** slots_ = nullptr;
+  size_t capacity_ = 0;
+  size_t count_ = 0;
+  size_t tombstoneCount_ = 0;
+  size_t entryBytes_ = 0;
+};
+
+// A SwissTable shared by several JS threads: one shared_mutex, readers in parallel.
+struct Table {
+  explicit Table(size_t capacityHint) : map(capacityHint) {}
+  mutable std::shared_mutex mutex;
+  SwissTable map;
+  uint64_t tableId = 0;
+};
+
+// Process-global id -> Table, so a Worker can attach to a table by number. It holds weak
+// references: the Table is freed when the last handle (shared_ptr) is dropped.
+class TableRegistry {
+ public:
+  static std::shared_ptr<Table> create(size_t capacityHint);
+  static std::shared_ptr<Table> attach(uint64_t tableId);  // nullptr if closed or unknown
+ private:
+  static void forget(uint64_t tableId);
+  static std::mutex mutex_;
+  static std::map<uint64_t, std::weak_ptr<Table>> tables_;
+  static uint64_t nextTableId_;
+};
+
+}  // namespace ukv

@@ -1,0 +1,269 @@
+// The TS face of the native Swiss table (native/table.*): byte-string keys and values, shared by
+// several Workers through a numeric table id. Limits are checked here, before the N-API crossing,
+// and turned into typed errors; the native side only asserts them.
+// Batches cross once: keys (and values) are packed into one reused scratch buffer with u32 offsets.
+import { assert } from "../util/assert.ts";
+import { UkvError } from "../util/errors.ts";
+import {
+  keySizeBytesMax,
+  tableBatchCountMax,
+  tableBatchSizeBytesMax,
+  valueSizeBytesMax,
+} from "../util/limits.ts";
+import { native } from "./native.ts";
+
+export type TableOp = { kind: "set"; key: Uint8Array; value: Uint8Array } | { kind: "delete"; key: Uint8Array };
+
+/** Opaque native handle (an N-API External holding one reference to the table). */
+export type NativeTableHandle = { readonly __nativeTable: unique symbol };
+
+interface TableBindings {
+  tableCreate(capacityHint: number): NativeTableHandle;
+  tableAttach(tableId: number): NativeTableHandle | null;
+  tableId(handle: NativeTableHandle): number;
+  tableClose(handle: NativeTableHandle): void;
+  tableGet(handle: NativeTableHandle, key: Uint8Array): Uint8Array | null;
+  tableHas(handle: NativeTableHandle, key: Uint8Array): boolean;
+  tableSet(handle: NativeTableHandle, key: Uint8Array, value: Uint8Array): void;
+  tableDelete(handle: NativeTableHandle, key: Uint8Array): boolean;
+  tableGetMany(
+    handle: NativeTableHandle,
+    keys: Uint8Array,
+    keyEnds: Uint32Array,
+    count: number,
+    outSizes: Int32Array,
+  ): ArrayBuffer;
+  tableApplyBatch(handle: NativeTableHandle, packed: Uint8Array, ops: Uint32Array, count: number): void;
+  tableCount(handle: NativeTableHandle): number;
+  tableBytesUsed(handle: NativeTableHandle): number;
+  tableClear(handle: NativeTableHandle): void;
+  tableEntries(handle: NativeTableHandle): [Uint8Array, Uint8Array][];
+  tableLimits: { keySizeBytesMax: number; valueSizeBytesMax: number; tableBatchCountMax: number };
+}
+
+const bindings = native as unknown as TableBindings;
+
+assert(bindings.tableLimits.keySizeBytesMax === keySizeBytesMax, "native and TS key limits agree");
+assert(bindings.tableLimits.valueSizeBytesMax === valueSizeBytesMax, "native and TS value limits agree");
+assert(bindings.tableLimits.tableBatchCountMax === tableBatchCountMax, "native and TS batch limits agree");
+
+/** Capacity hints above this are refused: 2^32 entries is far beyond one node's memory. */
+export const tableCapacityHintMax = 2 ** 32;
+
+const opSet = 0;
+const opDelete = 1;
+const opFieldCount = 3;
+
+// Scratch buffers reused by every batch of this JS thread (each Worker has its own module copy).
+let scratchBytes = new Uint8Array(64 * 1024);
+let scratchOffsets = new Uint32Array(1024 * opFieldCount);
+let scratchSizes = new Int32Array(1024);
+
+function scratchBytesFor(sizeBytes: number): Uint8Array {
+  if (scratchBytes.length < sizeBytes) scratchBytes = new Uint8Array(Math.max(sizeBytes, scratchBytes.length * 2));
+  return scratchBytes;
+}
+
+function scratchOffsetsFor(count: number): Uint32Array {
+  if (scratchOffsets.length < count) scratchOffsets = new Uint32Array(Math.max(count, scratchOffsets.length * 2));
+  return scratchOffsets;
+}
+
+function scratchSizesFor(count: number): Int32Array {
+  if (scratchSizes.length < count) scratchSizes = new Int32Array(Math.max(count, scratchSizes.length * 2));
+  return scratchSizes;
+}
+
+function checkKey(key: Uint8Array): void {
+  if (key.length > keySizeBytesMax) {
+    throw new UkvError("KEY_TOO_LARGE", `Key is too large: ${key.length} bytes (max ${keySizeBytesMax})`, {
+      data: { sizeBytes: key.length, sizeBytesMax: keySizeBytesMax },
+    });
+  }
+}
+
+function checkValue(value: Uint8Array): void {
+  if (value.length > valueSizeBytesMax) {
+    throw new UkvError("VALUE_TOO_LARGE", `Value is too large: ${value.length} bytes (max ${valueSizeBytesMax})`, {
+      data: { sizeBytes: value.length, sizeBytesMax: valueSizeBytesMax },
+    });
+  }
+}
+
+function checkBatchCount(count: number): void {
+  if (count > tableBatchCountMax) {
+    throw new UkvError("BATCH_TOO_LARGE", `Batch has too many operations: ${count} (max ${tableBatchCountMax})`, {
+      data: { count, countMax: tableBatchCountMax },
+    });
+  }
+}
+
+function checkBatchSize(sizeBytes: number): void {
+  if (sizeBytes > tableBatchSizeBytesMax) {
+    throw new UkvError("BATCH_TOO_LARGE", `Batch is too large: ${sizeBytes} bytes (max ${tableBatchSizeBytesMax})`, {
+      data: { sizeBytes, sizeBytesMax: tableBatchSizeBytesMax },
+    });
+  }
+}
+
+export class Table {
+  readonly tableId: number;
+  #handle: NativeTableHandle | null;
+
+  private constructor(handle: NativeTableHandle) {
+    this.#handle = handle;
+    this.tableId = bindings.tableId(handle);
+  }
+
+  /** A new empty table. `capacityHint` (default 0): entries to hold without growing. */
+  static create(options: { capacityHint?: number } = {}): Table {
+    const capacityHint = options.capacityHint ?? 0;
+    if (!Number.isInteger(capacityHint) || capacityHint < 0 || capacityHint > tableCapacityHintMax) {
+      throw new UkvError("CONFIG_INVALID", `Table capacity hint is invalid: ${capacityHint} (0..${tableCapacityHintMax})`, {
+        data: { capacityHint },
+      });
+    }
+    return new Table(bindings.tableCreate(capacityHint));
+  }
+
+  /** Another handle on a live table, e.g. in a Worker given `tableId`. Throws CLOSED if it is gone. */
+  static attach(tableId: number): Table {
+    const handle = Number.isSafeInteger(tableId) && tableId > 0 ? bindings.tableAttach(tableId) : null;
+    if (handle === null) {
+      throw new UkvError("CLOSED", `Table is closed or unknown: ${tableId}`, { data: { tableId } });
+    }
+    return new Table(handle);
+  }
+
+  /** The native handle, for the snapshot binding. */
+  nativeHandle(): NativeTableHandle {
+    return this.#live();
+  }
+
+  /** A copy of the value, or null. */
+  get(key: Uint8Array): Uint8Array | null {
+    checkKey(key);
+    return bindings.tableGet(this.#live(), key);
+  }
+
+  set(key: Uint8Array, value: Uint8Array): void {
+    checkKey(key);
+    checkValue(value);
+    bindings.tableSet(this.#live(), key, value);
+  }
+
+  /** True if the key was present. */
+  delete(key: Uint8Array): boolean {
+    checkKey(key);
+    return bindings.tableDelete(this.#live(), key);
+  }
+
+  has(key: Uint8Array): boolean {
+    checkKey(key);
+    return bindings.tableHas(this.#live(), key);
+  }
+
+  /** One N-API call and one read lock for the batch; each value is a copy (views of one fresh buffer). */
+  getMany(keys: Uint8Array[]): (Uint8Array | null)[] {
+    const count = keys.length;
+    checkBatchCount(count);
+    let sizeBytes = 0;
+    for (const key of keys) {
+      checkKey(key);
+      sizeBytes += key.length;
+    }
+    checkBatchSize(sizeBytes);
+    const packed = scratchBytesFor(sizeBytes);
+    const keyEnds = scratchOffsetsFor(count);
+    const sizes = scratchSizesFor(count);
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const key = keys[i] as Uint8Array;
+      packed.set(key, offset);
+      offset += key.length;
+      keyEnds[i] = offset;
+    }
+    const values = bindings.tableGetMany(this.#live(), packed, keyEnds, count, sizes);
+    const result: (Uint8Array | null)[] = new Array(count);
+    let valueOffset = 0;
+    for (let i = 0; i < count; i++) {
+      const size = sizes[i] as number;
+      if (size < 0) {
+        result[i] = null;
+      } else {
+        result[i] = new Uint8Array(values, valueOffset, size);
+        valueOffset += size;
+      }
+    }
+    assert(valueOffset === values.byteLength, "every returned byte belongs to one value");
+    return result;
+  }
+
+  /** One N-API call and one write lock for the batch, applied in order. A bad op applies nothing. */
+  applyBatch(ops: TableOp[]): void {
+    const count = ops.length;
+    checkBatchCount(count);
+    let sizeBytes = 0;
+    for (const op of ops) {
+      checkKey(op.key);
+      sizeBytes += op.key.length;
+      if (op.kind === "set") {
+        checkValue(op.value);
+        sizeBytes += op.value.length;
+      }
+    }
+    checkBatchSize(sizeBytes);
+    const packed = scratchBytesFor(sizeBytes);
+    const fields = scratchOffsetsFor(count * opFieldCount);
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      const op = ops[i] as TableOp;
+      packed.set(op.key, offset);
+      offset += op.key.length;
+      const field = i * opFieldCount;
+      fields[field + 1] = offset;
+      if (op.kind === "set") {
+        fields[field] = opSet;
+        packed.set(op.value, offset);
+        offset += op.value.length;
+      } else {
+        fields[field] = opDelete;
+      }
+      fields[field + 2] = offset;
+    }
+    bindings.tableApplyBatch(this.#live(), packed, fields, count);
+  }
+
+  count(): number {
+    return bindings.tableCount(this.#live());
+  }
+
+  /** Control bytes + slots + entry blocks. */
+  bytesUsed(): number {
+    return bindings.tableBytesUsed(this.#live());
+  }
+
+  /** Removes every entry and returns the table to its smallest capacity. */
+  clear(): void {
+    bindings.tableClear(this.#live());
+  }
+
+  /** Every entry in the table's stable slot order (the order snapshots are written in). For small tables. */
+  entries(): [Uint8Array, Uint8Array][] {
+    return bindings.tableEntries(this.#live());
+  }
+
+  /** Drops this handle; the table is freed when its last handle (in any Worker) is closed or collected. */
+  close(): void {
+    if (this.#handle === null) return;
+    bindings.tableClose(this.#handle);
+    this.#handle = null;
+  }
+
+  #live(): NativeTableHandle {
+    if (this.#handle === null) {
+      throw new UkvError("CLOSED", `Table handle is closed: ${this.tableId}`, { data: { tableId: this.tableId } });
+    }
+    return this.#handle;
+  }
+}
