@@ -25,7 +25,7 @@ export const ringVnodeCountMax = 4096;
 /** Ranges in one ring: bounds lookup depth, ring JSON in the meta store, and every loop over ranges. */
 export const ringRangeCountMax = 262144;
 
-assert(shardCountMax * 1024 + 1 <= ringRangeCountMax, "a ring of the largest config at 1024 vnodes per shard fits, with room to split");
+assert(shardCountMax * 2048 + 1 <= ringRangeCountMax, "a ring of the largest config at the default 2048 vnodes per shard fits, with room to split");
 assert(ringVnodeCountMax + 1 <= ringRangeCountMax, "a single shard's ring fits");
 
 /** Packed bytes (keys + values) of one table batch call: offsets cross N-API as u32. */
