@@ -1,0 +1,152 @@
+// The client protocol as plain TypeScript values (what handlers and callers see), its mapping to
+// the wire (proto/kv.proto), and the request checks every server applies before its handler runs.
+// Codes are strings equal to the proto enum names, so the wire code, the UkvError code and the CLI
+// message all read the same.
+import * as pb from "../proto/kv.ts";
+import { ProtoDecodeError } from "../proto/wire.ts";
+import { assert } from "../util/assert.ts";
+import { isUkvError } from "../util/errors.ts";
+import { keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
+
+export type KvOp = "GET" | "SET" | "DELETE" | "STATUS";
+
+export type KvCode =
+  | "OK"
+  | "NOT_FOUND"
+  | "NOT_LEADER"
+  | "SHARD_UNAVAILABLE"
+  | "KEY_TOO_LARGE"
+  | "VALUE_TOO_LARGE"
+  | "BAD_REQUEST"
+  | "TIMEOUT"
+  | "INTERNAL"
+  /** Client side only: the node could not be reached, or the connection broke before the answer. */
+  | "UNREACHABLE"
+  /** The server is shutting down or over a limit: retry later or elsewhere. */
+  | "UNAVAILABLE";
+
+export interface KvRequest {
+  /** Unique per connection among requests in flight; the response carries it back. */
+  id: number;
+  op: KvOp;
+  key: Uint8Array;
+  /** SET only. */
+  value: Uint8Array;
+  /** GET only: read through the leader (read index) instead of the local replica. */
+  linearizable: boolean;
+}
+
+export interface KvResponse {
+  id: number;
+  code: KvCode;
+  /** GET + OK: the value. */
+  value: Uint8Array;
+  /** NOT_LEADER: the leader's client address, "" while there is no leader. */
+  leaderAddress: string;
+  /** Errors: a human-readable reason. */
+  message: string;
+  /** STATUS: a JSON document describing the node. */
+  statusJson: string;
+}
+
+const emptyBytes = new Uint8Array(0);
+
+const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, STATUS: pb.Op.STATUS };
+const opFromWire = new Map<number, KvOp>(Object.entries(opToWire).map(([name, value]) => [value, name as KvOp]));
+
+const codeToWire: Record<KvCode, pb.Code> = {
+  OK: pb.Code.OK,
+  NOT_FOUND: pb.Code.NOT_FOUND,
+  NOT_LEADER: pb.Code.NOT_LEADER,
+  SHARD_UNAVAILABLE: pb.Code.SHARD_UNAVAILABLE,
+  KEY_TOO_LARGE: pb.Code.KEY_TOO_LARGE,
+  VALUE_TOO_LARGE: pb.Code.VALUE_TOO_LARGE,
+  BAD_REQUEST: pb.Code.BAD_REQUEST,
+  TIMEOUT: pb.Code.TIMEOUT,
+  INTERNAL: pb.Code.INTERNAL,
+  UNREACHABLE: pb.Code.UNREACHABLE,
+  UNAVAILABLE: pb.Code.UNAVAILABLE,
+};
+const codeFromWire = new Map<number, KvCode>(Object.entries(codeToWire).map(([name, value]) => [value, name as KvCode]));
+assert(codeFromWire.size === Object.keys(pb.Code).length / 2 - 1, "every wire code but CODE_UNSPECIFIED has a name");
+
+export function isKvCode(value: string): value is KvCode {
+  return Object.hasOwn(codeToWire, value);
+}
+
+export function makeKvResponse(id: number, code: KvCode, fields: Partial<Omit<KvResponse, "id" | "code">> = {}): KvResponse {
+  return {
+    id,
+    code,
+    value: fields.value ?? emptyBytes,
+    leaderAddress: fields.leaderAddress ?? "",
+    message: fields.message ?? "",
+    statusJson: fields.statusJson ?? "",
+  };
+}
+
+/**
+ * The response for an error thrown by a handler: a UkvError whose code is a client code keeps it
+ * (NOT_LEADER takes `data.leaderAddress`); anything else is INTERNAL.
+ */
+export function kvResponseFromError(id: number, error: unknown): KvResponse {
+  if (isUkvError(error) && isKvCode(error.code)) {
+    const leader = error.data.leaderAddress;
+    return makeKvResponse(id, error.code, { message: error.message, leaderAddress: typeof leader === "string" ? leader : "" });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return makeKvResponse(id, "INTERNAL", { message: `Internal error: ${message}` });
+}
+
+/** The checks of the protocol itself, before any handler: an error response, or null when valid. */
+export function checkKvRequest(request: KvRequest): KvResponse | null {
+  const { id, key, value } = request;
+  if (request.op === "STATUS") return null;
+  if (key.byteLength === 0) return makeKvResponse(id, "BAD_REQUEST", { message: "Key must not be empty" });
+  if (key.byteLength > keySizeBytesMax) {
+    return makeKvResponse(id, "KEY_TOO_LARGE", { message: `Key too large: ${key.byteLength} bytes, limit ${keySizeBytesMax}` });
+  }
+  if (value.byteLength > valueSizeBytesMax) {
+    return makeKvResponse(id, "VALUE_TOO_LARGE", { message: `Value too large: ${value.byteLength} bytes, limit ${valueSizeBytesMax}` });
+  }
+  if (request.op !== "SET" && value.byteLength !== 0) {
+    return makeKvResponse(id, "BAD_REQUEST", { message: `A ${request.op} request carries no value` });
+  }
+  return null;
+}
+
+export function requestToWire(request: KvRequest): pb.Request {
+  return { id: request.id, op: opToWire[request.op], key: request.key, value: request.value, linearizable: request.linearizable };
+}
+
+/** A decoded wire request, or a BAD_REQUEST response for one whose op is unknown. */
+export function requestFromWire(request: pb.Request): KvRequest | KvResponse {
+  const op = opFromWire.get(request.op);
+  if (op === undefined) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Unknown op ${request.op}` });
+  return { id: request.id, op, key: request.key, value: request.value, linearizable: request.linearizable };
+}
+
+export function responseToWire(response: KvResponse): pb.Response {
+  return {
+    id: response.id,
+    code: codeToWire[response.code],
+    value: response.value,
+    leaderAddress: response.leaderAddress,
+    message: response.message,
+    statusJson: response.statusJson,
+  };
+}
+
+/** Throws ProtoDecodeError for a code this client does not know (a newer server): never guess OK. */
+export function responseFromWire(response: pb.Response): KvResponse {
+  const code = codeFromWire.get(response.code);
+  if (code === undefined) throw new ProtoDecodeError(`Unknown response code ${response.code}`);
+  return {
+    id: response.id,
+    code,
+    value: response.value,
+    leaderAddress: response.leaderAddress,
+    message: response.message,
+    statusJson: response.statusJson,
+  };
+}
