@@ -35,3 +35,13 @@ export const snapshotMetadataSizeBytesMax = 1024 * 1024;
 
 assert(keySizeBytesMax + valueSizeBytesMax <= tableBatchSizeBytesMax, "a batch holds the largest single set");
 assert(tableBatchSizeBytesMax < 2 ** 32, "batch offsets fit in u32");
+
+/** Raft transport: encoded frames queued for one peer; beyond it the oldest are dropped (Raft retransmits). */
+export const peerQueueBytesMax = 32 * 1024 * 1024;
+/** Raft transport: one streamed snapshot chunk. */
+export const snapshotChunkSizeBytes = 256 * 1024;
+/** Client protocol: requests of one connection being handled at once; beyond it the server stops reading. */
+export const kvConnectionInflightCountMax = 4096;
+
+assert(peerQueueBytesMax >= 2 * frameSizeBytesMax, "a peer queue holds at least two full frames");
+assert(snapshotChunkSizeBytes + 1024 <= frameSizeBytesMax, "a snapshot chunk fits one frame with its header");
