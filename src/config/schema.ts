@@ -1,0 +1,121 @@
+// The shape of a cluster config file (zod, strict objects: an unknown key is an error, because a
+// misspelled optional key would otherwise be silently ignored and its default used). Rules that
+// span fields (duplicates, group sizes, tick relations) live in cross-checks.ts.
+import { z } from "zod";
+import { groupMemberCountMax, recordSizeBytesMax, shardCountMax, walSegmentSizeBytesDefault } from "../util/limits.ts";
+import { parseAddress } from "./address.ts";
+
+/** Node and shard ids are positive and fit in an int32 (0 means "none" in the Raft core). */
+export const configIdMax = 0x7fffffff;
+export const tickMsMax = 10_000;
+export const ticksMax = 10_000;
+export const snapshotEntriesThresholdMax = 1_000_000_000;
+/** A segment must hold several of the largest records (the relation limits.ts asserts). */
+export const walSegmentSizeBytesMin = recordSizeBytesMax * 4;
+export const walSegmentSizeBytesMax = 1024 * 1024 * 1024;
+export const clusterNamePattern = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export const configDefaults = {
+  tickMs: 50,
+  electionTicks: 20,
+  heartbeatTicks: 2,
+  snapshotEntriesThreshold: 100_000,
+  walSegmentSizeBytes: walSegmentSizeBytesDefault,
+} as const;
+
+const address = z.string().superRefine((text, context) => {
+  const parsed = parseAddress(text);
+  if ("reason" in parsed) context.addIssue({ code: "custom", message: parsed.reason });
+});
+
+function boundedInt(min: number, max: number): z.ZodNumber {
+  return z
+    .number()
+    .int({ error: "must be an integer" })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` });
+}
+
+const member = z.strictObject({
+  id: boundedInt(1, configIdMax),
+  raftAddress: address,
+  clientAddress: address,
+});
+
+const members = z
+  .array(member)
+  .min(1, { error: "must list at least one member" })
+  .max(groupMemberCountMax, { error: `must list at most ${groupMemberCountMax} members (groupMemberCountMax)` });
+
+const shard = z.strictObject({
+  id: boundedInt(1, configIdMax),
+  members,
+  allowFewerThanThreeMembers: z.boolean().default(false),
+});
+
+export const clusterConfigSchema = z.strictObject({
+  clusterName: z.string().regex(clusterNamePattern, {
+    error: "must be 1..64 characters of letters, digits, '_', '.', '-', starting with a letter or digit",
+  }),
+  dataDir: z.string().min(1, { error: "must not be empty" }),
+  tickMs: boundedInt(1, tickMsMax).default(configDefaults.tickMs),
+  electionTicks: boundedInt(2, ticksMax).default(configDefaults.electionTicks),
+  heartbeatTicks: boundedInt(1, ticksMax).default(configDefaults.heartbeatTicks),
+  snapshotEntriesThreshold: boundedInt(1, snapshotEntriesThresholdMax).default(configDefaults.snapshotEntriesThreshold),
+  walSegmentSizeBytes: boundedInt(walSegmentSizeBytesMin, walSegmentSizeBytesMax).default(configDefaults.walSegmentSizeBytes),
+  meta: z.strictObject({ members, allowFewerThanThreeMembers: z.boolean().default(false) }),
+  shards: z
+    .array(shard)
+    .min(1, { error: "must list at least one shard" })
+    .max(shardCountMax, { error: `must list at most ${shardCountMax} shards (shardCountMax)` }),
+  router: z
+    .strictObject({ clientAddress: address, respAddress: address.nullable().default(null) })
+    .nullable()
+    .default(null),
+});
+
+export type ParsedClusterConfig = z.output<typeof clusterConfigSchema>;
+
+/** One problem in a config file: where (a field path like `shards[1].members[0].raftAddress`) and why. */
+export interface ConfigProblem {
+  path: string;
+  reason: string;
+}
+
+/** `["shards", 1, "members", 0, "id"]` -> `shards[1].members[0].id`; the empty path is `(root)`. */
+export function formatFieldPath(path: readonly PropertyKey[]): string {
+  let text = "";
+  for (const part of path) {
+    if (typeof part === "number") text += `[${part}]`;
+    else text += text === "" ? String(part) : `.${String(part)}`;
+  }
+  return text === "" ? "(root)" : text;
+}
+
+function describeReceived(input: unknown): string {
+  if (input === null) return "null";
+  if (Array.isArray(input)) return "a list";
+  if (typeof input === "object") return "a mapping";
+  return `${typeof input} ${JSON.stringify(input)}`;
+}
+
+/** Validates the shape; returns the parsed value, or every problem found. */
+export function checkShape(data: unknown): { config: ParsedClusterConfig } | { problems: ConfigProblem[] } {
+  const result = clusterConfigSchema.safeParse(data, {
+    error: (issue) => {
+      if (issue.code !== "invalid_type") return undefined;
+      if (issue.input === undefined) return "missing field";
+      return `expected ${issue.expected === "object" ? "a mapping" : issue.expected === "array" ? "a list" : `a ${issue.expected}`}, got ${describeReceived(issue.input)}`;
+    },
+  });
+  if (result.success) return { config: result.data };
+  const problems: ConfigProblem[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) problems.push({ path: formatFieldPath([...issue.path, key]), reason: "unknown field" });
+    } else {
+      problems.push({ path: formatFieldPath(issue.path), reason: issue.message });
+    }
+  }
+  return { problems };
+}
