@@ -33,6 +33,8 @@ export interface TestNode {
 export interface NetworkOptions {
   seed?: number;
   configure?: (config: RaftConfig) => void;
+  /** Prepares a node's storage before its RawNode reads it (preloaded logs, hard state). */
+  prepare?: (id: NodeId, storage: MemoryStorage) => void;
 }
 
 export class Network {
@@ -51,6 +53,7 @@ export class Network {
 
   addNode(id: NodeId, conf: ConfState): TestNode {
     const storage = new MemoryStorage({ conf });
+    this.#options.prepare?.(id, storage);
     return this.#start(id, storage, conf, 0);
   }
 
@@ -171,3 +174,10 @@ export class Network {
 }
 
 export const text = (value: string): Uint8Array => new TextEncoder().encode(value);
+
+/** Entries [from..to] of one term with a small payload, for preloading logs. */
+export function entriesOfTerm(from: number, to: number, term: number): Entry[] {
+  const entries: Entry[] = [];
+  for (let index = from; index <= to; index++) entries.push({ index, term, type: EntryType.Normal, data: text(`${term}/${index}`) });
+  return entries;
+}
