@@ -6,6 +6,7 @@
 void InitTable(Napi::Env env, Napi::Object exports);
 void InitWal(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
+void InitSnapshot(Napi::Env env, Napi::Object exports);
 
 static Napi::Value Version(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), "ukv_native 1");
@@ -23,6 +24,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTable(env, exports);
   InitWal(env, exports);
   InitLock(env, exports);
+  InitSnapshot(env, exports);
   return exports;
 }
 
