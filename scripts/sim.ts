@@ -1,0 +1,97 @@
+// The simulator's command line.
+//   npm run sim -- --seed S            replay one seed verbosely (options, every event, result)
+//   npm run sim -- --seeds N [--from S] sweep seeds S..S+N-1 (default S=1) with a progress line
+// Exit status: 0 all passed, 129 safety violation, 128 crash (an assertion or exception),
+// 127 liveness violation, 2 bad usage. A failure prints its seed, property and last events.
+import { formatSimOptions, pickSimOptions } from "../src/sim/options.ts";
+import { raftCore } from "../src/sim/raft-core.ts";
+import { exitCodeOf, exitCodeOk, exitCodeUsage, runSeed, type SimResult } from "../src/sim/run.ts";
+import { formatTraceEvent } from "../src/sim/trace.ts";
+
+/** Failures printed in full during a sweep; the rest are listed by seed. */
+const failuresDetailedMax = 3;
+const progressIntervalMs = 1000;
+
+interface Args {
+  seed: number | null;
+  seeds: number;
+  from: number;
+  unsafeCommit: boolean;
+}
+
+function usage(message: string): never {
+  console.error(`${message}\nUsage: npm run sim -- --seed S | --seeds N [--from S] [--unsafe-commit]`);
+  process.exit(exitCodeUsage);
+}
+
+function parseCount(flag: string, text: string | undefined, min: number): number {
+  const value = Number(text);
+  if (text === undefined || !Number.isSafeInteger(value) || value < min) usage(`Bad value for ${flag}: ${text ?? "(none)"}, must be an integer >= ${min}`);
+  return value;
+}
+
+function parseArgs(argv: readonly string[]): Args {
+  const args: Args = { seed: null, seeds: 0, from: 1, unsafeCommit: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === "--seed") args.seed = parseCount(flag, argv[++i], 0);
+    else if (flag === "--seeds") args.seeds = parseCount(flag, argv[++i], 1);
+    else if (flag === "--from") args.from = parseCount(flag, argv[++i], 0);
+    else if (flag === "--unsafe-commit") args.unsafeCommit = true;
+    else usage(`Unknown argument: ${flag}`);
+  }
+  if ((args.seed === null) === (args.seeds === 0)) usage("Give exactly one of --seed or --seeds");
+  return args;
+}
+
+function printFailure(result: SimResult): void {
+  console.error(`\nseed ${result.seed}: ${result.outcome} violation (${result.property}) at tick ${result.ticks}`);
+  console.error(result.message);
+  console.error(`last ${result.trace.length} events:`);
+  for (const event of result.trace) console.error(formatTraceEvent(event));
+  console.error(`replay: npm run sim -- --seed ${result.seed}`);
+}
+
+function replay(seed: number, unsafeCommit: boolean): number {
+  for (const line of formatSimOptions(pickSimOptions(seed))) console.log(line);
+  const result = runSeed(seed, { core: raftCore, unsafeCommit, sink: (event) => console.log(formatTraceEvent(event)) });
+  const s = result.stats;
+  console.log(
+    `seed ${seed}: ${result.outcome} after ${result.ticks} ticks; committed=${s.committed} proposals=${s.proposals} crashes=${s.crashes} ` +
+      `restarts=${s.restarts} partitions=${s.partitions} snapshots=${s.snapshots} reads=${s.reads} confChanges=${s.confChanges} ` +
+      `messages=${s.messagesSent} dropped=${s.messagesDropped} members=${s.members}`,
+  );
+  if (result.outcome !== "ok") printFailure(result);
+  return exitCodeOf(result.outcome);
+}
+
+function sweep(from: number, count: number, unsafeCommit: boolean): number {
+  const startMs = performance.now();
+  let lastProgressMs = startMs;
+  const failures: SimResult[] = [];
+  const progress = (done: number): string => {
+    const seconds = (performance.now() - startMs) / 1000;
+    return `seeds ${done}/${count} (${from}..${from + done - 1}), ${(done / Math.max(seconds, 1e-3)).toFixed(1)} seeds/s, ${seconds.toFixed(1)} s, failures ${failures.length}`;
+  };
+  for (let done = 0; done < count; done++) {
+    const result = runSeed(from + done, { core: raftCore, unsafeCommit });
+    if (result.outcome !== "ok") {
+      failures.push(result);
+      if (failures.length <= failuresDetailedMax) printFailure(result);
+    }
+    const nowMs = performance.now();
+    if (nowMs - lastProgressMs >= progressIntervalMs) {
+      lastProgressMs = nowMs;
+      console.error(progress(done + 1));
+    }
+  }
+  console.log(progress(count));
+  if (failures.length === 0) return exitCodeOk;
+  console.log(`failing seeds: ${failures.map((f) => `${f.seed} (${f.outcome}: ${f.property})`).join(", ")}`);
+  // The most serious kind decides the status: safety, then crash, then liveness.
+  const codes = failures.map((f) => exitCodeOf(f.outcome));
+  return Math.max(...codes);
+}
+
+const args = parseArgs(process.argv.slice(2));
+process.exit(args.seed !== null ? replay(args.seed, args.unsafeCommit) : sweep(args.from, args.seeds, args.unsafeCommit));

@@ -1,0 +1,140 @@
+// A member's simulated disk: the state that survives a crash (hard state, snapshot, log entries)
+// kept apart from everything volatile (the Raft core, the state machine, the in-memory storage).
+// A Ready's write may be slow: it is pending until its completion tick, and a crash before then
+// loses it whole (a write is one atomic batch, as a WAL record with a checksum is either whole or
+// discarded on recovery). Restart rebuilds the member from this state alone.
+import { assert } from "../util/assert.ts";
+import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.ts";
+
+export interface DiskWrite {
+  hardState: HardState | null;
+  snapshot: Snapshot | null;
+  entries: Entry[];
+}
+
+export interface PendingWrite {
+  write: DiskWrite;
+  doneAtTicks: number;
+}
+
+export class SimDisk {
+  /** The voters a fresh member starts with, before any snapshot: what bootstrap wrote. */
+  readonly bootConf: ConfState;
+  #hardState: HardState = { term: 0, vote: 0, commit: 0 };
+  #snapshot: Snapshot | null = null;
+  /** Contiguous entries; the first follows the compaction point. */
+  #entries: Entry[] = [];
+  #compactedIndex = 0;
+  #pending: PendingWrite | null = null;
+
+  constructor(bootConf: ConfState) {
+    this.bootConf = { voters: [...bootConf.voters], learners: [...bootConf.learners] };
+  }
+
+  get hardState(): HardState {
+    return this.#hardState;
+  }
+
+  get snapshot(): Snapshot | null {
+    return this.#snapshot;
+  }
+
+  get snapshotIndex(): number {
+    return this.#snapshot?.metadata.index ?? 0;
+  }
+
+  /** Entries after the snapshot: what a restart appends to the rebuilt storage. */
+  entriesAfterSnapshot(): Entry[] {
+    const snapshotIndex = this.snapshotIndex;
+    return this.#entries.filter((entry) => entry.index > snapshotIndex);
+  }
+
+  get lastIndex(): number {
+    const last = this.#entries[this.#entries.length - 1];
+    return last === undefined ? Math.max(this.#compactedIndex, this.snapshotIndex) : last.index;
+  }
+
+  /** The first index whose entry is on disk (lastIndex + 1 when the log is empty). */
+  get firstIndex(): number {
+    return this.#entries[0]?.index ?? this.lastIndex + 1;
+  }
+
+  entryAt(index: number): Entry | undefined {
+    const first = this.#entries[0];
+    if (first === undefined) return undefined;
+    return this.#entries[index - first.index];
+  }
+
+  /** The term of the entry at index, if the disk still knows it (an entry or the snapshot point). */
+  termAt(index: number): number | undefined {
+    if (index === 0) return 0;
+    const entry = this.entryAt(index);
+    if (entry !== undefined) return entry.term;
+    if (this.#snapshot !== null && this.#snapshot.metadata.index === index) return this.#snapshot.metadata.term;
+    return undefined;
+  }
+
+  get pending(): PendingWrite | null {
+    return this.#pending;
+  }
+
+  /** Starts a slow write; it lands at doneAtTicks unless the member crashes first. */
+  beginWrite(write: DiskWrite, doneAtTicks: number): void {
+    assert(this.#pending === null, "one write at a time: the member waits for its disk");
+    this.#pending = { write, doneAtTicks };
+  }
+
+  /** Lands the pending write if it is due, and returns it. */
+  completeDue(nowTicks: number): DiskWrite | null {
+    const pending = this.#pending;
+    if (pending === null || pending.doneAtTicks > nowTicks) return null;
+    this.#pending = null;
+    this.persist(pending.write);
+    return pending.write;
+  }
+
+  /** Writes a Ready batch: snapshot first (it replaces the log), then entries, then hard state. */
+  persist(write: DiskWrite): void {
+    if (write.snapshot !== null) {
+      assert(write.snapshot.metadata.index > this.snapshotIndex, "a received snapshot is newer than the one on disk");
+      this.#snapshot = write.snapshot;
+      this.#entries = [];
+      this.#compactedIndex = write.snapshot.metadata.index;
+    }
+    if (write.entries.length > 0) this.#appendEntries(write.entries);
+    if (write.hardState !== null) this.#hardState = { ...write.hardState };
+  }
+
+  /** Saves a snapshot the member took of its own state machine. */
+  saveLocalSnapshot(snapshot: Snapshot): void {
+    assert(snapshot.metadata.index > this.snapshotIndex, "a new local snapshot is newer than the last");
+    assert(snapshot.metadata.index <= this.#hardState.commit, "only committed state is snapshotted");
+    this.#snapshot = snapshot;
+  }
+
+  /** Drops entries up to index, which the snapshot covers. */
+  compact(index: number): void {
+    assert(index <= this.snapshotIndex, "compaction never drops entries the snapshot does not cover");
+    if (index <= this.#compactedIndex) return;
+    this.#entries = this.#entries.filter((entry) => entry.index > index);
+    this.#compactedIndex = index;
+  }
+
+  /** Crash: a pending write never reaches the platter. Returns whether one was lost. */
+  crash(): boolean {
+    const lost = this.#pending !== null;
+    this.#pending = null;
+    return lost;
+  }
+
+  #appendEntries(entries: Entry[]): void {
+    const firstNew = entries[0] as Entry;
+    for (let i = 1; i < entries.length; i++) {
+      assert((entries[i] as Entry).index === firstNew.index + i, "a Ready's entries are contiguous");
+    }
+    assert(firstNew.index > this.snapshotIndex, "entries never rewrite what the snapshot covers");
+    assert(firstNew.index <= this.lastIndex + 1, "entries leave no gap in the log");
+    const keep = this.#entries.filter((entry) => entry.index < firstNew.index);
+    this.#entries = keep.concat(entries);
+  }
+}

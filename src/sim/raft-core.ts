@@ -1,0 +1,20 @@
+// Wires the real Raft core (RawNode, MemoryStorage) into the simulator's SimCore shape.
+import { MemoryStorage } from "../raft/memory-storage.ts";
+import { ProposalDroppedError, RawNode, decodeConfChange, defaultRaftConfig } from "../raft/raw-node.ts";
+import type { ConfState } from "../raft/types.ts";
+import type { SimCore, SimNodeArgs, SimRaftNode, SimStorage } from "./core.ts";
+
+export const raftCore: SimCore = {
+  newStorage(conf: ConfState): SimStorage {
+    return new MemoryStorage({ conf });
+  },
+  newNode(args: SimNodeArgs): SimRaftNode {
+    const config = defaultRaftConfig({ id: args.id, storage: args.storage, random: args.random, applied: args.applied });
+    if (args.unsafeCommit) config.testOnlyUnsafeCommit = true;
+    return new RawNode(config);
+  },
+  isProposalDropped(error: unknown): boolean {
+    return error instanceof ProposalDroppedError;
+  },
+  decodeConfChange,
+};
