@@ -31,9 +31,13 @@ const address = z.string().superRefine((text, context) => {
 function boundedInt(min: number, max: number): z.ZodNumber {
   return z
     .number()
-    .int({ error: "must be an integer" })
-    .min(min, { error: `must be at least ${min}` })
-    .max(max, { error: `must be at most ${max}` });
+    .int({ error: (issue) => `must be an integer, got ${String(issue.input)}` })
+    .min(min, { error: (issue) => `must be at least ${min}, got ${String(issue.input)}` })
+    .max(max, { error: (issue) => `must be at most ${max}, got ${String(issue.input)}` });
+}
+
+function countOf(input: unknown): string {
+  return Array.isArray(input) ? String(input.length) : "more";
 }
 
 const member = z.strictObject({
@@ -45,7 +49,7 @@ const member = z.strictObject({
 const members = z
   .array(member)
   .min(1, { error: "must list at least one member" })
-  .max(groupMemberCountMax, { error: `must list at most ${groupMemberCountMax} members (groupMemberCountMax)` });
+  .max(groupMemberCountMax, { error: (issue) => `must list at most ${groupMemberCountMax} members (groupMemberCountMax), got ${countOf(issue.input)}` });
 
 const shard = z.strictObject({
   id: boundedInt(1, configIdMax),
@@ -55,7 +59,7 @@ const shard = z.strictObject({
 
 export const clusterConfigSchema = z.strictObject({
   clusterName: z.string().regex(clusterNamePattern, {
-    error: "must be 1..64 characters of letters, digits, '_', '.', '-', starting with a letter or digit",
+    error: (issue) => `must be 1..64 letters, digits, '_', '.' or '-', starting with a letter or digit, got ${JSON.stringify(issue.input)}`,
   }),
   dataDir: z.string().min(1, { error: "must not be empty" }),
   tickMs: boundedInt(1, tickMsMax).default(configDefaults.tickMs),
@@ -67,7 +71,7 @@ export const clusterConfigSchema = z.strictObject({
   shards: z
     .array(shard)
     .min(1, { error: "must list at least one shard" })
-    .max(shardCountMax, { error: `must list at most ${shardCountMax} shards (shardCountMax)` }),
+    .max(shardCountMax, { error: (issue) => `must list at most ${shardCountMax} shards (shardCountMax), got ${countOf(issue.input)}` }),
   router: z
     .strictObject({ clientAddress: address, respAddress: address.nullable().default(null) })
     .nullable()
