@@ -1,0 +1,351 @@
+// The TCP transport between ukv nodes for Raft: one listening socket for inbound connections and
+// one outbound PeerLink per peer. send() is non-blocking: messages are grouped per peer and
+// encoded once per event-loop turn into one RAFT_BATCH frame (several groups share it), so a
+// Ready with many messages costs one write per peer. Snapshots stream on their own connections
+// (snapshot-stream.ts). Anything malformed a peer sends closes that connection with a logged
+// reason ("frame_invalid"); nothing a peer sends can throw out of a socket handler.
+import { createServer, type Server, type Socket } from "node:net";
+import { ProtoDecodeError } from "../proto/wire.ts";
+import type { Message } from "../raft/types.ts";
+import { assert } from "../util/assert.ts";
+import { UkvError } from "../util/errors.ts";
+import { frameSizeBytesMax } from "../util/limits.ts";
+import { rootLogger, type Logger } from "../util/log.ts";
+import { ConnectionKind, FrameDecoder, FrameType, frameHeaderSizeBytes, sealFrame, type Frame, type Hello } from "./frame.ts";
+import { PeerLink, type PeerLinkStats, type QueuedFrame } from "./peer-link.ts";
+import { decodeRaftBatch, encodeRaftBatch, messageSizeBytes, type GroupMessages } from "./raft-codec.ts";
+import { SnapshotReceiver, sendSnapshotFile } from "./snapshot-stream.ts";
+
+export interface RaftTransportOptions {
+  nodeId: number;
+  listenHost: string;
+  /** 0 = ephemeral (tests). */
+  listenPort: number;
+  /** id -> "host:port" of the peer's Raft listener. */
+  peers: Map<number, string>;
+  /** Inbound Raft messages of one group. */
+  onMessages(groupId: number, messages: Message[]): void;
+  /** Inbound streamed snapshot: the runtime stores the chunks; resolve = stored (the sender is told success). */
+  onSnapshot(groupId: number, message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  /** A connection to or from the peer was closed by the remote (crash detection for fast failover). */
+  onPeerDisconnected?(peerId: number, reason: "closed" | "error"): void;
+  logger?: Logger;
+  /** Tests lower it to exercise dropping. */
+  peerQueueBytesMax?: number;
+}
+
+/** Room in a frame for the batch and group envelopes around the messages. */
+const frameEnvelopeBytesMax = 64 * 1024;
+const frameBudgetBytes = frameSizeBytesMax - frameEnvelopeBytesMax;
+
+export class RaftTransport {
+  /** Set by the runtime: a send to the peer was dropped (Raft moves the peer to probing). */
+  onUnreachable?: (groupId: number, peerId: number) => void;
+
+  readonly #options: RaftTransportOptions;
+  readonly #logger: Logger;
+  readonly #links = new Map<number, PeerLink>();
+  /** peer -> group -> messages queued this turn. */
+  #pending = new Map<number, Map<number, Message[]>>();
+  #flushScheduled = false;
+  #server: Server | null = null;
+  readonly #inbound = new Set<Socket>();
+  #nextStreamId = 1;
+  #closed = false;
+
+  constructor(options: RaftTransportOptions) {
+    assert(Number.isInteger(options.nodeId) && options.nodeId > 0, "a node id is a positive integer");
+    this.#options = options;
+    this.#logger = (options.logger ?? rootLogger).child({ component: "raft-transport" });
+    for (const [id, address] of options.peers) this.setPeer(id, address);
+  }
+
+  start(): Promise<{ port: number }> {
+    assert(this.#server === null, "start is called once");
+    const server = createServer((socket) => this.#accept(socket));
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: this.#options.listenHost, port: this.#options.listenPort }, () => {
+        server.off("error", reject);
+        server.on("error", (error) => this.#logger.error({ event: "listener_error", err: error }));
+        const address = server.address();
+        assert(address !== null && typeof address === "object", "a TCP listener has an address");
+        resolve({ port: address.port });
+      });
+    });
+  }
+
+  send(groupId: number, messages: Message[]): void {
+    for (const message of messages) {
+      assert(message.to !== this.#options.nodeId, "a node never sends to itself");
+      if (this.#closed || !this.#links.has(message.to)) {
+        this.#reportUnreachable([groupId], message.to);
+        continue;
+      }
+      let groups = this.#pending.get(message.to);
+      if (groups === undefined) {
+        groups = new Map();
+        this.#pending.set(message.to, groups);
+      }
+      const queued = groups.get(groupId);
+      if (queued === undefined) groups.set(groupId, [message]);
+      else queued.push(message);
+    }
+    if (!this.#flushScheduled && this.#pending.size > 0) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  async sendSnapshot(groupId: number, message: Message, filePath: string): Promise<void> {
+    const link = this.#links.get(message.to);
+    if (this.#closed || link === undefined) throw new UkvError("CLOSED", `No address for peer ${message.to}`);
+    await sendSnapshotFile({
+      address: link.address,
+      localNodeId: this.#options.nodeId,
+      groupId,
+      streamId: this.#nextStreamId++,
+      message,
+      filePath,
+      logger: this.#logger,
+    });
+  }
+
+  setPeer(id: number, address: string): void {
+    assert(id !== this.#options.nodeId, "a node is not its own peer");
+    const existing = this.#links.get(id);
+    if (existing !== undefined && existing.address === address) return;
+    existing?.close();
+    this.#links.set(id, this.#newLink(id, address));
+  }
+
+  removePeer(id: number): void {
+    this.#links.get(id)?.close();
+    this.#links.delete(id);
+    this.#pending.delete(id);
+  }
+
+  peerStats(id: number): PeerLinkStats | null {
+    return this.#links.get(id)?.stats() ?? null;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending.clear();
+    for (const link of this.#links.values()) link.close();
+    for (const socket of this.#inbound) socket.destroy();
+    const server = this.#server;
+    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  #newLink(id: number, address: string): PeerLink {
+    return new PeerLink({
+      localNodeId: this.#options.nodeId,
+      peerId: id,
+      address,
+      logger: this.#logger,
+      queueBytesMax: this.#options.peerQueueBytesMax,
+      onDropped: (frames) => this.#reportDropped(id, frames),
+      onDisconnected: (reason) => this.#peerDisconnected(id, reason),
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [peerId, groups] of pending) {
+      const link = this.#links.get(peerId);
+      if (link === undefined) continue; // removed this turn
+      for (const frame of this.#encodeFrames(peerId, groups)) link.enqueue(frame);
+    }
+  }
+
+  /** One frame for everything, unless it would pass the frame limit (then split by size). */
+  #encodeFrames(peerId: number, groups: Map<number, Message[]>): QueuedFrame[] {
+    const batch: GroupMessages[] = [];
+    let messageCount = 0;
+    for (const [groupId, messages] of groups) {
+      batch.push({ groupId, messages });
+      messageCount += messages.length;
+    }
+    const payload = encodeRaftBatch(batch, frameHeaderSizeBytes);
+    if (payload.byteLength - frameHeaderSizeBytes <= frameSizeBytesMax) {
+      return [{ bytes: sealFrame(payload, FrameType.RaftBatch), groupIds: [...groups.keys()], messageCount }];
+    }
+    return this.#encodeFramesBySize(peerId, batch);
+  }
+
+  #encodeFramesBySize(peerId: number, batch: GroupMessages[]): QueuedFrame[] {
+    const frames: QueuedFrame[] = [];
+    let current: GroupMessages[] = [];
+    let currentBytes = 0;
+    let currentCount = 0;
+    const seal = (): void => {
+      if (currentCount === 0) return;
+      const bytes = sealFrame(encodeRaftBatch(current, frameHeaderSizeBytes), FrameType.RaftBatch);
+      frames.push({ bytes, groupIds: current.map((group) => group.groupId), messageCount: currentCount });
+      current = [];
+      currentBytes = 0;
+      currentCount = 0;
+    };
+    for (const group of batch) {
+      for (const message of group.messages) {
+        const sizeBytes = messageSizeBytes(message) + 16;
+        if (sizeBytes > frameBudgetBytes) {
+          this.#logger.warn({ event: "message_too_large", group: group.groupId, to: peerId, sizeBytes, type: message.type });
+          this.#reportUnreachable([group.groupId], peerId);
+          continue;
+        }
+        if (currentBytes + sizeBytes > frameBudgetBytes) seal();
+        const last = current[current.length - 1];
+        if (last !== undefined && last.groupId === group.groupId) last.messages.push(message);
+        else current.push({ groupId: group.groupId, messages: [message] });
+        currentBytes += sizeBytes;
+        currentCount++;
+      }
+    }
+    seal();
+    return frames;
+  }
+
+  #reportDropped(peerId: number, frames: QueuedFrame[]): void {
+    const groupIds = new Set<number>();
+    for (const frame of frames) for (const groupId of frame.groupIds) groupIds.add(groupId);
+    this.#reportUnreachable(groupIds, peerId);
+  }
+
+  #reportUnreachable(groupIds: Iterable<number>, peerId: number): void {
+    const report = this.onUnreachable;
+    if (report === undefined) return;
+    for (const groupId of groupIds) {
+      try {
+        report(groupId, peerId);
+      } catch (error) {
+        this.#logger.error({ event: "handler_error", handler: "onUnreachable", err: error });
+      }
+    }
+  }
+
+  #peerDisconnected(peerId: number, reason: "closed" | "error"): void {
+    if (this.#closed) return;
+    try {
+      this.#options.onPeerDisconnected?.(peerId, reason);
+    } catch (error) {
+      this.#logger.error({ event: "handler_error", handler: "onPeerDisconnected", err: error });
+    }
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#closed) {
+      socket.destroy();
+      return;
+    }
+    this.#inbound.add(socket);
+    socket.setNoDelay(true);
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const decoder = new FrameDecoder({ expectHello: true });
+    let hello: Hello | null = null;
+    let snapshot: SnapshotReceiver | null = null;
+    let hadError = false;
+    const reject = (reason: string): void => {
+      this.#logger.warn({ event: "frame_invalid", remote, peer: hello?.nodeId, reason });
+      socket.destroy();
+    };
+    socket.on("error", () => {
+      hadError = true;
+    });
+    socket.on("close", () => {
+      this.#inbound.delete(socket);
+      snapshot?.connectionClosed();
+      // Only established Raft connections report: snapshot connections close after every stream.
+      if (hello?.kind === ConnectionKind.Raft) this.#peerDisconnected(hello.nodeId, hadError ? "error" : "closed");
+    });
+    socket.on("data", (chunk: Uint8Array) => {
+      if (socket.destroyed) return;
+      try {
+        onData(chunk);
+      } catch (error) {
+        // A bug in decoding must not take the node down with it: drop this connection only.
+        this.#logger.error({ event: "frame_invalid", remote, peer: hello?.nodeId, reason: "internal error", err: error });
+        socket.destroy();
+      }
+    });
+    const onData = (chunk: Uint8Array): void => {
+      const { frames, error } = decoder.push(chunk);
+      if (hello === null && decoder.hello !== null) {
+        hello = decoder.hello;
+        const why = this.#checkHello(hello);
+        if (why !== null) return reject(why);
+        if (hello.kind === ConnectionKind.Snapshot) snapshot = this.#newSnapshotReceiver(socket, hello.nodeId);
+      }
+      for (const frame of frames) {
+        if (socket.destroyed) return;
+        assert(hello !== null, "frames follow the hello");
+        const why = snapshot === null ? this.#handleRaftFrame(hello.nodeId, frame) : handleSnapshotFrame(snapshot, frame);
+        if (why !== null) return reject(why);
+      }
+      if (error !== null) reject(error);
+    };
+  }
+
+  #checkHello(hello: Hello): string | null {
+    if (hello.kind === ConnectionKind.Client) return "a client connection on the raft port";
+    if (hello.nodeId === 0 || hello.nodeId === this.#options.nodeId) return `bad sender node id ${hello.nodeId}`;
+    return null;
+  }
+
+  #newSnapshotReceiver(socket: Socket, peerId: number): SnapshotReceiver {
+    return new SnapshotReceiver({
+      peerId,
+      localNodeId: this.#options.nodeId,
+      onSnapshot: this.#options.onSnapshot,
+      reply: (frame) => {
+        if (!socket.destroyed) socket.write(frame);
+      },
+      pause: () => socket.pause(),
+      resume: () => socket.resume(),
+      logger: this.#logger,
+    });
+  }
+
+  /** Delivers one RAFT_BATCH; returns why the frame is invalid, or null. */
+  #handleRaftFrame(peerId: number, frame: Frame): string | null {
+    if (frame.type !== FrameType.RaftBatch) return `frame type ${frame.type} on a raft connection`;
+    let groups: GroupMessages[];
+    try {
+      groups = decodeRaftBatch(frame.payload);
+    } catch (error) {
+      if (error instanceof ProtoDecodeError) return error.message;
+      throw error;
+    }
+    for (const group of groups) {
+      for (const message of group.messages) {
+        if (message.from !== peerId || message.to !== this.#options.nodeId) {
+          return `message ${message.from} -> ${message.to} on a connection from node ${peerId} to node ${this.#options.nodeId}`;
+        }
+      }
+    }
+    for (const group of groups) {
+      if (group.messages.length === 0) continue;
+      try {
+        this.#options.onMessages(group.groupId, group.messages);
+      } catch (error) {
+        this.#logger.error({ event: "handler_error", handler: "onMessages", group: group.groupId, err: error });
+      }
+    }
+    return null;
+  }
+}
+
+function handleSnapshotFrame(receiver: SnapshotReceiver, frame: Frame): string | null {
+  try {
+    receiver.handleFrame(frame.type, frame.payload);
+    return null;
+  } catch (error) {
+    if (error instanceof ProtoDecodeError) return error.message;
+    throw error;
+  }
+}

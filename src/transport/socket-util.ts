@@ -1,0 +1,71 @@
+// Small helpers over node:net sockets shared by the Raft transport and the client protocol:
+// parsing "host:port", dialing with a deadline, and waiting out write backpressure.
+import { createConnection, type Socket } from "node:net";
+import { UkvError } from "../util/errors.ts";
+
+export const connectTimeoutMsDefault = 2000;
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** "host:port" (IPv6 hosts in brackets: "[::1]:7000"); throws CONFIG_INVALID otherwise. */
+export function parseAddress(address: string): HostPort {
+  const colonIndex = address.lastIndexOf(":");
+  const port = Number(address.slice(colonIndex + 1));
+  let host = address.slice(0, Math.max(colonIndex, 0));
+  if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+  if (colonIndex <= 0 || host === "" || !Number.isInteger(port) || port < 1 || port > 65535 || address.slice(colonIndex + 1) === "") {
+    throw new UkvError("CONFIG_INVALID", `Address must be host:port with a port in 1..65535: ${address}`);
+  }
+  return { host, port };
+}
+
+function ignoreError(): void {}
+
+/** Dials `address`; rejects with CLOSED when refused or TIMEOUT after `timeoutMs`. */
+export function connectSocket(address: string, timeoutMs = connectTimeoutMsDefault): Promise<Socket> {
+  const { host, port } = parseAddress(address);
+  return new Promise<Socket>((resolve, reject) => {
+    const socket = createConnection({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new UkvError("TIMEOUT", `Connect to ${address} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      // Errors are followed by 'close', where owners react; without a listener an error would throw.
+      socket.on("error", ignoreError);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+    socket.once("error", (error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(new UkvError("CLOSED", `Connect to ${address} failed: ${error.message}`, { cause: error }));
+    });
+  });
+}
+
+/**
+ * Writes and, when the socket's buffer is over its high-water mark, waits for 'drain'. Rejects
+ * with CLOSED if the socket closes first, so a sender never waits forever on a dead peer.
+ */
+export function writeWithBackpressure(socket: Socket, bytes: Uint8Array): Promise<void> {
+  if (socket.destroyed) return Promise.reject(new UkvError("CLOSED", "Socket closed before the write"));
+  if (socket.write(bytes)) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const onDrain = (): void => {
+      socket.off("close", onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      socket.off("drain", onDrain);
+      reject(new UkvError("CLOSED", "Socket closed while waiting for drain"));
+    };
+    socket.once("drain", onDrain);
+    socket.once("close", onClose);
+  });
+}
