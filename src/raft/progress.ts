@@ -100,6 +100,9 @@ export class Progress {
 
   isPaused(): boolean {
     if (this.state === "snapshot") return true;
+    // An ack below the window's oldest message (a duplicate, or one from before replicate mode)
+    // clears the flag without freeing a slot: the window itself decides.
+    if (this.state === "replicate") return this.msgAppFlowPaused || this.inflights.full();
     return this.msgAppFlowPaused;
   }
 }
