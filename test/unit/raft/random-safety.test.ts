@@ -197,5 +197,4 @@ test("election safety and state machine safety hold under drops, reordering, cra
   expect(termsWithLeader).toBeGreaterThan(seedCount * 2);
   expect(appliedIndexes).toBeGreaterThan(seedCount * 20);
   expect(snapshotsInstalled).toBeGreaterThan(0);
-});
 }, 600_000);
