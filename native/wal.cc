@@ -438,8 +438,9 @@ WalStatus WalFiles::writeZeros(uint64_t fromOffset, uint64_t toOffset) {
 WalStatus WalFiles::writeAt(const uint8_t* data, size_t sizeBytes, uint64_t offset) {
   const std::string& file = segments_.back().fileName;
   writtenEnd_ = std::max(writtenEnd_, offset + sizeBytes);
-  int injected = injectedErrno_.exchange(0);
-  if (injected != 0) return ioError(injected, "Cannot write WAL segment " + file);
+  // An injected failure still writes the bytes, as a failing disk may: the failed batch's
+  // records are on the platter but rejected, which the dirty-range zeroing must cope with.
+  const int injected = injectedErrno_.exchange(0);
   size_t done = 0;
   while (done < sizeBytes) {
     ssize_t wrote = pwrite(activeFd_, data + done, sizeBytes - done, static_cast<off_t>(offset + done));
@@ -449,6 +450,7 @@ WalStatus WalFiles::writeAt(const uint8_t* data, size_t sizeBytes, uint64_t offs
     done += static_cast<size_t>(wrote);
     bytesWritten_.fetch_add(static_cast<uint64_t>(wrote));
   }
+  if (injected != 0) return ioError(injected, "Cannot write WAL segment " + file);
   return WalStatus();
 }
 

@@ -151,7 +151,8 @@ class WalFiles {
   // The log as durable on disk: exact even when a failed group left part of itself durable.
   const WalLogState& durableState() const { return durable_; }
 
-  // TEST ONLY: the next write (pwrite or fallocate) fails with this errno, as a full disk would.
+  // TEST ONLY: the next write fails with this errno, as a full disk would: a pwrite still writes
+  // its bytes before failing (the worst case), a new segment's fallocate fails outright.
   void failNextWrite(int errnum) { injectedErrno_.store(errnum); }
 
   uint64_t syncCount() const { return syncCount_.load(); }

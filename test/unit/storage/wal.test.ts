@@ -188,13 +188,17 @@ test("a zeroed length word in an earlier segment is WAL_CORRUPT, not a silent en
 test("a corrupt last record of the last segment is cut off, and later records are never resurrected", async () => {
   const dir = tempDir();
   const { wal } = await openWal(dir);
+  // Entries 1..3 take 3 * 65 bytes; entry 4 is sized to end exactly at the first block boundary,
+  // so entry 5 starts a block of its own that rewriting the tail block would not touch.
+  const entry4DataBytes = 4096 - 3 * 65 - 25;
   await wal.append({ entries: entries(1, 3) });
-  await wal.append({ entries: [entry(4)] });
+  await wal.append({ entries: [entry(4, 1, entry4DataBytes)] });
   await wal.append({ entries: [entry(5)] });
   await closeWal(wal);
   const [segment] = segmentFiles(dir);
   const path = join(dir, segment!);
   const offsets = recordOffsets(path);
+  expect(offsets[4]).toBe(4096);
   // Damage entry 4, keep entry 5 intact behind it: recovery must stop at 4 and wipe 5, otherwise
   // a new record of the same size would line up with the stale entry 5 and bring it back.
   const bytes = readFileSync(path);
@@ -203,10 +207,10 @@ test("a corrupt last record of the last segment is cut off, and later records ar
 
   const opened = await openWal(dir);
   expect(opened.recovery.entries).toEqual(entries(1, 3));
-  await opened.wal.append({ entries: [entry(4, 7)] });
+  await opened.wal.append({ entries: [entry(4, 7, entry4DataBytes)] });
   await closeWal(opened.wal);
   const again = await openWal(dir);
-  expect(again.recovery.entries).toEqual([...entries(1, 3), entry(4, 7)]);
+  expect(again.recovery.entries).toEqual([...entries(1, 3), entry(4, 7, entry4DataBytes)]);
 });
 
 test("truncateSuffix drops the conflicting suffix durably; appends continue from there", async () => {
@@ -363,6 +367,22 @@ test("ENOSPC rejects the batch with DISK_FULL, keeps earlier data, and later app
   await closeWal(wal);
   const reopened = await openWal(dir);
   expect(reopened.recovery.entries).toEqual(entries(1, 9));
+});
+
+test("records of a failed write are never read back, even when the retry is shorter", async () => {
+  const dir = tempDir();
+  const { wal } = await openWal(dir);
+  await wal.append({ entries: entries(1, 5) });
+  // Entry 6 ends exactly at the first block boundary: entries 7 and 8 of the failed batch sit in
+  // the next block, which the retry's tail-block write alone would not overwrite.
+  const entry6DataBytes = 4096 - 5 * 65 - 25;
+  wal.testOnlyFailNextWrite("EIO");
+  const failed = await expectRejection(wal.append({ entries: [entry(6, 1, entry6DataBytes), entry(7), entry(8)] }));
+  expect(isUkvError(failed, "IO_ERROR")).toBe(true);
+  await wal.append({ entries: [entry(6, 1, entry6DataBytes)] });
+  await closeWal(wal);
+  const reopened = await openWal(dir);
+  expect(reopened.recovery.entries).toEqual([...entries(1, 5), entry(6, 1, entry6DataBytes)]);
 });
 
 test("appends queued behind a failed one are refused, then the log continues from what is durable", async () => {
