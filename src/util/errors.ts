@@ -18,7 +18,10 @@ export type ErrorCode =
   | "CLOSED"
   | "BAD_REQUEST"
   | "DIR_LOCKED"
-  | "RING_INVALID";
+  | "RING_INVALID"
+  | "UNREACHABLE"
+  | "UNAVAILABLE"
+  | "INTERNAL";
 
 export class UkvError extends Error {
   override name = "UkvError";
