@@ -6,6 +6,7 @@
 import { formatSimOptions, pickSimOptions } from "../src/sim/options.ts";
 import { raftCore } from "../src/sim/raft-core.ts";
 import { exitCodeOf, exitCodeOk, exitCodeUsage, runSeed, type SimResult } from "../src/sim/run.ts";
+import { addSimStats, emptySimStats, type SimStats } from "../src/sim/stats.ts";
 import { formatTraceEvent } from "../src/sim/trace.ts";
 
 /** Failures printed in full during a sweep; the rest are listed by seed. */
@@ -52,15 +53,16 @@ function printFailure(result: SimResult): void {
   console.error(`replay: npm run sim -- --seed ${result.seed}`);
 }
 
+function formatStats(stats: SimStats): string {
+  return Object.entries(stats)
+    .map(([name, value]) => `${name}=${value}`)
+    .join(" ");
+}
+
 function replay(seed: number, unsafeCommit: boolean): number {
   for (const line of formatSimOptions(pickSimOptions(seed))) console.log(line);
   const result = runSeed(seed, { core: raftCore, unsafeCommit, sink: (event) => console.log(formatTraceEvent(event)) });
-  const s = result.stats;
-  console.log(
-    `seed ${seed}: ${result.outcome} after ${result.ticks} ticks; committed=${s.committed} proposals=${s.proposals} crashes=${s.crashes} ` +
-      `restarts=${s.restarts} partitions=${s.partitions} snapshots=${s.snapshots} reads=${s.reads} confChanges=${s.confChanges} ` +
-      `messages=${s.messagesSent} dropped=${s.messagesDropped} members=${s.members}`,
-  );
+  console.log(`seed ${seed}: ${result.outcome} after ${result.ticks} ticks; ${formatStats(result.stats)}`);
   if (result.outcome !== "ok") printFailure(result);
   return exitCodeOf(result.outcome);
 }
@@ -69,12 +71,14 @@ function sweep(from: number, count: number, unsafeCommit: boolean): number {
   const startMs = performance.now();
   let lastProgressMs = startMs;
   const failures: SimResult[] = [];
+  const total = emptySimStats();
   const progress = (done: number): string => {
     const seconds = (performance.now() - startMs) / 1000;
     return `seeds ${done}/${count} (${from}..${from + done - 1}), ${(done / Math.max(seconds, 1e-3)).toFixed(1)} seeds/s, ${seconds.toFixed(1)} s, failures ${failures.length}`;
   };
   for (let done = 0; done < count; done++) {
     const result = runSeed(from + done, { core: raftCore, unsafeCommit });
+    addSimStats(total, result.stats);
     if (result.outcome !== "ok") {
       failures.push(result);
       if (failures.length <= failuresDetailedMax) printFailure(result);
@@ -86,6 +90,7 @@ function sweep(from: number, count: number, unsafeCommit: boolean): number {
     }
   }
   console.log(progress(count));
+  console.log(`exercised: ${formatStats(total)}`);
   if (failures.length === 0) return exitCodeOk;
   console.log(`failing seeds: ${failures.map((f) => `${f.seed} (${f.outcome}: ${f.property})`).join(", ")}`);
   // The most serious kind decides the status: safety, then crash, then liveness.

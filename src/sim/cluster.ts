@@ -11,6 +11,7 @@ import type { SimCore } from "./core.ts";
 import { SimMember, type MemberHost } from "./member.ts";
 import { SimNetwork, type NetworkFaults } from "./network.ts";
 import type { SimOptions } from "./options.ts";
+import { emptySimStats, type SimStats } from "./stats.ts";
 import type { Trace } from "./trace.ts";
 
 /** Members ever created in one run (initial ones plus additions). */
@@ -42,17 +43,6 @@ export const calmNetwork: NetworkFaults = {
   delayTicksMax: 2,
 };
 
-export interface ClusterStats {
-  proposals: number;
-  crashes: number;
-  restarts: number;
-  partitions: number;
-  snapshots: number;
-  reads: number;
-  confChanges: number;
-  messagesSent: number;
-  messagesDropped: number;
-}
 
 export class SimCluster implements MemberHost {
   readonly options: SimOptions;
@@ -63,17 +53,7 @@ export class SimCluster implements MemberHost {
   readonly network: SimNetwork<Packet>;
   readonly unsafeCommit: boolean;
   readonly members = new Map<number, SimMember>();
-  readonly stats: ClusterStats = {
-    proposals: 0,
-    crashes: 0,
-    restarts: 0,
-    partitions: 0,
-    snapshots: 0,
-    reads: 0,
-    confChanges: 0,
-    messagesSent: 0,
-    messagesDropped: 0,
-  };
+  readonly stats: SimStats = emptySimStats();
   /** Faults and workload are on in the safety phase, off in the liveness phase. */
   faultsOn = true;
   readonly #random: Prng;
@@ -122,6 +102,7 @@ export class SimCluster implements MemberHost {
 
   entryApplied(member: SimMember, entry: Entry): void {
     if (entry.type === EntryType.ConfChange) {
+      this.stats.confChangesApplied += 1;
       this.#confChangeApplied(member, this.core.decodeConfChange(entry.data));
       return;
     }
@@ -210,9 +191,14 @@ export class SimCluster implements MemberHost {
     if (down >= this.options.crashedCountMax) return;
     const member = this.#pick(this.#inService().filter((m) => m.live));
     if (member === null) return;
-    const lostWrite = member.crash();
+    const pendingEntryCount = member.pendingEntryCount;
+    const tornEntryCount = pendingEntryCount > 0 && this.#random.chance(0.5) ? this.#random.nextInt(pendingEntryCount) + 1 : 0;
+    const lostWrite = member.crash(tornEntryCount);
     this.stats.crashes += 1;
-    this.trace.record(this.nowTicks, "crash", member.id, lostWrite ? "a slow write is lost" : "no write in flight");
+    if (lostWrite) this.stats.writesLost += 1;
+    if (tornEntryCount > 0) this.stats.writesTorn += 1;
+    const detail = !lostWrite ? "no write in flight" : tornEntryCount > 0 ? `slow write torn after ${tornEntryCount} of ${pendingEntryCount} entries` : "a slow write is lost";
+    this.trace.record(this.nowTicks, "crash", member.id, detail);
   }
 
   #restartOne(): void {

@@ -1,8 +1,10 @@
 // A member's simulated disk: the state that survives a crash (hard state, snapshot, log entries)
 // kept apart from everything volatile (the Raft core, the state machine, the in-memory storage).
 // A Ready's write may be slow: it is pending until its completion tick, and a crash before then
-// loses it whole (a write is one atomic batch, as a WAL record with a checksum is either whole or
-// discarded on recovery). Restart rebuilds the member from this state alone.
+// loses it, whole or torn: a WAL writes entries before the hard state and recovery keeps the
+// records whose checksums hold, so a torn write leaves a prefix of the entries and no hard state.
+// No message of the Ready was sent yet, so nothing the prefix holds was acknowledged to anyone.
+// Restart rebuilds the member from this state alone.
 import { assert } from "../util/assert.ts";
 import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.ts";
 
@@ -120,11 +122,18 @@ export class SimDisk {
     this.#compactedIndex = index;
   }
 
-  /** Crash: a pending write never reaches the platter. Returns whether one was lost. */
-  crash(): boolean {
-    const lost = this.#pending !== null;
+  /**
+   * Crash: a pending write never fully reaches the platter. With tornEntryCount > 0 its first
+   * entries land (only for writes without a snapshot, which is its own file). Returns whether a
+   * write was lost.
+   */
+  crash(tornEntryCount: number = 0): boolean {
+    const pending = this.#pending;
     this.#pending = null;
-    return lost;
+    if (pending === null) return false;
+    const torn = pending.write.entries.slice(0, tornEntryCount);
+    if (torn.length > 0 && pending.write.snapshot === null) this.#appendEntries(torn);
+    return true;
   }
 
   #appendEntries(entries: Entry[]): void {

@@ -10,6 +10,7 @@ import type { SafetyChecker } from "./checker.ts";
 import type { SimCore, SimRaftNode, SimStorage } from "./core.ts";
 import { SimDisk, type DiskWrite } from "./disk.ts";
 import { SimStateMachine } from "./state-machine.ts";
+import type { SimStats } from "./stats.ts";
 import type { Trace } from "./trace.ts";
 
 /** Readies handled back to back in one tick; the core settles far sooner. */
@@ -30,6 +31,7 @@ export interface MemberHost {
   readonly trace: Trace;
   readonly core: SimCore;
   readonly unsafeCommit: boolean;
+  readonly stats: SimStats;
   /** Sends a message from this member (a forwarded request may keep its origin in message.from). */
   send(sender: number, message: Message): void;
   /** Ticks the next write takes; 0 lands it at once. */
@@ -66,6 +68,11 @@ export class SimMember {
 
   get decommissioned(): boolean {
     return this.#decommissioned;
+  }
+
+  /** Entries of the write in flight, if any. */
+  get pendingEntryCount(): number {
+    return this.disk.pending?.write.entries.length ?? 0;
   }
 
   /** Waiting for a slow write: takes no input and no ticks until it lands. */
@@ -127,15 +134,15 @@ export class SimMember {
     });
   }
 
-  /** Loses everything volatile and any write still in flight. Returns whether a write was lost. */
-  crash(): boolean {
+  /** Loses everything volatile and any write still in flight (or all but a torn prefix of its entries). */
+  crash(tornEntryCount: number = 0): boolean {
     assert(this.live, "only a live member crashes");
     this.#node = null;
     this.#storage = null;
     this.#pendingReady = null;
     this.#inbox = [];
     this.#role = Role.Follower;
-    return this.disk.crash();
+    return this.disk.crash(tornEntryCount);
   }
 
   /** Stops the member for good: it was removed from the cluster. */
@@ -242,6 +249,7 @@ export class SimMember {
     }
     for (const readState of ready.readStates) {
       host.checker.readServed(this.id, textDecoder.decode(readState.context), readState.index);
+      host.stats.readsServed += 1;
       host.trace.record(host.nowTicks, "read-state", this.id, `index ${readState.index}`);
     }
     if (this.live) this.node.advance(ready);
@@ -262,6 +270,7 @@ export class SimMember {
     const term = this.node.status().term;
     host.trace.record(host.nowTicks, "role", this.id, `${role} in term ${term}`);
     if (role !== Role.Leader) return;
+    host.stats.elections += 1;
     host.checker.leaderElected(this.id, term);
     host.checker.leaderLogComplete(this.id, term, this.disk);
   }
@@ -273,6 +282,7 @@ export class SimMember {
     assert(this.#stateMachine.appliedIndex === snapshot.metadata.index, "a snapshot's image matches its index");
     this.#conf = snapshot.metadata.conf;
     this.#host.checker.snapshotApplied(this.id, snapshot.metadata.index, this.#stateMachine.digest);
+    this.#host.stats.snapshotsInstalled += 1;
     this.#host.trace.record(this.#host.nowTicks, "apply", this.id, `snapshot at ${snapshot.metadata.index}`);
   }
 

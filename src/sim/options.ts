@@ -47,7 +47,7 @@ export function pickSimOptions(seed: number): SimOptions {
   return {
     seed,
     memberCount,
-    safetyTicks: 150 + random.nextInt(150),
+    safetyTicks: 300 + random.nextInt(500),
     livenessTicksMax: 300,
     network: {
       lossProbability: sometimes(0.7, 0, 0.2),
@@ -58,17 +58,17 @@ export function pickSimOptions(seed: number): SimOptions {
     },
     partitionProbability: sometimes(0.7, 0, 0.03),
     healProbability: between(0.01, 0.1),
-    crashProbability: sometimes(0.7, 0, 0.02),
+    crashProbability: sometimes(0.7, 0, 0.03),
     restartProbability: between(0.02, 0.2),
     crashedCountMax: 1 + random.nextInt(memberCount === 3 ? 2 : 3),
-    slowDiskProbability: sometimes(0.5, 0, 0.2),
+    slowDiskProbability: sometimes(0.6, 0, 0.4),
     slowDiskTicksMax: 1 + random.nextInt(8),
     proposeProbability: between(0.05, 0.5),
-    snapshotProbability: sometimes(0.7, 0, 0.05),
+    snapshotProbability: sometimes(0.7, 0, 0.1),
     readProbability: sometimes(0.6, 0, 0.1),
     transferProbability: sometimes(0.5, 0, 0.02),
     confChangeProbability: sometimes(0.3, 0.01, 0.05),
-    proposalCountMax: 200,
+    proposalCountMax: 400,
   };
 }
 

@@ -4,9 +4,10 @@
 // any other exception (a failed assertion in the core or the simulator) is a crash.
 import { assert } from "../util/assert.ts";
 import { SimViolation, type Property } from "./checker.ts";
-import { SimCluster, type ClusterStats } from "./cluster.ts";
+import { SimCluster } from "./cluster.ts";
 import type { SimCore } from "./core.ts";
 import { pickSimOptions, type SimOptions } from "./options.ts";
+import { emptySimStats, type SimStats } from "./stats.ts";
 import { Trace, type TraceEvent, type TraceSink } from "./trace.ts";
 
 /** Exit codes of `npm run sim`, one per failure kind (as tigerbeetle's VOPR). */
@@ -32,7 +33,7 @@ export interface SimResult {
   ticks: number;
   /** The last events before the end, oldest first. */
   trace: TraceEvent[];
-  stats: ClusterStats & { committed: number; members: number };
+  stats: SimStats & { committed: number; members: number };
 }
 
 export interface RunOptions {
@@ -78,7 +79,7 @@ export function runSeed(seed: number, run: RunOptions): SimResult {
     }
     trace.record(cluster?.nowTicks ?? 0, "violation", 0, message.split("\n")[0] ?? message);
   }
-  const stats = cluster?.stats ?? emptyStats();
+  const stats = cluster?.stats ?? emptySimStats();
   return {
     seed,
     outcome,
@@ -133,18 +134,4 @@ function describeMembers(cluster: SimCluster): string {
     parts.push(`n${member.id} ${state} voters=[${member.conf.voters.join(",")}] learners=[${member.conf.learners.join(",")}]`);
   }
   return `probeIndex=${cluster.probeIndex}; ${parts.join("; ")}`;
-}
-
-function emptyStats(): ClusterStats {
-  return {
-    proposals: 0,
-    crashes: 0,
-    restarts: 0,
-    partitions: 0,
-    snapshots: 0,
-    reads: 0,
-    confChanges: 0,
-    messagesSent: 0,
-    messagesDropped: 0,
-  };
 }

@@ -1,0 +1,48 @@
+// Counters of what a run exercised, so a sweep can show its coverage (reads served, snapshots
+// installed, elections, lost writes...) and a test can insist the faults really happened.
+
+export interface SimStats {
+  proposals: number;
+  crashes: number;
+  /** Crashes that lost a slow write still in flight. */
+  writesLost: number;
+  /** Lost writes of which a prefix of entries landed. */
+  writesTorn: number;
+  restarts: number;
+  partitions: number;
+  /** Snapshots members took of their own state machine. */
+  snapshots: number;
+  /** Snapshots members received from a leader and installed. */
+  snapshotsInstalled: number;
+  reads: number;
+  readsServed: number;
+  confChanges: number;
+  confChangesApplied: number;
+  elections: number;
+  messagesSent: number;
+  messagesDropped: number;
+}
+
+export function emptySimStats(): SimStats {
+  return {
+    proposals: 0,
+    crashes: 0,
+    writesLost: 0,
+    writesTorn: 0,
+    restarts: 0,
+    partitions: 0,
+    snapshots: 0,
+    snapshotsInstalled: 0,
+    reads: 0,
+    readsServed: 0,
+    confChanges: 0,
+    confChangesApplied: 0,
+    elections: 0,
+    messagesSent: 0,
+    messagesDropped: 0,
+  };
+}
+
+export function addSimStats(total: SimStats, run: SimStats): void {
+  for (const key of Object.keys(total) as (keyof SimStats)[]) total[key] += run[key];
+}
