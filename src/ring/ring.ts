@@ -26,7 +26,7 @@
 import { UkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
 import { ringRangeCountMax, ringVnodeCountMax } from "../util/limits.ts";
-import { xxHash64, xxHash64Halves } from "./xxhash64.ts";
+import { xxHash64Halves } from "./xxhash64.ts";
 
 export const hashMax = (1n << 64n) - 1n;
 /**
@@ -82,19 +82,28 @@ function checkOptions(options: RingOptions): { vnodeCount: number; epoch: number
 
 const textEncoder = new TextEncoder();
 
-/** The sorted points of one shard (see the header comment). */
-export function shardPoints(shardId: number, vnodeCount: number): bigint[] {
-  const points: bigint[] = [];
-  for (let i = 0; i < vnodeCount; i++) points.push(xxHash64(textEncoder.encode(`shard-${shardId}-vnode-${i}`)));
-  return points.sort(compareBigint);
-}
+// A BigUint64Array seen as 32-bit words: which word of each 64-bit element is the high half
+// depends on the platform's byte order, probed once.
+const probeWords = new Uint32Array(2);
+new BigUint64Array(probeWords.buffer)[0] = 1n;
+const highWordOffset = probeWords[0] === 1 ? 1 : 0;
+const lowWordOffset = 1 - highWordOffset;
 
-function compareBigint(a: bigint, b: bigint): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+/** The points of one shard (see the header comment), ascending. */
+export function shardPoints(shardId: number, vnodeCount: number): BigUint64Array {
+  const points = new BigUint64Array(vnodeCount);
+  const words = new Uint32Array(points.buffer);
+  const halves = new Uint32Array(2);
+  for (let i = 0; i < vnodeCount; i++) {
+    xxHash64Halves(textEncoder.encode(`shard-${shardId}-vnode-${i}`), halves);
+    words[2 * i + highWordOffset] = halves[0] as number;
+    words[2 * i + lowWordOffset] = halves[1] as number;
+  }
+  return points.sort();
 }
 
 /** Index of the range holding `hash` in sorted inclusive `ends` (the first end >= hash). */
-function findRangeIndex(ends: readonly bigint[], hash: bigint): number {
+function findRangeIndex(ends: BigUint64Array, hash: bigint): number {
   let low = 0;
   let high = ends.length - 1;
   while (low < high) {
@@ -105,31 +114,40 @@ function findRangeIndex(ends: readonly bigint[], hash: bigint): number {
   return low;
 }
 
+interface PointList {
+  shardId: number;
+  points: BigUint64Array;
+  /** Index of the next point to merge. */
+  next: number;
+}
+
 export class Ring {
   readonly epoch: number;
   readonly vnodeCount: number;
-  /** Inclusive range ends, ascending; the last is hashMax. Range k starts at ends[k-1] + 1 (or 0). */
-  readonly #ends: readonly bigint[];
+  /**
+   * Inclusive range ends, ascending; the last is hashMax. Range k starts at ends[k-1] + 1 (or 0).
+   * Never written after construction, so rings that differ only in owners share it.
+   */
+  readonly #ends: BigUint64Array;
+  /** The same memory as 32-bit words, so lookups compare plain numbers, never bigints. */
+  readonly #endWords: Uint32Array;
   readonly #owners: Uint32Array;
-  // The ends again, split into 32-bit halves, so lookups compare plain numbers, not bigints.
-  readonly #endHighs: Uint32Array;
-  readonly #endLows: Uint32Array;
   readonly #hashScratch = new Uint32Array(2);
 
-  private constructor(ends: readonly bigint[], owners: readonly number[], vnodeCount: number, epoch: number) {
+  private constructor(ends: BigUint64Array, owners: Uint32Array, vnodeCount: number, epoch: number) {
     assert(ends.length === owners.length, "one owner per range");
     assert(ends.length >= 1 && ends[ends.length - 1] === hashMax, "the ranges cover the space up to 2^64 - 1");
     this.epoch = epoch;
     this.vnodeCount = vnodeCount;
     this.#ends = ends;
-    this.#owners = Uint32Array.from(owners);
-    this.#endHighs = new Uint32Array(ends.length);
-    this.#endLows = new Uint32Array(ends.length);
-    for (let k = 0; k < ends.length; k++) {
-      const end = ends[k] as bigint;
-      assert(k === 0 || end > (ends[k - 1] as bigint), "range ends strictly ascend");
-      this.#endHighs[k] = Number(end >> 32n);
-      this.#endLows[k] = Number(end & 0xffffffffn);
+    this.#endWords = new Uint32Array(ends.buffer, ends.byteOffset, ends.length * 2);
+    this.#owners = owners;
+    const words = this.#endWords;
+    for (let k = 1; k < ends.length; k++) {
+      const previousHigh = words[2 * (k - 1) + highWordOffset] as number;
+      const high = words[2 * k + highWordOffset] as number;
+      const ascending = high > previousHigh || (high === previousHigh && (words[2 * k + lowWordOffset] as number) > (words[2 * (k - 1) + lowWordOffset] as number));
+      assert(ascending, "range ends strictly ascend");
     }
   }
 
@@ -142,23 +160,36 @@ export class Ring {
     if (shardIds.length * vnodeCount + 1 > ringRangeCountMax) {
       throw ringError(`Too many ranges: ${shardIds.length} shards x ${vnodeCount} vnodes, limit ${ringRangeCountMax}`);
     }
-    const points: { point: bigint; shardId: number }[] = [];
-    for (const shardId of shardIds) {
-      for (const point of shardPoints(shardId, vnodeCount)) points.push({ point, shardId });
+    // Merge the shards' sorted point lists: each step takes the smallest head (ties: lower id).
+    const lists: PointList[] = shardIds.map((shardId) => ({ shardId, points: shardPoints(shardId, vnodeCount), next: 0 }));
+    const pointCount = shardIds.length * vnodeCount;
+    const ends = new BigUint64Array(pointCount + 1);
+    const owners = new Uint32Array(pointCount + 1);
+    let rangeCount = 0;
+    for (let step = 0; step < pointCount; step++) {
+      let best: PointList | null = null;
+      let bestPoint = 0n;
+      for (const list of lists) {
+        if (list.next === vnodeCount) continue;
+        const point = list.points[list.next] as bigint;
+        if (best === null || point < bestPoint || (point === bestPoint && list.shardId < best.shardId)) {
+          best = list;
+          bestPoint = point;
+        }
+      }
+      assert(best !== null, "a point remains while step < pointCount");
+      best.next++;
+      if (rangeCount > 0 && ends[rangeCount - 1] === bestPoint) continue; // collision: the lower id kept it
+      ends[rangeCount] = bestPoint;
+      owners[rangeCount] = best.shardId;
+      rangeCount++;
     }
-    points.sort((a, b) => compareBigint(a.point, b.point) || a.shardId - b.shardId);
-    const ends: bigint[] = [];
-    const owners: number[] = [];
-    for (const { point, shardId } of points) {
-      if (ends.length > 0 && ends[ends.length - 1] === point) continue; // collision: lower id kept it
-      ends.push(point);
-      owners.push(shardId);
+    if (ends[rangeCount - 1] !== hashMax) {
+      ends[rangeCount] = hashMax;
+      owners[rangeCount] = owners[0] as number; // the tail closes the circle into the head's arc
+      rangeCount++;
     }
-    if (ends[ends.length - 1] !== hashMax) {
-      ends.push(hashMax);
-      owners.push(owners[0] as number); // the tail closes the circle into the head's arc
-    }
-    return new Ring(ends, owners, vnodeCount, epoch);
+    return new Ring(ends.slice(0, rangeCount), owners.slice(0, rangeCount), vnodeCount, epoch);
   }
 
   /** A ring of explicit ranges: sorted, non-overlapping, without gaps, covering [0, 2^64 - 1]. */
@@ -187,7 +218,7 @@ export class Ring {
     if (expectedStart !== hashMax + 1n) {
       throw ringError(`Ranges do not cover the space: hashes ${expectedStart}..${hashMax} have no owner`, { rangeIndex: ranges.length });
     }
-    return new Ring(ends, owners, vnodeCount, epoch);
+    return new Ring(BigUint64Array.from(ends), Uint32Array.from(owners), vnodeCount, epoch);
   }
 
   /** Parses and validates the output of toJSON. */
@@ -254,14 +285,13 @@ export class Ring {
   }
 
   #lookupHalves(hashHigh: number, hashLow: number): number {
-    const endHighs = this.#endHighs;
-    const endLows = this.#endLows;
+    const words = this.#endWords;
     let low = 0;
-    let high = endHighs.length - 1; // the last end is 2^64 - 1, so an answer always exists
+    let high = this.#owners.length - 1; // the last end is 2^64 - 1, so an answer always exists
     while (low < high) {
       const middle = (low + high) >>> 1;
-      const endHigh = endHighs[middle] as number;
-      if (endHigh > hashHigh || (endHigh === hashHigh && (endLows[middle] as number) >= hashLow)) high = middle;
+      const endHigh = words[2 * middle + highWordOffset] as number;
+      if (endHigh > hashHigh || (endHigh === hashHigh && (words[2 * middle + lowWordOffset] as number) >= hashLow)) high = middle;
       else low = middle + 1;
     }
     return this.#owners[low] as number;
@@ -300,7 +330,7 @@ export class Ring {
     const tailOwner = this.#owners[this.#owners.length - 1] as number;
     const oneArc = this.#ends.length > 1 && headOwner === tailOwner;
     if (oneArc && (points[0] as bigint) <= headEnd) owners[owners.length - 1] = shardId;
-    return new Ring(ends, owners, this.vnodeCount, this.epoch + 1);
+    return new Ring(BigUint64Array.from(ends), Uint32Array.from(owners), this.vnodeCount, this.epoch + 1);
   }
 
   /**
@@ -316,10 +346,15 @@ export class Ring {
       throw ringError(`Cannot split range [${start}, ${end}] at ${splitAt}: the split point must be in (start, end]`, { start: String(start) });
     }
     if (this.#ends.length + 1 > ringRangeCountMax) throw ringError(`Too many ranges: limit ${ringRangeCountMax}`);
-    const ends = [...this.#ends];
-    const owners = [...this.#owners];
-    ends.splice(index, 0, splitAt - 1n);
-    owners.splice(index + 1, 0, newShardId);
+    const count = this.#ends.length;
+    const ends = new BigUint64Array(count + 1);
+    ends.set(this.#ends.subarray(0, index), 0);
+    ends[index] = splitAt - 1n;
+    ends.set(this.#ends.subarray(index), index + 1);
+    const owners = new Uint32Array(count + 1);
+    owners.set(this.#owners.subarray(0, index + 1), 0);
+    owners[index + 1] = newShardId;
+    owners.set(this.#owners.subarray(index + 1), index + 2);
     return new Ring(ends, owners, this.vnodeCount, this.epoch + 1);
   }
 
@@ -330,7 +365,7 @@ export class Ring {
     if (this.#owners[index] === toShardId) {
       throw ringError(`Range starting at ${start} already belongs to shard ${toShardId}`, { start: String(start), shardId: toShardId });
     }
-    const owners = [...this.#owners];
+    const owners = this.#owners.slice();
     owners[index] = toShardId;
     return new Ring(this.#ends, owners, this.vnodeCount, this.epoch + 1);
   }
