@@ -1,10 +1,12 @@
 // Entry point of the one binary: registers every subcommand (one file each in src/cli/).
 import { Builtins, Cli } from "clipanion";
+import { kvCommands } from "./cli/kv.ts";
 import { VersionCommand } from "./cli/version.ts";
 import { ukvVersion } from "./util/version.ts";
 
 const cli = new Cli({ binaryName: "ukv", binaryLabel: "universeKV", binaryVersion: ukvVersion });
 cli.register(VersionCommand);
+for (const command of kvCommands) cli.register(command);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 await cli.runExit(process.argv.slice(2));
