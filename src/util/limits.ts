@@ -45,3 +45,10 @@ export const kvConnectionInflightCountMax = 4096;
 
 assert(peerQueueBytesMax >= 2 * frameSizeBytesMax, "a peer queue holds at least two full frames");
 assert(snapshotChunkSizeBytes + 1024 <= frameSizeBytesMax, "a snapshot chunk fits one frame with its header");
+
+/** Router: requests of one shard sent to its members at once (pipelined on one connection per member). */
+export const routerShardInflightCountMax = 1024;
+/** Router: requests of one shard waiting for an in-flight slot; beyond it the answer is UNAVAILABLE. */
+export const routerShardWaitingCountMax = 8192;
+
+assert(routerShardInflightCountMax <= kvConnectionInflightCountMax, "a shard's in-flight requests fit one member connection's limit");
