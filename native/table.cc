@@ -182,12 +182,94 @@ uint64_t hashBytes(const uint8_t* data, size_t size) {
   return multiplyFold(a ^ kSecret0 ^ size, b ^ kSecret1);
 }
 
+void* EntryArena::allocate(size_t sizeBytes) {
+  if (sizeBytes > kArenaBlockSizeBytesMax) {
+    void* block = std::malloc(sizeBytes);
+    UKV_ASSERT(block != nullptr, "out of memory allocating a large entry");
+    return block;
+  }
+  size_t roundedBytes = (sizeBytes + kBlockAlignBytes - 1) & ~(kBlockAlignBytes - 1);
+  size_t sizeClass = roundedBytes / kBlockAlignBytes - 1;
+  void* block = freeLists_[sizeClass];
+  if (block != nullptr) {
+    void* next;
+    std::memcpy(&next, block, sizeof(next));
+    freeLists_[sizeClass] = next;
+    return block;
+  }
+  if (bumpLeftBytes_ < roundedBytes) {
+    if (chunkCount_ == chunkCapacity_) {
+      chunkCapacity_ = chunkCapacity_ == 0 ? 16 : chunkCapacity_ * 2;
+      chunks_ = static_cast<void**>(std::realloc(chunks_, chunkCapacity_ * sizeof(void*)));
+      UKV_ASSERT(chunks_ != nullptr, "out of memory growing the chunk list");
+    }
+    bump_ = static_cast<uint8_t*>(std::malloc(kChunkSizeBytes));
+    UKV_ASSERT(bump_ != nullptr, "out of memory allocating an entry chunk");
+    chunks_[chunkCount_++] = bump_;
+    bumpLeftBytes_ = kChunkSizeBytes;
+  }
+  block = bump_;
+  bump_ += roundedBytes;
+  bumpLeftBytes_ -= roundedBytes;
+  return block;
+}
+
+void EntryArena::free(void* block, size_t sizeBytes) {
+  if (sizeBytes > kArenaBlockSizeBytesMax) {
+    std::free(block);
+    return;
+  }
+  size_t sizeClass = (sizeBytes + kBlockAlignBytes - 1) / kBlockAlignBytes - 1;
+  // The free block's first 8 bytes hold the next free block of its class (blocks are >= 8 bytes).
+  std::memcpy(block, &freeLists_[sizeClass], sizeof(void*));
+  freeLists_[sizeClass] = block;
+}
+
+void EntryArena::release() {
+  for (size_t index = 0; index < chunkCount_; index++) std::free(chunks_[index]);
+  std::free(chunks_);
+  chunks_ = nullptr;
+  chunkCount_ = 0;
+  chunkCapacity_ = 0;
+  bump_ = nullptr;
+  bumpLeftBytes_ = 0;
+  for (void*& head : freeLists_) head = nullptr;
+}
+
+void EntryArena::swap(EntryArena& other) noexcept {
+  for (size_t index = 0; index < kClassCount; index++) std::swap(freeLists_[index], other.freeLists_[index]);
+  std::swap(chunks_, other.chunks_);
+  std::swap(chunkCount_, other.chunkCount_);
+  std::swap(chunkCapacity_, other.chunkCapacity_);
+  std::swap(bump_, other.bump_);
+  std::swap(bumpLeftBytes_, other.bumpLeftBytes_);
+}
+
+static_assert(sizeof(Entry) >= sizeof(void*), "a freed block can hold the free-list link");
+
 SwissTable::SwissTable(size_t capacityHint) { allocate(capacityForHint(capacityHint)); }
 
 SwissTable::~SwissTable() {
-  forEach([](const Entry& entry) { std::free(const_cast<Entry*>(&entry)); });
+  freeAllEntries();
   std::free(control_);
   std::free(slots_);
+}
+
+Entry* SwissTable::allocateEntry(uint32_t keySize, uint32_t valueSize) {
+  Entry* entry = static_cast<Entry*>(arena_.allocate(sizeof(Entry) + size_t{keySize} + valueSize));
+  entry->keySize = keySize;
+  entry->valueSize = valueSize;
+  return entry;
+}
+
+void SwissTable::freeEntry(Entry* entry) { arena_.free(entry, entry->blockSizeBytes()); }
+
+void SwissTable::freeAllEntries() {
+  // Small blocks go with their chunks; only large (malloc'd) ones are freed one by one.
+  forEach([](const Entry& entry) {
+    if (entry.blockSizeBytes() > EntryArena::kArenaBlockSizeBytesMax) std::free(const_cast<Entry*>(&entry));
+  });
+  arena_.release();
 }
 
 void SwissTable::allocate(size_t capacity) {
@@ -247,11 +329,11 @@ bool SwissTable::set(const uint8_t* key, uint32_t keySize, const uint8_t* value,
     Entry* entry = slots_[index];
     if (entry->valueSize != valueSize) {
       // Writers hold the table exclusively, so moving the block cannot tear a concurrent read.
-      entryBytes_ -= entry->blockSizeBytes();
-      entry = static_cast<Entry*>(std::realloc(entry, sizeof(Entry) + keySize + valueSize));
-      UKV_ASSERT(entry != nullptr, "out of memory growing an entry");
-      entry->valueSize = valueSize;
-      entryBytes_ += entry->blockSizeBytes();
+      Entry* moved = allocateEntry(keySize, valueSize);
+      std::memcpy(moved->key(), entry->key(), keySize);
+      entryBytes_ += moved->blockSizeBytes() - entry->blockSizeBytes();
+      freeEntry(entry);
+      entry = moved;
       slots_[index] = entry;
     }
     if (valueSize > 0) std::memcpy(entry->value(), value, valueSize);
@@ -265,10 +347,7 @@ bool SwissTable::set(const uint8_t* key, uint32_t keySize, const uint8_t* value,
     index = findFirstNonFull(hash);
   }
   if (control_[index] == kDeleted) tombstoneCount_--;
-  Entry* entry = static_cast<Entry*>(std::malloc(sizeof(Entry) + keySize + valueSize));
-  UKV_ASSERT(entry != nullptr, "out of memory allocating an entry");
-  entry->keySize = keySize;
-  entry->valueSize = valueSize;
+  Entry* entry = allocateEntry(keySize, valueSize);
   if (keySize > 0) std::memcpy(entry->key(), key, keySize);
   if (valueSize > 0) std::memcpy(entry->value(), value, valueSize);
   slots_[index] = entry;
@@ -283,7 +362,7 @@ bool SwissTable::erase(const uint8_t* key, uint32_t keySize) {
   size_t index = findSlot(key, keySize, hashBytes(key, keySize));
   if (index == capacity_) return false;
   entryBytes_ -= slots_[index]->blockSizeBytes();
-  std::free(slots_[index]);
+  freeEntry(slots_[index]);
   slots_[index] = nullptr;
   count_--;
   // If every window of kGroupWidth slots holding `index` also holds an empty slot, no probe ever
@@ -316,7 +395,7 @@ void SwissTable::resize(size_t newCapacity) {
 }
 
 void SwissTable::clear() {
-  forEach([](const Entry& entry) { std::free(const_cast<Entry*>(&entry)); });
+  freeAllEntries();
   std::free(control_);
   std::free(slots_);
   count_ = 0;
@@ -331,6 +410,7 @@ void SwissTable::swap(SwissTable& other) noexcept {
   std::swap(count_, other.count_);
   std::swap(tombstoneCount_, other.tombstoneCount_);
   std::swap(entryBytes_, other.entryBytes_);
+  arena_.swap(other.arena_);
 }
 
 size_t SwissTable::bytesUsed() const {

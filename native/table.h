@@ -4,7 +4,10 @@
 //
 //   control_  [capacity + kGroupWidth - 1] int8   one control byte per slot, then clones
 //   slots_    [capacity]               Entry*     one pointer per slot (valid where control is full)
-//   each Entry, one malloc block:       [u32 keySize][u32 valueSize][key bytes][value bytes]
+//   each Entry, one block:               [u32 keySize][u32 valueSize][key bytes][value bytes]
+//   entries_  EntryArena: blocks up to kArenaBlockSizeBytesMax come from 1 MiB chunks in 8-byte
+//             size classes, each class with an intrusive free list (glibc malloc would add an 8-byte
+//             header and round to 16, ~16% on a 16+100-byte entry); larger blocks use malloc.
 //
 //   capacity is a power of two >= kGroupWidth. A control byte is
 //     kEmpty   (0b10000000)  the slot never held an entry since the last rehash
@@ -75,6 +78,39 @@ struct Entry {
 };
 static_assert(sizeof(Entry) == 8, "the entry header is two u32 sizes, no padding, so key bytes start at +8");
 
+// Entry blocks for one SwissTable. Small blocks: bump-allocated from chunks, freed blocks kept on
+// a free list per 8-byte size class and reused by the next block of that class; chunk memory is
+// returned only by clear() / destruction. Single-threaded like SwissTable (callers hold the lock).
+class EntryArena {
+ public:
+  static constexpr size_t kBlockAlignBytes = 8;
+  static constexpr size_t kArenaBlockSizeBytesMax = 1024;
+  static constexpr size_t kChunkSizeBytes = 1024 * 1024;
+  static_assert(kArenaBlockSizeBytesMax % kBlockAlignBytes == 0, "size classes tile the small range");
+  static_assert(kChunkSizeBytes >= 64 * kArenaBlockSizeBytesMax, "a chunk holds many of the largest small blocks");
+
+  EntryArena() = default;
+  ~EntryArena() { release(); }
+  EntryArena(const EntryArena&) = delete;
+  EntryArena& operator=(const EntryArena&) = delete;
+
+  void* allocate(size_t sizeBytes);
+  void free(void* block, size_t sizeBytes);
+  // Drops every block at once (the caller frees large blocks itself, before this).
+  void release();
+  void swap(EntryArena& other) noexcept;
+  size_t reservedBytes() const { return chunkCount_ * kChunkSizeBytes; }
+
+ private:
+  static constexpr size_t kClassCount = kArenaBlockSizeBytesMax / kBlockAlignBytes;
+  void* freeLists_[kClassCount] = {};
+  void** chunks_ = nullptr;  // malloc'd array of chunk pointers
+  size_t chunkCount_ = 0;
+  size_t chunkCapacity_ = 0;
+  uint8_t* bump_ = nullptr;
+  size_t bumpLeftBytes_ = 0;
+};
+
 class SwissTable {
  public:
   explicit SwissTable(size_t capacityHint = 0);
@@ -113,8 +149,13 @@ class SwissTable {
   void allocate(size_t capacity);
   size_t growthLimit() const { return capacity_ - capacity_ / 8; }
 
+  Entry* allocateEntry(uint32_t keySize, uint32_t valueSize);
+  void freeEntry(Entry* entry);
+  void freeAllEntries();
+
   int8_t* control_ = nullptr;
   Entry** slots_ = nullptr;
+  EntryArena arena_;
   size_t capacity_ = 0;
   size_t count_ = 0;
   size_t tombstoneCount_ = 0;

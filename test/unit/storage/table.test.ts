@@ -74,7 +74,8 @@ test("the table agrees with a reference Map on every get, has and count over 1,0
       const name = keyNames[keyIndex] as string;
       const roll = prng.nextFloat();
       if (roll < phase.setChance) {
-        const value = randomBytes(prng, prng.nextInt(40));
+        // Mostly small values; 1% straddle the arena's 1024-byte block limit (malloc'd blocks).
+        const value = randomBytes(prng, prng.chance(0.01) ? 990 + prng.nextInt(60) : prng.nextInt(40));
         if (reference.has(name)) overwriteCount++;
         table.set(key, value);
         reference.set(name, value);
