@@ -1,6 +1,7 @@
 // Ring benchmark: routing rate of 16-byte keys (xxHash64 + binary search), split into hash-only and
-// lookup-only, plus ring build and JSON sizes. Run: `bun run scripts/bench/ring.ts`; writes nothing,
+// lookup-only, plus ring build time and encoded sizes. Run: `bun run scripts/bench/ring.ts`; writes nothing,
 // prints a Markdown table (docs/benchmarks/ring.md records a run). Keeps well under 2 minutes.
+import { encodeRing } from "../../src/ring/ring-codec.ts";
 import { Ring } from "../../src/ring/ring.ts";
 import { xxHash64, xxHash64Halves } from "../../src/ring/xxhash64.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -53,9 +54,10 @@ for (const shardCount of [3, 16, 64]) {
   const ring = Ring.build(Array.from({ length: shardCount }, (_, index) => index + 1));
   const buildMs = performance.now() - buildStarted;
   const jsonBytes = JSON.stringify(ring).length;
+  const binaryBytes = encodeRing(ring).length;
   record("shardForKey (hash + lookup)", shardCount, measure((i) => ring.shardForKey(keys[i] as Uint8Array)));
   record("lookup(bigint hash)", shardCount, measure((i) => ring.lookup(hashes[i] as bigint)));
-  rows.push(`| build: ${ring.rangeCount} ranges in ${buildMs.toFixed(0)} ms; JSON ${(jsonBytes / 1024).toFixed(0)} KiB | ${shardCount} | | |`);
+  rows.push(`| build: ${ring.rangeCount} ranges in ${buildMs.toFixed(0)} ms; JSON ${(jsonBytes / 1024).toFixed(0)} KiB, binary ${(binaryBytes / 1024).toFixed(0)} KiB | ${shardCount} | | |`);
 }
 
 console.log(rows.join("\n"));

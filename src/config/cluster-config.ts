@@ -2,7 +2,8 @@
 // and the shard members are, where they listen, timing and storage settings. Read from YAML
 // (camelCase keys matching the interfaces below; configs/cluster-example.yaml documents each
 // one), validated in full before anything starts: every problem is reported at once as
-// `<file>: <field path>: <reason>` in one CONFIG_INVALID error.
+// `<file>: <field path>: <reason>` in one CONFIG_INVALID error. Shape problems (schema.ts) are
+// listed first and alone; the cross-field rules (cross-checks.ts) need a well-formed file to run.
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseDocument, stringify } from "yaml";
