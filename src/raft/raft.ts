@@ -70,9 +70,9 @@ export class Raft {
     const { hardState, conf } = config.storage.initialState();
     this.tracker.restore(conf, this.log.lastIndex() + 1);
     if (hardState.term !== 0 || hardState.vote !== noneId || hardState.commit !== 0) {
-      assert(hardState.commit >= this.log.committed, "persisted commit is not behind the snapshot");
       assert(hardState.commit <= this.log.lastIndex(), "persisted commit is inside the persisted log");
-      this.log.committed = hardState.commit;
+      // A snapshot installed after the hard state was last written is committed too.
+      this.log.committed = Math.max(hardState.commit, this.log.committed);
       this.term = hardState.term;
       this.vote = hardState.vote;
     }

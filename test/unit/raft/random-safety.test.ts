@@ -50,6 +50,12 @@ function runSeed(seed: number): SeedOutcome {
   };
   for (const id of voters) start(id, new MemoryStorage({ conf: { voters, learners: [] } }));
 
+  /** The transport's duty: a snapshot that will never arrive is reported as failed. */
+  const reportLost = (m: Message): void => {
+    const sender = nodes.get(m.from);
+    if (m.type === MessageType.Snapshot && sender !== undefined && sender.up) sender.node.reportSnapshot(m.to, false);
+  };
+
   const checkLeaders = (): void => {
     for (const n of nodes.values()) {
       if (!n.up) continue;
@@ -149,14 +155,19 @@ function runSeed(seed: number): SeedOutcome {
   for (let i = 0; i < faultStepCount; i++) {
     step(true);
     // A bounded network: the oldest messages are lost when too many are in flight.
-    if (inFlight.length > inFlightMax) inFlight = inFlight.slice(-inFlightMax);
+    if (inFlight.length > inFlightMax) {
+      for (const lost of inFlight.slice(0, inFlight.length - inFlightMax)) reportLost(lost);
+      inFlight = inFlight.slice(-inFlightMax);
+    }
   }
   // Liveness: restart everyone, heal the network (in-flight messages lost), and run rounds of
   // persist -> deliver in order -> tick until a leader commits a final proposal everywhere.
   for (const n of nodes.values()) if (!n.up) start(n.id, n.storage);
   isolated.clear();
+  for (const lost of inFlight) reportLost(lost);
   inFlight = [];
   let finalIndex = 0;
+  let finalTerm = 0;
   for (let round = 0; round < healRoundCount; round++) {
     for (const n of nodes.values()) {
       finish(n);
@@ -172,9 +183,12 @@ function runSeed(seed: number): SeedOutcome {
     if (round % 5 === 0) for (const n of nodes.values()) n.node.tick();
     checkLeaders();
     const leader = [...nodes.values()].find((n) => n.node.status().role === Role.Leader);
+    // A proposal can be lost when leadership changes before it commits: propose again then.
+    if (leader !== undefined && leader.node.status().term !== finalTerm) finalIndex = 0;
     if (finalIndex === 0 && leader !== undefined) {
       leader.node.propose(new TextEncoder().encode("final"));
       finalIndex = leader.node.status().lastIndex;
+      finalTerm = leader.node.status().term;
     } else if (finalIndex > 0 && [...nodes.values()].every((n) => n.node.status().applied >= finalIndex)) {
       return { termsWithLeader: leaderOfTerm.size, appliedIndexes: appliedAt.size, snapshotsInstalled };
     }
