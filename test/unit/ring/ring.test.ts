@@ -120,6 +120,23 @@ describe("adding a shard", () => {
     }
   });
 
+  test("on a ring edited by splits and moves, keys still move only to the added shard", () => {
+    const base = Ring.build([1, 2, 3], { vnodeCount: 128 });
+    const head = base.ranges()[0] as RingRange;
+    const edited = base.splitRange(0n, 4).moveRange(head.start, head.shardId === 2 ? 3 : 2);
+    const after = edited.withShardAdded(5);
+    let moved = 0;
+    for (const key of keys.slice(0, 20_000)) {
+      const from = edited.shardForKey(key);
+      const to = after.shardForKey(key);
+      if (from !== to) {
+        moved++;
+        expect(to).toBe(5);
+      }
+    }
+    expect(moved).toBeGreaterThan(0);
+  });
+
   test("the new shard owns exactly its points as range ends", () => {
     const after = Ring.build([1, 2, 3], { vnodeCount: 32 }).withShardAdded(9);
     const ends = after.ranges().filter((range) => range.shardId === 9).map((range) => range.end);
