@@ -95,6 +95,10 @@ export class SimCluster implements MemberHost {
     if (message.type === MessageType.Snapshot) this.#report(sender, { kind: "snapshot-status", peer: message.to, ok: false });
   }
 
+  tickSkipped(): boolean {
+    return this.faultsOn && this.#random.chance(this.options.tickSkipProbability);
+  }
+
   writeDelayTicks(): number {
     if (!this.faultsOn || !this.#random.chance(this.options.slowDiskProbability)) return 0;
     return 1 + this.#random.nextInt(this.options.slowDiskTicksMax);

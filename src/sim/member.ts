@@ -34,6 +34,8 @@ export interface MemberHost {
   readonly stats: SimStats;
   /** Sends a message from this member (a forwarded request may keep its origin in message.from). */
   send(sender: number, message: Message): void;
+  /** Whether this member's clock misses this tick (timers drift apart between machines). */
+  tickSkipped(): boolean;
   /** Ticks the next write takes; 0 lands it at once. */
   writeDelayTicks(): number;
   /** Called after each committed entry is applied (conf changes, client values, probes). */
@@ -171,7 +173,7 @@ export class SimMember {
     const inbox = this.#inbox;
     this.#inbox = [];
     for (const item of inbox) this.#deliver(item);
-    this.node.tick();
+    if (!this.#host.tickSkipped()) this.node.tick();
     this.drainReady();
   }
 

@@ -21,6 +21,8 @@ export interface SimOptions {
   restartProbability: number;
   /** Crashed members at once, at most. */
   crashedCountMax: number;
+  /** Per member and tick: its clock misses the tick (clock drift between machines). */
+  tickSkipProbability: number;
   /** Per Ready: its write is slow and lands some ticks later. */
   slowDiskProbability: number;
   slowDiskTicksMax: number;
@@ -61,6 +63,7 @@ export function pickSimOptions(seed: number): SimOptions {
     crashProbability: sometimes(0.7, 0, 0.03),
     restartProbability: between(0.02, 0.2),
     crashedCountMax: 1 + random.nextInt(memberCount === 3 ? 2 : 3),
+    tickSkipProbability: sometimes(0.4, 0, 0.3),
     slowDiskProbability: sometimes(0.6, 0, 0.4),
     slowDiskTicksMax: 1 + random.nextInt(8),
     proposeProbability: between(0.05, 0.5),
@@ -79,7 +82,7 @@ export function formatSimOptions(options: SimOptions): string[] {
     `seed=${options.seed} members=${options.memberCount} safetyTicks=${options.safetyTicks} livenessTicksMax=${options.livenessTicksMax}`,
     `network: loss=${p(n.lossProbability)} duplicate=${p(n.duplicateProbability)} reorder=${p(n.reorderProbability)} delayTicks=${n.delayTicksMin}..${n.delayTicksMax}`,
     `partition=${p(options.partitionProbability)} heal=${p(options.healProbability)} crash=${p(options.crashProbability)} restart=${p(options.restartProbability)} crashedCountMax=${options.crashedCountMax}`,
-    `slowDisk=${p(options.slowDiskProbability)} slowDiskTicksMax=${options.slowDiskTicksMax}`,
+    `tickSkip=${p(options.tickSkipProbability)} slowDisk=${p(options.slowDiskProbability)} slowDiskTicksMax=${options.slowDiskTicksMax}`,
     `propose=${p(options.proposeProbability)} snapshot=${p(options.snapshotProbability)} read=${p(options.readProbability)} transfer=${p(options.transferProbability)} confChange=${p(options.confChangeProbability)} proposalCountMax=${options.proposalCountMax}`,
   ];
 }
