@@ -545,7 +545,7 @@ void WalFiles::close() {
   dirFd_ = -1;
 }
 
-WalStatus walRawSyncBench(const std::string& path, uint32_t blockCount, std::vector<double>* latenciesNs,
+WalStatus walRawSyncBench(const std::string& path, uint32_t blockCount, bool sameBlock, std::vector<double>* latenciesNs,
                           bool* directIo) {
   *directIo = true;
   int fd = openForWrite(path, O_CREAT | O_TRUNC, directIo);
@@ -564,7 +564,8 @@ WalStatus walRawSyncBench(const std::string& path, uint32_t blockCount, std::vec
   latenciesNs->reserve(blockCount);
   for (uint32_t i = 0; i < blockCount; i++) {
     const auto start = std::chrono::steady_clock::now();
-    ssize_t wrote = pwrite(fd, block.data(), kWalBlockBytes, static_cast<off_t>(i) * static_cast<off_t>(kWalBlockBytes));
+    const off_t offset = sameBlock ? 0 : static_cast<off_t>(i) * static_cast<off_t>(kWalBlockBytes);
+    ssize_t wrote = pwrite(fd, block.data(), kWalBlockBytes, offset);
     if (wrote != static_cast<ssize_t>(kWalBlockBytes) || fdatasync(fd) != 0) {
       int saved = wrote < 0 || errno != 0 ? errno : EIO;
       ::close(fd);

@@ -203,8 +203,9 @@ class WalFiles {
 };
 
 // Raw device figure for the benchmark: `blockCount` times (pwrite 4 KiB at the next offset of a
-// preallocated file, fdatasync); each latency in nanoseconds. Same O_DIRECT rule as the WAL.
-WalStatus walRawSyncBench(const std::string& path, uint32_t blockCount, std::vector<double>* latenciesNs,
+// preallocated file, or always at offset 0 if `sameBlock`, then fdatasync); each latency in
+// nanoseconds. Same O_DIRECT rule as the WAL.
+WalStatus walRawSyncBench(const std::string& path, uint32_t blockCount, bool sameBlock, std::vector<double>* latenciesNs,
                           bool* directIo);
 
 }  // namespace ukv

@@ -381,18 +381,19 @@ void CallJs(Napi::Env env, Napi::Function, WalHandle* handle, Batch* batch) {
   delete batch;
 }
 
-// walRawSyncBench(path, blockCount) -> { latenciesNs: Float64Array, directIo: boolean }.
+// walRawSyncBench(path, blockCount, sameBlock) -> { latenciesNs: Float64Array, directIo: boolean }.
 // Blocks the calling thread: for the benchmark script only.
 Napi::Value RawSyncBench(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-    throwCoded(env, "BAD_REQUEST", "walRawSyncBench(path, blockCount): wrong argument types");
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsBoolean()) {
+    throwCoded(env, "BAD_REQUEST", "walRawSyncBench(path, blockCount, sameBlock): wrong argument types");
     return env.Undefined();
   }
   std::vector<double> latenciesNs;
   bool directIo = true;
   ukv::WalStatus status = ukv::walRawSyncBench(info[0].As<Napi::String>().Utf8Value(),
-                                               info[1].As<Napi::Number>().Uint32Value(), &latenciesNs, &directIo);
+                                               info[1].As<Napi::Number>().Uint32Value(),
+                                               info[2].As<Napi::Boolean>().Value(), &latenciesNs, &directIo);
   if (!status.ok()) {
     makeError(env, status, 0).ThrowAsJavaScriptException();
     return env.Undefined();

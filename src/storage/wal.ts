@@ -78,6 +78,7 @@ interface NativeWalHandle {
 
 interface WalBindings {
   WalHandle: new (dir: string, segmentSizeBytes: number, directIo: boolean) => NativeWalHandle;
+  walRawSyncBench(path: string, blockCount: number, sameBlock: boolean): { latenciesNs: Float64Array; directIo: boolean };
 }
 
 const bindings = native as unknown as WalBindings;
@@ -311,6 +312,19 @@ export class Wal {
     }
     return null;
   }
+}
+
+/**
+ * Benchmark baseline, blocking: `blockCount` times pwrite 4 KiB at the next offset of a
+ * preallocated file at `path` (always offset 0 if `sameBlock`) + fdatasync, with the WAL's
+ * O_DIRECT rule. Latencies in ns.
+ */
+export function walRawSyncLatencies(
+  path: string,
+  blockCount: number,
+  options: { sameBlock?: boolean } = {},
+): { latenciesNs: Float64Array; directIo: boolean } {
+  return bindings.walRawSyncBench(path, blockCount, options.sameBlock === true);
 }
 
 /** Packs records as native/wal.h lays them out, crc words left zero for the engine to fill. */
