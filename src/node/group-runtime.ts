@@ -1,0 +1,538 @@
+// The runtime of one Raft group member: it owns the group's WAL, snapshots and Swiss table and
+// drives the pure core. The Ready loop below is the ONE place where FR3.3's order is enforced:
+//   persist (WAL append + fdatasync, or snapshot install) -> send -> apply -> advance.
+// An entry reaches the table only after the core saw it committed, i.e. durable on a majority.
+// One Ready is handled at a time; meanwhile ticks, messages and proposals keep flowing into the
+// core, so the next Ready batches everything that arrived during the previous fdatasync
+// (group commit across clients for free).
+import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { RawNode, ProposalDroppedError, defaultRaftConfig } from "../raft/raw-node.ts";
+import { MemoryStorage } from "../raft/memory-storage.ts";
+import { decodeConfChange } from "../raft/conf-change.ts";
+import type { ConfState, Entry, Message, Ready, Snapshot } from "../raft/types.ts";
+import { EntryType, MessageType, Role } from "../raft/types.ts";
+import { Table, type TableOp } from "../storage/table.ts";
+import { Wal } from "../storage/wal.ts";
+import { SnapshotStore } from "../storage/snapshot-store.ts";
+import type { RaftTransport } from "../transport/raft-transport.ts";
+import { UkvError, isUkvError } from "../util/errors.ts";
+import { assert } from "../util/assert.ts";
+import type { Logger } from "../util/log.ts";
+import { Prng } from "../util/prng.ts";
+import { CommandOp, decodeCommand, encodeCommand } from "./command.ts";
+import { decodeConfState, encodeConfState, entryFromWal, entryToWal } from "./log-codec.ts";
+import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
+
+export interface GroupRuntimeOptions {
+  nodeId: number;
+  groupId: number;
+  /** Voters of a brand-new group; ignored when the data dir already holds state. */
+  initialVoters: number[];
+  dataDir: string;
+  transport: RaftTransport;
+  logger: Logger;
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Take a snapshot once this many entries were applied since the last one. */
+  snapshotEntriesThreshold: number;
+  walSegmentSizeBytes: number;
+  /** Client address of a member, for NOT_LEADER hints. */
+  clientAddressOf(nodeId: number): string | null;
+  requestTimeoutMs?: number;
+  /** On losing the connection to the leader, campaign (PreVote) after a short delay. */
+  fastFailover?: boolean;
+  /** Called after the membership changed (conf change applied or snapshot installed). */
+  onMembershipChanged?(conf: ConfState): void;
+}
+
+export interface GroupStatus {
+  nodeId: number;
+  groupId: number;
+  role: string;
+  term: number;
+  leader: number;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  keyCount: number;
+  tableBytes: number;
+  voters: number[];
+  learners: number[];
+}
+
+const requestTimeoutMsDefault = 5000;
+const persistRetryDelayMs = 200;
+
+export class GroupRuntime {
+  readonly nodeId: number;
+  readonly groupId: number;
+  readonly table: Table;
+  readonly #options: GroupRuntimeOptions;
+  readonly #logger: Logger;
+  readonly #raw: RawNode;
+  readonly #storage: MemoryStorage;
+  readonly #wal: Wal;
+  readonly #snapshots: SnapshotStore;
+  readonly #proposals = new ProposalWaiters();
+  readonly #reads = new ReadWaiters();
+  readonly #requestTimeoutMs: number;
+  #appliedIndex: number;
+  #snapshotIndex: number;
+  #conf: ConfState;
+  #role: Role = Role.Follower;
+  #leader = 0;
+  #term = 0;
+  #draining = false;
+  #drainScheduled = false;
+  #closed = false;
+  #tickTimer: ReturnType<typeof setInterval> | null = null;
+  #failoverTimer: ReturnType<typeof setTimeout> | null = null;
+  #fatalError: Error | null = null;
+
+  private constructor(args: {
+    options: GroupRuntimeOptions;
+    table: Table;
+    wal: Wal;
+    snapshots: SnapshotStore;
+    storage: MemoryStorage;
+    appliedIndex: number;
+    conf: ConfState;
+  }) {
+    this.#options = args.options;
+    this.nodeId = args.options.nodeId;
+    this.groupId = args.options.groupId;
+    this.#logger = args.options.logger;
+    this.table = args.table;
+    this.#wal = args.wal;
+    this.#snapshots = args.snapshots;
+    this.#storage = args.storage;
+    this.#appliedIndex = args.appliedIndex;
+    this.#snapshotIndex = args.appliedIndex;
+    this.#conf = args.conf;
+    this.#requestTimeoutMs = args.options.requestTimeoutMs ?? requestTimeoutMsDefault;
+    const config = defaultRaftConfig({
+      id: this.nodeId,
+      storage: this.#storage,
+      random: new Prng(seedFor(this.nodeId)),
+      applied: args.appliedIndex,
+    });
+    config.electionTicks = args.options.electionTicks;
+    config.heartbeatTicks = args.options.heartbeatTicks;
+    config.preVote = true;
+    config.checkQuorum = true;
+    this.#raw = new RawNode(config);
+  }
+
+  /** Recovers the member from its data dir (latest good snapshot + WAL) and starts ticking. */
+  static async open(options: GroupRuntimeOptions): Promise<GroupRuntime> {
+    const walDir = join(options.dataDir, "wal");
+    const snapshotDir = join(options.dataDir, "snap");
+    mkdirSync(walDir, { recursive: true });
+    mkdirSync(snapshotDir, { recursive: true });
+    const table = Table.create();
+    const snapshots = new SnapshotStore(snapshotDir);
+    const snapshotInfo = await snapshots.loadLatest(table);
+    const { wal, recovery } = await Wal.open(walDir, { segmentSizeBytes: options.walSegmentSizeBytes });
+    // Without a snapshot the membership is the bootstrap one from the config: conf changes since
+    // then are in the log and are applied again on replay. With a snapshot, its metadata holds it.
+    const conf: ConfState =
+      snapshotInfo === null ? { voters: [...options.initialVoters], learners: [] } : decodeConfState(snapshotInfo.metadata);
+    const storage = new MemoryStorage({ conf });
+    let appliedIndex = 0;
+    if (snapshotInfo !== null) {
+      storage.applySnapshot({
+        metadata: { index: snapshotInfo.index, term: snapshotInfo.term, conf },
+        data: new Uint8Array(0),
+      });
+      appliedIndex = snapshotInfo.index;
+    }
+    const entries = recovery.entries.filter((record) => record.index > appliedIndex).map(entryFromWal);
+    if (entries.length > 0 && entries[0]!.index !== appliedIndex + 1) {
+      throw new UkvError(
+        "WAL_CORRUPT",
+        `WAL resumes at index ${entries[0]!.index} but the snapshot ends at ${appliedIndex}: entries are missing`,
+        { data: { dir: walDir } },
+      );
+    }
+    storage.append(entries);
+    if (recovery.hardState !== null) {
+      const lastIndex = storage.lastIndex();
+      const commit = Math.min(Math.max(recovery.hardState.commit, appliedIndex), lastIndex);
+      storage.setHardState({ term: recovery.hardState.term, vote: recovery.hardState.vote, commit });
+    }
+    const runtime = new GroupRuntime({ options, table, wal, snapshots, storage, appliedIndex, conf });
+    options.logger.info(
+      {
+        event: "group_recovered",
+        snapshotIndex: appliedIndex,
+        walEntryCount: entries.length,
+        lastIndex: storage.lastIndex(),
+        term: recovery.hardState?.term ?? 0,
+      },
+      "group member recovered from disk",
+    );
+    runtime.#start();
+    return runtime;
+  }
+
+  #start(): void {
+    this.#tickTimer = setInterval(() => {
+      this.#raw.tick();
+      this.#scheduleDrain();
+    }, this.#options.tickMs);
+  }
+
+  // ---- inputs ---------------------------------------------------------------------------------
+
+  /** Inbound Raft messages from the transport. Bad messages from peers never throw out of here. */
+  step(messages: Message[]): void {
+    if (this.#closed) return;
+    for (const message of messages) {
+      try {
+        this.#raw.step(message);
+      } catch (error) {
+        this.#logger.warn({ event: "raft_step_failed", from: message.from, type: message.type, err: error });
+      }
+    }
+    this.#scheduleDrain();
+  }
+
+  /** An inbound streamed snapshot: stored durably first, then handed to the core. */
+  async receiveSnapshot(message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    assert(message.snapshot !== null, "a snapshot message carries snapshot metadata");
+    const { index, term } = message.snapshot.metadata;
+    const incoming = this.#snapshots.createIncoming({ index, term });
+    try {
+      for await (const chunk of chunks) await incoming.write(chunk);
+      await incoming.finish();
+    } catch (error) {
+      incoming.abort();
+      throw error;
+    }
+    this.#logger.info({ event: "snapshot_received", from: message.from, index, term });
+    this.step([message]);
+  }
+
+  reportUnreachable(peerId: number): void {
+    this.#raw.reportUnreachable(peerId);
+  }
+
+  /** The connection to a peer was closed by the remote side: if it was our leader, it may have crashed. */
+  peerDisconnected(peerId: number): void {
+    if (!this.#options.fastFailover || this.#closed) return;
+    if (peerId !== this.#leader || this.#role !== Role.Follower) return;
+    if (this.#failoverTimer !== null) return;
+    // A short random delay so that the followers do not all campaign at once; PreVote makes an
+    // early campaign harmless when the leader is in fact alive.
+    const delayMs = this.#options.tickMs * (1 + Math.floor(Math.random() * 4));
+    this.#failoverTimer = setTimeout(() => {
+      this.#failoverTimer = null;
+      if (this.#closed || this.#leader !== peerId) return;
+      this.#logger.info({ event: "leader_connection_lost", leader: peerId, term: this.#term }, "campaigning early");
+      this.#raw.forgetLeader();
+      this.#raw.campaign();
+      this.#scheduleDrain();
+    }, delayMs);
+  }
+
+  /** Proposes one SET or DELETE; resolves once it is committed and applied here. */
+  async write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.#checkOpen();
+    if (this.#role !== Role.Leader) throw this.notLeaderError();
+    const { sequence, done } = this.#proposals.add(this.#requestTimeoutMs);
+    const data = encodeCommand({ op, proposerId: this.nodeId, sequence, key, value });
+    try {
+      this.#raw.propose(data);
+    } catch (error) {
+      const mapped = error instanceof ProposalDroppedError ? this.notLeaderError() : error;
+      this.#proposals.reject(sequence, mapped as Error);
+      await done.catch(() => undefined);
+      throw mapped;
+    }
+    this.#scheduleDrain();
+    await done;
+  }
+
+  /** A follower read (FR4.3): whatever this member has applied. */
+  read(key: Uint8Array): Uint8Array | null {
+    this.#checkOpen();
+    return this.table.get(key);
+  }
+
+  /** A linearizable read: ReadIndex through the leader, then wait until applied here. */
+  async readLinearizable(key: Uint8Array): Promise<Uint8Array | null> {
+    this.#checkOpen();
+    if (this.#leader === 0) throw this.notLeaderError();
+    const { context, done } = this.#reads.add(this.#requestTimeoutMs);
+    this.#raw.readIndex(context);
+    this.#scheduleDrain();
+    await done;
+    return this.table.get(key);
+  }
+
+  notLeaderError(): UkvError {
+    const leaderAddress = this.#leader === 0 ? null : this.#options.clientAddressOf(this.#leader);
+    const where = leaderAddress === null ? "no leader known yet" : `leader is ${this.#leader} at ${leaderAddress}`;
+    return new UkvError("NOT_LEADER", `Node ${this.nodeId} is not the leader of group ${this.groupId}: ${where}`, {
+      data: { leaderId: this.#leader, leaderAddress },
+    });
+  }
+
+  isLeader(): boolean {
+    return this.#role === Role.Leader;
+  }
+
+  leaderId(): number {
+    return this.#leader;
+  }
+
+  status(): GroupStatus {
+    const raft = this.#raw.status();
+    return {
+      nodeId: this.nodeId,
+      groupId: this.groupId,
+      role: this.#role,
+      term: raft.term,
+      leader: this.#leader,
+      commitIndex: raft.commit,
+      appliedIndex: this.#appliedIndex,
+      lastIndex: this.#storage.lastIndex(),
+      snapshotIndex: this.#snapshotIndex,
+      keyCount: this.table.count(),
+      tableBytes: this.table.bytesUsed(),
+      voters: [...this.#conf.voters],
+      learners: [...this.#conf.learners],
+    };
+  }
+
+  /** Stops ticking, fails waiting clients, waits for the Ready in flight, closes the WAL. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#tickTimer !== null) clearInterval(this.#tickTimer);
+    if (this.#failoverTimer !== null) clearTimeout(this.#failoverTimer);
+    const closedError = new UkvError("CLOSED", `Node ${this.nodeId} is shutting down`);
+    this.#proposals.rejectAll(closedError);
+    this.#reads.rejectAll(closedError);
+    for (let waitIndex = 0; this.#draining && waitIndex < 500; waitIndex++) await Bun.sleep(10);
+    await this.#wal.close();
+    this.table.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new UkvError("CLOSED", `Node ${this.nodeId} is shutting down`);
+    if (this.#fatalError !== null) {
+      throw new UkvError("IO_ERROR", `Group ${this.groupId} stopped: ${this.#fatalError.message}`);
+    }
+  }
+
+  // ---- the Ready loop -------------------------------------------------------------------------
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled || this.#draining || this.#closed) return;
+    this.#drainScheduled = true;
+    // setImmediate, not a microtask: proposals and messages of this event-loop turn join the batch.
+    setImmediate(() => {
+      this.#drainScheduled = false;
+      void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#draining || this.#closed || this.#fatalError !== null) return;
+    this.#draining = true;
+    try {
+      while (!this.#closed && this.#raw.hasReady()) {
+        const ready = this.#raw.ready();
+        await this.#handleReady(ready);
+        this.#raw.advance(ready);
+      }
+    } catch (error) {
+      // A failed apply or snapshot install leaves the member in an unknown state: stop the group
+      // rather than serve wrong data. Persist failures are retried inside #persist.
+      this.#fatalError = error as Error;
+      this.#logger.fatal({ event: "group_stopped", err: error }, "raft group stopped after an unrecoverable error");
+      this.#proposals.rejectAll(new UkvError("IO_ERROR", `Group ${this.groupId} stopped`, { cause: error }));
+    } finally {
+      this.#draining = false;
+    }
+    if (!this.#closed && this.#fatalError === null && this.#raw.hasReady()) this.#scheduleDrain();
+  }
+
+  async #handleReady(ready: Ready): Promise<void> {
+    if (ready.softState !== null) this.#onSoftState(ready.softState.role, ready.softState.leader);
+    if (ready.hardState !== null) this.#term = ready.hardState.term;
+    // 1. persist
+    if (ready.snapshot !== null) await this.#installSnapshot(ready.snapshot);
+    await this.#persist(ready);
+    // 2. send
+    this.#send(ready.messages);
+    // 3. apply
+    this.#apply(ready.committedEntries);
+    for (const readState of ready.readStates) {
+      this.#reads.confirm(readState.context, readState.index, this.#appliedIndex);
+    }
+    this.#reads.applied(this.#appliedIndex);
+    await this.#maybeSnapshot();
+  }
+
+  async #persist(ready: Ready): Promise<void> {
+    if (ready.entries.length === 0 && ready.hardState === null) return;
+    const batch = {
+      entries: ready.entries.map(entryToWal),
+      ...(ready.hardState === null ? {} : { hardState: ready.hardState }),
+    };
+    for (let attemptIndex = 0; ; attemptIndex++) {
+      try {
+        await this.#wal.append(batch);
+        break;
+      } catch (error) {
+        // A full disk must not crash the server nor lose data: clients get DISK_FULL while the
+        // same batch is retried until space is freed. The core waits, since we hold its Ready.
+        if (!isUkvError(error, "DISK_FULL") && !isUkvError(error, "IO_ERROR")) throw error;
+        if (this.#closed) throw error;
+        if (attemptIndex % 50 === 0) this.#logger.error({ event: "wal_append_failed", err: error, attemptIndex });
+        this.#proposals.rejectAll(error as Error);
+        await Bun.sleep(persistRetryDelayMs);
+      }
+    }
+    if (ready.hardState !== null) this.#storage.setHardState(ready.hardState);
+    if (ready.entries.length > 0) this.#storage.append(ready.entries);
+  }
+
+  async #installSnapshot(snapshot: Snapshot): Promise<void> {
+    const { index, term } = snapshot.metadata;
+    const info = this.#snapshots.list().find((candidate) => candidate.index === index && candidate.term === term);
+    if (info === undefined) {
+      throw new UkvError("SNAPSHOT_CORRUPT", `Snapshot ${index}/${term} to install is not on disk`);
+    }
+    await this.#snapshots.load(info.path, this.table);
+    this.#storage.applySnapshot(snapshot);
+    // The log before the snapshot is gone, and what followed it came from an old leader: the
+    // WAL restarts right after the snapshot.
+    await this.#wal.reset(index);
+    this.#appliedIndex = index;
+    this.#snapshotIndex = index;
+    this.#conf = snapshot.metadata.conf;
+    this.#syncPeers();
+    this.#logger.info({ event: "snapshot_installed", index, term, keyCount: this.table.count() });
+  }
+
+  #send(messages: Message[]): void {
+    const plain: Message[] = [];
+    for (const message of messages) {
+      if (message.type === MessageType.Snapshot) this.#sendSnapshot(message);
+      else plain.push(message);
+    }
+    if (plain.length > 0) this.#options.transport.send(this.groupId, plain);
+  }
+
+  #sendSnapshot(message: Message): void {
+    assert(message.snapshot !== null, "a snapshot message carries snapshot metadata");
+    const { index } = message.snapshot.metadata;
+    const info = this.#snapshots.list().find((candidate) => candidate.index === index);
+    if (info === undefined) {
+      this.#raw.reportSnapshot(message.to, false);
+      return;
+    }
+    this.#logger.info({ event: "snapshot_sending", to: message.to, index, sizeBytes: info.sizeBytes });
+    this.#options.transport.sendSnapshot(this.groupId, message, info.path).then(
+      () => {
+        this.#logger.info({ event: "snapshot_sent", to: message.to, index });
+        this.#raw.reportSnapshot(message.to, true);
+        this.#scheduleDrain();
+      },
+      (error: unknown) => {
+        this.#logger.warn({ event: "snapshot_send_failed", to: message.to, index, err: error });
+        this.#raw.reportSnapshot(message.to, false);
+        this.#scheduleDrain();
+      },
+    );
+  }
+
+  #apply(entries: Entry[]): void {
+    let ops: TableOp[] = [];
+    let sequences: number[] = [];
+    const flush = (): void => {
+      if (ops.length > 0) this.table.applyBatch(ops);
+      for (const sequence of sequences) this.#proposals.resolve(sequence);
+      ops = [];
+      sequences = [];
+    };
+    for (const entry of entries) {
+      assert(entry.index === this.#appliedIndex + 1, "committed entries apply in order, without gaps");
+      if (entry.type === EntryType.ConfChange) {
+        flush();
+        this.#applyConfChange(entry);
+      } else if (entry.data.byteLength > 0) {
+        const command = decodeCommand(entry.data);
+        ops.push(
+          command.op === CommandOp.Set
+            ? { kind: "set", key: command.key, value: command.value }
+            : { kind: "delete", key: command.key },
+        );
+        if (command.proposerId === this.nodeId) sequences.push(command.sequence);
+        if (ops.length >= 4096) flush();
+      }
+      this.#appliedIndex = entry.index;
+    }
+    flush();
+  }
+
+  #applyConfChange(entry: Entry): void {
+    const change = decodeConfChange(entry.data);
+    this.#conf = this.#raw.applyConfChange(change);
+    this.#syncPeers();
+    this.#logger.info({
+      event: "membership_changed",
+      index: entry.index,
+      change: change.type,
+      member: change.nodeId,
+      voters: this.#conf.voters,
+      learners: this.#conf.learners,
+    });
+  }
+
+  /** Keeps the transport's peer list equal to the group's membership. */
+  #syncPeers(): void {
+    this.#options.onMembershipChanged?.(this.#conf);
+  }
+
+  async #maybeSnapshot(): Promise<void> {
+    const threshold = this.#options.snapshotEntriesThreshold;
+    if (this.#appliedIndex - this.#snapshotIndex < threshold) return;
+    const index = this.#appliedIndex;
+    const term = this.#storage.term(index);
+    const info = await this.#snapshots.save(this.table, { index, term, metadata: encodeConfState(this.#conf) });
+    this.#storage.createSnapshot(index, this.#conf, new Uint8Array(0));
+    // Keep a tail of the log so a follower that is slightly behind catches up by log, not snapshot.
+    const compactIndex = Math.max(this.#storage.firstIndex() - 1, index - Math.floor(threshold / 4));
+    if (compactIndex >= this.#storage.firstIndex()) {
+      this.#storage.compact(compactIndex);
+      await this.#wal.deletePrefix(compactIndex);
+    }
+    this.#snapshotIndex = index;
+    this.#logger.info({ event: "snapshot_taken", index, term, sizeBytes: info.sizeBytes, compactIndex });
+  }
+
+  #onSoftState(role: Role, leader: number): void {
+    const wasLeader = this.#role === Role.Leader;
+    if (role !== this.#role || leader !== this.#leader) {
+      this.#logger.info({ event: "role_changed", role, leader, term: this.#raw.status().term });
+    }
+    this.#role = role;
+    this.#leader = leader;
+    if (wasLeader && role !== Role.Leader) {
+      // Our proposals may still commit under the next leader, or not: the outcome is unknown.
+      this.#proposals.rejectAll(this.notLeaderError());
+    }
+  }
+}
+
+/** Election jitter differs per member but replays per member id. */
+function seedFor(nodeId: number): number {
+  return (nodeId * 2654435761) >>> 0;
+}
