@@ -5,6 +5,7 @@
 // 127 liveness violation, 2 bad usage. A failure prints its seed, property and last events.
 import { formatSimOptions, pickSimOptions } from "../src/sim/options.ts";
 import { raftCore } from "../src/sim/raft-core.ts";
+import { formatFailure } from "../src/sim/report.ts";
 import { exitCodeOf, exitCodeOk, exitCodeUsage, runSeed, type SimResult } from "../src/sim/run.ts";
 import { addSimStats, emptySimStats, type SimStats } from "../src/sim/stats.ts";
 import { formatTraceEvent } from "../src/sim/trace.ts";
@@ -46,11 +47,7 @@ function parseArgs(argv: readonly string[]): Args {
 }
 
 function printFailure(result: SimResult): void {
-  console.error(`\nseed ${result.seed}: ${result.outcome} violation (${result.property}) at tick ${result.ticks}`);
-  console.error(result.message);
-  console.error(`last ${result.trace.length} events:`);
-  for (const event of result.trace) console.error(formatTraceEvent(event));
-  console.error(`replay: npm run sim -- --seed ${result.seed}`);
+  console.error(`\n${formatFailure(result)}`);
 }
 
 function formatStats(stats: SimStats): string {

@@ -4,7 +4,7 @@
 import { expect, test } from "bun:test";
 import { raftCore } from "../../src/sim/raft-core.ts";
 import { exitCodeOf, exitCodeSafety, runSeed, type SimResult } from "../../src/sim/run.ts";
-import { reportFailure } from "./sweep-report.ts";
+import { formatFailure } from "../../src/sim/report.ts";
 
 /** Seeds tried at most; the checker finds the first violation within the first dozen or so. */
 const seedsMax = 100;
@@ -17,7 +17,7 @@ test("a core that commits without a quorum is caught as a safety violation withi
   }
   expect(caught).not.toBeNull();
   const result = caught as SimResult;
-  console.error(`unsafe commit caught at seed ${result.seed}:\n${reportFailure(result)}`);
+  console.error(`unsafe commit caught at seed ${result.seed}:\n${formatFailure(result)}`);
   expect(result.outcome).toBe("safety");
   expect(exitCodeOf(result.outcome)).toBe(exitCodeSafety);
   expect(result.trace.length).toBeGreaterThan(0);

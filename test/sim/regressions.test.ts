@@ -23,7 +23,7 @@ import { pickSimOptions } from "../../src/sim/options.ts";
 import { raftCore } from "../../src/sim/raft-core.ts";
 import { runSeed, type SimResult } from "../../src/sim/run.ts";
 import type { TraceEvent } from "../../src/sim/trace.ts";
-import { reportFailure } from "./sweep-report.ts";
+import { formatFailure } from "../../src/sim/report.ts";
 
 function runWatching(seed: number, watch: (event: TraceEvent) => boolean): { result: SimResult; seen: boolean } {
   let seen = false;
@@ -33,7 +33,7 @@ function runWatching(seed: number, watch: (event: TraceEvent) => boolean): { res
       if (!seen && watch(event)) seen = true;
     },
   });
-  if (result.outcome !== "ok") console.error(reportFailure(result));
+  if (result.outcome !== "ok") console.error(formatFailure(result));
   return { result, seen };
 }
 

@@ -4,7 +4,7 @@
 import { expect, test } from "bun:test";
 import { raftCore } from "../../src/sim/raft-core.ts";
 import { runSeed } from "../../src/sim/run.ts";
-import { reportFailure } from "./sweep-report.ts";
+import { formatFailure } from "../../src/sim/report.ts";
 
 const seedsTotal = 2000;
 const seedsPerBlock = 250;
@@ -18,7 +18,7 @@ for (let from = 1; from <= seedsTotal; from += seedsPerBlock) {
     for (let seed = from; seed <= to; seed++) {
       const result = runSeed(seed, { core: raftCore });
       if (result.outcome === "ok") continue;
-      const report = reportFailure(result);
+      const report = formatFailure(result);
       console.error(report);
       failures.push(`seed ${seed}: ${result.outcome} (${result.property})`);
     }
