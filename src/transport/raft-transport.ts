@@ -52,6 +52,8 @@ export class RaftTransport {
   readonly #inbound = new Set<Socket>();
   #nextStreamId = 1;
   #closed = false;
+  /** Aborted by close(): ends outbound snapshot streams. */
+  readonly #closing = new AbortController();
 
   constructor(options: RaftTransportOptions) {
     assert(Number.isInteger(options.nodeId) && options.nodeId > 0, "a node id is a positive integer");
@@ -109,6 +111,7 @@ export class RaftTransport {
       message,
       filePath,
       logger: this.#logger,
+      signal: this.#closing.signal,
     });
   }
 
@@ -133,6 +136,7 @@ export class RaftTransport {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#pending.clear();
     for (const link of this.#links.values()) link.close();
     for (const socket of this.#inbound) socket.destroy();

@@ -95,11 +95,18 @@ export interface SnapshotSendOptions {
   filePath: string;
   logger: Logger;
   ackTimeoutMs?: number;
+  /** Aborting closes the stream's connection (the transport is closing). */
+  signal?: AbortSignal;
 }
 
 /** Resolves when the receiver acknowledged a stored snapshot; rejects with a UkvError otherwise. */
 export async function sendSnapshotFile(options: SnapshotSendOptions): Promise<void> {
   const socket = await connectSocket(options.address);
+  const abort = (): void => {
+    socket.destroy();
+  };
+  if (options.signal?.aborted === true) abort();
+  options.signal?.addEventListener("abort", abort);
   const ack = waitForAck(socket, options.streamId, options.ackTimeoutMs ?? snapshotAckTimeoutMsDefault);
   let ackSettled = false;
   ack.then(
@@ -107,6 +114,7 @@ export async function sendSnapshotFile(options: SnapshotSendOptions): Promise<vo
     () => (ackSettled = true),
   );
   const file = await open(options.filePath, "r").catch((error: unknown) => {
+    options.signal?.removeEventListener("abort", abort);
     socket.destroy();
     throw new UkvError("IO_ERROR", `Cannot open snapshot file: ${options.filePath}`, { cause: error });
   });
@@ -136,6 +144,7 @@ export async function sendSnapshotFile(options: SnapshotSendOptions): Promise<vo
     if (!ackSettled) throw error;
     await ack;
   } finally {
+    options.signal?.removeEventListener("abort", abort);
     socket.destroy();
     await file.close();
   }

@@ -173,6 +173,38 @@ describe("raft transport", () => {
     await expect(a.transport.sendSnapshot(1, message, join(dir, "missing"))).rejects.toThrow("Cannot open snapshot file");
   });
 
+  test("closing the transport ends its outbound snapshot streams, and the receiver's stream fails", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ukv-transport-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "snap"), new Uint8Array(4 * 1024 * 1024));
+    let receiverError: unknown = null;
+    let firstChunk = false;
+    const [a] = await startPair({
+      onSnapshot: async (_groupId, _message, chunks) => {
+        try {
+          for await (const _chunk of chunks) {
+            firstChunk = true;
+            await new Promise((resolve) => setTimeout(resolve, 20)); // slow: the stream is still running at close
+          }
+        } catch (error) {
+          receiverError = error;
+          throw error;
+        }
+      },
+    });
+    const message: Message = {
+      ...emptyMessage(MessageType.Snapshot, 1, 2, 4),
+      snapshot: { metadata: { index: 5, term: 4, conf: { voters: [1, 2], learners: [] } }, data: new Uint8Array(0) },
+    };
+    const sending = a.transport.sendSnapshot(1, message, join(dir, "snap"));
+    sending.catch(() => {});
+    await waitFor(() => firstChunk, 5000, "the first chunk");
+    await a.transport.close();
+    await expect(sending).rejects.toThrow();
+    await waitFor(() => receiverError !== null, 5000, "the receiver's stream to fail");
+    expect(String(receiverError)).toContain("closed before its end");
+  });
+
   test("garbage, a client hello and misaddressed messages close that connection only; others are still served", async () => {
     const [a, b] = await startPair();
     const attempts: { bytes: Uint8Array; reason: string }[] = [
