@@ -193,11 +193,13 @@ export class SimMember {
     const snapshot = this.storage.createSnapshot(appliedIndex, this.#conf, this.#stateMachine.snapshotData());
     this.disk.saveLocalSnapshot(snapshot);
     const compactIndex = appliedIndex - Math.min(retainEntries, appliedIndex - 1);
-    if (compactIndex >= this.storage.firstIndex()) {
+    const compacts = compactIndex >= this.storage.firstIndex();
+    if (compacts) {
       this.storage.compact(compactIndex);
       this.disk.compact(compactIndex);
     }
-    this.#host.trace.record(this.#host.nowTicks, "snapshot", this.id, `at ${appliedIndex}, compacted to ${compactIndex}`);
+    const detail = compacts ? `at ${appliedIndex}, log compacted up to ${compactIndex}` : `at ${appliedIndex}, log kept from ${this.storage.firstIndex()}`;
+    this.#host.trace.record(this.#host.nowTicks, "snapshot", this.id, detail);
     return true;
   }
 

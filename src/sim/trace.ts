@@ -8,7 +8,6 @@ import { MessageType, type Message } from "../raft/types.ts";
 export const traceEventsKept = 60;
 
 export type TraceKind =
-  | "config"
   | "phase"
   | "send"
   | "deliver"
