@@ -1,0 +1,173 @@
+// The routing both the smart client and the router use: key -> ring -> shard; writes (and
+// linearizable reads) to the shard's leader, following NOT_LEADER hints and re-discovering the
+// leader by STATUS while an election runs, with short backoff, for at most `retryWindowMs`;
+// follower reads round-robin over the members not known to be down, with the leader path as the
+// fallback. A `gate` lets the router refuse a request for a shard it knows is unavailable, checked
+// before every attempt, so a request never waits out the retry window on a dead shard.
+//
+// A SET or DELETE retried after a TIMEOUT or a broken connection may be applied twice; both are
+// idempotent on the final state (same key, same value), so the retry is safe for this API.
+import type { KvRequest, KvResponse } from "../transport/kv-protocol.ts";
+import { makeKvResponse } from "../transport/kv-protocol.ts";
+import { assert } from "../util/assert.ts";
+import { LeaderCache, leaderFromStatuses, parseMemberStatus, type CachedLeader, type MemberStatus } from "./leader-cache.ts";
+import { isMemberFailure, type MemberPool } from "./member-pool.ts";
+import { shardOfKey, type TopologyShard, type TopologySource } from "./topology.ts";
+
+export type RouteFields = Omit<KvRequest, "id">;
+
+/** Refuses a request for a shard (an answer to return as is), or null to let it through. */
+export type RoutingGate = (shard: TopologyShard, request: RouteFields) => KvResponse | null;
+
+export interface ShardRoutingOptions {
+  topology: TopologySource;
+  pool: MemberPool;
+  /** How long writes keep retrying (elections, redirects) before the last answer is returned. Default 3000. */
+  retryWindowMs?: number;
+  /** First backoff between retries; doubles up to backoffMsMax. Default 25. */
+  backoffMsMin?: number;
+  /** Default 400. */
+  backoffMsMax?: number;
+  /** A member that failed within this window (and has not answered since) gets no follower reads. Default 2000. */
+  failureQuarantineMs?: number;
+  gate?: RoutingGate;
+}
+
+export const retryWindowMsDefault = 3000;
+/** Bound on attempts of one request, whatever the window: redirects plus retries. */
+export const routeAttemptCountMax = 64;
+/** NOT_LEADER hints followed in a row without backoff (a hint chain longer than this is a loop). */
+const hintHopCountMax = 3;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class ShardRouting {
+  readonly #topology: TopologySource;
+  readonly #pool: MemberPool;
+  readonly #leaders: LeaderCache;
+  readonly #retryWindowMs: number;
+  readonly #backoffMsMin: number;
+  readonly #backoffMsMax: number;
+  readonly #failureQuarantineMs: number;
+  readonly #gate: RoutingGate | null;
+  readonly #discoveries = new Map<number, Promise<CachedLeader | null>>();
+  readonly #readCursors = new Map<number, number>();
+
+  constructor(options: ShardRoutingOptions) {
+    this.#topology = options.topology;
+    this.#pool = options.pool;
+    this.#leaders = new LeaderCache(options.topology.current().epoch);
+    this.#retryWindowMs = options.retryWindowMs ?? retryWindowMsDefault;
+    this.#backoffMsMin = options.backoffMsMin ?? 25;
+    this.#backoffMsMax = options.backoffMsMax ?? 400;
+    this.#failureQuarantineMs = options.failureQuarantineMs ?? 2000;
+    this.#gate = options.gate ?? null;
+    assert(this.#retryWindowMs >= 0, "the retry window is not negative");
+    assert(this.#backoffMsMin > 0 && this.#backoffMsMin <= this.#backoffMsMax, "backoff bounds are ordered");
+  }
+
+  /** The shard owning `key` in the current topology. */
+  shardFor(key: Uint8Array): TopologyShard {
+    return shardOfKey(this.#topology.current(), key);
+  }
+
+  /** Routes a GET, SET or DELETE to its shard; never rejects. */
+  route(request: RouteFields): Promise<KvResponse> {
+    assert(request.op !== "STATUS", "STATUS names a member, not a key");
+    return this.routeToShard(this.shardFor(request.key), request);
+  }
+
+  routeToShard(shard: TopologyShard, request: RouteFields): Promise<KvResponse> {
+    this.#leaders.syncEpoch(this.#topology.current().epoch);
+    if (request.op === "GET" && !request.linearizable) return this.#followerRead(shard, request);
+    return this.#viaLeader(shard, request);
+  }
+
+  /** The cached leader of `shardId`, or null. */
+  cachedLeader(shardId: number): CachedLeader | null {
+    return this.#leaders.get(shardId);
+  }
+
+  /** Feeds a STATUS answer seen elsewhere (the router's health probes) into the leader cache. */
+  noteStatuses(shard: TopologyShard, statuses: readonly MemberStatus[]): void {
+    const leader = leaderFromStatuses(shard, statuses);
+    if (leader !== null) this.#leaders.offer(shard.id, leader);
+  }
+
+  /** Asks every member of `shard` for STATUS at once and caches the leader they name. */
+  discoverLeader(shard: TopologyShard): Promise<CachedLeader | null> {
+    let discovery = this.#discoveries.get(shard.id);
+    if (discovery === undefined) {
+      // One discovery per shard at a time: a burst of requests during an election shares it.
+      discovery = this.#discover(shard).finally(() => this.#discoveries.delete(shard.id));
+      this.#discoveries.set(shard.id, discovery);
+    }
+    return discovery;
+  }
+
+  async #discover(shard: TopologyShard): Promise<CachedLeader | null> {
+    const answers = await Promise.all(
+      shard.members.map((member) => this.#pool.send(member.clientAddress, { op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false })),
+    );
+    const statuses: MemberStatus[] = [];
+    for (const answer of answers) {
+      const status = answer.code === "OK" ? parseMemberStatus(answer.statusJson) : null;
+      if (status !== null) statuses.push(status);
+    }
+    this.noteStatuses(shard, statuses);
+    return this.#leaders.get(shard.id);
+  }
+
+  #backoffMs(retryIndex: number): number {
+    return Math.min(this.#backoffMsMax, this.#backoffMsMin * 2 ** Math.min(retryIndex, 16));
+  }
+
+  async #viaLeader(shard: TopologyShard, request: RouteFields): Promise<KvResponse> {
+    const deadlineMs = this.#pool.nowMs() + this.#retryWindowMs;
+    let retryIndex = 0;
+    let hopCount = 0;
+    let last: KvResponse | null = null;
+    for (let attemptIndex = 0; attemptIndex < routeAttemptCountMax; attemptIndex++) {
+      const refused = this.#gate?.(shard, request) ?? null;
+      if (refused !== null) return refused;
+      const leader = this.#leaders.get(shard.id) ?? (await this.discoverLeader(shard));
+      if (leader !== null) {
+        const response = await this.#pool.send(leader.address, request);
+        if (response.code === "NOT_LEADER") {
+          const hinted = response.leaderAddress === "" || response.leaderAddress === leader.address ? null : this.#leaders.offerHint(shard, response.leaderAddress);
+          if (hinted === null) this.#leaders.forget(shard.id, leader.address);
+          else if (hopCount++ < hintHopCountMax) continue; // a known new leader: go at once
+        } else if (isMemberFailure(response)) {
+          this.#leaders.forget(shard.id, leader.address);
+        } else {
+          return response;
+        }
+        last = response;
+      }
+      if (this.#pool.nowMs() >= deadlineMs) break;
+      await sleep(this.#backoffMs(retryIndex++));
+      hopCount = 0;
+    }
+    const reason = last === null ? "no leader found" : `last answer ${last.code}${last.message === "" ? "" : `: ${last.message}`}`;
+    return makeKvResponse(0, "UNAVAILABLE", { message: `Shard ${shard.id} did not accept the ${request.op} within ${this.#retryWindowMs} ms: ${reason}` });
+  }
+
+  async #followerRead(shard: TopologyShard, request: RouteFields): Promise<KvResponse> {
+    const memberCount = shard.members.length;
+    const cursor = this.#readCursors.get(shard.id) ?? 0;
+    this.#readCursors.set(shard.id, (cursor + 1) % memberCount);
+    for (let offset = 0; offset < memberCount; offset++) {
+      const member = shard.members[(cursor + offset) % memberCount];
+      assert(member !== undefined, "the cursor stays within the members");
+      if (this.#pool.failedRecently(member.clientAddress, this.#failureQuarantineMs)) continue;
+      const refused = this.#gate?.(shard, request) ?? null;
+      if (refused !== null) return refused;
+      const response = await this.#pool.send(member.clientAddress, request);
+      if (!isMemberFailure(response) && response.code !== "NOT_LEADER") return response;
+    }
+    // Every member failed or is quarantined: the leader path retries through an election.
+    return this.#viaLeader(shard, request);
+  }
+}

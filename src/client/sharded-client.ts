@@ -1,0 +1,106 @@
+// The smart client: the router's routing in-process, with no proxy hop. Keys map to shards by the
+// ring of the topology; writes go to the cached leader of the shard (following NOT_LEADER hints
+// and retrying through an election for up to retryWindowMs); reads go round-robin to the shard's
+// members not known to be down, falling back to the leader. Answers that are not OK become typed
+// errors carrying the protocol code (NOT_FOUND on a GET is a null value, not an error).
+import { checkKvRequest, type KvResponse } from "../transport/kv-protocol.ts";
+import { UkvError, type ErrorCode } from "../util/errors.ts";
+import { MemberPool } from "./member-pool.ts";
+import { ShardRouting, type RouteFields } from "./shard-routing.ts";
+import { StaticTopologySource, type ClusterLayout, type TopologySource } from "./topology.ts";
+
+export interface ShardedClientOptions {
+  /** The cluster config (or any layout of shards and members); ignored when topologySource is given. */
+  config?: ClusterLayout;
+  topologySource?: TopologySource;
+  /** Per request to one member. Default 2000. */
+  requestTimeoutMs?: number;
+  /** Writes retry (redirects, elections) for this long before failing. Default 3000. */
+  retryWindowMs?: number;
+}
+
+export const shardedClientRequestTimeoutMsDefault = 2000;
+
+const encoder = new TextEncoder();
+const emptyBytes = new Uint8Array(0);
+
+function asBytes(data: Uint8Array | string): Uint8Array {
+  return typeof data === "string" ? encoder.encode(data) : data;
+}
+
+const errorCodeByKvCode: Record<string, ErrorCode> = {
+  NOT_LEADER: "NOT_LEADER",
+  SHARD_UNAVAILABLE: "SHARD_UNAVAILABLE",
+  KEY_TOO_LARGE: "KEY_TOO_LARGE",
+  VALUE_TOO_LARGE: "VALUE_TOO_LARGE",
+  BAD_REQUEST: "BAD_REQUEST",
+  TIMEOUT: "TIMEOUT",
+  UNREACHABLE: "UNREACHABLE",
+  UNAVAILABLE: "UNAVAILABLE",
+  INTERNAL: "INTERNAL",
+};
+
+/** The typed error for an answer that is neither OK nor (for GET) NOT_FOUND. */
+export function errorFromResponse(op: string, response: KvResponse): UkvError {
+  const code = errorCodeByKvCode[response.code] ?? "INTERNAL";
+  const detail = response.message === "" ? response.code : response.message;
+  return new UkvError(code, `${op} failed: ${detail}`, { data: { responseCode: response.code, leaderAddress: response.leaderAddress } });
+}
+
+export class ShardedClient {
+  readonly #pool: MemberPool;
+  readonly #routing: ShardRouting;
+  readonly #topology: TopologySource;
+
+  constructor(options: ShardedClientOptions) {
+    const topology = options.topologySource ?? (options.config === undefined ? null : new StaticTopologySource(options.config));
+    if (topology === null) throw new UkvError("BAD_REQUEST", "ShardedClient needs a config or a topologySource");
+    this.#topology = topology;
+    this.#pool = new MemberPool({ requestTimeoutMs: options.requestTimeoutMs ?? shardedClientRequestTimeoutMsDefault });
+    this.#routing = new ShardRouting({
+      topology,
+      pool: this.#pool,
+      ...(options.retryWindowMs === undefined ? {} : { retryWindowMs: options.retryWindowMs }),
+    });
+  }
+
+  /** The shard id owning `key` (for tools and tests). */
+  shardOf(key: Uint8Array | string): number {
+    return this.#routing.shardFor(asBytes(key)).id;
+  }
+
+  /** The value, or null when the key is absent. A follower read unless `linearizable`. */
+  async get(key: Uint8Array | string, options: { linearizable?: boolean } = {}): Promise<Uint8Array | null> {
+    const response = await this.#send({ op: "GET", key: asBytes(key), value: emptyBytes, linearizable: options.linearizable ?? false });
+    if (response.code === "NOT_FOUND") return null;
+    if (response.code !== "OK") throw errorFromResponse("GET", response);
+    return response.value;
+  }
+
+  /** Resolves once the write is committed and applied by the shard's leader. */
+  async set(key: Uint8Array | string, value: Uint8Array | string): Promise<void> {
+    const response = await this.#send({ op: "SET", key: asBytes(key), value: asBytes(value), linearizable: false });
+    if (response.code !== "OK") throw errorFromResponse("SET", response);
+  }
+
+  async delete(key: Uint8Array | string): Promise<void> {
+    const response = await this.#send({ op: "DELETE", key: asBytes(key), value: emptyBytes, linearizable: false });
+    if (response.code !== "OK") throw errorFromResponse("DELETE", response);
+  }
+
+  /** Re-reads the topology source (a no-op for a static config). */
+  refreshTopology(): Promise<void> {
+    return this.#topology.refresh();
+  }
+
+  close(): void {
+    this.#pool.close();
+  }
+
+  #send(request: RouteFields): Promise<KvResponse> {
+    // The protocol's own checks (empty or oversized key, oversized value) fail here, not a hop away.
+    const refused = checkKvRequest({ ...request, id: 0 });
+    if (refused !== null) return Promise.resolve(refused);
+    return this.#routing.route(request);
+  }
+}
