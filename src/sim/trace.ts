@@ -50,10 +50,6 @@ export class Trace {
     this.#sink = sink;
   }
 
-  get verbose(): boolean {
-    return this.#sink !== null;
-  }
-
   record(tick: number, kind: TraceKind, member: number, detail: string): void {
     this.#push({ tick, kind, member, detail, message: null });
   }
