@@ -5,7 +5,7 @@
 // SNAPSHOT_ACK. Receiver: hands the runtime an async iterable of the chunks at BEGIN; pauses the
 // socket while too many chunks wait unread; acks with the outcome of the runtime's onSnapshot.
 import type { Socket } from "node:net";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import * as pb from "../proto/raft.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
 import type { Message } from "../raft/types.ts";
@@ -101,25 +101,34 @@ export interface SnapshotSendOptions {
 
 /** Resolves when the receiver acknowledged a stored snapshot; rejects with a UkvError otherwise. */
 export async function sendSnapshotFile(options: SnapshotSendOptions): Promise<void> {
-  const socket = await connectSocket(options.address);
+  const file = await open(options.filePath, "r").catch((error: unknown) => {
+    throw new UkvError("IO_ERROR", `Cannot open snapshot file: ${options.filePath}`, { cause: error });
+  });
+  let socket: Socket | null = null;
   const abort = (): void => {
-    socket.destroy();
+    socket?.destroy();
   };
-  if (options.signal?.aborted === true) abort();
-  options.signal?.addEventListener("abort", abort);
-  const ack = waitForAck(socket, options.streamId, options.ackTimeoutMs ?? snapshotAckTimeoutMsDefault);
+  try {
+    socket = await connectSocket(options.address);
+    if (options.signal?.aborted === true) abort();
+    options.signal?.addEventListener("abort", abort);
+    await streamFile(socket, file, options);
+  } finally {
+    options.signal?.removeEventListener("abort", abort);
+    socket?.destroy();
+    await file.close();
+  }
+}
+
+async function streamFile(socket: Socket, file: FileHandle, options: SnapshotSendOptions): Promise<void> {
+  const { streamId, groupId, message } = options;
+  const ack = waitForAck(socket, streamId);
   let ackSettled = false;
-  ack.then(
+  ack.promise.then(
     () => (ackSettled = true),
     () => (ackSettled = true),
   );
-  const file = await open(options.filePath, "r").catch((error: unknown) => {
-    options.signal?.removeEventListener("abort", abort);
-    socket.destroy();
-    throw new UkvError("IO_ERROR", `Cannot open snapshot file: ${options.filePath}`, { cause: error });
-  });
   try {
-    const { streamId, groupId, message } = options;
     await writeWithBackpressure(socket, encodeHello({ kind: ConnectionKind.Snapshot, nodeId: options.localNodeId }));
     await writeWithBackpressure(socket, payloadFrame(FrameType.SnapshotBegin, { streamId, groupId, message: messageToProto(message) }, pb.encodeSnapshotBegin));
     let chunkCount = 0;
@@ -137,30 +146,38 @@ export async function sendSnapshotFile(options: SnapshotSendOptions): Promise<vo
     if (!ackSettled) {
       await writeWithBackpressure(socket, payloadFrame(FrameType.SnapshotEnd, { streamId, chunkCount, sizeBytes }, pb.encodeSnapshotEnd));
     }
-    await ack;
+    // The deadline starts once everything is sent: streaming time depends on the file, storing does not.
+    ack.startDeadline(options.ackTimeoutMs ?? snapshotAckTimeoutMsDefault);
+    await ack.promise;
     options.logger.debug({ event: "snapshot_streamed", group: groupId, to: message.to, chunkCount, sizeBytes });
   } catch (error) {
     // A failed write usually means the receiver answered and closed: its answer decides.
     if (!ackSettled) throw error;
-    await ack;
-  } finally {
-    options.signal?.removeEventListener("abort", abort);
-    socket.destroy();
-    await file.close();
+    await ack.promise;
   }
 }
 
-function waitForAck(socket: Socket, streamId: number, timeoutMs: number): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+interface AckWait {
+  promise: Promise<void>;
+  startDeadline(timeoutMs: number): void;
+}
+
+function waitForAck(socket: Socket, streamId: number): AckWait {
+  let startDeadline: (timeoutMs: number) => void = () => {};
+  const promise = new Promise<void>((resolve, reject) => {
     const decoder = new FrameDecoder({ expectHello: false });
-    const timer = setTimeout(() => finish(new UkvError("TIMEOUT", `No snapshot acknowledgement after ${timeoutMs} ms`)), timeoutMs);
+    let timer: ReturnType<typeof setTimeout> | null = null;
     let done = false;
     const finish = (error: Error | null): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      if (timer !== null) clearTimeout(timer);
       if (error === null) resolve();
       else reject(error);
+    };
+    startDeadline = (timeoutMs) => {
+      if (done) return;
+      timer = setTimeout(() => finish(new UkvError("TIMEOUT", `No snapshot acknowledgement ${timeoutMs} ms after the end`)), timeoutMs);
     };
     socket.on("data", (chunk: Uint8Array) => {
       const { frames, error } = decoder.push(chunk);
@@ -178,6 +195,7 @@ function waitForAck(socket: Socket, streamId: number, timeoutMs: number): Promis
     });
     socket.on("close", () => finish(new UkvError("CLOSED", "Snapshot connection closed before the acknowledgement")));
   });
+  return { promise, startDeadline: (timeoutMs) => startDeadline(timeoutMs) };
 }
 
 export interface SnapshotReceiverOptions {

@@ -176,15 +176,18 @@ describe("raft transport", () => {
   test("closing the transport ends its outbound snapshot streams, and the receiver's stream fails", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ukv-transport-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, "snap"), new Uint8Array(4 * 1024 * 1024));
+    // Larger than the receiver's queue plus both kernel buffers, so the sender is still streaming at close.
+    writeFileSync(join(dir, "snap"), new Uint8Array(24 * 1024 * 1024));
     let receiverError: unknown = null;
     let firstChunk = false;
+    let openGate: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
     const [a] = await startPair({
       onSnapshot: async (_groupId, _message, chunks) => {
         try {
           for await (const _chunk of chunks) {
             firstChunk = true;
-            await new Promise((resolve) => setTimeout(resolve, 20)); // slow: the stream is still running at close
+            await gate; // a stalled disk: the receiver pauses its socket, the sender waits for drain
           }
         } catch (error) {
           receiverError = error;
@@ -201,6 +204,7 @@ describe("raft transport", () => {
     await waitFor(() => firstChunk, 5000, "the first chunk");
     await a.transport.close();
     await expect(sending).rejects.toThrow();
+    openGate();
     await waitFor(() => receiverError !== null, 5000, "the receiver's stream to fail");
     expect(String(receiverError)).toContain("closed before its end");
   });
