@@ -136,6 +136,9 @@ export class Ring {
   readonly #endWords: Uint32Array;
   readonly #owners: Uint32Array;
   readonly #hashScratch = new Uint32Array(2);
+  // lookup(bigint) splits the hash by storing it here and reading the two words: no bigint shifts.
+  readonly #hashBigScratch = new BigUint64Array(1);
+  readonly #hashBigWords = new Uint32Array(this.#hashBigScratch.buffer);
 
   private constructor(ends: BigUint64Array, owners: Uint32Array, vnodeCount: number, epoch: number) {
     assert(ends.length === owners.length, "one owner per range");
@@ -277,7 +280,9 @@ export class Ring {
   /** The shard owning `keyHash`, an unsigned 64-bit hash. */
   lookup(keyHash: bigint): number {
     if (keyHash < 0n || keyHash > hashMax) throw new UkvError("BAD_REQUEST", `Key hash out of range [0, 2^64 - 1]: ${keyHash}`);
-    return this.#lookupHalves(Number(keyHash >> 32n), Number(keyHash & 0xffffffffn));
+    this.#hashBigScratch[0] = keyHash;
+    const words = this.#hashBigWords;
+    return this.#lookupHalves(words[highWordOffset] as number, words[lowWordOffset] as number);
   }
 
   /** The shard owning `key`: lookup(xxHash64(key, seed 0)), without allocating. */
