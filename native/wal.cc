@@ -380,7 +380,7 @@ WalStatus WalFiles::createSegment(uint64_t nameIndex) {
   int fd = openForWrite(path, O_CREAT | O_EXCL, &directIo);
   directIo_.store(directIo);
   if (fd < 0) return ioError(errno, "Cannot create WAL segment " + path);
-  int result = injectedErrno_.exchange(0);
+  int result = takeInjectedErrno();
   if (result == 0) result = posix_fallocate(fd, 0, static_cast<off_t>(segmentSizeBytes_));
   if (result == 0 && fsync(fd) != 0) result = errno;
   if (result != 0) {
@@ -440,7 +440,7 @@ WalStatus WalFiles::writeAt(const uint8_t* data, size_t sizeBytes, uint64_t offs
   writtenEnd_ = std::max(writtenEnd_, offset + sizeBytes);
   // An injected failure still writes the bytes, as a failing disk may: the failed batch's
   // records are on the platter but rejected, which the dirty-range zeroing must cope with.
-  const int injected = injectedErrno_.exchange(0);
+  const int injected = takeInjectedErrno();
   size_t done = 0;
   while (done < sizeBytes) {
     ssize_t wrote = pwrite(activeFd_, data + done, sizeBytes - done, static_cast<off_t>(offset + done));
@@ -452,6 +452,15 @@ WalStatus WalFiles::writeAt(const uint8_t* data, size_t sizeBytes, uint64_t offs
   }
   if (injected != 0) return ioError(injected, "Cannot write WAL segment " + file);
   return WalStatus();
+}
+
+int WalFiles::takeInjectedErrno() {
+  if (injectedErrno_.load() == 0) return 0;
+  if (injectedSkipCount_.load() > 0) {
+    injectedSkipCount_.fetch_sub(1);
+    return 0;
+  }
+  return injectedErrno_.exchange(0);
 }
 
 WalStatus WalFiles::syncActive() {

@@ -151,9 +151,13 @@ class WalFiles {
   // The log as durable on disk: exact even when a failed group left part of itself durable.
   const WalLogState& durableState() const { return durable_; }
 
-  // TEST ONLY: the next write fails with this errno, as a full disk would: a pwrite still writes
-  // its bytes before failing (the worst case), a new segment's fallocate fails outright.
-  void failNextWrite(int errnum) { injectedErrno_.store(errnum); }
+  // TEST ONLY: after `skipWriteCount` more writes succeed, the next write fails with this errno,
+  // as a full disk would: a pwrite still writes its bytes before failing (the worst case), a new
+  // segment's fallocate fails outright. Writes are counted in order: pwrite calls and fallocates.
+  void failNextWrite(int errnum, uint32_t skipWriteCount) {
+    injectedSkipCount_.store(skipWriteCount);
+    injectedErrno_.store(errnum);
+  }
 
   uint64_t syncCount() const { return syncCount_.load(); }
   uint64_t bytesWritten() const { return bytesWritten_.load(); }
@@ -195,7 +199,9 @@ class WalFiles {
   uint64_t stagedEntryIndexMax_ = 0;
   AlignedBuffer tail_;  // the durable partial block at alignDown(durableOffset_)
 
+  int takeInjectedErrno();
   std::atomic<int> injectedErrno_{0};
+  std::atomic<uint32_t> injectedSkipCount_{0};
   std::atomic<uint64_t> syncCount_{0};
   std::atomic<uint64_t> bytesWritten_{0};
   std::atomic<uint64_t> segmentCount_{0};

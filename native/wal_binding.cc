@@ -229,10 +229,10 @@ class WalHandle : public Napi::ObjectWrap<WalHandle> {
     return stats;
   }
 
-  // TEST ONLY: failNextWrite("ENOSPC" | "EIO").
+  // TEST ONLY: failNextWrite("ENOSPC" | "EIO", skipWriteCount).
   Napi::Value FailNextWrite(const Napi::CallbackInfo& info) {
     const std::string name = info[0].As<Napi::String>().Utf8Value();
-    files_->failNextWrite(name == "ENOSPC" ? ENOSPC : EIO);
+    files_->failNextWrite(name == "ENOSPC" ? ENOSPC : EIO, info[1].As<Napi::Number>().Uint32Value());
     return info.Env().Undefined();
   }
 

@@ -73,7 +73,7 @@ interface NativeWalHandle {
   deletePrefix(throughIndex: number): Promise<{ deletedCount: number; remainingEntryIndexMin: number }>;
   close(): Promise<void>;
   stats(): { syncCount: number; bytesWritten: number; segmentCount: number; directIo: boolean };
-  failNextWrite(errnoName: string): void;
+  failNextWrite(errnoName: string, skipWriteCount: number): void;
 }
 
 interface WalBindings {
@@ -253,9 +253,12 @@ export class Wal {
     await this.#handle.close();
   }
 
-  /** TEST ONLY: the next disk write fails as with this errno (ENOSPC: a full disk). */
-  testOnlyFailNextWrite(errnoName: "ENOSPC" | "EIO"): void {
-    this.#handle.failNextWrite(errnoName);
+  /**
+   * TEST ONLY: the next disk write (pwrite or a new segment's fallocate), after `skipWriteCount`
+   * successful ones, fails as with this errno (ENOSPC: a full disk).
+   */
+  testOnlyFailNextWrite(errnoName: "ENOSPC" | "EIO", options: { skipWriteCount?: number } = {}): void {
+    this.#handle.failNextWrite(errnoName, options.skipWriteCount ?? 0);
   }
 
   #isEmpty(): boolean {

@@ -406,6 +406,25 @@ test("appends queued behind a failed one are refused, then the log continues fro
   expect(reopened.recovery.entries).toEqual(entries(1, 8));
 });
 
+test("a failed append that left its records up to a rollover durable continues from what is on disk", async () => {
+  const dir = tempDir();
+  const { wal } = await openWal(dir);
+  await wal.append({ entries: entries(1, 10) });
+  // Raft rewrite from index 5: entry 5 fits the first segment, entry 6 does not. Writes: the
+  // first segment (made durable before rolling over), the new segment's fallocate, then the new
+  // segment's pwrite, which fails. Entry 5 is durable, 6..10 are gone: the log is 1..4, 5'.
+  wal.testOnlyFailNextWrite("EIO", { skipWriteCount: 2 });
+  const failed = await expectRejection(wal.append({ entries: [entry(5, 2), entry(6, 2, 15700)] }));
+  expect(isUkvError(failed, "IO_ERROR")).toBe(true);
+  expect(wal.lastIndex()).toBe(5);
+  // Continuing from the old belief (last = 10) would leave a gap on disk.
+  expect(isUkvError(await expectRejection(wal.append({ entries: [entry(11)] })), "BAD_REQUEST")).toBe(true);
+  await wal.append({ entries: [entry(6, 2, 15700)] });
+  await closeWal(wal);
+  const reopened = await openWal(dir);
+  expect(reopened.recovery.entries).toEqual([...entries(1, 4), entry(5, 2), entry(6, 2, 15700)]);
+});
+
 test("a failed segment creation leaves no segment behind and the next append rolls over", async () => {
   const dir = tempDir();
   const { wal } = await openWal(dir);
