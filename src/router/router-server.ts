@@ -1,0 +1,228 @@
+// The routing proxy (`ukv router`): a KvServer whose handler routes each request like the smart
+// client does (ring -> shard -> leader or follower), pipelined per member connection, with a
+// bounded queue per shard. Shard health (FR1.3) gates every request: a shard without quorum is
+// answered SHARD_UNAVAILABLE "shard N unavailable: no quorum" at once, with a CRITICAL log line
+// per request, while the other shards keep serving. STATUS to the router returns its view as JSON.
+import { MemberPool } from "../client/member-pool.ts";
+import { ShardRouting, type RouteFields } from "../client/shard-routing.ts";
+import { StaticTopologySource, type TopologyShard, type TopologySource } from "../client/topology.ts";
+import type { ClusterConfig } from "../config/cluster-config.ts";
+import { makeKvResponse, type KvRequest, type KvResponse } from "../transport/kv-protocol.ts";
+import { KvServer } from "../transport/kv-server.ts";
+import { routerShardInflightCountMax, routerShardWaitingCountMax } from "../util/limits.ts";
+import type { Logger } from "../util/log.ts";
+import { ShardHealthMonitor, type ShardHealth } from "./shard-health.ts";
+import { ShardQueue } from "./shard-queue.ts";
+import { noQuorumMessage, UnavailableLog } from "./unavailable-log.ts";
+
+export interface RouterServerOptions {
+  config: ClusterConfig;
+  /** Default: the config's shards (static). */
+  topologySource?: TopologySource;
+  host: string;
+  /** 0 = ephemeral. */
+  port: number;
+  logger: Logger;
+  /** Default 500. */
+  probeIntervalMs?: number;
+  /** Default 400. */
+  probeTimeoutMs?: number;
+  /** Default: two of the longest randomized election timeouts, 2 x 2 x electionTicks x tickMs. */
+  noLeaderLimitMs?: number;
+  /** Per request to one member. Default 2000. */
+  requestTimeoutMs?: number;
+  /** Default 3000. */
+  retryWindowMs?: number;
+  inflightCountMax?: number;
+  waitingCountMax?: number;
+  /** Default 5000. */
+  summaryIntervalMs?: number;
+}
+
+export interface RouterShardView {
+  shardId: number;
+  state: string;
+  detail: string | null;
+  leader: { memberId: number; address: string; term: number } | null;
+  reachableCount: number;
+  memberCount: number;
+  inflightCount: number;
+  waitingCount: number;
+  refusedQueueFullCount: number;
+  refusedNoQuorumCount: number;
+  members: { id: number; address: string; reachable: boolean; role: string | null; term: number | null; commitIndex: number | null; appliedIndex: number | null; keyCount: number | null }[];
+}
+
+export interface RouterView {
+  role: "router";
+  port: number;
+  epoch: number;
+  shards: RouterShardView[];
+}
+
+export class RouterServer {
+  readonly port: number;
+  readonly #topology: TopologySource;
+  readonly #pool: MemberPool;
+  readonly #routing: ShardRouting;
+  readonly #monitor: ShardHealthMonitor;
+  readonly #queues: Map<number, ShardQueue>;
+  readonly #alerts: UnavailableLog;
+  readonly #server: KvServer;
+  readonly #logger: Logger;
+  #closing: Promise<void> | null = null;
+
+  private constructor(parts: {
+    port: number;
+    topology: TopologySource;
+    pool: MemberPool;
+    routing: ShardRouting;
+    monitor: ShardHealthMonitor;
+    queues: Map<number, ShardQueue>;
+    alerts: UnavailableLog;
+    server: KvServer;
+    logger: Logger;
+  }) {
+    this.port = parts.port;
+    this.#topology = parts.topology;
+    this.#pool = parts.pool;
+    this.#routing = parts.routing;
+    this.#monitor = parts.monitor;
+    this.#queues = parts.queues;
+    this.#alerts = parts.alerts;
+    this.#server = parts.server;
+    this.#logger = parts.logger;
+  }
+
+  static async start(options: RouterServerOptions): Promise<RouterServer> {
+    const { config } = options;
+    const logger = options.logger.child({ component: "router" });
+    const topology = options.topologySource ?? new StaticTopologySource(config);
+    const pool = new MemberPool({ requestTimeoutMs: options.requestTimeoutMs ?? 2000 });
+    const alerts = new UnavailableLog({ logger, summaryIntervalMs: options.summaryIntervalMs ?? 5000, nowMs: () => pool.nowMs() });
+    let monitor: ShardHealthMonitor | null = null;
+    const gate = (shard: TopologyShard, request: RouteFields): KvResponse | null => {
+      if (monitor === null || monitor.health(shard.id).state !== "unavailable") return null;
+      alerts.refused({ shardId: shard.id, op: request.op, keySizeBytes: request.key.byteLength, detail: monitor.health(shard.id).detail });
+      return makeKvResponse(0, "SHARD_UNAVAILABLE", { message: noQuorumMessage(shard.id) });
+    };
+    const routing = new ShardRouting({
+      topology,
+      pool,
+      gate,
+      ...(options.retryWindowMs === undefined ? {} : { retryWindowMs: options.retryWindowMs }),
+    });
+    const electionTimeoutMs = config.electionTicks * config.tickMs;
+    monitor = new ShardHealthMonitor({
+      pool,
+      topology: () => topology.current(),
+      probeIntervalMs: options.probeIntervalMs ?? 500,
+      probeTimeoutMs: options.probeTimeoutMs ?? 400,
+      noLeaderLimitMs: options.noLeaderLimitMs ?? 4 * electionTimeoutMs,
+      onProbed: (shard, health, previous) => {
+        routing.noteStatuses(shard, health.members.flatMap((member) => (member.status === null ? [] : [member.status])));
+        logHealthChange(logger, health, previous);
+      },
+    });
+    const queues = new Map<number, ShardQueue>();
+    for (const shardId of topology.current().shards.keys()) {
+      queues.set(shardId, new ShardQueue({
+        inflightCountMax: options.inflightCountMax ?? routerShardInflightCountMax,
+        waitingCountMax: options.waitingCountMax ?? routerShardWaitingCountMax,
+      }));
+    }
+    let router: RouterServer | null = null;
+    const server = new KvServer({
+      host: options.host,
+      port: options.port,
+      logger,
+      handler: (request) => {
+        if (router === null) return Promise.resolve(makeKvResponse(request.id, "UNAVAILABLE", { message: "Router is starting" }));
+        return router.#handle(request, gate);
+      },
+    });
+    const { port } = await server.start();
+    router = new RouterServer({ port, topology, pool, routing, monitor, queues, alerts, server, logger });
+    monitor.start();
+    logger.info({ event: "router_started", host: options.host, port, shards: [...queues.keys()] }, "router serving");
+    return router;
+  }
+
+  /** The router's view: per shard its health, leader, queue and members as last probed. */
+  view(): RouterView {
+    const topology = this.#topology.current();
+    const shards: RouterShardView[] = [];
+    for (const shard of topology.shards.values()) {
+      const health = this.#monitor.health(shard.id);
+      const queue = this.#queueOf(shard.id);
+      shards.push({
+        shardId: shard.id,
+        state: health.state,
+        detail: health.detail,
+        leader: this.#routing.cachedLeader(shard.id),
+        reachableCount: health.reachableCount,
+        memberCount: shard.members.length,
+        inflightCount: queue.inflightCount,
+        waitingCount: queue.waitingCount,
+        refusedQueueFullCount: queue.refusedCount,
+        refusedNoQuorumCount: this.#alerts.refusedCount(shard.id),
+        members: shard.members.map((member) => {
+          const probe = health.members.find((candidate) => candidate.id === member.id);
+          const status = probe?.status ?? null;
+          return {
+            id: member.id,
+            address: member.clientAddress,
+            reachable: probe?.reachable ?? false,
+            role: status?.role ?? null,
+            term: status?.term ?? null,
+            commitIndex: status?.commitIndex ?? null,
+            appliedIndex: status?.appliedIndex ?? null,
+            keyCount: status?.keyCount ?? null,
+          };
+        }),
+      });
+    }
+    return { role: "router", port: this.port, epoch: topology.epoch, shards };
+  }
+
+  /** Stops probing, drains the listener (bounded), closes member connections. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#monitor.stop();
+      await this.#server.close();
+      this.#pool.close();
+      this.#logger.info({ event: "router_stopped" });
+    })();
+    return this.#closing;
+  }
+
+  #queueOf(shardId: number): ShardQueue {
+    const queue = this.#queues.get(shardId);
+    if (queue !== undefined) return queue;
+    // A shard added by a newer topology epoch gets its queue on first use.
+    const created = new ShardQueue({ inflightCountMax: routerShardInflightCountMax, waitingCountMax: routerShardWaitingCountMax });
+    this.#queues.set(shardId, created);
+    return created;
+  }
+
+  async #handle(request: KvRequest, gate: (shard: TopologyShard, request: RouteFields) => KvResponse | null): Promise<KvResponse> {
+    if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(this.view()) });
+    const shard = this.#routing.shardFor(request.key);
+    // Refuse before queueing: a request for a dead shard must not wait behind others.
+    const refused = gate(shard, request);
+    if (refused !== null) return { ...refused, id: request.id };
+    const queue = this.#queueOf(shard.id);
+    const response = await queue.run(
+      () => this.#routing.routeToShard(shard, request),
+      () => makeKvResponse(request.id, "UNAVAILABLE", { message: `Shard ${shard.id} queue full: ${queue.waitingCount} requests waiting, limit reached` }),
+    );
+    return { ...response, id: request.id };
+  }
+}
+
+function logHealthChange(logger: Logger, health: ShardHealth, previous: ShardHealth): void {
+  if (health.state === previous.state) return;
+  const fields = { event: "shard_health_changed", shard: health.shardId, from: previous.state, to: health.state, detail: health.detail, reachableCount: health.reachableCount, leader: health.leaderId, term: health.term };
+  if (health.state === "unavailable") logger.fatal({ severity: "CRITICAL", ...fields }, noQuorumMessage(health.shardId));
+  else logger.info(fields, `shard ${health.shardId} ${health.state}`);
+}
