@@ -95,6 +95,18 @@ describe("kv server and client", () => {
     expect(read.value.byteLength).toBe(valueSizeBytesMax);
   });
 
+  test("batches over the frame limit are split both ways: ten 1 MiB values set and read in one turn", async () => {
+    const { client } = await startServer(mapHandler().handler);
+    const values = Array.from({ length: 10 }, (_, index) => new Uint8Array(valueSizeBytesMax).fill(index));
+    const sets = await Promise.all(values.map((value, index) => client.set(text.encode(`big-${index}`), value)));
+    expect(sets.every((response) => response.code === "OK")).toBe(true);
+    const gets = await Promise.all(values.map((_, index) => client.get(text.encode(`big-${index}`))));
+    gets.forEach((response, index) => {
+      expect(response.value.byteLength).toBe(valueSizeBytesMax);
+      expect(response.value[valueSizeBytesMax - 1]).toBe(index);
+    });
+  });
+
   test("a throwing handler becomes INTERNAL; a thrown UkvError keeps its code and leader hint", async () => {
     let calls = 0;
     const { client } = await startServer(async (request) => {

@@ -77,6 +77,25 @@ describe("raft transport", () => {
     expect(a.received[0]).toEqual({ groupId: 8, messages: [emptyMessage(MessageType.HeartbeatResponse, 2, 1, 3)] });
   });
 
+  test("a turn's messages over the frame limit are split across frames, all delivered in order", async () => {
+    const [a, b] = await startPair();
+    const big = new Uint8Array(2 * 1024 * 1024 - 4096);
+    const messages = Array.from({ length: 6 }, (_, index) => append(1, 2, index, big)); // ~12 MiB > 8 MiB
+    a.transport.send(1, messages);
+    await waitFor(() => b.received.flatMap((batch) => batch.messages).length === 6, 10000, "six messages");
+    expect(b.received.length).toBeGreaterThanOrEqual(2); // more than one frame
+    expect(b.received.flatMap((batch) => batch.messages).map((message) => message.index)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  test("a single message over the frame limit is dropped, logged and reported unreachable", async () => {
+    const [a, b] = await startPair();
+    a.transport.send(3, [append(1, 2, 1, new Uint8Array(8 * 1024 * 1024)), emptyMessage(MessageType.Heartbeat, 1, 2, 3)]);
+    await waitFor(() => b.received.length === 1, 5000, "the heartbeat");
+    expect(b.received[0]?.messages.map((message) => message.type)).toEqual([MessageType.Heartbeat]);
+    expect(a.unreachable).toEqual([{ groupId: 3, peerId: 2 }]);
+    expect(a.events().some((event) => event.event === "message_too_large")).toBe(true);
+  });
+
   test("a send to an unknown peer is dropped and reported unreachable", async () => {
     const a = await startNode(1, new Map());
     a.transport.send(4, [emptyMessage(MessageType.Vote, 1, 9, 1)]);
