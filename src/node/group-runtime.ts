@@ -91,6 +91,9 @@ export class GroupRuntime {
   #tickTimer: ReturnType<typeof setInterval> | null = null;
   #failoverTimer: ReturnType<typeof setTimeout> | null = null;
   #fatalError: Error | null = null;
+  readonly #traceReady: boolean;
+  #persistedTerm: number;
+  #persistedVote: number;
 
   private constructor(args: {
     options: GroupRuntimeOptions;
@@ -113,6 +116,10 @@ export class GroupRuntime {
     this.#snapshotIndex = args.appliedIndex;
     this.#conf = args.conf;
     this.#requestTimeoutMs = args.options.requestTimeoutMs ?? requestTimeoutMsDefault;
+    this.#traceReady = this.#logger.isLevelEnabled("debug");
+    const recovered = args.storage.initialState().hardState;
+    this.#persistedTerm = recovered.term;
+    this.#persistedVote = recovered.vote;
     const config = defaultRaftConfig({
       id: this.nodeId,
       storage: this.#storage,
@@ -365,13 +372,32 @@ export class GroupRuntime {
   async #handleReady(ready: Ready): Promise<void> {
     if (ready.softState !== null) this.#onSoftState(ready.softState.role, ready.softState.leader);
     if (ready.hardState !== null) this.#term = ready.hardState.term;
+    const startedMs = performance.now();
+    // A leader sends before persisting (Raft thesis 10.2.1): its own entries count towards a
+    // commit only after advance(), i.e. once durable here, so FR3.3 still holds, and the
+    // followers' fdatasync overlaps the leader's. Everyone else persists first: a vote or an
+    // append acknowledgement must never get ahead of the disk.
+    const sendFirst = this.#role === Role.Leader && ready.snapshot === null;
+    if (sendFirst) this.#send(ready.messages);
     // 1. persist
     if (ready.snapshot !== null) await this.#installSnapshot(ready.snapshot);
     await this.#persist(ready);
+    const persistedMs = performance.now();
     // 2. send
-    this.#send(ready.messages);
+    if (!sendFirst) this.#send(ready.messages);
     // 3. apply
     this.#apply(ready.committedEntries);
+    if (this.#traceReady) {
+      this.#logger.debug({
+        event: "ready_handled",
+        entryCount: ready.entries.length,
+        messageCount: ready.messages.length,
+        committedCount: ready.committedEntries.length,
+        hardState: ready.hardState !== null,
+        persistMs: Number((persistedMs - startedMs).toFixed(3)),
+        totalMs: Number((performance.now() - startedMs).toFixed(3)),
+      });
+    }
     for (const readState of ready.readStates) {
       this.#reads.confirm(readState.context, readState.index, this.#appliedIndex);
     }
@@ -380,11 +406,16 @@ export class GroupRuntime {
   }
 
   async #persist(ready: Ready): Promise<void> {
-    if (ready.entries.length === 0 && ready.hardState === null) return;
-    const batch = {
-      entries: ready.entries.map(entryToWal),
-      ...(ready.hardState === null ? {} : { hardState: ready.hardState }),
-    };
+    const hardState = ready.hardState;
+    // Term and vote must be durable before anyone hears of them; the commit index need not be
+    // (it is learned again from the leader), so a commit-only change rides along with the next
+    // entries instead of costing an fdatasync of its own.
+    const termOrVoteChanged =
+      hardState !== null && (hardState.term !== this.#persistedTerm || hardState.vote !== this.#persistedVote);
+    if (hardState !== null) this.#storage.setHardState(hardState);
+    if (ready.entries.length === 0 && !termOrVoteChanged) return;
+    const latestHardState = this.#storage.initialState().hardState;
+    const batch = { entries: ready.entries.map(entryToWal), hardState: latestHardState };
     for (let attemptIndex = 0; ; attemptIndex++) {
       try {
         await this.#wal.append(batch);
@@ -399,7 +430,8 @@ export class GroupRuntime {
         await Bun.sleep(persistRetryDelayMs);
       }
     }
-    if (ready.hardState !== null) this.#storage.setHardState(ready.hardState);
+    this.#persistedTerm = latestHardState.term;
+    this.#persistedVote = latestHardState.vote;
     if (ready.entries.length > 0) this.#storage.append(ready.entries);
   }
 
