@@ -47,6 +47,16 @@ export interface WalStats {
   directIo: boolean;
 }
 
+interface PendingFlush {
+  epoch: number;
+  parts: Uint8Array[];
+  sizeBytes: number;
+  waiters: { resolve: () => void; reject: (error: UkvError) => void }[];
+}
+
+/** Appends of one tick merged into one native call; more in one tick is a runaway loop. */
+const flushAppendCountMax = 1_000_000;
+
 /** Record kinds, as in native/wal.h. */
 const recordKind = { entry: 1, hardState: 2, truncate: 3, reset: 4 } as const;
 const recordHeaderBytes = 25;
@@ -97,6 +107,8 @@ export class Wal {
   #epoch = 0;
   #appendBatchCount = 0;
   #closed = false;
+  /** Appends made in the current tick, handed to native as one call by #flush (see #submit). */
+  #pending: PendingFlush | null = null;
 
   private constructor(dir: string, handle: NativeWalHandle, segmentSizeBytes: number, state: NativeLogState) {
     this.dir = dir;
@@ -220,6 +232,7 @@ export class Wal {
       throw new UkvError("BAD_REQUEST", `WAL prefix index must be a non-negative integer: ${throughIndex}`);
     }
     if (this.#hardState !== null) await this.append({ entries: [], hardState: this.#hardState });
+    this.#flush(); // appends made before this call reach the writer before the deletion
     try {
       await this.#handle.deletePrefix(throughIndex);
     } catch (error) {
@@ -250,6 +263,7 @@ export class Wal {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#flush();
     await this.#handle.close();
   }
 
@@ -265,10 +279,45 @@ export class Wal {
     return this.#firstIndex > this.#lastIndex;
   }
 
+  // Every append of one tick goes to native as ONE call at the end of the tick: fewer N-API calls
+  // and writer wake-ups, and appenders woken by the same completion land in the same group. The
+  // batch keeps the epoch its appends were checked under: an append made after a failure was
+  // learned must not share a native call (and its fate) with one made before.
   #submit(records: Uint8Array): Promise<void> {
-    return this.#handle.append(records, this.#epoch).then(undefined, (error: unknown) => {
-      throw this.#onFailure(error);
-    });
+    if (this.#pending !== null && this.#pending.epoch !== this.#epoch) this.#flush();
+    if (this.#pending === null) {
+      this.#pending = { epoch: this.#epoch, parts: [], sizeBytes: 0, waiters: [] };
+      queueMicrotask(() => this.#flush());
+    }
+    const pending = this.#pending;
+    assert(pending.parts.length < flushAppendCountMax, "appends of one tick stay below the flush limit");
+    pending.parts.push(records);
+    pending.sizeBytes += records.byteLength;
+    return new Promise<void>((resolve, reject) => pending.waiters.push({ resolve, reject }));
+  }
+
+  #flush(): void {
+    const pending = this.#pending;
+    if (pending === null) return;
+    this.#pending = null;
+    let records = pending.parts[0] ?? new Uint8Array(0);
+    if (pending.parts.length > 1) {
+      records = new Uint8Array(pending.sizeBytes);
+      let offset = 0;
+      for (const part of pending.parts) {
+        records.set(part, offset);
+        offset += part.byteLength;
+      }
+    }
+    this.#handle.append(records, pending.epoch).then(
+      () => {
+        for (const waiter of pending.waiters) waiter.resolve();
+      },
+      (error: unknown) => {
+        const failure = this.#onFailure(error);
+        for (const waiter of pending.waiters) waiter.reject(failure);
+      },
+    );
   }
 
   // A failed group starts a new epoch: appends built on top of it are refused by the writer, and
