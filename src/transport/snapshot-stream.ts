@@ -15,7 +15,7 @@ import { UkvError } from "../util/errors.ts";
 import { snapshotChunkSizeBytes } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
 import { ConnectionKind, FrameDecoder, FrameType, encodeHello, frameHeaderSizeBytes, sealFrame } from "./frame.ts";
-import { messageFromProto, messageToProto } from "./raft-codec.ts";
+import { messageFromProto, messageToProto, ownedBytes } from "./raft-codec.ts";
 import { connectSocket, writeWithBackpressure } from "./socket-util.ts";
 
 /** Chunks received but not yet read by the runtime before the socket is paused. */
@@ -225,7 +225,7 @@ export class SnapshotReceiver {
   }
 
   handleFrame(type: number, payload: Uint8Array): void {
-    if (type === FrameType.SnapshotBegin) this.#begin(pb.decodeSnapshotBegin(payload));
+    if (type === FrameType.SnapshotBegin) this.#begin(pb.decodeSnapshotBegin(ownedBytes(payload)));
     else if (type === FrameType.SnapshotChunk) this.#chunk(pb.decodeSnapshotChunk(payload));
     else if (type === FrameType.SnapshotEnd) this.#end(pb.decodeSnapshotEnd(payload));
     else throw new ProtoDecodeError(`Frame type ${type} on a snapshot connection`);

@@ -67,12 +67,17 @@ describe("raft codec", () => {
     }
   });
 
-  test("decoded bytes fields are copies, not views of the frame buffer", () => {
+  test("a payload that is a view into a larger buffer is copied once, so entries never pin that buffer", () => {
     const encoded = encodeMessage(fullMessage());
-    const decoded = decodeMessage(encoded);
-    encoded.fill(0);
+    const read = new Uint8Array(encoded.byteLength + 64 * 1024); // like a socket read holding more
+    read.set(encoded, 100);
+    const decoded = decodeMessage(read.subarray(100, 100 + encoded.byteLength));
+    read.fill(0);
     expect(decoded).toEqual(fullMessage());
-    expect(decoded.entries[0]?.data.buffer).not.toBe(encoded.buffer);
+    const buffer = decoded.entries[0]?.data.buffer;
+    expect(buffer).not.toBe(read.buffer);
+    expect(buffer?.byteLength).toBe(encoded.byteLength);
+    expect(decoded.context.buffer).toBe(buffer as ArrayBufferLike); // one copy shared by the message
   });
 
   test("batches keep groups and message order", () => {
