@@ -1,6 +1,7 @@
 // Entry point of the one binary: registers every subcommand (one file each in src/cli/).
 import { Builtins, Cli } from "clipanion";
 import { kvCommands } from "./cli/kv.ts";
+import { MetaCommand } from "./cli/meta.ts";
 import { NodeCommand } from "./cli/node.ts";
 import { RouterCommand } from "./cli/router.ts";
 import { ClusterUpCommand, watchParentFromEnvironment } from "./cli/cluster.ts";
@@ -11,6 +12,7 @@ import { ukvVersion } from "./util/version.ts";
 const cli = new Cli({ binaryName: "ukv", binaryLabel: "universeKV", binaryVersion: ukvVersion });
 cli.register(VersionCommand);
 cli.register(NodeCommand);
+cli.register(MetaCommand);
 cli.register(RouterCommand);
 cli.register(ClusterUpCommand);
 cli.register(StatusCommand);

@@ -45,6 +45,10 @@ export interface GroupRuntimeOptions {
   fastFailover?: boolean;
   /** Called after the membership changed (conf change applied or snapshot installed). */
   onMembershipChanged?(conf: ConfState): void;
+  /** A state machine other than plain KV (the meta store) rewrites each committed batch here. */
+  transformBatch?(ops: TableOp[], read: (key: Uint8Array) => Uint8Array | null): TableOp[];
+  /** Called after committed entries were applied (watchers of the state machine wake up). */
+  onApplied?(appliedIndex: number): void;
 }
 
 export interface GroupStatus {
@@ -387,6 +391,7 @@ export class GroupRuntime {
     if (!sendFirst) this.#send(ready.messages);
     // 3. apply
     this.#apply(ready.committedEntries);
+    if (ready.committedEntries.length > 0) this.#options.onApplied?.(this.#appliedIndex);
     if (this.#traceReady) {
       this.#logger.debug({
         event: "ready_handled",
@@ -488,8 +493,10 @@ export class GroupRuntime {
   #apply(entries: Entry[]): void {
     let ops: TableOp[] = [];
     let sequences: number[] = [];
+    const transform = this.#options.transformBatch;
     const flush = (): void => {
-      if (ops.length > 0) this.table.applyBatch(ops);
+      const finalOps = transform === undefined || ops.length === 0 ? ops : transform(ops, (key) => this.table.get(key));
+      if (finalOps.length > 0) this.table.applyBatch(finalOps);
       for (const sequence of sequences) this.#proposals.resolve(sequence);
       ops = [];
       sequences = [];

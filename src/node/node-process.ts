@@ -1,15 +1,18 @@
-// One `ukv node` process: the member of one data shard named by --id in the cluster config. Wires
+// One `ukv node` (or `ukv meta`) process: the member of one Raft group named by --id in the cluster config. Wires
 // the data-dir lock, the Raft transport, the group runtime and the client listener, and shuts
 // them down in the reverse order (stop accepting, drain answers, stop the group, release the lock).
 import { mkdirSync } from "node:fs";
-import type { ClusterConfig, MemberConfig, ShardConfig } from "../config/cluster-config.ts";
+import type { ClusterConfig, MemberConfig } from "../config/cluster-config.ts";
 import { findMember, nodeDataDir } from "../config/cluster-config.ts";
 import { DirLock } from "../storage/dir-lock.ts";
 import { RaftTransport } from "../transport/raft-transport.ts";
 import { KvServer } from "../transport/kv-server.ts";
 import { UkvError } from "../util/errors.ts";
+import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
-import { GroupRuntime } from "./group-runtime.ts";
+import { GroupRuntime, type GroupRuntimeOptions } from "./group-runtime.ts";
+import type { KvHandler } from "../transport/kv-server.ts";
+import { MetaReporter } from "./meta-reporter.ts";
 import { createKvHandler } from "./kv-service.ts";
 
 export interface NodeProcessOptions {
@@ -18,6 +21,17 @@ export interface NodeProcessOptions {
   dataDir?: string;
   logger: Logger;
   fastFailover?: boolean;
+}
+
+/** What differs between a data shard member and a meta member. */
+export interface GroupRole {
+  /** "shard" or "meta", for logs. */
+  kind: string;
+  createHandler(runtime: GroupRuntime): KvHandler;
+  transformBatch?: GroupRuntimeOptions["transformBatch"];
+  onApplied?: GroupRuntimeOptions["onApplied"];
+  /** Started after the runtime is serving; stopped first on close. */
+  startBackground?(runtime: GroupRuntime): { stop(): Promise<void> };
 }
 
 export class NodeProcess {
@@ -30,6 +44,7 @@ export class NodeProcess {
   readonly #lock: DirLock;
   readonly #logger: Logger;
   #closing: Promise<void> | null = null;
+  readonly #background: { stop(): Promise<void> } | null;
 
   private constructor(args: {
     nodeId: number;
@@ -40,7 +55,9 @@ export class NodeProcess {
     logger: Logger;
     raftPort: number;
     clientPort: number;
+    background: { stop(): Promise<void> } | null;
   }) {
+    this.#background = args.background;
     this.nodeId = args.nodeId;
     this.runtime = args.runtime;
     this.#transport = args.transport;
@@ -51,23 +68,35 @@ export class NodeProcess {
     this.clientPort = args.clientPort;
   }
 
+  /** A data shard member: the node id must belong to a shard of the config. */
   static async start(options: NodeProcessOptions): Promise<NodeProcess> {
-    const { config, nodeId } = options;
-    const found = findMember(config, nodeId);
+    const found = findMember(options.config, options.nodeId);
     if (found === null) {
-      throw new UkvError("CONFIG_INVALID", `Node id ${nodeId} is not a member of any shard in the config`);
+      throw new UkvError("CONFIG_INVALID", `Node id ${options.nodeId} is not a member of any shard in the config`);
     }
     if (found.shard === null) {
-      throw new UkvError("CONFIG_INVALID", `Node id ${nodeId} is a metadata member: start it with \`ukv meta\``);
+      throw new UkvError("CONFIG_INVALID", `Node id ${options.nodeId} is a metadata member: start it with \`ukv meta\``);
     }
-    const shard: ShardConfig = found.shard;
-    const member: MemberConfig = found.member;
-    const logger = options.logger.child({ node: nodeId, shard: shard.id });
+    const shard = found.shard;
+    const role: GroupRole = {
+      kind: "shard",
+      createHandler: createKvHandler,
+      startBackground: (runtime) => MetaReporter.start({ config: options.config, runtime, logger: options.logger }),
+    };
+    return NodeProcess.startGroup(options, { id: shard.id, members: shard.members }, role);
+  }
+
+  /** A member of any group (data shard or meta) described by `group`. */
+  static async startGroup(options: NodeProcessOptions, group: { id: number; members: MemberConfig[] }, role: GroupRole): Promise<NodeProcess> {
+    const { config, nodeId } = options;
+    const member = group.members.find((candidate) => candidate.id === nodeId);
+    assert(member !== undefined, "the node is a member of the group it starts");
+    const logger = options.logger.child(role.kind === "meta" ? { node: nodeId, group: "meta" } : { node: nodeId, shard: group.id });
     const dataDir = options.dataDir ?? nodeDataDir(config, nodeId);
     mkdirSync(dataDir, { recursive: true });
     const lock = DirLock.acquire(dataDir);
     try {
-      return await NodeProcess.#startLocked({ options, shard, member, logger, dataDir, lock });
+      return await NodeProcess.#startLocked({ options, group, member, logger, dataDir, lock, role });
     } catch (error) {
       lock.release();
       throw error;
@@ -76,13 +105,14 @@ export class NodeProcess {
 
   static async #startLocked(args: {
     options: NodeProcessOptions;
-    shard: ShardConfig;
+    group: { id: number; members: MemberConfig[] };
+    role: GroupRole;
     member: MemberConfig;
     logger: Logger;
     dataDir: string;
     lock: DirLock;
   }): Promise<NodeProcess> {
-    const { options, shard, member, logger } = args;
+    const { options, group: shard, member, logger, role } = args;
     const { config, nodeId } = options;
     const peers = new Map<number, string>();
     for (const other of shard.members) if (other.id !== nodeId) peers.set(other.id, other.raftAddress);
@@ -122,23 +152,27 @@ export class NodeProcess {
       walSegmentSizeBytes: config.walSegmentSizeBytes,
       clientAddressOf: (id) => clientAddresses.get(id) ?? null,
       fastFailover: options.fastFailover ?? true,
+      ...(role.transformBatch === undefined ? {} : { transformBatch: role.transformBatch }),
+      ...(role.onApplied === undefined ? {} : { onApplied: role.onApplied }),
     });
     const clientListen = splitAddress(member.clientAddress);
     const server = new KvServer({
       host: clientListen.host,
       port: clientListen.port,
-      handler: createKvHandler(runtime),
+      handler: role.createHandler(runtime),
       logger,
     });
     const { port: clientPort } = await server.start();
+    const background = role.startBackground?.(runtime) ?? null;
     logger.info({ event: "node_started", raftPort, clientPort, dataDir: args.dataDir }, "node serving");
-    return new NodeProcess({ nodeId, runtime, transport, server, lock: args.lock, logger, raftPort, clientPort });
+    return new NodeProcess({ nodeId, runtime, transport, server, lock: args.lock, logger, raftPort, clientPort, background });
   }
 
   /** Clean shutdown: stop taking requests, drain answers, stop the group, release the dir lock. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#logger.info({ event: "node_stopping" });
+      await this.#background?.stop();
       await this.#server.close();
       await this.runtime.close();
       await this.#transport.close();

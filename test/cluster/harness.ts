@@ -104,14 +104,21 @@ export class LocalShard {
   }
 
   clientAddress(id: number): string {
-    const member = this.members.find((candidate) => candidate.id === id);
+    const member = [...this.members, ...this.config.meta.members].find((candidate) => candidate.id === id);
     if (member === undefined) throw new Error(`No member ${id}`);
     return member.clientAddress;
   }
 
+  get metaIds(): number[] {
+    return this.config.meta.members.map((member) => member.id);
+  }
+
+  /** Starts a data member (`ukv node`), or a meta member (`ukv meta`) when `id` is in the meta group. */
   start(id: number): void {
     if (this.#processes.has(id)) throw new Error(`Member ${id} already running`);
-    const child = Bun.spawn([ukvBinary, "node", "--config", this.configPath, "--id", String(id), ...(this.#options.extraArgs ?? [])], {
+    const isMeta = this.metaIds.includes(id);
+    const roleArgs = isMeta ? ["meta"] : ["node", ...(this.#options.extraArgs ?? [])];
+    const child = Bun.spawn([ukvBinary, ...roleArgs, "--config", this.configPath, "--id", String(id)], {
       stdout: "ignore",
       stderr: "pipe",
       env: { ...process.env, TMPDIR: process.env.TMPDIR ?? tmpdir(), UKV_LOG_LEVEL: "info" },
@@ -190,7 +197,7 @@ export class LocalShard {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const statuses = await Promise.all(
-        [...this.#processes.keys()].map((id) => this.status(id).catch(() => null)),
+        [...this.#processes.keys()].filter((id) => !this.metaIds.includes(id)).map((id) => this.status(id).catch(() => null)),
       );
       const leaderStatus = statuses.find((status) => status?.role === "leader");
       if (leaderStatus !== undefined && leaderStatus !== null) {
@@ -206,7 +213,9 @@ export class LocalShard {
   async waitForApplied(index: number, timeoutMs = 15000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const statuses = await Promise.all([...this.#processes.keys()].map((id) => this.status(id).catch(() => null)));
+      const statuses = await Promise.all(
+        [...this.#processes.keys()].filter((id) => !this.metaIds.includes(id)).map((id) => this.status(id).catch(() => null)),
+      );
       if (statuses.every((status) => status !== null && status.appliedIndex >= index)) return;
       await Bun.sleep(50);
     }

@@ -1,0 +1,101 @@
+// A data member's reports to the metadata group: its health every second, and, while it leads
+// its shard, the leadership (shard, node, term) at once on winning and every second after, so a
+// lost report is repaired. Reports are ordinary writes to the meta group; its apply rules drop
+// stale leadership (lower term) and count changes in the topology epoch. A cluster without a
+// reachable meta group keeps serving: failures are logged, rate-limited, and retried.
+import type { ClusterConfig } from "../config/cluster-config.ts";
+import { GroupClient } from "../transport/group-client.ts";
+import type { Logger } from "../util/log.ts";
+import type { GroupRuntime } from "./group-runtime.ts";
+
+export const reportIntervalMs = 1000;
+const leadershipPollMs = 100;
+const failureLogIntervalMs = 30_000;
+
+const encoder = new TextEncoder();
+
+export class MetaReporter {
+  readonly #runtime: GroupRuntime;
+  readonly #client: GroupClient;
+  readonly #logger: Logger;
+  readonly #timer: ReturnType<typeof setInterval>;
+  #lastReportMs = 0;
+  #reportedLeaderTerm = -1;
+  #inFlight: Promise<void> | null = null;
+  #lastFailureLogMs = 0;
+  #stopped = false;
+
+  private constructor(runtime: GroupRuntime, addresses: string[], logger: Logger) {
+    this.#runtime = runtime;
+    this.#logger = logger;
+    this.#client = new GroupClient(addresses, { timeoutMs: 1000 });
+    this.#timer = setInterval(() => this.#poll(), leadershipPollMs);
+  }
+
+  /** Null-object when the config has no meta group (a lone shard). */
+  static start(args: { config: ClusterConfig; runtime: GroupRuntime; logger: Logger }): { stop(): Promise<void> } {
+    const addresses = args.config.meta.members.map((member) => member.clientAddress);
+    if (addresses.length === 0) return { stop: async () => undefined };
+    return new MetaReporter(args.runtime, addresses, args.logger);
+  }
+
+  #poll(): void {
+    if (this.#stopped || this.#inFlight !== null) return;
+    const status = this.#runtime.status();
+    const wonLeadership = status.role === "leader" && status.term !== this.#reportedLeaderTerm;
+    if (!wonLeadership && Date.now() - this.#lastReportMs < reportIntervalMs) return;
+    this.#inFlight = this.#report().finally(() => {
+      this.#inFlight = null;
+    });
+  }
+
+  async #report(): Promise<void> {
+    const status = this.#runtime.status();
+    this.#lastReportMs = Date.now();
+    const writes: [string, unknown][] = [];
+    if (status.role === "leader") writes.push([`leader/${status.groupId}`, { nodeId: status.nodeId, term: status.term }]);
+    writes.push([
+      `health/${status.nodeId}`,
+      {
+        nodeId: status.nodeId,
+        shardId: status.groupId,
+        role: status.role,
+        term: status.term,
+        leader: status.leader,
+        commitIndex: status.commitIndex,
+        appliedIndex: status.appliedIndex,
+        keyCount: status.keyCount,
+        reportedAtMs: this.#lastReportMs,
+      },
+    ]);
+    for (const [key, value] of writes) {
+      const response = await this.#client.request({
+        op: "SET",
+        key: encoder.encode(key),
+        value: encoder.encode(JSON.stringify(value)),
+        linearizable: false,
+      });
+      if (response.code !== "OK") {
+        this.#logFailure(response.code, response.message);
+        return;
+      }
+      if (key.startsWith("leader/")) {
+        this.#reportedLeaderTerm = status.term;
+        this.#logger.info({ event: "leadership_reported", term: status.term });
+      }
+    }
+  }
+
+  #logFailure(code: string, message: string): void {
+    if (Date.now() - this.#lastFailureLogMs < failureLogIntervalMs) return;
+    this.#lastFailureLogMs = Date.now();
+    this.#logger.warn({ event: "meta_report_failed", code, reason: message }, "cannot report to the metadata group");
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#inFlight;
+    this.#client.close();
+  }
+}
