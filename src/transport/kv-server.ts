@@ -104,7 +104,8 @@ export class KvServer {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  // unref: the drain bound must not keep a stopped process alive for its full length.
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 interface ServerConnectionOptions {
@@ -255,8 +256,15 @@ class ServerConnection {
     if (this.#closed) return;
     let frame: pb.Response[] = [];
     let frameBytes = 0;
-    for (const response of responses) {
-      const sizeBytes = pb.sizeResponse(response) + 8;
+    for (const planned of responses) {
+      let response = planned;
+      let sizeBytes = pb.sizeResponse(response) + 8;
+      if (sizeBytes > responseFrameBudgetBytes) {
+        // Only a handler bug gets here (values are limited far below a frame): answer, don't crash.
+        this.#options.logger.error({ event: "response_too_large", requestId: response.id, sizeBytes });
+        response = responseToWire(makeKvResponse(response.id, "INTERNAL", { message: `Response of ${sizeBytes} bytes over the frame limit` }));
+        sizeBytes = pb.sizeResponse(response) + 8;
+      }
       if (frameBytes + sizeBytes > responseFrameBudgetBytes && frame.length > 0) {
         this.#write(frame);
         frame = [];
