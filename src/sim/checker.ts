@@ -41,6 +41,11 @@ interface CommittedEntry {
   term: number;
   dataHash: number;
   member: number;
+  /**
+   * The lowest current term of a member seen holding this entry as committed: the entry was
+   * committed in this term or earlier, so every leader of a later term must hold it.
+   */
+  commitTermMax: number;
 }
 
 interface AppliedEntry {
@@ -117,8 +122,11 @@ export class SafetyChecker {
     }
   }
 
-  /** A member persisted commit index `toIndex`: every entry up to it is committed, forever. */
-  commitAdvanced(member: number, fromIndex: number, toIndex: number, log: LogView): void {
+  /**
+   * A member in term `memberTerm` persisted commit index `toIndex`: every entry up to it is
+   * committed, forever.
+   */
+  commitAdvanced(member: number, memberTerm: number, fromIndex: number, toIndex: number, log: LogView): void {
     if (toIndex > log.lastIndex) {
       throw new SimViolation("safety", "commit-beyond-log", `n${member} commits ${toIndex} but its log ends at ${log.lastIndex}`);
     }
@@ -128,23 +136,29 @@ export class SafetyChecker {
       const dataHash = hashBytes(entry.data) ^ entry.type;
       const known = this.#committed.get(index);
       if (known === undefined) {
-        this.#committed.set(index, { term: entry.term, dataHash, member });
+        this.#committed.set(index, { term: entry.term, dataHash, member, commitTermMax: memberTerm });
       } else if (known.term !== entry.term || known.dataHash !== dataHash) {
         throw new SimViolation(
           "safety",
           "committed-never-lost",
           `index ${index} was committed with term ${known.term} (by n${known.member}) but n${member} commits term ${entry.term}`,
         );
+      } else if (memberTerm < known.commitTermMax) {
+        known.commitTermMax = memberTerm;
       }
     }
     if (toIndex > this.#commitIndexMax) this.#commitIndexMax = toIndex;
   }
 
-  /** Leader completeness: a new leader's log holds every entry committed before it won. */
+  /**
+   * Leader completeness (§5.4): the leader of `term` holds every entry committed in an earlier
+   * term. Entries known committed only in `term` or later are skipped: a member's election may be
+   * observed late (its Ready waited for a slow disk) while a newer leader already committed.
+   */
   leaderLogComplete(member: number, term: number, log: LogView): void {
     for (let index = log.firstIndex; index <= this.#commitIndexMax; index++) {
       const committed = this.#committed.get(index);
-      if (committed === undefined) continue;
+      if (committed === undefined || committed.commitTermMax >= term) continue;
       const logTerm = log.termAt(index);
       if (logTerm !== committed.term) {
         throw new SimViolation(

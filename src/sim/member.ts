@@ -262,7 +262,7 @@ export class SimMember {
   #observeCommit(): void {
     const commitIndex = this.disk.hardState.commit;
     if (commitIndex <= this.#commitIndex) return;
-    this.#host.checker.commitAdvanced(this.id, this.#commitIndex, commitIndex, this.disk);
+    this.#host.checker.commitAdvanced(this.id, this.disk.hardState.term, this.#commitIndex, commitIndex, this.disk);
     this.#host.trace.record(this.#host.nowTicks, "commit", this.id, `${this.#commitIndex} -> ${commitIndex}`);
     this.#commitIndex = commitIndex;
   }

@@ -58,23 +58,34 @@ describe("SafetyChecker", () => {
 
   test("committed entries never lost: a different entry committed at a committed index is reported", () => {
     const checker = new SafetyChecker();
-    checker.commitAdvanced(1, 0, 2, logOf([entry(1, 1), entry(2, 1)]));
+    checker.commitAdvanced(1, 1, 0, 2, logOf([entry(1, 1), entry(2, 1)]));
     expect(checker.commitIndexMax).toBe(2);
-    expect(violationOf(() => checker.commitAdvanced(2, 0, 2, logOf([entry(1, 1), entry(2, 1)])))).toBeNull();
-    expect(violationOf(() => checker.commitAdvanced(3, 0, 2, logOf([entry(1, 1), entry(2, 2)])))).toBe("committed-never-lost");
+    expect(violationOf(() => checker.commitAdvanced(2, 1, 0, 2, logOf([entry(1, 1), entry(2, 1)])))).toBeNull();
+    expect(violationOf(() => checker.commitAdvanced(3, 2, 0, 2, logOf([entry(1, 1), entry(2, 2)])))).toBe("committed-never-lost");
   });
 
   test("a commit index beyond the member's own log is reported", () => {
     const checker = new SafetyChecker();
-    expect(violationOf(() => checker.commitAdvanced(1, 0, 3, logOf([entry(1, 1)])))).toBe("commit-beyond-log");
+    expect(violationOf(() => checker.commitAdvanced(1, 1, 0, 3, logOf([entry(1, 1)])))).toBe("commit-beyond-log");
   });
 
   test("leader completeness: a leader missing a committed entry is reported", () => {
     const checker = new SafetyChecker();
-    checker.commitAdvanced(1, 0, 3, logOf([entry(1, 1), entry(2, 1), entry(3, 1)]));
+    checker.commitAdvanced(1, 1, 0, 3, logOf([entry(1, 1), entry(2, 1), entry(3, 1)]));
     expect(violationOf(() => checker.leaderLogComplete(2, 2, logOf([entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 2)])))).toBeNull();
     expect(violationOf(() => checker.leaderLogComplete(3, 2, logOf([entry(1, 1), entry(2, 1)])))).toBe("leader-completeness");
     expect(violationOf(() => checker.leaderLogComplete(3, 3, logOf([entry(1, 1), entry(2, 1), entry(3, 2)])))).toBe("leader-completeness");
+  });
+
+  test("leader completeness binds leaders of later terms only, so a late-observed election is no violation", () => {
+    const checker = new SafetyChecker();
+    // Entry 2 is known committed first by a member in term 8: a leader of term 7 may lack it.
+    checker.commitAdvanced(3, 8, 0, 2, logOf([entry(1, 6), entry(2, 6)]));
+    expect(violationOf(() => checker.leaderLogComplete(1, 7, logOf([entry(1, 6), entry(2, 7)])))).toBeNull();
+    expect(violationOf(() => checker.leaderLogComplete(1, 9, logOf([entry(1, 6), entry(2, 7)])))).toBe("leader-completeness");
+    // Seen committed by a member of term 6 as well: now a leader of term 7 must hold it.
+    checker.commitAdvanced(2, 6, 0, 2, logOf([entry(1, 6), entry(2, 6)]));
+    expect(violationOf(() => checker.leaderLogComplete(1, 7, logOf([entry(1, 6), entry(2, 7)])))).toBe("leader-completeness");
   });
 
   test("state machine safety: two members applying different entries at one index is reported", () => {
@@ -86,7 +97,7 @@ describe("SafetyChecker", () => {
 
   test("applying an entry other than the committed one is reported", () => {
     const checker = new SafetyChecker();
-    checker.commitAdvanced(1, 0, 1, logOf([entry(1, 1, "a")]));
+    checker.commitAdvanced(1, 1, 0, 1, logOf([entry(1, 1, "a")]));
     expect(violationOf(() => checker.entryApplied(2, entry(1, 2, "b"), 5))).toBe("committed-never-lost");
   });
 
@@ -99,7 +110,7 @@ describe("SafetyChecker", () => {
 
   test("linearizable read: a read index below what was committed when the read began is reported", () => {
     const checker = new SafetyChecker();
-    checker.commitAdvanced(1, 0, 2, logOf([entry(1, 1), entry(2, 1)]));
+    checker.commitAdvanced(1, 1, 0, 2, logOf([entry(1, 1), entry(2, 1)]));
     checker.readIssued("r1");
     expect(violationOf(() => checker.readServed(1, "r1", 2))).toBeNull();
     expect(violationOf(() => checker.readServed(1, "r1", 1))).toBe("linearizable-read");

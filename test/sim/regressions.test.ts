@@ -17,6 +17,11 @@
 //    addressed from n to n (crash "a member never sends to itself", seed 459 of the first
 //    generator). The core answers it correctly; the network now carries the sending member
 //    beside the message instead of trusting message.from.
+// 4. The leader-completeness checker compared a new leader's log with everything committed so
+//    far. But an election is observed when its Ready lands, and a slow disk can delay that while
+//    a newer leader already commits in a higher term (safety "leader-completeness" false
+//    positive, seed 8777 of the 20,000-seed sweep). Fix: check only entries known committed in a
+//    term below the leader's (Raft §5.4's statement of the property).
 import { expect, test } from "bun:test";
 import { MessageType } from "../../src/raft/types.ts";
 import { pickSimOptions } from "../../src/sim/options.ts";
@@ -56,4 +61,15 @@ test("seed 10: a ReadIndex forwarded on behalf of another member is carried and 
   expect(seen).toBe(true);
   expect(result.outcome).toBe("ok");
   expect(result.stats.readsServed).toBeGreaterThan(0);
+});
+
+test("seed 8777: a leader whose election lands late from a slow disk is judged against earlier terms only", () => {
+  const slowWriteLandsAt = new Map<number, number>();
+  const { result, seen } = runWatching(8777, (e) => {
+    const landing = /lands in (\d+) ticks/.exec(e.detail);
+    if (e.kind === "persist" && landing !== null) slowWriteLandsAt.set(e.member, e.tick + Number(landing[1]));
+    return e.kind === "role" && e.detail.startsWith("leader") && slowWriteLandsAt.get(e.member) === e.tick;
+  });
+  expect(seen).toBe(true);
+  expect(result.outcome).toBe("ok");
 });
