@@ -9,7 +9,7 @@ import * as pb from "../proto/kv.ts";
 import { assert } from "../util/assert.ts";
 import { frameSizeBytesMax } from "../util/limits.ts";
 import { ConnectionKind, FrameDecoder, FrameType, encodeHello, frameHeaderSizeBytes, sealFrame } from "./frame.ts";
-import { makeKvResponse, requestToWire, responseFromWire, type KvCode, type KvRequest, type KvResponse } from "./kv-protocol.ts";
+import { checkKvRequest, makeKvResponse, requestToWire, responseFromWire, type KvCode, type KvRequest, type KvResponse } from "./kv-protocol.ts";
 import { connectSocket, connectTimeoutMsDefault } from "./socket-util.ts";
 
 export const requestTimeoutMsDefault = 5000;
@@ -53,6 +53,9 @@ export class KvClient {
   request(fields: Omit<KvRequest, "id">): Promise<KvResponse> {
     const id = this.#nextId++;
     if (this.#closed) return Promise.resolve(makeKvResponse(id, "UNREACHABLE", { message: "Client is closed" }));
+    // The server checks too; checking here keeps an oversized request out of a frame.
+    const refused = checkKvRequest({ ...fields, id });
+    if (refused !== null) return Promise.resolve(refused);
     return new Promise<KvResponse>((resolve) => {
       const timer = setTimeout(() => this.#settle(id, "TIMEOUT", `No answer from ${this.address} within ${this.#timeoutMs} ms`), this.#timeoutMs);
       this.#pending.set(id, { resolve, timer });

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { connect, type Socket } from "node:net";
-import { ConnectionKind, FrameType, encodeFrame, encodeHello } from "../../../src/transport/frame.ts";
+import * as pb from "../../../src/proto/kv.ts";
+import { ConnectionKind, FrameDecoder, FrameType, encodeFrame, encodeHello } from "../../../src/transport/frame.ts";
 import { KvClient } from "../../../src/transport/kv-client.ts";
 import { makeKvResponse, type KvRequest } from "../../../src/transport/kv-protocol.ts";
 import { KvServer, type KvHandler } from "../../../src/transport/kv-server.ts";
@@ -40,6 +41,8 @@ function mapHandler(seed = 1): { handler: KvHandler; seen: KvRequest[] } {
         return makeKvResponse(request.id, "OK");
       case "STATUS":
         return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ keys: store.size }) });
+      default:
+        return makeKvResponse(request.id, "BAD_REQUEST", { message: `Unsupported op ${request.op}` });
     }
   };
   return { handler, seen };
@@ -93,6 +96,47 @@ describe("kv server and client", () => {
     expect(largest.code).toBe("OK");
     const read = await client.get(new Uint8Array(keySizeBytesMax).fill(1));
     expect(read.value.byteLength).toBe(valueSizeBytesMax);
+  });
+
+  test("the server checks limits itself (a raw client bypassing KvClient's checks gets the codes)", async () => {
+    const { handler, seen } = mapHandler();
+    const { port } = await startServer(handler);
+    const requests: pb.Request[] = [
+      { id: 1, op: pb.Op.SET, key: new Uint8Array(keySizeBytesMax + 1), value: new Uint8Array(0), linearizable: false },
+      { id: 2, op: pb.Op.SET, key: text.encode("k"), value: new Uint8Array(valueSizeBytesMax + 1), linearizable: false },
+      { id: 3, op: pb.Op.OP_UNSPECIFIED, key: text.encode("k"), value: new Uint8Array(0), linearizable: false },
+      { id: 4, op: 99 as pb.Op, key: text.encode("k"), value: new Uint8Array(0), linearizable: false },
+      { id: 5, op: pb.Op.GET, key: text.encode("k"), value: text.encode("no value on a GET"), linearizable: false },
+    ];
+    const socket: Socket = connect(port, "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    const decoder = new FrameDecoder({ expectHello: false });
+    const codes = new Map<number, pb.Code>();
+    socket.on("data", (chunk: Uint8Array) => {
+      for (const frame of decoder.push(chunk).frames) {
+        for (const response of pb.decodeResponseBatch(frame.payload).responses) codes.set(response.id, response.code);
+      }
+    });
+    socket.write(encodeHello({ kind: ConnectionKind.Client, nodeId: 0 }));
+    socket.write(encodeFrame(FrameType.KvRequests, pb.encodeRequestBatch({ requests })));
+    await waitFor(() => codes.size === requests.length, 5000, "five answers");
+    socket.destroy();
+    expect(Object.fromEntries(codes)).toEqual({
+      1: pb.Code.KEY_TOO_LARGE,
+      2: pb.Code.VALUE_TOO_LARGE,
+      3: pb.Code.BAD_REQUEST,
+      4: pb.Code.BAD_REQUEST,
+      5: pb.Code.BAD_REQUEST,
+    });
+    expect(seen).toEqual([]);
+  });
+
+  test("a handler answer too large for a frame becomes INTERNAL instead of crashing the server", async () => {
+    const { client } = await startServer(async (request) => makeKvResponse(request.id, "OK", { statusJson: "x".repeat(9 * 1024 * 1024) }));
+    const response = await client.status();
+    expect(response.code).toBe("INTERNAL");
+    expect(response.message).toContain("over the frame limit");
   });
 
   test("batches over the frame limit are split both ways: ten 1 MiB values set and read in one turn", async () => {
