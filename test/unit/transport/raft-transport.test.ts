@@ -255,6 +255,18 @@ describe("raft transport", () => {
       const last = b.events().filter((event) => event.event === "frame_invalid").at(-1);
       expect(String(last?.reason)).toContain(attempt.reason);
     }
+    // Seeded garbage after a valid hello: framed or not, it closes the connection or waits; never crashes.
+    const prng = new Prng(17);
+    for (let round = 0; round < 20; round++) {
+      const garbage = new Uint8Array(1 + prng.nextInt(300)).map(() => prng.nextInt(256));
+      const framed = round % 2 === 0 ? encodeFrame(FrameType.RaftBatch, garbage) : garbage;
+      const socket: Socket = connect(b.port, "127.0.0.1");
+      socket.on("error", () => {});
+      await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+      socket.write(Buffer.concat([encodeHello({ kind: ConnectionKind.Raft, nodeId: 1 }), framed]));
+      await Promise.race([new Promise<void>((resolve) => socket.once("close", () => resolve())), new Promise((resolve) => setTimeout(resolve, 30))]);
+      socket.destroy();
+    }
     expect(b.received).toEqual([]);
     a.transport.send(1, [emptyMessage(MessageType.Heartbeat, 1, 2, 1)]);
     await waitFor(() => b.received.length === 1, 5000, "b still serves a");
