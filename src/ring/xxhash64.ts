@@ -8,7 +8,8 @@
 // above 2^31 would become doubles. Bit patterns are what matter; `>>> 0` makes them unsigned
 // only at the exits. A 64-bit product is assembled from 16-bit limbs with Math.imul. Helpers
 // return through the module-level registers `resultHigh` / `resultLow` instead of allocating a
-// pair. Measured on 16-byte keys: about 3x Bun's native hash time, 5x faster than BigInt code.
+// pair. Measured on 16-byte keys (shared 2-core machine): about 90 ns a hash, against 30-40 ns
+// for Bun's native XXH64 and 210 ns for a first version that kept uint32 halves as doubles.
 
 // The five XXH64 primes, split into (high, low) 32-bit halves, as int32 bit patterns.
 const prime1High = 0x9e3779b1 | 0;
