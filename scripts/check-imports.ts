@@ -21,6 +21,7 @@ const allowedImports: Record<string, readonly string[]> = {
   raft: ["util"],
   ring: ["util"],
   sim: ["raft", "ring", "util"],
+  chaos: ["cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
   proto: [],
   util: [],
 };

@@ -115,7 +115,9 @@ export class NodeProcess {
     const { options, group: shard, member, logger, role } = args;
     const { config, nodeId } = options;
     const peers = new Map<number, string>();
-    for (const other of shard.members) if (other.id !== nodeId) peers.set(other.id, other.raftAddress);
+    // UKV_PEER_ADDRESS_OVERRIDES (chaos harness only): dial a peer through a fault-injecting proxy.
+    const dialOverrides = peerAddressOverrides();
+    for (const other of shard.members) if (other.id !== nodeId) peers.set(other.id, dialOverrides.get(other.id) ?? other.raftAddress);
     const clientAddresses = new Map(shard.members.map((other) => [other.id, other.clientAddress]));
     let runtime: GroupRuntime | null = null;
     const raftListen = splitAddress(member.raftAddress);
@@ -190,4 +192,18 @@ export function splitAddress(address: string): { host: string; port: number } {
     throw new UkvError("CONFIG_INVALID", `Address must be host:port: ${address}`);
   }
   return { host: address.slice(0, colonIndex), port };
+}
+
+/** UKV_PEER_ADDRESS_OVERRIDES: a JSON map peer id -> "host:port" to dial instead of its raftAddress. */
+function peerAddressOverrides(): Map<number, string> {
+  const text = process.env.UKV_PEER_ADDRESS_OVERRIDES;
+  if (text === undefined || text === "") return new Map();
+  const parsed: unknown = JSON.parse(text);
+  if (parsed === null || typeof parsed !== "object") throw new UkvError("CONFIG_INVALID", `UKV_PEER_ADDRESS_OVERRIDES must be a JSON object: ${text}`);
+  const overrides = new Map<number, string>();
+  for (const [id, address] of Object.entries(parsed)) {
+    if (typeof address !== "string") throw new UkvError("CONFIG_INVALID", `UKV_PEER_ADDRESS_OVERRIDES: peer ${id} needs a "host:port" string`);
+    overrides.set(Number(id), address);
+  }
+  return overrides;
 }
