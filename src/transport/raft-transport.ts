@@ -7,6 +7,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { ProtoDecodeError } from "../proto/wire.ts";
 import type { Message } from "../raft/types.ts";
+import { MessageType } from "../raft/types.ts";
 import { assert } from "../util/assert.ts";
 import { UkvError } from "../util/errors.ts";
 import { frameSizeBytesMax } from "../util/limits.ts";
@@ -33,6 +34,9 @@ export interface RaftTransportOptions {
   /** Tests lower it to exercise dropping. */
   peerQueueBytesMax?: number;
 }
+
+/** Messages the core only makes for itself (triggers and local reports): never valid from a peer. */
+const localOnlyTypes: ReadonlySet<MessageType> = new Set([MessageType.Hup, MessageType.Beat, MessageType.Unreachable, MessageType.SnapshotStatus]);
 
 /** Room in a frame for the batch and group envelopes around the messages. */
 const frameEnvelopeBytesMax = 64 * 1024;
@@ -330,6 +334,7 @@ export class RaftTransport {
         if (message.from !== peerId || message.to !== this.#options.nodeId) {
           return `message ${message.from} -> ${message.to} on a connection from node ${peerId} to node ${this.#options.nodeId}`;
         }
+        if (localOnlyTypes.has(message.type)) return `local message type ${MessageType[message.type]} from the wire`;
       }
     }
     for (const group of groups) {

@@ -245,6 +245,13 @@ describe("raft transport", () => {
         reason: "on a connection from node 3",
       },
       { bytes: Buffer.concat([encodeHello({ kind: ConnectionKind.Raft, nodeId: 1 }), new Uint8Array([0xff, 0xff, 0xff, 0xff, 1])]), reason: "over the limit" },
+      {
+        bytes: Buffer.concat([
+          encodeHello({ kind: ConnectionKind.Raft, nodeId: 1 }),
+          encodeFrame(FrameType.RaftBatch, encodeRaftBatch([{ groupId: 1, messages: [emptyMessage(MessageType.Hup, 1, 2, 0)] }])),
+        ]),
+        reason: "local message type Hup from the wire",
+      },
     ];
     for (const attempt of attempts) {
       const socket: Socket = connect(b.port, "127.0.0.1");
