@@ -2,8 +2,8 @@
 // and the shard members are, where they listen, timing and storage settings. Read from YAML
 // (camelCase keys matching the interfaces below; configs/cluster-example.yaml documents each
 // one), validated in full before anything starts: every problem is reported at once as
-// `<file>: <field path>: <reason>` in one CONFIG_INVALID error. Shape problems (schema.ts) are
-// listed first and alone; the cross-field rules (cross-checks.ts) need a well-formed file to run.
+// `<file>: <field path>: <reason>` in one CONFIG_INVALID error: shape problems (schema.ts) first,
+// then cross-field ones (cross-checks.ts), which are checked on the well-formed parts.
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseDocument, stringify } from "yaml";
@@ -84,9 +84,8 @@ export function parseClusterConfig(text: string, sourceName: string, baseDir?: s
     throw invalid(sourceName, [{ path: "(root)", reason: "the file is empty; expected a mapping with clusterName, dataDir, meta and shards" }]);
   }
   const shape = checkShape(data);
-  if ("problems" in shape) throw invalid(sourceName, shape.problems);
-  const problems = crossCheck(shape.config);
-  if (problems.length > 0) throw invalid(sourceName, problems);
+  const problems = [...("problems" in shape ? shape.problems : []), ...crossCheck(data)];
+  if (problems.length > 0 || !("config" in shape)) throw invalid(sourceName, problems);
   const parsed = shape.config;
   const copyMember = (member: MemberConfig): MemberConfig => ({ id: member.id, raftAddress: member.raftAddress, clientAddress: member.clientAddress });
   return {

@@ -1,27 +1,83 @@
-// The config rules that span fields, run once the shape is valid: node ids are unique across the
-// whole file (meta and shards share one id space, because a node id names one process and one
-// data directory), shard ids are unique, no two listeners share a host and port, every Raft
-// group has at least 3 members unless it opts out, and an election timeout outlasts heartbeats.
+// The config rules that span fields: node ids are unique across the whole file (meta and shards
+// share one id space, because a node id names one process and one data directory), shard ids are
+// unique, no two listeners share a host and port, every Raft group has at least 3 members unless
+// it opts out, and an election timeout outlasts heartbeats. They run on the raw YAML data next to
+// the shape check (schema.ts), on whatever parts are well-formed, so that one error lists every
+// problem of the file; a malformed part is skipped here because the shape check reports it.
 import { addressCollisionKey, parseAddress } from "./address.ts";
-import type { ConfigProblem, ParsedClusterConfig } from "./schema.ts";
+import { configDefaults, type ConfigProblem } from "./schema.ts";
 
 /** A Raft group survives one failure only with 3 members: 2 of 2 is no better than 1. */
 export const groupMemberCountSafeMin = 3;
 
+interface MemberView {
+  path: string;
+  id: unknown;
+  raftAddress: unknown;
+  clientAddress: unknown;
+}
+
 interface GroupView {
   path: string;
-  members: readonly { id: number; raftAddress: string; clientAddress: string }[];
+  members: MemberView[];
   allowFewerThanThreeMembers: boolean;
 }
 
-function groupsOf(config: ParsedClusterConfig): GroupView[] {
-  const groups: GroupView[] = [{ path: "meta", ...config.meta }];
-  config.shards.forEach((shard, index) => groups.push({ path: `shards[${index}]`, ...shard }));
+/** data[key] when data is a mapping, else undefined. */
+function field(data: unknown, key: string): unknown {
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return undefined;
+  return (data as Record<string, unknown>)[key];
+}
+
+function groupView(path: string, data: unknown): GroupView | null {
+  const members = field(data, "members");
+  if (!Array.isArray(members)) return null;
+  return {
+    path,
+    members: members.map((member: unknown, index) => ({
+      path: `${path}.members[${index}]`,
+      id: field(member, "id"),
+      raftAddress: field(member, "raftAddress"),
+      clientAddress: field(member, "clientAddress"),
+    })),
+    allowFewerThanThreeMembers: field(data, "allowFewerThanThreeMembers") === true,
+  };
+}
+
+function groupsOf(data: unknown): GroupView[] {
+  const groups: GroupView[] = [];
+  const meta = groupView("meta", field(data, "meta"));
+  if (meta !== null) groups.push(meta);
+  const shards = field(data, "shards");
+  if (Array.isArray(shards)) {
+    shards.forEach((shard: unknown, index) => {
+      const group = groupView(`shards[${index}]`, shard);
+      if (group !== null) groups.push(group);
+    });
+  }
   return groups;
+}
+
+/** A number field, its default when absent, or null when it has the wrong type (reported elsewhere). */
+function numberOrDefault(data: unknown, key: string, fallback: number): number | null {
+  const value = field(data, key);
+  if (value === undefined) return fallback;
+  return typeof value === "number" ? value : null;
+}
+
+function checkTicks(data: unknown, problems: ConfigProblem[]): void {
+  const electionTicks = numberOrDefault(data, "electionTicks", configDefaults.electionTicks);
+  const heartbeatTicks = numberOrDefault(data, "heartbeatTicks", configDefaults.heartbeatTicks);
+  if (electionTicks === null || heartbeatTicks === null || electionTicks > heartbeatTicks) return;
+  problems.push({
+    path: "electionTicks",
+    reason: `must be greater than heartbeatTicks (${heartbeatTicks}), got ${electionTicks}: followers would start elections between heartbeats`,
+  });
 }
 
 function checkGroupSizes(groups: readonly GroupView[], problems: ConfigProblem[]): void {
   for (const group of groups) {
+    if (group.members.length === 0) continue; // the shape check reports an empty list
     if (group.members.length >= groupMemberCountSafeMin || group.allowFewerThanThreeMembers) continue;
     problems.push({
       path: `${group.path}.members`,
@@ -32,48 +88,57 @@ function checkGroupSizes(groups: readonly GroupView[], problems: ConfigProblem[]
   }
 }
 
+function isId(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value);
+}
+
 function checkNodeIds(groups: readonly GroupView[], problems: ConfigProblem[]): void {
   const firstPathById = new Map<number, string>();
   for (const group of groups) {
-    group.members.forEach((member, index) => {
-      const path = `${group.path}.members[${index}].id`;
+    for (const member of group.members) {
+      if (!isId(member.id)) continue;
+      const path = `${member.path}.id`;
       const firstPath = firstPathById.get(member.id);
       if (firstPath === undefined) firstPathById.set(member.id, path);
       else problems.push({ path, reason: `duplicate node id ${member.id}, already used at ${firstPath} (meta and shards share one id space)` });
-    });
+    }
   }
 }
 
-function checkShardIds(config: ParsedClusterConfig, problems: ConfigProblem[]): void {
+function checkShardIds(data: unknown, problems: ConfigProblem[]): void {
+  const shards = field(data, "shards");
+  if (!Array.isArray(shards)) return;
   const firstPathById = new Map<number, string>();
-  config.shards.forEach((shard, index) => {
+  shards.forEach((shard: unknown, index) => {
+    const id = field(shard, "id");
+    if (!isId(id)) return;
     const path = `shards[${index}].id`;
-    const firstPath = firstPathById.get(shard.id);
-    if (firstPath === undefined) firstPathById.set(shard.id, path);
-    else problems.push({ path, reason: `duplicate shard id ${shard.id}, already used at ${firstPath}` });
+    const firstPath = firstPathById.get(id);
+    if (firstPath === undefined) firstPathById.set(id, path);
+    else problems.push({ path, reason: `duplicate shard id ${id}, already used at ${firstPath}` });
   });
 }
 
-function listenAddresses(config: ParsedClusterConfig, groups: readonly GroupView[]): { path: string; text: string }[] {
-  const addresses: { path: string; text: string }[] = [];
+function listenAddresses(data: unknown, groups: readonly GroupView[]): { path: string; text: unknown }[] {
+  const addresses: { path: string; text: unknown }[] = [];
   for (const group of groups) {
-    group.members.forEach((member, index) => {
-      addresses.push({ path: `${group.path}.members[${index}].raftAddress`, text: member.raftAddress });
-      addresses.push({ path: `${group.path}.members[${index}].clientAddress`, text: member.clientAddress });
-    });
+    for (const member of group.members) {
+      addresses.push({ path: `${member.path}.raftAddress`, text: member.raftAddress });
+      addresses.push({ path: `${member.path}.clientAddress`, text: member.clientAddress });
+    }
   }
-  if (config.router !== null) {
-    addresses.push({ path: "router.clientAddress", text: config.router.clientAddress });
-    if (config.router.respAddress !== null) addresses.push({ path: "router.respAddress", text: config.router.respAddress });
-  }
+  const router = field(data, "router");
+  addresses.push({ path: "router.clientAddress", text: field(router, "clientAddress") });
+  addresses.push({ path: "router.respAddress", text: field(router, "respAddress") });
   return addresses;
 }
 
-function checkAddresses(config: ParsedClusterConfig, groups: readonly GroupView[], problems: ConfigProblem[]): void {
+function checkAddresses(data: unknown, groups: readonly GroupView[], problems: ConfigProblem[]): void {
   const firstPathByKey = new Map<string, string>();
-  for (const { path, text } of listenAddresses(config, groups)) {
+  for (const { path, text } of listenAddresses(data, groups)) {
+    if (typeof text !== "string") continue; // absent, null, or a wrong type the shape check reports
     const parsed = parseAddress(text);
-    if ("reason" in parsed) continue; // the shape check reported it already
+    if ("reason" in parsed) continue; // the shape check reports it
     const key = addressCollisionKey(parsed);
     const firstPath = firstPathByKey.get(key);
     if (firstPath === undefined) firstPathByKey.set(key, path);
@@ -81,19 +146,14 @@ function checkAddresses(config: ParsedClusterConfig, groups: readonly GroupView[
   }
 }
 
-/** Every cross-field problem of a config whose shape is valid. */
-export function crossCheck(config: ParsedClusterConfig): ConfigProblem[] {
+/** Every cross-field problem of raw config data (parsed YAML), over its well-formed parts. */
+export function crossCheck(data: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  if (config.electionTicks <= config.heartbeatTicks) {
-    problems.push({
-      path: "electionTicks",
-      reason: `must be greater than heartbeatTicks (${config.heartbeatTicks}), got ${config.electionTicks}: followers would start elections between heartbeats`,
-    });
-  }
-  const groups = groupsOf(config);
+  checkTicks(data, problems);
+  const groups = groupsOf(data);
   checkGroupSizes(groups, problems);
   checkNodeIds(groups, problems);
-  checkShardIds(config, problems);
-  checkAddresses(config, groups, problems);
+  checkShardIds(data, problems);
+  checkAddresses(data, groups, problems);
   return problems;
 }

@@ -187,6 +187,17 @@ describe("each rule names the file, the field and the reason", () => {
     expect((error.data["problems"] as unknown[]).length).toBe(4);
   });
 
+  test("shape problems do not hide cross-field problems: both kinds are listed", () => {
+    expectProblems("shape-and-cross-problems.yaml", [
+      ["tickMs", 'expected a number, got string "fast"'],
+      ["meta.members[1].weight", "unknown field"],
+      ["shards[0].members[1].id", 'expected a number, got string "five"'],
+      ["meta.members", "has 2 member(s)"],
+      ["shards[0].members[0].id", "duplicate node id 2, already used at meta.members[1].id"],
+      ["shards[0].members[1].raftAddress", "address 127.0.0.1:7101 (host and port) is already used at meta.members[0].raftAddress"],
+    ]);
+  });
+
   test("an empty file says so", () => {
     expectProblems("empty.yaml", [["(root)", "the file is empty"]]);
   });
