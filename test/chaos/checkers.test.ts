@@ -1,0 +1,130 @@
+// The checkers must be able to fail: hand-made histories with a lost write, a non-linearizable
+// read, a phantom follower read and a divergent replica are each reported; valid ones pass.
+import { expect, test, describe } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { CompletedOp, OpKind, Outcome } from "../../src/chaos/history.ts";
+import { History, readHistory, writeHistory } from "../../src/chaos/history.ts";
+import { checkConvergence, checkCrashes, checkHistory, checkLostWrites, checkPhantomReads } from "../../src/chaos/checkers.ts";
+import { checkLinearizability, checkRegister, registerOpsOfKey } from "../../src/chaos/linearizability.ts";
+
+let nextId = 0;
+function op(kind: OpKind, value: string | null, invokeMs: number, completeMs: number, outcome: Outcome = "ok", key = "k"): CompletedOp {
+  return { id: nextId++, client: 0, kind, key, value, invokeMs, completeMs: outcome === "unknown" ? Infinity : completeMs, outcome, node: 0 };
+}
+
+describe("linearizability (register per key)", () => {
+  test("sequential write then read of that value is linearizable", () => {
+    const verdicts = checkLinearizability([op("set", "a", 0, 1), op("get", "a", 2, 3), op("delete", null, 4, 5), op("get", null, 6, 7)]);
+    expect(verdicts.map((v) => v.verdict)).toEqual(["ok"]);
+  });
+
+  test("a read of an older value after a newer write completed is a violation", () => {
+    const verdicts = checkLinearizability([op("set", "a", 0, 1), op("set", "b", 2, 3), op("get", "a", 4, 5)]);
+    expect(verdicts[0]!.verdict).toBe("violation");
+  });
+
+  test("a read that sees a value and a later read that sees the earlier value is a violation (overlapping write)", () => {
+    // The write of b overlaps both reads, but once one read saw b a later read may not see a.
+    const verdicts = checkLinearizability([op("set", "a", 0, 1), op("set", "b", 2, 20), op("get", "b", 3, 4), op("get", "a", 5, 6)]);
+    expect(verdicts[0]!.verdict).toBe("violation");
+  });
+
+  test("concurrent reads may see either side of an overlapping write", () => {
+    const verdicts = checkLinearizability([op("set", "a", 0, 1), op("set", "b", 2, 20), op("get", "a", 3, 4), op("get", "b", 5, 6), op("get", "b", 21, 22)]);
+    expect(verdicts[0]!.verdict).toBe("ok");
+  });
+
+  test("an unknown write may take effect late or never", () => {
+    const late = checkLinearizability([op("set", "a", 0, 1), op("set", "x", 2, 0, "unknown"), op("get", "a", 10, 11), op("get", "x", 12, 13)]);
+    expect(late[0]!.verdict).toBe("ok");
+    const never = checkLinearizability([op("set", "a", 0, 1), op("set", "x", 2, 0, "unknown"), op("get", "a", 10, 11)]);
+    expect(never[0]!.verdict).toBe("ok");
+  });
+
+  test("a failed write must never be read", () => {
+    const verdicts = checkLinearizability([op("set", "a", 0, 1), op("set", "x", 2, 3, "fail"), op("get", "x", 4, 5)]);
+    expect(verdicts[0]!.verdict).toBe("violation");
+  });
+
+  test("unread unknown writes are dropped before the search", () => {
+    const ops = [op("set", "a", 0, 1), op("set", "u1", 2, 0, "unknown"), op("set", "u2", 2, 0, "unknown"), op("get", "a", 3, 4)];
+    expect(registerOpsOfKey(ops).length).toBe(2);
+  });
+
+  test("the step budget ends the search with timeout, never with ok", () => {
+    const ops = registerOpsOfKey([op("set", "a", 0, 100), op("set", "b", 0, 100), op("set", "c", 0, 100), op("get", "d", 0, 100)]);
+    expect(checkRegister(ops, 3).verdict).toBe("timeout");
+  });
+});
+
+describe("lost writes", () => {
+  test("an acknowledged SET overwritten by nothing but missing at the end is a lost write", () => {
+    const ops = [op("set", "a", 0, 1), op("set", "b", 2, 3)];
+    expect(checkLostWrites(ops, new Map([["k", "a"]]))[0]?.kind).toBe("lost-write");
+    expect(checkLostWrites(ops, new Map([["k", null]]))[0]?.kind).toBe("lost-write");
+    expect(checkLostWrites(ops, new Map([["k", "b"]]))).toEqual([]);
+  });
+
+  test("a final value from a concurrent or unknown write is not a loss", () => {
+    const ops = [op("set", "a", 0, 10), op("set", "b", 2, 3), op("set", "c", 4, 0, "unknown")];
+    expect(checkLostWrites(ops, new Map([["k", "a"]]))).toEqual([]);
+    expect(checkLostWrites(ops, new Map([["k", "c"]]))).toEqual([]);
+  });
+
+  test("a key written but never read back is reported", () => {
+    expect(checkLostWrites([op("set", "a", 0, 1)], new Map())[0]?.kind).toBe("lost-write");
+  });
+
+  test("the full history check reports both the lost write and the non-linearizable read", () => {
+    const ops = [op("set", "a", 0, 1, "ok", "k1"), op("set", "b", 2, 3, "ok", "k1"), op("get", "a", 4, 5, "ok", "k1"), op("set", "z", 0, 1, "ok", "k2")];
+    const { anomalies } = checkHistory(ops, new Map([["k1", "b"], ["k2", null]]));
+    expect(anomalies.map((a) => `${a.kind}:${a.key}`).sort()).toEqual(["linearizability:k1", "lost-write:k2"]);
+  });
+});
+
+describe("phantoms, convergence, crashes", () => {
+  test("a follower read of a value never written is a phantom; stale values are not", () => {
+    const ops = [op("set", "a", 0, 1), op("set", "b", 2, 3), op("followerGet", "a", 4, 5), op("followerGet", "ghost", 4, 5)];
+    const anomalies = checkPhantomReads(ops);
+    expect(anomalies.length).toBe(1);
+    expect(anomalies[0]!.detail).toContain("ghost");
+  });
+
+  test("a follower read of a value whose SET started after the read completed is a phantom", () => {
+    expect(checkPhantomReads([op("followerGet", "a", 0, 1), op("set", "a", 2, 3)]).length).toBe(1);
+  });
+
+  test("members holding different values diverge", () => {
+    const same = new Map([[1, new Map([[4, new Map([["k", "a"]])], [5, new Map([["k", "a"]])]])]]);
+    expect(checkConvergence(same)).toEqual([]);
+    const different = new Map([[1, new Map([[4, new Map([["k", "a"]])], [5, new Map([["k", null]])]])]]);
+    expect(checkConvergence(different)[0]?.kind).toBe("divergence");
+  });
+
+  test("an exit the nemesis did not cause is a crash", () => {
+    expect(checkCrashes([{ nodeId: 4, exitCode: 9, signalCode: null, expected: false, logTail: "" }], [])[0]?.kind).toBe("crash");
+    expect(checkCrashes([{ nodeId: 4, exitCode: null, signalCode: "SIGKILL", expected: true, logTail: "" }], [])).toEqual([]);
+  });
+});
+
+test("a history survives the round trip through its JSON-lines file", () => {
+  let nowMs = 0;
+  const history = new History(() => nowMs++);
+  const write = history.invoke({ client: 1, kind: "set", key: "k", value: "v1" });
+  const read = history.invoke({ client: 2, kind: "get", key: "k" });
+  history.complete(write, "ok");
+  history.complete(read, "ok", "v1");
+  const lost = history.invoke({ client: 3, kind: "delete", key: "k" });
+  history.complete(lost, "unknown");
+  history.invoke({ client: 4, kind: "followerGet", key: "k", node: 5 });
+  const dir = mkdtempSync(join(tmpdir(), "ukv-history-"));
+  try {
+    const path = join(dir, "history.jsonl");
+    writeHistory(path, history.ops());
+    expect(readHistory(path)).toEqual(history.ops());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
