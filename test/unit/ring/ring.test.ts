@@ -120,6 +120,20 @@ describe("adding a shard", () => {
     }
   });
 
+  test("equality with build holds also when the new shard takes the head range (and so the tail)", () => {
+    let headTaken = 0;
+    for (let newShardId = 4; newShardId <= 40; newShardId++) {
+      const grown = Ring.build([1, 2, 3], { vnodeCount: 8 }).withShardAdded(newShardId);
+      expect(grown.toJSON()).toEqual(Ring.build([1, 2, 3, newShardId], { vnodeCount: 8, epoch: 1 }).toJSON());
+      const ranges = grown.ranges();
+      if (ranges[0]?.shardId === newShardId) {
+        headTaken++;
+        expect(ranges.at(-1)?.shardId).toBe(newShardId);
+      }
+    }
+    expect(headTaken).toBeGreaterThan(0);
+  });
+
   test("on a ring edited by splits and moves, keys still move only to the added shard", () => {
     const base = Ring.build([1, 2, 3], { vnodeCount: 128 });
     const head = base.ranges()[0] as RingRange;
