@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import * as pb from "../../../src/proto/kv.ts";
 import { ConnectionKind, FrameDecoder, FrameType, encodeFrame, encodeHello } from "../../../src/transport/frame.ts";
 import { KvClient } from "../../../src/transport/kv-client.ts";
@@ -214,6 +214,30 @@ describe("kv server and client", () => {
     }
     expect(events().filter((event) => event.event === "frame_invalid").length).toBeGreaterThanOrEqual(5);
     expect((await client.set(text.encode("still"), text.encode("alive"))).code).toBe("OK");
+  });
+
+  test("a server answering garbage fails the client's pending requests as UNREACHABLE, without throwing", async () => {
+    const replies = [
+      new TextEncoder().encode("HTTP/1.1 400 Bad Request\r\n\r\n"), // a length far over the limit
+      encodeFrame(FrameType.KvResponses, new Uint8Array([0x0a, 0x50, 0x08])), // a truncated response
+      encodeFrame(FrameType.RaftBatch, new Uint8Array(0)), // a frame type a client never gets
+      encodeFrame(FrameType.KvResponses, pb.encodeResponseBatch({ responses: [{ ...pb.emptyResponse(), id: 1, code: 99 as pb.Code }] })),
+    ];
+    for (const reply of replies) {
+      const sockets: Socket[] = [];
+      const liar = createServer((socket) => {
+        sockets.push(socket);
+        socket.once("data", () => socket.write(reply));
+      });
+      await new Promise<void>((resolve) => liar.listen(0, "127.0.0.1", resolve));
+      const client = new KvClient(`127.0.0.1:${(liar.address() as { port: number }).port}`, { timeoutMs: 2000 });
+      const response = await client.get(text.encode("a"));
+      expect(response.code).toBe("UNREACHABLE");
+      expect(response.message).toContain("Invalid answer");
+      client.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => liar.close(() => resolve()));
+    }
   });
 
   test("at the in-flight limit the server stops reading, and resumes when an answer completes", async () => {
