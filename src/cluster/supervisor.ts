@@ -23,6 +23,8 @@ export interface SupervisedChild {
   /** Exit code, or null while running (or when killed by a signal: see signalCode). */
   exitCode: number | null;
   exited: boolean;
+  /** Set when the supervisor asked it to stop: its exit is then expected, not reported. */
+  stopRequested: boolean;
 }
 
 /** Children of one supervisor (every node of the largest config, plus the router). */
@@ -32,14 +34,13 @@ export class Supervisor {
   readonly logDir: string;
   readonly #children = new Map<string, SupervisedChild>();
   #onExit: ((child: SupervisedChild) => void) | null = null;
-  #stopping = false;
 
   constructor(logDir: string) {
     this.logDir = logDir;
     mkdirSync(logDir, { recursive: true });
   }
 
-  /** Called when a child exits while the supervisor is not stopping (a crash or a kill from outside). */
+  /** Called when a child exits without being asked to stop (a crash or a kill from outside). */
   onUnexpectedExit(listener: (child: SupervisedChild) => void): void {
     this.#onExit = listener;
   }
@@ -61,12 +62,12 @@ export class Supervisor {
         detached: true,
         env: { ...process.env, [parentPidEnvironmentName]: String(process.pid) },
       });
-      const child: SupervisedChild = { name: spec.name, logPath, process: process_, exitCode: null, exited: false };
+      const child: SupervisedChild = { name: spec.name, logPath, process: process_, exitCode: null, exited: false, stopRequested: false };
       this.#children.set(spec.name, child);
       void process_.exited.then((exitCode) => {
         child.exitCode = exitCode;
         child.exited = true;
-        if (!this.#stopping) this.#onExit?.(child);
+        if (!child.stopRequested) this.#onExit?.(child);
       });
       return child;
     } finally {
@@ -78,12 +79,12 @@ export class Supervisor {
   /** Stops `names` (default: all) concurrently: SIGTERM, then SIGKILL after stopTimeoutMs. */
   async stop(names: readonly string[] | null, stopTimeoutMs: number): Promise<void> {
     const targets = this.children().filter((child) => names === null || names.includes(child.name));
+    for (const child of targets) child.stopRequested = true;
     await Promise.all(targets.map((child) => stopChild(child, stopTimeoutMs)));
   }
 
-  /** Stops everything; later exits are expected and not reported. */
+  /** Stops everything. */
   async stopAll(stopTimeoutMs: number): Promise<void> {
-    this.#stopping = true;
     await this.stop(null, stopTimeoutMs);
   }
 }
