@@ -40,6 +40,8 @@ export interface PeerLinkStats {
   state: PeerLinkState;
   queuedBytes: number;
   droppedMessageCount: number;
+  /** Dials started, successful or not (backoff keeps this low while a peer is down). */
+  dialCount: number;
   connectCount: number;
 }
 
@@ -54,6 +56,7 @@ export class PeerLink {
   #backoffUntilMs = 0;
   #backoffDelayMs = reconnectDelayMsMin;
   #droppedMessageCount = 0;
+  #dialCount = 0;
   #connectCount = 0;
 
   constructor(options: PeerLinkOptions) {
@@ -71,6 +74,7 @@ export class PeerLink {
       state: this.#state,
       queuedBytes: this.#queuedBytes,
       droppedMessageCount: this.#droppedMessageCount,
+      dialCount: this.#dialCount,
       connectCount: this.#connectCount,
     };
   }
@@ -126,6 +130,7 @@ export class PeerLink {
 
   #dial(): void {
     this.#state = "connecting";
+    this.#dialCount++;
     connectSocket(this.#options.address).then(
       (socket) => this.#onConnected(socket),
       (error: unknown) => this.#onConnectFailed(error),

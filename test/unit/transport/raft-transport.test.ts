@@ -116,6 +116,24 @@ describe("raft transport", () => {
     expect(a.transport.peerStats(2)?.droppedMessageCount).toBe(2);
   });
 
+  test("redials of a down peer back off exponentially (50 ms doubling, jittered, capped at 2 s)", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const a = await startNode(1, new Map([[2, `127.0.0.1:${port}`]]));
+    const started = performance.now();
+    while (performance.now() - started < 1200) {
+      a.transport.send(1, [emptyMessage(MessageType.Heartbeat, 1, 2, 1)]);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    // Delays 50, 100, 200, 400, 800 ms (x 0.75..1.25) fit 4 to 6 dials in 1.2 s; without backoff, ~200.
+    const dials = a.transport.peerStats(2)?.dialCount ?? 0;
+    expect(dials).toBeGreaterThanOrEqual(3);
+    expect(dials).toBeLessThanOrEqual(7);
+    expect(a.transport.peerStats(2)?.connectCount).toBe(0);
+  });
+
   test("the link reconnects after the peer restarts on the same address", async () => {
     const [a, b] = await startPair();
     a.transport.send(1, [emptyMessage(MessageType.Heartbeat, 1, 2, 1)]);
