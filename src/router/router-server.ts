@@ -4,11 +4,12 @@
 // answered SHARD_UNAVAILABLE "shard N unavailable: no quorum" at once, with a CRITICAL log line
 // per request, while the other shards keep serving. STATUS to the router returns its view as JSON.
 import { MemberPool } from "../client/member-pool.ts";
-import { ShardRouting, type RouteFields } from "../client/shard-routing.ts";
+import { ShardRouting, type RouteFields, type RoutingGate } from "../client/shard-routing.ts";
 import { StaticTopologySource, type TopologyShard, type TopologySource } from "../client/topology.ts";
 import type { ClusterConfig } from "../config/cluster-config.ts";
 import { makeKvResponse, type KvRequest, type KvResponse } from "../transport/kv-protocol.ts";
 import { KvServer } from "../transport/kv-server.ts";
+import { assert } from "../util/assert.ts";
 import { routerShardInflightCountMax, routerShardWaitingCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
 import { ShardHealthMonitor, type ShardHealth } from "./shard-health.ts";
@@ -70,6 +71,7 @@ export class RouterServer {
   readonly #alerts: UnavailableLog;
   readonly #server: KvServer;
   readonly #logger: Logger;
+  #gate: RoutingGate | null = null;
   #closing: Promise<void> | null = null;
 
   private constructor(parts: {
@@ -143,6 +145,7 @@ export class RouterServer {
     });
     const { port } = await server.start();
     router = new RouterServer({ port, topology, pool, routing, monitor, queues, alerts, server, logger });
+    router.#gate = gate;
     monitor.start();
     logger.info({ event: "router_started", host: options.host, port, shards: [...queues.keys()] }, "router serving");
     return router;
@@ -183,6 +186,17 @@ export class RouterServer {
       });
     }
     return { role: "router", port: this.port, epoch: topology.epoch, shards };
+  }
+
+  /** Routes one GET, SET or DELETE exactly as the raw listener does (health gate, shard queue); never rejects. For the RESP listener. */
+  route(request: RouteFields): Promise<KvResponse> {
+    assert(this.#gate !== null, "the gate is set at start");
+    return this.#handle({ ...request, id: 0 }, this.#gate);
+  }
+
+  /** The shard owning `key` in the current topology. */
+  shardIdOf(key: Uint8Array): number {
+    return this.#routing.shardFor(key).id;
   }
 
   /** Stops probing, drains the listener (bounded), closes member connections. */

@@ -52,3 +52,19 @@ export const routerShardInflightCountMax = 1024;
 export const routerShardWaitingCountMax = 8192;
 
 assert(routerShardInflightCountMax <= kvConnectionInflightCountMax, "a shard's in-flight requests fit one member connection's limit");
+
+/** RESP: one bulk string. The slack lets a value one byte over the limit reach the VALUE_TOO_LARGE check. */
+export const respBulkSizeBytesMax = valueSizeBytesMax + 64 * 1024;
+/** RESP: elements of one command array (an MSET of 65536 pairs fits). */
+export const respArrayLengthMax = 2 * 65536 + 1;
+/** RESP: one inline (telnet-style) command line, and any RESP header line. */
+export const respInlineSizeBytesMax = 64 * 1024;
+/** RESP: commands of one connection parsed but not yet answered; past it the listener stops reading. */
+export const respConnectionPendingCountMax = 1024;
+/** RESP: client connections open at once; past it a new connection is answered an error and closed. */
+export const respConnectionCountMax = 10000;
+/** RESP: keys of one multi-key command routed at once (the rest wait), so one MSET cannot fill a shard queue. */
+export const respMultiKeyInflightCountMax = 256;
+
+assert(respBulkSizeBytesMax > valueSizeBytesMax && respBulkSizeBytesMax > keySizeBytesMax, "a bulk holds the largest key or value and one byte more");
+assert(respMultiKeyInflightCountMax <= routerShardInflightCountMax, "one multi-key command cannot fill a shard's in-flight slots");

@@ -1,0 +1,239 @@
+// One RESP client connection: parse, run, answer in request order. Each parsed command takes a
+// reply slot at the tail of a FIFO and starts at once, so commands for different shards proceed
+// in parallel; replies are written from the head as soon as the head is filled. Within the
+// connection, a command waits for the earlier writes of this connection on any of its keys
+// (SET k then GET k in one pipeline reads the new value, and two SETs of one key apply in order);
+// a read that waited for such a write goes through the leader, since a follower may not have
+// applied it yet. Reads are not ordered before later writes.
+//
+// Push-back: past respConnectionPendingCountMax unanswered commands, or while the socket's write
+// buffer is full, the connection stops reading (TCP pushes back on the client). A fatal protocol
+// error is answered, then the connection closes; QUIT closes after its +OK.
+import type { Socket } from "node:net";
+import { assert } from "../../util/assert.ts";
+import { respArrayLengthMax, respBulkSizeBytesMax, respConnectionPendingCountMax, respInlineSizeBytesMax } from "../../util/limits.ts";
+import type { Logger } from "../../util/log.ts";
+import type { CommandTable } from "./resp-commands.ts";
+import { keyName, keysOf, type CommandContext, type KeyLocks, type RespBackend, type RespServerStats, type RespSession } from "./resp-context.ts";
+import { errorReply, RespWriter, type RespProtocol, type RespReply } from "./resp-encoder.ts";
+import { RespParser } from "./resp-parser.ts";
+
+interface ReplySlot {
+  reply: RespReply | null;
+  /** The protocol in force when the command ran (HELLO switches it for later replies only). */
+  protocol: RespProtocol;
+  closeAfter: boolean;
+}
+
+export interface RespConnectionOptions {
+  sessionId: number;
+  table: CommandTable;
+  backend: RespBackend;
+  stats: RespServerStats;
+  keyLocks: KeyLocks;
+  logger: Logger;
+  onClosed(): void;
+}
+
+export class RespConnection {
+  readonly #socket: Socket;
+  readonly #options: RespConnectionOptions;
+  readonly #session: RespSession;
+  readonly #parser = new RespParser({ bulkSizeBytesMax: respBulkSizeBytesMax, arrayLengthMax: respArrayLengthMax, inlineSizeBytesMax: respInlineSizeBytesMax });
+  readonly #writer = new RespWriter();
+  #slots: ReplySlot[] = [];
+  #headIndex = 0;
+  /** Key (latin1) -> completion of the last pending write of it on this connection. */
+  readonly #pendingWrites = new Map<string, Promise<void>>();
+  #flushScheduled = false;
+  #writable = true;
+  #paused = false;
+  /** No more commands are taken (fatal error, QUIT, server closing). */
+  #stopped = false;
+  /** The last reply to write was written: end the socket. */
+  #ending = false;
+  #closed = false;
+  #onIdle: (() => void) | null = null;
+
+  constructor(socket: Socket, options: RespConnectionOptions) {
+    this.#socket = socket;
+    this.#options = options;
+    this.#session = { id: options.sessionId, protocol: 2, name: null, libName: null, libVersion: null, readMode: "follower", closeAfterReply: false };
+    socket.setNoDelay(true);
+    socket.on("error", () => {}); // followed by 'close'
+    socket.on("close", () => {
+      this.#closed = true;
+      this.#onIdle?.();
+      options.onClosed();
+    });
+    socket.on("drain", () => {
+      this.#writable = true;
+      this.#updateReading();
+    });
+    socket.on("data", (chunk: Uint8Array) => this.#onData(chunk));
+  }
+
+  get pendingCount(): number {
+    return this.#slots.length - this.#headIndex;
+  }
+
+  /** Takes no more commands; resolves when every taken command was answered (or the socket closed). */
+  stopAndDrain(): Promise<void> {
+    this.#stopped = true;
+    if (this.#closed || this.pendingCount === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onIdle = resolve;
+    });
+  }
+
+  /** Half-closes after the written replies; resolves when the socket closed. */
+  end(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#socket.once("close", () => resolve());
+      this.#socket.end();
+    });
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#stopped || this.#closed) return;
+    for (const parsed of this.#parser.push(chunk)) {
+      if (this.#stopped) break;
+      if (parsed.kind === "error") {
+        this.#pushSlot({ reply: errorReply(`ERR ${parsed.message}`), protocol: this.#session.protocol, closeAfter: parsed.fatal });
+        if (parsed.fatal) {
+          this.#options.logger.warn({ event: "resp_protocol_error", session: this.#session.id, remote: this.#socket.remoteAddress, reason: parsed.message });
+          this.#stopped = true;
+        }
+        continue;
+      }
+      this.#execute(parsed.args);
+    }
+    this.#writeReady();
+    this.#flush();
+    this.#updateReading();
+  }
+
+  #pushSlot(slot: ReplySlot): void {
+    this.#slots.push(slot);
+  }
+
+  #execute(args: Uint8Array[]): void {
+    this.#options.stats.commandCountTotal++;
+    const spec = this.#options.table.resolve(args);
+    if ("type" in spec) {
+      this.#pushSlot({ reply: spec, protocol: this.#session.protocol, closeAfter: false });
+      return;
+    }
+    const keys = keysOf(spec, args);
+    let waits: Promise<void>[] | null = null;
+    if (this.#pendingWrites.size > 0) {
+      for (const key of keys) {
+        const pending = this.#pendingWrites.get(keyName(key));
+        if (pending !== undefined) (waits ??= []).push(pending);
+      }
+    }
+    const context: CommandContext = {
+      backend: this.#options.backend,
+      session: this.#session,
+      stats: this.#options.stats,
+      keyLocks: this.#options.keyLocks,
+      linearizable: this.#session.readMode === "linearizable" || waits !== null,
+    };
+    const result = waits === null ? runSafely(spec.run, context, args) : Promise.all(waits).then(() => spec.run(context, args));
+    const slot: ReplySlot = { reply: null, protocol: this.#session.protocol, closeAfter: this.#session.closeAfterReply };
+    this.#pushSlot(slot);
+    if (slot.closeAfter) this.#stopped = true;
+    if (!(result instanceof Promise)) {
+      slot.reply = result;
+      return;
+    }
+    const done = result.then(
+      (reply) => {
+        slot.reply = reply;
+      },
+      (error: unknown) => {
+        this.#options.logger.error({ event: "resp_command_error", session: this.#session.id, command: spec.name, err: error });
+        slot.reply = errorReply(`ERR internal error: ${error instanceof Error ? error.message : String(error)}`);
+      },
+    );
+    if (spec.write) for (const key of keys) this.#trackWrite(keyName(key), done);
+    void done.then(() => this.#onSlotFilled());
+  }
+
+  #trackWrite(name: string, done: Promise<void>): void {
+    this.#pendingWrites.set(name, done);
+    void done.then(() => {
+      if (this.#pendingWrites.get(name) === done) this.#pendingWrites.delete(name);
+    });
+  }
+
+  #onSlotFilled(): void {
+    this.#writeReady();
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      // One write per event-loop turn for every reply completed in it.
+      setImmediate(() => {
+        this.#flushScheduled = false;
+        this.#flush();
+        this.#updateReading();
+      });
+    }
+  }
+
+  /** Encodes the filled slots at the head, in order. */
+  #writeReady(): void {
+    while (this.#headIndex < this.#slots.length && !this.#ending) {
+      const slot = this.#slots[this.#headIndex];
+      assert(slot !== undefined, "slots between head and tail exist");
+      if (slot.reply === null) break;
+      this.#writer.write(slot.reply, slot.protocol);
+      this.#headIndex++;
+      if (slot.closeAfter) this.#ending = true;
+    }
+    if (this.#headIndex === this.#slots.length) {
+      this.#slots = [];
+      this.#headIndex = 0;
+    } else if (this.#headIndex >= 1024 && this.#headIndex * 2 >= this.#slots.length) {
+      this.#slots = this.#slots.slice(this.#headIndex);
+      this.#headIndex = 0;
+    }
+  }
+
+  #flush(): void {
+    if (this.#closed) return;
+    if (this.#writer.sizeBytes > 0 && !this.#socket.write(this.#writer.take())) this.#writable = false;
+    if (this.#ending) {
+      this.#socket.end();
+      return;
+    }
+    if (this.pendingCount === 0) this.#onIdle?.();
+  }
+
+  #updateReading(): void {
+    if (this.#closed) return;
+    const shouldPause = this.#stopped || !this.#writable || this.pendingCount >= respConnectionPendingCountMax;
+    if (shouldPause && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    } else if (!shouldPause && this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+}
+
+/** A synchronous throw becomes a rejected promise, answered like any failed command. */
+function runSafely(run: CommandSpecRun, context: CommandContext, args: readonly Uint8Array[]): RespReply | Promise<RespReply> {
+  try {
+    return run(context, args);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+type CommandSpecRun = (context: CommandContext, args: readonly Uint8Array[]) => RespReply | Promise<RespReply>;

@@ -1,0 +1,166 @@
+// What RESP commands run against: the router's routing (RespBackend: the same health gate and
+// per-shard queues as the raw listener), the connection's session (protocol, name, read mode),
+// the listener's counters (for INFO), and the router-wide key locks that make SET NX/XX/GET and
+// DEL's count read-then-write steps atomic among RESP clients of this router. Also the mapping of
+// routing answers to RESP errors, which docs/resp.md documents.
+import type { RouteFields } from "../../client/shard-routing.ts";
+import { checkKvRequest, type KvResponse } from "../../transport/kv-protocol.ts";
+import { assert } from "../../util/assert.ts";
+import type { RouterView } from "../router-server.ts";
+import { errorReply, type RespProtocol, type RespReply } from "./resp-encoder.ts";
+
+export interface RespBackend {
+  /** One GET, SET or DELETE through the router's gate and shard queue; never rejects. */
+  route(request: RouteFields): Promise<KvResponse>;
+  shardIdOf(key: Uint8Array): number;
+  view(): RouterView;
+}
+
+export type ReadMode = "follower" | "linearizable";
+
+export interface RespSession {
+  id: number;
+  protocol: RespProtocol;
+  name: string | null;
+  libName: string | null;
+  libVersion: string | null;
+  readMode: ReadMode;
+  /** Set by QUIT: the connection closes once this command's reply is written. */
+  closeAfterReply: boolean;
+}
+
+export interface RespServerStats {
+  /** Date.now() at start, for uptime. */
+  startedAtMs: number;
+  port: number;
+  connectionCount: number;
+  connectionCountTotal: number;
+  commandCountTotal: number;
+  rejectedConnectionCountTotal: number;
+}
+
+export interface CommandContext {
+  backend: RespBackend;
+  session: RespSession;
+  stats: RespServerStats;
+  keyLocks: KeyLocks;
+  /** GETs of this command go through the leader: READMODE linearizable, or the key has a write pending on this connection. */
+  linearizable: boolean;
+}
+
+export interface CommandSpec {
+  /** Lower case. */
+  name: string;
+  /** Redis convention, counting the name: N exactly, -N at least N. */
+  arity: number;
+  flags: readonly string[];
+  /** Key positions (Redis convention): first, last (-1 = to the end), step; 0 = no keys. */
+  firstKeyIndex: number;
+  lastKeyIndex: number;
+  keyStep: number;
+  /** Changes data: later commands of the connection on the same keys wait for it. */
+  write: boolean;
+  group: string;
+  summary: string;
+  run(context: CommandContext, args: readonly Uint8Array[]): RespReply | Promise<RespReply>;
+}
+
+/** The keys of `args` as the spec names them (for per-connection ordering). */
+export function keysOf(spec: CommandSpec, args: readonly Uint8Array[]): Uint8Array[] {
+  if (spec.firstKeyIndex === 0) return [];
+  const lastIndex = spec.lastKeyIndex < 0 ? args.length + spec.lastKeyIndex : spec.lastKeyIndex;
+  const keys: Uint8Array[] = [];
+  for (let index = spec.firstKeyIndex; index <= lastIndex && index < args.length; index += spec.keyStep) {
+    const key = args[index];
+    assert(key !== undefined, "key indexes are within the arguments");
+    keys.push(key);
+  }
+  return keys;
+}
+
+/**
+ * A routing answer that is not OK (nor NOT_FOUND for a read) as a RESP error:
+ * SHARD_UNAVAILABLE -> CLUSTERDOWN (the FR1.3 text "shard N unavailable: no quorum");
+ * TIMEOUT, UNAVAILABLE, UNREACHABLE, NOT_LEADER -> TRYAGAIN (transient; a write may or may not have
+ * been applied); KEY_TOO_LARGE, VALUE_TOO_LARGE, BAD_REQUEST, INTERNAL -> ERR.
+ */
+export function replyFromKvError(response: KvResponse): RespReply {
+  const detail = response.message === "" ? response.code : response.message;
+  switch (response.code) {
+    case "SHARD_UNAVAILABLE":
+      return errorReply(`CLUSTERDOWN ${detail}`);
+    case "TIMEOUT":
+    case "UNAVAILABLE":
+    case "UNREACHABLE":
+    case "NOT_LEADER":
+      return errorReply(`TRYAGAIN ${response.code}: ${detail}`);
+    case "KEY_TOO_LARGE":
+    case "VALUE_TOO_LARGE":
+    case "BAD_REQUEST":
+      return errorReply(`ERR ${detail}`);
+    default:
+      return errorReply(`ERR ${response.code}: ${detail}`);
+  }
+}
+
+/** The protocol's own checks (empty or oversized key or value) first, then the router. */
+export function send(context: CommandContext, fields: RouteFields): Promise<KvResponse> {
+  const refused = checkKvRequest({ ...fields, id: 0 });
+  if (refused !== null) return Promise.resolve(refused);
+  return context.backend.route(fields);
+}
+
+/** Bound on keys whose lock is held or awaited at once (each is one command's key). */
+export const keyLockCountMax = 1 << 20;
+
+/**
+ * Router-wide mutual exclusion per key for read-then-write commands. Only RESP commands of this
+ * router take these locks: writers through another router or the smart client are not excluded.
+ */
+export class KeyLocks {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  get heldCount(): number {
+    return this.#tails.size;
+  }
+
+  async run<T>(key: Uint8Array, task: () => Promise<T>): Promise<T> {
+    const name = keyName(key);
+    const previous = this.#tails.get(name);
+    let release = (): void => {};
+    const tail = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    assert(previous !== undefined || this.#tails.size < keyLockCountMax, "key locks are bounded by the pending commands");
+    this.#tails.set(name, tail);
+    try {
+      if (previous !== undefined) await previous;
+      return await task();
+    } finally {
+      if (this.#tails.get(name) === tail) this.#tails.delete(name);
+      release();
+    }
+  }
+}
+
+/** A map key for raw bytes: latin1 maps each byte to one char, so distinct keys stay distinct. */
+export function keyName(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+}
+
+/** Runs `task` over `items` with at most `inflightCountMax` at once; results in item order. */
+export async function mapBounded<T, R>(items: readonly T[], inflightCountMax: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  assert(inflightCountMax > 0, "at least one task runs at a time");
+  const results = new Array<R>(items.length);
+  let nextIndex = 0;
+  const worker = async (): Promise<void> => {
+    while (nextIndex < items.length) {
+      const index = nextIndex++;
+      results[index] = await task(items[index] as T);
+    }
+  };
+  const workers: Promise<void>[] = [];
+  for (let index = 0; index < Math.min(inflightCountMax, items.length); index++) workers.push(worker());
+  await Promise.all(workers);
+  return results;
+}

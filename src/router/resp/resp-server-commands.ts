@@ -1,0 +1,243 @@
+// The RESP connection and server commands: PING, ECHO, QUIT, SELECT 0, HELLO (RESP2/RESP3), AUTH
+// (refused: no users), INFO (server, clients, persistence, stats, keyspace, cluster with the
+// router's live shard view), COMMAND (COUNT, LIST, INFO, DOCS: what redis-cli and client
+// handshakes ask), CONFIG GET (the keys redis-benchmark reads), CLIENT (SETNAME, GETNAME, SETINFO,
+// ID, INFO, READMODE). Enough for Redis tools to connect unchanged; nothing here touches data.
+import { arch, platform } from "node:os";
+import { ukvVersion } from "../../util/version.ts";
+import { keyName, type CommandContext, type CommandSpec } from "./resp-context.ts";
+import { dbSize } from "./resp-data-commands.ts";
+import {
+  arrayReply,
+  bulkReply,
+  errorReply,
+  integerReply,
+  mapReply,
+  nullBulkReply,
+  okReply,
+  textMapReply,
+  textReply,
+  type RespReply,
+} from "./resp-encoder.ts";
+
+/** The Redis version we answer as: the command set and replies follow Redis 7.2. */
+export const redisCompatibleVersion = "7.2.0";
+
+const emptyBytes = new Uint8Array(0);
+
+function word(arg: Uint8Array | undefined): string {
+  return keyName(arg ?? emptyBytes).toUpperCase();
+}
+
+function hello(context: CommandContext, args: readonly Uint8Array[]): RespReply {
+  let index = 1;
+  if (args.length > 1) {
+    const version = word(args[1]);
+    if (version !== "2" && version !== "3") return errorReply("NOPROTO unsupported protocol version");
+    context.session.protocol = version === "3" ? 3 : 2;
+    index = 2;
+  }
+  for (; index < args.length; index++) {
+    const option = word(args[index]);
+    if (option === "AUTH" && index + 2 < args.length) return errorReply("WRONGPASS ukv has no users or passwords: connect without AUTH");
+    if (option === "SETNAME" && index + 1 < args.length) {
+      context.session.name = keyName(args[++index] ?? emptyBytes);
+      continue;
+    }
+    return errorReply(`ERR syntax error in HELLO option '${option}'`);
+  }
+  return textMapReply([
+    ["server", textReply("redis")],
+    ["version", textReply(redisCompatibleVersion)],
+    ["proto", integerReply(context.session.protocol)],
+    ["id", integerReply(context.session.id)],
+    ["mode", textReply("standalone")],
+    ["role", textReply("master")],
+    ["modules", arrayReply([])],
+  ]);
+}
+
+function infoSections(context: CommandContext): Map<string, string[]> {
+  const { stats } = context;
+  const uptimeSeconds = Math.floor((Date.now() - stats.startedAtMs) / 1000);
+  const view = context.backend.view();
+  const sections = new Map<string, string[]>();
+  sections.set("server", [
+    `redis_version:${redisCompatibleVersion}`,
+    `ukv_version:${ukvVersion}`,
+    "redis_mode:standalone",
+    `os:${platform()}`,
+    `arch_bits:${arch().includes("64") ? 64 : 32}`,
+    `process_id:${process.pid}`,
+    `tcp_port:${stats.port}`,
+    `uptime_in_seconds:${uptimeSeconds}`,
+    `uptime_in_days:${Math.floor(uptimeSeconds / 86400)}`,
+  ]);
+  sections.set("clients", [`connected_clients:${stats.connectionCount}`]);
+  sections.set("persistence", ["loading:0", "aof_enabled:1", "ukv_durability:raft_majority_fsync"]);
+  sections.set("stats", [
+    `total_connections_received:${stats.connectionCountTotal}`,
+    `total_commands_processed:${stats.commandCountTotal}`,
+    `rejected_connections:${stats.rejectedConnectionCountTotal}`,
+  ]);
+  sections.set("keyspace", [`db0:keys=${dbSize(context)},expires=0,avg_ttl=0`]);
+  const cluster = ["cluster_enabled:0", `ukv_topology_epoch:${view.epoch}`, `ukv_shards:${view.shards.length}`];
+  cluster.push(`ukv_shards_available:${view.shards.filter((shard) => shard.state !== "unavailable").length}`);
+  for (const shard of view.shards) {
+    const leader = shard.leader === null ? "none" : `${shard.leader.memberId}@${shard.leader.address}`;
+    const keyCount = shard.members.find((member) => member.id === shard.leader?.memberId)?.keyCount ?? "unknown";
+    cluster.push(
+      `ukv_shard_${shard.shardId}:state=${shard.state},leader=${leader},term=${shard.leader?.term ?? 0},members=${shard.memberCount},reachable=${shard.reachableCount},keys=${keyCount},inflight=${shard.inflightCount},waiting=${shard.waitingCount},refused_queue_full=${shard.refusedQueueFullCount},refused_no_quorum=${shard.refusedNoQuorumCount}`,
+    );
+  }
+  sections.set("cluster", cluster);
+  return sections;
+}
+
+const defaultInfoSections = ["server", "clients", "persistence", "stats", "keyspace", "cluster"];
+
+function info(context: CommandContext, args: readonly Uint8Array[]): RespReply {
+  const sections = infoSections(context);
+  const asked = args.length === 1 ? ["default"] : args.slice(1).map((arg) => keyName(arg).toLowerCase());
+  const names = asked.some((name) => name === "all" || name === "everything" || name === "default") ? defaultInfoSections : asked;
+  const lines: string[] = [];
+  for (const name of names) {
+    const section = sections.get(name);
+    if (section === undefined) continue;
+    if (lines.length > 0) lines.push("");
+    lines.push(`# ${name[0]?.toUpperCase()}${name.slice(1)}`, ...section);
+  }
+  return { type: "verbatim", value: `${lines.join("\r\n")}\r\n` };
+}
+
+function commandInfo(spec: CommandSpec): RespReply {
+  return arrayReply([
+    textReply(spec.name),
+    integerReply(spec.arity),
+    arrayReply(spec.flags.map((flag) => ({ type: "simple", text: flag }))),
+    integerReply(spec.firstKeyIndex),
+    integerReply(spec.lastKeyIndex),
+    integerReply(spec.keyStep),
+    arrayReply([{ type: "simple", text: `@${spec.group}` }]),
+    arrayReply([]),
+    arrayReply([]),
+    arrayReply([]),
+  ]);
+}
+
+function commandDocs(spec: CommandSpec): RespReply {
+  return textMapReply([
+    ["summary", textReply(spec.summary)],
+    ["since", textReply("1.0.0")],
+    ["group", textReply(spec.group)],
+  ]);
+}
+
+function command(table: () => readonly CommandSpec[], args: readonly Uint8Array[]): RespReply {
+  const specs = table();
+  const find = (arg: Uint8Array): CommandSpec | undefined => specs.find((spec) => spec.name === keyName(arg).toLowerCase());
+  const named = args.slice(2);
+  switch (args.length === 1 ? "" : word(args[1])) {
+    case "":
+      return arrayReply(specs.map(commandInfo));
+    case "COUNT":
+      return integerReply(specs.length);
+    case "LIST":
+      return arrayReply(specs.map((spec) => textReply(spec.name)));
+    case "INFO":
+      return arrayReply((named.length === 0 ? specs : named.map(find)).map((spec) => (spec === undefined ? nullBulkReply : commandInfo(spec))));
+    case "DOCS": {
+      const chosen = named.length === 0 ? specs : named.map(find).filter((spec) => spec !== undefined);
+      return mapReply(chosen.map((spec) => [textReply(spec.name), commandDocs(spec)] as const));
+    }
+    default:
+      return errorReply(`ERR unknown subcommand '${keyName(args[1] ?? emptyBytes)}'. Try COMMAND HELP.`);
+  }
+}
+
+/** What CONFIG GET answers: the keys redis-benchmark and common clients read, with our truth. */
+const configValues: readonly (readonly [string, string])[] = [
+  ["save", ""],
+  ["appendonly", "yes"],
+  ["appendfsync", "always"],
+  ["databases", "1"],
+  ["maxmemory", "0"],
+  ["maxclients", "10000"],
+  ["timeout", "0"],
+  ["cluster-enabled", "no"],
+];
+
+function globToRegExp(pattern: string): RegExp {
+  const escaped = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${escaped}$`, "i");
+}
+
+function config(args: readonly Uint8Array[]): RespReply {
+  const sub = word(args[1]);
+  if (sub !== "GET") return errorReply(`ERR CONFIG ${sub} is not supported by ukv (only CONFIG GET)`);
+  if (args.length < 3) return errorReply("ERR wrong number of arguments for 'config|get' command");
+  const patterns = args.slice(2).map((arg) => globToRegExp(keyName(arg)));
+  const matched = configValues.filter(([name]) => patterns.some((pattern) => pattern.test(name)));
+  return textMapReply(matched.map(([name, value]) => [name, textReply(value)] as const));
+}
+
+function client(context: CommandContext, args: readonly Uint8Array[]): RespReply {
+  const { session } = context;
+  const sub = word(args[1]);
+  const argument = args[2];
+  switch (sub) {
+    case "SETNAME":
+      if (argument === undefined || args.length !== 3) return errorReply("ERR wrong number of arguments for 'client|setname' command");
+      if (argument.some((byte) => byte <= 0x20 || byte > 0x7e)) return errorReply("ERR Client names cannot contain spaces, newlines or special characters.");
+      session.name = argument.byteLength === 0 ? null : keyName(argument);
+      return okReply;
+    case "GETNAME":
+      return session.name === null ? nullBulkReply : textReply(session.name);
+    case "SETINFO": {
+      const attribute = word(argument);
+      const value = args[3];
+      if (value === undefined || args.length !== 4) return errorReply("ERR wrong number of arguments for 'client|setinfo' command");
+      if (attribute === "LIB-NAME") session.libName = keyName(value);
+      else if (attribute === "LIB-VER") session.libVersion = keyName(value);
+      else return errorReply(`ERR Unrecognized option '${keyName(argument ?? emptyBytes)}'`);
+      return okReply;
+    }
+    case "ID":
+      return integerReply(session.id);
+    case "INFO":
+      return textReply(`id=${session.id} name=${session.name ?? ""} resp=${session.protocol} lib-name=${session.libName ?? ""} lib-ver=${session.libVersion ?? ""} readmode=${session.readMode}\n`);
+    case "READMODE": {
+      if (argument === undefined) return textReply(session.readMode);
+      const mode = keyName(argument).toLowerCase();
+      if (mode !== "follower" && mode !== "linearizable") return errorReply("ERR CLIENT READMODE takes follower or linearizable");
+      session.readMode = mode;
+      return okReply;
+    }
+    default:
+      return errorReply(`ERR unknown subcommand '${keyName(args[1] ?? emptyBytes)}'. Try CLIENT HELP.`);
+  }
+}
+
+const noKeys = { firstKeyIndex: 0, lastKeyIndex: 0, keyStep: 0, write: false } as const;
+
+/** The server commands; `table` gives the whole command table (for COMMAND). */
+export function serverCommands(table: () => readonly CommandSpec[]): CommandSpec[] {
+  return [
+    { name: "ping", arity: -1, flags: ["fast"], ...noKeys, group: "connection", summary: "Answers PONG, or echoes its argument", run: (_context, args) => (args.length > 2 ? errorReply("ERR wrong number of arguments for 'ping' command") : args.length === 2 ? bulkReply(args[1] ?? emptyBytes) : { type: "simple", text: "PONG" }) },
+    { name: "echo", arity: 2, flags: ["fast"], ...noKeys, group: "connection", summary: "Returns its argument", run: (_context, args) => bulkReply(args[1] ?? emptyBytes) },
+    {
+      name: "quit", arity: -1, flags: ["fast"], ...noKeys, group: "connection", summary: "Closes the connection after the reply",
+      run: (context) => {
+        context.session.closeAfterReply = true;
+        return okReply;
+      },
+    },
+    { name: "select", arity: 2, flags: ["fast"], ...noKeys, group: "connection", summary: "Selects database 0, the only one", run: (_context, args) => (keyName(args[1] ?? emptyBytes) === "0" ? okReply : errorReply("ERR DB index is out of range")) },
+    { name: "hello", arity: -1, flags: ["fast"], ...noKeys, group: "connection", summary: "Handshake: RESP2 or RESP3, and the server's identity", run: hello },
+    { name: "auth", arity: -2, flags: ["fast"], ...noKeys, group: "connection", summary: "Refused: ukv has no users or passwords", run: () => errorReply("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?") },
+    { name: "info", arity: -1, flags: [], ...noKeys, group: "server", summary: "Server, clients, persistence, stats, keyspace and cluster figures", run: info },
+    { name: "command", arity: -1, flags: [], ...noKeys, group: "server", summary: "Describes the commands (COUNT, LIST, INFO, DOCS)", run: (_context, args) => command(table, args) },
+    { name: "config", arity: -2, flags: [], ...noKeys, group: "server", summary: "CONFIG GET of a few read-only settings", run: (_context, args) => config(args) },
+    { name: "client", arity: -2, flags: [], ...noKeys, group: "connection", summary: "SETNAME, GETNAME, SETINFO, ID, INFO, READMODE follower|linearizable", run: client },
+  ];
+}
