@@ -1,6 +1,7 @@
 // `ukv router --config FILE [--listen HOST:PORT]`: runs the routing proxy until SIGTERM/SIGINT.
 import { Command, Option } from "clipanion";
 import { loadClusterConfig } from "../config/cluster-config.ts";
+import { RespServer } from "../router/resp/resp-server.ts";
 import { RouterServer } from "../router/router-server.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import { UkvError } from "../util/errors.ts";
@@ -18,9 +19,12 @@ export class RouterCommand extends Command {
 
   config = Option.String("--config", { required: true, description: "Cluster config (YAML)" });
   listen = Option.String("--listen", { description: "host:port to listen on (default: router.clientAddress of the config)" });
+  respListen = Option.String("--resp-listen", { description: "host:port for the Redis protocol (RESP) listener (default: router.respAddress of the config; off when neither is set)" });
+  respPort = Option.String("--resp-port", { description: "Port for the RESP listener on the host of --listen (e.g. 6380)" });
 
   override async execute(): Promise<number> {
     let router: RouterServer;
+    let resp: RespServer | null = null;
     try {
       const config = loadClusterConfig(this.config);
       const listenAddress = this.listen ?? config.router?.clientAddress;
@@ -29,11 +33,22 @@ export class RouterCommand extends Command {
       }
       const { host, port } = parseAddress(listenAddress);
       router = await RouterServer.start({ config, host, port, logger: rootLogger });
+      const respAddress = this.respListen ?? (this.respPort === undefined ? config.router?.respAddress ?? null : `${host}:${this.respPort}`);
+      if (respAddress !== null) {
+        const respParsed = parseAddress(respAddress);
+        try {
+          resp = await RespServer.start({ backend: router, host: respParsed.host, port: respParsed.port, logger: rootLogger });
+        } catch (error) {
+          await router.close();
+          throw error;
+        }
+      }
     } catch (error) {
       return reportCliError(this.context, error);
     }
     const signal = await waitForStopSignal();
     rootLogger.info({ event: "signal", signal, component: "router" });
+    await resp?.close();
     await router.close();
     return 0;
   }

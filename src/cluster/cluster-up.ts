@@ -88,6 +88,8 @@ export class LocalCluster {
   /** The endpoints, one per line, for the user. */
   endpoints(): string[] {
     const lines = [`router   ${this.config.router?.clientAddress ?? "-"}  (ukv protocol; ukv kv --router ADDRESS ...)`];
+    const respAddress = this.config.router?.respAddress ?? null;
+    if (respAddress !== null) lines.push(`redis    ${respAddress}  (RESP; redis-cli -h HOST -p PORT)`);
     for (const shard of this.config.shards) {
       lines.push(`shard ${shard.id}  ${shard.members.map((member) => `node ${member.id} ${member.clientAddress}`).join(", ")}`);
     }
