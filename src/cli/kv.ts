@@ -4,6 +4,8 @@
 // JSON (status) or OK; a failure prints "error (CODE): message" on stderr and exits with the
 // code's status (NOT_FOUND is 1; the table agrees with src/cli/errors.ts).
 import { Command, Option } from "clipanion";
+import { ShardedClient } from "../client/sharded-client.ts";
+import { loadClusterConfig } from "../config/cluster-config.ts";
 import { KvClient } from "../transport/kv-client.ts";
 import type { KvCode, KvRequest, KvResponse } from "../transport/kv-protocol.ts";
 import { parseAddress } from "../transport/socket-util.ts";
@@ -73,7 +75,9 @@ function withMessage(response: KvResponse, message: string): KvResponse {
 }
 
 abstract class KvBaseCommand extends Command {
-  node = Option.String("--node", { required: true, description: "A node's client address, HOST:PORT" });
+  node = Option.String("--node", { description: "A node's client address, HOST:PORT" });
+  router = Option.String("--router", { description: "The router's address, HOST:PORT: it routes the key to its shard" });
+  config = Option.String("--config", { description: "Cluster config: route the key to its shard in-process (smart client)" });
   timeoutMs = Option.String("--timeout-ms", { description: `Per-request timeout (default ${requestTimeoutMsDefault})` });
 
   protected abstract buildRequest(): Omit<KvRequest, "id">;
@@ -85,22 +89,40 @@ abstract class KvBaseCommand extends Command {
       this.context.stderr.write(`error (BAD_REQUEST): --timeout-ms must be a positive integer: ${JSON.stringify(this.timeoutMs)}\n`);
       return exitStatusByCode.BAD_REQUEST;
     }
+    const targetCount = [this.node, this.router, this.config].filter((target) => target !== undefined).length;
+    if (targetCount !== 1) {
+      this.context.stderr.write("error (BAD_REQUEST): pass exactly one of --node, --router, --config\n");
+      return exitStatusByCode.BAD_REQUEST;
+    }
+    let response: KvResponse;
     try {
-      parseAddress(this.node);
+      response = this.config === undefined ? await this.#viaAddress(this.node ?? this.router ?? "", timeoutMs) : await this.#viaSmartClient(this.config, timeoutMs);
     } catch (error) {
       this.context.stderr.write(`error (CONFIG_INVALID): ${isUkvError(error) ? error.message : String(error)}\n`);
       return configInvalidExitStatus;
     }
-    const response = await requestFollowingLeader(this.node, this.buildRequest(), {
-      timeoutMs,
-      note: (line) => this.context.stderr.write(`${line}\n`),
-    });
     if (response.code === "OK") {
       this.printSuccess(response);
       return 0;
     }
     this.context.stderr.write(`error (${response.code}): ${this.describeFailure(response)}\n`);
     return kvExitStatus(response.code);
+  }
+
+  #viaAddress(address: string, timeoutMs: number): Promise<KvResponse> {
+    parseAddress(address);
+    return requestFollowingLeader(address, this.buildRequest(), { timeoutMs, note: (line) => this.context.stderr.write(`${line}\n`) });
+  }
+
+  async #viaSmartClient(configPath: string, timeoutMs: number): Promise<KvResponse> {
+    const request = this.buildRequest();
+    if (request.op === "STATUS") return { id: 0, code: "BAD_REQUEST", value: noBytes, leaderAddress: "", message: "STATUS names one node: use --node, or `ukv status --config FILE` for the whole cluster", statusJson: "" };
+    const client = new ShardedClient({ config: loadClusterConfig(configPath), requestTimeoutMs: timeoutMs });
+    try {
+      return await client.request(request);
+    } finally {
+      client.close();
+    }
   }
 
   protected describeFailure(response: KvResponse): string {

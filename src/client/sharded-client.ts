@@ -97,6 +97,11 @@ export class ShardedClient {
     this.#pool.close();
   }
 
+  /** One GET, SET or DELETE routed by key; the raw answer (for tools that print codes). Never rejects. */
+  request(request: RouteFields): Promise<KvResponse> {
+    return this.#send(request);
+  }
+
   #send(request: RouteFields): Promise<KvResponse> {
     // The protocol's own checks (empty or oversized key, oversized value) fail here, not a hop away.
     const refused = checkKvRequest({ ...request, id: 0 });
