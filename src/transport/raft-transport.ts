@@ -33,6 +33,8 @@ export interface RaftTransportOptions {
   logger?: Logger;
   /** Tests lower it to exercise dropping. */
   peerQueueBytesMax?: number;
+  /** A snapshot receiver reading nothing this long fails the send (default snapshotStallTimeoutMsDefault). */
+  snapshotStallTimeoutMs?: number;
 }
 
 /** Messages the core only makes for itself (triggers and local reports): never valid from a peer. */
@@ -116,6 +118,7 @@ export class RaftTransport {
       filePath,
       logger: this.#logger,
       signal: this.#closing.signal,
+      ...(this.#options.snapshotStallTimeoutMs === undefined ? {} : { stallTimeoutMs: this.#options.snapshotStallTimeoutMs }),
     });
   }
 

@@ -21,6 +21,8 @@ import { connectSocket, writeWithBackpressure } from "./socket-util.ts";
 /** Chunks received but not yet read by the runtime before the socket is paused. */
 const chunksBufferedMax = 8;
 export const snapshotAckTimeoutMsDefault = 60_000;
+/** A receiver that reads nothing for this long is stuck: the sender gives up (Raft retries later). */
+export const snapshotStallTimeoutMsDefault = 30_000;
 
 export type SnapshotHandler = (groupId: number, message: Message, chunks: AsyncIterable<Uint8Array>) => Promise<void>;
 
@@ -95,6 +97,7 @@ export interface SnapshotSendOptions {
   filePath: string;
   logger: Logger;
   ackTimeoutMs?: number;
+  stallTimeoutMs?: number;
   /** Aborting closes the stream's connection (the transport is closing). */
   signal?: AbortSignal;
 }
@@ -122,6 +125,8 @@ export async function sendSnapshotFile(options: SnapshotSendOptions): Promise<vo
 
 async function streamFile(socket: Socket, file: FileHandle, options: SnapshotSendOptions): Promise<void> {
   const { streamId, groupId, message } = options;
+  const stallTimeoutMs = options.stallTimeoutMs ?? snapshotStallTimeoutMsDefault;
+  const write = (bytes: Uint8Array): Promise<void> => writeWithBackpressure(socket, bytes, stallTimeoutMs);
   const ack = waitForAck(socket, streamId);
   let ackSettled = false;
   ack.promise.then(
@@ -129,8 +134,8 @@ async function streamFile(socket: Socket, file: FileHandle, options: SnapshotSen
     () => (ackSettled = true),
   );
   try {
-    await writeWithBackpressure(socket, encodeHello({ kind: ConnectionKind.Snapshot, nodeId: options.localNodeId }));
-    await writeWithBackpressure(socket, payloadFrame(FrameType.SnapshotBegin, { streamId, groupId, message: messageToProto(message) }, pb.encodeSnapshotBegin));
+    await write(encodeHello({ kind: ConnectionKind.Snapshot, nodeId: options.localNodeId }));
+    await write(payloadFrame(FrameType.SnapshotBegin, { streamId, groupId, message: messageToProto(message) }, pb.encodeSnapshotBegin));
     let chunkCount = 0;
     let sizeBytes = 0;
     // Stop early when the receiver already answered (it failed): the rest would be wasted.
@@ -139,12 +144,12 @@ async function streamFile(socket: Socket, file: FileHandle, options: SnapshotSen
       const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, sizeBytes);
       if (bytesRead === 0) break;
       const chunk: pb.SnapshotChunk = { streamId, data: buffer.subarray(0, bytesRead) };
-      await writeWithBackpressure(socket, payloadFrame(FrameType.SnapshotChunk, chunk, pb.encodeSnapshotChunk));
+      await write(payloadFrame(FrameType.SnapshotChunk, chunk, pb.encodeSnapshotChunk));
       chunkCount++;
       sizeBytes += bytesRead;
     }
     if (!ackSettled) {
-      await writeWithBackpressure(socket, payloadFrame(FrameType.SnapshotEnd, { streamId, chunkCount, sizeBytes }, pb.encodeSnapshotEnd));
+      await write(payloadFrame(FrameType.SnapshotEnd, { streamId, chunkCount, sizeBytes }, pb.encodeSnapshotEnd));
     }
     // The deadline starts once everything is sent: streaming time depends on the file, storing does not.
     ack.startDeadline(options.ackTimeoutMs ?? snapshotAckTimeoutMsDefault);

@@ -51,18 +51,31 @@ export function connectSocket(address: string, timeoutMs = connectTimeoutMsDefau
 
 /**
  * Writes and, when the socket's buffer is over its high-water mark, waits for 'drain'. Rejects
- * with CLOSED if the socket closes first, so a sender never waits forever on a dead peer.
+ * with CLOSED if the socket closes first, so a sender never waits forever on a dead peer, and
+ * with TIMEOUT (destroying the socket) when the peer reads nothing for `stallTimeoutMs`.
  */
-export function writeWithBackpressure(socket: Socket, bytes: Uint8Array): Promise<void> {
+export function writeWithBackpressure(socket: Socket, bytes: Uint8Array, stallTimeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
   if (socket.destroyed) return Promise.reject(new UkvError("CLOSED", "Socket closed before the write"));
   if (socket.write(bytes)) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
-    const onDrain = (): void => {
+    const timer = Number.isFinite(stallTimeoutMs)
+      ? setTimeout(() => {
+          settle();
+          socket.destroy();
+          reject(new UkvError("TIMEOUT", `Peer read nothing for ${stallTimeoutMs} ms`));
+        }, stallTimeoutMs)
+      : null;
+    const settle = (): void => {
+      if (timer !== null) clearTimeout(timer);
+      socket.off("drain", onDrain);
       socket.off("close", onClose);
+    };
+    const onDrain = (): void => {
+      settle();
       resolve();
     };
     const onClose = (): void => {
-      socket.off("drain", onDrain);
+      settle();
       reject(new UkvError("CLOSED", "Socket closed while waiting for drain"));
     };
     socket.once("drain", onDrain);

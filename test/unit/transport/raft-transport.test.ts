@@ -210,6 +210,24 @@ describe("raft transport", () => {
     await expect(a.transport.sendSnapshot(1, message, join(dir, "missing"))).rejects.toThrow("Cannot open snapshot file");
   });
 
+  test("a snapshot receiver that stops reading fails the send after the stall timeout", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ukv-transport-"));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, "snap"), new Uint8Array(24 * 1024 * 1024));
+    let received = false;
+    // Never reads the chunks and never settles: a stuck disk on the receiver.
+    const b = await startNode(2, new Map(), { onSnapshot: () => ((received = true), new Promise<void>(() => {})) });
+    const a = await startNode(1, new Map([[2, `127.0.0.1:${b.port}`]]), { snapshotStallTimeoutMs: 300 });
+    const message: Message = {
+      ...emptyMessage(MessageType.Snapshot, 1, 2, 4),
+      snapshot: { metadata: { index: 5, term: 4, conf: { voters: [1, 2], learners: [] } }, data: new Uint8Array(0) },
+    };
+    const started = performance.now();
+    await expect(a.transport.sendSnapshot(1, message, join(dir, "snap"))).rejects.toThrow("read nothing for 300 ms");
+    expect(received).toBe(true);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
   test("closing the transport ends its outbound snapshot streams, and the receiver's stream fails", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ukv-transport-"));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
