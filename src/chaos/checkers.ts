@@ -12,7 +12,7 @@ import type { CompletedOp } from "./history.ts";
 import { checkLinearizability, type KeyVerdict } from "./linearizability.ts";
 
 export interface Anomaly {
-  kind: "linearizability" | "lost-write" | "phantom-read" | "divergence" | "crash" | "check-timeout";
+  kind: "linearizability" | "lost-write" | "phantom-read" | "divergence" | "crash" | "check-timeout" | "liveness";
   key?: string;
   detail: string;
 }

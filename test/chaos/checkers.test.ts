@@ -97,9 +97,10 @@ describe("phantoms, convergence, crashes", () => {
   });
 
   test("members holding different values diverge", () => {
-    const same = new Map([[1, new Map([[4, new Map([["k", "a"]])], [5, new Map([["k", "a"]])]])]]);
+    type Values = Map<string, string | null>;
+    const same = new Map([[1, new Map<number, Values>([[4, new Map([["k", "a"]])], [5, new Map([["k", "a"]])]])]]);
     expect(checkConvergence(same)).toEqual([]);
-    const different = new Map([[1, new Map([[4, new Map([["k", "a"]])], [5, new Map([["k", null]])]])]]);
+    const different = new Map([[1, new Map<number, Values>([[4, new Map<string, string | null>([["k", "a"]])], [5, new Map<string, string | null>([["k", null]])]])]]);
     expect(checkConvergence(different)[0]?.kind).toBe("divergence");
   });
 
