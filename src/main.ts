@@ -2,6 +2,7 @@
 import { Builtins, Cli } from "clipanion";
 import { kvCommands } from "./cli/kv.ts";
 import { MetaCommand } from "./cli/meta.ts";
+import { adminCommands } from "./cli/admin.ts";
 import { NodeCommand } from "./cli/node.ts";
 import { RouterCommand } from "./cli/router.ts";
 import { ClusterUpCommand, watchParentFromEnvironment } from "./cli/cluster.ts";
@@ -13,6 +14,7 @@ const cli = new Cli({ binaryName: "ukv", binaryLabel: "universeKV", binaryVersio
 cli.register(VersionCommand);
 cli.register(NodeCommand);
 cli.register(MetaCommand);
+for (const command of adminCommands) cli.register(command);
 cli.register(RouterCommand);
 cli.register(ClusterUpCommand);
 cli.register(StatusCommand);

@@ -55,7 +55,7 @@ export class MetaService {
     if (this.#cachedTopology === null && this.#runtime !== null) {
       this.#cachedTopology = readTopology(this.#runtime.table.entries());
     }
-    return this.#cachedTopology ?? { epoch: 0, layout: null, leaders: {}, health: {} };
+    return this.#cachedTopology ?? { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {} };
   }
 
   #onApplied(): void {

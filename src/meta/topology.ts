@@ -2,18 +2,21 @@
 //   layout            JSON: every shard with its members and addresses (the source of truth)
 //   leader/<shardId>  JSON: the shard's current leader as reported by it {nodeId, term}
 //   health/<nodeId>   JSON: a member's last self-report (role, term, applied index, time)
+//   membership/<shardId> JSON: the shard's voters, learners and addresses as its leader applied
+//                     them, versioned by the log index of that change (newest wins; overrides layout)
 //   epoch             decimal: increases by one on every change of layout or of a leader
 // The rules that keep these consistent run when a batch is APPLIED (topologyTransform below), so
 // every meta member derives the same state from the same log: a stale leader report (lower term)
 // is dropped, an unchanged value is not a change, and only the machine itself writes `epoch`.
 import type { TableOp } from "../storage/table.ts";
-import type { HealthReport, LeaderReport, Topology, TopologyLayout } from "../transport/topology-wire.ts";
+import type { HealthReport, LeaderReport, MembershipReport, Topology, TopologyLayout, TopologyMember } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
 
 export const layoutKey = "layout";
 export const epochKey = "epoch";
 export const leaderKeyPrefix = "leader/";
 export const healthKeyPrefix = "health/";
+export const membershipKeyPrefix = "membership/";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -36,6 +39,19 @@ export function leaderKey(shardId: number): string {
 
 export function healthKey(nodeId: number): string {
   return `${healthKeyPrefix}${nodeId}`;
+}
+
+function isMembershipReport(value: unknown): value is MembershipReport {
+  const report = value as MembershipReport | null;
+  return (
+    report !== null &&
+    typeof report === "object" &&
+    Number.isInteger(report.confIndex) &&
+    Array.isArray(report.voters) &&
+    Array.isArray(report.learners) &&
+    report.addresses !== null &&
+    typeof report.addresses === "object"
+  );
 }
 
 function isLeaderReport(value: unknown): value is LeaderReport {
@@ -70,6 +86,12 @@ export function topologyTransform(ops: TableOp[], read: (key: Uint8Array) => Uin
     }
     const before = current(key);
     if (before !== null && equalBytes(before, op.value)) continue;
+    if (key.startsWith(membershipKeyPrefix)) {
+      const next = safeParse(op.value) as MembershipReport | null;
+      if (!isMembershipReport(next)) continue;
+      const previous = before === null ? null : (safeParse(before) as MembershipReport | null);
+      if (isMembershipReport(previous) && next.confIndex <= previous.confIndex) continue; // older membership
+    }
     if (key.startsWith(leaderKeyPrefix)) {
       const next = safeParse(op.value);
       if (!isLeaderReport(next)) continue;
@@ -98,13 +120,27 @@ function safeParse(bytes: Uint8Array): unknown {
 
 /** The topology from the meta table's entries. */
 export function readTopology(entries: Iterable<[Uint8Array, Uint8Array]>): Topology {
-  const topology: Topology = { epoch: 0, layout: null, leaders: {}, health: {} };
+  const topology: Topology = { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {} };
+  const memberships = new Map<number, MembershipReport>();
   for (const [keyBytes, value] of entries) {
     const key = decoder.decode(keyBytes);
     if (key === epochKey) topology.epoch = Number(decoder.decode(value));
     else if (key === layoutKey) topology.layout = parseJson(value, key) as TopologyLayout;
     else if (key.startsWith(leaderKeyPrefix)) topology.leaders[key.slice(leaderKeyPrefix.length)] = parseJson(value, key) as LeaderReport;
     else if (key.startsWith(healthKeyPrefix)) topology.health[key.slice(healthKeyPrefix.length)] = parseJson(value, key) as HealthReport;
+    else if (key.startsWith(membershipKeyPrefix)) {
+      const report = parseJson(value, key) as MembershipReport;
+      memberships.set(Number(key.slice(membershipKeyPrefix.length)), report);
+      topology.memberships[key.slice(membershipKeyPrefix.length)] = report;
+    }
+  }
+  // A shard's reported membership (newest by conf index) overrides its bootstrap layout.
+  for (const shard of topology.layout?.shards ?? []) {
+    const report = memberships.get(shard.id);
+    if (report === undefined) continue;
+    const memberOf = (id: number): TopologyMember => ({ id, ...(report.addresses[String(id)] ?? { raftAddress: "", clientAddress: "" }) });
+    shard.members = report.voters.map(memberOf);
+    shard.learners = report.learners.map(memberOf);
   }
   return topology;
 }

@@ -10,8 +10,8 @@ import { mkdirSync } from "node:fs";
 import { RawNode, ProposalDroppedError, defaultRaftConfig } from "../raft/raw-node.ts";
 import { MemoryStorage } from "../raft/memory-storage.ts";
 import { decodeConfChange } from "../raft/conf-change.ts";
-import type { ConfState, Entry, Message, Ready, Snapshot } from "../raft/types.ts";
-import { EntryType, MessageType, Role } from "../raft/types.ts";
+import type { ConfChange, ConfState, Entry, Message, Ready, Snapshot } from "../raft/types.ts";
+import { ConfChangeType, EntryType, MessageType, Role } from "../raft/types.ts";
 import { Table, type TableOp } from "../storage/table.ts";
 import { Wal } from "../storage/wal.ts";
 import { SnapshotStore } from "../storage/snapshot-store.ts";
@@ -21,14 +21,23 @@ import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { Prng } from "../util/prng.ts";
 import { CommandOp, decodeCommand, encodeCommand } from "./command.ts";
-import { decodeConfState, encodeConfState, entryFromWal, entryToWal } from "./log-codec.ts";
+import {
+  decodeMemberAddress,
+  decodeMembership,
+  encodeMemberAddress,
+  encodeMembership,
+  entryFromWal,
+  entryToWal,
+  type GroupMembership,
+  type MemberAddress,
+} from "./log-codec.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 
 export interface GroupRuntimeOptions {
   nodeId: number;
   groupId: number;
-  /** Voters of a brand-new group; ignored when the data dir already holds state. */
-  initialVoters: number[];
+  /** Membership of the group at its bootstrap (changes since are in the log or a snapshot). */
+  initialMembership: GroupMembership;
   dataDir: string;
   transport: RaftTransport;
   logger: Logger;
@@ -38,13 +47,11 @@ export interface GroupRuntimeOptions {
   /** Take a snapshot once this many entries were applied since the last one. */
   snapshotEntriesThreshold: number;
   walSegmentSizeBytes: number;
-  /** Client address of a member, for NOT_LEADER hints. */
-  clientAddressOf(nodeId: number): string | null;
   requestTimeoutMs?: number;
   /** On losing the connection to the leader, campaign (PreVote) after a short delay. */
   fastFailover?: boolean;
   /** Called after the membership changed (conf change applied or snapshot installed). */
-  onMembershipChanged?(conf: ConfState): void;
+  onMembershipChanged?(membership: GroupMembership): void;
   /** A state machine other than plain KV (the meta store) rewrites each committed batch here. */
   transformBatch?(ops: TableOp[], read: (key: Uint8Array) => Uint8Array | null): TableOp[];
   /** Called after committed entries were applied (watchers of the state machine wake up). */
@@ -65,9 +72,17 @@ export interface GroupStatus {
   tableBytes: number;
   voters: number[];
   learners: number[];
+  /** This member was removed from the group and serves nothing any more. */
+  removed: boolean;
+  membershipIndex: number;
+  addresses: Record<string, MemberAddress>;
+  /** Leader only: each member's matched index. */
+  progress: Record<string, { match: number; learner: boolean; state: string }>;
 }
 
 const requestTimeoutMsDefault = 5000;
+const membershipChangeTimeoutMs = 10_000;
+const confChangeRetryMsMax = 3000;
 const persistRetryDelayMs = 200;
 
 export class GroupRuntime {
@@ -85,7 +100,13 @@ export class GroupRuntime {
   readonly #requestTimeoutMs: number;
   #appliedIndex: number;
   #snapshotIndex: number;
-  #conf: ConfState;
+  #membership: GroupMembership;
+  #removed = false;
+  /** This node has been a member at some point (a joiner waiting to be added has not). */
+  #wasMember = false;
+  /** Index of the entry (or snapshot) that set the current membership. */
+  #membershipIndex: number;
+  readonly #membershipWaiters = new Map<string, { resolve(): void; reject(error: Error): void; timer: ReturnType<typeof setTimeout> }>();
   #role: Role = Role.Follower;
   #leader = 0;
   #term = 0;
@@ -106,7 +127,7 @@ export class GroupRuntime {
     snapshots: SnapshotStore;
     storage: MemoryStorage;
     appliedIndex: number;
-    conf: ConfState;
+    membership: GroupMembership;
   }) {
     this.#options = args.options;
     this.nodeId = args.options.nodeId;
@@ -118,7 +139,9 @@ export class GroupRuntime {
     this.#storage = args.storage;
     this.#appliedIndex = args.appliedIndex;
     this.#snapshotIndex = args.appliedIndex;
-    this.#conf = args.conf;
+    this.#membership = args.membership;
+    this.#membershipIndex = args.appliedIndex;
+    this.#wasMember = this.#isMember();
     this.#requestTimeoutMs = args.options.requestTimeoutMs ?? requestTimeoutMsDefault;
     this.#traceReady = this.#logger.isLevelEnabled("debug");
     const recovered = args.storage.initialState().hardState;
@@ -149,8 +172,8 @@ export class GroupRuntime {
     const { wal, recovery } = await Wal.open(walDir, { segmentSizeBytes: options.walSegmentSizeBytes });
     // Without a snapshot the membership is the bootstrap one from the config: conf changes since
     // then are in the log and are applied again on replay. With a snapshot, its metadata holds it.
-    const conf: ConfState =
-      snapshotInfo === null ? { voters: [...options.initialVoters], learners: [] } : decodeConfState(snapshotInfo.metadata);
+    const membership = snapshotInfo === null ? cloneMembership(options.initialMembership) : decodeMembership(snapshotInfo.metadata);
+    const conf = membership.conf;
     const storage = new MemoryStorage({ conf });
     let appliedIndex = 0;
     if (snapshotInfo !== null) {
@@ -174,7 +197,7 @@ export class GroupRuntime {
       const commit = Math.min(Math.max(recovery.hardState.commit, appliedIndex), lastIndex);
       storage.setHardState({ term: recovery.hardState.term, vote: recovery.hardState.vote, commit });
     }
-    const runtime = new GroupRuntime({ options, table, wal, snapshots, storage, appliedIndex, conf });
+    const runtime = new GroupRuntime({ options, table, wal, snapshots, storage, appliedIndex, membership });
     options.logger.info(
       {
         event: "group_recovered",
@@ -284,8 +307,88 @@ export class GroupRuntime {
     return this.table.get(key);
   }
 
+  /**
+   * Proposes one single-server membership change and resolves once it is applied here. One change
+   * at a time: a second one while the first is in flight is refused (BAD_REQUEST).
+   */
+  async changeMembership(change: { type: ConfChangeType; nodeId: number; address?: MemberAddress }): Promise<GroupMembership> {
+    this.#checkOpen();
+    if (this.#role !== Role.Leader) throw this.notLeaderError();
+    if (this.#membershipWaiters.size > 0) {
+      throw new UkvError("BAD_REQUEST", `A membership change of group ${this.groupId} is already in progress`);
+    }
+    const key = membershipWaiterKey(change.type, change.nodeId);
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#membershipWaiters.delete(key);
+        reject(new UkvError("TIMEOUT", `Membership change not applied within ${membershipChangeTimeoutMs} ms (outcome unknown)`));
+      }, membershipChangeTimeoutMs);
+      this.#membershipWaiters.set(key, { resolve, reject, timer });
+    });
+    try {
+      await this.#proposeConfChangePatiently({
+        type: change.type,
+        nodeId: change.nodeId,
+        context: change.address === undefined ? new Uint8Array(0) : encodeMemberAddress(change.address),
+      });
+    } catch (error) {
+      const waiter = this.#membershipWaiters.get(key);
+      if (waiter !== undefined) clearTimeout(waiter.timer);
+      this.#membershipWaiters.delete(key);
+      if (error instanceof ProposalDroppedError) {
+        throw this.#role === Role.Leader
+          ? new UkvError("BAD_REQUEST", `Group ${this.groupId} refused the change: another one is pending or leadership is moving`)
+          : this.notLeaderError();
+      }
+      throw error;
+    }
+    this.#scheduleDrain();
+    await done;
+    return cloneMembership(this.#membership);
+  }
+
+  /**
+   * A leader refuses a conf change while an earlier one is not applied yet, which includes the
+   * moments right after an election (Raft's pending-conf rule): wait for that to clear, bounded.
+   */
+  async #proposeConfChangePatiently(change: ConfChange): Promise<void> {
+    const deadline = Date.now() + confChangeRetryMsMax;
+    for (;;) {
+      try {
+        this.#raw.proposeConfChange(change);
+        return;
+      } catch (error) {
+        if (!(error instanceof ProposalDroppedError) || this.#role !== Role.Leader || Date.now() > deadline) throw error;
+      }
+      this.#scheduleDrain();
+      await Bun.sleep(25);
+    }
+  }
+
+  membership(): GroupMembership {
+    return cloneMembership(this.#membership);
+  }
+
+  /** Leader only: how far each member's log matches ours. */
+  progress(): Map<number, { match: number; learner: boolean; state: string }> {
+    const result = new Map<number, { match: number; learner: boolean; state: string }>();
+    for (const [id, peer] of this.#raw.status().progress) result.set(id, { match: peer.match, learner: peer.learner, state: peer.state });
+    return result;
+  }
+
+  lastIndex(): number {
+    return this.#storage.lastIndex();
+  }
+
+  transferLeadership(to: number): void {
+    this.#checkOpen();
+    if (this.#role !== Role.Leader) throw this.notLeaderError();
+    this.#raw.transferLeader(to);
+    this.#scheduleDrain();
+  }
+
   notLeaderError(): UkvError {
-    const leaderAddress = this.#leader === 0 ? null : this.#options.clientAddressOf(this.#leader);
+    const leaderAddress = this.#leader === 0 ? null : (this.#membership.addresses.get(this.#leader)?.clientAddress ?? null);
     const where = leaderAddress === null ? "no leader known yet" : `leader is ${this.#leader} at ${leaderAddress}`;
     return new UkvError("NOT_LEADER", `Node ${this.nodeId} is not the leader of group ${this.groupId}: ${where}`, {
       data: { leaderId: this.#leader, leaderAddress },
@@ -314,8 +417,12 @@ export class GroupRuntime {
       snapshotIndex: this.#snapshotIndex,
       keyCount: this.table.count(),
       tableBytes: this.table.bytesUsed(),
-      voters: [...this.#conf.voters],
-      learners: [...this.#conf.learners],
+      voters: [...this.#membership.conf.voters],
+      learners: [...this.#membership.conf.learners],
+      removed: this.#removed,
+      membershipIndex: this.#membershipIndex,
+      addresses: Object.fromEntries([...this.#membership.addresses].map(([id, address]) => [String(id), address])),
+      progress: Object.fromEntries([...this.progress()].map(([id, peer]) => [String(id), peer])),
     };
   }
 
@@ -335,6 +442,7 @@ export class GroupRuntime {
 
   #checkOpen(): void {
     if (this.#closed) throw new UkvError("CLOSED", `Node ${this.nodeId} is shutting down`);
+    if (this.#removed) throw this.#removedError();
     if (this.#fatalError !== null) {
       throw new UkvError("IO_ERROR", `Group ${this.groupId} stopped: ${this.#fatalError.message}`);
     }
@@ -446,14 +554,17 @@ export class GroupRuntime {
     if (info === undefined) {
       throw new UkvError("SNAPSHOT_CORRUPT", `Snapshot ${index}/${term} to install is not on disk`);
     }
-    await this.#snapshots.load(info.path, this.table);
+    const loaded = await this.#snapshots.load(info.path, this.table);
     this.#storage.applySnapshot(snapshot);
     // The log before the snapshot is gone, and what followed it came from an old leader: the
     // WAL restarts right after the snapshot.
     await this.#wal.reset(index);
     this.#appliedIndex = index;
     this.#snapshotIndex = index;
-    this.#conf = snapshot.metadata.conf;
+    const fromFile = decodeMembership(loaded.metadata);
+    this.#membership = { conf: snapshot.metadata.conf, addresses: fromFile.addresses };
+    this.#membershipIndex = index;
+    this.#wasMember ||= this.#isMember();
     this.#syncPeers();
     this.#logger.info({ event: "snapshot_installed", index, term, keyCount: this.table.count() });
   }
@@ -523,21 +634,66 @@ export class GroupRuntime {
 
   #applyConfChange(entry: Entry): void {
     const change = decodeConfChange(entry.data);
-    this.#conf = this.#raw.applyConfChange(change);
+    const conf = this.#raw.applyConfChange(change);
+    const addresses = new Map(this.#membership.addresses);
+    const address = decodeMemberAddress(change.context);
+    if (change.type === ConfChangeType.RemoveNode) addresses.delete(change.nodeId);
+    else if (address !== null) addresses.set(change.nodeId, address);
+    this.#membership = { conf, addresses };
+    this.#membershipIndex = entry.index;
+    this.#wasMember ||= this.#isMember();
     this.#syncPeers();
     this.#logger.info({
       event: "membership_changed",
       index: entry.index,
-      change: change.type,
+      change: ConfChangeType[change.type],
       member: change.nodeId,
-      voters: this.#conf.voters,
-      learners: this.#conf.learners,
+      voters: conf.voters,
+      learners: conf.learners,
+    });
+    const waiter = this.#membershipWaiters.get(membershipWaiterKey(change.type, change.nodeId));
+    if (waiter !== undefined) {
+      clearTimeout(waiter.timer);
+      this.#membershipWaiters.delete(membershipWaiterKey(change.type, change.nodeId));
+      waiter.resolve();
+    }
+    if (change.type === ConfChangeType.RemoveNode && change.nodeId === this.nodeId) this.#onRemoved(entry.index);
+  }
+
+  /**
+   * The metadata group knows a newer membership of this group that excludes this member: it was
+   * removed while it could not hear of it (a leader stops replicating to a removed member at
+   * once, so the member may never apply its own removal).
+   */
+  removedElsewhere(confIndex: number): void {
+    if (this.#removed || confIndex <= this.#membershipIndex || !this.#wasMember) return;
+    this.#logger.warn({ event: "removal_learned_from_meta", confIndex, membershipIndex: this.#membershipIndex });
+    this.#onRemoved(confIndex);
+  }
+
+  #isMember(): boolean {
+    return this.#membership.conf.voters.includes(this.nodeId) || this.#membership.conf.learners.includes(this.nodeId);
+  }
+
+  /** Removed from the group: stop ticking (no elections that could disturb it) and stop serving. */
+  #onRemoved(index: number): void {
+    this.#removed = true;
+    if (this.#tickTimer !== null) clearInterval(this.#tickTimer);
+    this.#tickTimer = null;
+    this.#logger.warn({ event: "removed_from_group", index }, `node ${this.nodeId} was removed from group ${this.groupId}: it serves nothing more`);
+    this.#proposals.rejectAll(this.#removedError());
+    this.#reads.rejectAll(this.#removedError());
+  }
+
+  #removedError(): UkvError {
+    return new UkvError("NOT_LEADER", `Node ${this.nodeId} was removed from group ${this.groupId}`, {
+      data: { leaderId: this.#leader, leaderAddress: this.#membership.addresses.get(this.#leader)?.clientAddress ?? null },
     });
   }
 
   /** Keeps the transport's peer list equal to the group's membership. */
   #syncPeers(): void {
-    this.#options.onMembershipChanged?.(this.#conf);
+    this.#options.onMembershipChanged?.(cloneMembership(this.#membership));
   }
 
   async #maybeSnapshot(): Promise<void> {
@@ -545,8 +701,8 @@ export class GroupRuntime {
     if (this.#appliedIndex - this.#snapshotIndex < threshold) return;
     const index = this.#appliedIndex;
     const term = this.#storage.term(index);
-    const info = await this.#snapshots.save(this.table, { index, term, metadata: encodeConfState(this.#conf) });
-    this.#storage.createSnapshot(index, this.#conf, new Uint8Array(0));
+    const info = await this.#snapshots.save(this.table, { index, term, metadata: encodeMembership(this.#membership) });
+    this.#storage.createSnapshot(index, this.#membership.conf, new Uint8Array(0));
     // Keep a tail of the log so a follower that is slightly behind catches up by log, not snapshot.
     const compactIndex = Math.max(this.#storage.firstIndex() - 1, index - Math.floor(threshold / 4));
     if (compactIndex >= this.#storage.firstIndex()) {
@@ -569,6 +725,17 @@ export class GroupRuntime {
       this.#proposals.rejectAll(this.notLeaderError());
     }
   }
+}
+
+function cloneMembership(membership: GroupMembership): GroupMembership {
+  return {
+    conf: { voters: [...membership.conf.voters], learners: [...membership.conf.learners] },
+    addresses: new Map([...membership.addresses].map(([id, address]) => [id, { ...address }])),
+  };
+}
+
+function membershipWaiterKey(type: ConfChangeType, nodeId: number): string {
+  return `${type}/${nodeId}`;
 }
 
 /** Election jitter differs per member but replays per member id. */

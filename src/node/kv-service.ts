@@ -5,6 +5,7 @@ import type { KvResponse } from "../transport/kv-protocol.ts";
 import type { KvHandler } from "../transport/kv-server.ts";
 import { kvResponseFromError, makeKvResponse } from "../transport/kv-protocol.ts";
 import { isUkvError } from "../util/errors.ts";
+import { parseAdminRequest, runAdminRequest } from "./admin.ts";
 import { CommandOp } from "./command.ts";
 import type { GroupRuntime } from "./group-runtime.ts";
 
@@ -24,6 +25,10 @@ export function createKvHandler(runtime: GroupRuntime): KvHandler {
           return makeKvResponse(request.id, "OK");
         case "STATUS":
           return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(runtime.status()) });
+        case "ADMIN": {
+          const result = await runAdminRequest(runtime, parseAdminRequest(request.value));
+          return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(result) });
+        }
       }
     } catch (error) {
       if (isUkvError(error, "CLOSED") || isUkvError(error, "DISK_FULL") || isUkvError(error, "IO_ERROR")) {

@@ -23,23 +23,66 @@ export function entryFromWal(record: WalEntry): Entry {
   return { term: record.term, index: record.index, type, data: record.data.subarray(1) };
 }
 
-/** ConfState as snapshot metadata: JSON, small and readable in a hex dump. */
-export function encodeConfState(conf: ConfState): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify({ voters: conf.voters, learners: conf.learners }));
+/** Where a group member listens. Carried in conf changes and in snapshot metadata. */
+export interface MemberAddress {
+  raftAddress: string;
+  clientAddress: string;
 }
 
-export function decodeConfState(bytes: Uint8Array): ConfState {
+/** A group's membership: who votes, who learns, and where each of them listens. */
+export interface GroupMembership {
+  conf: ConfState;
+  addresses: Map<number, MemberAddress>;
+}
+
+/** Membership as snapshot metadata: JSON, small and readable in a hex dump. */
+export function encodeMembership(membership: GroupMembership): Uint8Array {
+  const addresses = Object.fromEntries([...membership.addresses].map(([id, address]) => [String(id), address]));
+  return new TextEncoder().encode(
+    JSON.stringify({ voters: membership.conf.voters, learners: membership.conf.learners, addresses }),
+  );
+}
+
+export function decodeMembership(bytes: Uint8Array): GroupMembership {
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
     throw new UkvError("SNAPSHOT_CORRUPT", "Snapshot metadata is not valid JSON", { cause: error });
   }
-  const isIdList = (value: unknown): value is number[] =>
-    Array.isArray(value) && value.every((id) => Number.isInteger(id) && (id as number) > 0);
-  const record = parsed as { voters?: unknown; learners?: unknown } | null;
+  const record = parsed as { voters?: unknown; learners?: unknown; addresses?: unknown } | null;
   if (record === null || !isIdList(record.voters) || !isIdList(record.learners)) {
     throw new UkvError("SNAPSHOT_CORRUPT", "Snapshot metadata lacks voters/learners id lists");
   }
-  return { voters: record.voters, learners: record.learners };
+  const addresses = new Map<number, MemberAddress>();
+  if (record.addresses !== null && typeof record.addresses === "object") {
+    for (const [id, address] of Object.entries(record.addresses as Record<string, unknown>)) {
+      if (isMemberAddress(address)) addresses.set(Number(id), { raftAddress: address.raftAddress, clientAddress: address.clientAddress });
+    }
+  }
+  return { conf: { voters: record.voters, learners: record.learners }, addresses };
+}
+
+/** The context of a conf change adding a member: its addresses. */
+export function encodeMemberAddress(address: MemberAddress): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ raftAddress: address.raftAddress, clientAddress: address.clientAddress }));
+}
+
+export function decodeMemberAddress(bytes: Uint8Array): MemberAddress | null {
+  if (bytes.byteLength === 0) return null;
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    return isMemberAddress(parsed) ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
+function isIdList(value: unknown): value is number[] {
+  return Array.isArray(value) && value.every((id) => Number.isInteger(id) && (id as number) > 0);
+}
+
+function isMemberAddress(value: unknown): value is MemberAddress {
+  const address = value as MemberAddress | null;
+  return address !== null && typeof address === "object" && typeof address.raftAddress === "string" && typeof address.clientAddress === "string";
 }

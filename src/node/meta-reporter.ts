@@ -5,6 +5,7 @@
 // reachable meta group keeps serving: failures are logged, rate-limited, and retried.
 import type { ClusterConfig } from "../config/cluster-config.ts";
 import { GroupClient } from "../transport/group-client.ts";
+import { fetchTopology } from "../transport/meta-api.ts";
 import type { Logger } from "../util/log.ts";
 import type { GroupRuntime } from "./group-runtime.ts";
 
@@ -21,6 +22,7 @@ export class MetaReporter {
   readonly #timer: ReturnType<typeof setInterval>;
   #lastReportMs = 0;
   #reportedLeaderTerm = -1;
+  #reportedMembershipIndex = -1;
   #inFlight: Promise<void> | null = null;
   #lastFailureLogMs = 0;
   #stopped = false;
@@ -42,7 +44,8 @@ export class MetaReporter {
   #poll(): void {
     if (this.#stopped || this.#inFlight !== null) return;
     const status = this.#runtime.status();
-    const wonLeadership = status.role === "leader" && status.term !== this.#reportedLeaderTerm;
+    const wonLeadership =
+      status.role === "leader" && (status.term !== this.#reportedLeaderTerm || status.membershipIndex !== this.#reportedMembershipIndex);
     if (!wonLeadership && Date.now() - this.#lastReportMs < reportIntervalMs) return;
     this.#inFlight = this.#report().finally(() => {
       this.#inFlight = null;
@@ -51,9 +54,18 @@ export class MetaReporter {
 
   async #report(): Promise<void> {
     const status = this.#runtime.status();
+    if (status.removed) return;
+    if (status.role !== "leader") await this.#checkStillMember(status.groupId);
     this.#lastReportMs = Date.now();
     const writes: [string, unknown][] = [];
-    if (status.role === "leader") writes.push([`leader/${status.groupId}`, { nodeId: status.nodeId, term: status.term }]);
+    if (status.role === "leader") {
+      writes.push([`leader/${status.groupId}`, { nodeId: status.nodeId, term: status.term }]);
+      // The membership, versioned by the log index that set it: the meta group keeps the newest.
+      writes.push([
+        `membership/${status.groupId}`,
+        { confIndex: status.membershipIndex, voters: status.voters, learners: status.learners, addresses: status.addresses },
+      ]);
+    }
     writes.push([
       `health/${status.nodeId}`,
       {
@@ -79,11 +91,21 @@ export class MetaReporter {
         this.#logFailure(response.code, response.message);
         return;
       }
-      if (key.startsWith("leader/")) {
+      if (key.startsWith("leader/") && this.#reportedLeaderTerm !== status.term) {
         this.#reportedLeaderTerm = status.term;
         this.#logger.info({ event: "leadership_reported", term: status.term });
       }
+      if (key.startsWith("membership/")) this.#reportedMembershipIndex = status.membershipIndex;
     }
+  }
+
+  /** A follower cut off by its own removal learns of it from the metadata group. */
+  async #checkStillMember(groupId: number): Promise<void> {
+    const topology = await fetchTopology(this.#client).catch(() => null);
+    const report = topology?.memberships?.[String(groupId)];
+    if (report === undefined) return;
+    const nodeId = this.#runtime.nodeId;
+    if (!report.voters.includes(nodeId) && !report.learners.includes(nodeId)) this.#runtime.removedElsewhere(report.confIndex);
   }
 
   #logFailure(code: string, message: string): void {

@@ -13,6 +13,10 @@ import type { Logger } from "../util/log.ts";
 import { GroupRuntime, type GroupRuntimeOptions } from "./group-runtime.ts";
 import type { KvHandler } from "../transport/kv-server.ts";
 import { MetaReporter } from "./meta-reporter.ts";
+import { GroupClient } from "../transport/group-client.ts";
+import { fetchTopology, findShard } from "../transport/meta-api.ts";
+import { readBootstrap, writeBootstrap } from "./bootstrap.ts";
+import type { GroupMembership } from "./log-codec.ts";
 import { createKvHandler } from "./kv-service.ts";
 
 export interface NodeProcessOptions {
@@ -86,11 +90,53 @@ export class NodeProcess {
     return NodeProcess.startGroup(options, { id: shard.id, members: shard.members }, role);
   }
 
-  /** A member of any group (data shard or meta) described by `group`. */
-  static async startGroup(options: NodeProcessOptions, group: { id: number; members: MemberConfig[] }, role: GroupRole): Promise<NodeProcess> {
+  /**
+   * A member that is not in the config: it joins shard `shardId` at run time. On the first start
+   * it takes the shard's current membership from the metadata group (it is not in it yet, so it
+   * neither votes nor campaigns) and waits to be added with `ukv admin add-replica`; later
+   * starts use the membership saved in its data dir.
+   */
+  static async join(
+    options: NodeProcessOptions & { shardId: number; metaAddresses: string[]; raftAddress: string; clientAddress: string },
+  ): Promise<NodeProcess> {
+    const self: MemberConfig = { id: options.nodeId, raftAddress: options.raftAddress, clientAddress: options.clientAddress };
+    const dataDir = options.dataDir ?? nodeDataDir(options.config, options.nodeId);
+    mkdirSync(dataDir, { recursive: true });
+    let group: { id: number; members: MemberConfig[]; learners?: MemberConfig[]; self: MemberConfig } = { id: options.shardId, members: [], self };
+    if (readBootstrap(dataDir, options.shardId) === null) {
+      const meta = new GroupClient(options.metaAddresses, { timeoutMs: 3000 });
+      try {
+        const shard = findShard(await fetchTopology(meta), options.shardId);
+        if ([...shard.members, ...(shard.learners ?? [])].some((member) => member.id === options.nodeId && member.raftAddress !== options.raftAddress)) {
+          throw new UkvError("CONFIG_INVALID", `Node id ${options.nodeId} is already a member of shard ${options.shardId} with other addresses`);
+        }
+        group = { id: options.shardId, members: shard.members, learners: shard.learners ?? [], self };
+      } finally {
+        meta.close();
+      }
+    }
+    const role: GroupRole = {
+      kind: "shard",
+      createHandler: createKvHandler,
+      startBackground: (runtime) => MetaReporter.start({ config: options.config, runtime, logger: options.logger }),
+    };
+    options.logger.info({ event: "node_joining", shard: options.shardId, node: options.nodeId }, "waiting to be added with ukv admin add-replica");
+    return NodeProcess.startGroup({ ...options, dataDir }, group, role);
+  }
+
+  /**
+   * A member of any group (data shard or meta). `group.members` is the bootstrap membership used
+   * on the first start only; `self` defaults to this node's entry in it (a joining node passes
+   * its own addresses, as it is not a member yet).
+   */
+  static async startGroup(
+    options: NodeProcessOptions,
+    group: { id: number; members: MemberConfig[]; learners?: MemberConfig[]; self?: MemberConfig },
+    role: GroupRole,
+  ): Promise<NodeProcess> {
     const { config, nodeId } = options;
-    const member = group.members.find((candidate) => candidate.id === nodeId);
-    assert(member !== undefined, "the node is a member of the group it starts");
+    const member = group.self ?? group.members.find((candidate) => candidate.id === nodeId);
+    assert(member !== undefined, "the node is a member of the group it starts, or says where it listens");
     const logger = options.logger.child(role.kind === "meta" ? { node: nodeId, group: "meta" } : { node: nodeId, shard: group.id });
     const dataDir = options.dataDir ?? nodeDataDir(config, nodeId);
     mkdirSync(dataDir, { recursive: true });
@@ -105,7 +151,7 @@ export class NodeProcess {
 
   static async #startLocked(args: {
     options: NodeProcessOptions;
-    group: { id: number; members: MemberConfig[] };
+    group: { id: number; members: MemberConfig[]; learners?: MemberConfig[] };
     role: GroupRole;
     member: MemberConfig;
     logger: Logger;
@@ -114,11 +160,12 @@ export class NodeProcess {
   }): Promise<NodeProcess> {
     const { options, group: shard, member, logger, role } = args;
     const { config, nodeId } = options;
+    const initialMembership = NodeProcess.#bootstrapMembership(args.dataDir, shard);
     const peers = new Map<number, string>();
     // UKV_PEER_ADDRESS_OVERRIDES (chaos harness only): dial a peer through a fault-injecting proxy.
     const dialOverrides = peerAddressOverrides();
-    for (const other of shard.members) if (other.id !== nodeId) peers.set(other.id, dialOverrides.get(other.id) ?? other.raftAddress);
-    const clientAddresses = new Map(shard.members.map((other) => [other.id, other.clientAddress]));
+    const dialAddress = (id: number, raftAddress: string): string => dialOverrides.get(id) ?? raftAddress;
+    for (const [id, address] of initialMembership.addresses) if (id !== nodeId) peers.set(id, dialAddress(id, address.raftAddress));
     let runtime: GroupRuntime | null = null;
     const raftListen = splitAddress(member.raftAddress);
     const transport = new RaftTransport({
@@ -143,7 +190,7 @@ export class NodeProcess {
     runtime = await GroupRuntime.open({
       nodeId,
       groupId: shard.id,
-      initialVoters: shard.members.map((other) => other.id),
+      initialMembership,
       dataDir: args.dataDir,
       transport,
       logger,
@@ -152,7 +199,12 @@ export class NodeProcess {
       heartbeatTicks: config.heartbeatTicks,
       snapshotEntriesThreshold: config.snapshotEntriesThreshold,
       walSegmentSizeBytes: config.walSegmentSizeBytes,
-      clientAddressOf: (id) => clientAddresses.get(id) ?? null,
+      onMembershipChanged: (membership) => {
+        for (const [id, address] of membership.addresses) if (id !== nodeId) transport.setPeer(id, dialAddress(id, address.raftAddress));
+        for (const id of peers.keys()) if (!membership.addresses.has(id)) transport.removePeer(id);
+        peers.clear();
+        for (const [id, address] of membership.addresses) if (id !== nodeId) peers.set(id, address.raftAddress);
+      },
       fastFailover: options.fastFailover ?? true,
       ...(role.transformBatch === undefined ? {} : { transformBatch: role.transformBatch }),
       ...(role.onApplied === undefined ? {} : { onApplied: role.onApplied }),
@@ -168,6 +220,21 @@ export class NodeProcess {
     const background = role.startBackground?.(runtime) ?? null;
     logger.info({ event: "node_started", raftPort, clientPort, dataDir: args.dataDir }, "node serving");
     return new NodeProcess({ nodeId, runtime, transport, server, lock: args.lock, logger, raftPort, clientPort, background });
+  }
+
+  /** The membership this member started from: from group.json, else from the config (then saved). */
+  static #bootstrapMembership(dataDir: string, group: { id: number; members: MemberConfig[]; learners?: MemberConfig[] }): GroupMembership {
+    const saved = readBootstrap(dataDir, group.id);
+    if (saved !== null) return saved;
+    const learners = group.learners ?? [];
+    const membership: GroupMembership = {
+      conf: { voters: group.members.map((other) => other.id), learners: learners.map((other) => other.id) },
+      addresses: new Map(
+        [...group.members, ...learners].map((other) => [other.id, { raftAddress: other.raftAddress, clientAddress: other.clientAddress }]),
+      ),
+    };
+    writeBootstrap(dataDir, group.id, membership);
+    return membership;
   }
 
   /** Clean shutdown: stop taking requests, drain answers, stop the group, release the dir lock. */

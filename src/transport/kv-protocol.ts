@@ -8,7 +8,7 @@ import { assert } from "../util/assert.ts";
 import { isUkvError } from "../util/errors.ts";
 import { keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
 
-export type KvOp = "GET" | "SET" | "DELETE" | "STATUS";
+export type KvOp = "GET" | "SET" | "DELETE" | "STATUS" | "ADMIN";
 
 export type KvCode =
   | "OK"
@@ -51,7 +51,7 @@ export interface KvResponse {
 
 const emptyBytes = new Uint8Array(0);
 
-const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, STATUS: pb.Op.STATUS };
+const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, STATUS: pb.Op.STATUS, ADMIN: pb.Op.ADMIN };
 const opFromWire = new Map<number, KvOp>(Object.entries(opToWire).map(([name, value]) => [value, name as KvOp]));
 
 const codeToWire: Record<KvCode, pb.Code> = {
@@ -101,7 +101,7 @@ export function kvResponseFromError(id: number, error: unknown): KvResponse {
 /** The checks of the protocol itself, before any handler: an error response, or null when valid. */
 export function checkKvRequest(request: KvRequest): KvResponse | null {
   const { id, key, value } = request;
-  if (request.op === "STATUS") return null;
+  if (request.op === "STATUS" || request.op === "ADMIN") return null;
   if (key.byteLength === 0) return makeKvResponse(id, "BAD_REQUEST", { message: "Key must not be empty" });
   if (key.byteLength > keySizeBytesMax) {
     return makeKvResponse(id, "KEY_TOO_LARGE", { message: `Key too large: ${key.byteLength} bytes, limit ${keySizeBytesMax}` });

@@ -39,4 +39,14 @@ export interface Topology {
   layout: TopologyLayout | null;
   leaders: Record<string, LeaderReport>;
   health: Record<string, HealthReport>;
+  /** Each shard's newest membership report, by shard id (already merged into layout). */
+  memberships: Record<string, MembershipReport>;
+}
+
+export interface MembershipReport {
+  /** Log index of the conf change (or snapshot) that set this membership. */
+  confIndex: number;
+  voters: number[];
+  learners: number[];
+  addresses: Record<string, { raftAddress: string; clientAddress: string }>;
 }

@@ -46,7 +46,10 @@ test("the meta group holds the layout and each shard's reported leader, with a r
   client = new GroupClient(target.config.meta.members.map((member) => member.clientAddress), { timeoutMs: 12_000 });
   const meta = client;
   const leader = await target.waitForLeader();
-  const first = await waitForTopology(meta, (topology) => topology.layout !== null && topology.leaders["1"]?.nodeId === leader);
+  const first = await waitForTopology(
+    meta,
+    (topology) => topology.layout !== null && topology.leaders["1"]?.nodeId === leader && topology.health[String(leader)]?.role === "leader",
+  );
   expect(first.layout!.shards.map((entry) => entry.id)).toEqual([1]);
   expect(first.layout!.shards[0]!.members.map((member) => member.id)).toEqual(target.ids);
   expect(first.health[String(leader)]?.role).toBe("leader");

@@ -1,0 +1,35 @@
+// Reading the topology from the metadata group: a STATUS request to its leader (any member
+// answers from its applied state), optionally a long-poll that returns once the epoch passes a
+// known one. Shared by nodes joining a shard, the admin commands, routers and smart clients.
+import { UkvError } from "../util/errors.ts";
+import { GroupClient } from "./group-client.ts";
+import type { Topology, TopologyShard } from "./topology-wire.ts";
+
+const encoder = new TextEncoder();
+
+export async function fetchTopology(meta: GroupClient, options: { knownEpoch?: number } = {}): Promise<Topology> {
+  const response = await meta.request({
+    op: "STATUS",
+    key: new Uint8Array(0),
+    value: options.knownEpoch === undefined ? new Uint8Array(0) : encoder.encode(String(options.knownEpoch)),
+    linearizable: false,
+  });
+  if (response.code !== "OK") {
+    throw new UkvError("SHARD_UNAVAILABLE", `Metadata group did not answer: ${response.code} ${response.message}`);
+  }
+  const body = JSON.parse(response.statusJson) as { topology?: Topology };
+  if (body.topology === undefined) throw new UkvError("BAD_REQUEST", `${meta.target} is not a metadata member (no topology in its STATUS)`);
+  return body.topology;
+}
+
+export function findShard(topology: Topology, shardId: number): TopologyShard {
+  const shard = topology.layout?.shards.find((candidate) => candidate.id === shardId);
+  if (shard === undefined) throw new UkvError("BAD_REQUEST", `Unknown shard ${shardId}: the topology has ${topology.layout?.shards.map((entry) => entry.id).join(", ") ?? "no layout yet"}`);
+  return shard;
+}
+
+export function parseAddressList(text: string): string[] {
+  const addresses = text.split(",").map((part) => part.trim()).filter((part) => part.length > 0);
+  if (addresses.length === 0) throw new UkvError("BAD_REQUEST", `Expected comma-separated host:port addresses: ${JSON.stringify(text)}`);
+  return addresses;
+}
