@@ -117,6 +117,27 @@ function findRangeIndex(ends: BigUint64Array, hash: bigint): number {
   return low;
 }
 
+/** Bits of the bucket hint: about one range a bucket, within 4..20 bits (64 B .. 4 MiB of hint). */
+function bucketBitsFor(rangeCount: number): number {
+  return Math.min(20, Math.max(4, Math.ceil(Math.log2(rangeCount))));
+}
+
+/** bucketFirstRange of the constructor (see there), from the ends as 32-bit words. */
+function bucketIndex(words: Uint32Array, rangeCount: number, shift: number): Uint32Array {
+  const bucketCount = 2 ** (32 - shift);
+  const firstRange = new Uint32Array(bucketCount + 1);
+  let range = 0;
+  for (let bucket = 0; bucket < bucketCount; bucket++) {
+    // A range holds the bucket's first hash (bucket << shift : 0) iff its end's high word is >= it.
+    const firstHashHigh = bucket * 2 ** shift;
+    while ((words[2 * range + highWordOffset] as number) < firstHashHigh) range++;
+    firstRange[bucket] = range;
+  }
+  firstRange[bucketCount] = rangeCount - 1;
+  assert(range < rangeCount, "the last range ends at 2^64 - 1 and so holds every bucket's first hash");
+  return firstRange;
+}
+
 interface PointList {
   shardId: number;
   points: BigUint64Array;
@@ -135,6 +156,14 @@ export class Ring {
   /** The same memory as 32-bit words, so lookups compare plain numbers, never bigints. */
   readonly #endWords: Uint32Array;
   readonly #owners: Uint32Array;
+  /**
+   * Search hint: the hash space cut into 2^bucketBits equal buckets by the top bits of the hash;
+   * bucketFirstRange[b] is the index of the range holding bucket b's first hash. A hash in bucket
+   * b lies in ranges bucketFirstRange[b] ..= bucketFirstRange[b + 1], so the binary search covers
+   * about one range instead of all (and touches one cache line instead of log2(ranges)).
+   */
+  readonly #bucketFirstRange: Uint32Array;
+  readonly #bucketShift: number;
   readonly #hashScratch = new Uint32Array(2);
   // lookup(bigint) splits the hash by storing it here and reading the two words: no bigint shifts.
   readonly #hashBigScratch = new BigUint64Array(1);
@@ -148,6 +177,8 @@ export class Ring {
     this.#ends = ends;
     this.#endWords = new Uint32Array(ends.buffer, ends.byteOffset, ends.length * 2);
     this.#owners = owners;
+    this.#bucketShift = 32 - bucketBitsFor(ends.length);
+    this.#bucketFirstRange = bucketIndex(this.#endWords, ends.length, this.#bucketShift);
     const words = this.#endWords;
     for (let k = 1; k < ends.length; k++) {
       const previousHigh = words[2 * (k - 1) + highWordOffset] as number;
@@ -294,8 +325,9 @@ export class Ring {
 
   #lookupHalves(hashHigh: number, hashLow: number): number {
     const words = this.#endWords;
-    let low = 0;
-    let high = this.#owners.length - 1; // the last end is 2^64 - 1, so an answer always exists
+    const bucket = hashHigh >>> this.#bucketShift;
+    let low = this.#bucketFirstRange[bucket] as number;
+    let high = this.#bucketFirstRange[bucket + 1] as number; // the answer is in [low, high]
     while (low < high) {
       const middle = (low + high) >>> 1;
       const endHigh = words[2 * middle + highWordOffset] as number;

@@ -177,6 +177,38 @@ describe("lookup", () => {
     expect(ring.lookup(hashMax)).toBe(tail.shardId === 1 ? 2 : 1);
   });
 
+  test("agrees with a linear scan on random explicit rings: clustered cuts, bucket edges, 1..5000 ranges", () => {
+    const prng = new Prng(21);
+    const random64 = (): bigint => (BigInt(prng.nextUint32()) << 32n) | BigInt(prng.nextUint32());
+    for (let trial = 0; trial < 40; trial++) {
+      const cuts = new Set<bigint>();
+      const cutCount = trial < 5 ? trial : prng.nextInt(5000);
+      const base = random64() & ~0xffffn;
+      for (let i = 0; i < cutCount; i++) {
+        const kind = prng.nextInt(4);
+        // Uniform cuts, cuts crowded in one small region, cuts at bucket edges (top bits, low bits 0), and near the ends.
+        const cut = kind === 0 ? random64() : kind === 1 ? base + BigInt(prng.nextInt(65536)) : kind === 2 ? BigInt(prng.nextInt(1 << 20)) << 44n : BigInt(prng.nextInt(3));
+        if (cut < hashMax) cuts.add(cut);
+      }
+      const ends = [...cuts].sort((a, b) => (a < b ? -1 : 1)).concat([hashMax]);
+      let start = 0n;
+      const ranges = ends.map((end, index) => {
+        const range = { start, end, shardId: index % 7 };
+        start = end + 1n;
+        return range;
+      });
+      const ring = Ring.fromRanges(ranges);
+      for (let probe = 0; probe < 300; probe++) {
+        const hash = random64();
+        expect(ring.lookup(hash)).toBe(linearScan(ranges, hash));
+      }
+      for (const range of ranges.slice(0, 300)) {
+        expect(ring.lookup(range.start)).toBe(range.shardId);
+        expect(ring.lookup(range.end)).toBe(range.shardId);
+      }
+    }
+  });
+
   test("shardForKey is lookup of the documented key hash xxHash64(key, seed 0)", () => {
     const ring = Ring.build([10, 20, 30]);
     for (const key of keys.slice(0, 2000)) expect(ring.shardForKey(key)).toBe(ring.lookup(BigInt(Bun.hash.xxHash64(key, 0n))));
