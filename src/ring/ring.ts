@@ -7,7 +7,8 @@
 // Layout: the hash space [0, 2^64) is cut into contiguous ranges, each owned by one shard.
 // A range is [start, end] with BOTH ends inclusive; ranges are sorted, the first starts at 0,
 // each next one starts at the previous end + 1, the last ends at 2^64 - 1. lookup(h) is the owner
-// of the range whose end is the first end >= h (binary search, O(log ranges)).
+// of the range whose end is the first end >= h: a binary search, O(log ranges), which a bucket
+// hint indexed by the hash's top bits narrows to about one range.
 //
 // Building from shard ids (consistent hashing with virtual nodes): shard `id` gets `vnodeCount`
 // points, point i = xxHash64(UTF-8 "shard-<id>-vnode-<i>", seed 0). Sorted points p0 < p1 < ...
