@@ -10,13 +10,12 @@ export { watchParentFromEnvironment } from "../cluster/parent-watch.ts";
 export class ClusterUpCommand extends Command {
   static override paths = [["cluster", "up"]];
   static override usage = Command.Usage({
-    description: "Start a complete local cluster (data shards and a router) on 127.0.0.1",
+    description: "Start a complete local cluster (meta group, data shards and a router) on 127.0.0.1",
     details: [
       "Writes DIR/cluster.yaml on the first run (reused on later runs, which restart the same cluster with its data), ",
-      "starts every data-shard member and one router as child processes (logs in DIR/logs/<name>.log), waits until ",
-      "every shard has a leader, prints the endpoints and `ukv cluster ready`, and on Ctrl-C or SIGTERM stops them all. ",
-      "Node ids 1..3 and their ports are reserved for the metadata store members in the config; they are not started ",
-      "until the metadata store exists (routing uses the static shard list of the config).",
+      "starts the 3 metadata members (node ids 1..3), every data-shard member and one router as child processes (logs ",
+      "in DIR/logs/<name>.log), waits until the meta group and every shard have a leader, prints the endpoints and ",
+      "`ukv cluster ready`, and on Ctrl-C or SIGTERM stops them all. The router routes by the static shard list of the config.",
     ].join(""),
     examples: [
       ["Two shards of three replicas in ./ukv-data", "ukv cluster up"],

@@ -1,9 +1,9 @@
-// `ukv status [--config FILE | --dir DIR]`: asks every data-shard member for STATUS and prints one
+// `ukv status [--config FILE | --dir DIR]`: asks every meta and data-shard member for STATUS and prints one
 // row per member: shard, member, role, term, applied index, lag behind the leader's commit, keys,
 // reachable. Exits 0 when every shard has a reachable leader, 7 (SHARD_UNAVAILABLE) otherwise.
 import { join } from "node:path";
 import { Command, Option } from "clipanion";
-import { collectMemberReports, shardsWithoutLeader } from "../client/cluster-status.ts";
+import { collectMemberReports, metaShardId, shardsWithoutLeader } from "../client/cluster-status.ts";
 import { formatStatusTable } from "../cluster/status-table.ts";
 import { loadClusterConfig } from "../config/cluster-config.ts";
 import { UkvError } from "../util/errors.ts";
@@ -30,7 +30,9 @@ export class StatusCommand extends Command {
       if (this.config !== undefined && this.dir !== undefined) throw new UkvError("BAD_REQUEST", "Pass --config or --dir, not both");
       const configPath = this.config ?? join(this.dir ?? "ukv-data", "cluster.yaml");
       const config = loadClusterConfig(configPath);
-      const reports = await collectMemberReports(config, { timeoutMs: statusTimeoutMs });
+      // The meta group is listed first, as shard "meta"; only the data shards decide the exit status.
+      const layout = { shards: [{ id: metaShardId, members: config.meta.members }, ...config.shards] };
+      const reports = await collectMemberReports(layout, { timeoutMs: statusTimeoutMs });
       this.context.stdout.write(formatStatusTable(reports));
       const missing = shardsWithoutLeader(config, reports);
       if (missing.length > 0) throw new UkvError("SHARD_UNAVAILABLE", `No reachable leader in shard ${missing.join(", ")}`);

@@ -16,13 +16,29 @@ export interface MemberReport {
 
 const emptyBytes = new Uint8Array(0);
 
+/** A member's status from its STATUS JSON; a meta member wraps it as { group, topology }. */
+export function memberStatusOf(statusJson: string): MemberStatus | null {
+  const direct = parseMemberStatus(statusJson);
+  if (direct !== null) return direct;
+  try {
+    const data: unknown = JSON.parse(statusJson);
+    if (typeof data !== "object" || data === null || !("group" in data)) return null;
+    return parseMemberStatus(JSON.stringify((data as { group: unknown }).group));
+  } catch {
+    return null;
+  }
+}
+
+/** Shard id under which meta members are reported (config ids start at 1). */
+export const metaShardId = 0;
+
 export async function collectMemberReports(layout: ClusterLayout, options: { timeoutMs: number }): Promise<MemberReport[]> {
   const pool = new MemberPool({ requestTimeoutMs: options.timeoutMs, connectTimeoutMs: options.timeoutMs });
   try {
     const pending = layout.shards.flatMap((shard) =>
       shard.members.map(async (member): Promise<MemberReport> => {
         const answer = await pool.send(member.clientAddress, { op: "STATUS", key: emptyBytes, value: emptyBytes, linearizable: false });
-        const status = answer.code === "OK" ? parseMemberStatus(answer.statusJson) : null;
+        const status = answer.code === "OK" ? memberStatusOf(answer.statusJson) : null;
         const error = status !== null ? null : answer.code === "OK" ? "invalid STATUS answer" : `${answer.code}: ${answer.message}`;
         return { shardId: shard.id, memberId: member.id, address: member.clientAddress, status, error };
       }),

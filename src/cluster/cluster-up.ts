@@ -1,12 +1,12 @@
 // `ukv cluster up`: a complete local cluster on 127.0.0.1 as children of this process. The config
 // is DIR/cluster.yaml: generated on the first run and reused on later ones, so a second run
 // restarts the same members on the same data directories (their WAL and snapshots bring the data
-// back). Starts every data-shard member and the router, waits until every shard has a leader and
-// the router answers, and stops them all on request. The meta members of the generated config are
-// not started: the metadata store does not exist yet, and nothing reads from it.
+// back). Starts the metadata group's members, every data-shard member and the router, waits until
+// the meta group and every shard have a leader and the router answers, and stops them all on
+// request (router first, then every member).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { collectMemberReports, shardsWithoutLeader } from "../client/cluster-status.ts";
+import { collectMemberReports, metaShardId, shardsWithoutLeader } from "../client/cluster-status.ts";
 import { MemberPool } from "../client/member-pool.ts";
 import { generateLocalClusterConfig, loadClusterConfig, renderClusterConfig, type ClusterConfig } from "../config/cluster-config.ts";
 import { UkvError } from "../util/errors.ts";
@@ -72,6 +72,7 @@ export class LocalCluster {
     const supervisor = new Supervisor(join(resolve(options.dir), "logs"));
     const cluster = new LocalCluster(config, configPath, supervisor, options.stopTimeoutMs ?? stopTimeoutMsDefault);
     const self = selfCommand();
+    for (const member of config.meta.members) supervisor.spawn({ name: `meta-${member.id}`, argv: [...self, "meta", "--config", configPath, "--id", String(member.id)] });
     for (const shard of config.shards) {
       for (const member of shard.members) supervisor.spawn({ name: `node-${member.id}`, argv: [...self, "node", "--config", configPath, "--id", String(member.id)] });
     }
@@ -88,6 +89,7 @@ export class LocalCluster {
   /** The endpoints, one per line, for the user. */
   endpoints(): string[] {
     const lines = [`router   ${this.config.router?.clientAddress ?? "-"}  (ukv protocol; ukv kv --router ADDRESS ...)`];
+    lines.push(`meta     ${this.config.meta.members.map((member) => `node ${member.id} ${member.clientAddress}`).join(", ")}`);
     const respAddress = this.config.router?.respAddress ?? null;
     if (respAddress !== null) lines.push(`redis    ${respAddress}  (RESP; redis-cli -h HOST -p PORT)`);
     for (const shard of this.config.shards) {
@@ -112,12 +114,14 @@ export class LocalCluster {
       while (performance.now() < deadlineMs) {
         const dead = this.supervisor.children().find((child) => child.exited);
         if (dead !== undefined) throw childExitedError(dead);
-        missing = shardsWithoutLeader(this.config, await collectMemberReports(this.config, { timeoutMs: statusTimeoutMs }));
+        // The meta group is reported as shard 0 (metaShardId), next to the data shards.
+        const layout = { shards: [{ id: metaShardId, members: this.config.meta.members }, ...this.config.shards] };
+        missing = shardsWithoutLeader(layout, await collectMemberReports(layout, { timeoutMs: statusTimeoutMs }));
         const routerAnswer = await pool.send(routerAddress, { op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false });
         if (missing.length === 0 && routerAnswer.code === "OK") return;
         await new Promise((resolvePromise) => setTimeout(resolvePromise, readyPollIntervalMs));
       }
-      throw new UkvError("TIMEOUT", `Cluster not ready within ${timeoutMs} ms: ${missing.length === 0 ? "the router does not answer" : `no leader in shard ${missing.join(", ")}`} (logs in ${this.supervisor.logDir})`);
+      throw new UkvError("TIMEOUT", `Cluster not ready within ${timeoutMs} ms: ${missing.length === 0 ? "the router does not answer" : `no leader in ${missing.map((id) => (id === metaShardId ? "the meta group" : `shard ${id}`)).join(", ")}`} (logs in ${this.supervisor.logDir})`);
     } finally {
       pool.close();
     }

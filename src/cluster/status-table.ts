@@ -1,7 +1,7 @@
 // The table `ukv status` prints: one row per member, grouped by shard. Lag is the shard leader's
 // commit index minus the member's applied index (entries committed but not yet in its table);
 // without a reachable leader it is unknown ("-").
-import type { MemberReport } from "../client/cluster-status.ts";
+import { metaShardId, type MemberReport } from "../client/cluster-status.ts";
 
 const headers = ["shard", "member", "address", "role", "term", "applied", "lag", "keys", "reachable"] as const;
 
@@ -24,7 +24,7 @@ export function statusRows(reports: readonly MemberReport[]): string[][] {
     const leaderCommit = leaderCommits.get(report.shardId);
     const lag = status === null || leaderCommit === undefined ? "-" : String(Math.max(0, leaderCommit - status.appliedIndex));
     return [
-      String(report.shardId),
+      report.shardId === metaShardId ? "meta" : String(report.shardId),
       String(report.memberId),
       report.address,
       status?.role ?? "-",

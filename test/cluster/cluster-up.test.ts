@@ -1,4 +1,4 @@
-// `dist/ukv cluster up` end to end: it prints the ready line, serves a set/get through its router,
+// `dist/ukv cluster up` end to end: it starts meta, shards and router, prints the ready line, serves a set/get through its router,
 // stops every child on SIGINT (no process left), a second run on the same dir has the data, and
 // when the supervisor is killed with SIGKILL its children stop by themselves (parent watch).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -92,12 +92,13 @@ afterAll(() => {
 });
 
 describe("ukv cluster up", () => {
-  test("prints the endpoints and the ready line, serves through its router, and SIGINT leaves no process", async () => {
+  test("prints the endpoints and the ready line, serves through its router, ukv status shows every group's leader, and SIGINT leaves no process", async () => {
     const up = await clusterUp();
     expect(up.output()).toContain("router   127.0.0.1:");
     expect(up.output()).toContain("shard 2  node 7");
-    // 6 nodes and the router, besides the supervisor itself.
-    expect(processesMentioning(dir).length).toBe(8);
+    expect(up.output()).toContain("meta     node 1 127.0.0.1:");
+    // 3 meta members, 6 shard members and the router, besides the supervisor itself.
+    expect(processesMentioning(dir).length).toBe(11);
     const client = routerClient();
     try {
       expect((await client.set(bytes("greeting"), bytes("hello"))).code).toBe("OK");
@@ -106,6 +107,12 @@ describe("ukv cluster up", () => {
     } finally {
       client.close();
     }
+    const status = Bun.spawnSync([ukvBinary, "status", "--dir", dir]);
+    const table = decoder.decode(status.stdout);
+    expect(status.exitCode).toBe(0);
+    expect(table.split("\n")[0]).toMatch(/^SHARD\s+MEMBER\s+ADDRESS\s+ROLE\s+TERM\s+APPLIED\s+LAG\s+KEYS\s+REACHABLE$/);
+    for (const shard of ["meta", "1", "2"]) expect(table).toMatch(new RegExp(`^${shard}\\s+\\d+\\s+\\S+\\s+leader\\s`, "m"));
+    expect(table.split("\n").filter((line) => line.endsWith("yes")).length).toBe(9);
     up.child.kill("SIGINT");
     expect(await up.child.exited).toBe(0);
     expect(up.output()).toContain("ukv cluster stopped");
