@@ -104,6 +104,8 @@ export class GroupRuntime {
   #removed = false;
   /** This node has been a member at some point (a joiner waiting to be added has not). */
   #wasMember = false;
+  /** A snapshot is needed now (for a new member), whatever the threshold says. */
+  #snapshotWanted = false;
   /** Index of the entry (or snapshot) that set the current membership. */
   #membershipIndex: number;
   readonly #membershipWaiters = new Map<string, { resolve(): void; reject(error: Error): void; timer: ReturnType<typeof setTimeout> }>();
@@ -469,6 +471,7 @@ export class GroupRuntime {
         await this.#handleReady(ready);
         this.#raw.advance(ready);
       }
+      if (this.#snapshotWanted && !this.#closed) await this.#maybeSnapshot();
     } catch (error) {
       // A failed apply or snapshot install leaves the member in an unknown state: stop the group
       // rather than serve wrong data. Persist failures are retried inside #persist.
@@ -478,7 +481,7 @@ export class GroupRuntime {
     } finally {
       this.#draining = false;
     }
-    if (!this.#closed && this.#fatalError === null && this.#raw.hasReady()) this.#scheduleDrain();
+    if (!this.#closed && this.#fatalError === null && (this.#raw.hasReady() || this.#snapshotWanted)) this.#scheduleDrain();
   }
 
   async #handleReady(ready: Ready): Promise<void> {
@@ -580,7 +583,15 @@ export class GroupRuntime {
 
   #sendSnapshot(message: Message): void {
     assert(message.snapshot !== null, "a snapshot message carries snapshot metadata");
-    const { index } = message.snapshot.metadata;
+    const { index, conf } = message.snapshot.metadata;
+    if (!conf.voters.includes(message.to) && !conf.learners.includes(message.to)) {
+      // A member refuses a snapshot that predates its own addition (it could not tell it is in
+      // the group), so a new member needs a snapshot taken after it was added: take one now.
+      this.#raw.reportSnapshot(message.to, false);
+      this.#snapshotWanted = true;
+      this.#scheduleDrain();
+      return;
+    }
     const info = this.#snapshots.list().find((candidate) => candidate.index === index);
     if (info === undefined) {
       this.#raw.reportSnapshot(message.to, false);
@@ -698,7 +709,9 @@ export class GroupRuntime {
 
   async #maybeSnapshot(): Promise<void> {
     const threshold = this.#options.snapshotEntriesThreshold;
-    if (this.#appliedIndex - this.#snapshotIndex < threshold) return;
+    const wanted = this.#snapshotWanted && this.#appliedIndex > this.#snapshotIndex;
+    this.#snapshotWanted = false;
+    if (!wanted && this.#appliedIndex - this.#snapshotIndex < threshold) return;
     const index = this.#appliedIndex;
     const term = this.#storage.term(index);
     const info = await this.#snapshots.save(this.table, { index, term, metadata: encodeMembership(this.#membership) });

@@ -1,0 +1,109 @@
+// Membership benchmark (issue 7): time to add a replica to a shard holding N keys (snapshot
+// transfer + log catch-up + promotion), and the write throughput dip while it happens.
+// One 3-member shard + 3 meta members of real `dist/ukv` processes on loopback.
+// Usage: bun run scripts/bench/membership.ts [--keys 1000000] [--clients 16]
+import { join } from "node:path";
+import { KvClient } from "../../src/transport/kv-client.ts";
+import { LocalShard, bytes, findFreePortBase, ukvBinary } from "../../test/cluster/harness.ts";
+
+const argv = process.argv.slice(2);
+const optionValue = (flag: string, fallback: number): number => {
+  const index = argv.indexOf(flag);
+  return index >= 0 ? Number(argv[index + 1]) : fallback;
+};
+const keyCount = optionValue("--keys", 1_000_000);
+const clientCount = optionValue("--clients", 16);
+const windowMs = 250;
+
+async function preload(address: string): Promise<number> {
+  const client = new KvClient(address, { timeoutMs: 30_000 });
+  const value = bytes("v".repeat(100));
+  const started = performance.now();
+  const inFlightMax = 4000;
+  let nextIndex = 0;
+  const worker = async (): Promise<void> => {
+    while (nextIndex < keyCount) {
+      const index = nextIndex++;
+      const response = await client.set(bytes(`preload-${index.toString().padStart(8, "0")}`), value);
+      if (response.code !== "OK") throw new Error(`preload SET failed: ${response.code} ${response.message}`);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlightMax }, worker));
+  client.close();
+  return (performance.now() - started) / 1000;
+}
+
+const main = async (): Promise<void> => {
+  const shard = await LocalShard.create({ snapshotEntriesThreshold: 100_000 });
+  try {
+    for (const id of shard.metaIds) shard.start(id);
+    shard.startAll();
+    const leader = await shard.waitForLeader();
+    const leaderAddress = shard.clientAddress(leader);
+    const preloadSeconds = await preload(leaderAddress);
+    console.log(`preloaded ${keyCount} keys (16-byte keys, 100-byte values) in ${preloadSeconds.toFixed(1)} s`);
+    const leaderStatus = await shard.status(leader);
+    console.log(`leader: applied ${leaderStatus?.appliedIndex}, snapshot at ${leaderStatus?.snapshotIndex}, keys ${leaderStatus?.keyCount}`);
+
+    // Steady load, counted per window.
+    const windows: number[] = [];
+    let currentCount = 0;
+    const ticker = setInterval(() => {
+      windows.push(currentCount);
+      currentCount = 0;
+    }, windowMs);
+    let running = true;
+    const clients = Array.from({ length: clientCount }, () => new KvClient(leaderAddress, { timeoutMs: 10_000 }));
+    const load = Promise.all(
+      clients.map(async (client, clientIndex) => {
+        for (let requestIndex = 0; running; requestIndex++) {
+          const response = await client.set(bytes(`load-${clientIndex}-${requestIndex}`), bytes("w".repeat(100)));
+          if (response.code === "OK") currentCount++;
+        }
+      }),
+    );
+    await Bun.sleep(3000);
+    const baselineWindows = windows.length;
+
+    const ports = await findFreePortBase(2);
+    const raftAddress = `127.0.0.1:${ports}`;
+    const clientAddress = `127.0.0.1:${ports + 1}`;
+    const metaAddresses = shard.config.meta.members.map((member) => member.clientAddress).join(",");
+    const joiner = Bun.spawn(
+      [ukvBinary, "node", "--config", shard.configPath, "--join", metaAddresses, "--id", "41", "--shard", "1", "--raft-addr", raftAddress, "--client-addr", clientAddress, "--data-dir", join(shard.dir, "joined-41")],
+      { stdout: "ignore", stderr: Bun.file("/tmp/joiner-41.log") },
+    );
+    await Bun.sleep(300);
+    const addStarted = performance.now();
+    const admin = Bun.spawn([ukvBinary, "admin", "add-replica", "--config", shard.configPath, "--shard", "1", "--node", "41", "--raft-addr", raftAddress, "--client-addr", clientAddress], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [adminOut, adminErr, adminExit] = await Promise.all([new Response(admin.stdout).text(), new Response(admin.stderr).text(), admin.exited]);
+    const addSeconds = (performance.now() - addStarted) / 1000;
+    const changeWindows = windows.length;
+    await Bun.sleep(2000);
+    running = false;
+    await load;
+    clearInterval(ticker);
+    for (const client of clients) client.close();
+    joiner.kill("SIGTERM");
+    await joiner.exited;
+
+    if (adminExit !== 0) throw new Error(`add-replica failed: ${adminErr}`);
+    const perSecond = (count: number): number => (count * 1000) / windowMs;
+    const baseline = windows.slice(1, baselineWindows);
+    const during = windows.slice(baselineWindows, changeWindows);
+    const baselineMean = baseline.reduce((sum, value) => sum + value, 0) / Math.max(1, baseline.length);
+    const duringMean = during.reduce((sum, value) => sum + value, 0) / Math.max(1, during.length);
+    const duringMin = Math.min(...during);
+    console.log(adminOut.trim().split("\n").slice(-2).join("\n"));
+    console.log(`add-replica with ${keyCount} keys: ${addSeconds.toFixed(2)} s (learner + snapshot + catch-up + promotion)`);
+    console.log(`SET throughput, ${clientCount} clients: before ${perSecond(baselineMean).toFixed(0)}/s; during the change mean ${perSecond(duringMean).toFixed(0)}/s (${((duringMean / baselineMean) * 100).toFixed(0)}%), worst ${windowMs} ms window ${perSecond(duringMin).toFixed(0)}/s (${((duringMin / baselineMean) * 100).toFixed(0)}%)`);
+  } finally {
+    if (process.env.UKV_BENCH_KEEP_LOGS) for (const [id, log] of shard.logs) await Bun.write(`/tmp/bench-node-${id}.log`, log);
+    await shard.destroy();
+  }
+};
+
+await main();
