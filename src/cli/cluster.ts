@@ -52,6 +52,11 @@ export class ClusterUpCommand extends Command {
     cluster.supervisor.onUnexpectedExit((child) => print(`${child.name} exited with code ${child.exitCode} (log: ${child.logPath})`));
     const signal = await stopSignal;
     print(`${signal}: stopping the cluster`);
+    // A second Ctrl-C must not kill the supervisor halfway (its children would then be left to
+    // the parent watch): the stop is already bounded by SIGKILL after the stop timeout.
+    const repeated = (): void => print("already stopping (children get SIGKILL after the stop timeout)");
+    process.on("SIGINT", repeated);
+    process.on("SIGTERM", repeated);
     await cluster.down();
     print("ukv cluster stopped");
     return 0;

@@ -6,10 +6,26 @@ import { Command, Option } from "clipanion";
 import { collectMemberReports, metaShardId, shardsWithoutLeader } from "../client/cluster-status.ts";
 import { formatStatusTable } from "../cluster/status-table.ts";
 import { loadClusterConfig } from "../config/cluster-config.ts";
+import type { RouterView } from "../router/router-server.ts";
+import { KvClient } from "../transport/kv-client.ts";
 import { UkvError } from "../util/errors.ts";
 import { reportCliError } from "./errors.ts";
 
 const statusTimeoutMs = 1000;
+
+/** One line: the router's address and its view of each shard's health, or why it did not answer. */
+async function describeRouter(address: string): Promise<string> {
+  const client = new KvClient(address, { timeoutMs: statusTimeoutMs, connectTimeoutMs: statusTimeoutMs });
+  try {
+    const answer = await client.status();
+    if (answer.code !== "OK") return `router ${address}: not reachable (${answer.code}: ${answer.message})`;
+    const view = JSON.parse(answer.statusJson) as RouterView;
+    const shards = view.shards.map((shard) => `shard ${shard.shardId} ${shard.state}${shard.leader === null ? "" : ` (leader ${shard.leader.memberId})`}`);
+    return `router ${address}: ${shards.join(", ")}`;
+  } finally {
+    client.close();
+  }
+}
 
 export class StatusCommand extends Command {
   static override paths = [["status"]];
@@ -34,6 +50,7 @@ export class StatusCommand extends Command {
       const layout = { shards: [{ id: metaShardId, members: config.meta.members }, ...config.shards] };
       const reports = await collectMemberReports(layout, { timeoutMs: statusTimeoutMs });
       this.context.stdout.write(formatStatusTable(reports));
+      if (config.router !== null) this.context.stdout.write(`${await describeRouter(config.router.clientAddress)}\n`);
       const missing = shardsWithoutLeader(config, reports);
       if (missing.length > 0) throw new UkvError("SHARD_UNAVAILABLE", `No reachable leader in shard ${missing.join(", ")}`);
       return 0;
