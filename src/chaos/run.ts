@@ -66,7 +66,9 @@ async function isPortFree(port: number): Promise<boolean> {
 
 async function findFreePortBase(count: number, seed: number): Promise<number> {
   for (let attemptIndex = 0; attemptIndex < 50; attemptIndex++) {
-    const base = 30000 + ((seed + attemptIndex * 7919 + Math.floor(Math.random() * 1000)) % 1500) * 20;
+    // Below the kernel's ephemeral range (32768+ on Linux): while a member is down, an outgoing
+    // connection's source port (a proxy's, a client's) must not be able to take its listen port.
+    const base = 10000 + ((seed + attemptIndex * 7919 + Math.floor(Math.random() * 1000)) % 1000) * 22;
     let allFree = true;
     for (let offset = 0; offset < count && allFree; offset++) allFree = await isPortFree(base + offset);
     if (allFree) return base;
