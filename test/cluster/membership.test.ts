@@ -96,11 +96,15 @@ async function expectMemberHas(address: string, acked: Map<string, string>): Pro
 }
 
 test("add, remove and replace the leader under load: nothing fails, nothing is lost, meta registers it", async () => {
-  shard = await LocalShard.create();
+  // A low snapshot threshold: the leader compacts its log, so new members catch up by snapshot.
+  shard = await LocalShard.create({ snapshotEntriesThreshold: 200 });
   const target = shard;
   for (const id of target.metaIds) target.start(id);
   target.startAll();
   const leader = await target.waitForLeader();
+  const preload = await target.request(leader, { op: "SET", key: "before-0", value: "x" });
+  expect(preload.code).toBe("OK");
+  await Promise.all(Array.from({ length: 400 }, (_, index) => target.request(leader, { op: "SET", key: `before-${index}`, value: "x" })));
   const portBase = await findFreePortBase(6);
   const joinerA = startJoiner(target, 21, portBase);
   const joinerB = startJoiner(target, 22, portBase + 2);
@@ -143,6 +147,7 @@ test("add, remove and replace the leader under load: nothing fails, nothing is l
   await Bun.sleep(1000);
   for (const id of remaining) await expectMemberHas(addressOf(id), acked);
   expect(target.logs.get(oldFollower) ?? "").toContain("removed_from_group");
+  expect(joinerA.log()).toContain("snapshot_installed");
 
   const meta = new GroupClient(target.config.meta.members.map((member) => member.clientAddress));
   clients.push(meta);
