@@ -3,6 +3,7 @@ import { Command, Option } from "clipanion";
 import { loadClusterConfig } from "../config/cluster-config.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
 import { RouterServer } from "../router/router-server.ts";
+import { MetaTopologySource } from "../client/meta-topology.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import { UkvError } from "../util/errors.ts";
 import { rootLogger } from "../util/log.ts";
@@ -21,10 +22,14 @@ export class RouterCommand extends Command {
   listen = Option.String("--listen", { description: "host:port to listen on (default: router.clientAddress of the config)" });
   respListen = Option.String("--resp-listen", { description: "host:port for the Redis protocol (RESP) listener (default: router.respAddress of the config; off when neither is set)" });
   respPort = Option.String("--resp-port", { description: "Port for the RESP listener on the host of --listen (e.g. 6380)" });
+  staticTopology = Option.Boolean("--static-topology", false, {
+    description: "Route by the config's shard list only, without watching the metadata group",
+  });
 
   override async execute(): Promise<number> {
     let router: RouterServer;
     let resp: RespServer | null = null;
+    let topologySource: MetaTopologySource | null = null;
     try {
       const config = loadClusterConfig(this.config);
       const listenAddress = this.listen ?? config.router?.clientAddress;
@@ -32,7 +37,17 @@ export class RouterCommand extends Command {
         throw new UkvError("BAD_REQUEST", `No address to listen on: pass --listen HOST:PORT or set router.clientAddress in ${this.config}`);
       }
       const { host, port } = parseAddress(listenAddress);
-      router = await RouterServer.start({ config, host, port, logger: rootLogger });
+      if (!this.staticTopology && config.meta.members.length > 0) {
+        // Membership changes and leaders come from the metadata group (watched by epoch); the
+        // config's layout serves until it first answers, and whenever it cannot be reached.
+        topologySource = new MetaTopologySource({
+          metaAddresses: config.meta.members.map((member) => member.clientAddress),
+          fallback: config,
+          logger: rootLogger,
+        });
+        await topologySource.start();
+      }
+      router = await RouterServer.start({ config, host, port, logger: rootLogger, ...(topologySource === null ? {} : { topologySource }) });
       const respAddress = this.respListen ?? (this.respPort === undefined ? config.router?.respAddress ?? null : `${host}:${this.respPort}`);
       if (respAddress !== null) {
         const respParsed = parseAddress(respAddress);
@@ -50,6 +65,7 @@ export class RouterCommand extends Command {
     rootLogger.info({ event: "signal", signal, component: "router" });
     await resp?.close();
     await router.close();
+    await topologySource?.close();
     return 0;
   }
 }

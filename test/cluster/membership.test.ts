@@ -60,7 +60,20 @@ async function admin(target: LocalShard, args: string[]): Promise<{ exitCode: nu
   return { exitCode, stdout, stderr };
 }
 
-/** Writers of unique keys through a leader-following client, until stopped. */
+function startRouter(target: LocalShard, address: string): Subprocess {
+  const child = Bun.spawn([ukvBinary, "router", "--config", target.configPath, "--listen", address], { stdout: "ignore", stderr: "ignore" });
+  extraProcesses.push(child);
+  return child;
+}
+
+async function routerView(address: string): Promise<{ shards: { shardId: number; members: { id: number }[] }[] } | null> {
+  const client = new GroupClient([address], { timeoutMs: 3000 });
+  clients.push(client);
+  const response = await client.request({ op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false }, { anyMember: true });
+  return response.code === "OK" ? (JSON.parse(response.statusJson) as { shards: { shardId: number; members: { id: number }[] }[] }) : null;
+}
+
+/** Writers of unique keys (each also reading back a recent key) through `addresses`, until stopped. */
 function startLoad(addresses: string[], writerCount: number): { stop(): Promise<{ acked: Map<string, string>; failures: string[] }> } {
   const acked = new Map<string, string>();
   const failures: string[] = [];
@@ -74,6 +87,10 @@ function startLoad(addresses: string[], writerCount: number): { stop(): Promise<
       const response = await client.request({ op: "SET", key: bytes(key), value: bytes(value), linearizable: false });
       if (response.code === "OK") acked.set(key, value);
       else failures.push(`${key}: ${response.code} ${response.message}`);
+      const read = await client.request({ op: "GET", key: bytes(key), value: new Uint8Array(0), linearizable: false });
+      // A follower read may lag (eventual consistency) but never fails or invents a value.
+      if (read.code !== "OK" && read.code !== "NOT_FOUND") failures.push(`GET ${key}: ${read.code} ${read.message}`);
+      if (read.code === "OK" && text(read.value) !== value) failures.push(`GET ${key}: phantom ${text(read.value)}`);
       await Bun.sleep(5);
     }
   });
@@ -108,8 +125,10 @@ test("add, remove and replace the leader under load: nothing fails, nothing is l
   const portBase = await findFreePortBase(6);
   const joinerA = startJoiner(target, 21, portBase);
   const joinerB = startJoiner(target, 22, portBase + 2);
-  const everyAddress = [...target.members.map((member) => member.clientAddress), joinerA.clientAddress, joinerB.clientAddress];
-  const load = startLoad(everyAddress, 3);
+  const routerAddress = `127.0.0.1:${portBase + 4}`;
+  startRouter(target, routerAddress);
+  for (let attemptIndex = 0; attemptIndex < 100 && (await routerView(routerAddress)) === null; attemptIndex++) await Bun.sleep(100);
+  const load = startLoad([routerAddress], 3);
   await Bun.sleep(800);
 
   const added = await admin(target, ["add-replica", "--shard", "1", "--node", "21", "--raft-addr", joinerA.raftAddress, "--client-addr", joinerA.clientAddress]);
@@ -160,6 +179,9 @@ test("add, remove and replace the leader under load: nothing fails, nothing is l
     await Bun.sleep(200);
   }
   expect(voters).toEqual([...remaining].sort((a, b) => a - b));
+  // The router picked the change up from the metadata group: it routes to the new members only.
+  const view = await routerView(routerAddress);
+  expect((view?.shards[0]?.members ?? []).map((member) => member.id).sort((a, b) => a - b)).toEqual([...remaining].sort((a, b) => a - b));
 }, 120_000);
 
 test("a new member that crashed during catch-up can be removed again", async () => {
