@@ -5,6 +5,8 @@
 // code's status (NOT_FOUND is 1; the table agrees with src/cli/errors.ts).
 import { Command, Option } from "clipanion";
 import { ShardedClient } from "../client/sharded-client.ts";
+import { MetaTopologySource } from "../client/meta-topology.ts";
+import { parseAddressList } from "../transport/meta-api.ts";
 import { loadClusterConfig } from "../config/cluster-config.ts";
 import { KvClient } from "../transport/kv-client.ts";
 import type { KvCode, KvRequest, KvResponse } from "../transport/kv-protocol.ts";
@@ -78,6 +80,7 @@ abstract class KvBaseCommand extends Command {
   node = Option.String("--node", { description: "A node's client address, HOST:PORT" });
   router = Option.String("--router", { description: "The router's address, HOST:PORT: it routes the key to its shard" });
   config = Option.String("--config", { description: "Cluster config: route the key to its shard in-process (smart client)" });
+  meta = Option.String("--meta", { description: "Metadata members HOST:PORT[,...]: smart client with the topology read from them" });
   timeoutMs = Option.String("--timeout-ms", { description: `Per-request timeout (default ${requestTimeoutMsDefault})` });
 
   protected abstract buildRequest(): Omit<KvRequest, "id">;
@@ -89,14 +92,17 @@ abstract class KvBaseCommand extends Command {
       this.context.stderr.write(`error (BAD_REQUEST): --timeout-ms must be a positive integer: ${JSON.stringify(this.timeoutMs)}\n`);
       return exitStatusByCode.BAD_REQUEST;
     }
-    const targetCount = [this.node, this.router, this.config].filter((target) => target !== undefined).length;
+    const targetCount = [this.node, this.router, this.config, this.meta].filter((target) => target !== undefined).length;
     if (targetCount !== 1) {
-      this.context.stderr.write("error (BAD_REQUEST): pass exactly one of --node, --router, --config\n");
+      this.context.stderr.write("error (BAD_REQUEST): pass exactly one of --node, --router, --config, --meta\n");
       return exitStatusByCode.BAD_REQUEST;
     }
     let response: KvResponse;
     try {
-      response = this.config === undefined ? await this.#viaAddress(this.node ?? this.router ?? "", timeoutMs) : await this.#viaSmartClient(this.config, timeoutMs);
+      response =
+        this.config === undefined && this.meta === undefined
+          ? await this.#viaAddress(this.node ?? this.router ?? "", timeoutMs)
+          : await this.#viaSmartClient(timeoutMs);
     } catch (error) {
       this.context.stderr.write(`error (CONFIG_INVALID): ${isUkvError(error) ? error.message : String(error)}\n`);
       return configInvalidExitStatus;
@@ -114,14 +120,28 @@ abstract class KvBaseCommand extends Command {
     return requestFollowingLeader(address, this.buildRequest(), { timeoutMs, note: (line) => this.context.stderr.write(`${line}\n`) });
   }
 
-  async #viaSmartClient(configPath: string, timeoutMs: number): Promise<KvResponse> {
+  /** The smart client: topology from the metadata group (--meta, or the config's meta group), else the config. */
+  async #viaSmartClient(timeoutMs: number): Promise<KvResponse> {
     const request = this.buildRequest();
     if (request.op === "STATUS") return { id: 0, code: "BAD_REQUEST", value: noBytes, leaderAddress: "", message: "STATUS names one node: use --node, or `ukv status --config FILE` for the whole cluster", statusJson: "" };
-    const client = new ShardedClient({ config: loadClusterConfig(configPath), requestTimeoutMs: timeoutMs });
+    let source: MetaTopologySource | null = null;
+    let client: ShardedClient;
+    if (this.meta !== undefined) {
+      source = await MetaTopologySource.connect({ metaAddresses: parseAddressList(this.meta) });
+      client = new ShardedClient({ topologySource: source, requestTimeoutMs: timeoutMs });
+    } else {
+      const config = loadClusterConfig(this.config ?? "");
+      if (config.meta.members.length > 0) {
+        source = new MetaTopologySource({ metaAddresses: config.meta.members.map((member) => member.clientAddress), fallback: config });
+        await source.start({ firstWaitMs: 2000 });
+      }
+      client = new ShardedClient({ ...(source === null ? { config } : { topologySource: source }), requestTimeoutMs: timeoutMs });
+    }
     try {
       return await client.request(request);
     } finally {
       client.close();
+      await source?.close();
     }
   }
 

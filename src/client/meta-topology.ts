@@ -7,6 +7,7 @@ import { GroupClient } from "../transport/group-client.ts";
 import { fetchTopology } from "../transport/meta-api.ts";
 import type { Topology as MetaTopology } from "../transport/topology-wire.ts";
 import type { Logger } from "../util/log.ts";
+import { UkvError } from "../util/errors.ts";
 import { topologyFromLayout, type ClusterLayout, type Topology, type TopologySource } from "./topology.ts";
 
 const retryDelayMsMin = 100;
@@ -26,6 +27,22 @@ export class MetaTopologySource implements TopologySource {
     this.#meta = new GroupClient(options.metaAddresses, { timeoutMs: watchRequestTimeoutMs });
     this.#logger = options.logger ?? null;
     this.#topology = topologyFromLayout(options.fallback);
+  }
+
+  /** Without a static layout to fall back on: the metadata group must answer first. */
+  static async connect(options: { metaAddresses: string[]; logger?: Logger }): Promise<MetaTopologySource> {
+    const meta = new GroupClient(options.metaAddresses, { timeoutMs: 3000 });
+    let first: MetaTopology;
+    try {
+      first = await fetchTopology(meta);
+    } finally {
+      meta.close();
+    }
+    if (first.layout === null) throw new UkvError("SHARD_UNAVAILABLE", "The metadata group holds no layout yet");
+    const source = new MetaTopologySource({ metaAddresses: options.metaAddresses, fallback: first.layout, ...(options.logger === undefined ? {} : { logger: options.logger }) });
+    source.#accept(first);
+    source.#watching = source.#watch();
+    return source;
   }
 
   /** Reads the topology once (bounded wait), then keeps watching it in the background. */

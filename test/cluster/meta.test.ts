@@ -4,7 +4,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { GroupClient } from "../../src/transport/group-client.ts";
 import type { Topology } from "../../src/transport/topology-wire.ts";
-import { LocalShard, bytes } from "./harness.ts";
+import { LocalShard, bytes, ukvBinary } from "./harness.ts";
 
 let shard: LocalShard | null = null;
 let client: GroupClient | null = null;
@@ -53,6 +53,14 @@ test("the meta group holds the layout and each shard's reported leader, with a r
   expect(first.layout!.shards.map((entry) => entry.id)).toEqual([1]);
   expect(first.layout!.shards[0]!.members.map((member) => member.id)).toEqual(target.ids);
   expect(first.health[String(leader)]?.role).toBe("leader");
+
+  // The smart client of `ukv kv --meta` routes by the topology it reads from the meta group.
+  const metaList = target.config.meta.members.map((member) => member.clientAddress).join(",");
+  const set = Bun.spawnSync([ukvBinary, "kv", "set", "via-meta", "routed", "--meta", metaList]);
+  expect(set.stderr.toString()).toBe("");
+  expect(set.exitCode).toBe(0);
+  const get = Bun.spawnSync([ukvBinary, "kv", "get", "via-meta", "--meta", metaList]);
+  expect(get.stdout.toString().trim()).toBe("routed");
 
   // A long-poll on the current epoch returns once the leader changes.
   const watching = readTopology(meta, first.epoch);
