@@ -8,10 +8,12 @@ import { LocalShard, bytes, ukvBinary } from "./harness.ts";
 
 let shard: LocalShard | null = null;
 let client: GroupClient | null = null;
+const clients: GroupClient[] = [];
 
 afterEach(async () => {
   client?.close();
   client = null;
+  for (const other of clients.splice(0)) other.close();
   await shard?.destroy();
   shard = null;
 });
@@ -77,4 +79,43 @@ test("the meta group holds the layout and each shard's reported leader, with a r
   await target.kill(target.metaIds[0]!, "SIGKILL");
   target.start(leader);
   await waitForTopology(meta, (topology) => topology.health[String(leader)] !== undefined && topology.epoch >= second.epoch);
+}, 90_000);
+
+test("killing the meta leader: routing continues from the cached topology and meta elects a new leader", async () => {
+  shard = await LocalShard.create();
+  const target = shard;
+  for (const id of target.metaIds) target.start(id);
+  target.startAll();
+  await target.waitForLeader();
+  const routerAddress = target.config.router!.clientAddress;
+  const router = Bun.spawn([ukvBinary, "router", "--config", target.configPath, "--listen", routerAddress], { stdout: "ignore", stderr: "ignore" });
+  try {
+    const viaRouter = new GroupClient([routerAddress], { timeoutMs: 5000 });
+    clients.push(viaRouter);
+    const set = async (key: string): Promise<string> =>
+      (await viaRouter.request({ op: "SET", key: bytes(key), value: bytes("v"), linearizable: false }, { anyMember: true })).code;
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && (await set("warm-up")) !== "OK") await Bun.sleep(100);
+    expect(await set("before")).toBe("OK");
+    const metaStatuses = await Promise.all(target.metaIds.map(async (id) => ({ id, status: await target.request(id, { op: "STATUS" }) })));
+    const metaLeader = metaStatuses.find(({ status }) => (JSON.parse(status.statusJson) as { group: { role: string } }).group.role === "leader");
+    expect(metaLeader).toBeDefined();
+    await target.kill(metaLeader!.id, "SIGKILL");
+    for (let keyIndex = 0; keyIndex < 20; keyIndex++) expect(await set(`after-${keyIndex}`)).toBe("OK");
+    client = new GroupClient(target.config.meta.members.filter((member) => member.id !== metaLeader!.id).map((member) => member.clientAddress), { timeoutMs: 5000 });
+    const meta = client;
+    await waitForTopology(meta, (topology) => topology.layout !== null);
+    const survivors = await Promise.all(target.metaIds.filter((id) => id !== metaLeader!.id).map((id) => target.request(id, { op: "STATUS" })));
+    const deadlineLeader = Date.now() + 10_000;
+    let roles = survivors.map((status) => (JSON.parse(status.statusJson) as { group: { role: string } }).group.role);
+    while (!roles.includes("leader") && Date.now() < deadlineLeader) {
+      await Bun.sleep(200);
+      const again = await Promise.all(target.metaIds.filter((id) => id !== metaLeader!.id).map((id) => target.request(id, { op: "STATUS" })));
+      roles = again.map((status) => (JSON.parse(status.statusJson) as { group: { role: string } }).group.role);
+    }
+    expect(roles).toContain("leader");
+  } finally {
+    router.kill("SIGKILL");
+    await router.exited;
+  }
 }, 90_000);
