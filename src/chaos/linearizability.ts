@@ -6,9 +6,14 @@
 // invocation, or nowhere (the search succeeds once only unknown ops are left).
 // An unknown SET whose value no read observed is dropped first: if a linearization places it,
 // removing it leaves one that is still valid (nothing read its value), so the answer is the same
-// and the search is much smaller. The search is iterative (no recursion) and bounded by a step
-// budget; running out is reported as "timeout", never as a pass.
+// and the search is much smaller; an unknown SET that was read must have taken effect before the
+// first read of its value completed, so its window is closed there.
+// The memo key of a search state is a 64-bit Zobrist hash of the linearized set (two xor-ed 32-bit
+// words per op, updated in O(1)) plus the register value; a collision could only prune a branch,
+// with odds around 2^-64 per pair of states. The search is iterative (no recursion) and bounded
+// by a step budget; running out is reported as "timeout", never as a pass.
 import { assert } from "../util/assert.ts";
+import { Prng } from "../util/prng.ts";
 import type { CompletedOp } from "./history.ts";
 
 export type LinearizabilityVerdict = "ok" | "violation" | "timeout";
@@ -44,15 +49,22 @@ interface Entry {
 
 /** The ops of one key that the register check uses (see the file comment). */
 export function registerOpsOfKey(ops: readonly CompletedOp[]): SearchOp[] {
-  const readValues = new Set<string>();
-  for (const op of ops) if (op.kind === "get" && op.outcome === "ok" && op.value !== null) readValues.add(op.value);
+  // value -> the earliest completion of a linearizable read that returned it.
+  const firstReadCompleteMs = new Map<string, number>();
+  for (const op of ops) {
+    if (op.kind !== "get" || op.outcome !== "ok" || op.value === null) continue;
+    firstReadCompleteMs.set(op.value, Math.min(firstReadCompleteMs.get(op.value) ?? Infinity, op.completeMs));
+  }
   const selected: SearchOp[] = [];
   for (const op of ops) {
     if (op.outcome === "fail") continue;
     if (op.kind === "followerGet") continue;
     if (op.kind === "get" && op.outcome !== "ok") continue;
-    if (op.kind === "set" && op.outcome === "unknown" && !readValues.has(op.value ?? "")) continue;
-    const completeMs = op.outcome === "unknown" ? Infinity : op.completeMs;
+    const readByMs = op.kind === "set" ? firstReadCompleteMs.get(op.value ?? "") : undefined;
+    if (op.kind === "set" && op.outcome === "unknown" && readByMs === undefined) continue;
+    // An unknown SET that was read took effect before that read completed: its window ends there
+    // (values are unique, so no other write explains the read). Same answers, far fewer branches.
+    const completeMs = op.outcome !== "unknown" ? op.completeMs : (readByMs ?? Infinity);
     selected.push({ index: selected.length, kind: op.kind === "get" ? "read" : "write", value: op.kind === "delete" ? null : op.value, invokeMs: op.invokeMs, completeMs });
   }
   return selected;
@@ -104,44 +116,94 @@ function unlift(call: Entry): void {
 /** Checks one key's ops (already filtered by registerOpsOfKey); the register starts absent. */
 export function checkRegister(ops: readonly SearchOp[], stepsMax = linearizabilityStepsMaxDefault): { verdict: LinearizabilityVerdict; steps: number } {
   const head = buildEntries(ops);
-  const linearized = new Uint32Array(Math.ceil(ops.length / 32) + 1);
+  const zobrist = new Uint32Array(2 * ops.length);
+  const prng = new Prng(0x5eed);
+  for (let index = 0; index < zobrist.length; index++) zobrist[index] = prng.nextUint32();
+  let hashLow = 0;
+  let hashHigh = 0;
+  const toggle = (index: number): void => {
+    hashLow = (hashLow ^ zobrist[2 * index]!) >>> 0;
+    hashHigh = (hashHigh ^ zobrist[2 * index + 1]!) >>> 0;
+  };
   const seen = new Set<string>();
-  const calls: { entry: Entry; state: string | null }[] = [];
+  const calls: { entry: Entry; state: string | null; forced: boolean }[] = [];
   let state: string | null = null;
-  let entry = head.next;
   let steps = 0;
+  const memoKey = (value: string | null): string => `${hashLow},${hashHigh}|${value === null ? "\u0000" : value}`;
+  /** Undoes choices up to the last free one; the next entry to try after it, or null (no linearization). */
+  const backtrack = (): Entry | null => {
+    for (;;) {
+      const top = calls.pop();
+      if (top === undefined) return null;
+      state = top.state;
+      toggle(top.entry.op.index);
+      unlift(top.entry);
+      if (!top.forced) return top.entry.next;
+    }
+  };
+  let entry = head.next;
+  let fresh = true;
   while (entry !== null) {
     if (++steps > stepsMax) return { verdict: "timeout", steps };
+    if (fresh) {
+      fresh = false;
+      // A read in the frontier (no pending op returned before it was invoked) that returns the
+      // current value can go first without loss: it changes nothing, and every op that must
+      // precede it is already placed. Forced, it is never a branch point.
+      const read = frontierReadOf(head, state);
+      if (read !== null) {
+        toggle(read.op.index);
+        if (seen.has(memoKey(state))) {
+          toggle(read.op.index);
+          entry = backtrack();
+          if (entry === null) return { verdict: "violation", steps };
+          continue;
+        }
+        seen.add(memoKey(state));
+        calls.push({ entry: read, state, forced: true });
+        lift(read);
+        fresh = true;
+        entry = head.next;
+        continue;
+      }
+      entry = head.next;
+      if (entry === null) break;
+    }
     if (!entry.isCall) {
       // Only unknown ops are left once the first remaining return lies at +Infinity.
       if (entry.op.completeMs === Infinity) return { verdict: "ok", steps };
-      const top = calls.pop();
-      if (top === undefined) return { verdict: "violation", steps };
-      state = top.state;
-      linearized[top.entry.op.index >>> 5]! &= ~(1 << (top.entry.op.index & 31));
-      unlift(top.entry);
-      entry = top.entry.next;
+      entry = backtrack();
+      if (entry === null) return { verdict: "violation", steps };
       continue;
     }
     const op = entry.op;
     const legal = op.kind === "write" || op.value === state;
     if (legal) {
-      const nextState = op.kind === "write" ? op.value : state;
-      linearized[op.index >>> 5]! |= 1 << (op.index & 31);
-      const cacheKey = `${linearized.join(",")}|${nextState === null ? "\u0000" : nextState}`;
-      if (!seen.has(cacheKey)) {
-        seen.add(cacheKey);
-        calls.push({ entry, state });
+      const nextState: string | null = op.kind === "write" ? op.value : state;
+      toggle(op.index);
+      if (!seen.has(memoKey(nextState))) {
+        seen.add(memoKey(nextState));
+        calls.push({ entry, state, forced: false });
         state = nextState;
         lift(entry);
         entry = head.next;
+        fresh = true;
         continue;
       }
-      linearized[op.index >>> 5]! &= ~(1 << (op.index & 31));
+      toggle(op.index);
     }
     entry = entry.next;
   }
+  // Left only by `break`: every op is placed.
   return { verdict: "ok", steps };
+}
+
+/** The first read among the frontier's calls whose value is `state`, or null. */
+function frontierReadOf(head: Entry, state: string | null): Entry | null {
+  for (let entry = head.next; entry !== null && entry.isCall; entry = entry.next) {
+    if (entry.op.kind === "read" && entry.op.value === state) return entry;
+  }
+  return null;
 }
 
 /** Every key of the history, checked on its own (a register per key composes: P-compositionality). */
