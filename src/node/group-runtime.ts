@@ -84,6 +84,7 @@ const requestTimeoutMsDefault = 5000;
 const membershipChangeTimeoutMs = 10_000;
 const confChangeRetryMsMax = 3000;
 const persistRetryDelayMs = 200;
+const snapshotRetryDelayMs = 2000;
 
 export class GroupRuntime {
   readonly nodeId: number;
@@ -106,6 +107,8 @@ export class GroupRuntime {
   #wasMember = false;
   /** A snapshot is needed now (for a new member), whatever the threshold says. */
   #snapshotWanted = false;
+  /** After a failed snapshot save (DISK_FULL, IO_ERROR): no new attempt before this time. */
+  #snapshotRetryAfterMs = 0;
   /** Index of the entry (or snapshot) that set the current membership. */
   #membershipIndex: number;
   readonly #membershipWaiters = new Map<string, { resolve(): void; reject(error: Error): void; timer: ReturnType<typeof setTimeout> }>();
@@ -712,9 +715,20 @@ export class GroupRuntime {
     const wanted = this.#snapshotWanted && this.#appliedIndex > this.#snapshotIndex;
     this.#snapshotWanted = false;
     if (!wanted && this.#appliedIndex - this.#snapshotIndex < threshold) return;
+    if (performance.now() < this.#snapshotRetryAfterMs) return;
     const index = this.#appliedIndex;
     const term = this.#storage.term(index);
-    const info = await this.#snapshots.save(this.table, { index, term, metadata: encodeMembership(this.#membership) });
+    let info: Awaited<ReturnType<SnapshotStore["save"]>>;
+    try {
+      info = await this.#snapshots.save(this.table, { index, term, metadata: encodeMembership(this.#membership) });
+    } catch (error) {
+      // A snapshot only shortens the log: a full or failing disk must not stop the group (found
+      // by the chaos disk-full nemesis). Nothing changed yet; try again after a pause.
+      if (!isUkvError(error, "DISK_FULL") && !isUkvError(error, "IO_ERROR")) throw error;
+      this.#logger.warn({ event: "snapshot_failed", index, err: error });
+      this.#snapshotRetryAfterMs = performance.now() + snapshotRetryDelayMs;
+      return;
+    }
     this.#storage.createSnapshot(index, this.#membership.conf, new Uint8Array(0));
     // Keep a tail of the log so a follower that is slightly behind catches up by log, not snapshot.
     const compactIndex = Math.max(this.#storage.firstIndex() - 1, index - Math.floor(threshold / 4));
