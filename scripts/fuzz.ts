@@ -1,4 +1,4 @@
-// `npm run fuzz -- [--cases N] [--seed S] [--target raft-frames,client-frames,config-yaml,wal,snapshot]`
+// `npm run fuzz -- [--cases N] [--seed S] [--from CASE_INDEX] [--target raft-frames,client-frames,config-yaml,wal,snapshot]`
 // Seeded fuzzing of every decoder (src/chaos/fuzz.ts). Default 1,000,000 cases per target (the
 // file-based targets, wal and snapshot, take far longer per case). Exit 1 when any case failed;
 // each failure prints the seed and case index that replay it.
@@ -19,9 +19,9 @@ async function main(): Promise<number> {
   for (const name of names) if (!(fuzzTargetNames as readonly string[]).includes(name)) throw new Error(`Unknown target ${name}: expected some of ${fuzzTargetNames.join(",")}`);
   let failed = false;
   for (const name of names as FuzzTargetName[]) {
-    const result = await fuzzTarget(name, { seed, caseCount });
+    const result = await fuzzTarget(name, { seed, caseCount, firstCaseIndex: Number(argValue("from") ?? 0) });
     console.log(`${name}: ${result.caseCount} cases, seed ${seed}, ${result.failureCount} failures, ${result.elapsedMs} ms`);
-    for (const failure of result.failures) console.log(`  FAIL case ${failure.caseIndex} (replay: --target ${name} --seed ${seed}): ${failure.message}`);
+    for (const failure of result.failures) console.log(`  FAIL case ${failure.caseIndex} (replay: --target ${name} --seed ${seed} --from ${failure.caseIndex} --cases 1): ${failure.message}`);
     failed ||= result.failureCount > 0;
   }
   return failed ? 1 : 0;

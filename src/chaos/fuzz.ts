@@ -276,7 +276,7 @@ const targets: Record<FuzzTargetName, FuzzTarget> = {
 };
 
 /** Runs `caseCount` cases of one target from `seed`; case i always gets the same input. */
-export async function fuzzTarget(name: FuzzTargetName, options: { seed: number; caseCount: number }): Promise<FuzzResult> {
+export async function fuzzTarget(name: FuzzTargetName, options: { seed: number; caseCount: number; firstCaseIndex?: number }): Promise<FuzzResult> {
   const startedMs = performance.now();
   const { corpus, runCase, cleanup } = await targets[name].setup(new Prng(options.seed));
   const failures: FuzzFailure[] = [];
@@ -287,7 +287,8 @@ export async function fuzzTarget(name: FuzzTargetName, options: { seed: number; 
   };
   const rssStartBytes = process.memoryUsage().rss;
   try {
-    for (let caseIndex = 0; caseIndex < options.caseCount; caseIndex++) {
+    const firstCaseIndex = options.firstCaseIndex ?? 0;
+    for (let caseIndex = firstCaseIndex; caseIndex < firstCaseIndex + options.caseCount; caseIndex++) {
       const prng = new Prng(options.seed ^ Math.imul(caseIndex + 1, 0x9e3779b1));
       const input = mutate(prng, corpus[prng.nextInt(corpus.length)]!);
       const caseStartMs = performance.now();
