@@ -309,6 +309,8 @@ export class Wal {
         offset += part.byteLength;
       }
     }
+    // The one handler pair of the merged call settles every waiter; each waiter's promise belongs
+    // to its caller, who must handle it like any other promise.
     this.#handle.append(records, pending.epoch).then(
       () => {
         for (const waiter of pending.waiters) waiter.resolve();
@@ -323,7 +325,8 @@ export class Wal {
   // A failed group starts a new epoch: appends built on top of it are refused by the writer, and
   // this instance continues from what the engine reports as durable.
   #onFailure(error: unknown): UkvError {
-    const fields = error as { epoch?: unknown; durable?: NativeLogState };
+    // Never throws, whatever was thrown: it runs in the only rejection handler of a merged call.
+    const fields = (typeof error === "object" && error !== null ? error : {}) as { epoch?: unknown; durable?: NativeLogState };
     if (typeof fields.epoch === "number" && fields.epoch > this.#epoch && fields.durable !== undefined) {
       this.#epoch = fields.epoch;
       this.#firstIndex = fields.durable.firstIndex;
@@ -502,7 +505,13 @@ function closedError(dir: string): UkvError {
 /** Native errors carry a code string (and file/offset for WAL_CORRUPT); anything else is IO_ERROR. */
 function toUkvError(error: unknown, dir: string): UkvError {
   if (error instanceof UkvError) return error;
-  const fields = error as { code?: unknown; message?: unknown; file?: unknown; offset?: unknown; errno?: unknown };
+  const fields = (typeof error === "object" && error !== null ? error : {}) as {
+    code?: unknown;
+    message?: unknown;
+    file?: unknown;
+    offset?: unknown;
+    errno?: unknown;
+  };
   const code = errorCodes.find((candidate) => candidate === fields.code) ?? "IO_ERROR";
   const message = typeof fields.message === "string" ? fields.message : String(error);
   const data: Record<string, unknown> = { dir };
