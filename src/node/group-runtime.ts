@@ -107,6 +107,9 @@ export class GroupRuntime {
   #wasMember = false;
   /** A snapshot is needed now (for a new member), whatever the threshold says. */
   #snapshotWanted = false;
+  /** The snapshot being written, if any; committed entries wait in #applyQueue meanwhile. */
+  #snapshotInFlight: Promise<void> | null = null;
+  #applyQueue: Entry[] = [];
   /** After a failed snapshot save (DISK_FULL, IO_ERROR): no new attempt before this time. */
   #snapshotRetryAfterMs = 0;
   /** Index of the entry (or snapshot) that set the current membership. */
@@ -441,6 +444,7 @@ export class GroupRuntime {
     this.#proposals.rejectAll(closedError);
     this.#reads.rejectAll(closedError);
     for (let waitIndex = 0; this.#draining && waitIndex < 500; waitIndex++) await Bun.sleep(10);
+    await this.#snapshotInFlight;
     await this.#wal.close();
     this.table.close();
   }
@@ -474,7 +478,7 @@ export class GroupRuntime {
         await this.#handleReady(ready);
         this.#raw.advance(ready);
       }
-      if (this.#snapshotWanted && !this.#closed) await this.#maybeSnapshot();
+      if (this.#snapshotWanted && !this.#closed) this.#maybeStartSnapshot();
     } catch (error) {
       // A failed apply or snapshot install leaves the member in an unknown state: stop the group
       // rather than serve wrong data. Persist failures are retried inside #persist.
@@ -484,7 +488,7 @@ export class GroupRuntime {
     } finally {
       this.#draining = false;
     }
-    if (!this.#closed && this.#fatalError === null && (this.#raw.hasReady() || this.#snapshotWanted)) this.#scheduleDrain();
+    if (!this.#closed && this.#fatalError === null && this.#raw.hasReady()) this.#scheduleDrain();
   }
 
   async #handleReady(ready: Ready): Promise<void> {
@@ -503,9 +507,15 @@ export class GroupRuntime {
     const persistedMs = performance.now();
     // 2. send
     if (!sendFirst) this.#send(ready.messages);
-    // 3. apply
-    this.#apply(ready.committedEntries);
-    if (ready.committedEntries.length > 0) this.#options.onApplied?.(this.#appliedIndex);
+    // 3. apply. While a snapshot is being written (it holds the table's read lock on a native
+    // thread), committed entries wait in the apply queue, as etcd's server applies after
+    // Advance: the Ready loop, and with it heartbeats and replication, never waits on a snapshot.
+    // A conf change is the exception: the core must learn it before the next Ready.
+    for (const entry of ready.committedEntries) this.#applyQueue.push(entry);
+    if (this.#snapshotInFlight !== null && ready.committedEntries.some((entry) => entry.type === EntryType.ConfChange)) {
+      await this.#snapshotInFlight;
+    }
+    if (this.#snapshotInFlight === null) this.#applyQueued();
     if (this.#traceReady) {
       this.#logger.debug({
         event: "ready_handled",
@@ -521,7 +531,39 @@ export class GroupRuntime {
       this.#reads.confirm(readState.context, readState.index, this.#appliedIndex);
     }
     this.#reads.applied(this.#appliedIndex);
-    await this.#maybeSnapshot();
+    this.#maybeStartSnapshot();
+  }
+
+  /** Applies every queued committed entry (those covered by an installed snapshot are skipped). */
+  #applyQueued(): void {
+    if (this.#applyQueue.length === 0) return;
+    const queued = this.#applyQueue;
+    this.#applyQueue = [];
+    const entries = queued.filter((entry) => entry.index > this.#appliedIndex);
+    if (entries.length === 0) return;
+    this.#apply(entries);
+    this.#options.onApplied?.(this.#appliedIndex);
+    this.#reads.applied(this.#appliedIndex);
+  }
+
+  /** Starts a snapshot in the background when one is due; the apply queue holds entries meanwhile. */
+  #maybeStartSnapshot(): void {
+    if (this.#snapshotInFlight !== null || this.#closed) return;
+    const wanted = this.#snapshotWanted && this.#appliedIndex > this.#snapshotIndex;
+    if (!wanted && this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEntriesThreshold) return;
+    if (performance.now() < this.#snapshotRetryAfterMs) return;
+    this.#snapshotWanted = false;
+    this.#snapshotInFlight = this.#takeSnapshot()
+      .catch((error: unknown) => {
+        this.#fatalError = error as Error;
+        this.#logger.fatal({ event: "group_stopped", err: error }, "raft group stopped after a snapshot error");
+      })
+      .finally(() => {
+        this.#snapshotInFlight = null;
+        if (this.#closed) return;
+        this.#applyQueued();
+        this.#scheduleDrain();
+      });
   }
 
   async #persist(ready: Ready): Promise<void> {
@@ -560,6 +602,7 @@ export class GroupRuntime {
     if (info === undefined) {
       throw new UkvError("SNAPSHOT_CORRUPT", `Snapshot ${index}/${term} to install is not on disk`);
     }
+    if (this.#snapshotInFlight !== null) await this.#snapshotInFlight;
     const loaded = await this.#snapshots.load(info.path, this.table);
     this.#storage.applySnapshot(snapshot);
     // The log before the snapshot is gone, and what followed it came from an old leader: the
@@ -710,12 +753,9 @@ export class GroupRuntime {
     this.#options.onMembershipChanged?.(cloneMembership(this.#membership));
   }
 
-  async #maybeSnapshot(): Promise<void> {
+  async #takeSnapshot(): Promise<void> {
     const threshold = this.#options.snapshotEntriesThreshold;
-    const wanted = this.#snapshotWanted && this.#appliedIndex > this.#snapshotIndex;
-    this.#snapshotWanted = false;
-    if (!wanted && this.#appliedIndex - this.#snapshotIndex < threshold) return;
-    if (performance.now() < this.#snapshotRetryAfterMs) return;
+    assert(this.#applyQueue.length === 0, "the snapshot is of everything applied, nothing queued");
     const index = this.#appliedIndex;
     const term = this.#storage.term(index);
     let info: Awaited<ReturnType<SnapshotStore["save"]>>;
@@ -749,7 +789,11 @@ export class GroupRuntime {
     this.#leader = leader;
     if (wasLeader && role !== Role.Leader) {
       // Our proposals may still commit under the next leader, or not: the outcome is unknown.
-      this.#proposals.rejectAll(this.notLeaderError());
+      // TIMEOUT, not NOT_LEADER: NOT_LEADER promises the write was never proposed (safe to retry
+      // elsewhere); here it was, and may still commit.
+      this.#proposals.rejectAll(
+        new UkvError("TIMEOUT", `Node ${this.nodeId} lost the leadership of group ${this.groupId} before the write committed: outcome unknown`),
+      );
     }
   }
 }
