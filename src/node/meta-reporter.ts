@@ -12,6 +12,7 @@ import type { GroupRuntime } from "./group-runtime.ts";
 export const reportIntervalMs = 1000;
 const leadershipPollMs = 100;
 const failureLogIntervalMs = 30_000;
+const retryDelayMsMax = 10_000;
 
 const encoder = new TextEncoder();
 
@@ -25,6 +26,8 @@ export class MetaReporter {
   #reportedMembershipIndex = -1;
   #inFlight: Promise<void> | null = null;
   #lastFailureLogMs = 0;
+  #retryAfterMs = 0;
+  #retryDelayMs = reportIntervalMs;
   #stopped = false;
 
   private constructor(runtime: GroupRuntime, addresses: string[], logger: Logger) {
@@ -46,6 +49,7 @@ export class MetaReporter {
     const status = this.#runtime.status();
     const wonLeadership =
       status.role === "leader" && (status.term !== this.#reportedLeaderTerm || status.membershipIndex !== this.#reportedMembershipIndex);
+    if (Date.now() < this.#retryAfterMs) return; // the meta group was unreachable: back off
     if (!wonLeadership && Date.now() - this.#lastReportMs < reportIntervalMs) return;
     this.#inFlight = this.#report().finally(() => {
       this.#inFlight = null;
@@ -89,8 +93,12 @@ export class MetaReporter {
       });
       if (response.code !== "OK") {
         this.#logFailure(response.code, response.message);
+        // Unreachable meta members cost a connect per attempt: wait longer each time, bounded.
+        this.#retryAfterMs = Date.now() + this.#retryDelayMs;
+        this.#retryDelayMs = Math.min(retryDelayMsMax, this.#retryDelayMs * 2);
         return;
       }
+      this.#retryDelayMs = reportIntervalMs;
       if (key.startsWith("leader/") && this.#reportedLeaderTerm !== status.term) {
         this.#reportedLeaderTerm = status.term;
         this.#logger.info({ event: "leadership_reported", term: status.term });
