@@ -6,16 +6,20 @@
 //               cut (a member's messages out are dropped, it still hears the others), or a
 //               bridge (two members cannot talk to each other, a third talks to both);
 //   torn-wal  - kill -9, a torn record after the end of the newest WAL segment, restart;
-//   disk-full - fill the small file system of the one member that has one, then free it.
+//   disk-full - fill the small file system of the one member that has one, then free it;
+//   membership - add a replica to a random shard (a joiner from a spare slot, add-replica) or,
+//               when it has more than 3 voters, remove a random member and stop it
+//               (membership-nemesis.ts); the change is not undone, the hold is a quiet time.
 // Every action is appended to the schedule (time, action, targets) that a failing run saves.
 import { join } from "node:path";
 import type { ChaosCluster } from "./chaos-cluster.ts";
 import type { SmallFileSystem } from "./disk-full.ts";
+import { changeMembership } from "./membership-nemesis.ts";
 import { tearWalTail } from "./torn-wal.ts";
 import { Prng } from "../util/prng.ts";
 import { assert } from "../util/assert.ts";
 
-export const nemesisKinds = ["kill", "pause", "partition", "torn-wal", "disk-full"] as const;
+export const nemesisKinds = ["kill", "pause", "partition", "torn-wal", "disk-full", "membership"] as const;
 export type NemesisKind = (typeof nemesisKinds)[number];
 
 export interface ScheduleEvent {
@@ -36,6 +40,8 @@ export interface NemesisOptions {
   holdMsMax: number;
   /** The member with a small file system (disk-full), if any. */
   smallFileSystem: { nodeId: number; fileSystem: SmallFileSystem } | null;
+  /** The ukv binary, for `ukv admin` (the membership nemesis). */
+  binaryPath?: string;
   clock(): number;
 }
 
@@ -119,6 +125,8 @@ export class Nemesis {
         return this.#tornWal();
       case "disk-full":
         return this.#diskFull();
+      case "membership":
+        return this.#membership();
     }
   }
 
@@ -190,6 +198,13 @@ export class Nemesis {
       this.#record("heal", "freed the ballast", [target.nodeId]);
       target.fileSystem.release();
     };
+  }
+
+  async #membership(): Promise<() => Promise<void>> {
+    const binaryPath = this.#options.binaryPath;
+    assert(binaryPath !== undefined, "the membership nemesis needs the binary for ukv admin");
+    await changeMembership({ cluster: this.#cluster, binaryPath, prng: this.#prng, record: (action, targets) => this.#record("membership", action, targets) });
+    return async () => undefined;
   }
 
   /** Ends every fault: SIGCONT, heal links, free the ballast, restart dead members. */

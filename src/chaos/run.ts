@@ -11,6 +11,7 @@ import { ChaosCluster } from "./chaos-cluster.ts";
 import { checkConvergence, checkCrashes, checkHistory, type Anomaly } from "./checkers.ts";
 import { SmallFileSystem } from "./disk-full.ts";
 import { History, writeHistory } from "./history.ts";
+import { reconcileMembership } from "./membership-nemesis.ts";
 import { Nemesis, type NemesisKind, type ScheduleEvent } from "./nemesis.ts";
 import { MemberRouter, decodeValue, runWorkload } from "./workload.ts";
 import { assert } from "../util/assert.ts";
@@ -55,6 +56,8 @@ const finalReadAttemptCountMax = 20;
 const finalReadBatchCount = 256;
 const diskFullSizeBytes = 48 * 1024 * 1024;
 const walSegmentSizeBytes = 8 * 1024 * 1024;
+/** Spare member slots per shard when the membership nemesis runs (each add uses one). */
+const spareCountPerShard = 6;
 
 async function isPortFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -80,12 +83,14 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
   const log = options.log ?? (() => undefined);
   const runDir = mkdtempSync(join(tmpdir(), `ukv-chaos-${options.seed}-`));
   const nodeCount = 3 + options.shards * options.replicas;
+  const spareCount = options.nemeses.includes("membership") ? spareCountPerShard : 0;
   const cluster = await ChaosCluster.create({
     binaryPath: options.binaryPath,
     runDir,
     shards: options.shards,
     replicas: options.replicas,
-    portBase: await findFreePortBase(2 * nodeCount + 2, options.seed),
+    spareCountPerShard: spareCount,
+    portBase: await findFreePortBase(2 * nodeCount + 2 + 2 * spareCount * options.shards, options.seed),
     tickMs: 50,
     electionTicks: 20,
     snapshotEntriesThreshold: 2000,
@@ -111,6 +116,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     holdMsMin: options.holdMsMin ?? 1000,
     holdMsMax: options.holdMsMax ?? 5000,
     smallFileSystem,
+    binaryPath: options.binaryPath,
     clock,
   });
   const uniqueKeys = new Set<string>();
@@ -130,6 +136,14 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     nemesis.healAll();
     log(`fault phase over: ${history.size} ops, ${nemesis.faultCount} faults; settling`);
     const anomalies: Anomaly[] = [];
+    if (options.nemeses.includes("membership")) {
+      // Settling and convergence look at the members the shard leaders name, not a stale list.
+      const reconciled = await reconcileMembership(cluster, settleMsMax / 2);
+      for (const note of reconciled.notes) log(`membership: ${note}`);
+      notes.push(...reconciled.notes.map((note) => `membership: ${note}`));
+      for (const problem of reconciled.problems) anomalies.push({ kind: "liveness", detail: problem });
+      notes.push(`final membership: ${cluster.groups.filter((group) => group.groupId !== 0).map((group) => `shard ${group.groupId} = ${group.members.map((member) => member.id).join(",")}`).join("; ")}`);
+    }
     const settled = await settle(cluster, settleMsMax);
     if (settled !== null) anomalies.push({ kind: "liveness", detail: settled });
     const keys = [...Array.from({ length: contendedKeyCount }, (_, index) => `c${index}`), ...uniqueKeys];
@@ -240,14 +254,14 @@ async function readFinalValues(router: MemberRouter, history: History, keys: rea
   return finalValues;
 }
 
-/** A follower GET of every key on every member of its shard (after settle: all applied alike). */
+/** A follower GET of every key on every CURRENT member of its shard (after settle: all applied alike). */
 async function readReplicas(cluster: ChaosCluster, router: MemberRouter, keys: readonly string[]): Promise<Map<number, Map<number, Map<string, string | null>>>> {
   const encoder = new TextEncoder();
   const result = new Map<number, Map<number, Map<string, string | null>>>();
-  for (const shard of cluster.config.shards) {
+  for (const shard of cluster.groups.filter((group) => group.groupId !== 0)) {
     const members = new Map<number, Map<string, string | null>>();
-    result.set(shard.id, members);
-    const shardKeys = keys.filter((key) => router.shardOf(key) === shard.id);
+    result.set(shard.groupId, members);
+    const shardKeys = keys.filter((key) => router.shardOf(key) === shard.groupId);
     for (const member of shard.members) {
       const values = new Map<string, string | null>();
       members.set(member.id, values);

@@ -23,7 +23,11 @@ export interface WorkloadOptions {
   backoffMs: number;
 }
 
-/** Where the clients send requests: a leader guess per shard and one KvClient per member. */
+/**
+ * Where the clients send requests: a leader guess per shard and one KvClient per member. The
+ * members of a shard are the cluster's CURRENT ones (the membership nemesis adds and removes
+ * them); the ring (key -> shard) never changes.
+ */
 export class MemberRouter {
   readonly topology: Topology;
   readonly #cluster: ChaosCluster;
@@ -42,13 +46,17 @@ export class MemberRouter {
   }
 
   membersOf(shardId: number): number[] {
-    const shard = this.topology.shards.get(shardId);
-    assert(shard !== undefined, "the ring names known shards");
-    return shard.members.map((member) => member.id);
+    assert(this.topology.shards.has(shardId), "the ring names known shards");
+    const group = this.#cluster.groups.find((candidate) => candidate.groupId === shardId);
+    assert(group !== undefined && group.members.length > 0, "a shard has current members");
+    return group.members.map((member) => member.id);
   }
 
+  /** The guessed leader, if still a member (a removed one is never asked again), else the first member. */
   leaderGuess(shardId: number): number {
-    return this.#leaderGuess.get(shardId) ?? this.membersOf(shardId)[0]!;
+    const members = this.membersOf(shardId);
+    const guess = this.#leaderGuess.get(shardId);
+    return guess !== undefined && members.includes(guess) ? guess : members[0]!;
   }
 
   /** Learns from an answer: a NOT_LEADER hint names the leader; other failures try the next member. */
