@@ -9,6 +9,7 @@ import { UkvError } from "../util/errors.ts";
 const encoder = new TextEncoder();
 const catchUpPollMs = 200;
 export const catchUpWaitMsDefault = 120_000;
+const layoutWaitMsMax = 10_000;
 
 export interface AdminProgress {
   (line: string): void;
@@ -23,8 +24,17 @@ export class AdminClient {
     this.#progress = progress;
   }
 
+  /** The shard as the metadata group knows it; waits (bounded) while meta has no layout yet (just started). */
   async shard(shardId: number): Promise<TopologyShard> {
-    return findShard(await fetchTopology(this.#meta), shardId);
+    const deadline = Date.now() + layoutWaitMsMax;
+    for (;;) {
+      const topology = await fetchTopology(this.#meta).catch((error: unknown) => {
+        if (Date.now() > deadline) throw error;
+        return null;
+      });
+      if (topology !== null && (topology.layout !== null || Date.now() > deadline)) return findShard(topology, shardId);
+      await Bun.sleep(200);
+    }
   }
 
   async #shardClient(shardId: number): Promise<GroupClient> {
