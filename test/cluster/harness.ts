@@ -32,7 +32,9 @@ async function isPortFree(port: number): Promise<boolean> {
 /** A base port with `count` consecutive free ports after it (random start, so parallel tests differ). */
 export async function findFreePortBase(count: number): Promise<number> {
   for (let attemptIndex = 0; attemptIndex < 50; attemptIndex++) {
-    const base = 20000 + Math.floor(Math.random() * 2000) * 20;
+    // Below the kernel's ephemeral range (32768+): a port chosen here must not be taken later by
+    // the source port of some outgoing connection while its process is down or not started yet.
+    const base = 20000 + Math.floor(Math.random() * 600) * 20;
     let allFree = true;
     for (let offset = 0; offset < count && allFree; offset++) allFree = await isPortFree(base + offset);
     if (allFree) return base;
@@ -245,6 +247,11 @@ export class LocalShard {
   }
 
   async destroy(): Promise<void> {
+    // UKV_TEST_KEEP_LOGS=DIR keeps every member's log tail for a post-mortem.
+    const keepDir = process.env.UKV_TEST_KEEP_LOGS;
+    if (keepDir !== undefined) {
+      for (const [id, log] of this.logs) writeFileSync(join(keepDir, `${this.dir.split("/").pop()}-node-${id}.log`), log);
+    }
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
     await Promise.all([...this.#processes.keys()].map((id) => this.kill(id, "SIGKILL")));

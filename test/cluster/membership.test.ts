@@ -14,7 +14,12 @@ let shard: LocalShard | null = null;
 const extraProcesses: Subprocess[] = [];
 const clients: GroupClient[] = [];
 
+const joiners: Joiner[] = [];
+
 afterEach(async () => {
+  const keepDir = process.env.UKV_TEST_KEEP_LOGS;
+  if (keepDir !== undefined) for (const joiner of joiners) await Bun.write(`${keepDir}/joiner-${joiner.id}.log`, joiner.log());
+  joiners.length = 0;
   for (const client of clients.splice(0)) client.close();
   for (const child of extraProcesses.splice(0)) {
     child.kill("SIGKILL");
@@ -50,7 +55,9 @@ function startJoiner(target: LocalShard, id: number, portBase: number): Joiner {
       logText = (logText + new TextDecoder().decode(value)).slice(-100_000);
     }
   })();
-  return { id, raftAddress, clientAddress, process: child, log: () => logText };
+  const joiner = { id, raftAddress, clientAddress, process: child, log: () => logText };
+  joiners.push(joiner);
+  return joiner;
 }
 
 /** Runs `ukv admin ...` without blocking this process's event loop (the load keeps running). */
