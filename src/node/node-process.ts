@@ -7,6 +7,7 @@ import { findMember, nodeDataDir } from "../config/cluster-config.ts";
 import { DirLock } from "../storage/dir-lock.ts";
 import { RaftTransport } from "../transport/raft-transport.ts";
 import { KvServer } from "../transport/kv-server.ts";
+import { parseAddress } from "../transport/socket-util.ts";
 import { UkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
@@ -82,12 +83,7 @@ export class NodeProcess {
       throw new UkvError("CONFIG_INVALID", `Node id ${options.nodeId} is a metadata member: start it with \`ukv meta\``);
     }
     const shard = found.shard;
-    const role: GroupRole = {
-      kind: "shard",
-      createHandler: createKvHandler,
-      startBackground: (runtime) => MetaReporter.start({ config: options.config, runtime, logger: options.logger }),
-    };
-    return NodeProcess.startGroup(options, { id: shard.id, members: shard.members }, role);
+    return NodeProcess.startGroup(options, { id: shard.id, members: shard.members }, shardRole(options));
   }
 
   /**
@@ -115,11 +111,7 @@ export class NodeProcess {
         meta.close();
       }
     }
-    const role: GroupRole = {
-      kind: "shard",
-      createHandler: createKvHandler,
-      startBackground: (runtime) => MetaReporter.start({ config: options.config, runtime, logger: options.logger }),
-    };
+    const role = shardRole(options);
     options.logger.info({ event: "node_joining", shard: options.shardId, node: options.nodeId }, "waiting to be added with ukv admin add-replica");
     return NodeProcess.startGroup({ ...options, dataDir }, group, role);
   }
@@ -167,7 +159,7 @@ export class NodeProcess {
     const dialAddress = (id: number, raftAddress: string): string => dialOverrides.get(id) ?? raftAddress;
     for (const [id, address] of initialMembership.addresses) if (id !== nodeId) peers.set(id, dialAddress(id, address.raftAddress));
     let runtime: GroupRuntime | null = null;
-    const raftListen = splitAddress(member.raftAddress);
+    const raftListen = parseAddress(member.raftAddress);
     const transport = new RaftTransport({
       nodeId,
       listenHost: raftListen.host,
@@ -209,7 +201,7 @@ export class NodeProcess {
       ...(role.transformBatch === undefined ? {} : { transformBatch: role.transformBatch }),
       ...(role.onApplied === undefined ? {} : { onApplied: role.onApplied }),
     });
-    const clientListen = splitAddress(member.clientAddress);
+    const clientListen = parseAddress(member.clientAddress);
     const server = new KvServer({
       host: clientListen.host,
       port: clientListen.port,
@@ -252,14 +244,15 @@ export class NodeProcess {
   }
 }
 
-export function splitAddress(address: string): { host: string; port: number } {
-  const colonIndex = address.lastIndexOf(":");
-  const port = Number(address.slice(colonIndex + 1));
-  if (colonIndex <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UkvError("CONFIG_INVALID", `Address must be host:port: ${address}`);
-  }
-  return { host: address.slice(0, colonIndex), port };
+/** A data shard member: the plain KV handler, and reports to the metadata group. */
+function shardRole(options: NodeProcessOptions): GroupRole {
+  return {
+    kind: "shard",
+    createHandler: createKvHandler,
+    startBackground: (runtime) => MetaReporter.start({ config: options.config, runtime, logger: options.logger }),
+  };
 }
+
 
 /** UKV_PEER_ADDRESS_OVERRIDES: a JSON map peer id -> "host:port" to dial instead of its raftAddress. */
 function peerAddressOverrides(): Map<number, string> {
