@@ -5,6 +5,7 @@
 // past either, the server stops reading that socket (TCP pushes back on the client), so a fast or
 // hostile client cannot grow our memory. Bad bytes close that connection only, logged as
 // "frame_invalid"; a throwing handler becomes an INTERNAL answer.
+import { listenTcp } from "./socket-util.ts";
 import { createServer, type Server, type Socket } from "node:net";
 import * as pb from "../proto/kv.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
@@ -57,16 +58,7 @@ export class KvServer {
     assert(this.#server === null, "start is called once");
     const server = createServer((socket) => this.#accept(socket));
     this.#server = server;
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ host: this.#options.host, port: this.#options.port }, () => {
-        server.off("error", reject);
-        server.on("error", (error) => this.#logger.error({ event: "listener_error", err: error }));
-        const address = server.address();
-        assert(address !== null && typeof address === "object", "a TCP listener has an address");
-        resolve({ port: address.port });
-      });
-    });
+    return listenTcp(server, { host: this.#options.host, port: this.#options.port, logger: this.#logger }).then((port) => ({ port }));
   }
 
   /** Stops accepting, answers what is in flight (new requests get UNAVAILABLE), then closes; bounded. */

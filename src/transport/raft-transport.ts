@@ -4,6 +4,7 @@
 // Ready with many messages costs one write per peer. Snapshots stream on their own connections
 // (snapshot-stream.ts). Anything malformed a peer sends closes that connection with a logged
 // reason ("frame_invalid"); nothing a peer sends can throw out of a socket handler.
+import { listenTcp } from "./socket-util.ts";
 import { createServer, type Server, type Socket } from "node:net";
 import { ProtoDecodeError } from "../proto/wire.ts";
 import type { Message } from "../raft/types.ts";
@@ -72,16 +73,7 @@ export class RaftTransport {
     assert(this.#server === null, "start is called once");
     const server = createServer((socket) => this.#accept(socket));
     this.#server = server;
-    return new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ host: this.#options.listenHost, port: this.#options.listenPort }, () => {
-        server.off("error", reject);
-        server.on("error", (error) => this.#logger.error({ event: "listener_error", err: error }));
-        const address = server.address();
-        assert(address !== null && typeof address === "object", "a TCP listener has an address");
-        resolve({ port: address.port });
-      });
-    });
+    return listenTcp(server, { host: this.#options.listenHost, port: this.#options.listenPort, logger: this.#logger }).then((port) => ({ port }));
   }
 
   send(groupId: number, messages: Message[]): void {

@@ -1,6 +1,8 @@
 // Small helpers over node:net sockets shared by the Raft transport and the client protocol:
 // parsing "host:port", dialing with a deadline, and waiting out write backpressure.
-import { createConnection, type Socket } from "node:net";
+import { createConnection, type Server, type Socket } from "node:net";
+import { assert } from "../util/assert.ts";
+import type { Logger } from "../util/log.ts";
 import { UkvError } from "../util/errors.ts";
 
 export const connectTimeoutMsDefault = 2000;
@@ -80,5 +82,22 @@ export function writeWithBackpressure(socket: Socket, bytes: Uint8Array, stallTi
     };
     socket.once("drain", onDrain);
     socket.once("close", onClose);
+  });
+}
+
+/**
+ * Listens on host:port and resolves with the bound port (port 0 picks one). A start-up error
+ * (address in use) rejects; later listener errors are logged, never thrown.
+ */
+export function listenTcp(server: Server, args: { host: string; port: number; logger: Logger }): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: args.host, port: args.port }, () => {
+      server.off("error", reject);
+      server.on("error", (error) => args.logger.error({ event: "listener_error", err: error }));
+      const address = server.address();
+      assert(address !== null && typeof address === "object", "a TCP listener has an address");
+      resolve(address.port);
+    });
   });
 }

@@ -3,8 +3,8 @@
 // gate and per-shard queues (RespBackend, implemented by RouterServer). Owns the connection set,
 // the counters INFO reports, and the router-wide key locks; close() stops accepting, lets each
 // connection answer what it took (bounded), then closes them.
+import { listenTcp } from "../../transport/socket-util.ts";
 import { createServer, type Server, type Socket } from "node:net";
-import { assert } from "../../util/assert.ts";
 import { respConnectionCountMax } from "../../util/limits.ts";
 import type { Logger } from "../../util/log.ts";
 import { CommandTable } from "./resp-commands.ts";
@@ -73,16 +73,7 @@ export class RespServer {
       stats.connectionCount = connections.size;
     };
     const server = createServer(accept);
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ host: options.host, port: options.port }, () => {
-        server.off("error", reject);
-        server.on("error", (error) => logger.error({ event: "listener_error", err: error }));
-        const address = server.address();
-        assert(address !== null && typeof address === "object", "a TCP listener has an address");
-        resolve(address.port);
-      });
-    });
+    const port = await listenTcp(server, { host: options.host, port: options.port, logger });
     stats.port = port;
     const resp = new RespServer({ port, stats, server, connections, logger, drainTimeoutMs: options.drainTimeoutMs ?? respDrainTimeoutMsDefault });
     server.once("close", () => {
