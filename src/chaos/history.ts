@@ -7,7 +7,7 @@
 //             invocation, or never.
 // Written to disk as JSON lines, one event per line (invoke, then ok / fail / unknown), which
 // readHistory() pairs back into operations.
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 import { assert } from "../util/assert.ts";
 
 export type OpKind = "set" | "delete" | "get" | "followerGet";
@@ -93,8 +93,10 @@ export class History {
   }
 }
 
+/** Lines per write: a long run's history (millions of ops) is far larger than one string may be. */
+const historyLinesPerWrite = 10_000;
+
 export function writeHistory(path: string, ops: readonly CompletedOp[]): void {
-  const lines: string[] = [];
   const events: { ms: number; line: string }[] = [];
   for (const op of ops) {
     const invoke: InvokeEvent = { t: "invoke", id: op.id, client: op.client, op: op.kind, key: op.key, value: op.kind === "set" ? op.value : null, ms: op.invokeMs, node: op.node };
@@ -103,8 +105,15 @@ export function writeHistory(path: string, ops: readonly CompletedOp[]): void {
     events.push({ ms: Number.isFinite(op.completeMs) ? op.completeMs : Number.MAX_VALUE, line: JSON.stringify(complete) });
   }
   events.sort((a, b) => a.ms - b.ms);
-  for (const event of events) lines.push(event.line);
-  writeFileSync(path, lines.join("\n") + "\n");
+  const fd = openSync(path, "w");
+  try {
+    for (let start = 0; start < events.length; start += historyLinesPerWrite) {
+      const chunk = events.slice(start, start + historyLinesPerWrite).map((event) => event.line);
+      writeSync(fd, chunk.join("\n") + "\n");
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Reads a history written by writeHistory (or by hand) back into operations. */

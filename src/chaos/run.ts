@@ -54,6 +54,7 @@ export interface ChaosRunResult {
 const settleMsMax = 60_000;
 const finalReadAttemptCountMax = 20;
 const finalReadBatchCount = 256;
+const replicaReadAttemptCountMax = 5;
 const diskFullSizeBytes = 48 * 1024 * 1024;
 const walSegmentSizeBytes = 8 * 1024 * 1024;
 /** Spare member slots per shard when the membership nemesis runs (each add uses one). */
@@ -134,7 +135,16 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
       nemesis.run(deadlineMs),
     ]);
     nemesis.healAll();
-    log(`fault phase over: ${history.size} ops, ${nemesis.faultCount} faults; settling`);
+    log(`fault phase over: ${history.size} ops, ${nemesis.faultCount} faults`);
+    // Kept before the slow part, so a run cut short after its faults still leaves its history.
+    let phaseStartMs = clock();
+    writeHistory(join(runDir, "history.jsonl"), history.ops());
+    writeFileSync(join(runDir, "schedule.json"), JSON.stringify(nemesis.schedule, null, 1));
+    const phaseDone = (what: string): void => {
+      log(`${what} in ${Math.round(clock() - phaseStartMs)} ms`);
+      phaseStartMs = clock();
+    };
+    phaseDone("fault-phase history written");
     const anomalies: Anomaly[] = [];
     if (options.nemeses.includes("membership")) {
       // Settling and convergence look at the members the shard leaders name, not a stale list.
@@ -146,12 +156,16 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     }
     const settled = await settle(cluster, settleMsMax);
     if (settled !== null) anomalies.push({ kind: "liveness", detail: settled });
+    phaseDone(settled === null ? "settled" : "settle gave up");
     const keys = [...Array.from({ length: contendedKeyCount }, (_, index) => `c${index}`), ...uniqueKeys];
-    const finalValues = await readFinalValues(router, history, keys);
-    const replicaValues = await readReplicas(cluster, router, keys);
+    const finalValues = await readFinalValues(router, history, keys, log);
+    phaseDone(`linearizable final reads of ${keys.length} keys`);
+    const replicaValues = await readReplicas(cluster, router, keys, anomalies, log);
+    phaseDone("follower reads on every member");
     const ops = history.ops();
     const checked = checkHistory(ops, finalValues);
     anomalies.push(...checked.anomalies, ...checkConvergence(replicaValues), ...checkCrashes(cluster.exits, cluster.fatalLogLines()));
+    phaseDone(`checkers over ${ops.length} ops`);
     const result: ChaosRunResult = {
       seed: options.seed,
       runDir: null,
@@ -226,11 +240,24 @@ async function settle(cluster: ChaosCluster, timeoutMs: number): Promise<string 
   return `The cluster did not settle within ${timeoutMs} ms after the faults stopped: ${lastProblem}`;
 }
 
+/** Logs progress of a long final-read loop (100,000 keys and more) about every tenth of the way. */
+function progressLogger(what: string, total: number, log: (line: string) => void): (done: number) => void {
+  const step = Math.max(finalReadBatchCount, Math.ceil(total / 10));
+  let nextMark = step;
+  return (done) => {
+    if (total < 100_000 || done < nextMark || done >= total) return;
+    log(`${what}: ${done}/${total}`);
+    nextMark = done + step;
+  };
+}
+
 /** Linearizable GETs of every key through its shard's leader, recorded in the history. */
-async function readFinalValues(router: MemberRouter, history: History, keys: readonly string[]): Promise<Map<string, string | null>> {
+async function readFinalValues(router: MemberRouter, history: History, keys: readonly string[], log: (line: string) => void): Promise<Map<string, string | null>> {
   const finalValues = new Map<string, string | null>();
   const encoder = new TextEncoder();
+  const progress = progressLogger("linearizable final reads", keys.length, log);
   for (let start = 0; start < keys.length; start += finalReadBatchCount) {
+    progress(start);
     const batch = keys.slice(start, start + finalReadBatchCount);
     await Promise.all(
       batch.map(async (key) => {
@@ -254,8 +281,12 @@ async function readFinalValues(router: MemberRouter, history: History, keys: rea
   return finalValues;
 }
 
-/** A follower GET of every key on every CURRENT member of its shard (after settle: all applied alike). */
-async function readReplicas(cluster: ChaosCluster, router: MemberRouter, keys: readonly string[]): Promise<Map<number, Map<number, Map<string, string | null>>>> {
+/**
+ * A follower GET of every key on every CURRENT member of its shard (after settle: all applied
+ * alike). A member that still cannot answer some keys after a few retries is reported once as a
+ * `liveness` anomaly and left out of the convergence check (rather than one timeout per key).
+ */
+async function readReplicas(cluster: ChaosCluster, router: MemberRouter, keys: readonly string[], anomalies: Anomaly[], log: (line: string) => void): Promise<Map<number, Map<number, Map<string, string | null>>>> {
   const encoder = new TextEncoder();
   const result = new Map<number, Map<number, Map<string, string | null>>>();
   for (const shard of cluster.groups.filter((group) => group.groupId !== 0)) {
@@ -264,16 +295,30 @@ async function readReplicas(cluster: ChaosCluster, router: MemberRouter, keys: r
     const shardKeys = keys.filter((key) => router.shardOf(key) === shard.groupId);
     for (const member of shard.members) {
       const values = new Map<string, string | null>();
-      members.set(member.id, values);
-      for (let start = 0; start < shardKeys.length; start += finalReadBatchCount) {
-        const batch = shardKeys.slice(start, start + finalReadBatchCount);
-        const responses = await Promise.all(batch.map((key) => router.client(member.id).get(encoder.encode(key))));
-        batch.forEach((key, index) => {
-          const response = responses[index];
-          assert(response !== undefined, "one response per key");
-          if (response.code === "OK" || response.code === "NOT_FOUND") values.set(key, decodeValue(response));
-        });
+      const progress = progressLogger(`follower reads, shard ${shard.groupId} member ${member.id}`, shardKeys.length, log);
+      let unanswered: string | null = null;
+      for (let start = 0; start < shardKeys.length && unanswered === null; start += finalReadBatchCount) {
+        progress(start);
+        let pending = shardKeys.slice(start, start + finalReadBatchCount);
+        for (let attemptIndex = 0; attemptIndex < replicaReadAttemptCountMax && pending.length > 0; attemptIndex++) {
+          if (attemptIndex > 0) await Bun.sleep(200);
+          const responses = await Promise.all(pending.map((key) => router.client(member.id).get(encoder.encode(key))));
+          const failed: string[] = [];
+          pending.forEach((key, index) => {
+            const response = responses[index];
+            assert(response !== undefined, "one response per key");
+            if (response.code === "OK" || response.code === "NOT_FOUND") values.set(key, decodeValue(response));
+            else failed.push(`${key}: ${response.code} ${response.message}`);
+          });
+          pending = pending.filter((key) => !values.has(key));
+          if (pending.length > 0 && attemptIndex === replicaReadAttemptCountMax - 1) unanswered = failed[0] ?? "";
+        }
       }
+      if (unanswered !== null) {
+        anomalies.push({ kind: "liveness", detail: `Member ${member.id} of shard ${shard.groupId} did not answer follower reads after settling (${replicaReadAttemptCountMax} attempts), e.g. ${unanswered}` });
+        continue;
+      }
+      members.set(member.id, values);
     }
   }
   return result;
