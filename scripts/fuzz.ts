@@ -1,8 +1,7 @@
-// `npm run fuzz -- [--cases N] [--seed S] [--from CASE_INDEX] [--target raft-frames,client-frames,config-yaml,wal,snapshot]`
+// `npm run fuzz -- [--cases N] [--seed S] [--from CASE_INDEX] [--target raft-frames,client-frames,resp,config-yaml,wal,snapshot]`
 // Seeded fuzzing of every decoder (src/chaos/fuzz.ts). Default 1,000,000 cases per target (the
 // file-based targets, wal and snapshot, take far longer per case). Exit 1 when any case failed;
 // each failure prints the seed and case index that replay it.
-// RESP is not fuzzed yet: the RESP parser (src/router/resp) does not exist in this tree.
 import { fuzzTarget, fuzzTargetNames, type FuzzTargetName } from "../src/chaos/fuzz.ts";
 
 function argValue(name: string): string | undefined {

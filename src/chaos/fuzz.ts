@@ -1,6 +1,6 @@
 // Seeded fuzzing of every decoder that reads bytes from outside the process: Raft frames (the
 // frame decoder, then the RAFT_BATCH codec), client frames (request and response batches and
-// their mapping), WAL segments (Wal.open on a corrupted copy of a real log), snapshot files
+// their mapping), RESP requests (parser and commands, in fuzz-resp.ts), WAL segments (Wal.open on a corrupted copy of a real log), snapshot files
 // (SnapshotStore.load on a corrupted copy) and the YAML config (parseClusterConfig).
 // Inputs are mutations of valid encodings (bit flips, byte overwrites, cuts, inserted and
 // duplicated runs, interesting integers) or plain random bytes. A case passes when the decoder
@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { generateLocalClusterConfig, parseClusterConfig, renderClusterConfig } from "../config/cluster-config.ts";
 import * as kvProto from "../proto/kv.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
+import { respFuzzTarget } from "./fuzz-resp.ts";
 import { EntryType, MessageType, type Message } from "../raft/types.ts";
 import { SnapshotStore } from "../storage/snapshot-store.ts";
 import { Table } from "../storage/table.ts";
@@ -23,7 +24,7 @@ import { decodeRaftBatch, encodeRaftBatch } from "../transport/raft-codec.ts";
 import { isUkvError } from "../util/errors.ts";
 import { Prng } from "../util/prng.ts";
 
-export const fuzzTargetNames = ["raft-frames", "client-frames", "config-yaml", "wal", "snapshot"] as const;
+export const fuzzTargetNames = ["raft-frames", "client-frames", "resp", "config-yaml", "wal", "snapshot"] as const;
 export type FuzzTargetName = (typeof fuzzTargetNames)[number];
 
 /** One case may take this long before it counts as a hang. */
@@ -267,9 +268,18 @@ const snapshotTarget: FuzzTarget = {
   },
 };
 
+/** RESP requests: parser (whole vs split), command table, commands on an in-memory backend (fuzz-resp.ts). */
+const respTarget: FuzzTarget = {
+  async setup(prng) {
+    const { corpus, runCase } = respFuzzTarget(prng);
+    return { corpus, runCase, cleanup: () => undefined };
+  },
+};
+
 const targets: Record<FuzzTargetName, FuzzTarget> = {
   "raft-frames": raftFrames,
   "client-frames": clientFrames,
+  resp: respTarget,
   "config-yaml": configYaml,
   wal: walTarget,
   snapshot: snapshotTarget,

@@ -2,6 +2,7 @@
 // must end in a typed error or a valid result, never a crash, a hang or runaway memory.
 import { expect, test } from "bun:test";
 import { fuzzInput, fuzzTarget, mutate } from "../../src/chaos/fuzz.ts";
+import { assertSameParse } from "../../src/chaos/fuzz-resp.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 const seed = 20_261_125;
@@ -9,6 +10,7 @@ const seed = 20_261_125;
 test.each([
   ["raft-frames", 4000],
   ["client-frames", 4000],
+  ["resp", 4000],
   ["snapshot", 2000],
   ["config-yaml", 800],
   ["wal", 150],
@@ -34,4 +36,11 @@ test("mutations change the input most of the time (the fuzzer is not a no-op)", 
     if (output.length !== input.length || output.some((byte, index) => byte !== input[index])) changedCount++;
   }
   expect(changedCount).toBeGreaterThan(180);
+});
+
+test("the RESP target's split-parse oracle reports a parse that depends on how the bytes were cut", () => {
+  const command = { kind: "command" as const, args: [new TextEncoder().encode("GET"), new TextEncoder().encode("k")] };
+  expect(() => assertSameParse([command], [command])).not.toThrow();
+  expect(() => assertSameParse([command], [])).toThrow(/differs when the input is split/);
+  expect(() => assertSameParse([command], [{ kind: "command", args: [new TextEncoder().encode("GET"), new TextEncoder().encode("j")] }])).toThrow(/differs/);
 });
