@@ -216,6 +216,9 @@ export class GroupRuntime {
       },
       "group member recovered from disk",
     );
+    // The recovered membership (from the snapshot) may name members added after the bootstrap
+    // file the transport was built from: without this, messages to them are dropped for good.
+    runtime.#syncPeers();
     runtime.#start();
     return runtime;
   }

@@ -220,3 +220,59 @@ test("a new member that crashed during catch-up can be removed again", async () 
   const response = await target.request(leader, { op: "SET", key: "after", value: "removal" });
   expect(response.code).toBe("OK");
 }, 90_000);
+
+// Regression (chaos seed 31338): a member restarted after a membership change knew the current
+// members from its snapshot but dialled only the members of its bootstrap file (group.json), so
+// messages to members added later were dropped; with enough members restarted the shard never
+// elected a leader again.
+test("members restarted after a change reach the members added since they bootstrapped", async () => {
+  // A low threshold: every member snapshots after the change, so the membership comes from a snapshot.
+  shard = await LocalShard.create({ snapshotEntriesThreshold: 50 });
+  const target = shard;
+  for (const id of target.metaIds) target.start(id);
+  target.startAll();
+  const leader = await target.waitForLeader();
+  const portBase = await findFreePortBase(2);
+  let joiner = startJoiner(target, 41, portBase);
+  const added = await admin(target, ["add-replica", "--shard", "1", "--node", "41", "--raft-addr", joiner.raftAddress, "--client-addr", joiner.clientAddress]);
+  expect(added.exitCode).toBe(0);
+  const removedId = target.ids.find((id) => id !== leader)!;
+  const removed = await admin(target, ["remove-replica", "--shard", "1", "--node", String(removedId)]);
+  expect(removed.exitCode).toBe(0);
+  await target.kill(removedId);
+  const originals = target.ids.filter((id) => id !== removedId);
+  let writer = originals[0]!;
+  for (let index = 0; index < 150; index++) {
+    const result = await target.setViaLeader(`before-${index}`, "x", writer);
+    expect(result.ok).toBe(true);
+    writer = result.leader;
+  }
+  for (const id of originals) expect((await target.status(id))?.snapshotIndex ?? 0).toBeGreaterThan(0);
+
+  // kill -9 of every member, then restart: the two originals bootstrapped with [1,2,3], the joiner without them.
+  for (const id of originals) await target.kill(id);
+  joiner.process.kill("SIGKILL");
+  await joiner.process.exited;
+  for (const id of originals) target.start(id);
+  joiner = startJoiner(target, 41, portBase);
+
+  // Each member must receive new writes: the originals from each other, the joiner from the leader.
+  let acknowledged = false;
+  for (let attemptIndex = 0; attemptIndex < 100 && !acknowledged; attemptIndex++) {
+    for (const id of originals) {
+      const response = await target.request(id, { op: "SET", key: "after-restart", value: "y" }).catch(() => null);
+      if (response?.code === "OK") acknowledged = true;
+    }
+    if (!acknowledged) await Bun.sleep(100);
+  }
+  expect(acknowledged).toBe(true);
+  const joinerClient = new GroupClient([joiner.clientAddress], { timeoutMs: 2000 });
+  clients.push(joinerClient);
+  let seen = "";
+  for (let attemptIndex = 0; attemptIndex < 100 && seen !== "y"; attemptIndex++) {
+    const response = await joinerClient.request({ op: "GET", key: bytes("after-restart"), value: new Uint8Array(0), linearizable: false }, { anyMember: true });
+    seen = response.code === "OK" ? text(response.value) : response.code;
+    if (seen !== "y") await Bun.sleep(100);
+  }
+  expect(seen).toBe("y");
+}, 90_000);
