@@ -21,7 +21,7 @@ export interface Anomaly {
  * `finalValues`: key -> the value a linearizable read returned after the run (null = absent);
  * every key written in the history must be present in the map.
  */
-export function checkLostWrites(ops: readonly CompletedOp[], finalValues: ReadonlyMap<string, string | null>): Anomaly[] {
+export function checkLostWrites(ops: readonly CompletedOp[], finalValues: ReadonlyMap<string, string | null>, unreadKeys: ReadonlySet<string> = new Set()): Anomaly[] {
   const anomalies: Anomaly[] = [];
   const writesByKey = new Map<string, CompletedOp[]>();
   for (const op of ops) {
@@ -32,6 +32,8 @@ export function checkLostWrites(ops: readonly CompletedOp[], finalValues: Readon
     list.push(op);
   }
   for (const [key, writes] of writesByKey) {
+    // A key the run could not read back (its shard had no leader) is a liveness anomaly already.
+    if (unreadKeys.has(key)) continue;
     if (!finalValues.has(key)) {
       anomalies.push({ kind: "lost-write", key, detail: `Key ${key} was written but not read back at the end` });
       continue;
@@ -132,8 +134,12 @@ export function linearizabilityAnomalies(verdicts: readonly KeyVerdict[]): Anoma
 }
 
 /** Everything that needs only the history and the final reads. */
-export function checkHistory(ops: readonly CompletedOp[], finalValues: ReadonlyMap<string, string | null>, stepsMax?: number): { anomalies: Anomaly[]; verdicts: KeyVerdict[] } {
-  const verdicts = checkLinearizability(ops, stepsMax);
-  const anomalies = [...linearizabilityAnomalies(verdicts), ...checkLostWrites(ops, finalValues), ...checkPhantomReads(ops)];
+export function checkHistory(
+  ops: readonly CompletedOp[],
+  finalValues: ReadonlyMap<string, string | null>,
+  options: { stepsMax?: number; unreadKeys?: ReadonlySet<string> } = {},
+): { anomalies: Anomaly[]; verdicts: KeyVerdict[] } {
+  const verdicts = checkLinearizability(ops, options.stepsMax);
+  const anomalies = [...linearizabilityAnomalies(verdicts), ...checkLostWrites(ops, finalValues, options.unreadKeys), ...checkPhantomReads(ops)];
   return { anomalies, verdicts };
 }

@@ -158,12 +158,14 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     if (settled !== null) anomalies.push({ kind: "liveness", detail: settled });
     phaseDone(settled === null ? "settled" : "settle gave up");
     const keys = [...Array.from({ length: contendedKeyCount }, (_, index) => `c${index}`), ...uniqueKeys];
-    const finalValues = await readFinalValues(router, history, keys, log);
+    const { finalValues, unreadable } = await readFinalValues(router, history, keys, log);
+    for (const [shardId, detail] of unreadable) anomalies.push({ kind: "liveness", detail: `Shard ${shardId} could not be read after the faults stopped (${detail}); its other keys were not read back` });
     phaseDone(`linearizable final reads of ${keys.length} keys`);
-    const replicaValues = await readReplicas(cluster, router, keys, anomalies, log);
+    const readableKeys = unreadable.size === 0 ? keys : keys.filter((key) => !unreadable.has(router.shardOf(key)));
+    const replicaValues = await readReplicas(cluster, router, readableKeys, anomalies, log);
     phaseDone("follower reads on every member");
     const ops = history.ops();
-    const checked = checkHistory(ops, finalValues);
+    const checked = checkHistory(ops, finalValues, { unreadKeys: new Set(keys.filter((key) => !finalValues.has(key))) });
     anomalies.push(...checked.anomalies, ...checkConvergence(replicaValues), ...checkCrashes(cluster.exits, cluster.fatalLogLines()));
     phaseDone(`checkers over ${ops.length} ops`);
     const result: ChaosRunResult = {
@@ -251,9 +253,15 @@ function progressLogger(what: string, total: number, log: (line: string) => void
   };
 }
 
-/** Linearizable GETs of every key through its shard's leader, recorded in the history. */
-async function readFinalValues(router: MemberRouter, history: History, keys: readonly string[], log: (line: string) => void): Promise<Map<string, string | null>> {
+/**
+ * Linearizable GETs of every key through its shard's leader, recorded in the history. A key that
+ * fails every attempt marks its shard unreadable: the shard's remaining keys are skipped (one
+ * liveness anomaly instead of hours of timeouts), and the caller leaves them out of the
+ * lost-write check.
+ */
+async function readFinalValues(router: MemberRouter, history: History, keys: readonly string[], log: (line: string) => void): Promise<{ finalValues: Map<string, string | null>; unreadable: Map<number, string> }> {
   const finalValues = new Map<string, string | null>();
+  const unreadable = new Map<number, string>();
   const encoder = new TextEncoder();
   const progress = progressLogger("linearizable final reads", keys.length, log);
   for (let start = 0; start < keys.length; start += finalReadBatchCount) {
@@ -262,7 +270,8 @@ async function readFinalValues(router: MemberRouter, history: History, keys: rea
     await Promise.all(
       batch.map(async (key) => {
         const shardId = router.shardOf(key);
-        for (let attemptIndex = 0; attemptIndex < finalReadAttemptCountMax; attemptIndex++) {
+        let lastAnswer = "";
+        for (let attemptIndex = 0; attemptIndex < finalReadAttemptCountMax && !unreadable.has(shardId); attemptIndex++) {
           const member = router.leaderGuess(shardId);
           const id = history.invoke({ client: -1, kind: "get", key });
           const response = await router.client(member).get(encoder.encode(key), { linearizable: true });
@@ -273,12 +282,14 @@ async function readFinalValues(router: MemberRouter, history: History, keys: rea
             return;
           }
           history.complete(id, "fail");
+          lastAnswer = `${response.code} ${response.message}`;
           await Bun.sleep(100);
         }
+        if (!unreadable.has(shardId)) unreadable.set(shardId, `key ${key}: ${finalReadAttemptCountMax} linearizable GETs failed, the last with ${lastAnswer}`);
       }),
     );
   }
-  return finalValues;
+  return { finalValues, unreadable };
 }
 
 /**
