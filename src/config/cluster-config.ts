@@ -55,6 +55,9 @@ function invalid(sourceName: string, problems: readonly ConfigProblem[]): UkvErr
   });
 }
 
+/** Alias expansions one config may make: a real config needs none, a hostile one could need billions. */
+const yamlAliasCountMax = 100;
+
 /** YAML text -> plain data, or CONFIG_INVALID naming the file, line and column of each syntax error. */
 function parseYaml(text: string, sourceName: string): unknown {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -71,7 +74,14 @@ function parseYaml(text: string, sourceName: string): unknown {
       data: { file: sourceName, line: firstLine },
     });
   }
-  return document.toJS();
+  try {
+    // toJS resolves aliases: an alias with no anchor, or one that expands too much (a "billion
+    // laughs" file), throws a ReferenceError here, after a clean parse.
+    return document.toJS({ maxAliasCount: yamlAliasCountMax });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new UkvError("CONFIG_INVALID", `Invalid cluster config ${sourceName}: ${reason}`, { data: { file: sourceName } });
+  }
 }
 
 /**

@@ -212,6 +212,23 @@ describe("files that cannot be read or parsed", () => {
     expect(error.data["line"]).toBe(6);
   });
 
+  // Found by the config-yaml fuzzer: both escaped as a bare ReferenceError from the yaml library.
+  test("an alias without its anchor, and an alias bomb, are CONFIG_INVALID", () => {
+    const parseError = (text: string): UkvError => {
+      try {
+        parseClusterConfig(text, "aliases.yaml", "/");
+      } catch (error) {
+        expect(isUkvError(error, "CONFIG_INVALID")).toBe(true);
+        return error as UkvError;
+      }
+      throw new Error("parsed without error");
+    };
+    expect(parseError("clusterName: *missing\n").message).toContain("Invalid cluster config aliases.yaml: Unresolved alias");
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let level = 1; level < 8; level++) levels.push(`${String.fromCharCode(97 + level)}: &${String.fromCharCode(97 + level)} [${Array(10).fill(`*${String.fromCharCode(96 + level)}`).join(", ")}]`);
+    expect(parseError(levels.join("\n") + "\n").message).toContain("Invalid cluster config aliases.yaml: Excessive alias count");
+  });
+
   test("a duplicate YAML key is a syntax error at its line", () => {
     const path = fixture("duplicate-yaml-key.yaml");
     const error = loadError(path);
