@@ -18,7 +18,12 @@ async function main(): Promise<number> {
   for (const name of names) if (!(fuzzTargetNames as readonly string[]).includes(name)) throw new Error(`Unknown target ${name}: expected some of ${fuzzTargetNames.join(",")}`);
   let failed = false;
   for (const name of names as FuzzTargetName[]) {
-    const result = await fuzzTarget(name, { seed, caseCount, firstCaseIndex: Number(argValue("from") ?? 0) });
+    const result = await fuzzTarget(name, {
+      seed,
+      caseCount,
+      firstCaseIndex: Number(argValue("from") ?? 0),
+      onProgress: (doneCount, failureCount) => console.log(`${name}: ${doneCount} of ${caseCount} cases, ${failureCount} failures so far`),
+    });
     console.log(`${name}: ${result.caseCount} cases, seed ${seed}, ${result.failureCount} failures, ${result.elapsedMs} ms`);
     for (const failure of result.failures) console.log(`  FAIL case ${failure.caseIndex} (replay: --target ${name} --seed ${seed} --from ${failure.caseIndex} --cases 1): ${failure.message}`);
     failed ||= result.failureCount > 0;

@@ -32,6 +32,8 @@ export type FuzzTargetName = (typeof fuzzTargetNames)[number];
 export const fuzzCaseTimeMsMax = 2000;
 /** Resident memory may grow this much over a target's run before it counts as unbounded allocation. */
 export const fuzzRssGrowthBytesMax = 512 * 1024 * 1024;
+/** How often a long run reports how far it got (a run stopped early still leaves a count). */
+const fuzzProgressEveryCases = 100_000;
 /** Failures kept per target (the first ones; the count is exact). */
 const failureKeepCountMax = 20;
 
@@ -295,7 +297,10 @@ const targets: Record<FuzzTargetName, FuzzTarget> = {
 };
 
 /** Runs `caseCount` cases of one target from `seed`; case i always gets the same input. */
-export async function fuzzTarget(name: FuzzTargetName, options: { seed: number; caseCount: number; firstCaseIndex?: number }): Promise<FuzzResult> {
+export async function fuzzTarget(
+  name: FuzzTargetName,
+  options: { seed: number; caseCount: number; firstCaseIndex?: number; onProgress?(doneCount: number, failureCount: number): void },
+): Promise<FuzzResult> {
   const startedMs = performance.now();
   const { corpus, runCase, cleanup } = await targets[name].setup(new Prng(options.seed));
   const failures: FuzzFailure[] = [];
@@ -317,6 +322,8 @@ export async function fuzzTarget(name: FuzzTargetName, options: { seed: number; 
         if (!isExpectedError(error)) fail(caseIndex, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
       }
       const caseMs = performance.now() - caseStartMs;
+      const doneCount = caseIndex - firstCaseIndex + 1;
+      if (doneCount % fuzzProgressEveryCases === 0 && doneCount < options.caseCount) options.onProgress?.(doneCount, failureCount);
       if (caseMs > fuzzCaseTimeMsMax) fail(caseIndex, `case took ${caseMs.toFixed(0)} ms (bound ${fuzzCaseTimeMsMax} ms)`);
       if ((caseIndex & 1023) === 1023 && process.memoryUsage().rss - rssStartBytes > fuzzRssGrowthBytesMax) {
         fail(caseIndex, `resident memory grew by more than ${fuzzRssGrowthBytesMax} bytes`);
