@@ -105,6 +105,10 @@ struct WalSegmentInfo {
   uint64_t entryIndexMax = 0;
 };
 
+// Bytes held by every AlignedBuffer of the process (tests check that a closed WAL gives its
+// staging memory back without waiting for the garbage collector).
+uint64_t walBufferBytesLive();
+
 // A 4096-aligned, zero-initialised byte buffer (O_DIRECT needs aligned memory).
 class AlignedBuffer {
  public:
@@ -114,6 +118,8 @@ class AlignedBuffer {
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   // Grows to at least `bytes` (rounded up to a block), keeping the contents; new bytes are zero.
   void reserve(size_t bytes);
+  // Gives the memory back (capacity 0); reserve() makes it usable again.
+  void release();
   uint8_t* data() { return data_; }
   size_t capacity() const { return capacity_; }
 

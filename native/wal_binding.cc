@@ -411,4 +411,7 @@ Napi::Value RawSyncBench(const Napi::CallbackInfo& info) {
 void InitWal(Napi::Env env, Napi::Object exports) {
   exports.Set("WalHandle", WalHandle::Define(env));
   exports.Set("walRawSyncBench", Napi::Function::New(env, RawSyncBench));
+  exports.Set("walBufferBytesLive", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+                return Napi::Number::New(info.Env(), static_cast<double>(ukv::walBufferBytesLive()));
+              }));
 }

@@ -24,7 +24,8 @@ async function main(): Promise<number> {
       firstCaseIndex: Number(argValue("from") ?? 0),
       onProgress: (doneCount, failureCount) => console.log(`${name}: ${doneCount} of ${caseCount} cases, ${failureCount} failures so far`),
     });
-    console.log(`${name}: ${result.caseCount} cases, seed ${seed}, ${result.failureCount} failures, ${result.elapsedMs} ms`);
+    const stoppedEarly = result.caseCount < caseCount ? ` (stopped early: ${caseCount} asked)` : "";
+    console.log(`${name}: ${result.caseCount} cases${stoppedEarly}, seed ${seed}, ${result.failureCount} failures, ${result.elapsedMs} ms`);
     for (const failure of result.failures) console.log(`  FAIL case ${failure.caseIndex} (replay: --target ${name} --seed ${seed} --from ${failure.caseIndex} --cases 1): ${failure.message}`);
     failed ||= result.failureCount > 0;
   }

@@ -310,6 +310,8 @@ export async function fuzzTarget(
     if (failures.length < failureKeepCountMax) failures.push({ caseIndex, message });
   };
   const rssStartBytes = process.memoryUsage().rss;
+  // Cases actually run: the memory bound stops a run early, and the report must say so.
+  let ranCount = 0;
   try {
     const firstCaseIndex = options.firstCaseIndex ?? 0;
     for (let caseIndex = firstCaseIndex; caseIndex < firstCaseIndex + options.caseCount; caseIndex++) {
@@ -322,6 +324,7 @@ export async function fuzzTarget(
         if (!isExpectedError(error)) fail(caseIndex, error instanceof Error ? `${error.name}: ${error.message}` : String(error));
       }
       const caseMs = performance.now() - caseStartMs;
+      ranCount++;
       const doneCount = caseIndex - firstCaseIndex + 1;
       if (doneCount % fuzzProgressEveryCases === 0 && doneCount < options.caseCount) options.onProgress?.(doneCount, failureCount);
       if (caseMs > fuzzCaseTimeMsMax) fail(caseIndex, `case took ${caseMs.toFixed(0)} ms (bound ${fuzzCaseTimeMsMax} ms)`);
@@ -333,7 +336,7 @@ export async function fuzzTarget(
   } finally {
     cleanup();
   }
-  return { target: name, seed: options.seed, caseCount: options.caseCount, failureCount, failures, elapsedMs: Math.round(performance.now() - startedMs) };
+  return { target: name, seed: options.seed, caseCount: ranCount, failureCount, failures, elapsedMs: Math.round(performance.now() - startedMs) };
 }
 
 /** Replays one case: the input bytes of case `caseIndex` of target `name` under `seed`. */

@@ -89,6 +89,7 @@ interface NativeWalHandle {
 interface WalBindings {
   WalHandle: new (dir: string, segmentSizeBytes: number, directIo: boolean) => NativeWalHandle;
   walRawSyncBench(path: string, blockCount: number, sameBlock: boolean): { latenciesNs: Float64Array; directIo: boolean };
+  walBufferBytesLive(): number;
 }
 
 const bindings = native as unknown as WalBindings;
@@ -380,6 +381,11 @@ export function walRawSyncLatencies(
   options: { sameBlock?: boolean } = {},
 ): { latenciesNs: Float64Array; directIo: boolean } {
   return bindings.walRawSyncBench(path, blockCount, options.sameBlock === true);
+}
+
+/** Staging memory held by the open WALs of this process (a closed WAL holds none). */
+export function walBufferBytesLive(): number {
+  return bindings.walBufferBytesLive();
 }
 
 /** Packs records as native/wal.h lays them out, crc words left zero for the engine to fill. */

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isUkvError } from "../../../src/util/errors.ts";
 import type { WalEntry, WalHardState } from "../../../src/storage/wal.ts";
-import { Wal } from "../../../src/storage/wal.ts";
+import { Wal, walBufferBytesLive } from "../../../src/storage/wal.ts";
 
 const segmentSizeBytes = 16 * 1024;
 // Tests that open a WAL hundreds of times use tmpfs when there is one: the rule checked is the
@@ -493,6 +493,22 @@ test("close waits for queued appends and later calls fail with CLOSED", async ()
   openWals.splice(openWals.indexOf(wal), 1);
   const closed = await expectRejection(wal.append({ entries: [entry(4)] }));
   expect(isUkvError(closed, "CLOSED")).toBe(true);
+  const reopened = await openWal(dir);
+  expect(reopened.recovery.entries).toEqual(entries(1, 3));
+});
+
+// Regression (the WAL fuzzer's 1M-case run stopped at case 71,679 on its 512 MiB memory bound):
+// a closed WAL kept its 1 MiB zero-filled staging buffer until the garbage collector finalized
+// the handle, which native memory does not prompt.
+test("a closed WAL gives its staging memory back at once", async () => {
+  const before = walBufferBytesLive();
+  const dir = tempDir();
+  const { wal } = await openWal(dir);
+  await wal.append({ entries: entries(1, 3) });
+  expect(walBufferBytesLive() - before).toBeGreaterThanOrEqual(1024 * 1024);
+  await wal.close();
+  openWals.splice(openWals.indexOf(wal), 1);
+  expect(walBufferBytesLive()).toBe(before);
   const reopened = await openWal(dir);
   expect(reopened.recovery.entries).toEqual(entries(1, 3));
 });
