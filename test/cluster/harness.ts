@@ -1,6 +1,6 @@
 // Multi-process test harness: runs the real compiled `dist/ukv` binary as shard members on
 // 127.0.0.1 with a generated config in a unique temp dir, and kills, pauses and restarts them.
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -250,6 +250,7 @@ export class LocalShard {
     // UKV_TEST_KEEP_LOGS=DIR keeps every member's log tail for a post-mortem.
     const keepDir = process.env.UKV_TEST_KEEP_LOGS;
     if (keepDir !== undefined) {
+      mkdirSync(keepDir, { recursive: true });
       for (const [id, log] of this.logs) writeFileSync(join(keepDir, `${this.dir.split("/").pop()}-node-${id}.log`), log);
     }
     for (const client of this.#clients.values()) client.close();
