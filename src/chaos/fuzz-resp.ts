@@ -8,12 +8,12 @@
 // "ERR internal error": that is a failure here, as is any parser throw.
 import type { RouteFields } from "../client/shard-routing.ts";
 import { CommandTable } from "../router/resp/resp-commands.ts";
+import { respConnectionParserLimits } from "../router/resp/resp-connection.ts";
 import { KeyLocks, keyName, type CommandContext, type RespBackend, type RespServerStats, type RespSession } from "../router/resp/resp-context.ts";
 import { RespWriter, type RespReply } from "../router/resp/resp-encoder.ts";
 import { RespParser, type RespParsed, type RespParserLimits } from "../router/resp/resp-parser.ts";
 import type { RouterView } from "../router/router-server.ts";
 import { checkKvRequest, makeKvResponse, type KvResponse } from "../transport/kv-protocol.ts";
-import { respArrayLengthMax, respBulkSizeBytesMax, respInlineSizeBytesMax } from "../util/limits.ts";
 import { Prng } from "../util/prng.ts";
 
 /** Commands run per case: enough to reach state (HELLO 3 then a map reply), few enough to stay fast. */
@@ -25,7 +25,7 @@ const encoder = new TextEncoder();
 
 /** Small limits make the over-limit paths (skipped bulks, long arrays and lines) reachable. */
 const smallLimits: RespParserLimits = { bulkSizeBytesMax: 48, arrayLengthMax: 6, inlineSizeBytesMax: 64 };
-const realLimits: RespParserLimits = { bulkSizeBytesMax: respBulkSizeBytesMax, arrayLengthMax: respArrayLengthMax, inlineSizeBytesMax: respInlineSizeBytesMax };
+const realLimits: RespParserLimits = respConnectionParserLimits;
 
 /** A single-shard key-value map answering like a healthy router. */
 class MemoryBackend implements RespBackend {

@@ -325,8 +325,7 @@ export async function fuzzTarget(
       }
       const caseMs = performance.now() - caseStartMs;
       ranCount++;
-      const doneCount = caseIndex - firstCaseIndex + 1;
-      if (doneCount % fuzzProgressEveryCases === 0 && doneCount < options.caseCount) options.onProgress?.(doneCount, failureCount);
+      if (ranCount % fuzzProgressEveryCases === 0 && ranCount < options.caseCount) options.onProgress?.(ranCount, failureCount);
       if (caseMs > fuzzCaseTimeMsMax) fail(caseIndex, `case took ${caseMs.toFixed(0)} ms (bound ${fuzzCaseTimeMsMax} ms)`);
       if ((caseIndex & 1023) === 1023 && process.memoryUsage().rss - rssStartBytes > fuzzRssGrowthBytesMax) {
         fail(caseIndex, `resident memory grew by more than ${fuzzRssGrowthBytesMax} bytes`);

@@ -16,7 +16,7 @@ import type { Logger } from "../../util/log.ts";
 import type { CommandTable } from "./resp-commands.ts";
 import { keyName, keysOf, type CommandContext, type KeyLocks, type RespBackend, type RespServerStats, type RespSession } from "./resp-context.ts";
 import { errorReply, RespWriter, type RespProtocol, type RespReply } from "./resp-encoder.ts";
-import { RespParser } from "./resp-parser.ts";
+import { RespParser, type RespParserLimits } from "./resp-parser.ts";
 
 interface ReplySlot {
   reply: RespReply | null;
@@ -35,11 +35,14 @@ export interface RespConnectionOptions {
   onClosed(): void;
 }
 
+/** The parser limits of a client connection (the RESP fuzzer parses with these too). */
+export const respConnectionParserLimits: RespParserLimits = { bulkSizeBytesMax: respBulkSizeBytesMax, arrayLengthMax: respArrayLengthMax, inlineSizeBytesMax: respInlineSizeBytesMax };
+
 export class RespConnection {
   readonly #socket: Socket;
   readonly #options: RespConnectionOptions;
   readonly #session: RespSession;
-  readonly #parser = new RespParser({ bulkSizeBytesMax: respBulkSizeBytesMax, arrayLengthMax: respArrayLengthMax, inlineSizeBytesMax: respInlineSizeBytesMax });
+  readonly #parser = new RespParser(respConnectionParserLimits);
   readonly #writer = new RespWriter();
   #slots: ReplySlot[] = [];
   #headIndex = 0;
