@@ -10,7 +10,8 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateLocalClusterConfig, parseClusterConfig, renderClusterConfig } from "../config/cluster-config.ts";
+import { parseClusterConfig, renderClusterConfig } from "../config/cluster-config.ts";
+import { renderLocalClusterConfig } from "../config/local-cluster.ts";
 import * as kvProto from "../proto/kv.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
 import { respFuzzTarget } from "./fuzz-resp.ts";
@@ -170,7 +171,7 @@ const clientFrames: FuzzTarget = {
   async setup(prng) {
     const corpus: Uint8Array[] = [];
     for (let index = 0; index < 32; index++) {
-      const requests = Array.from({ length: 1 + prng.nextInt(4) }, (_, id) => ({ id, op: 1 + prng.nextInt(4), key: randomBytes(prng, 1 + prng.nextInt(20)), value: randomBytes(prng, prng.nextInt(40)), linearizable: prng.chance(0.5) }));
+      const requests = Array.from({ length: 1 + prng.nextInt(4) }, (_, id) => ({ id, op: 1 + prng.nextInt(6), key: randomBytes(prng, 1 + prng.nextInt(20)), value: randomBytes(prng, prng.nextInt(40)), linearizable: prng.chance(0.5), shard: prng.nextInt(3) }));
       corpus.push(concat(new Uint8Array([0]), kvProto.encodeRequestBatch({ requests })));
       const responses = Array.from({ length: 1 + prng.nextInt(4) }, (_, id) => ({ id, code: 1 + prng.nextInt(8), value: randomBytes(prng, prng.nextInt(40)), leaderAddress: "127.0.0.1:7001", message: "m", statusJson: "{}" }));
       corpus.push(concat(new Uint8Array([1]), kvProto.encodeResponseBatch({ responses })));
@@ -196,10 +197,11 @@ const clientFrames: FuzzTarget = {
 /** The YAML config: mutated bytes of a valid file, decoded as UTF-8 (lossy) and parsed. */
 const configYaml: FuzzTarget = {
   async setup() {
-    const config = generateLocalClusterConfig({ dir: "/tmp/fuzz-data", shards: 2, replicas: 3, portBase: 7000 });
-    const text = renderClusterConfig(config);
+    // Both ways to give the initial shards: initialShards + replication, and an explicit list.
+    const text = renderLocalClusterConfig({ dir: "/tmp/fuzz-data", storeCount: 4, shardCount: 2, replication: 3, portBase: 7000 });
+    const explicitText = renderClusterConfig(parseClusterConfig(text, "fuzz.yaml", "/"));
     return {
-      corpus: [new TextEncoder().encode(text)],
+      corpus: [new TextEncoder().encode(text), new TextEncoder().encode(explicitText)],
       cleanup: () => undefined,
       runCase: (input) => {
         parseClusterConfig(new TextDecoder().decode(input), "fuzz.yaml", "/");

@@ -27,3 +27,21 @@ export function addressCollisionKey(address: HostPort): string {
   const host = address.host.toLowerCase();
   return `${host === "localhost" ? "127.0.0.1" : host}:${address.port}`;
 }
+
+/**
+ * True for an address that binds every interface ("0.0.0.0", "[::]"): a listener may bind it, but
+ * no other process can dial it, and it takes its port on every host name of the machine.
+ */
+export function isWildcardAddress(address: HostPort): boolean {
+  return address.host === "0.0.0.0" || /^\[[0:]+\]$/.test(address.host);
+}
+
+/**
+ * Whether two listeners cannot both bind: the same port on the same host (see addressCollisionKey),
+ * or the same port where either one binds every interface.
+ */
+export function addressesCollide(first: HostPort, second: HostPort): boolean {
+  if (first.port !== second.port) return false;
+  if (isWildcardAddress(first) || isWildcardAddress(second)) return true;
+  return addressCollisionKey(first) === addressCollisionKey(second);
+}

@@ -1,36 +1,39 @@
-// The cluster config: the static layout a cluster starts from (PRD FR1.1): who the meta members
-// and the shard members are, where they listen, timing and storage settings. Read from YAML
-// (camelCase keys matching the interfaces below; configs/cluster-example.yaml documents each
-// one), validated in full before anything starts: every problem is reported at once as
-// `<file>: <field path>: <reason>` in one CONFIG_INVALID error: shape problems (schema.ts) first,
-// then cross-field ones (cross-checks.ts), which are checked on the well-formed parts.
+// The cluster config: the static layout a cluster starts from (PRD FR1.1): the stores (one
+// `ukv node` process a server, each hosting replicas of many Raft groups) and where they listen,
+// which stores hold the metadata group, the initial shards and their replicas, timing and storage
+// settings. A store's id is the Raft id of every replica it hosts, so a store holds at most one
+// replica of a group. Read from YAML (camelCase keys matching the interfaces below;
+// configs/cluster-example.yaml documents each one), validated in full before anything starts:
+// every problem is reported at once as `<file>: <field path>: <reason>` in one CONFIG_INVALID
+// error: shape problems (schema.ts) first, then cross-field ones (cross-checks.ts), which are
+// checked on the well-formed parts.
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseDocument, stringify } from "yaml";
 import { assert } from "../util/assert.ts";
 import { UkvError } from "../util/errors.ts";
-import { groupMemberCountMax, shardCountMax } from "../util/limits.ts";
 import { crossCheck } from "./cross-checks.ts";
-import { checkShape, configDefaults, type ConfigProblem } from "./schema.ts";
+import { placeShards, type ShardPlacement } from "./placement.ts";
+import { checkShape, type ConfigProblem, type ParsedClusterConfig } from "./schema.ts";
 
-export interface MemberConfig {
+export { placeShards, type ShardPlacement } from "./placement.ts";
+
+export interface StoreConfig {
+  /** The store id, and the Raft id of every replica the store hosts. */
   id: number;
-  /** host:port where the member listens for Raft peers, e.g. "127.0.0.1:7101". */
+  /** host:port the store binds for store-to-store Raft traffic, e.g. "10.0.0.1:7100". */
   raftAddress: string;
-  /** host:port where the member serves clients and the router. */
+  /** host:port the store binds for the raw client protocol (clients, the router). */
   clientAddress: string;
-}
-
-export interface ShardConfig {
-  id: number;
-  members: MemberConfig[];
-  /** Fewer than 3 members cannot survive a failure; only allowed when this is true (tests, demos). */
-  allowFewerThanThreeMembers: boolean;
+  /** host:port the store binds for the Redis protocol (RESP); null: no RESP listener. */
+  respAddress: string | null;
+  /** What other processes dial: `advertise.x ?? x` of the file (needed when binding 0.0.0.0 or ::). */
+  advertised: { raftAddress: string; clientAddress: string; respAddress: string | null };
 }
 
 export interface ClusterConfig {
   clusterName: string;
-  /** Absolute: resolved relative to the config file's directory. */
+  /** Absolute: resolved relative to the config file's directory. Store N uses <dataDir>/store-<N>. */
   dataDir: string;
   /** Default 50. */
   tickMs: number;
@@ -42,12 +45,19 @@ export interface ClusterConfig {
   snapshotEntriesThreshold: number;
   /** Default walSegmentSizeBytesDefault. */
   walSegmentSizeBytes: number;
-  meta: { members: MemberConfig[]; allowFewerThanThreeMembers: boolean };
-  shards: ShardConfig[];
+  /** In file order; ids unique. */
+  stores: StoreConfig[];
+  /** Store ids holding a replica of the metadata Raft group; the first is the preferred leader. */
+  metaStores: number[];
+  /** Groups (meta or shard) of fewer than 3 replicas are allowed only when true (tests, demos). */
+  allowSmallGroups: boolean;
+  /** The initial shards, always filled: from `shards` of the file, or computed by placeShards from initialShards + replication. */
+  shards: ShardPlacement[];
   router: { clientAddress: string; respAddress: string | null } | null;
 }
 
-function invalid(sourceName: string, problems: readonly ConfigProblem[]): UkvError {
+/** The one CONFIG_INVALID error listing every problem of `sourceName` as `<sourceName>: <path>: <reason>`. */
+export function invalidConfigError(sourceName: string, problems: readonly ConfigProblem[]): UkvError {
   const lines = problems.map((problem) => `  ${sourceName}: ${problem.path}: ${problem.reason}`);
   const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
   return new UkvError("CONFIG_INVALID", `Invalid cluster config ${sourceName}: ${count}\n${lines.join("\n")}`, {
@@ -91,27 +101,49 @@ function parseYaml(text: string, sourceName: string): unknown {
 export function parseClusterConfig(text: string, sourceName: string, baseDir?: string): ClusterConfig {
   const data = parseYaml(text, sourceName);
   if (data === null || data === undefined) {
-    throw invalid(sourceName, [{ path: "(root)", reason: "the file is empty; expected a mapping with clusterName, dataDir, meta and shards" }]);
+    throw invalidConfigError(sourceName, [{ path: "(root)", reason: "the file is empty; expected a mapping with clusterName, dataDir, stores, metaStores, and shards or initialShards and replication" }]);
   }
   const shape = checkShape(data);
   const problems = [...("problems" in shape ? shape.problems : []), ...crossCheck(data)];
-  if (problems.length > 0 || !("config" in shape)) throw invalid(sourceName, problems);
-  const parsed = shape.config;
-  const copyMember = (member: MemberConfig): MemberConfig => ({ id: member.id, raftAddress: member.raftAddress, clientAddress: member.clientAddress });
+  if (problems.length > 0 || !("config" in shape)) throw invalidConfigError(sourceName, problems);
+  return fromParsed(shape.config, baseDir ?? process.cwd());
+}
+
+function fromParsed(parsed: ParsedClusterConfig, baseDir: string): ClusterConfig {
+  const stores = parsed.stores.map((store): StoreConfig => {
+    const respAddress = store.respAddress;
+    return {
+      id: store.id,
+      raftAddress: store.raftAddress,
+      clientAddress: store.clientAddress,
+      respAddress,
+      advertised: {
+        raftAddress: store.advertise?.raftAddress ?? store.raftAddress,
+        clientAddress: store.advertise?.clientAddress ?? store.clientAddress,
+        respAddress: respAddress === null ? null : (store.advertise?.respAddress ?? respAddress),
+      },
+    };
+  });
+  let shards: ShardPlacement[];
+  if (parsed.shards !== undefined) {
+    shards = parsed.shards.map((shard) => ({ id: shard.id, replicas: [...shard.replicas] }));
+  } else {
+    // The cross-checks passed: initialShards and replication come together, replication <= stores.
+    assert(parsed.initialShards !== undefined && parsed.replication !== undefined, "a config without shards has initialShards and replication");
+    shards = placeShards(stores.map((store) => store.id), parsed.initialShards, parsed.replication);
+  }
   return {
     clusterName: parsed.clusterName,
-    dataDir: resolve(baseDir ?? process.cwd(), parsed.dataDir),
+    dataDir: resolve(baseDir, parsed.dataDir),
     tickMs: parsed.tickMs,
     electionTicks: parsed.electionTicks,
     heartbeatTicks: parsed.heartbeatTicks,
     snapshotEntriesThreshold: parsed.snapshotEntriesThreshold,
     walSegmentSizeBytes: parsed.walSegmentSizeBytes,
-    meta: { members: parsed.meta.members.map(copyMember), allowFewerThanThreeMembers: parsed.meta.allowFewerThanThreeMembers },
-    shards: parsed.shards.map((shard) => ({
-      id: shard.id,
-      members: shard.members.map(copyMember),
-      allowFewerThanThreeMembers: shard.allowFewerThanThreeMembers,
-    })),
+    stores,
+    metaStores: [...parsed.metaStores],
+    allowSmallGroups: parsed.allowSmallGroups,
+    shards,
     router: parsed.router === null ? null : { clientAddress: parsed.router.clientAddress, respAddress: parsed.router.respAddress },
   };
 }
@@ -132,78 +164,48 @@ export function loadClusterConfig(path: string): ClusterConfig {
   return parseClusterConfig(text, path, dirname(resolve(path)));
 }
 
-/** The member with node id `id`, and its shard (null for a meta member), or null if absent. */
-export function findMember(config: ClusterConfig, id: number): { member: MemberConfig; shard: ShardConfig | null } | null {
-  const metaMember = config.meta.members.find((member) => member.id === id);
-  if (metaMember !== undefined) return { member: metaMember, shard: null };
-  for (const shard of config.shards) {
-    const member = shard.members.find((candidate) => candidate.id === id);
-    if (member !== undefined) return { member, shard };
-  }
-  return null;
+/** The store with id `storeId`, or null if the config has none. */
+export function findStore(config: ClusterConfig, storeId: number): StoreConfig | null {
+  return config.stores.find((store) => store.id === storeId) ?? null;
 }
 
-/** Where node `id` keeps its WAL, snapshots and lock: `${dataDir}/node-${id}`. */
-export function nodeDataDir(config: ClusterConfig, id: number): string {
-  assert(Number.isInteger(id) && id > 0, "a node id is a positive integer");
-  return join(config.dataDir, `node-${id}`);
+/** Where store `storeId` keeps everything (WALs, snapshots, lock): `${dataDir}/store-${storeId}`. */
+export function storeDataDir(config: ClusterConfig, storeId: number): string {
+  assert(Number.isInteger(storeId) && storeId > 0, "a store id is a positive integer");
+  return join(config.dataDir, `store-${storeId}`);
 }
 
-/** YAML text that parseClusterConfig reads back to an equal config (every default written out). */
-export function renderClusterConfig(config: ClusterConfig): string {
-  const header = `# universeKV cluster config "${config.clusterName}" (see configs/cluster-example.yaml for every key)\n`;
-  return header + stringify(config, { lineWidth: 0 });
+/** The file form of one store: an advertise section only for the addresses that differ from the bind address. */
+function renderStore(store: StoreConfig): Record<string, unknown> {
+  const advertise: Record<string, string> = {};
+  if (store.advertised.raftAddress !== store.raftAddress) advertise["raftAddress"] = store.advertised.raftAddress;
+  if (store.advertised.clientAddress !== store.clientAddress) advertise["clientAddress"] = store.advertised.clientAddress;
+  if (store.advertised.respAddress !== null && store.advertised.respAddress !== store.respAddress) advertise["respAddress"] = store.advertised.respAddress;
+  const rendered: Record<string, unknown> = { id: store.id, raftAddress: store.raftAddress, clientAddress: store.clientAddress, respAddress: store.respAddress };
+  if (Object.keys(advertise).length > 0) rendered["advertise"] = advertise;
+  return rendered;
 }
-
-export interface LocalClusterArgs {
-  /** Data directory of the whole cluster (each node uses <dir>/node-<id>). */
-  dir: string;
-  /** Data shards, 1..shardCountMax. */
-  shards: number;
-  /** Members per shard, 1..groupMemberCountMax; fewer than 3 sets allowFewerThanThreeMembers. */
-  replicas: number;
-  /** First port; every node takes two (raft, client), then the router takes two (client, RESP). */
-  portBase: number;
-}
-
-/** Meta members of a generated local cluster: a meta group must survive one failure. */
-export const localMetaMemberCount = 3;
 
 /**
- * A cluster on 127.0.0.1 for `ukv cluster up`: node ids 1..3 are the meta members, then shard s
- * (1-based) has ids 3 + (s-1)*replicas + 1 ..; node id k listens on raft portBase + 2(k-1) and
- * client portBase + 2(k-1) + 1; the router follows the last node. Validated like a file.
+ * YAML text that parseClusterConfig reads back to an equal config: every default written out,
+ * the shards as an explicit `shards` list (a computed placement is written as its result).
  */
-export function generateLocalClusterConfig(args: LocalClusterArgs): ClusterConfig {
-  const { dir, shards, replicas, portBase } = args;
-  const nodeCount = localMetaMemberCount + shards * replicas;
-  const portLast = portBase + 2 * nodeCount + 1;
-  const problems: ConfigProblem[] = [];
-  if (!Number.isInteger(shards) || shards < 1 || shards > shardCountMax) problems.push({ path: "shards", reason: `must be an integer in 1..${shardCountMax}, got ${shards}` });
-  if (!Number.isInteger(replicas) || replicas < 1 || replicas > groupMemberCountMax) {
-    problems.push({ path: "replicas", reason: `must be an integer in 1..${groupMemberCountMax}, got ${replicas}` });
-  }
-  if (!Number.isInteger(portBase) || portBase < 1 || portLast > 65535) {
-    problems.push({ path: "portBase", reason: `must be an integer such that ports ${portBase}..${portLast} lie in 1..65535` });
-  }
-  if (problems.length > 0) throw invalid("generated local cluster", problems);
-  const memberOf = (id: number): MemberConfig => ({
-    id,
-    raftAddress: `127.0.0.1:${portBase + 2 * (id - 1)}`,
-    clientAddress: `127.0.0.1:${portBase + 2 * (id - 1) + 1}`,
-  });
-  const config: ClusterConfig = {
-    clusterName: "local",
-    dataDir: resolve(dir),
-    ...configDefaults,
-    meta: { members: Array.from({ length: localMetaMemberCount }, (_, index) => memberOf(index + 1)), allowFewerThanThreeMembers: false },
-    shards: Array.from({ length: shards }, (_, shardIndex) => ({
-      id: shardIndex + 1,
-      members: Array.from({ length: replicas }, (_, replica) => memberOf(localMetaMemberCount + shardIndex * replicas + replica + 1)),
-      allowFewerThanThreeMembers: replicas < 3,
-    })),
-    router: { clientAddress: `127.0.0.1:${portBase + 2 * nodeCount}`, respAddress: `127.0.0.1:${portLast}` },
+export function renderClusterConfig(config: ClusterConfig): string {
+  const header = `# universeKV cluster config "${config.clusterName}" (see configs/cluster-example.yaml for every key)\n`;
+  const file = {
+    clusterName: config.clusterName,
+    dataDir: config.dataDir,
+    tickMs: config.tickMs,
+    electionTicks: config.electionTicks,
+    heartbeatTicks: config.heartbeatTicks,
+    snapshotEntriesThreshold: config.snapshotEntriesThreshold,
+    walSegmentSizeBytes: config.walSegmentSizeBytes,
+    stores: config.stores.map(renderStore),
+    metaStores: config.metaStores,
+    allowSmallGroups: config.allowSmallGroups,
+    shards: config.shards,
+    router: config.router,
   };
-  // The generated config obeys every rule a hand-written file does; checking by round trip proves it.
-  return parseClusterConfig(renderClusterConfig(config), "generated local cluster", "/");
+  // No anchors for shared objects: the loader allows few aliases (yamlAliasCountMax).
+  return header + stringify(file, { lineWidth: 0, aliasDuplicateObjects: false });
 }

@@ -1,11 +1,12 @@
 // The shape of a cluster config file (zod, strict objects: an unknown key is an error, because a
 // misspelled optional key would otherwise be silently ignored and its default used). Rules that
-// span fields (duplicates, group sizes, tick relations) live in cross-checks.ts.
+// span fields (duplicates, references to store ids, group sizes, the choice between explicit and
+// computed placement, wildcard binds, tick relations) live in cross-checks.ts.
 import { z } from "zod";
-import { groupMemberCountMax, recordSizeBytesMax, shardCountMax, walSegmentSizeBytesDefault } from "../util/limits.ts";
+import { groupMemberCountMax, recordSizeBytesMax, shardCountMax, storeCountMax, walSegmentSizeBytesDefault } from "../util/limits.ts";
 import { parseAddress } from "./address.ts";
 
-/** Node and shard ids are positive and fit in an int32 (0 means "none" in the Raft core). */
+/** Store and shard ids are positive and fit in an int32 (0 means "none" in the Raft core). */
 export const configIdMax = 0x7fffffff;
 export const tickMsMax = 10_000;
 export const ticksMax = 10_000;
@@ -40,22 +41,28 @@ function countOf(input: unknown): string {
   return Array.isArray(input) ? String(input.length) : "more";
 }
 
-const member = z.strictObject({
-  id: boundedInt(1, configIdMax),
+const id = boundedInt(1, configIdMax);
+
+/** A list of store ids: the replicas of one Raft group (meta or shard). */
+function storeIdList(what: string): z.ZodArray<typeof id> {
+  return z
+    .array(id)
+    .min(1, { error: `must list at least one ${what}` })
+    .max(groupMemberCountMax, { error: (issue) => `must list at most ${groupMemberCountMax} ${what}s (groupMemberCountMax), got ${countOf(issue.input)}` });
+}
+
+const store = z.strictObject({
+  id,
   raftAddress: address,
   clientAddress: address,
+  respAddress: address.nullable().default(null),
+  advertise: z
+    .strictObject({ raftAddress: address.optional(), clientAddress: address.optional(), respAddress: address.optional() })
+    .nullable()
+    .default(null),
 });
 
-const members = z
-  .array(member)
-  .min(1, { error: "must list at least one member" })
-  .max(groupMemberCountMax, { error: (issue) => `must list at most ${groupMemberCountMax} members (groupMemberCountMax), got ${countOf(issue.input)}` });
-
-const shard = z.strictObject({
-  id: boundedInt(1, configIdMax),
-  members,
-  allowFewerThanThreeMembers: z.boolean().default(false),
-});
+const shard = z.strictObject({ id, replicas: storeIdList("replica") });
 
 export const clusterConfigSchema = z.strictObject({
   clusterName: z.string().regex(clusterNamePattern, {
@@ -67,11 +74,20 @@ export const clusterConfigSchema = z.strictObject({
   heartbeatTicks: boundedInt(1, ticksMax).default(configDefaults.heartbeatTicks),
   snapshotEntriesThreshold: boundedInt(1, snapshotEntriesThresholdMax).default(configDefaults.snapshotEntriesThreshold),
   walSegmentSizeBytes: boundedInt(walSegmentSizeBytesMin, walSegmentSizeBytesMax).default(configDefaults.walSegmentSizeBytes),
-  meta: z.strictObject({ members, allowFewerThanThreeMembers: z.boolean().default(false) }),
+  stores: z
+    .array(store)
+    .min(1, { error: "must list at least one store" })
+    .max(storeCountMax, { error: (issue) => `must list at most ${storeCountMax} stores (storeCountMax), got ${countOf(issue.input)}` }),
+  metaStores: storeIdList("store"),
+  allowSmallGroups: z.boolean().default(false),
+  // Exactly one of `shards` or `initialShards` + `replication` (cross-checks.ts).
   shards: z
     .array(shard)
     .min(1, { error: "must list at least one shard" })
-    .max(shardCountMax, { error: (issue) => `must list at most ${shardCountMax} shards (shardCountMax), got ${countOf(issue.input)}` }),
+    .max(shardCountMax, { error: (issue) => `must list at most ${shardCountMax} shards (shardCountMax), got ${countOf(issue.input)}` })
+    .optional(),
+  initialShards: boundedInt(1, shardCountMax).optional(),
+  replication: boundedInt(1, groupMemberCountMax).optional(),
   router: z
     .strictObject({ clientAddress: address, respAddress: address.nullable().default(null) })
     .nullable()
@@ -80,13 +96,13 @@ export const clusterConfigSchema = z.strictObject({
 
 export type ParsedClusterConfig = z.output<typeof clusterConfigSchema>;
 
-/** One problem in a config file: where (a field path like `shards[1].members[0].raftAddress`) and why. */
+/** One problem in a config file: where (a field path like `stores[1].advertise.raftAddress`) and why. */
 export interface ConfigProblem {
   path: string;
   reason: string;
 }
 
-/** `["shards", 1, "members", 0, "id"]` -> `shards[1].members[0].id`; the empty path is `(root)`. */
+/** `["shards", 1, "replicas", 0]` -> `shards[1].replicas[0]`; the empty path is `(root)`. */
 export function formatFieldPath(path: readonly PropertyKey[]): string {
   let text = "";
   for (const part of path) {

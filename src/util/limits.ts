@@ -16,16 +16,23 @@ assert(keySizeBytesMax + valueSizeBytesMax + 1024 <= recordSizeBytesMax, "a reco
 assert(recordSizeBytesMax * 2 <= frameSizeBytesMax, "a frame holds the largest record with room for headers");
 assert(recordSizeBytesMax * 4 <= walSegmentSizeBytesDefault, "a segment holds several of the largest records");
 
-/** Data shards in one cluster config (a static config is read by people; the ring may grow past it). */
-export const shardCountMax = 64;
+/** Data shards in one cluster config (the 1000-shard benchmark fits with room; the ring may grow past it). */
+export const shardCountMax = 4096;
 /** Voting members of one Raft group (meta or shard): every write waits on a majority of them. */
 export const groupMemberCountMax = 9;
+/** Stores (`ukv node` processes, one a server) in one cluster config; each hosts replicas of many groups. */
+export const storeCountMax = 256;
+
+assert(groupMemberCountMax <= storeCountMax, "a group of the largest size fits on distinct stores");
 /** Virtual nodes per shard when a ring is built: more points, better balance, bigger ring. */
 export const ringVnodeCountMax = 4096;
 /** Ranges in one ring: bounds lookup depth, ring JSON in the meta store, and every loop over ranges. */
 export const ringRangeCountMax = 262144;
 
-assert(shardCountMax * 2048 + 1 <= ringRangeCountMax, "a ring of the largest config at the default 2048 vnodes per shard fits, with room to split");
+// The default 2048 vnodes a shard (ring.ts) fit only 127 shards; a ring of more shards is built
+// with fewer vnodes a shard, at most (ringRangeCountMax - 1) / shardCount. At 32 the largest
+// config fits with room to split.
+assert(shardCountMax * 32 + 1 <= ringRangeCountMax, "a ring of the largest config at 32 vnodes per shard fits, with room to split");
 assert(ringVnodeCountMax + 1 <= ringRangeCountMax, "a single shard's ring fits");
 
 /** Packed bytes (keys + values) of one table batch call: offsets cross N-API as u32. */
