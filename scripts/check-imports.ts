@@ -9,10 +9,11 @@ const srcRoot = resolve(import.meta.dir, "../src");
 /** folder -> folders it may import (besides itself). `util` and `proto` are open to all below. */
 const allowedImports: Record<string, readonly string[]> = {
   main: ["cli", "util"],
-  cli: ["cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  cli: ["store", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
   cluster: ["config", "client", "util"],
   router: ["ring", "transport", "client", "config", "proto", "util"],
   client: ["ring", "transport", "proto", "util"],
+  store: ["node", "meta", "router", "client", "ring", "raft", "storage", "transport", "config", "proto", "util"],
   meta: ["node", "raft", "storage", "transport", "config", "proto", "util"],
   node: ["raft", "storage", "transport", "config", "proto", "util"],
   transport: ["proto", "raft", "util"],
@@ -21,7 +22,7 @@ const allowedImports: Record<string, readonly string[]> = {
   raft: ["util"],
   ring: ["util"],
   sim: ["raft", "ring", "util"],
-  chaos: ["cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  chaos: ["store", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
   proto: [],
   util: [],
 };

@@ -1,7 +1,6 @@
 // Entry point of the one binary: registers every subcommand (one file each in src/cli/).
 import { Builtins, Cli } from "clipanion";
 import { kvCommands } from "./cli/kv.ts";
-import { MetaCommand } from "./cli/meta.ts";
 import { adminCommands } from "./cli/admin.ts";
 import { NodeCommand } from "./cli/node.ts";
 import { RouterCommand } from "./cli/router.ts";
@@ -13,7 +12,6 @@ import { ukvVersion } from "./util/version.ts";
 const cli = new Cli({ binaryName: "ukv", binaryLabel: "universeKV", binaryVersion: ukvVersion });
 cli.register(VersionCommand);
 cli.register(NodeCommand);
-cli.register(MetaCommand);
 for (const command of adminCommands) cli.register(command);
 cli.register(RouterCommand);
 cli.register(ClusterUpCommand);

@@ -1,19 +1,21 @@
 // `ukv admin add-replica | remove-replica | transfer-leader`: membership changes of a live shard
-// (FR1.2). The metadata group is found from --meta HOST:PORT,... or from the config's meta group.
+// (FR1.2). A replica's id is its store's id. The metadata group is found from --meta
+// HOST:PORT,... or from the config's metadata stores.
 import { Command, Option } from "clipanion";
 import { AdminClient } from "../client/admin-client.ts";
 import { loadClusterConfig } from "../config/cluster-config.ts";
+import { metaStoreAddresses } from "../store/store-process.ts";
 import { parseAddressList } from "../transport/meta-api.ts";
 import { UkvError } from "../util/errors.ts";
 import { parsePositiveInt, reportCliError } from "./errors.ts";
 
 abstract class AdminCommand extends Command {
-  config = Option.String("--config", { description: "Cluster config (YAML): its meta group is used" });
-  meta = Option.String("--meta", { description: "Metadata members, HOST:PORT[,HOST:PORT...] (instead of --config)" });
+  config = Option.String("--config", { description: "Cluster config (YAML): its metadata stores are asked" });
+  meta = Option.String("--meta", { description: "Client addresses of metadata stores, HOST:PORT[,HOST:PORT...] (instead of --config)" });
 
   protected metaAddresses(): string[] {
     if (this.meta !== undefined) return parseAddressList(this.meta);
-    if (this.config !== undefined) return loadClusterConfig(this.config).meta.members.map((member) => member.clientAddress);
+    if (this.config !== undefined) return metaStoreAddresses(loadClusterConfig(this.config));
     throw new UkvError("BAD_REQUEST", "Give --meta HOST:PORT,... or --config FILE to find the metadata group");
   }
 
@@ -36,21 +38,18 @@ abstract class AdminCommand extends Command {
 export class AddReplicaCommand extends AdminCommand {
   static override paths = [["admin", "add-replica"]];
   static override usage = Command.Usage({
-    description: "Add a member to a shard: joins as a learner, catches up, then becomes a voter",
-    details: "Start the new node first with `ukv node --join META --id ID --shard S --raft-addr A --client-addr B --data-dir D`.",
+    description: "Place a replica of a shard on a store: it joins as a learner, catches up, then becomes a voter",
+    details: "The store must be running: one of the config's stores, or a new one started with `ukv node --join`. Rerunning after an interruption continues where it stopped.",
+    examples: [["Put a replica of shard 2 on store 3", "ukv admin add-replica --config ukv-data/cluster.yaml --shard 2 --store 3"]],
   });
-  shard = Option.String("--shard", { required: true });
-  node = Option.String("--node", { required: true });
-  raftAddr = Option.String("--raft-addr", { required: true });
-  clientAddr = Option.String("--client-addr", { required: true });
+  shard = Option.String("--shard", { required: true, description: "The shard id" });
+  store = Option.String("--store", { required: true, description: "The id of the store that gets the replica" });
   noWait = Option.Boolean("--no-wait", false, { description: "Return once it is a learner; do not wait for catch-up and promotion" });
 
   protected async run(admin: AdminClient): Promise<void> {
     await admin.addReplica({
       shardId: parsePositiveInt("--shard", this.shard),
-      nodeId: parsePositiveInt("--node", this.node),
-      raftAddress: this.raftAddr,
-      clientAddress: this.clientAddr,
+      storeId: parsePositiveInt("--store", this.store),
       noWait: this.noWait,
     });
   }
@@ -59,26 +58,30 @@ export class AddReplicaCommand extends AdminCommand {
 export class RemoveReplicaCommand extends AdminCommand {
   static override paths = [["admin", "remove-replica"]];
   static override usage = Command.Usage({
-    description: "Remove a member from a shard (the leader hands over leadership first)",
+    description: "Remove a shard's replica from a store (a leader hands over leadership first); the store deletes its data",
     details: "Refused if it would leave fewer than 3 voters, unless --force.",
+    examples: [["Remove shard 2's replica from store 3", "ukv admin remove-replica --config ukv-data/cluster.yaml --shard 2 --store 3"]],
   });
-  shard = Option.String("--shard", { required: true });
-  node = Option.String("--node", { required: true });
+  shard = Option.String("--shard", { required: true, description: "The shard id" });
+  store = Option.String("--store", { required: true, description: "The id of the store whose replica goes" });
   force = Option.Boolean("--force", false, { description: "Allow leaving fewer than 3 voters" });
 
   protected async run(admin: AdminClient): Promise<void> {
-    await admin.removeReplica({ shardId: parsePositiveInt("--shard", this.shard), nodeId: parsePositiveInt("--node", this.node), force: this.force });
+    await admin.removeReplica({ shardId: parsePositiveInt("--shard", this.shard), storeId: parsePositiveInt("--store", this.store), force: this.force });
   }
 }
 
 export class TransferLeaderCommand extends AdminCommand {
   static override paths = [["admin", "transfer-leader"]];
-  static override usage = Command.Usage({ description: "Move a shard's leadership to another voter" });
-  shard = Option.String("--shard", { required: true });
-  to = Option.String("--to", { required: true });
+  static override usage = Command.Usage({
+    description: "Move a shard's leadership to the replica on another store",
+    examples: [["Make store 2 lead shard 1", "ukv admin transfer-leader --config ukv-data/cluster.yaml --shard 1 --to 2"]],
+  });
+  shard = Option.String("--shard", { required: true, description: "The shard id" });
+  to = Option.String("--to", { required: true, description: "The store whose replica should lead" });
 
   protected async run(admin: AdminClient): Promise<void> {
-    await admin.transferLeader({ shardId: parsePositiveInt("--shard", this.shard), toNodeId: parsePositiveInt("--to", this.to) });
+    await admin.transferLeader({ shardId: parsePositiveInt("--shard", this.shard), toStoreId: parsePositiveInt("--to", this.to) });
   }
 }
 

@@ -1,4 +1,4 @@
-// `ukv cluster up [--dir DIR] [--shards 2] [--replicas 3] [--port-base 7100]`: a local cluster as
+// `ukv cluster up [--dir DIR] [--stores 3] [--shards 8] [--replicas 3] [--port-base 7100]`: a local cluster as
 // child processes, until Ctrl-C / SIGTERM. Also re-exports the parent watch that main.ts starts in
 // every process, so a child of `cluster up` stops itself when its supervisor dies.
 import { Command, Option } from "clipanion";
@@ -10,23 +10,25 @@ export { watchParentFromEnvironment } from "../cluster/parent-watch.ts";
 export class ClusterUpCommand extends Command {
   static override paths = [["cluster", "up"]];
   static override usage = Command.Usage({
-    description: "Start a complete local cluster (meta group, data shards and a router) on 127.0.0.1",
+    description: "Start a complete local cluster (one store process per simulated server) on 127.0.0.1",
     details: [
       "Writes DIR/cluster.yaml on the first run (reused on later runs, which restart the same cluster with its data), ",
-      "starts the 3 metadata members (node ids 1..3), every data-shard member and one router as child processes (logs ",
-      "in DIR/logs/<name>.log), waits until the meta group and every shard have a leader, prints the endpoints and ",
-      "`ukv cluster ready`, and on Ctrl-C or SIGTERM stops them all. The router routes by the static shard list of the config.",
+      "starts one `ukv node` per store as child processes (logs in DIR/logs/store-<id>.log; the first three also hold the ",
+      "metadata group), waits until the metadata group and every shard have a leader, prints every store's client and ",
+      "RESP address and `ukv cluster ready`, and on Ctrl-C or SIGTERM stops them all. Every store routes any key. ",
+      "A directory another `cluster up` is using is refused before anything starts.",
     ].join(""),
     examples: [
-      ["Two shards of three replicas in ./ukv-data", "ukv cluster up"],
-      ["Three shards of five, ports from 9000", "ukv cluster up --dir /tmp/ukv --shards 3 --replicas 5 --port-base 9000"],
+      ["Three stores, eight shards of three replicas, in ./ukv-data", "ukv cluster up"],
+      ["Five stores, sixteen shards, ports from 9000", "ukv cluster up --dir /tmp/ukv --stores 5 --shards 16 --port-base 9000"],
     ],
   });
 
   dir = Option.String("--dir", "ukv-data", { description: "Cluster directory: cluster.yaml, data/, logs/ (default ./ukv-data)" });
-  shards = Option.String("--shards", "2", { description: "Data shards (default 2)" });
-  replicas = Option.String("--replicas", "3", { description: "Members per shard (default 3)" });
-  portBase = Option.String("--port-base", "7100", { description: "First port; each node takes two, the router two after the nodes (default 7100)" });
+  stores = Option.String("--stores", "3", { description: "Store processes (default 3)" });
+  shards = Option.String("--shards", "8", { description: "Data shards (default 8)" });
+  replicas = Option.String("--replicas", "3", { description: "Replicas per shard, on distinct stores (default 3)" });
+  portBase = Option.String("--port-base", "7100", { description: "First port; store N takes raft/client/RESP ports P+10(N-1)+0..2 (default 7100)" });
 
   override async execute(): Promise<number> {
     const print = (line: string): void => {
@@ -38,6 +40,7 @@ export class ClusterUpCommand extends Command {
     try {
       const startUp = LocalCluster.up({
         dir: this.dir,
+        stores: parsePositiveInt("--stores", this.stores),
         shards: parsePositiveInt("--shards", this.shards),
         replicas: parsePositiveInt("--replicas", this.replicas),
         portBase: parsePositiveInt("--port-base", this.portBase),

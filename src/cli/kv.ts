@@ -1,22 +1,21 @@
-// `ukv kv get|set|del|status ... --node HOST:PORT`: one request to one node's client port,
-// following NOT_LEADER redirects (at most redirectHopsMax other nodes; while the shard has no
-// leader yet, short growing waits, at most noLeaderRetriesMax). Prints the value (get), the status
-// JSON (status) or OK; a failure prints "error (CODE): message" on stderr and exits with the
-// code's status (NOT_FOUND is 1; the table agrees with src/cli/errors.ts).
+// `ukv kv get|set|del|status ... --node HOST:PORT`: one request to one store's client port (the
+// store routes the key to its shard: served locally or by the shard's leader store), or through
+// the optional router, or with the smart client (--config / --meta: routed in-process, no proxy
+// hop). Prints the value (get), the status JSON (status) or OK; a failure prints
+// "error (CODE): message" on stderr and exits with the code's status (NOT_FOUND is 1; the table
+// agrees with src/cli/errors.ts).
 import { Command, Option } from "clipanion";
 import { ShardedClient } from "../client/sharded-client.ts";
 import { MetaTopologySource } from "../client/meta-topology.ts";
 import { parseAddressList } from "../transport/meta-api.ts";
 import { loadClusterConfig } from "../config/cluster-config.ts";
+import { layoutFromConfig } from "../meta/meta-service.ts";
+import { metaStoreAddresses } from "../store/store-process.ts";
 import { KvClient } from "../transport/kv-client.ts";
 import type { KvCode, KvRequest, KvResponse } from "../transport/kv-protocol.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import { isUkvError } from "../util/errors.ts";
 
-export const redirectHopsMax = 5;
-export const noLeaderRetriesMax = 10;
-const noLeaderWaitMsMin = 50;
-const noLeaderWaitMsMax = 1000;
 const requestTimeoutMsDefault = 5000;
 
 const exitStatusByCode: Record<Exclude<KvCode, "OK">, number> = {
@@ -30,6 +29,7 @@ const exitStatusByCode: Record<Exclude<KvCode, "OK">, number> = {
   KEY_TOO_LARGE: 10,
   VALUE_TOO_LARGE: 11,
   UNAVAILABLE: 12,
+  WRONG_SHARD: 13,
 };
 const configInvalidExitStatus = 3;
 
@@ -37,50 +37,11 @@ export function kvExitStatus(code: KvCode): number {
   return code === "OK" ? 0 : exitStatusByCode[code];
 }
 
-export interface RedirectOptions {
-  timeoutMs: number;
-  /** Tells the user about each hop (stderr). */
-  note(line: string): void;
-}
-
-/** Sends `request` to `address`, following leader hints; returns the final answer. */
-export async function requestFollowingLeader(address: string, request: Omit<KvRequest, "id">, options: RedirectOptions): Promise<KvResponse> {
-  let current = address;
-  let hopCount = 0;
-  let noLeaderCount = 0;
-  for (;;) {
-    const client = new KvClient(current, { timeoutMs: options.timeoutMs });
-    let response: KvResponse;
-    try {
-      response = await client.request(request);
-    } finally {
-      client.close();
-    }
-    if (response.code !== "NOT_LEADER") return response;
-    if (response.leaderAddress !== "" && response.leaderAddress !== current) {
-      if (hopCount >= redirectHopsMax) return withMessage(response, `Gave up after ${hopCount} redirects (last node ${current})`);
-      hopCount++;
-      options.note(`redirected: ${current} -> ${response.leaderAddress}`);
-      current = response.leaderAddress;
-      continue;
-    }
-    // No leader known yet (an election is running): wait a little and ask the same node again.
-    if (noLeaderCount >= noLeaderRetriesMax) return withMessage(response, `No leader after ${noLeaderCount} retries at ${current}`);
-    const waitMs = Math.min(noLeaderWaitMsMin * 2 ** noLeaderCount, noLeaderWaitMsMax);
-    noLeaderCount++;
-    await new Promise((resolve) => setTimeout(resolve, waitMs));
-  }
-}
-
-function withMessage(response: KvResponse, message: string): KvResponse {
-  return { ...response, message: response.message === "" ? message : `${response.message}; ${message}` };
-}
-
 abstract class KvBaseCommand extends Command {
-  node = Option.String("--node", { description: "A node's client address, HOST:PORT" });
-  router = Option.String("--router", { description: "The router's address, HOST:PORT: it routes the key to its shard" });
+  node = Option.String("--node", { description: "Any store's client address, HOST:PORT: it routes the key to its shard" });
+  router = Option.String("--router", { description: "The optional router's address, HOST:PORT" });
   config = Option.String("--config", { description: "Cluster config: route the key to its shard in-process (smart client)" });
-  meta = Option.String("--meta", { description: "Metadata members HOST:PORT[,...]: smart client with the topology read from them" });
+  meta = Option.String("--meta", { description: "Metadata stores' client addresses HOST:PORT[,...]: smart client with the topology read from them" });
   timeoutMs = Option.String("--timeout-ms", { description: `Per-request timeout (default ${requestTimeoutMsDefault})` });
 
   protected abstract buildRequest(): Omit<KvRequest, "id">;
@@ -115,15 +76,20 @@ abstract class KvBaseCommand extends Command {
     return kvExitStatus(response.code);
   }
 
-  #viaAddress(address: string, timeoutMs: number): Promise<KvResponse> {
+  async #viaAddress(address: string, timeoutMs: number): Promise<KvResponse> {
     parseAddress(address);
-    return requestFollowingLeader(address, this.buildRequest(), { timeoutMs, note: (line) => this.context.stderr.write(`${line}\n`) });
+    const client = new KvClient(address, { timeoutMs });
+    try {
+      return await client.request(this.buildRequest());
+    } finally {
+      client.close();
+    }
   }
 
   /** The smart client: topology from the metadata group (--meta, or the config's meta group), else the config. */
   async #viaSmartClient(timeoutMs: number): Promise<KvResponse> {
     const request = this.buildRequest();
-    if (request.op === "STATUS") return { id: 0, code: "BAD_REQUEST", value: noBytes, leaderAddress: "", message: "STATUS names one node: use --node, or `ukv status --config FILE` for the whole cluster", statusJson: "" };
+    if (request.op === "STATUS") return { id: 0, code: "BAD_REQUEST", value: noBytes, leaderAddress: "", message: "STATUS names one store: use --node, or `ukv status --config FILE` for the whole cluster", statusJson: "" };
     let source: MetaTopologySource | null = null;
     let client: ShardedClient;
     if (this.meta !== undefined) {
@@ -131,11 +97,9 @@ abstract class KvBaseCommand extends Command {
       client = new ShardedClient({ topologySource: source, requestTimeoutMs: timeoutMs });
     } else {
       const config = loadClusterConfig(this.config ?? "");
-      if (config.meta.members.length > 0) {
-        source = new MetaTopologySource({ metaAddresses: config.meta.members.map((member) => member.clientAddress), fallback: config });
-        await source.start({ firstWaitMs: 2000 });
-      }
-      client = new ShardedClient({ ...(source === null ? { config } : { topologySource: source }), requestTimeoutMs: timeoutMs });
+      source = new MetaTopologySource({ metaAddresses: metaStoreAddresses(config), fallback: layoutFromConfig(config) });
+      await source.start({ firstWaitMs: 2000 });
+      client = new ShardedClient({ topologySource: source, requestTimeoutMs: timeoutMs });
     }
     try {
       return await client.request(request);
@@ -158,7 +122,7 @@ export class KvGetCommand extends KvBaseCommand {
   static override usage = Command.Usage({
     category: "Data",
     description: "Read a key",
-    details: "Served by the node asked (possibly stale) unless --linearizable, which reads through the leader.",
+    details: "A follower read (possibly stale) from a replica of the key's shard unless --linearizable, which reads through the leader.",
     examples: [["Read a key", "ukv kv get user:1 --node 127.0.0.1:7101"]],
   });
   key = Option.String();
@@ -222,8 +186,8 @@ export class KvStatusCommand extends KvBaseCommand {
   static override paths = [["kv", "status"]];
   static override usage = Command.Usage({
     category: "Data",
-    description: "Print a node's status as JSON",
-    examples: [["Status of one node", "ukv kv status --node 127.0.0.1:7101"]],
+    description: "Print a store's status (every replica it hosts) as JSON",
+    examples: [["Status of store 1 of `ukv cluster up`", "ukv kv status --node 127.0.0.1:7101"]],
   });
 
   protected buildRequest(): Omit<KvRequest, "id"> {

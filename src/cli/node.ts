@@ -1,65 +1,63 @@
-// `ukv node --config FILE --id ID [--data-dir DIR]`: runs one member of one data shard until
-// SIGTERM/SIGINT, then drains and exits 0.
+// `ukv node --config FILE --id ID [--data-dir DIR]`: runs store ID (one per server) until
+// SIGTERM/SIGINT, then drains and exits 0. `--join` starts a store that is not in the config: it
+// registers its addresses with the metadata group and hosts whatever replicas are placed on it.
 import { Command, Option } from "clipanion";
 import { loadClusterConfig } from "../config/cluster-config.ts";
-import { NodeProcess } from "../node/node-process.ts";
+import { StoreProcess } from "../store/store-process.ts";
+import { parseAddress } from "../transport/socket-util.ts";
 import { rootLogger } from "../util/log.ts";
 import { UkvError } from "../util/errors.ts";
-import { parseAddressList } from "../transport/meta-api.ts";
 import { parsePositiveInt, reportCliError, waitForStopSignal } from "./errors.ts";
 
 export class NodeCommand extends Command {
   static override paths = [["node"]];
   static override usage = Command.Usage({
-    description: "Run one member of a data shard",
-    details: "Reads the cluster config, recovers from the data dir (snapshot + WAL), joins its Raft group and serves clients.",
-    examples: [["Run node 11 of the example cluster", "ukv node --config configs/cluster-example.yaml --id 11"]],
+    description: "Run one store: the replicas of every shard placed on this server",
+    details:
+      "Reads the cluster config, locks the store's data dir, recovers every replica it hosts (snapshots + the shared log), and serves the raw client protocol and RESP, routing each request to its shard. Run one per server.",
+    examples: [
+      ["Run store 1 of a local cluster made by `ukv cluster up`", "ukv node --config ukv-data/cluster.yaml --id 1"],
+      ["Start a new store 4 that joins a running cluster", "ukv node --config ukv-data/cluster.yaml --id 4 --join --raft-addr 127.0.0.1:7130 --client-addr 127.0.0.1:7131"],
+    ],
   });
 
-  config = Option.String("--config", { required: true, description: "Cluster config (YAML): timing, storage and the meta group" });
-  id = Option.String("--id", { required: true, description: "This member's node id (in the config, unless --join)" });
-  join = Option.String("--join", {
-    description: "Join a shard at run time: metadata members HOST:PORT[,...]; needs --shard, --raft-addr, --client-addr",
-  });
-  shard = Option.String("--shard", { description: "With --join: the shard to join" });
-  raftAddr = Option.String("--raft-addr", { description: "With --join: where this node listens for Raft peers" });
-  clientAddr = Option.String("--client-addr", { description: "With --join: where this node serves clients" });
-  dataDir = Option.String("--data-dir", { description: "Data directory (default: <config dataDir>/node-<id>)" });
+  config = Option.String("--config", { required: true, description: "Cluster config (YAML): stores, metadata stores, shards, timing" });
+  id = Option.String("--id", { required: true, description: "This store's id (in the config's stores, unless --join)" });
+  join = Option.Boolean("--join", false, { description: "A store not in the config: register with the metadata group; needs --raft-addr and --client-addr" });
+  raftAddr = Option.String("--raft-addr", { description: "With --join: where this store listens for other stores (host:port)" });
+  clientAddr = Option.String("--client-addr", { description: "With --join: where this store serves clients (host:port)" });
+  respAddr = Option.String("--resp-addr", { description: "With --join: where this store serves RESP (host:port; default none)" });
+  dataDir = Option.String("--data-dir", { description: "Data directory (default: <config dataDir>/store-<id>)" });
   slowFailover = Option.Boolean("--no-fast-failover", false, {
-    description: "Wait out the full election timeout when the leader's connection drops",
+    description: "Wait out the full election timeout when a leader's store connection drops",
   });
 
   override async execute(): Promise<number> {
-    let node: NodeProcess;
+    let node: StoreProcess;
     try {
-      const nodeId = parsePositiveInt("--id", this.id);
+      const storeId = parsePositiveInt("--id", this.id);
       const config = loadClusterConfig(this.config);
-      const common = {
-        config,
-        nodeId,
-        ...(this.dataDir === undefined ? {} : { dataDir: this.dataDir }),
-        logger: rootLogger,
-        fastFailover: !this.slowFailover,
-      };
-      if (this.join === undefined) {
-        node = await NodeProcess.start(common);
-      } else {
-        if (this.shard === undefined || this.raftAddr === undefined || this.clientAddr === undefined) {
-          throw new UkvError("BAD_REQUEST", "--join needs --shard, --raft-addr and --client-addr");
-        }
-        node = await NodeProcess.join({
-          ...common,
-          shardId: parsePositiveInt("--shard", this.shard),
-          metaAddresses: parseAddressList(this.join),
-          raftAddress: this.raftAddr,
-          clientAddress: this.clientAddr,
-        });
+      let joining = undefined;
+      if (this.join) {
+        if (this.raftAddr === undefined || this.clientAddr === undefined) throw new UkvError("BAD_REQUEST", "--join needs --raft-addr and --client-addr");
+        if (config.stores.some((store) => store.id === storeId)) throw new UkvError("BAD_REQUEST", `Store ${storeId} is in the config already: start it without --join`);
+        for (const text of [this.raftAddr, this.clientAddr, this.respAddr]) if (text !== undefined) parseAddress(text);
+        const addresses = { raftAddress: this.raftAddr, clientAddress: this.clientAddr, respAddress: this.respAddr ?? null };
+        joining = { id: storeId, ...addresses, advertised: addresses };
       }
+      node = await StoreProcess.start({
+        config,
+        storeId,
+        ...(this.dataDir === undefined ? {} : { dataDir: this.dataDir }),
+        logger: rootLogger.child({ store: storeId }),
+        fastFailover: !this.slowFailover,
+        ...(joining === undefined ? {} : { joining }),
+      });
     } catch (error) {
       return reportCliError(this.context, error);
     }
     const signal = await waitForStopSignal();
-    rootLogger.info({ event: "signal", signal, node: node.nodeId });
+    rootLogger.info({ event: "signal", signal, store: node.store.storeId });
     await node.close();
     return 0;
   }

@@ -1,9 +1,13 @@
-// `ukv router --config FILE [--listen HOST:PORT]`: runs the routing proxy until SIGTERM/SIGINT.
+// `ukv router --config FILE [--listen HOST:PORT]`: runs the optional stateless routing proxy (the
+// same routing every store has built in) until SIGTERM/SIGINT.
 import { Command, Option } from "clipanion";
 import { loadClusterConfig } from "../config/cluster-config.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
 import { RouterServer } from "../router/router-server.ts";
 import { MetaTopologySource } from "../client/meta-topology.ts";
+import { StaticTopologySource, type TopologySource } from "../client/topology.ts";
+import { layoutFromConfig } from "../meta/meta-service.ts";
+import { metaStoreAddresses } from "../store/store-process.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import { UkvError } from "../util/errors.ts";
 import { rootLogger } from "../util/log.ts";
@@ -12,7 +16,7 @@ import { reportCliError, waitForStopSignal } from "./errors.ts";
 export class RouterCommand extends Command {
   static override paths = [["router"]];
   static override usage = Command.Usage({
-    description: "Run the routing proxy in front of the data shards",
+    description: "Run the optional routing proxy in front of the stores (every store routes too)",
     details:
       "Accepts client connections (the raw protocol), maps each key to its shard by the consistent-hash ring, sends writes to the shard leader and reads to any live replica. A shard that lost quorum is answered `shard N unavailable: no quorum` with a CRITICAL log line per request. STATUS returns the router's view as JSON.",
     examples: [["Route for the example cluster", "ukv router --config configs/cluster-example.yaml"]],
@@ -30,6 +34,7 @@ export class RouterCommand extends Command {
     let router: RouterServer;
     let resp: RespServer | null = null;
     let topologySource: MetaTopologySource | null = null;
+    let source: TopologySource;
     try {
       const config = loadClusterConfig(this.config);
       const listenAddress = this.listen ?? config.router?.clientAddress;
@@ -37,17 +42,21 @@ export class RouterCommand extends Command {
         throw new UkvError("BAD_REQUEST", `No address to listen on: pass --listen HOST:PORT or set router.clientAddress in ${this.config}`);
       }
       const { host, port } = parseAddress(listenAddress);
-      if (!this.staticTopology && config.meta.members.length > 0) {
-        // Membership changes and leaders come from the metadata group (watched by epoch); the
-        // config's layout serves until it first answers, and whenever it cannot be reached.
-        topologySource = new MetaTopologySource({
-          metaAddresses: config.meta.members.map((member) => member.clientAddress),
-          fallback: config,
-          logger: rootLogger,
-        });
+      if (this.staticTopology) {
+        source = new StaticTopologySource(layoutFromConfig(config));
+      } else {
+        // Placement changes come from the metadata group (watched by epoch); the config's initial
+        // placement serves until it first answers, and whenever it cannot be reached.
+        topologySource = new MetaTopologySource({ metaAddresses: metaStoreAddresses(config), fallback: layoutFromConfig(config), logger: rootLogger });
         await topologySource.start();
+        source = topologySource;
       }
-      router = await RouterServer.start({ config, host, port, logger: rootLogger, ...(topologySource === null ? {} : { topologySource }) });
+      router = await RouterServer.start({
+        electionTimeoutMs: config.electionTicks * config.tickMs,
+        topologySource: source,
+        listen: { host, port },
+        logger: rootLogger,
+      });
       const respAddress = this.respListen ?? (this.respPort === undefined ? config.router?.respAddress ?? null : `${host}:${this.respPort}`);
       if (respAddress !== null) {
         const respParsed = parseAddress(respAddress);

@@ -1,57 +1,72 @@
-// `ukv status [--config FILE | --dir DIR]`: asks every meta and data-shard member for STATUS and prints one
-// row per member: shard, member, role, term, applied index, lag behind the leader's commit, keys,
-// reachable. Exits 0 when every shard has a reachable leader, 7 (SHARD_UNAVAILABLE) otherwise.
+// `ukv status [--config FILE | --dir DIR] [--json]`: the placement as the metadata group holds it
+// (every shard's replicas, including those added at run time) and one STATUS per store: a row per
+// replica (shard, store, role, term, applied index, lag behind the leader's commit, keys,
+// reachable) and the leaders each store holds. Exits 0 when every shard has a reachable leader,
+// 7 (SHARD_UNAVAILABLE) otherwise.
 import { join } from "node:path";
 import { Command, Option } from "clipanion";
-import { collectMemberReports, metaShardId, shardsWithoutLeader } from "../client/cluster-status.ts";
-import { formatStatusTable } from "../cluster/status-table.ts";
-import { loadClusterConfig } from "../config/cluster-config.ts";
-import type { RouterView } from "../router/router-server.ts";
-import { KvClient } from "../transport/kv-client.ts";
+import { collectMemberReports, metaShardId, shardsWithoutLeader, type MemberReport } from "../client/cluster-status.ts";
+import type { ClusterLayout } from "../client/topology.ts";
+import { formatStatusTable, leadersPerStore } from "../cluster/status-table.ts";
+import { loadClusterConfig, type ClusterConfig } from "../config/cluster-config.ts";
+import { layoutFromConfig } from "../meta/meta-service.ts";
+import { metaStoreAddresses } from "../store/store-process.ts";
+import { GroupClient } from "../transport/group-client.ts";
+import { fetchTopology } from "../transport/meta-api.ts";
 import { UkvError } from "../util/errors.ts";
 import { reportCliError } from "./errors.ts";
 
 const statusTimeoutMs = 1000;
 
-/** One line: the router's address and its view of each shard's health, or why it did not answer. */
-async function describeRouter(address: string): Promise<string> {
-  const client = new KvClient(address, { timeoutMs: statusTimeoutMs, connectTimeoutMs: statusTimeoutMs });
+/** The placement from the metadata group, or the config's initial one when it does not answer. */
+async function currentLayout(config: ClusterConfig): Promise<{ layout: ClusterLayout; source: string }> {
+  const meta = new GroupClient(metaStoreAddresses(config), { timeoutMs: statusTimeoutMs });
   try {
-    const answer = await client.status();
-    if (answer.code !== "OK") return `router ${address}: not reachable (${answer.code}: ${answer.message})`;
-    const view = JSON.parse(answer.statusJson) as RouterView;
-    const shards = view.shards.map((shard) => `shard ${shard.shardId} ${shard.state}${shard.leader === null ? "" : ` (leader ${shard.leader.memberId})`}`);
-    return `router ${address}: ${shards.join(", ")}`;
+    const topology = await fetchTopology(meta).catch(() => null);
+    if (topology !== null && topology.layout !== null) {
+      const shards = topology.layout.shards.map((shard) => ({ id: shard.id, members: [...shard.members, ...(shard.learners ?? [])] }));
+      return { layout: { shards }, source: `metadata group, epoch ${topology.epoch}` };
+    }
   } finally {
-    client.close();
+    meta.close();
   }
+  return { layout: layoutFromConfig(config), source: "the config (the metadata group did not answer)" };
 }
 
 export class StatusCommand extends Command {
   static override paths = [["status"]];
   static override usage = Command.Usage({
-    description: "Print the cluster's shards and members as a table",
-    details: "Reads the cluster config (--config, or DIR/cluster.yaml of `ukv cluster up --dir DIR`) and asks every data-shard member for its status.",
+    description: "Print every shard's replicas on the stores as a table",
+    details:
+      "Reads the placement from the metadata group (found through --config, or DIR/cluster.yaml of `ukv cluster up --dir DIR`) and asks every store for the state of its replicas.",
     examples: [
       ["The cluster started by `ukv cluster up`", "ukv status"],
-      ["Another config", "ukv status --config configs/cluster-example.yaml"],
+      ["Another config, as JSON", "ukv status --config configs/cluster-example.yaml --json"],
     ],
   });
 
   config = Option.String("--config", { description: "Cluster config (YAML)" });
   dir = Option.String("--dir", { description: "Cluster directory of `ukv cluster up` (default ./ukv-data)" });
+  json = Option.Boolean("--json", false, { description: "One JSON document instead of the table (for scripts)" });
 
   override async execute(): Promise<number> {
     try {
       if (this.config !== undefined && this.dir !== undefined) throw new UkvError("BAD_REQUEST", "Pass --config or --dir, not both");
       const configPath = this.config ?? join(this.dir ?? "ukv-data", "cluster.yaml");
       const config = loadClusterConfig(configPath);
-      // The meta group is listed first, as shard "meta"; only the data shards decide the exit status.
-      const layout = { shards: [{ id: metaShardId, members: config.meta.members }, ...config.shards] };
-      const reports = await collectMemberReports(layout, { timeoutMs: statusTimeoutMs });
-      this.context.stdout.write(formatStatusTable(reports));
-      if (config.router !== null) this.context.stdout.write(`${await describeRouter(config.router.clientAddress)}\n`);
-      const missing = shardsWithoutLeader(config, reports);
+      const { layout, source } = await currentLayout(config);
+      const metaMembers = metaStoreAddresses(config).map((clientAddress, index) => ({ id: config.metaStores[index] ?? 0, clientAddress }));
+      // The metadata group is listed first, as shard "meta"; only the data shards decide the exit status.
+      const reports: MemberReport[] = await collectMemberReports({ shards: [{ id: metaShardId, members: metaMembers }, ...layout.shards] }, { timeoutMs: statusTimeoutMs });
+      const missing = shardsWithoutLeader(layout, reports);
+      if (this.json) {
+        this.context.stdout.write(`${JSON.stringify({ source, replicas: reports, leadersPerStore: Object.fromEntries(leadersPerStore(reports)), shardsWithoutLeader: missing })}\n`);
+      } else {
+        this.context.stdout.write(`placement from ${source}\n`);
+        this.context.stdout.write(formatStatusTable(reports));
+        const leaders = [...leadersPerStore(reports)].map(([storeId, count]) => `store ${storeId}: ${count}`).join(", ");
+        this.context.stdout.write(`leaders per store: ${leaders === "" ? "none" : leaders}\n`);
+      }
       if (missing.length > 0) throw new UkvError("SHARD_UNAVAILABLE", `No reachable leader in shard ${missing.join(", ")}`);
       return 0;
     } catch (error) {

@@ -1,9 +1,10 @@
-// Membership administration of a shard from the outside (`ukv admin ...`): finds the shard in the
-// metadata topology, sends ADMIN requests to its leader (following redirects), and drives the
-// add-replica sequence: add as learner, wait until it caught up, promote to voter.
+// Membership administration of a shard from the outside (`ukv admin ...`): finds the shard and the
+// stores in the metadata topology, sends ADMIN requests to the shard's leader store (following
+// redirects), and drives the add-replica sequence: create an empty replica on the target store,
+// add it as a learner, wait until it caught up, promote it to voter.
 import { GroupClient } from "../transport/group-client.ts";
 import { fetchTopology, findShard } from "../transport/meta-api.ts";
-import type { TopologyShard } from "../transport/topology-wire.ts";
+import type { StoreInfo, Topology, TopologyShard } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
 
 const encoder = new TextEncoder();
@@ -24,88 +25,126 @@ export class AdminClient {
     this.#progress = progress;
   }
 
-  /** The shard as the metadata group knows it; waits (bounded) while meta has no layout yet (just started). */
-  async shard(shardId: number): Promise<TopologyShard> {
+  /** The topology with a layout; waits (bounded) while meta has no layout yet (just started). */
+  async topology(): Promise<Topology> {
     const deadline = Date.now() + layoutWaitMsMax;
     for (;;) {
       const topology = await fetchTopology(this.#meta).catch((error: unknown) => {
         if (Date.now() > deadline) throw error;
         return null;
       });
-      if (topology !== null && (topology.layout !== null || Date.now() > deadline)) return findShard(topology, shardId);
+      if (topology !== null && (topology.layout !== null || Date.now() > deadline)) return topology;
       await Bun.sleep(200);
     }
   }
 
-  async #shardClient(shardId: number): Promise<GroupClient> {
-    const shard = await this.shard(shardId);
-    const addresses = [...shard.members, ...(shard.learners ?? [])].map((member) => member.clientAddress).filter((address) => address !== "");
-    return new GroupClient(addresses, { timeoutMs: 15_000 });
+  /** The shard as the metadata group knows it. */
+  async shard(shardId: number): Promise<TopologyShard> {
+    return findShard(await this.topology(), shardId);
   }
 
-  async #admin(client: GroupClient, request: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const response = await client.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify(request)), linearizable: false });
+  async #store(storeId: number): Promise<StoreInfo> {
+    const topology = await this.topology();
+    const store = topology.layout?.stores.find((candidate) => candidate.id === storeId);
+    if (store === undefined) {
+      const known = topology.layout?.stores.map((candidate) => candidate.id).join(", ") ?? "none";
+      throw new UkvError("BAD_REQUEST", `Unknown store ${storeId}: the cluster has stores ${known} (a new store starts with \`ukv node --join\`)`);
+    }
+    return store;
+  }
+
+  async #shardClient(shardId: number): Promise<{ client: GroupClient; shard: TopologyShard }> {
+    const shard = await this.shard(shardId);
+    const addresses = [...shard.members, ...(shard.learners ?? [])].map((member) => member.clientAddress).filter((address) => address !== "");
+    return { client: new GroupClient(addresses, { timeoutMs: 15_000 }), shard };
+  }
+
+  async #admin(client: GroupClient, shardId: number, request: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const response = await client.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify(request)), linearizable: false, shard: shardId });
     if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" ? "TIMEOUT" : "BAD_REQUEST", response.message || response.code);
     return JSON.parse(response.statusJson) as Record<string, unknown>;
   }
 
-  async #leaderStatus(client: GroupClient): Promise<{ lastIndex: number; progress: Record<string, { match: number }> }> {
-    const response = await client.request({ op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false });
+  async #leaderStatus(client: GroupClient, shardId: number): Promise<{ lastIndex: number; progress: Record<string, { match: number }> }> {
+    const response = await client.request({ op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false, shard: shardId });
     if (response.code !== "OK") throw new UkvError("SHARD_UNAVAILABLE", `Shard leader did not answer STATUS: ${response.code}`);
     return JSON.parse(response.statusJson) as { lastIndex: number; progress: Record<string, { match: number }> };
   }
 
-  /** Adds a member as a learner, waits for it to catch up, then promotes it (unless noWait). */
-  async addReplica(args: { shardId: number; nodeId: number; raftAddress: string; clientAddress: string; noWait?: boolean; waitMsMax?: number }): Promise<void> {
-    const client = await this.#shardClient(args.shardId);
+  /**
+   * Places a replica of a shard on a store: an empty replica there, added as a learner, caught up,
+   * then promoted to voter (unless noWait). Each step is idempotent, so a rerun after a crash
+   * continues where it stopped.
+   */
+  async addReplica(args: { shardId: number; storeId: number; noWait?: boolean; waitMsMax?: number }): Promise<void> {
+    const store = await this.#store(args.storeId);
+    const { client, shard } = await this.#shardClient(args.shardId);
     try {
-      await this.#admin(client, { action: "add-learner", nodeId: args.nodeId, raftAddress: args.raftAddress, clientAddress: args.clientAddress });
-      this.#progress(`node ${args.nodeId} added to shard ${args.shardId} as a learner`);
+      const isMember = [...shard.members, ...(shard.learners ?? [])].some((member) => member.id === args.storeId);
+      if (!isMember) {
+        const topology = await this.topology();
+        const report = topology.memberships[String(args.shardId)];
+        const addresses = Object.fromEntries([...shard.members, ...(shard.learners ?? [])].map((member) => [String(member.id), { raftAddress: member.raftAddress, clientAddress: member.clientAddress }]));
+        const membership = {
+          voters: report?.voters ?? shard.members.map((member) => member.id),
+          learners: report?.learners ?? (shard.learners ?? []).map((member) => member.id),
+          addresses,
+        };
+        const target = new GroupClient([store.clientAddress], { timeoutMs: 10_000 });
+        try {
+          await this.#admin(target, 0, { action: "create-replica", shardId: args.shardId, membership });
+        } finally {
+          target.close();
+        }
+        this.#progress(`store ${args.storeId} created an empty replica of shard ${args.shardId}`);
+        await this.#admin(client, args.shardId, { action: "add-learner", nodeId: args.storeId, raftAddress: store.raftAddress, clientAddress: store.clientAddress });
+      }
+      this.#progress(`store ${args.storeId} added to shard ${args.shardId} as a learner`);
       if (args.noWait === true) return;
       const deadline = Date.now() + (args.waitMsMax ?? catchUpWaitMsDefault);
       let lastReportMs = 0;
       for (;;) {
-        const status = await this.#leaderStatus(client);
-        const match = status.progress[String(args.nodeId)]?.match ?? 0;
+        const status = await this.#leaderStatus(client, args.shardId);
+        const match = status.progress[String(args.storeId)]?.match ?? 0;
         const lag = Math.max(0, status.lastIndex - match);
         if (Date.now() - lastReportMs > 1000) {
           this.#progress(`catching up: ${match}/${status.lastIndex} (${lag} entries behind)`);
           lastReportMs = Date.now();
         }
-        const promoted = await this.#admin(client, { action: "promote", nodeId: args.nodeId }).then(
+        const promoted = await this.#admin(client, args.shardId, { action: "promote", nodeId: args.storeId }).then(
           () => true,
           (error: unknown) => {
-            if (error instanceof UkvError && error.message.includes("not promoted yet")) return false;
+            if (error instanceof UkvError && (error.message.includes("not promoted yet") || error.message.includes("is not a learner"))) return false;
             throw error;
           },
         );
         if (promoted) break;
-        if (Date.now() > deadline) throw new UkvError("TIMEOUT", `Node ${args.nodeId} did not catch up in time (${lag} entries behind); it stays a learner`);
+        if (Date.now() > deadline) throw new UkvError("TIMEOUT", `Store ${args.storeId} did not catch up in time (${lag} entries behind); it stays a learner`);
         await Bun.sleep(catchUpPollMs);
       }
-      this.#progress(`node ${args.nodeId} promoted to voter of shard ${args.shardId}`);
+      this.#progress(`store ${args.storeId} promoted to voter of shard ${args.shardId}`);
     } finally {
       client.close();
     }
   }
 
-  async removeReplica(args: { shardId: number; nodeId: number; force?: boolean }): Promise<void> {
-    const client = await this.#shardClient(args.shardId);
+  async removeReplica(args: { shardId: number; storeId: number; force?: boolean }): Promise<void> {
+    const { client } = await this.#shardClient(args.shardId);
     try {
       // Removing the leader: it first hands leadership over and answers NOT_LEADER; the group
       // client then follows the redirect and the new leader does the removal.
-      await this.#admin(client, { action: "remove", nodeId: args.nodeId, force: args.force === true });
-      this.#progress(`node ${args.nodeId} removed from shard ${args.shardId}`);
+      await this.#admin(client, args.shardId, { action: "remove", nodeId: args.storeId, force: args.force === true });
+      this.#progress(`store ${args.storeId} removed from shard ${args.shardId}`);
     } finally {
       client.close();
     }
   }
 
-  async transferLeader(args: { shardId: number; toNodeId: number }): Promise<void> {
-    const client = await this.#shardClient(args.shardId);
+  async transferLeader(args: { shardId: number; toStoreId: number }): Promise<void> {
+    const { client } = await this.#shardClient(args.shardId);
     try {
-      await this.#admin(client, { action: "transfer-leader", nodeId: args.toNodeId });
-      this.#progress(`shard ${args.shardId} is led by node ${args.toNodeId}`);
+      await this.#admin(client, args.shardId, { action: "transfer-leader", nodeId: args.toStoreId });
+      this.#progress(`shard ${args.shardId} is led by store ${args.toStoreId}`);
     } finally {
       client.close();
     }

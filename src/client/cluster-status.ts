@@ -1,7 +1,8 @@
-// One STATUS round over every member of every shard: what `ukv status` prints and what
-// `ukv cluster up` waits on. Members are asked at once, each with its own timeout, so one dead or
-// paused member costs one timeout, not one per member.
-import { parseMemberStatus, type MemberStatus } from "./leader-cache.ts";
+// One STATUS round over every store of the cluster: what `ukv status` prints and what `ukv cluster
+// up` waits on. A store answers for every replica it hosts, so the round costs one request per
+// store however many shards there are; stores are asked at once, each with its own timeout, so one
+// dead or paused store costs one timeout.
+import { parseStoreStatus, type MemberStatus } from "./leader-cache.ts";
 import { MemberPool } from "./member-pool.ts";
 import type { ClusterLayout } from "./topology.ts";
 
@@ -16,34 +17,29 @@ export interface MemberReport {
 
 const emptyBytes = new Uint8Array(0);
 
-/** A member's status from its STATUS JSON; a meta member wraps it as { group, topology }. */
-export function memberStatusOf(statusJson: string): MemberStatus | null {
-  const direct = parseMemberStatus(statusJson);
-  if (direct !== null) return direct;
-  try {
-    const data: unknown = JSON.parse(statusJson);
-    if (typeof data !== "object" || data === null || !("group" in data)) return null;
-    return parseMemberStatus(JSON.stringify((data as { group: unknown }).group));
-  } catch {
-    return null;
-  }
-}
-
-/** Shard id under which meta members are reported (config ids start at 1). */
+/** Shard id under which the metadata group's replicas are reported (its group id; data shard ids start at 1). */
 export const metaShardId = 0;
 
 export async function collectMemberReports(layout: ClusterLayout, options: { timeoutMs: number }): Promise<MemberReport[]> {
   const pool = new MemberPool({ requestTimeoutMs: options.timeoutMs, connectTimeoutMs: options.timeoutMs });
   try {
-    const pending = layout.shards.flatMap((shard) =>
-      shard.members.map(async (member): Promise<MemberReport> => {
-        const answer = await pool.send(member.clientAddress, { op: "STATUS", key: emptyBytes, value: emptyBytes, linearizable: false });
-        const status = answer.code === "OK" ? memberStatusOf(answer.statusJson) : null;
-        const error = status !== null ? null : answer.code === "OK" ? "invalid STATUS answer" : `${answer.code}: ${answer.message}`;
+    const addresses = new Set(layout.shards.flatMap((shard) => shard.members.map((member) => member.clientAddress)));
+    const answers = new Map<string, { statuses: Map<number, MemberStatus>; error: string | null }>();
+    await Promise.all(
+      [...addresses].map(async (address) => {
+        const answer = await pool.send(address, { op: "STATUS", key: emptyBytes, value: emptyBytes, linearizable: false });
+        const statuses = answer.code === "OK" ? parseStoreStatus(answer.statusJson) : new Map<number, MemberStatus>();
+        answers.set(address, { statuses, error: answer.code === "OK" ? null : `${answer.code}: ${answer.message}` });
+      }),
+    );
+    return layout.shards.flatMap((shard) =>
+      shard.members.map((member): MemberReport => {
+        const answer = answers.get(member.clientAddress);
+        const status = answer?.statuses.get(shard.id) ?? null;
+        const error = status !== null ? null : (answer?.error ?? `the store holds no replica of ${shard.id === metaShardId ? "the metadata group" : `shard ${shard.id}`}`);
         return { shardId: shard.id, memberId: member.id, address: member.clientAddress, status, error };
       }),
     );
-    return await Promise.all(pending);
   } finally {
     pool.close();
   }

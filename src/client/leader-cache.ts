@@ -56,6 +56,28 @@ export function parseMemberStatus(statusJson: string): MemberStatus | null {
 }
 
 /**
+ * A store's STATUS JSON (`{ storeId, groups: [<a replica's status>...] }`, the answer to a STATUS
+ * without a shard) as each hosted group's status, by group id; empty when it is not one.
+ */
+export function parseStoreStatus(statusJson: string): Map<number, MemberStatus> {
+  const statuses = new Map<number, MemberStatus>();
+  let data: unknown;
+  try {
+    data = JSON.parse(statusJson);
+  } catch {
+    return statuses;
+  }
+  const groups = (data as { groups?: unknown } | null)?.groups;
+  if (!Array.isArray(groups)) return statuses;
+  for (const group of groups) {
+    const groupId = (group as { groupId?: unknown } | null)?.groupId;
+    const status = parseMemberStatus(JSON.stringify(group));
+    if (typeof groupId === "number" && status !== null) statuses.set(groupId, status);
+  }
+  return statuses;
+}
+
+/**
  * The leader named by a set of STATUS answers of one shard: a member that says it leads, in the
  * highest term (an old leader cut off from the others may still believe it leads in a lower
  * term); failing that, the leader most answers agree on, in the highest term. Null if none.

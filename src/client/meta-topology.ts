@@ -23,9 +23,12 @@ export class MetaTopologySource implements TopologySource {
   #stopped = false;
   #watching: Promise<void> | null = null;
 
-  constructor(options: { metaAddresses: string[]; fallback: ClusterLayout; logger?: Logger }) {
+  readonly #onUpdate: ((topology: MetaTopology) => void) | null;
+
+  constructor(options: { metaAddresses: string[]; fallback: ClusterLayout; logger?: Logger; onUpdate?: (topology: MetaTopology) => void }) {
     this.#meta = new GroupClient(options.metaAddresses, { timeoutMs: watchRequestTimeoutMs });
     this.#logger = options.logger ?? null;
+    this.#onUpdate = options.onUpdate ?? null;
     this.#topology = topologyFromLayout(options.fallback);
   }
 
@@ -85,6 +88,7 @@ export class MetaTopologySource implements TopologySource {
     };
     this.#topology = topologyFromLayout(layout, meta.epoch);
     this.#metaEpoch = meta.epoch;
+    this.#onUpdate?.(meta);
     this.#logger?.info({ event: "topology_updated", epoch: meta.epoch, shardCount: layout.shards.length });
   }
 

@@ -79,8 +79,11 @@ export class ShardRouting {
     return this.routeToShard(this.shardFor(request.key), request);
   }
 
-  routeToShard(shard: TopologyShard, request: RouteFields): Promise<KvResponse> {
+  routeToShard(shard: TopologyShard, fields: RouteFields): Promise<KvResponse> {
     this.#leaders.syncEpoch(this.#topology.current().epoch);
+    // Tagged with its shard: the store that gets it serves it from that replica or says why not
+    // (NOT_LEADER, WRONG_SHARD), and never forwards it again.
+    const request: RouteFields = { ...fields, shard: shard.id };
     if (request.op === "GET" && !request.linearizable) return this.#followerRead(shard, request);
     return this.#viaLeader(shard, request);
   }
@@ -109,7 +112,7 @@ export class ShardRouting {
 
   async #discover(shard: TopologyShard): Promise<CachedLeader | null> {
     const answers = await Promise.all(
-      shard.members.map((member) => this.#pool.send(member.clientAddress, { op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false })),
+      shard.members.map((member) => this.#pool.send(member.clientAddress, { op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false, shard: shard.id })),
     );
     const statuses: MemberStatus[] = [];
     for (const answer of answers) {
@@ -141,6 +144,10 @@ export class ShardRouting {
           else if (hopCount++ < hintHopCountMax) continue; // a known new leader: go at once
         } else if (isMemberFailure(response)) {
           this.#leaders.forget(shard.id, leader.address);
+        } else if (response.code === "WRONG_SHARD") {
+          // Our placement is stale: re-read it (bounded by the retry window), then route again.
+          this.#leaders.forget(shard.id, leader.address);
+          await this.#topology.refresh().catch(() => undefined);
         } else {
           return response;
         }
@@ -165,7 +172,7 @@ export class ShardRouting {
       const refused = this.#gate?.(shard, request) ?? null;
       if (refused !== null) return refused;
       const response = await this.#pool.send(member.clientAddress, request);
-      if (!isMemberFailure(response) && response.code !== "NOT_LEADER") return response;
+      if (!isMemberFailure(response) && response.code !== "NOT_LEADER" && response.code !== "WRONG_SHARD") return response;
     }
     // Every member failed or is quarantined: the leader path retries through an election.
     return this.#viaLeader(shard, request);

@@ -1,9 +1,9 @@
-// The table `ukv status` prints: one row per member, grouped by shard. Lag is the shard leader's
+// The table `ukv status` prints: one row per replica (a shard on a store), grouped by shard. Lag is the shard leader's
 // commit index minus the member's applied index (entries committed but not yet in its table);
 // without a reachable leader it is unknown ("-").
 import { metaShardId, type MemberReport } from "../client/cluster-status.ts";
 
-const headers = ["shard", "member", "address", "role", "term", "applied", "lag", "keys", "reachable"] as const;
+const headers = ["shard", "store", "address", "role", "term", "applied", "lag", "keys", "reachable"] as const;
 
 /** The leader's commit index per shard: the reachable member saying it leads, highest term first. */
 function leaderCommitByShard(reports: readonly MemberReport[]): Map<number, number> {
@@ -43,4 +43,14 @@ export function formatStatusTable(reports: readonly MemberReport[]): string {
   const widths = headers.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length)));
   const lines = rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join("  "));
   return `${lines.join("\n")}\n`;
+}
+
+/** Data-shard leaderships held by each store (store id -> count), from the reachable replicas. */
+export function leadersPerStore(reports: readonly MemberReport[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const report of reports) {
+    if (report.shardId === metaShardId || report.status?.role !== "leader") continue;
+    counts.set(report.memberId, (counts.get(report.memberId) ?? 0) + 1);
+  }
+  return new Map([...counts].sort((left, right) => left[0] - right[0]));
 }

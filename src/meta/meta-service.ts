@@ -1,30 +1,42 @@
-// The metadata group's member role: the topology state machine (apply rules in topology.ts), the
-// client API over it, and the bootstrap of the layout from the static config. STATUS answers the
-// topology as JSON; a STATUS whose value holds an epoch is a long-poll: the answer waits until
-// the topology is newer than that epoch (or watchTimeoutMs passes), so routers and clients
-// learn of a change as soon as it is applied here, without polling in a loop.
+// The metadata group's replica on a metadata store: the topology state machine (apply rules in
+// topology.ts), the TOPOLOGY answer over it, the typed writes stores and admin commands make
+// (never raw KV writes), and the bootstrap of the layout from the static config. A TOPOLOGY whose
+// value holds an epoch is a long-poll: the answer waits until the topology is newer than that
+// epoch (or watchTimeoutMs passes), so routers and clients learn of a change as soon as it is
+// applied here, without polling in a loop.
 import type { ClusterConfig } from "../config/cluster-config.ts";
 import { CommandOp } from "../node/command.ts";
 import type { GroupRuntime } from "../node/group-runtime.ts";
-import type { GroupRole } from "../node/node-process.ts";
-import { createKvHandler } from "../node/kv-service.ts";
-import type { KvHandler } from "../transport/kv-server.ts";
-import { makeKvResponse } from "../transport/kv-protocol.ts";
-import type { Topology, TopologyLayout } from "../transport/topology-wire.ts";
+import type { StoreInfo, StoreReport, Topology, TopologyLayout } from "../transport/topology-wire.ts";
+import { UkvError } from "../util/errors.ts";
 import type { Logger } from "../util/log.ts";
-import { encodeJson, layoutKey, readTopology, topologyTransform } from "./topology.ts";
+import { encodeJson, layoutKey, readTopology, reportKey, storeKey, topologyTransform } from "./topology.ts";
 
 export const watchTimeoutMs = 10_000;
 export const watcherCountMax = 10_000;
 const bootstrapPollMs = 200;
 
+/** The metadata group's id on the store-to-store transport (data shard ids start at 1). */
 export const metaGroupId = 0;
 
+const encoder = new TextEncoder();
+
+export function storeInfoFromConfig(config: ClusterConfig): StoreInfo[] {
+  return config.stores.map((store) => ({ id: store.id, ...store.advertised }));
+}
+
 export function layoutFromConfig(config: ClusterConfig): TopologyLayout {
+  const stores = storeInfoFromConfig(config);
+  const byId = new Map(stores.map((store) => [store.id, store]));
   return {
+    stores,
     shards: config.shards.map((shard) => ({
       id: shard.id,
-      members: shard.members.map((member) => ({ ...member })),
+      members: shard.replicas.map((storeId) => {
+        const store = byId.get(storeId);
+        if (store === undefined) throw new UkvError("CONFIG_INVALID", `Shard ${shard.id} names unknown store ${storeId}`);
+        return { id: storeId, raftAddress: store.raftAddress, clientAddress: store.clientAddress };
+      }),
     })),
   };
 }
@@ -35,20 +47,27 @@ export class MetaService {
   readonly #watchers = new Set<{ epoch: number; wake(): void }>();
   #runtime: GroupRuntime | null = null;
   #cachedTopology: Topology | null = null;
+  #bootstrapTimer: ReturnType<typeof setInterval> | null = null;
+  #bootstrapWrite: Promise<void> | null = null;
 
   constructor(config: ClusterConfig, logger: Logger) {
     this.#config = config;
     this.#logger = logger;
   }
 
-  role(): GroupRole {
-    return {
-      kind: "meta",
-      transformBatch: topologyTransform,
-      onApplied: () => this.#onApplied(),
-      createHandler: (runtime) => this.#createHandler(runtime),
-      startBackground: (runtime) => this.#startBootstrap(runtime),
-    };
+  readonly transformBatch = topologyTransform;
+
+  onApplied(): void {
+    this.#cachedTopology = null;
+    const epoch = this.topology().epoch;
+    for (const watcher of this.#watchers) if (epoch > watcher.epoch) watcher.wake();
+  }
+
+  /** Binds the meta group's replica once the store opened it, and starts the layout bootstrap. */
+  attach(runtime: GroupRuntime): void {
+    this.#runtime = runtime;
+    this.#cachedTopology = null;
+    this.#bootstrapTimer = setInterval(() => this.#bootstrapLayout(), bootstrapPollMs);
   }
 
   topology(): Topology {
@@ -58,22 +77,31 @@ export class MetaService {
     return this.#cachedTopology ?? { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {} };
   }
 
-  #onApplied(): void {
-    this.#cachedTopology = null;
-    const epoch = this.topology().epoch;
-    for (const watcher of this.#watchers) if (epoch > watcher.epoch) watcher.wake();
+  /** The TOPOLOGY answer: at once, or once the epoch passes `knownEpoch` (bounded wait). */
+  async answerTopology(knownEpoch: number | null): Promise<{ group: unknown; topology: Topology }> {
+    const runtime = this.#requireRuntime();
+    if (knownEpoch !== null) await this.#waitForEpochAbove(knownEpoch);
+    return { group: runtime.status(), topology: this.topology() };
   }
 
-  #createHandler(runtime: GroupRuntime): KvHandler {
-    this.#runtime = runtime;
-    const plain = createKvHandler(runtime);
-    return async (request) => {
-      if (request.op !== "STATUS") return plain(request);
-      const knownEpoch = request.value.byteLength === 0 ? null : Number(new TextDecoder().decode(request.value));
-      if (knownEpoch !== null && Number.isFinite(knownEpoch)) await this.#waitForEpochAbove(knownEpoch);
-      const body = { group: runtime.status(), topology: this.topology() };
-      return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(body) });
-    };
+  /** A store's periodic report (typed: health, leaderships, memberships of the groups it leads). */
+  async report(report: StoreReport): Promise<void> {
+    await this.#requireRuntime().write(CommandOp.Set, encoder.encode(reportKey(report.storeId)), encodeJson(report));
+  }
+
+  /** A store that joined at run time makes its addresses known. */
+  async registerStore(store: StoreInfo): Promise<void> {
+    const known = this.topology().layout?.stores.find((candidate) => candidate.id === store.id);
+    if (known !== undefined && (known.raftAddress !== store.raftAddress || known.clientAddress !== store.clientAddress)) {
+      throw new UkvError("BAD_REQUEST", `Store ${store.id} is already registered with other addresses (${known.raftAddress}, ${known.clientAddress})`);
+    }
+    if (known !== undefined) return;
+    await this.#requireRuntime().write(CommandOp.Set, encoder.encode(storeKey(store.id)), encodeJson(store));
+  }
+
+  #requireRuntime(): GroupRuntime {
+    if (this.#runtime === null) throw new UkvError("UNAVAILABLE", "The metadata replica of this store is starting");
+    return this.#runtime;
   }
 
   async #waitForEpochAbove(epoch: number): Promise<void> {
@@ -93,27 +121,24 @@ export class MetaService {
   }
 
   /** The meta leader writes the layout from the config once, when the group holds none yet. */
-  #startBootstrap(runtime: GroupRuntime): { stop(): Promise<void> } {
-    let writing: Promise<void> | null = null;
-    const timer = setInterval(() => {
-      if (writing !== null || !runtime.isLeader() || this.topology().layout !== null) return;
-      const layout = layoutFromConfig(this.#config);
-      writing = runtime
-        .write(CommandOp.Set, new TextEncoder().encode(layoutKey), encodeJson(layout))
-        .then(
-          () => this.#logger.info({ event: "layout_bootstrapped", shardCount: layout.shards.length }),
-          (error: unknown) => this.#logger.warn({ event: "layout_bootstrap_failed", err: error }),
-        )
-        .finally(() => {
-          writing = null;
-        });
-    }, bootstrapPollMs);
-    return {
-      stop: async () => {
-        clearInterval(timer);
-        await writing;
-        for (const watcher of [...this.#watchers]) watcher.wake();
-      },
-    };
+  #bootstrapLayout(): void {
+    const runtime = this.#runtime;
+    if (runtime === null || this.#bootstrapWrite !== null || !runtime.isLeader() || this.topology().layout !== null) return;
+    const layout = layoutFromConfig(this.#config);
+    this.#bootstrapWrite = runtime
+      .write(CommandOp.Set, encoder.encode(layoutKey), encodeJson(layout))
+      .then(
+        () => this.#logger.info({ event: "layout_bootstrapped", shardCount: layout.shards.length, storeCount: layout.stores.length }),
+        (error: unknown) => this.#logger.warn({ event: "layout_bootstrap_failed", err: error }),
+      )
+      .finally(() => {
+        this.#bootstrapWrite = null;
+      });
+  }
+
+  async stop(): Promise<void> {
+    if (this.#bootstrapTimer !== null) clearInterval(this.#bootstrapTimer);
+    await this.#bootstrapWrite;
+    for (const watcher of [...this.#watchers]) watcher.wake();
   }
 }

@@ -1,15 +1,21 @@
 // The topology held by the metadata group, as keys of its replicated table:
-//   layout            JSON: every shard with its members and addresses (the source of truth)
-//   leader/<shardId>  JSON: the shard's current leader as reported by it {nodeId, term}
-//   health/<nodeId>   JSON: a member's last self-report (role, term, applied index, time)
+//   layout               JSON: the stores and shards the cluster was created with (bootstrap)
+//   store/<storeId>      JSON StoreInfo: a store that joined at run time (`ukv node --join`)
 //   membership/<shardId> JSON: the shard's voters, learners and addresses as its leader applied
-//                     them, versioned by the log index of that change (newest wins; overrides layout)
-//   epoch             decimal: increases by one on every change of layout or of a leader
-// The rules that keep these consistent run when a batch is APPLIED (topologyTransform below), so
-// every meta member derives the same state from the same log: a stale leader report (lower term)
-// is dropped, an unchanged value is not a change, and only the machine itself writes `epoch`.
+//                        them, versioned by the log index of that change (newest wins; overrides
+//                        the layout's placement)
+//   leader/<shardId>     JSON: the shard's current leader as reported by it {nodeId, term}
+//   health/<storeId>     JSON: a store's last report of its replicas
+//   epoch                decimal: increases on every change of placement (layout, stores,
+//                        memberships); a leader change or a health report is not a change of
+//                        placement, so thousands of shards electing leaders do not make every
+//                        router refetch the topology (they follow NOT_LEADER hints instead)
+// Stores write one key, report/<storeId> (a StoreReport), which the rules below expand into
+// health, leader and membership keys when the batch is APPLIED, so every metadata replica derives
+// the same state from the same log: a stale leader report (lower term) or an older membership is
+// dropped, an unchanged value is no change, and only the machine itself writes `epoch`.
 import type { TableOp } from "../storage/table.ts";
-import type { HealthReport, LeaderReport, MembershipReport, Topology, TopologyLayout, TopologyMember } from "../transport/topology-wire.ts";
+import type { LeaderReport, MembershipReport, StoreInfo, StoreReport, Topology, TopologyLayout, TopologyMember } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
 
 export const layoutKey = "layout";
@@ -17,6 +23,8 @@ export const epochKey = "epoch";
 export const leaderKeyPrefix = "leader/";
 export const healthKeyPrefix = "health/";
 export const membershipKeyPrefix = "membership/";
+export const storeKeyPrefix = "store/";
+export const reportKeyPrefix = "report/";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -37,8 +45,16 @@ export function leaderKey(shardId: number): string {
   return `${leaderKeyPrefix}${shardId}`;
 }
 
-export function healthKey(nodeId: number): string {
-  return `${healthKeyPrefix}${nodeId}`;
+export function healthKey(storeId: number): string {
+  return `${healthKeyPrefix}${storeId}`;
+}
+
+export function reportKey(storeId: number): string {
+  return `${reportKeyPrefix}${storeId}`;
+}
+
+export function storeKey(storeId: number): string {
+  return `${storeKeyPrefix}${storeId}`;
 }
 
 function isMembershipReport(value: unknown): value is MembershipReport {
@@ -59,10 +75,49 @@ function isLeaderReport(value: unknown): value is LeaderReport {
   return report !== null && typeof report === "object" && Number.isInteger(report.nodeId) && Number.isInteger(report.term);
 }
 
+function isStoreReport(value: unknown): value is StoreReport {
+  const report = value as StoreReport | null;
+  return (
+    report !== null &&
+    typeof report === "object" &&
+    Number.isInteger(report.storeId) &&
+    report.health !== null &&
+    typeof report.health === "object" &&
+    Array.isArray(report.health.groups) &&
+    Array.isArray(report.leaders) &&
+    report.memberships !== null &&
+    typeof report.memberships === "object"
+  );
+}
+
+function isStoreInfo(value: unknown): value is StoreInfo {
+  const info = value as StoreInfo | null;
+  return info !== null && typeof info === "object" && Number.isInteger(info.id) && typeof info.raftAddress === "string" && typeof info.clientAddress === "string";
+}
+
 function equalBytes(left: Uint8Array, right: Uint8Array): boolean {
   if (left.byteLength !== right.byteLength) return false;
   for (let index = 0; index < left.byteLength; index++) if (left[index] !== right[index]) return false;
   return true;
+}
+
+/** Keys whose change is a change of placement (bumps the epoch). */
+function isPlacementKey(key: string): boolean {
+  return key === layoutKey || key.startsWith(membershipKeyPrefix) || key.startsWith(storeKeyPrefix);
+}
+
+/** A store report as the plain key writes it stands for. */
+function expandReport(op: TableOp & { kind: "set" }): TableOp[] {
+  const report = safeParse(op.value);
+  if (!isStoreReport(report)) return [];
+  const ops: TableOp[] = [{ kind: "set", key: encoder.encode(healthKey(report.storeId)), value: encodeJson(report.health) }];
+  for (const leader of report.leaders) {
+    ops.push({ kind: "set", key: encoder.encode(leaderKey(leader.shardId)), value: encodeJson({ nodeId: report.storeId, term: leader.term }) });
+  }
+  for (const [shardId, membership] of Object.entries(report.memberships)) {
+    ops.push({ kind: "set", key: encoder.encode(`${membershipKeyPrefix}${shardId}`), value: encodeJson(membership) });
+  }
+  return ops;
 }
 
 /**
@@ -74,14 +129,15 @@ export function topologyTransform(ops: TableOp[], read: (key: Uint8Array) => Uin
   const current = (key: string): Uint8Array | null => (overlay.has(key) ? overlay.get(key)! : read(encoder.encode(key)));
   const result: TableOp[] = [];
   let changeCount = 0;
-  for (const op of ops) {
+  const expanded = ops.flatMap((op) => (op.kind === "set" && decoder.decode(op.key).startsWith(reportKeyPrefix) ? expandReport(op) : [op]));
+  for (const op of expanded) {
     const key = decoder.decode(op.key);
-    if (key === epochKey) continue; // only the machine writes the epoch
+    if (key === epochKey || key.startsWith(reportKeyPrefix)) continue; // only the machine writes these
     if (op.kind === "delete") {
       if (current(key) === null) continue;
       overlay.set(key, null);
       result.push(op);
-      if (!key.startsWith(healthKeyPrefix)) changeCount++;
+      if (isPlacementKey(key)) changeCount++;
       continue;
     }
     const before = current(key);
@@ -98,9 +154,10 @@ export function topologyTransform(ops: TableOp[], read: (key: Uint8Array) => Uin
       const previous = before === null ? null : safeParse(before);
       if (isLeaderReport(previous) && next.term <= previous.term) continue; // stale or same-term report
     }
+    if (key.startsWith(storeKeyPrefix) && !isStoreInfo(safeParse(op.value))) continue;
     overlay.set(key, op.value);
     result.push(op);
-    if (!key.startsWith(healthKeyPrefix)) changeCount++;
+    if (isPlacementKey(key)) changeCount++;
   }
   if (changeCount > 0) {
     const epochBefore = current(epochKey);
@@ -122,23 +179,36 @@ function safeParse(bytes: Uint8Array): unknown {
 export function readTopology(entries: Iterable<[Uint8Array, Uint8Array]>): Topology {
   const topology: Topology = { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {} };
   const memberships = new Map<number, MembershipReport>();
+  const joinedStores: StoreInfo[] = [];
   for (const [keyBytes, value] of entries) {
     const key = decoder.decode(keyBytes);
     if (key === epochKey) topology.epoch = Number(decoder.decode(value));
     else if (key === layoutKey) topology.layout = parseJson(value, key) as TopologyLayout;
     else if (key.startsWith(leaderKeyPrefix)) topology.leaders[key.slice(leaderKeyPrefix.length)] = parseJson(value, key) as LeaderReport;
-    else if (key.startsWith(healthKeyPrefix)) topology.health[key.slice(healthKeyPrefix.length)] = parseJson(value, key) as HealthReport;
+    else if (key.startsWith(healthKeyPrefix)) topology.health[key.slice(healthKeyPrefix.length)] = parseJson(value, key) as Topology["health"][string];
+    else if (key.startsWith(storeKeyPrefix)) joinedStores.push(parseJson(value, key) as StoreInfo);
     else if (key.startsWith(membershipKeyPrefix)) {
       const report = parseJson(value, key) as MembershipReport;
       memberships.set(Number(key.slice(membershipKeyPrefix.length)), report);
       topology.memberships[key.slice(membershipKeyPrefix.length)] = report;
     }
   }
-  // A shard's reported membership (newest by conf index) overrides its bootstrap layout.
-  for (const shard of topology.layout?.shards ?? []) {
+  const layout = topology.layout;
+  if (layout === null) return topology;
+  for (const store of joinedStores) {
+    if (!layout.stores.some((known) => known.id === store.id)) layout.stores.push(store);
+  }
+  layout.stores.sort((left, right) => left.id - right.id);
+  const storeById = new Map(layout.stores.map((store) => [store.id, store]));
+  // A shard's reported membership (newest by conf index) overrides its bootstrap placement.
+  for (const shard of layout.shards) {
     const report = memberships.get(shard.id);
     if (report === undefined) continue;
-    const memberOf = (id: number): TopologyMember => ({ id, ...(report.addresses[String(id)] ?? { raftAddress: "", clientAddress: "" }) });
+    const memberOf = (id: number): TopologyMember => {
+      const store = storeById.get(id);
+      const address = store === undefined ? report.addresses[String(id)] : { raftAddress: store.raftAddress, clientAddress: store.clientAddress };
+      return { id, ...(address ?? { raftAddress: "", clientAddress: "" }) };
+    };
     shard.members = report.voters.map(memberOf);
     shard.learners = report.learners.map(memberOf);
   }

@@ -1,11 +1,11 @@
-// The runtime of one Raft group member: it owns the group's WAL, snapshots and Swiss table and
-// drives the pure core. The Ready loop below is the ONE place where FR3.3's order is enforced:
+// The runtime of one replica of one Raft group inside a store: it owns the replica's snapshots
+// and Swiss table, writes its log through the store's shared log (one fdatasync covers every
+// group that appended in the same turn), and drives the pure core. The store ticks it. The Ready loop below is the ONE place where FR3.3's order is enforced:
 //   persist (WAL append + fdatasync, or snapshot install) -> send -> apply -> advance.
 // An entry reaches the table only after the core saw it committed, i.e. durable on a majority.
 // One Ready is handled at a time; meanwhile ticks, messages and proposals keep flowing into the
 // core, so the next Ready batches everything that arrived during the previous fdatasync
 // (group commit across clients for free).
-import { join } from "node:path";
 import { mkdirSync } from "node:fs";
 import { RawNode, ProposalDroppedError, defaultRaftConfig } from "../raft/raw-node.ts";
 import { MemoryStorage } from "../raft/memory-storage.ts";
@@ -13,7 +13,7 @@ import { decodeConfChange } from "../raft/conf-change.ts";
 import type { ConfChange, ConfState, Entry, Message, Ready, Snapshot } from "../raft/types.ts";
 import { ConfChangeType, EntryType, MessageType, Role } from "../raft/types.ts";
 import { Table, type TableOp } from "../storage/table.ts";
-import { Wal } from "../storage/wal.ts";
+import type { GroupLog, GroupRecovery } from "../storage/store-log.ts";
 import { SnapshotStore } from "../storage/snapshot-store.ts";
 import type { RaftTransport } from "../transport/raft-transport.ts";
 import { UkvError, isUkvError } from "../util/errors.ts";
@@ -34,11 +34,15 @@ import {
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 
 export interface GroupRuntimeOptions {
+  /** The store id: a replica's Raft id is the id of the store that hosts it. */
   nodeId: number;
   groupId: number;
   /** Membership of the group at its bootstrap (changes since are in the log or a snapshot). */
   initialMembership: GroupMembership;
-  dataDir: string;
+  /** This group's part of the store's shared log, and what the store recovered of it. */
+  log: GroupLog;
+  recovery: GroupRecovery | null;
+  snapshotDir: string;
   transport: RaftTransport;
   logger: Logger;
   tickMs: number;
@@ -46,7 +50,6 @@ export interface GroupRuntimeOptions {
   heartbeatTicks: number;
   /** Take a snapshot once this many entries were applied since the last one. */
   snapshotEntriesThreshold: number;
-  walSegmentSizeBytes: number;
   requestTimeoutMs?: number;
   /** On losing the connection to the leader, campaign (PreVote) after a short delay. */
   fastFailover?: boolean;
@@ -56,6 +59,8 @@ export interface GroupRuntimeOptions {
   transformBatch?(ops: TableOp[], read: (key: Uint8Array) => Uint8Array | null): TableOp[];
   /** Called after committed entries were applied (watchers of the state machine wake up). */
   onApplied?(appliedIndex: number): void;
+  /** Called once this replica learned it was removed from its group (the store then deletes it). */
+  onRemoved?(): void;
 }
 
 export interface GroupStatus {
@@ -94,7 +99,7 @@ export class GroupRuntime {
   readonly #logger: Logger;
   readonly #raw: RawNode;
   readonly #storage: MemoryStorage;
-  readonly #wal: Wal;
+  readonly #log: GroupLog;
   readonly #snapshots: SnapshotStore;
   readonly #proposals = new ProposalWaiters();
   readonly #reads = new ReadWaiters();
@@ -121,7 +126,6 @@ export class GroupRuntime {
   #draining = false;
   #drainScheduled = false;
   #closed = false;
-  #tickTimer: ReturnType<typeof setInterval> | null = null;
   #failoverTimer: ReturnType<typeof setTimeout> | null = null;
   #fatalError: Error | null = null;
   readonly #traceReady: boolean;
@@ -131,7 +135,7 @@ export class GroupRuntime {
   private constructor(args: {
     options: GroupRuntimeOptions;
     table: Table;
-    wal: Wal;
+    log: GroupLog;
     snapshots: SnapshotStore;
     storage: MemoryStorage;
     appliedIndex: number;
@@ -142,7 +146,7 @@ export class GroupRuntime {
     this.groupId = args.options.groupId;
     this.#logger = args.options.logger;
     this.table = args.table;
-    this.#wal = args.wal;
+    this.#log = args.log;
     this.#snapshots = args.snapshots;
     this.#storage = args.storage;
     this.#appliedIndex = args.appliedIndex;
@@ -158,7 +162,7 @@ export class GroupRuntime {
     const config = defaultRaftConfig({
       id: this.nodeId,
       storage: this.#storage,
-      random: new Prng(seedFor(this.nodeId)),
+      random: new Prng(seedFor(this.nodeId, this.groupId)),
       applied: args.appliedIndex,
     });
     config.electionTicks = args.options.electionTicks;
@@ -168,16 +172,16 @@ export class GroupRuntime {
     this.#raw = new RawNode(config);
   }
 
-  /** Recovers the member from its data dir (latest good snapshot + WAL) and starts ticking. */
+  /**
+   * Recovers the replica (latest good snapshot + what the store's log holds of it). The store
+   * ticks it from then on.
+   */
   static async open(options: GroupRuntimeOptions): Promise<GroupRuntime> {
-    const walDir = join(options.dataDir, "wal");
-    const snapshotDir = join(options.dataDir, "snap");
-    mkdirSync(walDir, { recursive: true });
-    mkdirSync(snapshotDir, { recursive: true });
+    mkdirSync(options.snapshotDir, { recursive: true });
     const table = Table.create();
-    const snapshots = new SnapshotStore(snapshotDir);
+    const snapshots = new SnapshotStore(options.snapshotDir);
     const snapshotInfo = await snapshots.loadLatest(table);
-    const { wal, recovery } = await Wal.open(walDir, { segmentSizeBytes: options.walSegmentSizeBytes });
+    const recovery = options.recovery ?? { entries: [], hardState: null, firstIndex: 0 };
     // Without a snapshot the membership is the bootstrap one from the config: conf changes since
     // then are in the log and are applied again on replay. With a snapshot, its metadata holds it.
     const membership = snapshotInfo === null ? cloneMembership(options.initialMembership) : decodeMembership(snapshotInfo.metadata);
@@ -195,8 +199,8 @@ export class GroupRuntime {
     if (entries.length > 0 && entries[0]!.index !== appliedIndex + 1) {
       throw new UkvError(
         "WAL_CORRUPT",
-        `WAL resumes at index ${entries[0]!.index} but the snapshot ends at ${appliedIndex}: entries are missing`,
-        { data: { dir: walDir } },
+        `Group ${options.groupId}: the log resumes at index ${entries[0]!.index} but the snapshot ends at ${appliedIndex}: entries are missing`,
+        { data: { groupId: options.groupId } },
       );
     }
     storage.append(entries);
@@ -205,7 +209,7 @@ export class GroupRuntime {
       const commit = Math.min(Math.max(recovery.hardState.commit, appliedIndex), lastIndex);
       storage.setHardState({ term: recovery.hardState.term, vote: recovery.hardState.vote, commit });
     }
-    const runtime = new GroupRuntime({ options, table, wal, snapshots, storage, appliedIndex, membership });
+    const runtime = new GroupRuntime({ options, table, log: options.log, snapshots, storage, appliedIndex, membership });
     options.logger.info(
       {
         event: "group_recovered",
@@ -219,15 +223,14 @@ export class GroupRuntime {
     // The recovered membership (from the snapshot) may name members added after the bootstrap
     // file the transport was built from: without this, messages to them are dropped for good.
     runtime.#syncPeers();
-    runtime.#start();
     return runtime;
   }
 
-  #start(): void {
-    this.#tickTimer = setInterval(() => {
-      this.#raw.tick();
-      this.#scheduleDrain();
-    }, this.#options.tickMs);
+  /** One Raft tick (the store calls it every tickMs for each replica it hosts). */
+  tick(): void {
+    if (this.#closed || this.#removed) return;
+    this.#raw.tick();
+    if (this.#raw.hasReady()) this.#scheduleDrain();
   }
 
   // ---- inputs ---------------------------------------------------------------------------------
@@ -437,18 +440,16 @@ export class GroupRuntime {
     };
   }
 
-  /** Stops ticking, fails waiting clients, waits for the Ready in flight, closes the WAL. */
+  /** Fails waiting clients and waits for the Ready in flight; the store closes the shared log. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#tickTimer !== null) clearInterval(this.#tickTimer);
     if (this.#failoverTimer !== null) clearTimeout(this.#failoverTimer);
     const closedError = new UkvError("CLOSED", `Node ${this.nodeId} is shutting down`);
     this.#proposals.rejectAll(closedError);
     this.#reads.rejectAll(closedError);
     for (let waitIndex = 0; this.#draining && waitIndex < 500; waitIndex++) await Bun.sleep(10);
     await this.#snapshotInFlight;
-    await this.#wal.close();
     this.table.close();
   }
 
@@ -582,7 +583,7 @@ export class GroupRuntime {
     const batch = { entries: ready.entries.map(entryToWal), hardState: latestHardState };
     for (let attemptIndex = 0; ; attemptIndex++) {
       try {
-        await this.#wal.append(batch);
+        await this.#log.append(batch);
         break;
       } catch (error) {
         // A full disk must not crash the server nor lose data: clients get DISK_FULL while the
@@ -610,7 +611,7 @@ export class GroupRuntime {
     this.#storage.applySnapshot(snapshot);
     // The log before the snapshot is gone, and what followed it came from an old leader: the
     // WAL restarts right after the snapshot.
-    await this.#wal.reset(index);
+    await this.#log.reset(index);
     this.#appliedIndex = index;
     this.#snapshotIndex = index;
     const fromFile = decodeMembership(loaded.metadata);
@@ -738,11 +739,10 @@ export class GroupRuntime {
   /** Removed from the group: stop ticking (no elections that could disturb it) and stop serving. */
   #onRemoved(index: number): void {
     this.#removed = true;
-    if (this.#tickTimer !== null) clearInterval(this.#tickTimer);
-    this.#tickTimer = null;
     this.#logger.warn({ event: "removed_from_group", index }, `node ${this.nodeId} was removed from group ${this.groupId}: it serves nothing more`);
     this.#proposals.rejectAll(this.#removedError());
     this.#reads.rejectAll(this.#removedError());
+    this.#options.onRemoved?.();
   }
 
   #removedError(): UkvError {
@@ -777,7 +777,7 @@ export class GroupRuntime {
     const compactIndex = Math.max(this.#storage.firstIndex() - 1, index - Math.floor(threshold / 4));
     if (compactIndex >= this.#storage.firstIndex()) {
       this.#storage.compact(compactIndex);
-      await this.#wal.deletePrefix(compactIndex);
+      await this.#log.compact(compactIndex);
     }
     this.#snapshotIndex = index;
     this.#logger.info({ event: "snapshot_taken", index, term, sizeBytes: info.sizeBytes, compactIndex });
@@ -812,7 +812,7 @@ function membershipWaiterKey(type: ConfChangeType, nodeId: number): string {
   return `${type}/${nodeId}`;
 }
 
-/** Election jitter differs per member but replays per member id. */
-function seedFor(nodeId: number): number {
-  return (nodeId * 2654435761) >>> 0;
+/** Election jitter differs per replica but replays per (store, group). */
+function seedFor(nodeId: number, groupId: number): number {
+  return ((nodeId * 2654435761) ^ (groupId * 40503)) >>> 0;
 }

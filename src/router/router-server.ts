@@ -1,12 +1,13 @@
-// The routing proxy (`ukv router`): a KvServer whose handler routes each request like the smart
-// client does (ring -> shard -> leader or follower), pipelined per member connection, with a
-// bounded queue per shard. Shard health (FR1.3) gates every request: a shard without quorum is
+// The request routing built into every store, and the optional stateless proxy (`ukv router`)
+// over the same code: it routes each request like the smart client does (ring -> shard -> leader
+// or follower), pipelined per store connection, with a bounded queue per shard. Inside a store,
+// `local` serves what needs no hop (a follower read of a shard with a replica here, a write to a
+// shard led here) before anything goes over the network. Shard health (FR1.3) gates every request: a shard without quorum is
 // answered SHARD_UNAVAILABLE "shard N unavailable: no quorum" at once, with a CRITICAL log line
 // per request, while the other shards keep serving. STATUS to the router returns its view as JSON.
 import { MemberPool } from "../client/member-pool.ts";
 import { ShardRouting, type RouteFields, type RoutingGate } from "../client/shard-routing.ts";
-import { StaticTopologySource, type TopologyShard, type TopologySource } from "../client/topology.ts";
-import type { ClusterConfig } from "../config/cluster-config.ts";
+import type { TopologyShard, TopologySource } from "../client/topology.ts";
 import { makeKvResponse, type KvRequest, type KvResponse } from "../transport/kv-protocol.ts";
 import { KvServer } from "../transport/kv-server.ts";
 import { assert } from "../util/assert.ts";
@@ -16,13 +17,17 @@ import { ShardHealthMonitor, type ShardHealth } from "./shard-health.ts";
 import { ShardQueue } from "./shard-queue.ts";
 import { noQuorumMessage, UnavailableLog } from "./unavailable-log.ts";
 
+/** What a store can serve without a hop; null = route it over the network. */
+export interface LocalReplicas {
+  tryServe(shardId: number, request: RouteFields): Promise<KvResponse> | null;
+}
+
 export interface RouterServerOptions {
-  config: ClusterConfig;
-  /** Default: the config's shards (static). */
-  topologySource?: TopologySource;
-  host: string;
-  /** 0 = ephemeral. */
-  port: number;
+  electionTimeoutMs: number;
+  topologySource: TopologySource;
+  /** The raw-protocol listener of `ukv router`; null inside a store (the store's own listener calls handle()). */
+  listen: { host: string; /** 0 = ephemeral. */ port: number } | null;
+  local?: LocalReplicas;
   logger: Logger;
   /** Default 500. */
   probeIntervalMs?: number;
@@ -69,7 +74,8 @@ export class RouterServer {
   readonly #monitor: ShardHealthMonitor;
   readonly #queues: Map<number, ShardQueue>;
   readonly #alerts: UnavailableLog;
-  readonly #server: KvServer;
+  readonly #server: KvServer | null;
+  readonly #local: LocalReplicas | null;
   readonly #logger: Logger;
   #gate: RoutingGate | null = null;
   #closing: Promise<void> | null = null;
@@ -82,7 +88,8 @@ export class RouterServer {
     monitor: ShardHealthMonitor;
     queues: Map<number, ShardQueue>;
     alerts: UnavailableLog;
-    server: KvServer;
+    server: KvServer | null;
+    local: LocalReplicas | null;
     logger: Logger;
   }) {
     this.port = parts.port;
@@ -93,13 +100,13 @@ export class RouterServer {
     this.#queues = parts.queues;
     this.#alerts = parts.alerts;
     this.#server = parts.server;
+    this.#local = parts.local;
     this.#logger = parts.logger;
   }
 
   static async start(options: RouterServerOptions): Promise<RouterServer> {
-    const { config } = options;
     const logger = options.logger.child({ component: "router" });
-    const topology = options.topologySource ?? new StaticTopologySource(config);
+    const topology = options.topologySource;
     const pool = new MemberPool({ requestTimeoutMs: options.requestTimeoutMs ?? 2000 });
     const alerts = new UnavailableLog({ logger, summaryIntervalMs: options.summaryIntervalMs ?? 5000, nowMs: () => pool.nowMs() });
     let monitor: ShardHealthMonitor | null = null;
@@ -114,7 +121,7 @@ export class RouterServer {
       gate,
       ...(options.retryWindowMs === undefined ? {} : { retryWindowMs: options.retryWindowMs }),
     });
-    const electionTimeoutMs = config.electionTicks * config.tickMs;
+    const electionTimeoutMs = options.electionTimeoutMs;
     monitor = new ShardHealthMonitor({
       pool,
       topology: () => topology.current(),
@@ -134,20 +141,24 @@ export class RouterServer {
       }));
     }
     let router: RouterServer | null = null;
-    const server = new KvServer({
-      host: options.host,
-      port: options.port,
-      logger,
-      handler: (request) => {
-        if (router === null) return Promise.resolve(makeKvResponse(request.id, "UNAVAILABLE", { message: "Router is starting" }));
-        return router.#handle(request, gate);
-      },
-    });
-    const { port } = await server.start();
-    router = new RouterServer({ port, topology, pool, routing, monitor, queues, alerts, server, logger });
+    const listen = options.listen;
+    const server =
+      listen === null
+        ? null
+        : new KvServer({
+            host: listen.host,
+            port: listen.port,
+            logger,
+            handler: (request) => {
+              if (router === null) return Promise.resolve(makeKvResponse(request.id, "UNAVAILABLE", { message: "Router is starting" }));
+              return router.handle(request);
+            },
+          });
+    const port = server === null ? 0 : (await server.start()).port;
+    router = new RouterServer({ port, topology, pool, routing, monitor, queues, alerts, server, local: options.local ?? null, logger });
     router.#gate = gate;
     monitor.start();
-    logger.info({ event: "router_started", host: options.host, port, shards: [...queues.keys()] }, "router serving");
+    if (listen !== null) logger.info({ event: "router_started", host: listen.host, port, shards: [...queues.keys()] }, "router serving");
     return router;
   }
 
@@ -190,8 +201,7 @@ export class RouterServer {
 
   /** Routes one GET, SET or DELETE exactly as the raw listener does (health gate, shard queue); never rejects. For the RESP listener. */
   route(request: RouteFields): Promise<KvResponse> {
-    assert(this.#gate !== null, "the gate is set at start");
-    return this.#handle({ ...request, id: 0 }, this.#gate);
+    return this.handle({ ...request, id: 0 });
   }
 
   /** The shard owning `key` in the current topology. */
@@ -203,7 +213,7 @@ export class RouterServer {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#monitor.stop();
-      await this.#server.close();
+      await this.#server?.close();
       this.#pool.close();
       this.#logger.info({ event: "router_stopped" });
     })();
@@ -219,9 +229,17 @@ export class RouterServer {
     return created;
   }
 
-  async #handle(request: KvRequest, gate: (shard: TopologyShard, request: RouteFields) => KvResponse | null): Promise<KvResponse> {
+  /** Routes one request (STATUS: the router's view); never rejects. */
+  async handle(request: KvRequest): Promise<KvResponse> {
+    const gate = this.#gate;
+    assert(gate !== null, "the gate is set at start");
     if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(this.view()) });
+    if (request.op === "ADMIN" || request.op === "TOPOLOGY") {
+      return makeKvResponse(request.id, "BAD_REQUEST", { message: `${request.op} goes to a store, not through the router` });
+    }
     const shard = this.#routing.shardFor(request.key);
+    const local = this.#local?.tryServe(shard.id, request) ?? null;
+    if (local !== null) return { ...(await local), id: request.id };
     // Refuse before queueing: a request for a dead shard must not wait behind others.
     const refused = gate(shard, request);
     if (refused !== null) return { ...refused, id: request.id };

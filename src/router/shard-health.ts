@@ -5,7 +5,7 @@
 // long has failed). Until its first probe completes a shard counts as available, so the router
 // does not refuse traffic during its own start-up. The probe answers also feed the leader cache.
 import type { MemberStatus } from "../client/leader-cache.ts";
-import { parseMemberStatus } from "../client/leader-cache.ts";
+import { parseMemberStatus, parseStoreStatus } from "../client/leader-cache.ts";
 import type { MemberPool } from "../client/member-pool.ts";
 import type { Topology, TopologyShard } from "../client/topology.ts";
 import { assert } from "../util/assert.ts";
@@ -88,6 +88,7 @@ export class ShardHealthMonitor {
   readonly #options: ShardHealthMonitorOptions;
   readonly #health = new Map<number, ShardHealth>();
   readonly #probing = new Set<number>();
+  #probingAll = false;
   #timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(options: ShardHealthMonitorOptions) {
@@ -129,10 +130,36 @@ export class ShardHealthMonitor {
     return health;
   }
 
-  /** One probe round over every shard; a shard whose previous round is still out is skipped. */
+  /**
+   * One probe round over every shard: one STATUS per store (it answers for every replica it
+   * hosts), not one per replica, so the cost grows with the stores, not with the shards. A round
+   * still out when the next is due is skipped.
+   */
   async probeAll(): Promise<void> {
-    const shards = [...this.#options.topology().shards.values()];
-    await Promise.all(shards.filter((shard) => !this.#probing.has(shard.id)).map((shard) => this.probeShard(shard)));
+    if (this.#probingAll) return;
+    this.#probingAll = true;
+    try {
+      const shards = [...this.#options.topology().shards.values()];
+      const addresses = new Set(shards.flatMap((shard) => shard.members.map((member) => member.clientAddress)));
+      const { pool, probeTimeoutMs } = this.#options;
+      const byAddress = new Map<string, Map<number, MemberStatus>>();
+      await Promise.all(
+        [...addresses].map(async (address) => {
+          const answer = await pool.send(address, { op: "STATUS", key: emptyBytes, value: emptyBytes, linearizable: false }, probeTimeoutMs);
+          if (answer.code === "OK") byAddress.set(address, parseStoreStatus(answer.statusJson));
+        }),
+      );
+      for (const shard of shards) {
+        const members = shard.members.map((member): MemberProbe => {
+          const statuses = byAddress.get(member.clientAddress);
+          const status = statuses?.get(shard.id) ?? null;
+          return { id: member.id, address: member.clientAddress, reachable: status !== null, status };
+        });
+        this.#record(shard, members);
+      }
+    } finally {
+      this.#probingAll = false;
+    }
   }
 
   async probeShard(shard: TopologyShard): Promise<ShardHealth> {
@@ -141,7 +168,7 @@ export class ShardHealthMonitor {
       const { pool, probeTimeoutMs } = this.#options;
       const members = await Promise.all(
         shard.members.map(async (member): Promise<MemberProbe> => {
-          const answer = await pool.send(member.clientAddress, { op: "STATUS", key: emptyBytes, value: emptyBytes, linearizable: false }, probeTimeoutMs);
+          const answer = await pool.send(member.clientAddress, { op: "STATUS", key: emptyBytes, value: emptyBytes, linearizable: false, shard: shard.id }, probeTimeoutMs);
           const status = answer.code === "OK" ? parseMemberStatus(answer.statusJson) : null;
           return { id: member.id, address: member.clientAddress, reachable: status !== null, status };
         }),

@@ -8,7 +8,7 @@ import { assert } from "../util/assert.ts";
 import { isUkvError } from "../util/errors.ts";
 import { keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
 
-export type KvOp = "GET" | "SET" | "DELETE" | "STATUS" | "ADMIN";
+export type KvOp = "GET" | "SET" | "DELETE" | "STATUS" | "ADMIN" | "TOPOLOGY";
 
 export type KvCode =
   | "OK"
@@ -23,7 +23,9 @@ export type KvCode =
   /** Client side only: the node could not be reached, or the connection broke before the answer. */
   | "UNREACHABLE"
   /** The server is shutting down or over a limit: retry later or elsewhere. */
-  | "UNAVAILABLE";
+  | "UNAVAILABLE"
+  /** The named shard has no replica on that store, or does not own the key: refresh and reroute. */
+  | "WRONG_SHARD";
 
 export interface KvRequest {
   /** Unique per connection among requests in flight; the response carries it back. */
@@ -34,6 +36,11 @@ export interface KvRequest {
   value: Uint8Array;
   /** GET only: read through the leader (read index) instead of the local replica. */
   linearizable: boolean;
+  /**
+   * 0 or absent: the receiving store routes the request (by key). Otherwise the shard the sender
+   * routed it to: served from that store's replica of it, never forwarded again.
+   */
+  shard?: number;
 }
 
 export interface KvResponse {
@@ -51,7 +58,7 @@ export interface KvResponse {
 
 const emptyBytes = new Uint8Array(0);
 
-const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, STATUS: pb.Op.STATUS, ADMIN: pb.Op.ADMIN };
+const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, STATUS: pb.Op.STATUS, ADMIN: pb.Op.ADMIN, TOPOLOGY: pb.Op.TOPOLOGY };
 const opFromWire = new Map<number, KvOp>(Object.entries(opToWire).map(([name, value]) => [value, name as KvOp]));
 
 const codeToWire: Record<KvCode, pb.Code> = {
@@ -66,6 +73,7 @@ const codeToWire: Record<KvCode, pb.Code> = {
   INTERNAL: pb.Code.INTERNAL,
   UNREACHABLE: pb.Code.UNREACHABLE,
   UNAVAILABLE: pb.Code.UNAVAILABLE,
+  WRONG_SHARD: pb.Code.WRONG_SHARD,
 };
 const codeFromWire = new Map<number, KvCode>(Object.entries(codeToWire).map(([name, value]) => [value, name as KvCode]));
 assert(codeFromWire.size === Object.keys(pb.Code).length / 2 - 1, "every wire code but CODE_UNSPECIFIED has a name");
@@ -101,7 +109,7 @@ export function kvResponseFromError(id: number, error: unknown): KvResponse {
 /** The checks of the protocol itself, before any handler: an error response, or null when valid. */
 export function checkKvRequest(request: KvRequest): KvResponse | null {
   const { id, key, value } = request;
-  if (request.op === "STATUS" || request.op === "ADMIN") return null;
+  if (request.op === "STATUS" || request.op === "ADMIN" || request.op === "TOPOLOGY") return null;
   if (key.byteLength === 0) return makeKvResponse(id, "BAD_REQUEST", { message: "Key must not be empty" });
   if (key.byteLength > keySizeBytesMax) {
     return makeKvResponse(id, "KEY_TOO_LARGE", { message: `Key too large: ${key.byteLength} bytes, limit ${keySizeBytesMax}` });
@@ -116,14 +124,15 @@ export function checkKvRequest(request: KvRequest): KvResponse | null {
 }
 
 export function requestToWire(request: KvRequest): pb.Request {
-  return { id: request.id, op: opToWire[request.op], key: request.key, value: request.value, linearizable: request.linearizable };
+  return { id: request.id, op: opToWire[request.op], key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard ?? 0 };
 }
 
 /** A decoded wire request, or a BAD_REQUEST response for one whose op is unknown. */
 export function requestFromWire(request: pb.Request): KvRequest | KvResponse {
   const op = opFromWire.get(request.op);
   if (op === undefined) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Unknown op ${request.op}` });
-  return { id: request.id, op, key: request.key, value: request.value, linearizable: request.linearizable };
+  if (!Number.isSafeInteger(request.shard)) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Shard id out of range: ${request.shard}` });
+  return { id: request.id, op, key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard };
 }
 
 export function responseToWire(response: KvResponse): pb.Response {

@@ -1,5 +1,5 @@
-// Reading the topology from the metadata group: a STATUS request to its leader (any member
-// answers from its applied state), optionally a long-poll that returns once the epoch passes a
+// Reading the topology from the metadata group: a TOPOLOGY request to a metadata store (any
+// replica answers from its applied state), optionally a long-poll that returns once the epoch passes a
 // known one. Shared by nodes joining a shard, the admin commands, routers and smart clients.
 import { UkvError } from "../util/errors.ts";
 import { GroupClient } from "./group-client.ts";
@@ -9,7 +9,7 @@ const encoder = new TextEncoder();
 
 export async function fetchTopology(meta: GroupClient, options: { knownEpoch?: number } = {}): Promise<Topology> {
   const response = await meta.request({
-    op: "STATUS",
+    op: "TOPOLOGY",
     key: new Uint8Array(0),
     value: options.knownEpoch === undefined ? new Uint8Array(0) : encoder.encode(String(options.knownEpoch)),
     linearizable: false,
@@ -18,7 +18,7 @@ export async function fetchTopology(meta: GroupClient, options: { knownEpoch?: n
     throw new UkvError("SHARD_UNAVAILABLE", `Metadata group did not answer: ${response.code} ${response.message}`);
   }
   const body = JSON.parse(response.statusJson) as { topology?: Topology };
-  if (body.topology === undefined) throw new UkvError("BAD_REQUEST", `${meta.target} is not a metadata member (no topology in its STATUS)`);
+  if (body.topology === undefined) throw new UkvError("BAD_REQUEST", `${meta.target} is not a metadata store (no topology in its answer)`);
   return body.topology;
 }
 

@@ -1,6 +1,16 @@
-// The cluster topology as the metadata group serves it (JSON in a STATUS/WATCH answer): shared by
-// the meta store that produces it and the router and smart client that consume it.
+// The cluster topology as the metadata group serves it (JSON in a TOPOLOGY answer), and the report
+// each store sends it: the one definition shared by the metadata state machine that produces it
+// and the stores, routers, smart clients and admin commands that consume it.
 
+/** A store: one `ukv node` process. Addresses are the advertised ones (what others dial). */
+export interface StoreInfo {
+  id: number;
+  raftAddress: string;
+  clientAddress: string;
+  respAddress: string | null;
+}
+
+/** A replica of a shard, named by the store that hosts it (a replica's Raft id is its store id). */
 export interface TopologyMember {
   id: number;
   raftAddress: string;
@@ -14,6 +24,7 @@ export interface TopologyShard {
 }
 
 export interface TopologyLayout {
+  stores: StoreInfo[];
   shards: TopologyShard[];
 }
 
@@ -22,25 +33,22 @@ export interface LeaderReport {
   term: number;
 }
 
-export interface HealthReport {
-  nodeId: number;
+/** One replica's state as its store last reported it. */
+export interface GroupHealth {
   shardId: number;
   role: string;
   term: number;
   leader: number;
   commitIndex: number;
   appliedIndex: number;
+  lastIndex: number;
   keyCount: number;
-  reportedAtMs: number;
 }
 
-export interface Topology {
-  epoch: number;
-  layout: TopologyLayout | null;
-  leaders: Record<string, LeaderReport>;
-  health: Record<string, HealthReport>;
-  /** Each shard's newest membership report, by shard id (already merged into layout). */
-  memberships: Record<string, MembershipReport>;
+export interface StoreHealth {
+  storeId: number;
+  reportedAtMs: number;
+  groups: GroupHealth[];
 }
 
 export interface MembershipReport {
@@ -49,4 +57,28 @@ export interface MembershipReport {
   voters: number[];
   learners: number[];
   addresses: Record<string, { raftAddress: string; clientAddress: string }>;
+}
+
+/**
+ * What a store sends the metadata group every second (and at once when it wins a leadership):
+ * its replicas' health, and for the groups it leads the leadership and membership. One write per
+ * store, however many shards it hosts.
+ */
+export interface StoreReport {
+  storeId: number;
+  health: StoreHealth;
+  leaders: { shardId: number; term: number }[];
+  memberships: Record<string, MembershipReport>;
+}
+
+export interface Topology {
+  /** Increases on every change of placement (layout, memberships, stores); not on leader changes. */
+  epoch: number;
+  layout: TopologyLayout | null;
+  /** Shard id -> its leader as reported (informational; routing follows NOT_LEADER hints). */
+  leaders: Record<string, LeaderReport>;
+  /** Store id -> its last report. */
+  health: Record<string, StoreHealth>;
+  /** Each shard's newest membership report, by shard id (already merged into layout). */
+  memberships: Record<string, MembershipReport>;
 }

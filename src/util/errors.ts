@@ -21,6 +21,7 @@ export type ErrorCode =
   | "RING_INVALID"
   | "UNREACHABLE"
   | "UNAVAILABLE"
+  | "WRONG_SHARD"
   | "INTERNAL";
 
 export class UkvError extends Error {

@@ -1,0 +1,126 @@
+// A store's reports to the metadata group: ONE typed write a second for the whole store (its
+// replicas' health, and the leadership and membership of every group it leads), sent at once when
+// one of its replicas wins a leadership or changes membership, so a lost report is repaired within
+// a second. The metadata group's apply rules drop stale leadership (lower term) and older
+// memberships. A cluster without a reachable metadata group keeps serving: failures are logged,
+// rate-limited, and retried with backoff.
+import { GroupClient } from "../transport/group-client.ts";
+import type { MembershipReport, StoreReport } from "../transport/topology-wire.ts";
+import type { Logger } from "../util/log.ts";
+import { metaGroupId } from "../meta/meta-service.ts";
+import type { Store } from "./store.ts";
+
+export const reportIntervalMs = 1000;
+const changePollMs = 100;
+const failureLogIntervalMs = 30_000;
+const retryDelayMsMax = 10_000;
+
+const encoder = new TextEncoder();
+
+export class StoreReporter {
+  readonly #store: Store;
+  readonly #client: GroupClient;
+  readonly #logger: Logger;
+  readonly #timer: ReturnType<typeof setInterval>;
+  /** group id -> "term/membershipIndex" last reported while leading it. */
+  readonly #reportedLeadership = new Map<number, string>();
+  #lastReportMs = 0;
+  #inFlight: Promise<void> | null = null;
+  #lastFailureLogMs = 0;
+  #retryAfterMs = 0;
+  #retryDelayMs = reportIntervalMs;
+  #stopped = false;
+
+  constructor(store: Store, metaAddresses: string[]) {
+    this.#store = store;
+    this.#logger = store.logger;
+    this.#client = new GroupClient(metaAddresses, { timeoutMs: 1000 });
+    this.#timer = setInterval(() => this.#poll(), changePollMs);
+  }
+
+  /** Report at the next poll (a replica was created or deleted). */
+  reportSoon(): void {
+    this.#lastReportMs = 0;
+  }
+
+  #poll(): void {
+    if (this.#stopped || this.#inFlight !== null) return;
+    if (Date.now() < this.#retryAfterMs) return; // the metadata group was unreachable: back off
+    if (!this.#leadershipChanged() && Date.now() - this.#lastReportMs < reportIntervalMs) return;
+    this.#inFlight = this.#report().finally(() => {
+      this.#inFlight = null;
+    });
+  }
+
+  #leadershipChanged(): boolean {
+    for (const { groupId, runtime } of this.#store.replicas()) {
+      if (groupId === metaGroupId || !runtime.isLeader()) continue;
+      const status = runtime.status();
+      if (this.#reportedLeadership.get(groupId) !== `${status.term}/${status.membershipIndex}`) return true;
+    }
+    return false;
+  }
+
+  async #report(): Promise<void> {
+    this.#lastReportMs = Date.now();
+    const report: StoreReport = {
+      storeId: this.#store.storeId,
+      health: { storeId: this.#store.storeId, reportedAtMs: this.#lastReportMs, groups: [] },
+      leaders: [],
+      memberships: {},
+    };
+    const led = new Map<number, string>();
+    for (const { groupId, runtime } of this.#store.replicas()) {
+      if (groupId === metaGroupId) continue;
+      const status = runtime.status();
+      if (status.removed) continue;
+      report.health.groups.push({
+        shardId: groupId,
+        role: status.role,
+        term: status.term,
+        leader: status.leader,
+        commitIndex: status.commitIndex,
+        appliedIndex: status.appliedIndex,
+        lastIndex: status.lastIndex,
+        keyCount: status.keyCount,
+      });
+      if (status.role !== "leader") continue;
+      report.leaders.push({ shardId: groupId, term: status.term });
+      const membership: MembershipReport = { confIndex: status.membershipIndex, voters: status.voters, learners: status.learners, addresses: status.addresses };
+      report.memberships[String(groupId)] = membership;
+      led.set(groupId, `${status.term}/${status.membershipIndex}`);
+    }
+    const response = await this.#client.request({
+      op: "ADMIN",
+      key: new Uint8Array(0),
+      value: encoder.encode(JSON.stringify({ action: "meta-report", report })),
+      linearizable: false,
+      shard: 0,
+    });
+    if (response.code !== "OK") {
+      this.#logFailure(response.code, response.message);
+      // Unreachable metadata stores cost a connect per attempt: wait longer each time, bounded.
+      this.#retryAfterMs = Date.now() + this.#retryDelayMs;
+      this.#retryDelayMs = Math.min(retryDelayMsMax, this.#retryDelayMs * 2);
+      return;
+    }
+    this.#retryDelayMs = reportIntervalMs;
+    for (const [groupId, version] of led) {
+      if (this.#reportedLeadership.get(groupId) !== version) this.#logger.info({ event: "leadership_reported", shard: groupId, version });
+      this.#reportedLeadership.set(groupId, version);
+    }
+  }
+
+  #logFailure(code: string, message: string): void {
+    if (Date.now() - this.#lastFailureLogMs < failureLogIntervalMs) return;
+    this.#lastFailureLogMs = Date.now();
+    this.#logger.warn({ event: "meta_report_failed", code, reason: message }, "cannot report to the metadata group");
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#inFlight;
+    this.#client.close();
+  }
+}

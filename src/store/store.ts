@@ -1,0 +1,347 @@
+// One store: the `ukv node` process of one server. It hosts a replica of any number of Raft groups
+// (data shards, and the metadata group on a metadata store), all sharing one Raft transport (one
+// connection per store pair, messages tagged with the group id), one log (StoreLog: one
+// fdatasync covers every group that appended in the same turn), one ticker, and the client and
+// RESP listeners, which route every request (routing is built into every store).
+// The replica's Raft id is the id of its store: a store hosts at most one replica of a group.
+// Start-up: lock the store dir, read the manifest (which groups live here), recover the shared
+// log, open each replica; shutdown in the reverse order.
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { findStore, storeDataDir, type ClusterConfig, type StoreConfig } from "../config/cluster-config.ts";
+import { metaGroupId, MetaService } from "../meta/meta-service.ts";
+import { DirLock } from "../storage/dir-lock.ts";
+import { StoreLog, type GroupRecovery } from "../storage/store-log.ts";
+import { RaftTransport } from "../transport/raft-transport.ts";
+import { parseAddress } from "../transport/socket-util.ts";
+import type { StoreInfo } from "../transport/topology-wire.ts";
+import { assert } from "../util/assert.ts";
+import { UkvError } from "../util/errors.ts";
+import { storeGroupCountMax } from "../util/limits.ts";
+import type { Logger } from "../util/log.ts";
+import { GroupRuntime } from "../node/group-runtime.ts";
+import type { GroupMembership } from "../node/log-codec.ts";
+import { readManifest, writeManifest, type StoreManifest } from "./store-manifest.ts";
+
+export interface StoreOptions {
+  config: ClusterConfig;
+  storeId: number;
+  /** Default: <config dataDir>/store-<id>. */
+  dataDir?: string;
+  logger: Logger;
+  /** On losing the connection to a leader's store, its followers campaign early. Default true. */
+  fastFailover?: boolean;
+  /** A store that is not in the config (`ukv node --join`): where it listens. */
+  joining?: StoreConfig;
+}
+
+/** A replica this store hosts, and how it serves. */
+export interface HostedReplica {
+  groupId: number;
+  runtime: GroupRuntime;
+}
+
+export class Store {
+  readonly storeId: number;
+  readonly self: StoreConfig;
+  readonly config: ClusterConfig;
+  readonly dir: string;
+  readonly logger: Logger;
+  readonly transport: RaftTransport;
+  readonly meta: MetaService | null;
+  readonly raftPort: number;
+  readonly #log: StoreLog;
+  readonly #lock: DirLock;
+  readonly #manifest: StoreManifest;
+  readonly #replicas = new Map<number, GroupRuntime>();
+  /** Replicas being created or deleted: one change per group at a time. */
+  readonly #changing = new Map<number, Promise<void>>();
+  readonly #fastFailover: boolean;
+  readonly #peerOverrides: Map<number, string>;
+  readonly #knownPeers = new Map<number, string>();
+  #ticker: ReturnType<typeof setInterval> | null = null;
+  #closing: Promise<void> | null = null;
+  /** Called when the set of hosted replicas changes (the reporter reports at once). */
+  onReplicasChanged: (() => void) | null = null;
+
+  private constructor(args: {
+    options: StoreOptions;
+    self: StoreConfig;
+    dir: string;
+    lock: DirLock;
+    log: StoreLog;
+    manifest: StoreManifest;
+    transport: RaftTransport;
+    raftPort: number;
+    meta: MetaService | null;
+    peerOverrides: Map<number, string>;
+  }) {
+    this.storeId = args.options.storeId;
+    this.self = args.self;
+    this.config = args.options.config;
+    this.dir = args.dir;
+    this.logger = args.options.logger;
+    this.#lock = args.lock;
+    this.#log = args.log;
+    this.#manifest = args.manifest;
+    this.transport = args.transport;
+    this.raftPort = args.raftPort;
+    this.meta = args.meta;
+    this.#fastFailover = args.options.fastFailover ?? true;
+    this.#peerOverrides = args.peerOverrides;
+  }
+
+  /** Locks the store dir, recovers every hosted replica and starts ticking them. */
+  static async open(options: StoreOptions): Promise<Store> {
+    const { config, storeId } = options;
+    const self = options.joining ?? findStore(config, storeId);
+    if (self === null) {
+      throw new UkvError("CONFIG_INVALID", `Store id ${storeId} is not in the config's stores (a new store starts with --join)`);
+    }
+    const dir = options.dataDir ?? storeDataDir(config, storeId);
+    mkdirSync(dir, { recursive: true });
+    const lock = DirLock.acquire(dir);
+    try {
+      return await Store.#openLocked(options, self, dir, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  static async #openLocked(options: StoreOptions, self: StoreConfig, dir: string, lock: DirLock): Promise<Store> {
+    const { config, storeId } = options;
+    const logger = options.logger;
+    const manifest = readManifest(dir) ?? initialManifest(config, storeId, options.joining !== undefined);
+    if (manifest.storeId !== storeId || manifest.clusterName !== config.clusterName) {
+      throw new UkvError(
+        "CONFIG_INVALID",
+        `${dir} belongs to store ${manifest.storeId} of cluster ${manifest.clusterName}, not store ${storeId} of ${config.clusterName}: wrong --id or --data-dir?`,
+      );
+    }
+    writeManifest(dir, manifest);
+    const { log, recovery } = await StoreLog.open(join(dir, "log"), { segmentSizeBytes: config.walSegmentSizeBytes });
+    let store: Store | null = null;
+    // The transport starts before the replicas exist: messages for a group not open yet are dropped.
+    const replicaOf = (groupId: number): GroupRuntime | undefined => (store === null ? undefined : store.#replicas.get(groupId));
+    const allReplicas = (): GroupRuntime[] => (store === null ? [] : [...store.#replicas.values()]);
+    const peerOverrides = peerAddressOverrides();
+    const raftListen = parseAddress(self.raftAddress);
+    const transport = new RaftTransport({
+      nodeId: storeId,
+      listenHost: raftListen.host,
+      listenPort: raftListen.port,
+      peers: new Map(),
+      logger,
+      onMessages: (groupId, messages) => replicaOf(groupId)?.step(messages),
+      onSnapshot: async (groupId, message, chunks) => {
+        const runtime = replicaOf(groupId);
+        if (runtime === undefined) throw new UkvError("WRONG_SHARD", `Store ${storeId} holds no replica of group ${groupId}`);
+        await runtime.receiveSnapshot(message, chunks);
+      },
+      onPeerDisconnected: (peerId) => {
+        for (const runtime of allReplicas()) runtime.peerDisconnected(peerId);
+      },
+    });
+    transport.onUnreachable = (groupId, peerId) => replicaOf(groupId)?.reportUnreachable(peerId);
+    let raftPort: number;
+    try {
+      raftPort = (await transport.start()).port;
+    } catch (error) {
+      await log.close();
+      throw error;
+    }
+    const meta = manifest.groups.has(metaGroupId) ? new MetaService(config, logger.child({ group: "meta" })) : null;
+    store = new Store({ options, self, dir, lock, log, manifest, transport, raftPort, meta, peerOverrides });
+    for (const configured of config.stores) {
+      if (configured.id !== storeId) store.#learnPeer(configured.id, configured.advertised.raftAddress);
+    }
+    try {
+      for (const [groupId, membership] of manifest.groups) {
+        await store.#openReplica(groupId, membership, recovery.get(groupId) ?? null);
+      }
+      // Groups the log knows but the manifest does not were being deleted when the store stopped.
+      for (const groupId of recovery.keys()) if (!manifest.groups.has(groupId)) await log.group(groupId).remove();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    const opened = store;
+    opened.#ticker = setInterval(() => opened.#tick(), config.tickMs);
+    logger.info({ event: "store_opened", store: storeId, groups: [...manifest.groups.keys()], raftPort, dir });
+    return store;
+  }
+
+  /** The replica of `groupId` on this store, or null. */
+  replica(groupId: number): GroupRuntime | null {
+    return this.#replicas.get(groupId) ?? null;
+  }
+
+  replicas(): HostedReplica[] {
+    return [...this.#replicas].map(([groupId, runtime]) => ({ groupId, runtime }));
+  }
+
+  storeInfo(): StoreInfo {
+    return { id: this.storeId, ...this.self.advertised };
+  }
+
+  logStats(): ReturnType<StoreLog["stats"]> {
+    return this.#log.stats();
+  }
+
+  /**
+   * Creates an empty replica of `groupId` that waits to be added to the group (add-replica's first
+   * step). It is not in `membership` yet, so it neither votes nor campaigns until the leader adds
+   * it. Idempotent: a replica that exists already is left as it is.
+   */
+  async createReplica(groupId: number, membership: GroupMembership): Promise<void> {
+    if (this.#replicas.has(groupId)) return;
+    await this.#changing.get(groupId);
+    if (this.#replicas.has(groupId)) return;
+    if (this.#replicas.size >= storeGroupCountMax) {
+      throw new UkvError("UNAVAILABLE", `Store ${this.storeId} hosts ${this.#replicas.size} replicas (storeGroupCountMax ${storeGroupCountMax})`);
+    }
+    const creating = (async () => {
+      this.#manifest.groups.set(groupId, membership);
+      writeManifest(this.dir, this.#manifest);
+      await this.#openReplica(groupId, membership, null);
+      this.logger.info({ event: "replica_created", shard: groupId, voters: membership.conf.voters });
+    })();
+    this.#changing.set(groupId, creating);
+    try {
+      await creating;
+    } finally {
+      this.#changing.delete(groupId);
+    }
+    this.onReplicasChanged?.();
+  }
+
+  async #openReplica(groupId: number, membership: GroupMembership, recovery: GroupRecovery | null): Promise<void> {
+    const config = this.config;
+    const logger = this.logger.child(groupId === metaGroupId ? { group: "meta" } : { shard: groupId });
+    const meta = groupId === metaGroupId ? this.meta : null;
+    const runtime = await GroupRuntime.open({
+      nodeId: this.storeId,
+      groupId,
+      initialMembership: membership,
+      log: this.#log.group(groupId),
+      recovery,
+      snapshotDir: join(this.dir, "groups", String(groupId), "snap"),
+      transport: this.transport,
+      logger,
+      tickMs: config.tickMs,
+      electionTicks: config.electionTicks,
+      heartbeatTicks: config.heartbeatTicks,
+      snapshotEntriesThreshold: config.snapshotEntriesThreshold,
+      fastFailover: this.#fastFailover,
+      onMembershipChanged: (changed) => {
+        for (const [id, address] of changed.addresses) if (id !== this.storeId) this.#learnPeer(id, address.raftAddress);
+      },
+      onRemoved: () => {
+        // Not from inside the Ready loop that applied the removal: the replica is closed first.
+        setTimeout(() => void this.#deleteReplica(groupId), 0);
+      },
+      ...(meta === null ? {} : { transformBatch: meta.transformBatch, onApplied: () => meta.onApplied() }),
+    });
+    this.#replicas.set(groupId, runtime);
+    meta?.attach(runtime);
+  }
+
+  /** A replica removed from its group: its data goes (manifest first, so a crash cannot revive it). */
+  async #deleteReplica(groupId: number): Promise<void> {
+    const runtime = this.#replicas.get(groupId);
+    if (runtime === undefined || this.#closing !== null) return;
+    const deleting = (async () => {
+      this.#manifest.groups.delete(groupId);
+      writeManifest(this.dir, this.#manifest);
+      this.#replicas.delete(groupId);
+      await runtime.close();
+      await this.#log.group(groupId).remove();
+      rmSync(join(this.dir, "groups", String(groupId)), { recursive: true, force: true });
+      this.logger.warn({ event: "replica_deleted", shard: groupId }, `store ${this.storeId} deleted its removed replica of shard ${groupId}`);
+    })();
+    this.#changing.set(groupId, deleting);
+    try {
+      await deleting;
+    } catch (error) {
+      this.logger.error({ event: "replica_delete_failed", shard: groupId, err: error });
+    } finally {
+      this.#changing.delete(groupId);
+    }
+    this.onReplicasChanged?.();
+  }
+
+  /** Dial `peerId` (another store) at its Raft address, unless the harness overrides it. */
+  #learnPeer(peerId: number, raftAddress: string): void {
+    const address = this.#peerOverrides.get(peerId) ?? raftAddress;
+    if (this.#knownPeers.get(peerId) === address) return;
+    this.#knownPeers.set(peerId, address);
+    this.transport.setPeer(peerId, address);
+  }
+
+  /** Stores joined at run time: learned from the metadata group's topology. */
+  learnStores(stores: readonly StoreInfo[]): void {
+    for (const store of stores) if (store.id !== this.storeId) this.#learnPeer(store.id, store.raftAddress);
+  }
+
+  #tick(): void {
+    for (const runtime of this.#replicas.values()) runtime.tick();
+    void this.#log.maintain().catch((error: unknown) => this.logger.warn({ event: "log_maintain_failed", err: error }));
+  }
+
+  /** Stops ticking, closes every replica, the transport and the log, then releases the dir lock. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#ticker !== null) clearInterval(this.#ticker);
+      await Promise.allSettled([...this.#changing.values()]);
+      await this.meta?.stop();
+      for (const runtime of this.#replicas.values()) await runtime.close();
+      await this.transport.close();
+      await this.#log.close();
+      this.#lock.release();
+    })();
+    return this.#closing;
+  }
+}
+
+/** The groups a store hosts on its first start: the metadata group if it is a metadata store, and its placed shards. */
+function initialManifest(config: ClusterConfig, storeId: number, joining: boolean): StoreManifest {
+  const groups = new Map<number, GroupMembership>();
+  if (!joining) {
+    const addressesOf = (ids: readonly number[]): GroupMembership["addresses"] =>
+      new Map(
+        ids.map((id) => {
+          const store = findStore(config, id);
+          assert(store !== null, "placements name configured stores (checked with the config)");
+          return [id, { raftAddress: store.advertised.raftAddress, clientAddress: store.advertised.clientAddress }];
+        }),
+      );
+    if (config.metaStores.includes(storeId)) {
+      groups.set(metaGroupId, { conf: { voters: [...config.metaStores], learners: [] }, addresses: addressesOf(config.metaStores) });
+    }
+    for (const shard of config.shards) {
+      if (!shard.replicas.includes(storeId)) continue;
+      groups.set(shard.id, { conf: { voters: [...shard.replicas], learners: [] }, addresses: addressesOf(shard.replicas) });
+    }
+  }
+  return { storeId, clusterName: config.clusterName, groups };
+}
+
+/** UKV_PEER_ADDRESS_OVERRIDES (chaos harness only): a JSON map store id -> "host:port" to dial instead. */
+function peerAddressOverrides(): Map<number, string> {
+  const text = process.env.UKV_PEER_ADDRESS_OVERRIDES;
+  if (text === undefined || text === "") return new Map();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UkvError("CONFIG_INVALID", `UKV_PEER_ADDRESS_OVERRIDES must be a JSON object: ${text}`, { cause: error });
+  }
+  if (parsed === null || typeof parsed !== "object") throw new UkvError("CONFIG_INVALID", `UKV_PEER_ADDRESS_OVERRIDES must be a JSON object: ${text}`);
+  const overrides = new Map<number, string>();
+  for (const [id, address] of Object.entries(parsed)) {
+    if (typeof address !== "string") throw new UkvError("CONFIG_INVALID", `UKV_PEER_ADDRESS_OVERRIDES: store ${id} needs a "host:port" string`);
+    overrides.set(Number(id), address);
+  }
+  return overrides;
+}
