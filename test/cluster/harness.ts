@@ -1,24 +1,52 @@
-// Multi-process test harness: runs the real compiled `dist/ukv` binary as shard members on
-// 127.0.0.1 with a generated config in a unique temp dir, and kills, pauses and restarts them.
+// Multi-process test harness: `LocalStores` runs N real `dist/ukv node` stores on 127.0.0.1 (each
+// hosting a replica of many Raft groups) from a generated config in a unique temp dir, and starts,
+// kills, pauses and restarts them one by one; stores joined at run time (`ukv node --join`) and
+// extra processes (`ukv router`) are run and reaped the same way. Every process's stderr (its JSON
+// log) is kept per process name: a tail for post-mortems, and a count of every `event` ever seen,
+// so a test can count log lines exactly even after the tail dropped them. UKV_TEST_KEEP_LOGS=DIR
+// writes every tail to DIR at destroy. Waiting is by bounded polls, never by sleeping.
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { generateLocalClusterConfig, renderClusterConfig, type ClusterConfig, type MemberConfig } from "../../src/config/cluster-config.ts";
+import { topologyFromLayout } from "../../src/client/topology.ts";
+import { loadClusterConfig, parseClusterConfig, renderClusterConfig, type ClusterConfig, type ShardPlacement, type StoreConfig } from "../../src/config/cluster-config.ts";
+import { localStorePortStride, renderLocalClusterConfig } from "../../src/config/local-cluster.ts";
+import { layoutFromConfig } from "../../src/meta/meta-service.ts";
+import { GroupClient } from "../../src/transport/group-client.ts";
 import { KvClient } from "../../src/transport/kv-client.ts";
-import type { KvResponse } from "../../src/transport/kv-protocol.ts";
+import type { KvOp, KvResponse } from "../../src/transport/kv-protocol.ts";
+import { fetchTopology } from "../../src/transport/meta-api.ts";
+import type { Topology } from "../../src/transport/topology-wire.ts";
 
 export const ukvBinary = resolve(import.meta.dir, "../../dist/ukv");
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** Characters of each process's log kept for post-mortems (a long test must not grow without bound). */
+const logTailCharsMax = 200_000;
+const pollIntervalMs = 50;
+/** The metadata group's group id (what STATUS shard 0 is not: that is the store's status). */
+export const metaGroupId = 0;
 
-export function bytes(text: string): Uint8Array {
-  return encoder.encode(text);
+export function bytes(value: string): Uint8Array {
+  return encoder.encode(value);
 }
 
 export function text(value: Uint8Array): string {
   return decoder.decode(value);
+}
+
+/** Polls `read` until `done` holds, at most `timeoutMs`; throws naming `what` and the last value. */
+export async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let value = await read();
+  while (!done(value)) {
+    if (performance.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(value)}`);
+    await Bun.sleep(pollIntervalMs);
+    value = await read();
+  }
+  return value;
 }
 
 async function isPortFree(port: number): Promise<boolean> {
@@ -29,12 +57,16 @@ async function isPortFree(port: number): Promise<boolean> {
   });
 }
 
+const portBaseStride = 80;
+const portBaseSlotCount = 150;
+
 /** A base port with `count` consecutive free ports after it (random start, so parallel tests differ). */
 export async function findFreePortBase(count: number): Promise<number> {
+  if (count > portBaseStride) throw new Error(`At most ${portBaseStride} ports per block, asked ${count}`);
   for (let attemptIndex = 0; attemptIndex < 50; attemptIndex++) {
     // Below the kernel's ephemeral range (32768+): a port chosen here must not be taken later by
     // the source port of some outgoing connection while its process is down or not started yet.
-    const base = 20000 + Math.floor(Math.random() * 600) * 20;
+    const base = 20000 + Math.floor(Math.random() * portBaseSlotCount) * portBaseStride;
     let allFree = true;
     for (let offset = 0; offset < count && allFree; offset++) allFree = await isPortFree(base + offset);
     if (allFree) return base;
@@ -42,17 +74,101 @@ export async function findFreePortBase(count: number): Promise<number> {
   throw new Error(`No ${count} consecutive free ports found`);
 }
 
-export interface LocalShardOptions {
-  replicas?: number;
+/** A child process whose stderr (a JSON log) is collected. */
+export class CollectedProcess {
+  readonly name: string;
+  readonly child: Subprocess;
+  #log = "";
+  #partialLine = "";
+  readonly #eventCounts = new Map<string, number>();
+  readonly #exited: Promise<number>;
+
+  constructor(name: string, argv: string[], env: Record<string, string> = {}) {
+    this.name = name;
+    this.child = Bun.spawn(argv, {
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, UKV_LOG_LEVEL: "info", ...env },
+    });
+    const collecting = this.#collect();
+    this.#exited = this.child.exited.then(async (code) => {
+      await collecting;
+      return code;
+    });
+  }
+
+  get log(): string {
+    return this.#log;
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  get exited(): Promise<number> {
+    return this.#exited;
+  }
+
+  /** Lines with `"event": name` seen since start (not limited to the kept tail). */
+  eventCount(name: string): number {
+    return this.#eventCounts.get(name) ?? 0;
+  }
+
+  async #collect(): Promise<void> {
+    const stream = this.child.stderr as ReadableStream<Uint8Array>;
+    const reader = stream.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      const chunk = decoder.decode(value, { stream: true });
+      this.#log = (this.#log + chunk).slice(-logTailCharsMax);
+      const lines = (this.#partialLine + chunk).split("\n");
+      this.#partialLine = lines.pop() ?? "";
+      for (const line of lines) {
+        const event = /"event":"([^"]+)"/.exec(line)?.[1];
+        if (event !== undefined) this.#eventCounts.set(event, (this.#eventCounts.get(event) ?? 0) + 1);
+      }
+    }
+  }
+}
+
+/** Parsed JSON log lines of `log` whose event is `event`. */
+export function logEvents(log: string, event: string): Record<string, unknown>[] {
+  return log
+    .split("\n")
+    .filter((line) => line.includes(`"event":"${event}"`))
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return []; // the first line of a tail may be cut
+      }
+    });
+}
+
+export interface LocalStoresOptions {
+  /** Default 3. */
+  storeCount?: number;
+  /** Computed placement (placeShards): shards 1..shardCount of `replication` replicas. Default 1 x min(3, storeCount). */
+  shardCount?: number;
+  replication?: number;
+  /** Explicit placement instead; the first replica is the preferred leader. */
+  shards?: ShardPlacement[];
+  /** Default: the first min(3, storeCount) stores. */
+  metaStores?: number[];
+  /** Stores that may join later (`joinStore`): port blocks reserved after the router's. Default 0. */
+  spareStoreCount?: number;
+  /** Default 20 ms ticks, 15 election ticks, 2 heartbeat ticks: elections in 300-600 ms. */
   tickMs?: number;
   electionTicks?: number;
   heartbeatTicks?: number;
   snapshotEntriesThreshold?: number;
-  extraArgs?: string[];
 }
 
-export interface MemberStatus {
+/** One replica's STATUS (GroupStatus of src/node/group-runtime.ts), the fields the tests read. */
+export interface ReplicaStatus {
   nodeId: number;
+  groupId: number;
   role: string;
   term: number;
   leader: number;
@@ -61,201 +177,379 @@ export interface MemberStatus {
   lastIndex: number;
   snapshotIndex: number;
   keyCount: number;
+  voters: number[];
+  learners: number[];
+  removed: boolean;
 }
 
-/** One data shard of `replicas` members (shard 1 of a generated local cluster). */
-export class LocalShard {
+export interface StoreStatus {
+  role: "store";
+  storeId: number;
+  groups: ReplicaStatus[];
+}
+
+export interface StoreRequest {
+  op: KvOp;
+  key?: string | Uint8Array;
+  value?: string | Uint8Array;
+  linearizable?: boolean;
+  /** 0 or absent: the store routes it; S: served by its replica of S (or NOT_LEADER / WRONG_SHARD). */
+  shard?: number;
+}
+
+function asBytes(data: string | Uint8Array | undefined): Uint8Array {
+  return data === undefined ? new Uint8Array(0) : typeof data === "string" ? encoder.encode(data) : data;
+}
+
+/** Stores on 127.0.0.1, each a `ukv node` child process; see the file comment. */
+export class LocalStores {
   readonly dir: string;
   readonly configPath: string;
   readonly config: ClusterConfig;
-  readonly members: MemberConfig[];
-  readonly #processes = new Map<number, Subprocess>();
+  readonly portBase: number;
+  readonly #processes = new Map<string, CollectedProcess>();
+  /** Every process ever started under a name, the dead ones too (their logs). */
+  readonly #history = new Map<string, CollectedProcess[]>();
   readonly #clients = new Map<number, KvClient>();
-  readonly #options: LocalShardOptions;
-  readonly logs = new Map<number, string>();
+  readonly #paused = new Set<number>();
+  /** Stores started with `joinStore`: not in the config. */
+  readonly #joined = new Map<number, StoreConfig>();
+  readonly #spareStoreCount: number;
+  readonly #otherClients: { close(): void }[] = [];
 
-  private constructor(dir: string, config: ClusterConfig, options: LocalShardOptions) {
+  private constructor(dir: string, config: ClusterConfig, portBase: number, spareStoreCount: number) {
     this.dir = dir;
     this.config = config;
+    this.portBase = portBase;
     this.configPath = join(dir, "cluster.yaml");
-    this.members = config.shards[0]!.members;
-    this.#options = options;
-    writeFileSync(this.configPath, renderClusterConfig(config));
+    this.#spareStoreCount = spareStoreCount;
   }
 
-  static async create(options: LocalShardOptions = {}): Promise<LocalShard> {
+  /** Writes the config (validated by the real loader) in a fresh temp dir; starts nothing. */
+  static async create(options: LocalStoresOptions = {}): Promise<LocalStores> {
     if (!existsSync(ukvBinary)) throw new Error(`${ukvBinary} is missing: run npm run build first`);
-    const replicas = options.replicas ?? 3;
-    const dir = mkdtempSync(join(tmpdir(), "ukv-shard-"));
-    const portCount = 2 * (3 + replicas) + 2;
-    const portBase = await findFreePortBase(portCount);
-    const generated = generateLocalClusterConfig({ dir: join(dir, "data"), shards: 1, replicas, portBase });
+    const storeCount = options.storeCount ?? 3;
+    const spareStoreCount = options.spareStoreCount ?? 0;
+    const dir = mkdtempSync(join(tmpdir(), "ukv-stores-"));
+    // The stores' blocks, the router's block, then one block per spare store.
+    const portBase = await findFreePortBase(localStorePortStride * (storeCount + 1 + spareStoreCount));
+    const generatedText = renderLocalClusterConfig({
+      dir: join(dir, "data"),
+      storeCount,
+      shardCount: options.shardCount ?? 1,
+      replication: options.replication ?? Math.min(3, storeCount),
+      portBase,
+    });
+    const generated = parseClusterConfig(generatedText, "generated", dir);
     const config: ClusterConfig = {
       ...generated,
-      tickMs: options.tickMs ?? 50,
-      electionTicks: options.electionTicks ?? 20,
+      tickMs: options.tickMs ?? 20,
+      electionTicks: options.electionTicks ?? 15,
       heartbeatTicks: options.heartbeatTicks ?? 2,
       snapshotEntriesThreshold: options.snapshotEntriesThreshold ?? generated.snapshotEntriesThreshold,
-      walSegmentSizeBytes: 8 * 1024 * 1024,
+      ...(options.shards === undefined ? {} : { shards: options.shards }),
+      ...(options.metaStores === undefined ? {} : { metaStores: options.metaStores }),
     };
-    return new LocalShard(dir, config, options);
+    const stores = new LocalStores(dir, config, portBase, spareStoreCount);
+    writeFileSync(stores.configPath, renderClusterConfig(config));
+    // What the stores will read: the file through the real loader (an explicit placement is checked here).
+    loadClusterConfig(stores.configPath);
+    return stores;
   }
 
-  get ids(): number[] {
-    return this.members.map((member) => member.id);
+  /** The configured stores' ids. */
+  get storeIds(): number[] {
+    return this.config.stores.map((store) => store.id);
   }
 
-  clientAddress(id: number): string {
-    const member = [...this.members, ...this.config.meta.members].find((candidate) => candidate.id === id);
-    if (member === undefined) throw new Error(`No member ${id}`);
-    return member.clientAddress;
+  /** A configured or joined store. */
+  store(storeId: number): StoreConfig {
+    const store = this.config.stores.find((candidate) => candidate.id === storeId) ?? this.#joined.get(storeId);
+    if (store === undefined) throw new Error(`No store ${storeId}`);
+    return store;
   }
 
-  get metaIds(): number[] {
-    return this.config.meta.members.map((member) => member.id);
+  clientAddress(storeId: number): string {
+    return this.store(storeId).advertised.clientAddress;
   }
 
-  /** Starts a data member (`ukv node`), or a meta member (`ukv meta`) when `id` is in the meta group. */
-  start(id: number): void {
-    if (this.#processes.has(id)) throw new Error(`Member ${id} already running`);
-    const isMeta = this.metaIds.includes(id);
-    const roleArgs = isMeta ? ["meta"] : ["node", ...(this.#options.extraArgs ?? [])];
-    const child = Bun.spawn([ukvBinary, ...roleArgs, "--config", this.configPath, "--id", String(id)], {
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, TMPDIR: process.env.TMPDIR ?? tmpdir(), UKV_LOG_LEVEL: "info" },
-    });
-    this.#processes.set(id, child);
-    void this.#collectLog(id, child);
+  respPort(storeId: number): number {
+    const address = this.store(storeId).respAddress;
+    if (address === null) throw new Error(`Store ${storeId} has no RESP listener`);
+    return Number(address.split(":").pop());
   }
 
-  async #collectLog(id: number, child: Subprocess): Promise<void> {
-    const stream = child.stderr;
-    if (stream === undefined || typeof stream === "number" || stream === null) return;
-    const reader = (stream as ReadableStream<Uint8Array>).getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const previous = this.logs.get(id) ?? "";
-      // Keep the tail only: a long test must not grow memory without bound.
-      this.logs.set(id, (previous + decoder.decode(value)).slice(-200_000));
-    }
+  /** Where store `storeId` keeps its data. */
+  storeDir(storeId: number): string {
+    return this.#joined.has(storeId) ? join(this.dir, `joined-store-${storeId}`) : join(this.config.dataDir, `store-${storeId}`);
+  }
+
+  /** Stores of the initial placement of `shardId`. */
+  placement(shardId: number): number[] {
+    const shard = this.config.shards.find((candidate) => candidate.id === shardId);
+    if (shard === undefined) throw new Error(`No shard ${shardId} in the config`);
+    return [...shard.replicas];
+  }
+
+  /** The shard the config's ring maps `key` to. */
+  shardOf(key: string | Uint8Array): number {
+    return topologyFromLayout(layoutFromConfig(this.config)).ring.shardForKey(asBytes(key));
+  }
+
+  /** `count` keys `${prefix}${i}` owned by `shardId`. */
+  keysOfShard(prefix: string, shardId: number, count: number): string[] {
+    const ring = topologyFromLayout(layoutFromConfig(this.config)).ring;
+    const keys: string[] = [];
+    for (let index = 0; keys.length < count && index < count * 1000; index++) if (ring.shardForKey(bytes(`${prefix}${index}`)) === shardId) keys.push(`${prefix}${index}`);
+    if (keys.length < count) throw new Error(`Only ${keys.length} keys of shard ${shardId} found`);
+    return keys;
+  }
+
+  /** Starts a process under `name` (killed at destroy); its log is kept under that name. */
+  spawn(name: string, args: string[], env: Record<string, string> = {}): CollectedProcess {
+    if (this.#processes.has(name)) throw new Error(`${name} already running`);
+    const started = new CollectedProcess(name, [ukvBinary, ...args], env);
+    this.#processes.set(name, started);
+    this.#history.set(name, [...(this.#history.get(name) ?? []), started]);
+    return started;
+  }
+
+  /** Starts configured store `storeId` (`ukv node`), or restarts a joined one with the same addresses. */
+  start(storeId: number): CollectedProcess {
+    const joined = this.#joined.get(storeId);
+    if (joined === undefined) return this.spawn(storeName(storeId), ["node", "--config", this.configPath, "--id", String(storeId)]);
+    const respArgs = joined.respAddress === null ? [] : ["--resp-addr", joined.respAddress];
+    const addressArgs = ["--raft-addr", joined.raftAddress, "--client-addr", joined.clientAddress, ...respArgs];
+    return this.spawn(storeName(storeId), ["node", "--config", this.configPath, "--id", String(storeId), "--join", ...addressArgs, "--data-dir", this.storeDir(storeId)]);
   }
 
   startAll(): void {
-    for (const id of this.ids) this.start(id);
+    for (const storeId of this.storeIds) this.start(storeId);
   }
 
-  isRunning(id: number): boolean {
-    return this.#processes.has(id);
+  /**
+   * Starts a store that is not in the config (`ukv node --join`) on the `spareIndex`-th spare
+   * port block; it registers with the metadata group and hosts what `ukv admin` places on it.
+   */
+  joinStore(storeId: number, spareIndex: number): CollectedProcess {
+    if (spareIndex >= this.#spareStoreCount) throw new Error(`Spare block ${spareIndex} not reserved (spareStoreCount ${this.#spareStoreCount})`);
+    const port = this.portBase + localStorePortStride * (this.config.stores.length + 1 + spareIndex);
+    const addresses = { raftAddress: `127.0.0.1:${port}`, clientAddress: `127.0.0.1:${port + 1}`, respAddress: `127.0.0.1:${port + 2}` };
+    this.#joined.set(storeId, { id: storeId, ...addresses, advertised: addresses });
+    return this.start(storeId);
   }
 
-  /** kill -9 (or another signal) and wait for the process to exit. */
-  async kill(id: number, signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
-    const child = this.#processes.get(id);
-    if (child === undefined) return null;
-    this.#clients.get(id)?.close();
-    this.#clients.delete(id);
-    child.kill(signal);
-    const exitCode = await child.exited;
-    this.#processes.delete(id);
+  isRunning(storeId: number): boolean {
+    return this.#processes.has(storeName(storeId));
+  }
+
+  /** Running stores (configured and joined), paused ones excluded. */
+  runningStoreIds(): number[] {
+    return [...this.storeIds, ...this.#joined.keys()].filter((storeId) => this.isRunning(storeId) && !this.#paused.has(storeId));
+  }
+
+  /** Signals a process (kill -9 by default) and waits for it to exit; its exit code, null if not running. */
+  async killProcess(name: string, signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
+    const running = this.#processes.get(name);
+    if (running === undefined) return null;
+    running.child.kill(signal);
+    if (signal !== "SIGKILL") running.child.kill("SIGCONT"); // a paused process must see it
+    const exitCode = await running.exited;
+    this.#processes.delete(name);
     return exitCode;
   }
 
-  pause(id: number): void {
-    this.#processes.get(id)?.kill("SIGSTOP");
+  async kill(storeId: number, signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
+    this.#clients.get(storeId)?.close();
+    this.#clients.delete(storeId);
+    this.#paused.delete(storeId);
+    return this.killProcess(storeName(storeId), signal);
   }
 
-  resume(id: number): void {
-    this.#processes.get(id)?.kill("SIGCONT");
+  async restart(storeId: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    await this.kill(storeId, signal);
+    this.start(storeId);
   }
 
-  client(id: number): KvClient {
-    let client = this.#clients.get(id);
+  pause(storeId: number): void {
+    const running = this.#processes.get(storeName(storeId));
+    if (running === undefined) throw new Error(`Store ${storeId} is not running`);
+    running.child.kill("SIGSTOP");
+    this.#paused.add(storeId);
+  }
+
+  resume(storeId: number): void {
+    this.#processes.get(storeName(storeId))?.child.kill("SIGCONT");
+    this.#paused.delete(storeId);
+  }
+
+  process(name: string): CollectedProcess {
+    const running = this.#processes.get(name);
+    if (running === undefined) throw new Error(`${name} is not running`);
+    return running;
+  }
+
+  /** The log of every run of store `storeId` (or of process `name`), oldest first. */
+  log(storeIdOrName: number | string): string {
+    const name = typeof storeIdOrName === "number" ? storeName(storeIdOrName) : storeIdOrName;
+    return (this.#history.get(name) ?? []).map((run) => run.log).join("");
+  }
+
+  /** Lines with event `event` logged by every run of the store or process. */
+  eventCount(storeIdOrName: number | string, event: string): number {
+    const name = typeof storeIdOrName === "number" ? storeName(storeIdOrName) : storeIdOrName;
+    return (this.#history.get(name) ?? []).reduce((sum, run) => sum + run.eventCount(event), 0);
+  }
+
+  client(storeId: number): KvClient {
+    let client = this.#clients.get(storeId);
     if (client === undefined) {
-      client = new KvClient(this.clientAddress(id), { timeoutMs: 3000 });
-      this.#clients.set(id, client);
+      client = new KvClient(this.clientAddress(storeId), { timeoutMs: 3000 });
+      this.#clients.set(storeId, client);
     }
     return client;
   }
 
-  async request(id: number, request: { op: "GET" | "SET" | "DELETE" | "STATUS"; key?: string; value?: string; linearizable?: boolean }): Promise<KvResponse> {
-    return this.client(id).request({
+  /** A GroupClient closed at destroy (for the metadata group, or any set of stores). */
+  groupClient(addresses: string[], timeoutMs = 3000): GroupClient {
+    const client = new GroupClient(addresses, { timeoutMs });
+    this.#otherClients.push(client);
+    return client;
+  }
+
+  /** The metadata stores' client addresses. */
+  get metaAddresses(): string[] {
+    return this.config.metaStores.map((storeId) => this.clientAddress(storeId));
+  }
+
+  async topology(): Promise<Topology> {
+    return fetchTopology(this.groupClient(this.metaAddresses));
+  }
+
+  request(storeId: number, request: StoreRequest): Promise<KvResponse> {
+    return this.client(storeId).request({
       op: request.op,
-      key: bytes(request.key ?? ""),
-      value: bytes(request.value ?? ""),
+      key: asBytes(request.key),
+      value: asBytes(request.value),
       linearizable: request.linearizable ?? false,
+      shard: request.shard ?? 0,
     });
   }
 
-  async status(id: number): Promise<MemberStatus | null> {
-    const response = await this.request(id, { op: "STATUS" });
-    if (response.code !== "OK") return null;
-    return JSON.parse(response.statusJson) as MemberStatus;
+  async storeStatus(storeId: number): Promise<StoreStatus | null> {
+    const response = await this.request(storeId, { op: "STATUS" });
+    return response.code === "OK" ? (JSON.parse(response.statusJson) as StoreStatus) : null;
   }
 
-  /** Waits until the running members agree on one leader; returns its id. */
-  async waitForLeader(timeoutMs = 15000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const statuses = await Promise.all(
-        [...this.#processes.keys()].filter((id) => !this.metaIds.includes(id)).map((id) => this.status(id).catch(() => null)),
-      );
-      const leaderStatus = statuses.find((status) => status?.role === "leader");
-      if (leaderStatus !== undefined && leaderStatus !== null) {
-        const agreeing = statuses.filter((status) => status?.leader === leaderStatus.nodeId).length;
-        if (agreeing >= Math.floor(this.ids.length / 2) + 1) return leaderStatus.nodeId;
-      }
-      await Bun.sleep(50);
+  /** Store `storeId`'s replica of `shardId` (0: the metadata group), or null (no answer, no replica). */
+  async replicaStatus(storeId: number, shardId: number): Promise<ReplicaStatus | null> {
+    const status = await this.storeStatus(storeId);
+    return status?.groups.find((group) => group.groupId === shardId) ?? null;
+  }
+
+  /** Running stores' replicas of `shardId`, by store id. */
+  async replicaStatuses(shardId: number): Promise<Map<number, ReplicaStatus>> {
+    const storeIds = this.runningStoreIds();
+    const statuses = await Promise.all(storeIds.map((storeId) => this.replicaStatus(storeId, shardId).catch(() => null)));
+    const byStore = new Map<number, ReplicaStatus>();
+    storeIds.forEach((storeId, index) => {
+      const status = statuses[index];
+      if (status !== null && status !== undefined && !status.removed) byStore.set(storeId, status);
+    });
+    return byStore;
+  }
+
+  /** Waits until a majority of `shardId`'s voters agree on one leader; returns its store id. */
+  async waitForLeader(shardId: number, timeoutMs = 15_000): Promise<number> {
+    const leaderOf = (statuses: Map<number, ReplicaStatus>): number | null => {
+      const leader = [...statuses.values()].find((status) => status.role === "leader");
+      if (leader === undefined) return null;
+      const agreeing = [...statuses.values()].filter((status) => status.leader === leader.nodeId && status.term === leader.term).length;
+      return agreeing >= Math.floor(leader.voters.length / 2) + 1 ? leader.nodeId : null;
+    };
+    try {
+      const statuses = await waitFor(`a leader of group ${shardId}`, () => this.replicaStatuses(shardId), (value) => leaderOf(value) !== null, timeoutMs);
+      return leaderOf(statuses)!;
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${this.logTail()}`);
     }
-    throw new Error(`No leader within ${timeoutMs} ms\n${this.logTail()}`);
   }
 
-  /** Waits until every running member has applied at least `index`. */
-  async waitForApplied(index: number, timeoutMs = 15000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const statuses = await Promise.all(
-        [...this.#processes.keys()].filter((id) => !this.metaIds.includes(id)).map((id) => this.status(id).catch(() => null)),
-      );
-      if (statuses.every((status) => status !== null && status.appliedIndex >= index)) return;
-      await Bun.sleep(50);
-    }
-    throw new Error(`Members did not apply index ${index} within ${timeoutMs} ms`);
+  /** Waits for a leader of the metadata group and of every configured shard. */
+  async waitForLeaders(timeoutMs = 20_000): Promise<void> {
+    await this.waitForLeader(metaGroupId, timeoutMs);
+    for (const shard of this.config.shards) await this.waitForLeader(shard.id, timeoutMs);
   }
 
-  /** SET through whoever is leader, following NOT_LEADER; true when acknowledged. */
-  async setViaLeader(key: string, value: string, leaderHint: number): Promise<{ ok: boolean; leader: number }> {
+  /** Waits until the running replicas of `shardId` (or those on `storeIds`) applied `index`. */
+  async waitForApplied(shardId: number, index: number, options: { storeIds?: number[]; timeoutMs?: number } = {}): Promise<void> {
+    await waitFor(
+      `replicas of shard ${shardId} to apply index ${index}`,
+      async () => {
+        const statuses = await this.replicaStatuses(shardId);
+        const storeIds = options.storeIds ?? [...statuses.keys()];
+        return storeIds.map((storeId) => statuses.get(storeId)?.appliedIndex ?? -1);
+      },
+      (applied) => applied.every((appliedIndex) => appliedIndex >= index),
+      options.timeoutMs ?? 20_000,
+    );
+  }
+
+  /** Waits until every running replica of `shardId` applied its leader's commit index. */
+  async waitForCaughtUp(shardId: number, options: { storeIds?: number[]; timeoutMs?: number } = {}): Promise<void> {
+    const leader = await this.waitForLeader(shardId);
+    const status = await this.replicaStatus(leader, shardId);
+    if (status === null) throw new Error(`Leader ${leader} of shard ${shardId} did not answer`);
+    await this.waitForApplied(shardId, status.commitIndex, options);
+  }
+
+  /** SET tagged with `shardId` to its leader's store, following NOT_LEADER hints; true when acknowledged. */
+  async setOnLeader(shardId: number, key: string, value: string, leaderHint: number): Promise<{ ok: boolean; leader: number }> {
     let leader = leaderHint;
     for (let hopIndex = 0; hopIndex < 3; hopIndex++) {
       if (!this.isRunning(leader)) return { ok: false, leader };
-      const response = await this.request(leader, { op: "SET", key, value }).catch(() => null);
+      const response = await this.request(leader, { op: "SET", key, value, shard: shardId }).catch(() => null);
       if (response === null) return { ok: false, leader };
       if (response.code === "OK") return { ok: true, leader };
       if (response.code !== "NOT_LEADER" || response.leaderAddress === "") return { ok: false, leader };
-      const next = this.members.find((member) => member.clientAddress === response.leaderAddress);
+      const next = [...this.storeIds, ...this.#joined.keys()].find((storeId) => this.clientAddress(storeId) === response.leaderAddress);
       if (next === undefined) return { ok: false, leader };
-      leader = next.id;
+      leader = next;
     }
     return { ok: false, leader };
   }
 
+  /**
+   * The reset between tests sharing one cluster: resumes paused stores, starts stopped configured
+   * ones, and waits for a leader of every group.
+   */
+  async reset(): Promise<void> {
+    for (const storeId of [...this.#paused]) this.resume(storeId);
+    for (const storeId of this.storeIds) if (!this.isRunning(storeId)) this.start(storeId);
+    await this.waitForLeaders();
+  }
+
   logTail(lineCount = 15): string {
-    return [...this.logs.entries()]
-      .map(([id, log]) => `--- node ${id} ---\n${log.trim().split("\n").slice(-lineCount).join("\n")}`)
+    return [...this.#history.keys()]
+      .map((name) => `--- ${name} ---\n${this.log(name).trim().split("\n").slice(-lineCount).join("\n")}`)
       .join("\n");
   }
 
   async destroy(): Promise<void> {
-    // UKV_TEST_KEEP_LOGS=DIR keeps every member's log tail for a post-mortem.
+    // UKV_TEST_KEEP_LOGS=DIR keeps every process's log tail for a post-mortem.
     const keepDir = process.env.UKV_TEST_KEEP_LOGS;
     if (keepDir !== undefined) {
       mkdirSync(keepDir, { recursive: true });
-      for (const [id, log] of this.logs) writeFileSync(join(keepDir, `${this.dir.split("/").pop()}-node-${id}.log`), log);
+      for (const name of this.#history.keys()) writeFileSync(join(keepDir, `${this.dir.split("/").pop()}-${name}.log`), this.log(name));
     }
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
-    await Promise.all([...this.#processes.keys()].map((id) => this.kill(id, "SIGKILL")));
+    for (const client of this.#otherClients.splice(0)) client.close();
+    await Promise.all([...this.#processes.keys()].map((name) => this.killProcess(name, "SIGKILL")));
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+function storeName(storeId: number): string {
+  return `store-${storeId}`;
 }
