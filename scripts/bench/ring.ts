@@ -2,7 +2,7 @@
 // lookup-only, plus ring build time and encoded sizes. Run: `bun run scripts/bench/ring.ts`; writes nothing,
 // prints a Markdown table (docs/benchmarks/ring.md records a run). Keeps well under 2 minutes.
 import { encodeRing } from "../../src/ring/ring-codec.ts";
-import { Ring } from "../../src/ring/ring.ts";
+import { Ring, vnodeCountForShardCount } from "../../src/ring/ring.ts";
 import { xxHash64, xxHash64Halves } from "../../src/ring/xxhash64.ts";
 import { Prng } from "../../src/util/prng.ts";
 
@@ -80,9 +80,10 @@ record(
   }),
 );
 
-for (const shardCount of [3, 16, 64]) {
+for (const shardCount of [3, 16, 64, 1000]) {
   const buildStarted = performance.now();
-  const ring = Ring.build(Array.from({ length: shardCount }, (_, index) => index + 1));
+  // The vnodes a cluster of this many shards routes by (client/topology.ts picks the same).
+  const ring = Ring.build(Array.from({ length: shardCount }, (_, index) => index + 1), { vnodeCount: vnodeCountForShardCount(shardCount) });
   const buildMs = performance.now() - buildStarted;
   const jsonBytes = JSON.stringify(ring).length;
   const binaryBytes = encodeRing(ring).length;

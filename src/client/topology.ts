@@ -3,10 +3,13 @@
 // interface so that the static config source used today can be swapped for the metadata store
 // (watching its epoch) without touching the routing code.
 //
-// This folder may not import src/config (import arrows, STYLE.md), so the config is taken by its
-// shape: `ClusterLayout` is the part of ClusterConfig the client needs, and a ClusterConfig value
-// satisfies it as is.
-import { Ring } from "../ring/ring.ts";
+// This folder may not import src/config (import arrows, STYLE.md), so a layout is taken by its
+// shape: `ClusterLayout` is the part of a topology layout the client needs (a TopologyLayout of
+// the metadata group satisfies it; a ClusterConfig becomes one through meta's layoutFromConfig).
+//
+// The ring is a function of the shard ids alone (their set, and the vnode count that set's size
+// picks), so every store, router and client that sees the same shards routes a key the same way.
+import { Ring, vnodeCountForShardCount } from "../ring/ring.ts";
 import { assert } from "../util/assert.ts";
 import { UkvError } from "../util/errors.ts";
 
@@ -34,12 +37,15 @@ export interface TopologySource {
   refresh(): Promise<void>;
 }
 
-/** The part of a cluster config the client needs (ClusterConfig satisfies it). */
+/** The part of a topology layout the client needs (TopologyLayout and layoutFromConfig's result satisfy it). */
 export interface ClusterLayout {
   shards: readonly { id: number; members: readonly { id: number; clientAddress: string }[] }[];
 }
 
-/** A topology from a static layout: shard ids from the layout, Ring.build with the default vnodes. */
+/**
+ * A topology from a static layout: shard ids from the layout, Ring.build with the vnodes
+ * vnodeCountForShardCount picks for their count (the default up to 127 shards, fewer beyond).
+ */
 export function topologyFromLayout(layout: ClusterLayout, epoch = 0): Topology {
   if (layout.shards.length === 0) throw new UkvError("CONFIG_INVALID", "A cluster layout needs at least one shard");
   const shards = new Map<number, TopologyShard>();
@@ -47,7 +53,7 @@ export function topologyFromLayout(layout: ClusterLayout, epoch = 0): Topology {
     if (shard.members.length === 0) throw new UkvError("CONFIG_INVALID", `Shard ${shard.id} has no members`);
     shards.set(shard.id, { id: shard.id, members: shard.members.map((member) => ({ id: member.id, clientAddress: member.clientAddress })) });
   }
-  const ring = Ring.build([...shards.keys()], { epoch });
+  const ring = Ring.build([...shards.keys()], { epoch, vnodeCount: vnodeCountForShardCount(shards.size) });
   assert(ring.shardIds().every((shardId) => shards.has(shardId)), "every ring owner is a known shard");
   return { epoch, ring, shards };
 }

@@ -39,6 +39,21 @@ export const hashMax = (1n << 64n) - 1n;
  * 2048 ranges a shard (see ring-codec.ts for the compact form).
  */
 export const vnodeCountDefault = 2048;
+
+/**
+ * Points per shard for a ring built from a set of `shardCount` shards: the default while the ring
+ * fits ringRangeCountMax (up to 127 shards), else the most that fit, floor((ringRangeCountMax -
+ * 1) / shardCount) (262 at 1000 shards: a share's spread of about 1/sqrt(262), 6%). A function of
+ * the shard count alone, so every store, router and client building the ring of one shard set
+ * builds the same ring.
+ */
+export function vnodeCountForShardCount(shardCount: number): number {
+  const fitting = Math.floor((ringRangeCountMax - 1) / shardCount);
+  if (!Number.isInteger(shardCount) || shardCount < 1 || fitting < 1) {
+    throw ringError(`Invalid shard count for a ring: ${shardCount}, must be an integer in 1..${ringRangeCountMax - 1}`);
+  }
+  return Math.min(vnodeCountDefault, fitting);
+}
 const shardIdMax = 0xffffffff;
 
 export interface RingRange {
@@ -146,6 +161,28 @@ interface PointList {
   next: number;
 }
 
+/** Whether list `left`'s next point comes before `right`'s: the smaller point, on a tie the lower shard id. */
+function headBefore(left: PointList, right: PointList): boolean {
+  const leftPoint = left.points[left.next] as bigint;
+  const rightPoint = right.points[right.next] as bigint;
+  return leftPoint < rightPoint || (leftPoint === rightPoint && left.shardId < right.shardId);
+}
+
+/** Restores the min-heap order of `heap` (by headBefore) below `index`; the loop is bounded by the heap's depth. */
+function siftDown(heap: PointList[], index: number): void {
+  const count = heap.length;
+  let current = index;
+  for (;;) {
+    const left = 2 * current + 1;
+    if (left >= count) return;
+    const right = left + 1;
+    const smaller = right < count && headBefore(heap[right] as PointList, heap[left] as PointList) ? right : left;
+    if (!headBefore(heap[smaller] as PointList, heap[current] as PointList)) return;
+    [heap[current], heap[smaller]] = [heap[smaller] as PointList, heap[current] as PointList];
+    current = smaller;
+  }
+}
+
 export class Ring {
   readonly epoch: number;
   readonly vnodeCount: number;
@@ -199,29 +236,30 @@ export class Ring {
       throw ringError(`Too many ranges: ${shardIds.length} shards x ${vnodeCount} vnodes, limit ${ringRangeCountMax}`);
     }
     // Merge the shards' sorted point lists: each step takes the smallest head (ties: lower id).
-    const lists: PointList[] = shardIds.map((shardId) => ({ shardId, points: shardPoints(shardId, vnodeCount), next: 0 }));
+    // A min-heap of the lists by their heads makes a step O(log shards), not O(shards): a
+    // 1000-shard ring (262 vnodes each) builds in a fraction of a second, not in seconds.
+    const heap: PointList[] = shardIds.map((shardId) => ({ shardId, points: shardPoints(shardId, vnodeCount), next: 0 }));
+    for (let index = (heap.length >>> 1) - 1; index >= 0; index--) siftDown(heap, index);
     const pointCount = shardIds.length * vnodeCount;
     const ends = new BigUint64Array(pointCount + 1);
     const owners = new Uint32Array(pointCount + 1);
     let rangeCount = 0;
     for (let step = 0; step < pointCount; step++) {
-      let best: PointList | null = null;
-      let bestPoint = 0n;
-      for (const list of lists) {
-        if (list.next === vnodeCount) continue;
-        const point = list.points[list.next] as bigint;
-        if (best === null || point < bestPoint || (point === bestPoint && list.shardId < best.shardId)) {
-          best = list;
-          bestPoint = point;
-        }
-      }
-      assert(best !== null, "a point remains while step < pointCount");
+      const best = heap[0];
+      assert(best !== undefined && best.next < vnodeCount, "a point remains while step < pointCount");
+      const bestPoint = best.points[best.next] as bigint;
       best.next++;
+      if (best.next === vnodeCount) {
+        const last = heap.pop() as PointList;
+        if (heap.length > 0 && last !== best) heap[0] = last;
+      }
+      if (heap.length > 0) siftDown(heap, 0);
       if (rangeCount > 0 && ends[rangeCount - 1] === bestPoint) continue; // collision: the lower id kept it
       ends[rangeCount] = bestPoint;
       owners[rangeCount] = best.shardId;
       rangeCount++;
     }
+    assert(heap.length === 0, "every point was merged");
     if (ends[rangeCount - 1] !== hashMax) {
       ends[rangeCount] = hashMax;
       owners[rangeCount] = owners[0] as number; // the tail closes the circle into the head's arc

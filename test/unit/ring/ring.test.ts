@@ -1,9 +1,10 @@
 // The ring's rules: balanced shares, minimal movement on growth, lookup = linear scan, explicit
 // ranges validated, splits and moves, JSON round trip. Seeded, so every run sees the same keys.
 import { describe, expect, test } from "bun:test";
-import { Ring, hashMax, shardPoints, vnodeCountDefault, type RingRange } from "../../../src/ring/ring.ts";
+import { Ring, hashMax, shardPoints, vnodeCountDefault, vnodeCountForShardCount, type RingRange } from "../../../src/ring/ring.ts";
 import { xxHash64 } from "../../../src/ring/xxhash64.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
+import { ringRangeCountMax } from "../../../src/util/limits.ts";
 import { Prng } from "../../../src/util/prng.ts";
 
 const spaceSize = Number(hashMax + 1n);
@@ -88,6 +89,55 @@ describe("balance with the default vnode count", () => {
   test("too few vnodes do not balance: the bound is not met at 16 vnodes (the check can fail)", () => {
     const shares = sharesByLength(Ring.build(shardRange(8), { vnodeCount: 16 }));
     expect(Math.max(...shares.values()) * 8).toBeGreaterThan(1.1);
+  });
+});
+
+/** The ranges of the header comment's rule, the plain way: every point sorted (ties: lower id), repeats dropped, the tail closing the circle. */
+function referenceEnds(shardIds: readonly number[], vnodeCount: number): { end: bigint; shardId: number }[] {
+  const points = shardIds.flatMap((shardId) => [...shardPoints(shardId, vnodeCount)].map((point) => ({ end: point, shardId })));
+  points.sort((left, right) => (left.end < right.end ? -1 : left.end > right.end ? 1 : left.shardId - right.shardId));
+  const ends = points.filter((point, index) => index === 0 || point.end !== points[index - 1]!.end);
+  if (ends.at(-1)!.end !== hashMax) ends.push({ end: hashMax, shardId: ends[0]!.shardId });
+  return ends;
+}
+
+describe("building", () => {
+  test("build merges the shards' points exactly as sorting them all would (ids in any order)", () => {
+    const cases: [number[], number][] = [[[1], 8], [[2, 1], 1], [[9, 3, 5], 64], [[0, 4_294_967_295, 17], 100], [shardRange(40).map((id) => 3 * id), 50]];
+    for (const [shardIds, vnodeCount] of cases) {
+      const built = Ring.build(shardIds, { vnodeCount }).ranges().map((range) => ({ end: range.end, shardId: range.shardId }));
+      expect(built).toEqual(referenceEnds(shardIds, vnodeCount));
+    }
+  });
+
+  test("the vnode count for a shard set keeps the default up to 127 shards, then the most that fit", () => {
+    expect(vnodeCountForShardCount(1)).toBe(vnodeCountDefault);
+    expect(vnodeCountForShardCount(127)).toBe(vnodeCountDefault);
+    expect(127 * vnodeCountDefault + 1).toBeLessThanOrEqual(ringRangeCountMax);
+    expect(128 * vnodeCountDefault + 1).toBeGreaterThan(ringRangeCountMax);
+    for (const shardCount of [128, 1000, 4096]) {
+      const vnodeCount = vnodeCountForShardCount(shardCount);
+      expect(vnodeCount).toBe(Math.floor((ringRangeCountMax - 1) / shardCount));
+      expect(shardCount * vnodeCount + 1).toBeLessThanOrEqual(ringRangeCountMax);
+    }
+    expect(vnodeCountForShardCount(1000)).toBe(262);
+    expectRingError(() => vnodeCountForShardCount(0), /Invalid shard count/);
+    expectRingError(() => vnodeCountForShardCount(ringRangeCountMax), /Invalid shard count/);
+  });
+
+  test("a 1000-shard ring builds within the range limit, every shard owning a share near the mean", () => {
+    const shardCount = 1000;
+    const ring = Ring.build(shardRange(shardCount), { vnodeCount: vnodeCountForShardCount(shardCount) });
+    expect(ring.rangeCount).toBeLessThanOrEqual(ringRangeCountMax);
+    const shares = sharesByLength(ring);
+    expect(shares.size).toBe(shardCount);
+    // 262 points a shard: a share's relative spread is about 1/sqrt(262) = 6%; 1.4x is over 6 of them.
+    expect(Math.max(...shares.values()) * shardCount).toBeLessThan(1.4);
+    expect(Math.min(...shares.values()) * shardCount).toBeGreaterThan(0.6);
+  });
+
+  test("the default vnodes cannot hold 128 shards: build refuses rather than truncating", () => {
+    expectRingError(() => Ring.build(shardRange(128)), /Too many ranges/);
   });
 });
 
