@@ -7,6 +7,7 @@ import {
   kvResponseFromError,
   makeKvResponse,
   requestFromWire,
+  requestToWire,
   responseFromWire,
   responseToWire,
   type KvCode,
@@ -25,6 +26,7 @@ const allCodes: KvCode[] = [
   "INTERNAL",
   "UNREACHABLE",
   "UNAVAILABLE",
+  "WRONG_SHARD",
 ];
 
 describe("kv protocol", () => {
@@ -34,6 +36,33 @@ describe("kv protocol", () => {
       expect(pb.Code[wire.code]).toBe(code);
       expect(responseFromWire(pb.decodeResponse(pb.encodeResponse(wire))).code).toBe(code);
     }
+  });
+
+  test("every wire code but CODE_UNSPECIFIED is listed here (a new code needs a test)", () => {
+    const wireNames = Object.keys(pb.Code).filter((name) => Number.isNaN(Number(name)) && name !== "CODE_UNSPECIFIED");
+    expect(wireNames.sort()).toEqual([...allCodes].sort());
+  });
+
+  test("the shard field and the TOPOLOGY op keep their values through the wire; an absent shard is 0 (the store routes)", () => {
+    const base = { id: 9, op: "GET" as const, key: new Uint8Array([1, 2]), value: new Uint8Array(0), linearizable: true };
+    for (const shard of [0, 1, 4096, 2 ** 32 + 5]) {
+      const decoded = requestFromWire(pb.decodeRequest(pb.encodeRequest(requestToWire({ ...base, shard }))));
+      expect(decoded).toEqual({ ...base, shard });
+    }
+    expect(requestToWire(base).shard).toBe(0);
+    const topology = requestFromWire(pb.decodeRequest(pb.encodeRequest(requestToWire({ ...base, op: "TOPOLOGY", key: new Uint8Array(0), value: new TextEncoder().encode("12"), linearizable: false }))));
+    expect(topology).toMatchObject({ op: "TOPOLOGY", shard: 0 });
+    expect(new TextDecoder().decode((topology as { value: Uint8Array }).value)).toBe("12");
+  });
+
+  test("a shard id beyond a safe integer is a BAD_REQUEST answer, never a rounded shard", () => {
+    const decoded = requestFromWire({ ...pb.emptyRequest(), id: 3, op: pb.Op.GET, key: new Uint8Array([1]), shard: 2 ** 53 });
+    expect(decoded).toMatchObject({ id: 3, code: "BAD_REQUEST", message: `Shard id out of range: ${2 ** 53}` });
+  });
+
+  test("a WRONG_SHARD error from a handler keeps its code", () => {
+    const wrong = new UkvError("WRONG_SHARD", "Key belongs to shard 2, not 1", { data: { shardId: 2 } });
+    expect(kvResponseFromError(4, wrong)).toMatchObject({ id: 4, code: "WRONG_SHARD", message: "Key belongs to shard 2, not 1", leaderAddress: "" });
   });
 
   test("a missing or unknown response code is refused, never read as OK", () => {
@@ -62,5 +91,7 @@ describe("kv protocol", () => {
     expect(checkKvRequest({ ...request, value: new Uint8Array(1) })?.code).toBe("BAD_REQUEST");
     expect(checkKvRequest({ ...request, op: "SET", value: new Uint8Array(1) })).toBeNull();
     expect(checkKvRequest({ ...request, op: "STATUS", key: new Uint8Array(0) })).toBeNull();
+    // TOPOLOGY has no key; its value is an optional known epoch.
+    expect(checkKvRequest({ ...request, op: "TOPOLOGY", key: new Uint8Array(0), value: new TextEncoder().encode("3") })).toBeNull();
   });
 });

@@ -102,11 +102,11 @@ describe("kv server and client", () => {
     const { handler, seen } = mapHandler();
     const { port } = await startServer(handler);
     const requests: pb.Request[] = [
-      { id: 1, op: pb.Op.SET, key: new Uint8Array(keySizeBytesMax + 1), value: new Uint8Array(0), linearizable: false },
-      { id: 2, op: pb.Op.SET, key: text.encode("k"), value: new Uint8Array(valueSizeBytesMax + 1), linearizable: false },
-      { id: 3, op: pb.Op.OP_UNSPECIFIED, key: text.encode("k"), value: new Uint8Array(0), linearizable: false },
-      { id: 4, op: 99 as pb.Op, key: text.encode("k"), value: new Uint8Array(0), linearizable: false },
-      { id: 5, op: pb.Op.GET, key: text.encode("k"), value: text.encode("no value on a GET"), linearizable: false },
+      { id: 1, op: pb.Op.SET, key: new Uint8Array(keySizeBytesMax + 1), value: new Uint8Array(0), linearizable: false, shard: 0 },
+      { id: 2, op: pb.Op.SET, key: text.encode("k"), value: new Uint8Array(valueSizeBytesMax + 1), linearizable: false, shard: 3 },
+      { id: 3, op: pb.Op.OP_UNSPECIFIED, key: text.encode("k"), value: new Uint8Array(0), linearizable: false, shard: 0 },
+      { id: 4, op: 99 as pb.Op, key: text.encode("k"), value: new Uint8Array(0), linearizable: false, shard: 0 },
+      { id: 5, op: pb.Op.GET, key: text.encode("k"), value: text.encode("no value on a GET"), linearizable: false, shard: 1 },
     ];
     const socket: Socket = connect(port, "127.0.0.1");
     socket.on("error", () => {});
@@ -130,6 +130,31 @@ describe("kv server and client", () => {
       5: pb.Code.BAD_REQUEST,
     });
     expect(seen).toEqual([]);
+  });
+
+  test("the shard a request names reaches the handler; an untagged request has shard 0 (the store routes it)", async () => {
+    const { handler, seen } = mapHandler();
+    const { client } = await startServer(handler);
+    expect((await client.request({ op: "SET", key: text.encode("tagged"), value: text.encode("v"), linearizable: false, shard: 7 })).code).toBe("OK");
+    expect((await client.get(text.encode("tagged"))).code).toBe("OK");
+    expect(seen.map((request) => request.shard)).toEqual([7, 0]);
+  });
+
+  test("WRONG_SHARD from a handler reaches the client with its message; TOPOLOGY carries its epoch and answers JSON", async () => {
+    const topologies: string[] = [];
+    const { client } = await startServer(async (request) => {
+      if (request.op === "TOPOLOGY") {
+        topologies.push(untext.decode(request.value));
+        return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ topology: { epoch: 5 } }) });
+      }
+      throw new UkvError("WRONG_SHARD", `Store 2 holds no replica of shard ${request.shard}`);
+    });
+    const wrong = await client.request({ op: "GET", key: text.encode("k"), value: new Uint8Array(0), linearizable: false, shard: 9 });
+    expect(wrong).toMatchObject({ code: "WRONG_SHARD", message: "Store 2 holds no replica of shard 9" });
+    const topology = await client.request({ op: "TOPOLOGY", key: new Uint8Array(0), value: text.encode("4"), linearizable: false });
+    expect(topology.code).toBe("OK");
+    expect(JSON.parse(topology.statusJson)).toEqual({ topology: { epoch: 5 } });
+    expect(topologies).toEqual(["4"]);
   });
 
   test("a handler answer too large for a frame becomes INTERNAL instead of crashing the server", async () => {
