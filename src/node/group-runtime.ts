@@ -61,6 +61,11 @@ export interface GroupRuntimeOptions {
   onApplied?(appliedIndex: number): void;
   /** Called once this replica learned it was removed from its group (the store then deletes it). */
   onRemoved?(): void;
+  /**
+   * Quiescence: a leader whose group stayed idle and fully replicated this many ticks tells its
+   * followers, and they all stop ticking until the next message or request (0 = never). Default 0.
+   */
+  quiesceAfterTicks?: number;
 }
 
 export interface GroupStatus {
@@ -79,6 +84,8 @@ export interface GroupStatus {
   learners: number[];
   /** This member was removed from the group and serves nothing any more. */
   removed: boolean;
+  /** Idle: not ticking until the next message or request (quiescence). */
+  quiesced: boolean;
   membershipIndex: number;
   addresses: Record<string, MemberAddress>;
   /** Leader only: each member's matched index. */
@@ -131,6 +138,10 @@ export class GroupRuntime {
   readonly #traceReady: boolean;
   #persistedTerm: number;
   #persistedVote: number;
+  /** Not ticking: the group is idle (see quiesceAfterTicks); any message or request wakes it. */
+  #quiesced = false;
+  /** Leader: consecutive ticks the group was idle and fully replicated. */
+  #idleTickCount = 0;
 
   private constructor(args: {
     options: GroupRuntimeOptions;
@@ -228,9 +239,67 @@ export class GroupRuntime {
 
   /** One Raft tick (the store calls it every tickMs for each replica it hosts). */
   tick(): void {
-    if (this.#closed || this.#removed) return;
+    if (this.#closed || this.#removed || this.#quiesced) return;
     this.#raw.tick();
+    this.#maybeQuiesce();
     if (this.#raw.hasReady()) this.#scheduleDrain();
+  }
+
+  isQuiesced(): boolean {
+    return this.#quiesced;
+  }
+
+  /**
+   * Leader: after quiesceAfterTicks idle ticks in which every member matched the whole log and
+   * everything was committed and applied here, tell the members and stop ticking. The idle
+   * stretch spans several heartbeats, so the followers heard the final commit index already; a
+   * follower that did not refuses to quiesce (and its election wakes the leader again).
+   */
+  #maybeQuiesce(): void {
+    const afterTicks = this.#options.quiesceAfterTicks ?? 0;
+    if (afterTicks <= 0 || this.#role !== Role.Leader) return;
+    if (!this.#isIdleAndReplicated()) {
+      this.#idleTickCount = 0;
+      return;
+    }
+    this.#idleTickCount++;
+    if (this.#idleTickCount < afterTicks) return;
+    const raft = this.#raw.status();
+    const messages: Message[] = [];
+    for (const id of [...this.#membership.conf.voters, ...this.#membership.conf.learners]) {
+      if (id === this.nodeId) continue;
+      messages.push({ ...quiesceTemplate, from: this.nodeId, to: id, term: raft.term, commit: raft.commit, index: this.#storage.lastIndex() });
+    }
+    if (messages.length > 0) this.#options.transport.send(this.groupId, messages);
+    this.#quiesced = true;
+    this.#idleTickCount = 0;
+  }
+
+  #isIdleAndReplicated(): boolean {
+    if (this.#proposals.size > 0 || this.#reads.size > 0 || this.#membershipWaiters.size > 0) return false;
+    if (this.#snapshotInFlight !== null || this.#applyQueue.length > 0) return false;
+    const raft = this.#raw.status();
+    const lastIndex = this.#storage.lastIndex();
+    if (raft.commit !== lastIndex || this.#appliedIndex !== lastIndex || raft.leadTransferee !== 0) return false;
+    for (const [id, peer] of raft.progress) {
+      if (id !== this.nodeId && (peer.match !== lastIndex || peer.state !== "replicate")) return false;
+    }
+    return true;
+  }
+
+  /** Start ticking again (a message, a request, or a suspected leader). */
+  #wake(): void {
+    if (!this.#quiesced) return;
+    this.#quiesced = false;
+    this.#idleTickCount = 0;
+  }
+
+  /**
+   * The store lost touch with `peerId` (no frame from it for an election timeout): a follower
+   * quiesced under that leader must tick again, or nobody would notice the leader is gone.
+   */
+  peerSuspected(peerId: number): void {
+    if (this.#quiesced && this.#leader === peerId) this.#wake();
   }
 
   // ---- inputs ---------------------------------------------------------------------------------
@@ -239,6 +308,13 @@ export class GroupRuntime {
   step(messages: Message[]): void {
     if (this.#closed) return;
     for (const message of messages) {
+      if (message.type === MessageType.Quiesce) {
+        this.#onQuiesce(message);
+        continue;
+      }
+      // Heartbeats and their answers keep an idle group idle (a quiesce races the last
+      // heartbeat round); anything else is activity.
+      if (message.type !== MessageType.Heartbeat && message.type !== MessageType.HeartbeatResponse) this.#wake();
       try {
         this.#raw.step(message);
       } catch (error) {
@@ -264,12 +340,21 @@ export class GroupRuntime {
     this.step([message]);
   }
 
+  /** A follower stops ticking when its current leader says the group is idle and it has the final commit. */
+  #onQuiesce(message: Message): void {
+    const raft = this.#raw.status();
+    if (this.#role !== Role.Follower || message.from !== this.#leader || message.term !== raft.term) return;
+    if (raft.commit < message.commit || this.#appliedIndex < message.commit) return;
+    this.#quiesced = true;
+  }
+
   reportUnreachable(peerId: number): void {
     this.#raw.reportUnreachable(peerId);
   }
 
   /** The connection to a peer was closed by the remote side: if it was our leader, it may have crashed. */
   peerDisconnected(peerId: number): void {
+    if (peerId === this.#leader) this.#wake();
     if (!this.#options.fastFailover || this.#closed) return;
     if (peerId !== this.#leader || this.#role !== Role.Follower) return;
     if (this.#failoverTimer !== null) return;
@@ -290,6 +375,7 @@ export class GroupRuntime {
   async write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<void> {
     this.#checkOpen();
     if (this.#role !== Role.Leader) throw this.notLeaderError();
+    this.#wake();
     const { sequence, done } = this.#proposals.add(this.#requestTimeoutMs);
     const data = encodeCommand({ op, proposerId: this.nodeId, sequence, key, value });
     try {
@@ -314,6 +400,7 @@ export class GroupRuntime {
   async readLinearizable(key: Uint8Array): Promise<Uint8Array | null> {
     this.#checkOpen();
     if (this.#leader === 0) throw this.notLeaderError();
+    this.#wake();
     const { context, done } = this.#reads.add(this.#requestTimeoutMs);
     this.#raw.readIndex(context);
     this.#scheduleDrain();
@@ -331,6 +418,7 @@ export class GroupRuntime {
     if (this.#membershipWaiters.size > 0) {
       throw new UkvError("BAD_REQUEST", `A membership change of group ${this.groupId} is already in progress`);
     }
+    this.#wake();
     const key = membershipWaiterKey(change.type, change.nodeId);
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -397,6 +485,7 @@ export class GroupRuntime {
   transferLeadership(to: number): void {
     this.#checkOpen();
     if (this.#role !== Role.Leader) throw this.notLeaderError();
+    this.#wake();
     this.#raw.transferLeader(to);
     this.#scheduleDrain();
   }
@@ -434,6 +523,7 @@ export class GroupRuntime {
       voters: [...this.#membership.conf.voters],
       learners: [...this.#membership.conf.learners],
       removed: this.#removed,
+      quiesced: this.#quiesced,
       membershipIndex: this.#membershipIndex,
       addresses: Object.fromEntries([...this.#membership.addresses].map(([id, address]) => [String(id), address])),
       progress: Object.fromEntries([...this.progress()].map(([id, peer]) => [String(id), peer])),
@@ -816,3 +906,15 @@ function membershipWaiterKey(type: ConfChangeType, nodeId: number): string {
 function seedFor(nodeId: number, groupId: number): number {
   return ((nodeId * 2654435761) ^ (groupId * 40503)) >>> 0;
 }
+
+/** The fields of a Quiesce message that are not filled per receiver. */
+const quiesceTemplate: Omit<Message, "from" | "to" | "term" | "commit" | "index"> = {
+  type: MessageType.Quiesce,
+  logTerm: 0,
+  entries: [],
+  reject: false,
+  rejectHint: 0,
+  rejectHintTerm: 0,
+  snapshot: null,
+  context: new Uint8Array(0),
+};

@@ -50,6 +50,8 @@ export interface RaftStatus {
   /** Leader only; empty otherwise. */
   progress: Map<NodeId, PeerProgressStatus>;
   conf: ConfState;
+  /** Leader: the member leadership is being handed to, else 0. */
+  leadTransferee: NodeId;
 }
 
 /** What an outstanding Ready promised, so advance() acknowledges exactly that. */
@@ -80,6 +82,8 @@ export class RawNode {
 
   /** Wire messages and local reports. Stale, malformed or unknown-peer input is ignored. */
   step(message: Message): void {
+    // Quiescence is the driver's business (it stops ticking); the core never acts on it.
+    if (message.type === MessageType.Quiesce) return;
     this.#raft.step(message);
   }
 
@@ -211,6 +215,7 @@ export class RawNode {
       lastIndex: raft.log.lastIndex(),
       progress,
       conf: raft.tracker.confState(),
+      leadTransferee: raft.leadTransferee,
     };
   }
 

@@ -77,6 +77,9 @@ export enum MessageType {
   // Local reports from the transport.
   Unreachable = 16,
   SnapshotStatus = 17,
+  // Driver level, never stepped into the core: a leader whose group is idle and fully replicated
+  // tells its followers to stop ticking (quiescence; any later message wakes them).
+  Quiesce = 18,
 }
 
 export interface Message {

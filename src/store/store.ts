@@ -60,6 +60,7 @@ export class Store {
   readonly #peerOverrides: Map<number, string>;
   readonly #knownPeers = new Map<number, string>();
   #ticker: ReturnType<typeof setInterval> | null = null;
+  #tickCount = 0;
   #closing: Promise<void> | null = null;
   /** Called when the set of hosted replicas changes (the reporter reports at once). */
   onReplicasChanged: (() => void) | null = null;
@@ -234,6 +235,7 @@ export class Store {
       heartbeatTicks: config.heartbeatTicks,
       snapshotEntriesThreshold: config.snapshotEntriesThreshold,
       fastFailover: this.#fastFailover,
+      quiesceAfterTicks: config.electionTicks,
       onMembershipChanged: (changed) => {
         for (const [id, address] of changed.addresses) if (id !== this.storeId) this.#learnPeer(id, address.raftAddress);
       },
@@ -285,7 +287,18 @@ export class Store {
   }
 
   #tick(): void {
+    this.#tickCount++;
     for (const runtime of this.#replicas.values()) runtime.tick();
+    // Store-level liveness, once a heartbeat interval: quiesced groups send nothing, so a leader's
+    // store that went silent (crashed, paused, cut off) must wake the groups it leads here.
+    if (this.#tickCount % this.config.heartbeatTicks === 0) {
+      this.transport.sendLiveness();
+      const silenceMsMax = this.config.electionTicks * this.config.tickMs;
+      for (const peerId of this.#knownPeers.keys()) {
+        if (this.transport.silenceMs(peerId) < silenceMsMax) continue;
+        for (const runtime of this.#replicas.values()) runtime.peerSuspected(peerId);
+      }
+    }
     void this.#log.maintain().catch((error: unknown) => this.logger.warn({ event: "log_maintain_failed", err: error }));
   }
 

@@ -58,6 +58,9 @@ export class RaftTransport {
   #server: Server | null = null;
   readonly #inbound = new Set<Socket>();
   #nextStreamId = 1;
+  /** peer -> when a frame from it last arrived (performance.now() ms); liveness for quiesced groups. */
+  readonly #lastHeardMs = new Map<number, number>();
+  readonly #startedMs = performance.now();
   #closed = false;
   /** Aborted by close(): ends outbound snapshot streams. */
   readonly #closing = new AbortController();
@@ -112,6 +115,21 @@ export class RaftTransport {
       signal: this.#closing.signal,
       ...(this.#options.snapshotStallTimeoutMs === undefined ? {} : { stallTimeoutMs: this.#options.snapshotStallTimeoutMs }),
     });
+  }
+
+  /**
+   * A store-level heartbeat: one empty batch frame to every peer. Idle (quiesced) groups send
+   * nothing, so this is how peers keep hearing from a live store, whatever it hosts.
+   */
+  sendLiveness(): void {
+    if (this.#closed) return;
+    const bytes = sealFrame(encodeRaftBatch([], frameHeaderSizeBytes), FrameType.RaftBatch);
+    for (const link of this.#links.values()) link.enqueue({ bytes, groupIds: [], messageCount: 0 });
+  }
+
+  /** Milliseconds since a frame from `peerId` last arrived (since start when none has). */
+  silenceMs(peerId: number): number {
+    return performance.now() - (this.#lastHeardMs.get(peerId) ?? this.#startedMs);
   }
 
   setPeer(id: number, address: string): void {
@@ -317,6 +335,7 @@ export class RaftTransport {
   /** Delivers one RAFT_BATCH; returns why the frame is invalid, or null. */
   #handleRaftFrame(peerId: number, frame: Frame): string | null {
     if (frame.type !== FrameType.RaftBatch) return `frame type ${frame.type} on a raft connection`;
+    this.#lastHeardMs.set(peerId, performance.now());
     let groups: GroupMessages[];
     try {
       groups = decodeRaftBatch(frame.payload);
