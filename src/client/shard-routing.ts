@@ -119,20 +119,34 @@ export class ShardRouting {
       const status = answer.code === "OK" ? parseMemberStatus(answer.statusJson) : null;
       if (status !== null) statuses.push(status);
     }
+    // A store that holds no replica of the shard any more: our placement is stale. Re-read it in
+    // the background (not awaited: every request waiting on this discovery would wait on the
+    // metadata group too); the caller's later attempts route by the newer placement.
+    if (answers.some((answer) => answer.code === "WRONG_SHARD")) void this.#topology.refresh().catch(() => undefined);
     this.noteStatuses(shard, statuses);
     return this.#leaders.get(shard.id);
+  }
+
+  /** `shard` as the current topology has it (members move between epochs); the leader cache follows the epoch. */
+  #currentShard(shard: TopologyShard): TopologyShard {
+    const topology = this.#topology.current();
+    this.#leaders.syncEpoch(topology.epoch);
+    return topology.shards.get(shard.id) ?? shard;
   }
 
   #backoffMs(retryIndex: number): number {
     return Math.min(this.#backoffMsMax, this.#backoffMsMin * 2 ** Math.min(retryIndex, 16));
   }
 
-  async #viaLeader(shard: TopologyShard, request: RouteFields): Promise<KvResponse> {
+  async #viaLeader(routedShard: TopologyShard, request: RouteFields): Promise<KvResponse> {
     const deadlineMs = this.#pool.nowMs() + this.#retryWindowMs;
+    let shard = routedShard;
     let retryIndex = 0;
     let hopCount = 0;
     let last: KvResponse | null = null;
     for (let attemptIndex = 0; attemptIndex < routeAttemptCountMax; attemptIndex++) {
+      // Each attempt routes by the newest placement (a WRONG_SHARD refresh, or the watch moved on).
+      if (attemptIndex > 0) shard = this.#currentShard(shard);
       const refused = this.#gate?.(shard, request) ?? null;
       if (refused !== null) return refused;
       const leader = this.#leaders.get(shard.id) ?? (await this.discoverLeader(shard));

@@ -1,18 +1,27 @@
-// Fake shard members for routing tests: real KvServers on 127.0.0.1 (port 0) whose handler plays a
-// member with a scripted role. A leader stores SET/DELETE in a Map; a follower answers NOT_LEADER
-// with the hint it is given and serves GET from the shared per-shard store (replication is not the
-// subject here); STATUS answers the JSON a real member gives. Members can be stopped (connection
-// refused) and restarted on the same port.
+// Fake stores for routing tests: real KvServers on 127.0.0.1 (port 0), one a store, each hosting
+// replicas of several shards (a replica's id is its store's id, as in the real design). A request
+// tagged with shard S is served by the store's replica of S, or answered WRONG_SHARD when it holds
+// none: a leader replica stores SET/DELETE in the shard's Map; a follower answers NOT_LEADER with
+// the hint it is given and serves GET from the shared per-shard Map (replication is not the
+// subject here). STATUS without a shard answers for the whole store ({storeId, groups}), with a
+// shard for that replica, as a real store does. Metadata stores answer TOPOLOGY with the layout
+// (a long-poll with a known epoch waits, bounded). Stores can be stopped (connection refused) and
+// restarted on the same port.
+import pino from "pino";
 import { KvServer } from "../../../src/transport/kv-server.ts";
 import { makeKvResponse, type KvRequest, type KvResponse } from "../../../src/transport/kv-protocol.ts";
-import pino from "pino";
+import type { Topology, TopologyLayout } from "../../../src/transport/topology-wire.ts";
 
 const decoder = new TextDecoder();
 const silentLogger = pino({ level: "silent" });
+/** How long a TOPOLOGY long-poll for a newer epoch waits before answering the same one. */
+const topologyWatchWaitMs = 300;
 
-export class FakeMember {
+export class FakeReplica {
+  /** The hosting store's id, which is the replica's Raft id. */
   readonly id: number;
   readonly shard: FakeShard;
+  readonly store: FakeStore;
   role: "leader" | "follower" = "follower";
   /** What STATUS reports as leader (0 = none); defaults to the shard's leader. */
   statusLeaderOverride: number | null = null;
@@ -20,13 +29,110 @@ export class FakeMember {
   statusRoleOverride: string | null = null;
   /** When set, a follower's NOT_LEADER carries this hint instead of the real leader's address. */
   hintOverride: string | null = null;
+  /** The shard-tagged requests this replica served or refused. */
   readonly received: KvRequest[] = [];
+
+  constructor(shard: FakeShard, store: FakeStore) {
+    this.id = store.id;
+    this.shard = shard;
+    this.store = store;
+  }
+
+  get address(): string {
+    return this.store.address;
+  }
+
+  get running(): boolean {
+    return this.store.running;
+  }
+
+  countOf(op: KvRequest["op"]): number {
+    return this.received.filter((request) => request.op === op).length;
+  }
+
+  /** The status a real replica reports (src/node GroupStatus, the fields routing reads). */
+  status(): Record<string, unknown> {
+    const shard = this.shard;
+    return {
+      nodeId: this.id,
+      groupId: shard.id,
+      role: this.statusRoleOverride ?? this.role,
+      term: shard.term,
+      leader: this.statusLeaderOverride ?? shard.leader()?.id ?? 0,
+      commitIndex: shard.writeCount,
+      appliedIndex: shard.writeCount,
+      lastIndex: shard.writeCount,
+      snapshotIndex: 0,
+      keyCount: shard.store.size,
+    };
+  }
+
+  handle(request: KvRequest): KvResponse {
+    this.received.push(request);
+    const shard = this.shard;
+    if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(this.status()) });
+    const key = decoder.decode(request.key);
+    if (request.op === "GET" && !request.linearizable) return this.#read(request.id, key);
+    if (this.role !== "leader") {
+      const leader = shard.leader();
+      const hint = this.hintOverride ?? (leader === null ? "" : leader.address);
+      return makeKvResponse(request.id, "NOT_LEADER", { leaderAddress: hint, message: `Store ${this.id} does not lead shard ${shard.id}` });
+    }
+    if (request.op === "GET") return this.#read(request.id, key);
+    shard.writeCount++;
+    if (request.op === "SET") shard.store.set(key, request.value.slice());
+    else shard.store.delete(key);
+    return makeKvResponse(request.id, "OK");
+  }
+
+  #read(id: number, key: string): KvResponse {
+    const value = this.shard.store.get(key);
+    return value === undefined ? makeKvResponse(id, "NOT_FOUND") : makeKvResponse(id, "OK", { value });
+  }
+}
+
+export class FakeShard {
+  readonly id: number;
+  readonly members: FakeReplica[] = [];
+  readonly store = new Map<string, Uint8Array>();
+  term = 1;
+  writeCount = 0;
+
+  constructor(id: number) {
+    this.id = id;
+  }
+
+  leader(): FakeReplica | null {
+    return this.members.find((member) => member.role === "leader" && member.running) ?? null;
+  }
+
+  /** The replica on store `storeId`. */
+  member(storeId: number): FakeReplica {
+    const member = this.members.find((candidate) => candidate.id === storeId);
+    if (member === undefined) throw new Error(`Shard ${this.id} has no replica on store ${storeId}`);
+    return member;
+  }
+
+  /** Makes the replica on store `storeId` the leader in a new term (every other one a follower). */
+  elect(storeId: number): void {
+    this.term++;
+    for (const member of this.members) member.role = member.id === storeId ? "leader" : "follower";
+  }
+}
+
+export class FakeStore {
+  readonly id: number;
+  readonly replicas = new Map<number, FakeReplica>();
+  /** Every request the store received, in order (STATUS of the whole store included). */
+  readonly received: KvRequest[] = [];
+  /** Set for a metadata store: answers TOPOLOGY with what this returns. */
+  topology: (() => Topology) | null = null;
   #server: KvServer | null = null;
+  readonly #waiting = new Set<() => void>();
   port = 0;
 
-  constructor(id: number, shard: FakeShard) {
+  constructor(id: number) {
     this.id = id;
-    this.shard = shard;
   }
 
   get address(): string {
@@ -46,97 +152,84 @@ export class FakeMember {
   async stop(): Promise<void> {
     const server = this.#server;
     this.#server = null;
+    for (const wake of [...this.#waiting]) wake();
     await server?.close();
   }
 
-  countOf(op: KvRequest["op"]): number {
-    return this.received.filter((request) => request.op === op).length;
+  /** STATUS requests for the whole store (shard 0), as the health monitor and `ukv status` send. */
+  storeStatusCount(): number {
+    return this.received.filter((request) => request.op === "STATUS" && (request.shard ?? 0) === 0).length;
   }
 
-  #handle(request: KvRequest): Promise<KvResponse> {
+  async #handle(request: KvRequest): Promise<KvResponse> {
     this.received.push(request);
-    const shard = this.shard;
-    const leader = shard.leader();
-    if (request.op === "STATUS") {
-      const status = {
-        nodeId: this.id,
-        groupId: shard.id,
-        role: this.statusRoleOverride ?? this.role,
-        term: shard.term,
-        leader: this.statusLeaderOverride ?? leader?.id ?? 0,
-        commitIndex: shard.writeCount,
-        appliedIndex: shard.writeCount,
-        lastIndex: shard.writeCount,
-        snapshotIndex: 0,
-        keyCount: shard.store.size,
-      };
-      return Promise.resolve(makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(status) }));
+    const shardId = request.shard ?? 0;
+    if (request.op === "TOPOLOGY") return this.#topologyAnswer(request);
+    if (shardId === 0) {
+      if (request.op !== "STATUS") return makeKvResponse(request.id, "BAD_REQUEST", { message: "A fake store does not route: tag the request with its shard" });
+      const groups = [...this.replicas.values()].map((replica) => replica.status());
+      return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ role: "store", storeId: this.id, groups }) });
     }
-    const key = decoder.decode(request.key);
-    if (request.op === "GET" && !request.linearizable) return Promise.resolve(this.#read(request.id, key));
-    if (this.role !== "leader") {
-      const hint = this.hintOverride ?? (leader === null ? "" : leader.address);
-      return Promise.resolve(makeKvResponse(request.id, "NOT_LEADER", { leaderAddress: hint, message: `Node ${this.id} is not the leader` }));
+    const replica = this.replicas.get(shardId);
+    if (replica === undefined) return makeKvResponse(request.id, "WRONG_SHARD", { message: `Store ${this.id} holds no replica of shard ${shardId}` });
+    return replica.handle(request);
+  }
+
+  async #topologyAnswer(request: KvRequest): Promise<KvResponse> {
+    const topology = this.topology;
+    if (topology === null) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Store ${this.id} holds no metadata replica` });
+    const knownText = decoder.decode(request.value);
+    if (knownText !== "" && Number(knownText) >= topology().epoch) {
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer);
+          this.#waiting.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, topologyWatchWaitMs);
+        this.#waiting.add(wake);
+      });
     }
-    if (request.op === "GET") return Promise.resolve(this.#read(request.id, key));
-    shard.writeCount++;
-    if (request.op === "SET") shard.store.set(key, request.value.slice());
-    else shard.store.delete(key);
-    return Promise.resolve(makeKvResponse(request.id, "OK"));
-  }
-
-  #read(id: number, key: string): KvResponse {
-    const value = this.shard.store.get(key);
-    return value === undefined ? makeKvResponse(id, "NOT_FOUND") : makeKvResponse(id, "OK", { value });
-  }
-}
-
-export class FakeShard {
-  readonly id: number;
-  readonly members: FakeMember[] = [];
-  readonly store = new Map<string, Uint8Array>();
-  term = 1;
-  writeCount = 0;
-
-  constructor(id: number, memberIds: readonly number[]) {
-    this.id = id;
-    for (const memberId of memberIds) this.members.push(new FakeMember(memberId, this));
-  }
-
-  leader(): FakeMember | null {
-    return this.members.find((member) => member.role === "leader" && member.running) ?? null;
-  }
-
-  member(id: number): FakeMember {
-    const member = this.members.find((candidate) => candidate.id === id);
-    if (member === undefined) throw new Error(`No member ${id}`);
-    return member;
-  }
-
-  /** Makes `id` the leader in a new term (every other member a follower). */
-  elect(id: number): void {
-    this.term++;
-    for (const member of this.members) member.role = member.id === id ? "leader" : "follower";
+    return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ group: { groupId: 0 }, topology: topology() }) });
   }
 }
 
 export class FakeCluster {
+  readonly stores: FakeStore[];
   readonly shards: FakeShard[];
+  /** The epoch metadata stores answer TOPOLOGY with. */
+  epoch = 1;
 
-  private constructor(shards: FakeShard[]) {
+  private constructor(stores: FakeStore[], shards: FakeShard[]) {
+    this.stores = stores;
     this.shards = shards;
   }
 
-  /** `shardCount` shards of `replicas` members; member k of shard s has id 10*s + k; first member leads. */
-  static async start(shardCount: number, replicas = 3): Promise<FakeCluster> {
-    const shards: FakeShard[] = [];
-    for (let shardIndex = 1; shardIndex <= shardCount; shardIndex++) {
-      const shard = new FakeShard(shardIndex, Array.from({ length: replicas }, (_, k) => 10 * shardIndex + k + 1));
-      for (const member of shard.members) await member.start();
-      shard.elect(shard.members[0]!.id);
-      shards.push(shard);
+  /**
+   * Shard i + 1 on the stores `placement[i]` (ids from 1), its first store leading. Stores
+   * `metaStores` (default none) answer TOPOLOGY with the layout.
+   */
+  static async start(placement: readonly (readonly number[])[], options: { metaStores?: readonly number[] } = {}): Promise<FakeCluster> {
+    const storeIds = [...new Set([...placement.flat(), ...(options.metaStores ?? [])])].sort((left, right) => left - right);
+    const stores = storeIds.map((id) => new FakeStore(id));
+    const storeById = new Map(stores.map((store) => [store.id, store]));
+    const shards = placement.map((storeIdsOfShard, index) => {
+      const shard = new FakeShard(index + 1);
+      for (const storeId of storeIdsOfShard) {
+        const store = storeById.get(storeId)!;
+        const replica = new FakeReplica(shard, store);
+        shard.members.push(replica);
+        store.replicas.set(shard.id, replica);
+      }
+      shard.elect(storeIdsOfShard[0]!);
+      return shard;
+    });
+    for (const store of stores) await store.start();
+    const cluster = new FakeCluster(stores, shards);
+    for (const storeId of options.metaStores ?? []) {
+      storeById.get(storeId)!.topology = () => ({ epoch: cluster.epoch, layout: cluster.layout(), leaders: {}, health: {}, memberships: {} });
     }
-    return new FakeCluster(shards);
+    return cluster;
   }
 
   shard(id: number): FakeShard {
@@ -145,20 +238,32 @@ export class FakeCluster {
     return shard;
   }
 
-  /** The layout a ShardedClient or router takes (the shape of ClusterConfig's shards). */
-  layout(): { shards: { id: number; members: { id: number; clientAddress: string; raftAddress: string }[]; allowFewerThanThreeMembers: boolean }[] } {
+  store(id: number): FakeStore {
+    const store = this.stores.find((candidate) => candidate.id === id);
+    if (store === undefined) throw new Error(`No store ${id}`);
+    return store;
+  }
+
+  /** The layout the metadata group serves (and a ShardedClient or router takes): stores, and shards by store id. */
+  layout(): TopologyLayout {
+    const raftAddressOf = (storeId: number): string => `127.0.0.1:${1050 + storeId}`;
     return {
+      stores: this.stores.map((store) => ({ id: store.id, raftAddress: raftAddressOf(store.id), clientAddress: store.address, respAddress: null })),
       shards: this.shards.map((shard) => ({
         id: shard.id,
-        allowFewerThanThreeMembers: false,
-        members: shard.members.map((member) => ({ id: member.id, clientAddress: member.address, raftAddress: "127.0.0.1:1" })),
+        members: shard.members.map((member) => ({ id: member.id, raftAddress: raftAddressOf(member.id), clientAddress: member.address })),
       })),
     };
   }
 
   async stop(): Promise<void> {
-    for (const shard of this.shards) for (const member of shard.members) await member.stop();
+    for (const store of this.stores) await store.stop();
   }
+}
+
+/** `shardCount` shards on disjoint stores: shard s on stores (s-1)·replication + 1 .. s·replication. */
+export function disjointPlacement(shardCount: number, replication = 3): number[][] {
+  return Array.from({ length: shardCount }, (_, shardIndex) => Array.from({ length: replication }, (_, k) => shardIndex * replication + k + 1));
 }
 
 export function keysOf(prefix: string, count: number): string[] {

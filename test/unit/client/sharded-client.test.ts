@@ -1,10 +1,11 @@
-// The smart client's routing against fake members: ring placement, leader discovery, NOT_LEADER
-// hints, retries through an election, the retry bound, follower reads and their fallback.
+// The smart client's routing against fake stores: ring placement, shard-tagged requests, leader
+// discovery, NOT_LEADER hints, retries through an election, the retry bound, follower reads and
+// their fallback, and a stale placement (WRONG_SHARD) refreshing the topology.
 import { afterEach, describe, expect, test } from "bun:test";
 import { ShardedClient } from "../../../src/client/sharded-client.ts";
-import { topologyFromLayout } from "../../../src/client/topology.ts";
+import { topologyFromLayout, type Topology, type TopologySource } from "../../../src/client/topology.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
-import { FakeCluster, keysOf } from "./fake-cluster.ts";
+import { disjointPlacement, FakeCluster, keysOf } from "./fake-cluster.ts";
 
 const decoder = new TextDecoder();
 let cluster: FakeCluster | null = null;
@@ -17,15 +18,38 @@ afterEach(async () => {
   cluster = null;
 });
 
-async function setUp(shardCount: number, options: { retryWindowMs?: number } = {}): Promise<{ cluster: FakeCluster; client: ShardedClient }> {
-  cluster = await FakeCluster.start(shardCount);
+async function setUp(placement: number[][], options: { retryWindowMs?: number } = {}): Promise<{ cluster: FakeCluster; client: ShardedClient }> {
+  cluster = await FakeCluster.start(placement);
   client = new ShardedClient({ config: cluster.layout(), requestTimeoutMs: 1000, ...options });
   return { cluster, client };
 }
 
+/** A source that holds a stale topology until the first refresh, then the fresh one. */
+class RefreshingSource implements TopologySource {
+  refreshCount = 0;
+  #topology: Topology;
+  readonly #fresh: Topology;
+
+  constructor(stale: Topology, fresh: Topology) {
+    this.#topology = stale;
+    this.#fresh = fresh;
+  }
+
+  current(): Topology {
+    return this.#topology;
+  }
+
+  refresh(): Promise<void> {
+    this.refreshCount++;
+    this.#topology = this.#fresh;
+    return Promise.resolve();
+  }
+}
+
 describe("ShardedClient", () => {
   test("every write lands on the leader of the shard the ring names for its key", async () => {
-    const { cluster, client } = await setUp(2);
+    // Both shards on the same three stores: the shard tag, not the address, picks the replica.
+    const { cluster, client } = await setUp([[1, 2, 3], [2, 3, 1]]);
     const ring = topologyFromLayout(cluster.layout()).ring;
     const keys = keysOf("placed", 60);
     for (const key of keys) await client.set(key, `v-${key}`);
@@ -37,50 +61,50 @@ describe("ShardedClient", () => {
     }
     expect(cluster.shard(1).store.size).toBeGreaterThan(0);
     expect(cluster.shard(2).store.size).toBeGreaterThan(0);
-    // Only leaders took writes: followers saw no SET.
+    // Only leaders took writes: followers saw no SET, and every request named its shard.
     for (const shard of cluster.shards) for (const member of shard.members.slice(1)) expect(member.countOf("SET")).toBe(0);
+    for (const store of cluster.stores) for (const request of store.received) expect(request.shard).toBeGreaterThan(0);
   });
 
   test("a NOT_LEADER hint is followed to the member it names", async () => {
-    const { cluster, client } = await setUp(1);
+    const { cluster, client } = await setUp([[1, 2, 3]]);
     const shard = cluster.shard(1);
-    // STATUS answers point at member 12 (stale views), which is a follower; its hint names the
-    // real leader 13.
-    shard.elect(13);
+    // STATUS answers point at store 2 (stale views), which is a follower; its hint names the
+    // real leader, store 3.
+    shard.elect(3);
     for (const member of shard.members) {
-      member.statusLeaderOverride = 12;
+      member.statusLeaderOverride = 2;
       member.statusRoleOverride = "follower";
     }
-    shard.member(12).hintOverride = shard.member(13).address;
+    shard.member(2).hintOverride = shard.member(3).address;
     await client.set("hinted", "yes");
     expect(decoder.decode(shard.store.get("hinted")!)).toBe("yes");
-    expect(shard.member(12).countOf("SET")).toBe(1);
-    expect(shard.member(13).countOf("SET")).toBe(1);
-    // The hint was cached: the next write goes straight to 13.
+    expect(shard.member(2).countOf("SET")).toBe(1);
+    expect(shard.member(3).countOf("SET")).toBe(1);
+    // The hint was cached: the next write goes straight to store 3.
     await client.set("hinted-2", "yes");
-    expect(shard.member(12).countOf("SET")).toBe(1);
-    expect(shard.member(13).countOf("SET")).toBe(2);
+    expect(shard.member(2).countOf("SET")).toBe(1);
+    expect(shard.member(3).countOf("SET")).toBe(2);
   });
 
   test("writes retry through an election and reach the new leader", async () => {
-    const { cluster, client } = await setUp(1);
+    const { cluster, client } = await setUp([[1, 2, 3]]);
     const shard = cluster.shard(1);
     await client.set("before", "1");
-    await shard.member(11).stop();
-    setTimeout(() => shard.elect(12), 300);
+    await cluster.store(1).stop();
+    setTimeout(() => shard.elect(2), 300);
     const startedMs = performance.now();
     await client.set("after", "2");
     const elapsedMs = performance.now() - startedMs;
     expect(decoder.decode(shard.store.get("after")!)).toBe("2");
-    expect(shard.member(12).countOf("SET")).toBe(1);
+    expect(shard.member(2).countOf("SET")).toBe(1);
     expect(elapsedMs).toBeGreaterThanOrEqual(250);
     expect(elapsedMs).toBeLessThan(3000);
   });
 
   test("a write fails with UNAVAILABLE once the retry window passes without a leader", async () => {
-    const { cluster, client } = await setUp(1, { retryWindowMs: 400 });
-    const shard = cluster.shard(1);
-    await shard.member(11).stop();
+    const { cluster, client } = await setUp([[1, 2, 3]], { retryWindowMs: 400 });
+    await cluster.store(1).stop();
     const startedMs = performance.now();
     const error = await client.set("nowhere", "x").then(() => null, (caught: unknown) => caught);
     const elapsedMs = performance.now() - startedMs;
@@ -91,7 +115,7 @@ describe("ShardedClient", () => {
   });
 
   test("follower reads go round-robin over all members", async () => {
-    const { cluster, client } = await setUp(1);
+    const { cluster, client } = await setUp([[1, 2, 3]]);
     const shard = cluster.shard(1);
     await client.set("spread", "v");
     for (let readIndex = 0; readIndex < 30; readIndex++) expect(decoder.decode((await client.get("spread"))!)).toBe("v");
@@ -99,34 +123,68 @@ describe("ShardedClient", () => {
   });
 
   test("follower reads skip a stopped member and still answer", async () => {
-    const { cluster, client } = await setUp(1);
+    const { cluster, client } = await setUp([[1, 2, 3]]);
     const shard = cluster.shard(1);
     await client.set("survive", "v");
-    await shard.member(13).stop();
+    await cluster.store(3).stop();
     for (let readIndex = 0; readIndex < 12; readIndex++) expect(decoder.decode((await client.get("survive"))!)).toBe("v");
-    // Member 13 failed once and was then quarantined; the two live members served every read.
-    expect(shard.member(11).countOf("GET") + shard.member(12).countOf("GET")).toBe(12);
-    expect(shard.member(13).countOf("GET")).toBe(0);
+    // Store 3 failed once and was then quarantined; the two live stores served every read.
+    expect(shard.member(1).countOf("GET") + shard.member(2).countOf("GET")).toBe(12);
+    expect(shard.member(3).countOf("GET")).toBe(0);
   });
 
   test("a linearizable read goes to the leader only; an absent key reads as null", async () => {
-    const { cluster, client } = await setUp(1);
+    const { cluster, client } = await setUp([[1, 2, 3]]);
     const shard = cluster.shard(1);
     await client.set("strong", "v");
     expect(decoder.decode((await client.get("strong", { linearizable: true }))!)).toBe("v");
     expect(await client.get("absent", { linearizable: true })).toBeNull();
-    expect(shard.member(11).countOf("GET")).toBe(2);
-    expect(shard.member(12).countOf("GET") + shard.member(13).countOf("GET")).toBe(0);
+    expect(shard.member(1).countOf("GET")).toBe(2);
+    expect(shard.member(2).countOf("GET") + shard.member(3).countOf("GET")).toBe(0);
     await client.delete("strong");
     expect(await client.get("strong")).toBeNull();
   });
 
+  test("the cached leader's store answering WRONG_SHARD (its replica moved away) refreshes the topology and reaches the new leader", async () => {
+    cluster = await FakeCluster.start([[1, 2, 3]]);
+    const membersOf = (storeIds: number[]) => storeIds.map((storeId) => ({ id: storeId, clientAddress: cluster!.store(storeId).address }));
+    const source = new RefreshingSource(topologyFromLayout({ shards: [{ id: 1, members: membersOf([1, 2, 3]) }] }, 1), topologyFromLayout({ shards: [{ id: 1, members: membersOf([2, 3]) }] }, 2));
+    client = new ShardedClient({ topologySource: source, requestTimeoutMs: 1000, retryWindowMs: 2000 });
+    await client.set("first", "1");
+    expect(cluster.shard(1).member(1).countOf("SET")).toBe(1);
+    // Store 1's replica is removed and store 2 leads; the client still caches store 1 as leader.
+    cluster.store(1).replicas.delete(1);
+    cluster.shard(1).elect(2);
+    await client.set("second", "2");
+    expect(decoder.decode(cluster.shard(1).store.get("second")!)).toBe("2");
+    expect(cluster.shard(1).member(2).countOf("SET")).toBe(1);
+    expect(cluster.store(1).received.filter((request) => request.op === "SET").length).toBe(2);
+    expect(source.refreshCount).toBe(1);
+  });
+
+  test("a stale placement naming stores without a replica refreshes the topology and reaches the leader it did not list", async () => {
+    // Shard 1 really lives on stores 1-3, led by 1; the client's topology still has it on 4, 2, 3
+    // (store 4's replica was removed, store 1's added), so no store it asks names a leader it knows.
+    cluster = await FakeCluster.start([[1, 2, 3], [4]]);
+    const fresh = topologyFromLayout({ shards: [{ id: 1, members: cluster.shard(1).members.map((member) => ({ id: member.id, clientAddress: member.address })) }] }, 2);
+    const staleMembers = [4, 2, 3].map((storeId) => ({ id: storeId, clientAddress: cluster!.store(storeId).address }));
+    const stale = topologyFromLayout({ shards: [{ id: 1, members: staleMembers }] }, 1);
+    const source = new RefreshingSource(stale, fresh);
+    client = new ShardedClient({ topologySource: source, requestTimeoutMs: 1000, retryWindowMs: 2000 });
+    const startedMs = performance.now();
+    await client.set("moved", "v");
+    expect(decoder.decode(cluster.shard(1).store.get("moved")!)).toBe("v");
+    expect(cluster.shard(1).member(1).countOf("SET")).toBe(1);
+    expect(source.refreshCount).toBeGreaterThanOrEqual(1);
+    expect(performance.now() - startedMs).toBeLessThan(1500);
+  });
+
   test("an empty or oversized key is refused locally with its protocol code", async () => {
-    const { cluster, client } = await setUp(1);
+    const { cluster, client } = await setUp([[1, 2, 3]]);
     const empty = await client.set("", "x").then(() => null, (caught: unknown) => caught);
     expect(isUkvError(empty, "BAD_REQUEST")).toBe(true);
     const large = await client.get("k".repeat(5000)).then(() => null, (caught: unknown) => caught);
     expect(isUkvError(large, "KEY_TOO_LARGE")).toBe(true);
-    for (const member of cluster.shard(1).members) expect(member.received.length).toBe(0);
+    for (const store of cluster.stores) expect(store.received.length).toBe(0);
   });
 });
