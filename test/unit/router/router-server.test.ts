@@ -1,13 +1,16 @@
-// The router against fake members: requests land on the right shard through the proxy, STATUS
-// shows the router's view, and a shard that loses quorum is answered SHARD_UNAVAILABLE with one
-// CRITICAL log line per request while the other shard keeps serving; it serves again on recovery.
+// The router against fake stores: requests land on the right shard through the proxy (tagged
+// with it), STATUS shows the router's view, the health monitor probes one STATUS per store however
+// many shards it hosts, a shard that loses quorum is answered SHARD_UNAVAILABLE with one CRITICAL
+// log line per request while the other shard keeps serving (and serves again on recovery), and
+// inside a store the `local` hook serves what it can before anything goes over the network.
 import { afterEach, describe, expect, test } from "bun:test";
-import { generateLocalClusterConfig, type ClusterConfig } from "../../../src/config/cluster-config.ts";
-import { topologyFromLayout } from "../../../src/client/topology.ts";
-import { RouterServer, type RouterView } from "../../../src/router/router-server.ts";
+import type { RouteFields } from "../../../src/client/shard-routing.ts";
+import { StaticTopologySource, topologyFromLayout } from "../../../src/client/topology.ts";
+import { RouterServer, type LocalReplicas, type RouterServerOptions, type RouterView } from "../../../src/router/router-server.ts";
 import { KvClient } from "../../../src/transport/kv-client.ts";
+import { makeKvResponse, type KvResponse } from "../../../src/transport/kv-protocol.ts";
 import { captureLogger, waitFor, type CapturedLogger } from "../transport/helpers.ts";
-import { FakeCluster, keysOf } from "../client/fake-cluster.ts";
+import { disjointPlacement, FakeCluster, keysOf } from "../client/fake-cluster.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -24,15 +27,20 @@ afterEach(async () => {
   cluster = null;
 });
 
-function configOf(fake: FakeCluster): ClusterConfig {
-  const base = generateLocalClusterConfig({ dir: "/tmp/ukv-router-unit", shards: 1, replicas: 3, portBase: 40000 });
-  return { ...base, tickMs: 10, electionTicks: 10, shards: fake.layout().shards };
-}
-
-async function setUp(): Promise<{ cluster: FakeCluster; router: RouterServer; client: KvClient; log: CapturedLogger }> {
-  cluster = await FakeCluster.start(2);
+/** Two shards on disjoint stores (shard 1 on stores 1-3, shard 2 on 4-6) unless told otherwise; a 100 ms election timeout (no-leader limit 400 ms). */
+async function setUp(options: { placement?: number[][]; local?: LocalReplicas; listen?: RouterServerOptions["listen"] } = {}): Promise<{ cluster: FakeCluster; router: RouterServer; client: KvClient; log: CapturedLogger }> {
+  cluster = await FakeCluster.start(options.placement ?? disjointPlacement(2));
   const log = captureLogger();
-  router = await RouterServer.start({ config: configOf(cluster), host: "127.0.0.1", port: 0, logger: log.logger, probeIntervalMs: 50, probeTimeoutMs: 200, summaryIntervalMs: 60_000 });
+  router = await RouterServer.start({
+    electionTimeoutMs: 100,
+    topologySource: new StaticTopologySource(cluster.layout()),
+    listen: options.listen === undefined ? { host: "127.0.0.1", port: 0 } : options.listen,
+    ...(options.local === undefined ? {} : { local: options.local }),
+    logger: log.logger,
+    probeIntervalMs: 50,
+    probeTimeoutMs: 200,
+    summaryIntervalMs: 60_000,
+  });
   client = new KvClient(`127.0.0.1:${router.port}`, { timeoutMs: 3000 });
   return { cluster, router, client, log };
 }
@@ -62,6 +70,8 @@ describe("RouterServer", () => {
     expect(sets.every((response) => response.code === "OK")).toBe(true);
     for (const key of keys) expect(cluster.shard(shardOfKey(cluster, key)).store.has(key)).toBe(true);
     expect(cluster.shard(1).store.size + cluster.shard(2).store.size).toBe(50);
+    // Every request the router forwarded named its shard, so no store routed it again.
+    for (const store of cluster.stores) for (const request of store.received) if (request.op !== "STATUS") expect(request.shard).toBe(store.id <= 3 ? 1 : 2);
     const gets = await Promise.all(keys.map((key) => client.get(encoder.encode(key))));
     gets.forEach((response, index) => expect(decoder.decode(response.value)).toBe(`v-${keys[index]}`));
     const missing = await client.get(encoder.encode("never-set"));
@@ -77,7 +87,7 @@ describe("RouterServer", () => {
     for (const shard of view.shards) {
       expect(shard.state).toBe("available");
       expect(shard.reachableCount).toBe(3);
-      expect(shard.leader?.memberId).toBe(shard.shardId * 10 + 1);
+      expect(shard.leader?.memberId).toBe(shard.shardId === 1 ? 1 : 4);
       expect(shard.members.map((member) => member.role)).toEqual(["leader", "follower", "follower"]);
     }
   });
@@ -85,8 +95,8 @@ describe("RouterServer", () => {
   test("a shard without quorum answers SHARD_UNAVAILABLE with a CRITICAL line per request; the other shard serves", async () => {
     const { cluster, client, log } = await setUp();
     await waitFor(() => router!.view().shards.every((shard) => shard.state === "available"), 3000, "first probes");
-    await cluster.shard(1).member(11).stop();
-    await cluster.shard(1).member(12).stop();
+    await cluster.store(1).stop();
+    await cluster.store(2).stop();
     await waitFor(() => router!.view().shards[0]!.state === "unavailable", 3000, "shard 1 unavailable");
     const keys = keysOf("split", 40);
     const shardOneKeys = keys.filter((key) => shardOfKey(cluster, key) === 1);
@@ -116,9 +126,9 @@ describe("RouterServer", () => {
     expect(log.events().filter((event) => event.event === "shard_unavailable_summary").length).toBe(1);
     expect(router!.view().shards[0]!.refusedNoQuorumCount).toBe(shardOneKeys.length * 2);
 
-    // Members back on their ports: the shard serves again.
-    await cluster.shard(1).member(11).start();
-    await cluster.shard(1).member(12).start();
+    // Stores back on their ports: the shard serves again.
+    await cluster.store(1).start();
+    await cluster.store(2).start();
     await waitFor(() => router!.view().shards[0]!.state === "available", 3000, "shard 1 available again");
     expect((await client.set(encoder.encode(shardOneKeys[0]!), encoder.encode("back"))).code).toBe("OK");
   });
@@ -133,5 +143,77 @@ describe("RouterServer", () => {
     const response = await client.get(encoder.encode(key));
     expect(response.code).toBe("SHARD_UNAVAILABLE");
     expect(response.message).toBe("shard 2 unavailable: no quorum");
+  });
+  test("the health monitor sends one STATUS per store, not one per replica, and reads every hosted shard from it", async () => {
+    // Four shards on the same three stores: twelve replicas, three stores to probe.
+    const { cluster } = await setUp({ placement: [[1, 2, 3], [2, 3, 1], [3, 1, 2], [1, 2, 3]] });
+    await waitFor(() => router!.view().shards.every((shard) => shard.state === "available"), 3000, "first probes");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const view = router!.view();
+    expect(view.shards.map((shard) => shard.leader?.memberId)).toEqual([1, 2, 3, 1]);
+    for (const shard of view.shards) expect(shard.members.every((member) => member.reachable && member.role !== null)).toBe(true);
+    for (const store of cluster.stores) {
+      const statuses = store.received.filter((request) => request.op === "STATUS");
+      expect(statuses.length).toBeGreaterThanOrEqual(3);
+      expect(statuses.every((request) => (request.shard ?? 0) === 0)).toBe(true);
+    }
+    // A stopped store makes every replica it hosts unreachable at once.
+    await cluster.store(3).stop();
+    await waitFor(() => router!.view().shards.every((shard) => shard.reachableCount === 2), 3000, "store 3 seen down");
+    expect(router!.view().shards.every((shard) => shard.state === "available")).toBe(true);
+  });
+
+  test("inside a store (no listener) the local hook serves what it can; the rest is routed over the network", async () => {
+    const served: { shardId: number; request: RouteFields }[] = [];
+    const local: LocalReplicas = {
+      // This "store" holds shard 1 only.
+      tryServe(shardId: number, request: RouteFields): Promise<KvResponse> | null {
+        if (shardId !== 1) return null;
+        served.push({ shardId, request });
+        return Promise.resolve(makeKvResponse(0, "OK", { value: encoder.encode("local") }));
+      },
+    };
+    const { cluster } = await setUp({ local, listen: null });
+    expect(router!.port).toBe(0);
+    const keys = keysOf("local", 30);
+    const shardOneKey = keys.find((key) => shardOfKey(cluster, key) === 1)!;
+    const shardTwoKey = keys.find((key) => shardOfKey(cluster, key) === 2)!;
+    const fromLocal = await router!.handle({ id: 41, op: "GET", key: encoder.encode(shardOneKey), value: new Uint8Array(0), linearizable: false });
+    expect(fromLocal).toMatchObject({ id: 41, code: "OK" });
+    expect(decoder.decode(fromLocal.value)).toBe("local");
+    expect(served).toEqual([{ shardId: 1, request: expect.objectContaining({ op: "GET" }) }]);
+    for (const member of cluster.shard(1).members) expect(member.countOf("GET")).toBe(0);
+    const routed = await router!.handle({ id: 42, op: "SET", key: encoder.encode(shardTwoKey), value: encoder.encode("remote"), linearizable: false });
+    expect(routed).toMatchObject({ id: 42, code: "OK" });
+    expect(cluster.shard(2).member(4).countOf("SET")).toBe(1);
+    expect(served.length).toBe(1);
+  });
+
+  test("a shard without quorum is refused before the local hook is asked", async () => {
+    let asked = 0;
+    const local: LocalReplicas = {
+      tryServe(): Promise<KvResponse> | null {
+        asked++;
+        return null;
+      },
+    };
+    const { cluster } = await setUp({ local, listen: null });
+    await waitFor(() => router!.view().shards.every((shard) => shard.state === "available"), 3000, "first probes");
+    await cluster.store(1).stop();
+    await cluster.store(2).stop();
+    await waitFor(() => router!.view().shards[0]!.state === "unavailable", 3000, "shard 1 unavailable");
+    const key = keysOf("gated", 40).find((candidate) => shardOfKey(cluster, candidate) === 1)!;
+    const response = await router!.handle({ id: 7, op: "GET", key: encoder.encode(key), value: new Uint8Array(0), linearizable: false });
+    expect(response).toMatchObject({ id: 7, code: "SHARD_UNAVAILABLE" });
+    expect(asked).toBe(0);
+  });
+
+  test("ADMIN and TOPOLOGY go to a store, not through the router", async () => {
+    const { client } = await setUp();
+    for (const op of ["ADMIN", "TOPOLOGY"] as const) {
+      const response = await client.request({ op, key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false });
+      expect(response.code).toBe("BAD_REQUEST");
+      expect(response.message).toContain("goes to a store");
+    }
   });
 });
