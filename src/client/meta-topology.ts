@@ -51,7 +51,14 @@ export class MetaTopologySource implements TopologySource {
   /** Reads the topology once (bounded wait), then keeps watching it in the background. */
   async start(options: { firstWaitMs?: number } = {}): Promise<void> {
     const firstWaitMs = options.firstWaitMs ?? 5000;
-    await Promise.race([this.refresh().catch(() => undefined), Bun.sleep(firstWaitMs)]);
+    // A timer cleared once the race is decided: a pending Bun.sleep kept a process that was told
+    // to stop soon after start (`ukv router` + SIGTERM) alive until firstWaitMs had passed.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, firstWaitMs);
+    });
+    await Promise.race([this.refresh().catch(() => undefined), waited]);
+    clearTimeout(timer);
     this.#watching = this.#watch();
   }
 

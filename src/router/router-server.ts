@@ -238,11 +238,13 @@ export class RouterServer {
       return makeKvResponse(request.id, "BAD_REQUEST", { message: `${request.op} goes to a store, not through the router` });
     }
     const shard = this.#routing.shardFor(request.key);
-    const local = this.#local?.tryServe(shard.id, request) ?? null;
-    if (local !== null) return { ...(await local), id: request.id };
-    // Refuse before queueing: a request for a dead shard must not wait behind others.
+    // Refuse before serving locally or queueing (FR1.3): a store's own minority replica must not
+    // answer follower reads of a shard without quorum, and a request for a dead shard must not
+    // wait behind others.
     const refused = gate(shard, request);
     if (refused !== null) return { ...refused, id: request.id };
+    const local = this.#local?.tryServe(shard.id, request) ?? null;
+    if (local !== null) return { ...(await local), id: request.id };
     const queue = this.#queueOf(shard.id);
     const response = await queue.run(
       () => this.#routing.routeToShard(shard, request),
