@@ -1,5 +1,6 @@
 // How a subcommand reports a failure: the typed error's message on stderr and an exit status per
-// error code, so scripts can tell "not found" from "bad config" from "unreachable".
+// error code, so scripts can tell "not found" from "bad config" from "unreachable" (the same
+// status for a code as `ukv kv` gives its answer code, kvExitStatus in kv.ts).
 import type { BaseContext } from "clipanion";
 import { UkvError } from "../util/errors.ts";
 
@@ -12,6 +13,10 @@ const exitStatusByCode: Partial<Record<string, number>> = {
   SHARD_UNAVAILABLE: 7,
   TIMEOUT: 8,
   UNREACHABLE: 9,
+  KEY_TOO_LARGE: 10,
+  VALUE_TOO_LARGE: 11,
+  UNAVAILABLE: 12,
+  WRONG_SHARD: 13,
 };
 
 export function reportCliError(context: BaseContext, error: unknown): number {

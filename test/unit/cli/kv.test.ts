@@ -1,10 +1,14 @@
+// `ukv kv --node`: one request to one store (the store routes it), never a redirect loop of its
+// own; every answer code maps to its exit status.
 import { afterEach, describe, expect, test } from "bun:test";
 import { Cli } from "clipanion";
 import { PassThrough } from "node:stream";
 import pino from "pino";
-import { kvCommands, noLeaderRetriesMax, redirectHopsMax } from "../../../src/cli/kv.ts";
-import { makeKvResponse, type KvRequest } from "../../../src/transport/kv-protocol.ts";
+import { reportCliError } from "../../../src/cli/errors.ts";
+import { kvCommands, kvExitStatus } from "../../../src/cli/kv.ts";
+import { makeKvResponse, type KvCode, type KvRequest } from "../../../src/transport/kv-protocol.ts";
 import { KvServer, type KvHandler } from "../../../src/transport/kv-server.ts";
+import { UkvError, type ErrorCode } from "../../../src/util/errors.ts";
 
 const silent = pino({ level: "silent" });
 const cleanups: (() => Promise<void>)[] = [];
@@ -32,8 +36,8 @@ async function runKv(args: string[]): Promise<{ status: number; stdout: string; 
   return { status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }
 
-/** The leader: a map store. */
-function leaderHandler(seen: KvRequest[]): KvHandler {
+/** A store answering from one map (its routing is not the subject here). */
+function storeHandler(seen: KvRequest[]): KvHandler {
   const store = new Map<string, Uint8Array>();
   return async (request) => {
     seen.push(request);
@@ -44,63 +48,58 @@ function leaderHandler(seen: KvRequest[]): KvHandler {
       const value = store.get(key);
       return value === undefined ? makeKvResponse(request.id, "NOT_FOUND") : makeKvResponse(request.id, "OK", { value });
     }
-    if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: '{"role":"leader"}' });
+    if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: '{"role":"store"}' });
     return makeKvResponse(request.id, "OK");
   };
 }
 
 describe("ukv kv", () => {
-  test("set, get and del follow a NOT_LEADER redirect to the leader", async () => {
+  test("set, get and del go to the store named, as one untagged request each", async () => {
     const seen: KvRequest[] = [];
-    const leader = await serve(leaderHandler(seen));
-    let redirects = 0;
-    const follower = await serve(async (request) => {
-      redirects++;
-      return makeKvResponse(request.id, "NOT_LEADER", { leaderAddress: leader });
-    });
-    const set = await runKv(["kv", "set", "user:1", "alice", "--node", follower]);
-    expect(set).toMatchObject({ status: 0, stdout: "OK\n" });
-    expect(set.stderr).toContain(`redirected: ${follower} -> ${leader}`);
-    const get = await runKv(["kv", "get", "user:1", "--node", follower, "--linearizable"]);
+    const store = await serve(storeHandler(seen));
+    expect(await runKv(["kv", "set", "user:1", "alice", "--node", store])).toMatchObject({ status: 0, stdout: "OK\n", stderr: "" });
+    const get = await runKv(["kv", "get", "user:1", "--node", store, "--linearizable"]);
     expect(get).toMatchObject({ status: 0, stdout: "alice\n" });
     expect(seen.at(-1)?.linearizable).toBe(true);
-    expect((await runKv(["kv", "del", "user:1", "--node", follower])).status).toBe(0);
-    expect(redirects).toBe(3);
-    expect(seen.map((request) => request.op)).toEqual(["SET", "GET", "DELETE"]);
+    expect((await runKv(["kv", "del", "user:1", "--node", store])).status).toBe(0);
+    expect(seen.map((request) => [request.op, request.shard])).toEqual([["SET", 0], ["GET", 0], ["DELETE", 0]]);
   });
 
   test("a missing key exits 1 with a clear message", async () => {
-    const leader = await serve(leaderHandler([]));
-    const result = await runKv(["kv", "get", "nobody", "--node", leader]);
+    const store = await serve(storeHandler([]));
+    const result = await runKv(["kv", "get", "nobody", "--node", store]);
     expect(result).toMatchObject({ status: 1, stdout: "" });
     expect(result.stderr).toBe("error (NOT_FOUND): Key not found: nobody\n");
   });
 
-  test("while there is no leader the command waits and asks again", async () => {
+  test("a NOT_LEADER answer is reported, not followed: the store routes, so the CLI asks once", async () => {
     let calls = 0;
-    const node = await serve(async (request) => {
+    const other = await serve(async (request) => {
       calls++;
-      if (calls <= 2) return makeKvResponse(request.id, "NOT_LEADER");
       return makeKvResponse(request.id, "OK");
     });
-    expect(await runKv(["kv", "set", "k", "v", "--node", node])).toMatchObject({ status: 0, stdout: "OK\n" });
-    expect(calls).toBe(3);
+    const store = await serve(async (request) => {
+      calls++;
+      return makeKvResponse(request.id, "NOT_LEADER", { leaderAddress: other, message: "No leader for shard 3 yet" });
+    });
+    const result = await runKv(["kv", "set", "k", "v", "--node", store]);
+    expect(result).toMatchObject({ status: 6, stdout: "", stderr: "error (NOT_LEADER): No leader for shard 3 yet\n" });
+    expect(calls).toBe(1);
   });
 
-  test("redirects are bounded: a redirect loop fails with NOT_LEADER", async () => {
-    const addresses: string[] = [];
-    let calls = 0;
-    const loopHandler: KvHandler = async (request) => {
-      calls++;
-      // Each node names the other one as leader.
-      return makeKvResponse(request.id, "NOT_LEADER", { leaderAddress: addresses[calls % 2] ?? "" });
-    };
-    addresses.push(await serve(loopHandler), await serve(loopHandler));
-    const result = await runKv(["kv", "get", "k", "--node", addresses[0] as string]);
-    expect(result.status).toBe(6);
-    expect(result.stderr).toContain(`Gave up after ${redirectHopsMax} redirects`);
-    expect(calls).toBe(redirectHopsMax + 1);
-    expect(noLeaderRetriesMax).toBeGreaterThan(0);
+  test("WRONG_SHARD and every other code exit with their own status; OK is 0", async () => {
+    const store = await serve(async (request) => makeKvResponse(request.id, "WRONG_SHARD", { message: "Store 2 holds no replica of shard 9" }));
+    expect(await runKv(["kv", "get", "k", "--node", store])).toMatchObject({ status: 13, stderr: "error (WRONG_SHARD): Store 2 holds no replica of shard 9\n" });
+    const codes: KvCode[] = ["OK", "NOT_FOUND", "INTERNAL", "BAD_REQUEST", "NOT_LEADER", "SHARD_UNAVAILABLE", "TIMEOUT", "UNREACHABLE", "KEY_TOO_LARGE", "VALUE_TOO_LARGE", "UNAVAILABLE", "WRONG_SHARD"];
+    const statuses = codes.map(kvExitStatus);
+    expect(statuses).toEqual([0, 1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13]);
+    // 3 is CONFIG_INVALID, 5 is DIR_LOCKED: no two codes share a status.
+    expect(new Set(statuses).size).toBe(codes.length);
+    // Other commands exit with the same status for a typed error of that code.
+    const context = { stdin: process.stdin, stdout: new PassThrough(), stderr: new PassThrough(), env: {}, colorDepth: 1 };
+    for (const code of codes.filter((candidate) => candidate !== "OK" && candidate !== "NOT_FOUND")) {
+      expect([code, reportCliError(context, new UkvError(code as ErrorCode, "failed"))]).toEqual([code, kvExitStatus(code)]);
+    }
   });
 
   test("errors exit with their code's status; an unreachable node is UNREACHABLE", async () => {
@@ -118,8 +117,10 @@ describe("ukv kv", () => {
     expect(badAddress.status).toBe(3);
   });
 
-  test("status prints the node's JSON", async () => {
-    const leader = await serve(leaderHandler([]));
-    expect(await runKv(["kv", "status", "--node", leader])).toMatchObject({ status: 0, stdout: '{"role":"leader"}\n' });
+  test("status prints the store's JSON, asked without a shard (the whole store)", async () => {
+    const seen: KvRequest[] = [];
+    const store = await serve(storeHandler(seen));
+    expect(await runKv(["kv", "status", "--node", store])).toMatchObject({ status: 0, stdout: '{"role":"store"}\n' });
+    expect(seen.map((request) => [request.op, request.shard])).toEqual([["STATUS", 0]]);
   });
 });
