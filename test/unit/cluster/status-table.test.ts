@@ -1,10 +1,12 @@
-// The `ukv status` table: one row per member, lag = the shard leader's commit index - the
-// member's applied index, "-" without a reachable leader, unreachable members say why.
+// The `ukv status` table: one row per replica (a shard on a store), lag = the shard leader's
+// commit index - the replica's applied index, "-" without a reachable leader, unreachable replicas
+// say why; leaderships are counted per store.
 import { describe, expect, test } from "bun:test";
 import type { MemberReport } from "../../../src/client/cluster-status.ts";
-import { formatStatusTable, statusRows } from "../../../src/cluster/status-table.ts";
+import { formatStatusTable, leadersPerStore, statusRows } from "../../../src/cluster/status-table.ts";
 import { isCompiledBinary } from "../../../src/cluster/self-command.ts";
 
+/** The report of store `memberId`'s replica of `shardId`. */
 function report(shardId: number, memberId: number, fields: { role: string; term: number; commitIndex: number; appliedIndex: number } | null): MemberReport {
   return {
     shardId,
@@ -36,13 +38,33 @@ describe("status table", () => {
     expect(rows.map((row) => row[6])).toEqual(["20", "0", "10"]);
   });
 
-  test("meta members are labelled meta and columns line up under the header", () => {
+  test("the metadata group's replicas are labelled meta, rows name their store, and columns line up under the header", () => {
     const text = formatStatusTable([report(0, 1, { role: "leader", term: 1, commitIndex: 3, appliedIndex: 3 }), report(1, 12, { role: "follower", term: 1, commitIndex: 3, appliedIndex: 3 })]);
     const lines = text.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^SHARD\s+MEMBER\s+ADDRESS\s+ROLE\s+TERM\s+APPLIED\s+LAG\s+KEYS\s+REACHABLE$/);
+    expect(lines[0]).toMatch(/^SHARD\s+STORE\s+ADDRESS\s+ROLE\s+TERM\s+APPLIED\s+LAG\s+KEYS\s+REACHABLE$/);
+    expect(lines[2]!.slice(lines[0]!.indexOf("STORE")).startsWith("12 ")).toBe(true);
     expect(lines[1]!.startsWith("meta ")).toBe(true);
     expect(lines[1]!.indexOf("127.0.0.1")).toBe(lines[0]!.indexOf("ADDRESS"));
     expect(lines[2]!.indexOf("follower")).toBe(lines[0]!.indexOf("ROLE"));
+  });
+});
+
+describe("leaders per store", () => {
+  test("counts data-shard leaderships by store; the metadata group and unreachable replicas do not count", () => {
+    const leader = { role: "leader", term: 2, commitIndex: 5, appliedIndex: 5 };
+    const follower = { role: "follower", term: 2, commitIndex: 5, appliedIndex: 5 };
+    const counts = leadersPerStore([
+      report(0, 1, leader),
+      report(1, 3, leader),
+      report(1, 1, follower),
+      report(2, 1, leader),
+      report(3, 3, leader),
+      report(4, 2, null),
+    ]);
+    expect([...counts]).toEqual([
+      [1, 1],
+      [3, 2],
+    ]);
   });
 });
 
