@@ -1,7 +1,10 @@
-// `npm run chaos -- [--seed N] [--duration-s S] [--clients C] [--shards S] [--replicas R]
-//                   [--nemesis kill,pause,partition,torn-wal,disk-full,membership] [--keep]`
-// Runs one chaos run against the compiled dist/ukv and prints the figures. Exit 0: no anomaly;
-// 1: anomalies (their folder is printed); 2: the harness itself failed.
+// `npm run chaos -- [--seed N] [--duration-s S] [--clients C] [--stores N] [--shards S]
+//                   [--replicas R] [--nemesis kill,pause,partition,torn-wal,disk-full,membership]
+//                   [--binary PATH] [--keep]`
+// Runs one chaos run against the compiled dist/ukv (or --binary: a copy, so a rebuild of dist/ukv
+// during a long run does not change the binary restarted stores run) and prints the figures.
+// Defaults: random seed, 60 s, 8 clients, 5 stores, 16 shards x 3, kill,pause,partition.
+// Exit 0: no anomaly; 1: anomalies (their folder is printed); 2: the harness itself failed.
 import { resolve } from "node:path";
 import { nemesisKinds, type NemesisKind } from "../src/chaos/nemesis.ts";
 import { runChaos } from "../src/chaos/run.ts";
@@ -37,11 +40,12 @@ async function main(): Promise<number> {
   }
   const seed = intArg(args, "seed", Math.floor(Math.random() * 1_000_000));
   const result = await runChaos({
-    binaryPath: resolve(import.meta.dir, "../dist/ukv"),
+    binaryPath: resolve(args.get("binary") ?? resolve(import.meta.dir, "../dist/ukv")),
     seed,
     durationMs: intArg(args, "duration-s", 60) * 1000,
     clientCount: intArg(args, "clients", 8),
-    shards: intArg(args, "shards", 1),
+    stores: intArg(args, "stores", 5),
+    shards: intArg(args, "shards", 16),
     replicas: intArg(args, "replicas", 3),
     nemeses: nemeses as NemesisKind[],
     keep: args.get("keep") === "true",

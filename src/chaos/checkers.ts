@@ -1,12 +1,13 @@
 // The checkers of a chaos run besides linearizability, as pure functions of the history and of
-// what was read from the members after the faults stopped:
+// what was read from the replicas after the faults stopped:
 //   lost writes  - an acknowledged write must not be superseded by a write that finished before it
 //                  started: the final value of a key must come from a write that is not entirely
 //                  before some acknowledged write;
 //   phantoms     - a follower read returns absent or a value some SET of that key had invoked
 //                  before the read completed (follower reads may be stale, never invented);
-//   convergence  - once settled, every member of a shard holds the same value for every key;
-//   crashes      - no member exited unless the nemesis killed it.
+//   convergence  - once settled, every replica of a shard (one per store) holds the same value for
+//                  every key;
+//   crashes      - no store exited unless the nemesis killed it, and none logged a fatal line.
 // Each returns a list of anomalies (empty = pass) with enough detail to find the ops.
 import type { CompletedOp } from "./history.ts";
 import { checkLinearizability, type KeyVerdict } from "./linearizability.ts";
@@ -79,25 +80,25 @@ export function checkPhantomReads(ops: readonly CompletedOp[]): Anomaly[] {
     if ((op.kind !== "followerGet" && op.kind !== "get") || op.outcome !== "ok" || op.value === null) continue;
     const invokedMs = setsByKey.get(op.key)?.get(op.value);
     if (invokedMs === undefined || invokedMs > op.completeMs) {
-      anomalies.push({ kind: "phantom-read", key: op.key, detail: `Op ${op.id} (${op.kind} on node ${op.node}) read ${JSON.stringify(op.value)}, which no SET of ${op.key} had written by then` });
+      anomalies.push({ kind: "phantom-read", key: op.key, detail: `Op ${op.id} (${op.kind} on store ${op.node}) read ${JSON.stringify(op.value)}, which no SET of ${op.key} had written by then` });
     }
   }
   return anomalies;
 }
 
-/** `replicaValues`: shard -> member id -> key -> value (null = absent), read after settling. */
+/** `replicaValues`: shard -> store id (of a replica) -> key -> value (null = absent), read after settling. */
 export function checkConvergence(replicaValues: ReadonlyMap<number, ReadonlyMap<number, ReadonlyMap<string, string | null>>>): Anomaly[] {
   const anomalies: Anomaly[] = [];
-  for (const [shardId, members] of replicaValues) {
-    const entries = [...members.entries()];
+  for (const [shardId, replicas] of replicaValues) {
+    const entries = [...replicas.entries()];
     const first = entries[0];
     if (first === undefined) continue;
     const [firstId, firstValues] = first;
-    for (const [memberId, values] of entries.slice(1)) {
+    for (const [storeId, values] of entries.slice(1)) {
       for (const [key, value] of firstValues) {
         const other = values.has(key) ? (values.get(key) ?? null) : undefined;
         if (other !== value) {
-          anomalies.push({ kind: "divergence", key, detail: `Shard ${shardId}: member ${firstId} holds ${JSON.stringify(value)} but member ${memberId} holds ${JSON.stringify(other ?? null)}` });
+          anomalies.push({ kind: "divergence", key, detail: `Shard ${shardId}: the replica on store ${firstId} holds ${JSON.stringify(value)} but the one on store ${storeId} holds ${JSON.stringify(other ?? null)}` });
         }
       }
     }
@@ -105,8 +106,8 @@ export function checkConvergence(replicaValues: ReadonlyMap<number, ReadonlyMap<
   return anomalies;
 }
 
-export interface MemberExit {
-  nodeId: number;
+export interface StoreExit {
+  storeId: number;
   exitCode: number | null;
   signalCode: string | null;
   /** True when the nemesis (or the harness's shutdown) caused the exit. */
@@ -114,11 +115,11 @@ export interface MemberExit {
   logTail: string;
 }
 
-export function checkCrashes(exits: readonly MemberExit[], fatalLogLines: readonly string[]): Anomaly[] {
+export function checkCrashes(exits: readonly StoreExit[], fatalLogLines: readonly string[]): Anomaly[] {
   const anomalies: Anomaly[] = [];
   for (const exit of exits) {
     if (exit.expected) continue;
-    anomalies.push({ kind: "crash", detail: `Member ${exit.nodeId} exited on its own (code ${exit.exitCode}, signal ${exit.signalCode}):\n${exit.logTail}` });
+    anomalies.push({ kind: "crash", detail: `Store ${exit.storeId} exited on its own (code ${exit.exitCode}, signal ${exit.signalCode}):\n${exit.logTail}` });
   }
   for (const line of fatalLogLines) anomalies.push({ kind: "crash", detail: `Fatal log line: ${line.slice(0, 2000)}` });
   return anomalies;

@@ -1,9 +1,10 @@
-// The disk-full fault needs one member whose data dir is a small file system of its own: a tmpfs
-// mounted over the data dir before the member starts (root only; elsewhere the fault is skipped
-// with a message, as issue 9 allows). Filling it is a ballast file written until ENOSPC;
-// removing the ballast ends the fault.
+// The disk-full fault needs one store whose data dir (its shared log, every replica's snapshots)
+// is a small file system of its own: a tmpfs mounted over the store dir before the store starts
+// (root only; elsewhere the fault is skipped with a message, as issue 9 allows). Filling it is a
+// ballast file written until ENOSPC; removing the ballast ends the fault.
 import { spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const ballastChunkBytes = 1 << 20;
@@ -25,6 +26,19 @@ export class SmallFileSystem {
     const result = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${sizeBytes}`, "tmpfs", mountPath], { encoding: "utf8" });
     if (result.status !== 0) return `mount -t tmpfs failed: ${(result.stderr ?? "").trim() || `exit ${result.status}`}`;
     return new SmallFileSystem(mountPath);
+  }
+
+  /** Why no small file system can be mounted here (not root, mount refused), or null when one can. */
+  static unavailableReason(): string | null {
+    const probeDir = mkdtempSync(join(tmpdir(), "ukv-tmpfs-probe-"));
+    try {
+      const mounted = SmallFileSystem.mount(probeDir, 1024 * 1024);
+      if (typeof mounted === "string") return mounted;
+      mounted.unmount();
+      return null;
+    } finally {
+      rmSync(probeDir, { recursive: true, force: true });
+    }
   }
 
   get #ballastPath(): string {

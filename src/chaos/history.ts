@@ -24,7 +24,7 @@ export interface HistoryOp {
   /** Infinity while pending and for unknown outcomes. */
   completeMs: number;
   outcome: Outcome | "pending";
-  /** The member that answered (follower reads), 0 when routed to a leader. */
+  /** The store asked: for a follower read the store whose replica answered, for a routed op the store that routed it (0: none). */
   node: number;
 }
 

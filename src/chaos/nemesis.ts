@@ -1,18 +1,23 @@
-// The nemesis: seeded faults, one at a time, each held for a random time and then healed:
-//   kill      - kill -9 of a random member (half the time the leader of a random group, meta
-//               included), restarted after the hold;
-//   pause     - SIGSTOP / SIGCONT of a random member or leader;
-//   partition - through the link proxies: isolate one member (often the leader), an asymmetric
-//               cut (a member's messages out are dropped, it still hears the others), or a
-//               bridge (two members cannot talk to each other, a third talks to both);
-//   torn-wal  - kill -9, a torn record after the end of the newest WAL segment, restart;
-//   disk-full - fill the small file system of the one member that has one, then free it;
-//   membership - add a replica to a random shard (a joiner from a spare slot, add-replica) or,
-//               when it has more than 3 voters, remove a random member and stop it
-//               (membership-nemesis.ts); the change is not undone, the hold is a quiet time.
+// The nemesis: seeded faults, one at a time, each held for a random time and then healed. A fault
+// hits a whole STORE (one `ukv node` process) and so every replica it hosts:
+//   kill      - kill -9 of a random store (half the time the leader store of a random group,
+//               metadata group included), restarted after the hold;
+//   pause     - SIGSTOP / SIGCONT of a random store or leader store;
+//   partition - through the store-to-store link proxies: isolate one store (or the leader store
+//               of a random group), an asymmetric cut (a store's messages out are dropped, it still
+//               hears the others), a bridge (the other stores split in two sides that cannot talk
+//               to each other, the bridge store talks to both), or a split (a minority of two or
+//               more stores cut from the rest, when there are four stores or more);
+//   torn-wal  - kill -9, a torn record after the end of the store log's newest segment, restart;
+//   disk-full - fill the small file system of the one store that has one, then free it;
+//   membership - move a replica: add one of a random shard on a store that lacks one (ukv admin
+//               add-replica) or, when the shard has more than 3 voters, remove a random one
+//               (remove-replica; its store deletes it) (membership-nemesis.ts); the change is not
+//               undone, the hold after it is a quiet time.
+// The first faults of a run are a seeded permutation of the kinds, so even a short run injects
+// each kind once; after that each kind is drawn at random.
 // Every action is appended to the schedule (time, action, targets) that a failing run saves.
-import { join } from "node:path";
-import type { ChaosCluster } from "./chaos-cluster.ts";
+import type { ChaosCluster, GroupLayout } from "./chaos-cluster.ts";
 import type { SmallFileSystem } from "./disk-full.ts";
 import { changeMembership } from "./membership-nemesis.ts";
 import { tearWalTail } from "./torn-wal.ts";
@@ -26,6 +31,7 @@ export interface ScheduleEvent {
   atMs: number;
   kind: NemesisKind | "heal";
   action: string;
+  /** Store ids. */
   targets: number[];
 }
 
@@ -38,12 +44,14 @@ export interface NemesisOptions {
   /** How long a fault lasts: uniform in [holdMsMin, holdMsMax]. */
   holdMsMin: number;
   holdMsMax: number;
-  /** The member with a small file system (disk-full), if any. */
-  smallFileSystem: { nodeId: number; fileSystem: SmallFileSystem } | null;
+  /** The store with a small file system (disk-full), if any. */
+  smallFileSystem: { storeId: number; fileSystem: SmallFileSystem } | null;
   /** The ukv binary, for `ukv admin` (the membership nemesis). */
   binaryPath?: string;
   clock(): number;
 }
+
+const partitionShapes = ["isolate", "isolate-leader", "asymmetric", "bridge", "split"] as const;
 
 export class Nemesis {
   readonly schedule: ScheduleEvent[] = [];
@@ -51,6 +59,8 @@ export class Nemesis {
   readonly #cluster: ChaosCluster;
   readonly #options: NemesisOptions;
   readonly #prng: Prng;
+  /** Kinds still owed their first turn, in the order they come. */
+  readonly #firstTurns: NemesisKind[];
   #stopped = false;
 
   constructor(cluster: ChaosCluster, options: NemesisOptions) {
@@ -59,6 +69,7 @@ export class Nemesis {
     this.#cluster = cluster;
     this.#options = options;
     this.#prng = new Prng(options.seed);
+    this.#firstTurns = this.#shuffled([...new Set(options.kinds)]);
   }
 
   /** Injects faults until `deadlineMs` (on the options clock) or stop(); heals the last one. */
@@ -66,7 +77,7 @@ export class Nemesis {
     while (!this.#stopped && this.#options.clock() < deadlineMs) {
       await Bun.sleep(this.#between(this.#options.quietMsMin, this.#options.quietMsMax));
       if (this.#stopped || this.#options.clock() >= deadlineMs) break;
-      const kind = this.#options.kinds[this.#prng.nextInt(this.#options.kinds.length)]!;
+      const kind = this.#firstTurns.shift() ?? this.#pick(this.#options.kinds);
       const heal = await this.#inject(kind);
       this.faultCount++;
       await Bun.sleep(this.#between(this.#options.holdMsMin, this.#options.holdMsMax));
@@ -82,6 +93,15 @@ export class Nemesis {
     return low + this.#prng.nextInt(high - low + 1);
   }
 
+  /** Fisher-Yates with the nemesis's PRNG. */
+  #shuffled<T>(items: T[]): T[] {
+    for (let index = items.length - 1; index > 0; index--) {
+      const other = this.#prng.nextInt(index + 1);
+      [items[index], items[other]] = [items[other]!, items[index]!];
+    }
+    return items;
+  }
+
   #record(kind: ScheduleEvent["kind"], action: string, targets: number[]): void {
     this.schedule.push({ atMs: Math.round(this.#options.clock()), kind, action, targets });
   }
@@ -91,24 +111,25 @@ export class Nemesis {
     return items[this.#prng.nextInt(items.length)]!;
   }
 
-  /** Half the time the leader of a random group (when one is known), else any member of it. */
-  async #pickVictim(options: { dataOnly?: boolean } = {}): Promise<number> {
-    const groups = this.#cluster.groups.filter((group) => !(options.dataOnly ?? false) || group.groupId !== 0);
-    const group = this.#pick(groups);
-    const running = group.members.map((member) => member.id).filter((id) => this.#cluster.isRunning(id));
+  /** Half the time the leader store of a random group (when one is known), else any running store. */
+  async #pickVictim(): Promise<{ storeId: number; why: string }> {
     if (this.#prng.chance(0.5)) {
-      const leader = await this.#leaderOf(running);
-      if (leader !== null) return leader;
+      const group = this.#pick(this.#cluster.groups);
+      const leader = await this.#leaderOf(group);
+      if (leader !== null) return { storeId: leader, why: `leader of ${groupName(group.groupId)}` };
     }
-    return this.#pick(running.length > 0 ? running : group.members.map((member) => member.id));
+    const running = this.#cluster.storeIds.filter((id) => this.#cluster.isRunning(id));
+    return { storeId: this.#pick(running.length > 0 ? running : this.#cluster.storeIds), why: "random store" };
   }
 
-  async #leaderOf(ids: readonly number[]): Promise<number | null> {
+  /** The store leading `group`, as its running replicas say; null when none knows. */
+  async #leaderOf(group: GroupLayout): Promise<number | null> {
+    const ids = group.replicas.filter((id) => this.#cluster.isServing(id));
     for (const id of ids) {
-      const status = await this.#cluster.groupStatus(id);
+      const status = await this.#cluster.groupStatus(id, group.groupId);
       if (status === null) continue;
       if (status.role === "leader") return id;
-      if (typeof status.leader === "number" && status.leader !== 0 && ids.includes(status.leader)) return status.leader;
+      if (typeof status.leader === "number" && status.leader !== 0 && group.replicas.includes(status.leader)) return status.leader;
     }
     return null;
   }
@@ -130,60 +151,89 @@ export class Nemesis {
     }
   }
 
+  #restartAfter(storeId: number): () => Promise<void> {
+    return async () => {
+      this.#record("heal", "restart", [storeId]);
+      if (!this.#cluster.isRunning(storeId)) this.#cluster.start(storeId);
+    };
+  }
+
   async #kill(): Promise<() => Promise<void>> {
     const victim = await this.#pickVictim();
-    this.#record("kill", "kill -9", [victim]);
-    await this.#cluster.kill(victim);
-    return async () => {
-      this.#record("heal", "restart", [victim]);
-      if (!this.#cluster.isRunning(victim)) this.#cluster.start(victim);
-    };
+    this.#record("kill", `kill -9 store ${victim.storeId} (${victim.why})`, [victim.storeId]);
+    await this.#cluster.kill(victim.storeId);
+    return this.#restartAfter(victim.storeId);
   }
 
   async #pause(): Promise<() => Promise<void>> {
     const victim = await this.#pickVictim();
-    this.#record("pause", "SIGSTOP", [victim]);
-    this.#cluster.pause(victim);
+    this.#record("pause", `SIGSTOP store ${victim.storeId} (${victim.why})`, [victim.storeId]);
+    this.#cluster.pause(victim.storeId);
     return async () => {
-      this.#record("heal", "SIGCONT", [victim]);
-      this.#cluster.resume(victim);
+      this.#record("heal", "SIGCONT", [victim.storeId]);
+      this.#cluster.resume(victim.storeId);
     };
   }
 
-  async #partition(): Promise<() => Promise<void>> {
-    const group = this.#pick(this.#cluster.groups);
-    const ids = group.members.map((member) => member.id);
-    const shape = this.#pick(["isolate", "isolate-leader", "asymmetric", "bridge"] as const);
-    let victim = this.#pick(ids);
-    if (shape === "isolate-leader") victim = (await this.#leaderOf(ids.filter((id) => this.#cluster.isRunning(id)))) ?? victim;
-    const others = ids.filter((id) => id !== victim);
-    const blocked: [number, number][] = [];
-    if (shape === "isolate" || shape === "isolate-leader") {
-      for (const other of others) blocked.push([victim, other], [other, victim]);
-    } else if (shape === "asymmetric") {
-      for (const other of others) blocked.push([victim, other]);
-    } else {
-      // bridge: the victim is the bridge; every pair of the others is cut from each other.
-      for (const a of others) for (const b of others) if (a !== b) blocked.push([a, b]);
+  /** The directed links a partition shape cuts, and the stores it is about. */
+  async #partitionLinks(shape: (typeof partitionShapes)[number]): Promise<{ blocked: [number, number][]; targets: number[]; what: string }> {
+    const stores = this.#cluster.storeIds;
+    let victim = this.#pick(stores);
+    let what = `store ${victim}`;
+    if (shape === "isolate-leader") {
+      const group = this.#pick(this.#cluster.groups);
+      const leader = await this.#leaderOf(group);
+      if (leader !== null) {
+        victim = leader;
+        what = `store ${victim}, leader of ${groupName(group.groupId)}`;
+      }
     }
-    this.#record("partition", `${shape} (group ${group.groupId}): cut ${blocked.map(([a, b]) => `${a}->${b}`).join(" ")}`, [victim]);
+    const others = stores.filter((id) => id !== victim);
+    const blocked: [number, number][] = [];
+    const cutBetween = (sideA: readonly number[], sideB: readonly number[]): void => {
+      for (const a of sideA) for (const b of sideB) blocked.push([a, b], [b, a]);
+    };
+    if (shape === "isolate" || shape === "isolate-leader") {
+      cutBetween([victim], others);
+      return { blocked, targets: [victim], what };
+    }
+    if (shape === "asymmetric") {
+      for (const other of others) blocked.push([victim, other]);
+      return { blocked, targets: [victim], what };
+    }
+    const shuffled = this.#shuffled([...others]);
+    if (shape === "bridge") {
+      // The victim is the bridge; the others are split in two sides that cannot talk.
+      const sideSize = Math.max(1, Math.floor(shuffled.length / 2));
+      cutBetween(shuffled.slice(0, sideSize), shuffled.slice(sideSize));
+      return { blocked, targets: [victim], what: `bridge store ${victim} between ${shuffled.slice(0, sideSize).join(",")} and ${shuffled.slice(sideSize).join(",")}` };
+    }
+    // split: a minority of two or more (one when there are fewer than four stores) cut from the rest.
+    const minoritySize = stores.length >= 4 ? 2 + this.#prng.nextInt(Math.floor(stores.length / 2) - 1) : 1;
+    const minority = [victim, ...shuffled.slice(0, minoritySize - 1)];
+    const majority = stores.filter((id) => !minority.includes(id));
+    cutBetween(minority, majority);
+    return { blocked, targets: minority, what: `stores ${minority.join(",")} | ${majority.join(",")}` };
+  }
+
+  async #partition(): Promise<() => Promise<void>> {
+    const shape = this.#pick(partitionShapes);
+    const { blocked, targets, what } = await this.#partitionLinks(shape);
+    this.#record("partition", `${shape} (${what}): cut ${blocked.map(([a, b]) => `${a}->${b}`).join(" ")}`, targets);
     for (const [from, to] of blocked) this.#cluster.proxy(from, to).block();
     return async () => {
-      this.#record("heal", "heal links", [victim]);
+      this.#record("heal", "heal links", targets);
       for (const [from, to] of blocked) this.#cluster.proxy(from, to).heal();
     };
   }
 
   async #tornWal(): Promise<() => Promise<void>> {
     const victim = await this.#pickVictim();
-    await this.#cluster.kill(victim);
-    const torn = tearWalTail(join(this.#cluster.dataDirOf(victim), "wal"), this.#prng.nextUint32());
+    await this.#cluster.kill(victim.storeId);
+    const torn = tearWalTail(this.#cluster.logDirOf(victim.storeId), this.#prng.nextUint32());
     const what = torn === null ? "no segment with room to tear" : `${torn.shape}: ${torn.tornBytes} bytes at offset ${torn.logEndOffset} of ${torn.segmentPath}`;
-    this.#record("torn-wal", `kill -9, torn tail: ${what}`, [victim]);
-    return async () => {
-      this.#record("heal", "restart", [victim]);
-      if (!this.#cluster.isRunning(victim)) this.#cluster.start(victim);
-    };
+    this.#record("torn-wal", `kill -9 store ${victim.storeId} (${victim.why}), torn store-log tail: ${what}`, [victim.storeId]);
+    return this.#restartAfter(victim.storeId);
   }
 
   async #diskFull(): Promise<() => Promise<void>> {
@@ -193,9 +243,9 @@ export class Nemesis {
       return async () => undefined;
     }
     const filledBytes = target.fileSystem.fill();
-    this.#record("disk-full", `filled ${filledBytes} bytes of ballast`, [target.nodeId]);
+    this.#record("disk-full", `filled ${filledBytes} bytes of ballast on store ${target.storeId}`, [target.storeId]);
     return async () => {
-      this.#record("heal", "freed the ballast", [target.nodeId]);
+      this.#record("heal", "freed the ballast", [target.storeId]);
       target.fileSystem.release();
     };
   }
@@ -207,14 +257,18 @@ export class Nemesis {
     return async () => undefined;
   }
 
-  /** Ends every fault: SIGCONT, heal links, free the ballast, restart dead members. */
+  /** Ends every fault: SIGCONT, heal links, free the ballast, restart dead stores. */
   healAll(): void {
     this.#cluster.healAllLinks();
     this.#options.smallFileSystem?.fileSystem.release();
-    for (const id of this.#cluster.allMemberIds) {
+    for (const id of this.#cluster.storeIds) {
       this.#cluster.resume(id);
       if (!this.#cluster.isRunning(id)) this.#cluster.start(id);
     }
     this.#record("heal", "heal all", []);
   }
+}
+
+function groupName(groupId: number): string {
+  return groupId === 0 ? "the metadata group" : `shard ${groupId}`;
 }

@@ -1,19 +1,20 @@
-// One chaos run end to end: start a real local cluster behind link proxies, run the clients and
-// the nemesis for the fault phase, heal everything, let the cluster settle, read every key back
-// (linearizable GETs through the leader, then a follower GET on every member), and check the
-// history. A run with anomalies keeps its folder (history.jsonl, seed, schedule.json,
-// anomalies.json, node logs, data dirs) and returns its path; a clean run removes it unless kept.
+// One chaos run end to end: start a real local cluster of stores behind link proxies, run the
+// clients and the nemesis for the fault phase, heal everything, let the cluster settle, read every
+// key back (linearizable GETs routed by the stores, then a follower GET of every key on every
+// replica of its shard), and check the history. A run with anomalies keeps its folder
+// (history.jsonl, seed, schedule.json, anomalies.json, store logs, data dirs) and returns its path;
+// a clean run removes it unless kept.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChaosCluster } from "./chaos-cluster.ts";
+import { ChaosCluster, clusterPortCount, type GroupStatusLike } from "./chaos-cluster.ts";
 import { checkConvergence, checkCrashes, checkHistory, type Anomaly } from "./checkers.ts";
 import { SmallFileSystem } from "./disk-full.ts";
 import { History, writeHistory } from "./history.ts";
 import { reconcileMembership } from "./membership-nemesis.ts";
 import { Nemesis, type NemesisKind, type ScheduleEvent } from "./nemesis.ts";
-import { MemberRouter, decodeValue, runWorkload } from "./workload.ts";
+import { StoreRouter, decodeValue, runWorkload } from "./workload.ts";
 import { assert } from "../util/assert.ts";
 
 export interface ChaosRunOptions {
@@ -21,7 +22,10 @@ export interface ChaosRunOptions {
   seed: number;
   durationMs: number;
   clientCount: number;
+  /** Stores (`ukv node` processes); the metadata group lives on the first three. */
+  stores: number;
   shards: number;
+  /** Replicas a shard, at most `stores`. */
   replicas: number;
   nemeses: readonly NemesisKind[];
   contendedKeyCount?: number;
@@ -50,15 +54,20 @@ export interface ChaosRunResult {
   notes: string[];
 }
 
-/** Time for the cluster to elect leaders and catch every member up after the faults stop. */
+/** Time for the cluster to elect leaders and catch every replica up after the faults stop. */
 const settleMsMax = 60_000;
+const startMsMax = 60_000;
 const finalReadAttemptCountMax = 20;
 const finalReadBatchCount = 256;
 const replicaReadAttemptCountMax = 5;
-const diskFullSizeBytes = 48 * 1024 * 1024;
+/** The disk-full store's file system: room for its log segments and every replica's snapshots. */
+const diskFullSizeBytes = 160 * 1024 * 1024;
 const walSegmentSizeBytes = 8 * 1024 * 1024;
-/** Spare member slots per shard when the membership nemesis runs (each add uses one). */
-const spareCountPerShard = 6;
+/** Per request of a client: longer than a store's routing retry window (3 s) plus one attempt (2 s). */
+const clientRequestTimeoutMs = 6000;
+/** Listen ports from here up to below the kernel's ephemeral range (32768+ on Linux). */
+const portRangeStart = 10000;
+const portRangeEnd = 32768;
 
 async function isPortFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -69,10 +78,12 @@ async function isPortFree(port: number): Promise<boolean> {
 }
 
 async function findFreePortBase(count: number, seed: number): Promise<number> {
+  // Below the ephemeral range: while a store is down, an outgoing connection's source port (a
+  // proxy's, a client's) must not be able to take its listen port.
+  const slotCount = Math.floor((portRangeEnd - portRangeStart) / count) - 1;
+  assert(slotCount > 0, "the port range holds a cluster");
   for (let attemptIndex = 0; attemptIndex < 50; attemptIndex++) {
-    // Below the kernel's ephemeral range (32768+ on Linux): while a member is down, an outgoing
-    // connection's source port (a proxy's, a client's) must not be able to take its listen port.
-    const base = 10000 + ((seed + attemptIndex * 7919 + Math.floor(Math.random() * 1000)) % 1000) * 22;
+    const base = portRangeStart + ((seed + attemptIndex * 7919 + Math.floor(Math.random() * 1000)) % slotCount) * count;
     let allFree = true;
     for (let offset = 0; offset < count && allFree; offset++) allFree = await isPortFree(base + offset);
     if (allFree) return base;
@@ -82,33 +93,33 @@ async function findFreePortBase(count: number, seed: number): Promise<number> {
 
 export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult> {
   const log = options.log ?? (() => undefined);
+  assert(options.replicas <= options.stores, "a shard's replicas are on distinct stores");
   const runDir = mkdtempSync(join(tmpdir(), `ukv-chaos-${options.seed}-`));
-  const nodeCount = 3 + options.shards * options.replicas;
-  const spareCount = options.nemeses.includes("membership") ? spareCountPerShard : 0;
   const cluster = await ChaosCluster.create({
     binaryPath: options.binaryPath,
     runDir,
-    shards: options.shards,
+    storeCount: options.stores,
+    shardCount: options.shards,
     replicas: options.replicas,
-    spareCountPerShard: spareCount,
-    portBase: await findFreePortBase(2 * nodeCount + 2 + 2 * spareCount * options.shards, options.seed),
+    portBase: await findFreePortBase(clusterPortCount(options.stores), options.seed),
     tickMs: 50,
     electionTicks: 20,
     snapshotEntriesThreshold: 2000,
     walSegmentSizeBytes,
   });
   const notes: string[] = [];
-  let smallFileSystem: { nodeId: number; fileSystem: SmallFileSystem } | null = null;
+  let smallFileSystem: { storeId: number; fileSystem: SmallFileSystem } | null = null;
   if (options.nemeses.includes("disk-full")) {
-    const nodeId = cluster.dataMemberIds.at(-1)!;
-    const mounted = SmallFileSystem.mount(cluster.dataDirOf(nodeId), diskFullSizeBytes);
+    // The last store: not a metadata store when there are more than three.
+    const storeId = cluster.storeIds.at(-1)!;
+    const mounted = SmallFileSystem.mount(cluster.dataDirOf(storeId), diskFullSizeBytes);
     if (typeof mounted === "string") notes.push(`disk-full skipped: ${mounted}`);
-    else smallFileSystem = { nodeId, fileSystem: mounted };
+    else smallFileSystem = { storeId, fileSystem: mounted };
   }
   for (const note of notes) log(note);
   const history = new History();
   const clock = (): number => performance.now();
-  const router = new MemberRouter(cluster, 2000);
+  const router = new StoreRouter(cluster, clientRequestTimeoutMs);
   const nemesis = new Nemesis(cluster, {
     kinds: options.nemeses,
     seed: options.seed,
@@ -126,12 +137,15 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
   let keepRunDir = true;
   try {
     cluster.startAll();
-    await waitForLeaders(cluster, router, 30_000);
-    log(`cluster up in ${runDir}: ${options.shards} shard(s) x ${options.replicas} + 3 meta; ${options.clientCount} clients for ${options.durationMs} ms, nemeses ${options.nemeses.join(",")}, seed ${options.seed}`);
+    const started = await settle(cluster, startMsMax);
+    if (started !== null) throw new Error(`The cluster did not start: ${started}`);
+    log(
+      `cluster up in ${Math.round(clock() - startedMs)} ms, ${runDir}: ${options.stores} stores (metadata on ${cluster.config.metaStores.join(",")}), ${options.shards} shard(s) x ${options.replicas}${smallFileSystem === null ? "" : `, store ${smallFileSystem.storeId} on a small file system`}; ${options.clientCount} clients for ${options.durationMs} ms, nemeses ${options.nemeses.join(",")}, seed ${options.seed}`,
+    );
     const deadlineMs = clock() + options.durationMs;
     const contendedKeyCount = options.contendedKeyCount ?? 8;
     await Promise.all([
-      runWorkload({ router, history, clock, deadlineMs, uniqueKeys, options: { clientCount: options.clientCount, contendedKeyCount, seed: options.seed, requestTimeoutMs: 2000, backoffMs: 50 } }),
+      runWorkload({ router, history, clock, deadlineMs, uniqueKeys, options: { clientCount: options.clientCount, contendedKeyCount, seed: options.seed, backoffMs: 50 } }),
       nemesis.run(deadlineMs),
     ]);
     nemesis.healAll();
@@ -147,12 +161,13 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     phaseDone("fault-phase history written");
     const anomalies: Anomaly[] = [];
     if (options.nemeses.includes("membership")) {
-      // Settling and convergence look at the members the shard leaders name, not a stale list.
+      // Settling and convergence look at the replicas the shard leaders name, not a stale list.
       const reconciled = await reconcileMembership(cluster, settleMsMax / 2);
       for (const note of reconciled.notes) log(`membership: ${note}`);
       notes.push(...reconciled.notes.map((note) => `membership: ${note}`));
       for (const problem of reconciled.problems) anomalies.push({ kind: "liveness", detail: problem });
-      notes.push(`final membership: ${cluster.groups.filter((group) => group.groupId !== 0).map((group) => `shard ${group.groupId} = ${group.members.map((member) => member.id).join(",")}`).join("; ")}`);
+      notes.push(`final membership: ${cluster.shardGroups.map((group) => `shard ${group.groupId} = ${group.replicas.join(",")}`).join("; ")}`);
+      phaseDone("membership reconciled");
     }
     const settled = await settle(cluster, settleMsMax);
     if (settled !== null) anomalies.push({ kind: "liveness", detail: settled });
@@ -163,10 +178,12 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     phaseDone(`linearizable final reads of ${keys.length} keys`);
     const readableKeys = unreadable.size === 0 ? keys : keys.filter((key) => !unreadable.has(router.shardOf(key)));
     const replicaValues = await readReplicas(cluster, router, readableKeys, anomalies, log);
-    phaseDone("follower reads on every member");
+    phaseDone("follower reads on every replica");
     const ops = history.ops();
     const checked = checkHistory(ops, finalValues, { unreadKeys: new Set(keys.filter((key) => !finalValues.has(key))) });
-    anomalies.push(...checked.anomalies, ...checkConvergence(replicaValues), ...checkCrashes(cluster.exits, cluster.fatalLogLines()));
+    const fatal = cluster.fatalLogLines();
+    if (fatal.alertLineCount > 0) notes.push(`${fatal.alertLineCount} CRITICAL shard-unavailable alert lines of the stores' routing (expected under faults, not counted as crashes)`);
+    anomalies.push(...checked.anomalies, ...checkConvergence(replicaValues), ...checkCrashes(cluster.exits, fatal.lines));
     phaseDone(`checkers over ${ops.length} ops`);
     const result: ChaosRunResult = {
       seed: options.seed,
@@ -201,45 +218,49 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
   }
 }
 
-async function waitForLeaders(cluster: ChaosCluster, router: MemberRouter, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (const group of cluster.groups) {
-    for (;;) {
-      const statuses = await Promise.all(group.members.map((member) => cluster.groupStatus(member.id)));
-      const leaderIndex = statuses.findIndex((status) => status?.role === "leader");
-      if (leaderIndex >= 0) {
-        if (group.groupId !== 0) router.learn(group.groupId, -1, { id: 0, code: "NOT_LEADER", value: new Uint8Array(0), leaderAddress: group.members[leaderIndex]!.clientAddress, message: "", statusJson: "" });
-        break;
-      }
-      if (Date.now() > deadline) throw new Error(`Group ${group.groupId} elected no leader within ${timeoutMs} ms`);
-      await Bun.sleep(100);
+/** Every store's replica statuses by group id (one STATUS a store); a store that does not answer is absent. */
+async function replicaStatuses(cluster: ChaosCluster): Promise<Map<number, Map<number, GroupStatusLike>>> {
+  const byStore = await Promise.all(cluster.storeIds.map(async (storeId) => [storeId, await cluster.storeStatus(storeId)] as const));
+  const byGroup = new Map<number, Map<number, GroupStatusLike>>();
+  for (const [storeId, status] of byStore) {
+    for (const group of status?.groups ?? []) {
+      if (group.groupId === undefined) continue;
+      let statuses = byGroup.get(group.groupId);
+      if (statuses === undefined) byGroup.set(group.groupId, (statuses = new Map()));
+      statuses.set(storeId, group);
     }
   }
+  return byGroup;
 }
 
-/** Waits until every group has a leader and all its members applied the leader's commit index; null = settled. */
+/**
+ * Waits until every group (metadata group included) has a leader among its current replicas and
+ * all of them applied the leader's commit index; null = settled, else what was still wrong.
+ */
 async function settle(cluster: ChaosCluster, timeoutMs: number): Promise<string | null> {
   const deadline = Date.now() + timeoutMs;
   let lastProblem = "";
   while (Date.now() < deadline) {
     lastProblem = "";
+    const statuses = await replicaStatuses(cluster);
     for (const group of cluster.groups) {
-      const statuses = await Promise.all(group.members.map((member) => cluster.groupStatus(member.id)));
-      const leader = statuses.find((status) => status?.role === "leader") ?? null;
+      const ofGroup = statuses.get(group.groupId) ?? new Map<number, GroupStatusLike>();
+      const replicaStatuses = group.replicas.map((storeId) => ofGroup.get(storeId) ?? null);
+      const leader = replicaStatuses.find((status) => status?.role === "leader") ?? null;
       if (leader === null) {
-        lastProblem = `group ${group.groupId} has no leader`;
+        lastProblem = `group ${group.groupId} has no leader among stores ${group.replicas.join(",")}`;
         break;
       }
       const target = leader.commitIndex ?? 0;
-      if (!statuses.every((status) => status !== null && (status.appliedIndex ?? 0) >= target)) {
-        lastProblem = `group ${group.groupId}: applied ${statuses.map((status) => status?.appliedIndex ?? "down").join("/")} < commit ${target}`;
+      if (!replicaStatuses.every((status) => status !== null && (status.appliedIndex ?? 0) >= target)) {
+        lastProblem = `group ${group.groupId}: applied ${replicaStatuses.map((status, index) => `${group.replicas[index]}:${status?.appliedIndex ?? "down"}`).join("/")} < commit ${target}`;
         break;
       }
     }
     if (lastProblem === "") return null;
     await Bun.sleep(200);
   }
-  return `The cluster did not settle within ${timeoutMs} ms after the faults stopped: ${lastProblem}`;
+  return `The cluster did not settle within ${timeoutMs} ms: ${lastProblem}`;
 }
 
 /** Logs progress of a long final-read loop (100,000 keys and more) about every tenth of the way. */
@@ -254,35 +275,34 @@ function progressLogger(what: string, total: number, log: (line: string) => void
 }
 
 /**
- * Linearizable GETs of every key through its shard's leader, recorded in the history. A key that
- * fails every attempt marks its shard unreadable: the shard's remaining keys are skipped (one
- * liveness anomaly instead of hours of timeouts), and the caller leaves them out of the
- * lost-write check.
+ * Linearizable GETs of every key, routed by the stores (each attempt through the next store),
+ * recorded in the history. A key that fails every attempt marks its shard unreadable: the shard's
+ * remaining keys are skipped (one liveness anomaly instead of hours of timeouts), and the caller
+ * leaves them out of the lost-write check.
  */
-async function readFinalValues(router: MemberRouter, history: History, keys: readonly string[], log: (line: string) => void): Promise<{ finalValues: Map<string, string | null>; unreadable: Map<number, string> }> {
+async function readFinalValues(router: StoreRouter, history: History, keys: readonly string[], log: (line: string) => void): Promise<{ finalValues: Map<string, string | null>; unreadable: Map<number, string> }> {
   const finalValues = new Map<string, string | null>();
   const unreadable = new Map<number, string>();
-  const encoder = new TextEncoder();
+  const stores = router.storeIds;
   const progress = progressLogger("linearizable final reads", keys.length, log);
   for (let start = 0; start < keys.length; start += finalReadBatchCount) {
     progress(start);
     const batch = keys.slice(start, start + finalReadBatchCount);
     await Promise.all(
-      batch.map(async (key) => {
+      batch.map(async (key, batchIndex) => {
         const shardId = router.shardOf(key);
         let lastAnswer = "";
         for (let attemptIndex = 0; attemptIndex < finalReadAttemptCountMax && !unreadable.has(shardId); attemptIndex++) {
-          const member = router.leaderGuess(shardId);
-          const id = history.invoke({ client: -1, kind: "get", key });
-          const response = await router.client(member).get(encoder.encode(key), { linearizable: true });
-          router.learn(shardId, member, response);
+          const store = stores[(start + batchIndex + attemptIndex) % stores.length]!;
+          const id = history.invoke({ client: -1, kind: "get", key, node: store });
+          const response = await router.routed(store, "GET", key, { linearizable: true });
           if (response.code === "OK" || response.code === "NOT_FOUND") {
             history.complete(id, "ok", decodeValue(response));
             finalValues.set(key, decodeValue(response));
             return;
           }
           history.complete(id, "fail");
-          lastAnswer = `${response.code} ${response.message}`;
+          lastAnswer = `store ${store}: ${response.code} ${response.message}`;
           await Bun.sleep(100);
         }
         if (!unreadable.has(shardId)) unreadable.set(shardId, `key ${key}: ${finalReadAttemptCountMax} linearizable GETs failed, the last with ${lastAnswer}`);
@@ -293,27 +313,34 @@ async function readFinalValues(router: MemberRouter, history: History, keys: rea
 }
 
 /**
- * A follower GET of every key on every CURRENT member of its shard (after settle: all applied
- * alike). A member that still cannot answer some keys after a few retries is reported once as a
- * `liveness` anomaly and left out of the convergence check (rather than one timeout per key).
+ * A follower GET of every key on every CURRENT replica of its shard (shard-tagged, so the store's
+ * own replica answers; after settle all applied alike). A replica that still cannot answer some
+ * keys after a few retries is reported once as a `liveness` anomaly and left out of the
+ * convergence check (rather than one timeout per key).
  */
-async function readReplicas(cluster: ChaosCluster, router: MemberRouter, keys: readonly string[], anomalies: Anomaly[], log: (line: string) => void): Promise<Map<number, Map<number, Map<string, string | null>>>> {
-  const encoder = new TextEncoder();
+async function readReplicas(cluster: ChaosCluster, router: StoreRouter, keys: readonly string[], anomalies: Anomaly[], log: (line: string) => void): Promise<Map<number, Map<number, Map<string, string | null>>>> {
   const result = new Map<number, Map<number, Map<string, string | null>>>();
-  for (const shard of cluster.groups.filter((group) => group.groupId !== 0)) {
-    const members = new Map<number, Map<string, string | null>>();
-    result.set(shard.groupId, members);
-    const shardKeys = keys.filter((key) => router.shardOf(key) === shard.groupId);
-    for (const member of shard.members) {
+  const keysByShard = new Map<number, string[]>();
+  for (const key of keys) {
+    const shardId = router.shardOf(key);
+    let list = keysByShard.get(shardId);
+    if (list === undefined) keysByShard.set(shardId, (list = []));
+    list.push(key);
+  }
+  for (const shard of cluster.shardGroups) {
+    const replicas = new Map<number, Map<string, string | null>>();
+    result.set(shard.groupId, replicas);
+    const shardKeys = keysByShard.get(shard.groupId) ?? [];
+    for (const storeId of shard.replicas) {
       const values = new Map<string, string | null>();
-      const progress = progressLogger(`follower reads, shard ${shard.groupId} member ${member.id}`, shardKeys.length, log);
+      const progress = progressLogger(`follower reads, shard ${shard.groupId} on store ${storeId}`, shardKeys.length, log);
       let unanswered: string | null = null;
       for (let start = 0; start < shardKeys.length && unanswered === null; start += finalReadBatchCount) {
         progress(start);
         let pending = shardKeys.slice(start, start + finalReadBatchCount);
         for (let attemptIndex = 0; attemptIndex < replicaReadAttemptCountMax && pending.length > 0; attemptIndex++) {
           if (attemptIndex > 0) await Bun.sleep(200);
-          const responses = await Promise.all(pending.map((key) => router.client(member.id).get(encoder.encode(key))));
+          const responses = await Promise.all(pending.map((key) => router.replicaGet(storeId, shard.groupId, key)));
           const failed: string[] = [];
           pending.forEach((key, index) => {
             const response = responses[index];
@@ -326,10 +353,10 @@ async function readReplicas(cluster: ChaosCluster, router: MemberRouter, keys: r
         }
       }
       if (unanswered !== null) {
-        anomalies.push({ kind: "liveness", detail: `Member ${member.id} of shard ${shard.groupId} did not answer follower reads after settling (${replicaReadAttemptCountMax} attempts), e.g. ${unanswered}` });
+        anomalies.push({ kind: "liveness", detail: `The replica of shard ${shard.groupId} on store ${storeId} did not answer follower reads after settling (${replicaReadAttemptCountMax} attempts), e.g. ${unanswered}` });
         continue;
       }
-      members.set(member.id, values);
+      replicas.set(storeId, values);
     }
   }
   return result;

@@ -1,10 +1,12 @@
-// The torn-WAL fault: what a crash in the middle of a WAL write leaves on disk. Segments are
-// preallocated and zero-filled past the last record (native/wal.h), so the end of the written
-// log is found by walking the length words, not from the file size. After the last record we
-// write the start of a record that never completed: either a length word and a body cut short
-// (zeros follow), or a whole record with a wrong crc. Records that were fdatasync'ed are left
-// alone: losing them is a disk losing acknowledged data, a different fault from a torn write.
-// On restart the WAL must drop the torn tail and the member must rejoin its group.
+// The torn-WAL fault: what a crash in the middle of a WAL write leaves on disk. A store keeps the
+// Raft logs of all its replicas in one Wal of store-level records (<store dir>/log/, see
+// src/storage/store-log.ts); its segments are preallocated and zero-filled past the last record
+// (native/wal.h), so the end of the written log is found by walking the length words, not from
+// the file size. After the last record we write the start of a record that never completed:
+// either a length word and a body cut short (zeros follow), or a whole record with a wrong crc.
+// Records that were fdatasync'ed are left alone: losing them is a disk losing acknowledged data,
+// a different fault from a torn write. On restart the store must drop the torn tail and every
+// replica it hosts must rejoin its group.
 import { openSync, closeSync, readdirSync, readSync, writeSync, fstatSync } from "node:fs";
 import { join } from "node:path";
 import { Prng } from "../util/prng.ts";

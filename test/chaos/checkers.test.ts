@@ -97,7 +97,7 @@ describe("phantoms, convergence, crashes", () => {
     expect(checkPhantomReads([op("followerGet", "a", 0, 1), op("set", "a", 2, 3)]).length).toBe(1);
   });
 
-  test("members holding different values diverge", () => {
+  test("replicas of a shard on different stores holding different values diverge", () => {
     type Values = Map<string, string | null>;
     const same = new Map([[1, new Map<number, Values>([[4, new Map([["k", "a"]])], [5, new Map([["k", "a"]])]])]]);
     expect(checkConvergence(same)).toEqual([]);
@@ -106,8 +106,8 @@ describe("phantoms, convergence, crashes", () => {
   });
 
   test("an exit the nemesis did not cause is a crash", () => {
-    expect(checkCrashes([{ nodeId: 4, exitCode: 9, signalCode: null, expected: false, logTail: "" }], [])[0]?.kind).toBe("crash");
-    expect(checkCrashes([{ nodeId: 4, exitCode: null, signalCode: "SIGKILL", expected: true, logTail: "" }], [])).toEqual([]);
+    expect(checkCrashes([{ storeId: 4, exitCode: 9, signalCode: null, expected: false, logTail: "" }], [])[0]?.kind).toBe("crash");
+    expect(checkCrashes([{ storeId: 4, exitCode: null, signalCode: "SIGKILL", expected: true, logTail: "" }], [])).toEqual([]);
   });
 });
 

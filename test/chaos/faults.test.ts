@@ -1,13 +1,17 @@
 // The fault injectors on their own: the link proxy forwards, blackholes while blocked and
 // reconnects after heal; the torn-WAL fault lands after the last record (not at the file end of
-// a preallocated segment) and Wal.open drops it, keeping every durable entry.
+// a preallocated segment) and Wal.open drops it, keeping every durable entry; on a store's shared
+// log (a Wal of store-level records) recovery keeps every durable record of every group; the
+// fatal-log scan of a chaos run tells the routing's CRITICAL availability alerts from real fatals.
 import { afterEach, expect, test } from "bun:test";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { mkdtempSync, openSync, closeSync, fstatSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isAvailabilityAlert } from "../../src/chaos/chaos-cluster.ts";
 import { LinkProxy } from "../../src/chaos/link-proxy.ts";
 import { findLogEnd, newestSegment, tearWalTail } from "../../src/chaos/torn-wal.ts";
+import { StoreLog } from "../../src/storage/store-log.ts";
 import { Wal } from "../../src/storage/wal.ts";
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -72,4 +76,34 @@ test("a torn WAL tail is written after the last record and recovery keeps every 
     expect(recovery.hardState).toEqual({ term: 1, vote: 2, commit: 20 });
     await reopened.close();
   }
+});
+
+test("a torn tail of a store's shared log is dropped and every group keeps its durable entries", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "ukv-torn-store-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const segmentSizeBytes = 64 * 1024;
+  const { log } = await StoreLog.open(dir, { segmentSizeBytes });
+  const encoder = new TextEncoder();
+  const entriesOf = (groupId: number) => Array.from({ length: 10 }, (_, index) => ({ term: 1, index: index + 1, data: encoder.encode(`group-${groupId}-entry-${index}`) }));
+  for (const groupId of [0, 3, 7]) await log.group(groupId).append({ entries: entriesOf(groupId), hardState: { term: 1, vote: groupId, commit: 10 } });
+  await log.close();
+  for (const tearSeed of [1, 2, 3, 4]) {
+    expect(tearWalTail(dir, tearSeed)).not.toBeNull();
+    const { log: reopened, recovery } = await StoreLog.open(dir, { segmentSizeBytes });
+    for (const groupId of [0, 3, 7]) {
+      expect(recovery.get(groupId)?.entries.map((entry) => entry.index)).toEqual(entriesOf(groupId).map((entry) => entry.index));
+      expect(recovery.get(groupId)?.hardState).toEqual({ term: 1, vote: groupId, commit: 10 });
+    }
+    await reopened.close();
+  }
+});
+
+test("the fatal-log scan counts the routing's CRITICAL shard alerts apart and keeps every other fatal line", () => {
+  const alert = JSON.stringify({ level: 60, component: "router", severity: "CRITICAL", event: "shard_health_changed", shard: 2, msg: "shard 2 unavailable: no quorum" });
+  const refusal = JSON.stringify({ level: 60, component: "router", severity: "CRITICAL", event: "shard_unavailable", shard: 2 });
+  expect(isAvailabilityAlert(alert)).toBe(true);
+  expect(isAvailabilityAlert(refusal)).toBe(true);
+  expect(isAvailabilityAlert(JSON.stringify({ level: 60, shard: 2, event: "group_stopped", msg: "raft group stopped" }))).toBe(false);
+  expect(isAvailabilityAlert(JSON.stringify({ level: 60, component: "router", event: "something_else" }))).toBe(false);
+  expect(isAvailabilityAlert("AssertionError: a router line that is not JSON")).toBe(false);
 });
