@@ -68,6 +68,23 @@ export interface GroupRuntimeOptions {
   quiesceAfterTicks?: number;
 }
 
+/** The cheap part of a replica's status: what store STATUS, health probes and reports carry per replica. */
+export interface GroupSummary {
+  nodeId: number;
+  groupId: number;
+  role: string;
+  term: number;
+  leader: number;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+  keyCount: number;
+  membershipIndex: number;
+  removed: boolean;
+  quiesced: boolean;
+}
+
 export interface GroupStatus {
   nodeId: number;
   groupId: number;
@@ -342,7 +359,7 @@ export class GroupRuntime {
 
   /** A follower stops ticking when its current leader says the group is idle and it has the final commit. */
   #onQuiesce(message: Message): void {
-    const raft = this.#raw.status();
+    const raft = this.#raw.termAndCommit();
     if (this.#role !== Role.Follower || message.from !== this.#leader || message.term !== raft.term) return;
     if (raft.commit < message.commit || this.#appliedIndex < message.commit) return;
     this.#quiesced = true;
@@ -504,6 +521,26 @@ export class GroupRuntime {
 
   leaderId(): number {
     return this.#leader;
+  }
+
+  /** No maps or address lists: a store with thousands of replicas builds this for each, every second. */
+  summary(): GroupSummary {
+    const raft = this.#raw.termAndCommit();
+    return {
+      nodeId: this.nodeId,
+      groupId: this.groupId,
+      role: this.#role,
+      term: raft.term,
+      leader: this.#leader,
+      commitIndex: raft.commit,
+      appliedIndex: this.#appliedIndex,
+      lastIndex: this.#storage.lastIndex(),
+      snapshotIndex: this.#snapshotIndex,
+      keyCount: this.table.count(),
+      membershipIndex: this.#membershipIndex,
+      removed: this.#removed,
+      quiesced: this.#quiesced,
+    };
   }
 
   status(): GroupStatus {

@@ -196,6 +196,11 @@ export class RawNode {
     this.#raft.advance(handout);
   }
 
+  /** Term and commit index without building the progress map (cheap enough for every replica, often). */
+  termAndCommit(): { term: number; commit: number } {
+    return { term: this.#raft.term, commit: this.#raft.log.committed };
+  }
+
   status(): RaftStatus {
     const raft = this.#raft;
     const progress = new Map<NodeId, PeerProgressStatus>();

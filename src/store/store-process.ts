@@ -83,6 +83,8 @@ export class StoreProcess {
         electionTimeoutMs: config.electionTicks * config.tickMs,
         topologySource: topology,
         listen: null,
+        // One STATUS per store a second: with thousands of shards a store's answer is large.
+        probeIntervalMs: 1000,
         local: { tryServe: (shardId, request) => local.tryServe(shardId, request) },
         logger,
       });

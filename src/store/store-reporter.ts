@@ -1,7 +1,7 @@
-// A store's reports to the metadata group: ONE typed write a second for the whole store (its
-// replicas' health, and the leadership and membership of every group it leads), sent at once when
-// one of its replicas wins a leadership or changes membership, so a lost report is repaired within
-// a second. The metadata group's apply rules drop stale leadership (lower term) and older
+// A store's reports to the metadata group: ONE typed write for the whole store (its replicas'
+// health, and the leadership and membership of every group it leads) every few seconds, and at
+// once when one of its replicas wins a leadership or changes membership (a lost report is
+// repaired by the next periodic one). The metadata group's apply rules drop stale leadership (lower term) and older
 // memberships. A cluster without a reachable metadata group keeps serving: failures are logged,
 // rate-limited, and retried with backoff.
 import { GroupClient } from "../transport/group-client.ts";
@@ -10,7 +10,8 @@ import type { Logger } from "../util/log.ts";
 import { metaGroupId } from "../meta/meta-service.ts";
 import type { Store } from "./store.ts";
 
-export const reportIntervalMs = 1000;
+/** Health is informational (routing follows NOT_LEADER hints): a report every few seconds is enough. */
+export const reportIntervalMs = 5000;
 const changePollMs = 100;
 const failureLogIntervalMs = 30_000;
 const retryDelayMsMax = 10_000;
@@ -54,9 +55,9 @@ export class StoreReporter {
 
   #leadershipChanged(): boolean {
     for (const { groupId, runtime } of this.#store.replicas()) {
-      if (groupId === metaGroupId || !runtime.isLeader()) continue;
-      const status = runtime.status();
-      if (this.#reportedLeadership.get(groupId) !== `${status.term}/${status.membershipIndex}`) return true;
+      if (groupId === metaGroupId || !runtime.isLeader() || runtime.isQuiesced()) continue;
+      const summary = runtime.summary();
+      if (this.#reportedLeadership.get(groupId) !== `${summary.term}/${summary.membershipIndex}`) return true;
     }
     return false;
   }
@@ -72,7 +73,7 @@ export class StoreReporter {
     const led = new Map<number, string>();
     for (const { groupId, runtime } of this.#store.replicas()) {
       if (groupId === metaGroupId) continue;
-      const status = runtime.status();
+      const status = runtime.summary();
       if (status.removed) continue;
       report.health.groups.push({
         shardId: groupId,
@@ -86,7 +87,13 @@ export class StoreReporter {
       });
       if (status.role !== "leader") continue;
       report.leaders.push({ shardId: groupId, term: status.term });
-      const membership: MembershipReport = { confIndex: status.membershipIndex, voters: status.voters, learners: status.learners, addresses: status.addresses };
+      const { conf, addresses } = runtime.membership();
+      const membership: MembershipReport = {
+        confIndex: status.membershipIndex,
+        voters: conf.voters,
+        learners: conf.learners,
+        addresses: Object.fromEntries([...addresses].map(([id, address]) => [String(id), address])),
+      };
       report.memberships[String(groupId)] = membership;
       led.set(groupId, `${status.term}/${status.membershipIndex}`);
     }

@@ -20,7 +20,7 @@ import { isUkvError, UkvError } from "../util/errors.ts";
 import { metaGroupId } from "../meta/meta-service.ts";
 import { parseAdminRequest, runAdminRequest } from "../node/admin.ts";
 import { CommandOp } from "../node/command.ts";
-import type { GroupRuntime } from "../node/group-runtime.ts";
+import type { GroupRuntime, GroupSummary } from "../node/group-runtime.ts";
 import { decodeMembership } from "../node/log-codec.ts";
 import type { Store } from "./store.ts";
 
@@ -106,12 +106,13 @@ export class StoreService {
     }
   }
 
-  storeStatus(): { role: "store"; storeId: number; address: StoreInfo; groups: ReturnType<GroupRuntime["status"]>[]; log: ReturnType<Store["logStats"]> } {
+  /** The store and a summary of each replica (STATUS with shard S has a replica's full status). */
+  storeStatus(): { role: "store"; storeId: number; address: StoreInfo; groups: GroupSummary[]; log: ReturnType<Store["logStats"]> } {
     return {
       role: "store",
       storeId: this.#store.storeId,
       address: this.#store.storeInfo(),
-      groups: this.#store.replicas().map(({ runtime }) => runtime.status()),
+      groups: this.#store.replicas().map(({ runtime }) => runtime.summary()),
       log: this.#store.logStats(),
     };
   }
