@@ -185,7 +185,8 @@ export interface ReplicaStatus {
 export interface StoreStatus {
   role: "store";
   storeId: number;
-  groups: ReplicaStatus[];
+  /** A summary of each hosted replica (no membership: ask the replica, `replicaStatus`). */
+  groups: Omit<ReplicaStatus, "voters" | "learners">[];
 }
 
 export interface StoreRequest {
@@ -443,8 +444,14 @@ export class LocalStores {
 
   /** Store `storeId`'s replica of `shardId` (0: the metadata group), or null (no answer, no replica). */
   async replicaStatus(storeId: number, shardId: number): Promise<ReplicaStatus | null> {
-    const status = await this.storeStatus(storeId);
-    return status?.groups.find((group) => group.groupId === shardId) ?? null;
+    if (shardId === metaGroupId) {
+      // STATUS shard 0 is the store's status, with a summary of each replica; the metadata
+      // group's voters are the configured metadata stores.
+      const summary = (await this.storeStatus(storeId))?.groups.find((group) => group.groupId === metaGroupId) ?? null;
+      return summary === null ? null : { ...summary, voters: [...this.config.metaStores], learners: [] };
+    }
+    const response = await this.request(storeId, { op: "STATUS", shard: shardId });
+    return response.code === "OK" ? (JSON.parse(response.statusJson) as ReplicaStatus) : null;
   }
 
   /** Running stores' replicas of `shardId`, by store id. */
