@@ -1,10 +1,12 @@
 // Membership benchmark (issue 7): time to add a replica to a shard holding N keys (snapshot
 // transfer + log catch-up + promotion), and the write throughput dip while it happens.
-// One 3-member shard + 3 meta members of real `dist/ukv` processes on loopback.
+// Four real `dist/ukv node` stores on loopback: the shard on stores 1-3 (with the metadata
+// group), store 4 empty until `ukv admin add-replica` places the new replica there. Requests are
+// tagged with the shard and follow NOT_LEADER hints to its leader's store. Timing is the config
+// defaults (50 ms ticks, 20 election ticks).
 // Usage: bun run scripts/bench/membership.ts [--keys 1000000] [--clients 16]
-import { join } from "node:path";
 import { GroupClient } from "../../src/transport/group-client.ts";
-import { LocalShard, bytes, findFreePortBase, ukvBinary } from "../../test/cluster/harness.ts";
+import { LocalStores, bytes, ukvBinary } from "../../test/cluster/harness.ts";
 
 const argv = process.argv.slice(2);
 const optionValue = (flag: string, fallback: number): number => {
@@ -14,6 +16,8 @@ const optionValue = (flag: string, fallback: number): number => {
 const keyCount = optionValue("--keys", 1_000_000);
 const clientCount = optionValue("--clients", 16);
 const windowMs = 250;
+const shardId = 1;
+const newStoreId = 4;
 
 async function preload(addresses: string[]): Promise<number> {
   // Follows the leader: a busy machine may see an election during a long preload.
@@ -28,7 +32,7 @@ async function preload(addresses: string[]): Promise<number> {
       const key = bytes(`preload-${index.toString().padStart(8, "0")}`);
       // An election during the preload (busy machine) only delays it: retry, bounded.
       for (let attemptIndex = 0; ; attemptIndex++) {
-        const response = await client.request({ op: "SET", key, value, linearizable: false });
+        const response = await client.request({ op: "SET", key, value, linearizable: false, shard: shardId });
         if (response.code === "OK") break;
         if (attemptIndex >= 20) throw new Error(`preload SET failed: ${response.code} ${response.message}`);
         await Bun.sleep(200);
@@ -41,14 +45,21 @@ async function preload(addresses: string[]): Promise<number> {
 }
 
 const main = async (): Promise<void> => {
-  const shard = await LocalShard.create({ snapshotEntriesThreshold: 100_000 });
+  const stores = await LocalStores.create({
+    storeCount: 4,
+    shards: [{ id: shardId, replicas: [1, 2, 3] }],
+    metaStores: [1, 2, 3],
+    snapshotEntriesThreshold: 100_000,
+    tickMs: 50,
+    electionTicks: 20,
+  });
   try {
-    for (const id of shard.metaIds) shard.start(id);
-    shard.startAll();
-    await shard.waitForLeader();
-    const preloadSeconds = await preload(shard.ids.map((id) => shard.clientAddress(id)));
+    stores.startAll();
+    await stores.waitForLeaders();
+    const shardAddresses = stores.placement(shardId).map((storeId) => stores.clientAddress(storeId));
+    const preloadSeconds = await preload(shardAddresses);
     console.log(`preloaded ${keyCount} keys (16-byte keys, 100-byte values) in ${preloadSeconds.toFixed(1)} s`);
-    const leaderStatus = await shard.status(await shard.waitForLeader());
+    const leaderStatus = await stores.replicaStatus(await stores.waitForLeader(shardId), shardId);
     console.log(`leader: applied ${leaderStatus?.appliedIndex}, snapshot at ${leaderStatus?.snapshotIndex}, keys ${leaderStatus?.keyCount}`);
 
     // Steady load, counted per window.
@@ -59,12 +70,11 @@ const main = async (): Promise<void> => {
       currentCount = 0;
     }, windowMs);
     let running = true;
-    const memberAddresses = shard.ids.map((id) => shard.clientAddress(id));
-    const clients = Array.from({ length: clientCount }, () => new GroupClient(memberAddresses, { timeoutMs: 10_000 }));
+    const clients = Array.from({ length: clientCount }, () => new GroupClient(shardAddresses, { timeoutMs: 10_000 }));
     const load = Promise.all(
       clients.map(async (client, clientIndex) => {
         for (let requestIndex = 0; running; requestIndex++) {
-          const response = await client.request({ op: "SET", key: bytes(`load-${clientIndex}-${requestIndex}`), value: bytes("w".repeat(100)), linearizable: false });
+          const response = await client.request({ op: "SET", key: bytes(`load-${clientIndex}-${requestIndex}`), value: bytes("w".repeat(100)), linearizable: false, shard: shardId });
           if (response.code === "OK") currentCount++;
         }
       }),
@@ -72,17 +82,8 @@ const main = async (): Promise<void> => {
     await Bun.sleep(3000);
     const baselineWindows = windows.length;
 
-    const ports = await findFreePortBase(2);
-    const raftAddress = `127.0.0.1:${ports}`;
-    const clientAddress = `127.0.0.1:${ports + 1}`;
-    const metaAddresses = shard.config.meta.members.map((member) => member.clientAddress).join(",");
-    const joiner = Bun.spawn(
-      [ukvBinary, "node", "--config", shard.configPath, "--join", metaAddresses, "--id", "41", "--shard", "1", "--raft-addr", raftAddress, "--client-addr", clientAddress, "--data-dir", join(shard.dir, "joined-41")],
-      { stdout: "ignore", stderr: Bun.file("/tmp/joiner-41.log") },
-    );
-    await Bun.sleep(300);
     const addStarted = performance.now();
-    const admin = Bun.spawn([ukvBinary, "admin", "add-replica", "--config", shard.configPath, "--shard", "1", "--node", "41", "--raft-addr", raftAddress, "--client-addr", clientAddress], {
+    const admin = Bun.spawn([ukvBinary, "admin", "add-replica", "--config", stores.configPath, "--shard", String(shardId), "--store", String(newStoreId)], {
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -94,8 +95,6 @@ const main = async (): Promise<void> => {
     await load;
     clearInterval(ticker);
     for (const client of clients) client.close();
-    joiner.kill("SIGTERM");
-    await joiner.exited;
 
     if (adminExit !== 0) throw new Error(`add-replica failed: ${adminErr}`);
     const perSecond = (count: number): number => (count * 1000) / windowMs;
@@ -108,8 +107,8 @@ const main = async (): Promise<void> => {
     console.log(`add-replica with ${keyCount} keys: ${addSeconds.toFixed(2)} s (learner + snapshot + catch-up + promotion)`);
     console.log(`SET throughput, ${clientCount} clients: before ${perSecond(baselineMean).toFixed(0)}/s; during the change mean ${perSecond(duringMean).toFixed(0)}/s (${((duringMean / baselineMean) * 100).toFixed(0)}%), worst ${windowMs} ms window ${perSecond(duringMin).toFixed(0)}/s (${((duringMin / baselineMean) * 100).toFixed(0)}%)`);
   } finally {
-    if (process.env.UKV_BENCH_KEEP_LOGS) for (const [id, log] of shard.logs) await Bun.write(`/tmp/bench-node-${id}.log`, log);
-    await shard.destroy();
+    if (process.env.UKV_BENCH_KEEP_LOGS) for (const storeId of stores.storeIds) await Bun.write(`/tmp/bench-store-${storeId}.log`, stores.log(storeId));
+    await stores.destroy();
   }
 };
 
