@@ -10,7 +10,8 @@ const srcRoot = resolve(import.meta.dir, "../src");
 const allowedImports: Record<string, readonly string[]> = {
   main: ["cli", "util"],
   cli: ["store", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
-  cluster: ["config", "client", "util"],
+  // storage: the DirLock `cluster up` holds on its directory (one supervisor a cluster dir).
+  cluster: ["config", "client", "storage", "util"],
   router: ["ring", "transport", "client", "config", "proto", "util"],
   client: ["ring", "transport", "proto", "util"],
   store: ["node", "meta", "router", "client", "ring", "raft", "storage", "transport", "config", "proto", "util"],
