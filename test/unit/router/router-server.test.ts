@@ -165,14 +165,16 @@ describe("RouterServer", () => {
 
   test("inside a store (no listener) the local hook serves what it can; the rest is routed over the network", async () => {
     const served: { shardId: number; request: RouteFields }[] = [];
-    const local: LocalReplicas = {
-      // This "store" holds shard 1 only.
+    const hook = {
+      // This "store" holds shard 1 only, and knows no leader of another shard.
       tryServe(shardId: number, request: RouteFields): Promise<KvResponse> | null {
         if (shardId !== 1) return null;
         served.push({ shardId, request });
         return Promise.resolve(makeKvResponse(0, "OK", { value: encoder.encode("local") }));
       },
+      leaderOf: (): null => null,
     };
+    const local: LocalReplicas = hook;
     const { cluster } = await setUp({ local, listen: null });
     expect(router!.port).toBe(0);
     const keys = keysOf("local", 30);
@@ -191,12 +193,14 @@ describe("RouterServer", () => {
 
   test("a shard without quorum is refused before the local hook is asked", async () => {
     let asked = 0;
-    const local: LocalReplicas = {
+    const hook = {
       tryServe(): Promise<KvResponse> | null {
         asked++;
         return null;
       },
+      leaderOf: (): null => null,
     };
+    const local: LocalReplicas = hook;
     const { cluster } = await setUp({ local, listen: null });
     await waitFor(() => router!.view().shards.every((shard) => shard.state === "available"), 3000, "first probes");
     await cluster.store(1).stop();
