@@ -16,6 +16,16 @@ assert(keySizeBytesMax + valueSizeBytesMax + 1024 <= recordSizeBytesMax, "a reco
 assert(recordSizeBytesMax * 2 <= frameSizeBytesMax, "a frame holds the largest record with room for headers");
 assert(recordSizeBytesMax * 4 <= walSegmentSizeBytesDefault, "a segment holds several of the largest records");
 
+/**
+ * Store log (one WAL shared by every Raft group of a process): segments kept before maintain()
+ * rewrites the live state of the groups that pin the oldest ones, so an idle group cannot hold
+ * old segments forever. A soft bound: a rewrite must free twice what it writes, so large live
+ * state keeps more segments (about this count plus twice the live state).
+ */
+export const storeLogSegmentCountMax = 4;
+
+assert(storeLogSegmentCountMax >= 2, "the store log keeps the active segment and at least one before it");
+
 /** Data shards in one cluster config (the 1000-shard benchmark fits with room; the ring may grow past it). */
 export const shardCountMax = 4096;
 /** Voting members of one Raft group (meta or shard): every write waits on a majority of them. */
