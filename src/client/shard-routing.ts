@@ -31,6 +31,11 @@ export interface ShardRoutingOptions {
   /** A member that failed within this window (and has not answered since) gets no follower reads. Default 2000. */
   failureQuarantineMs?: number;
   gate?: RoutingGate;
+  /**
+   * Inside a store: the leader its own replica of the shard follows (null when it holds none or
+   * knows none). Fresher than any cache after an election, and free: consulted before the cache.
+   */
+  localLeader?: (shardId: number) => CachedLeader | null;
 }
 
 export const retryWindowMsDefault = 3000;
@@ -52,6 +57,7 @@ export class ShardRouting {
   readonly #backoffMsMax: number;
   readonly #failureQuarantineMs: number;
   readonly #gate: RoutingGate | null;
+  readonly #localLeader: ((shardId: number) => CachedLeader | null) | null;
   readonly #discoveries = new Map<number, Promise<CachedLeader | null>>();
   readonly #readCursors = new Map<number, number>();
 
@@ -64,6 +70,7 @@ export class ShardRouting {
     this.#backoffMsMax = options.backoffMsMax ?? 400;
     this.#failureQuarantineMs = options.failureQuarantineMs ?? 2000;
     this.#gate = options.gate ?? null;
+    this.#localLeader = options.localLeader ?? null;
     assert(this.#retryWindowMs >= 0, "the retry window is not negative");
     assert(this.#backoffMsMin > 0 && this.#backoffMsMin <= this.#backoffMsMax, "backoff bounds are ordered");
   }
@@ -144,14 +151,20 @@ export class ShardRouting {
     let retryIndex = 0;
     let hopCount = 0;
     let last: KvResponse | null = null;
+    let localRejectedAddress: string | null = null;
     for (let attemptIndex = 0; attemptIndex < routeAttemptCountMax; attemptIndex++) {
       // Each attempt routes by the newest placement (a WRONG_SHARD refresh, or the watch moved on).
       if (attemptIndex > 0) shard = this.#currentShard(shard);
       const refused = this.#gate?.(shard, request) ?? null;
       if (refused !== null) return refused;
-      const leader = this.#leaders.get(shard.id) ?? (await this.discoverLeader(shard));
+      // The local replica's view first, unless it still names a store that failed this request
+      // (it lags a new leader until it hears of the election).
+      const localView = this.#localLeader?.(shard.id) ?? null;
+      const local: CachedLeader | null = localView !== null && localView.address !== localRejectedAddress ? localView : null;
+      const leader = local ?? this.#leaders.get(shard.id) ?? (await this.discoverLeader(shard));
       if (leader !== null) {
         const response = await this.#pool.send(leader.address, request);
+        if (local !== null && (response.code === "NOT_LEADER" || isMemberFailure(response))) localRejectedAddress = local.address;
         if (response.code === "NOT_LEADER") {
           const hinted = response.leaderAddress === "" || response.leaderAddress === leader.address ? null : this.#leaders.offerHint(shard, response.leaderAddress);
           if (hinted === null) this.#leaders.forget(shard.id, leader.address);

@@ -66,6 +66,12 @@ export interface GroupRuntimeOptions {
    * followers, and they all stop ticking until the next message or request (0 = never). Default 0.
    */
   quiesceAfterTicks?: number;
+  /**
+   * The store the placement prefers as leader: an idle leader elsewhere hands leadership to it
+   * once it is a caught-up voter (at most once a term), so leadership returns to balance after
+   * failovers and restarts.
+   */
+  preferredLeader?: number;
 }
 
 /** The cheap part of a replica's status: what store STATUS, health probes and reports carry per replica. */
@@ -110,6 +116,8 @@ export interface GroupStatus {
 }
 
 const requestTimeoutMsDefault = 5000;
+/** Ticks between the early campaigns of followers of consecutive rank after their leader's store dropped. */
+const failoverRankGapTicks = 6;
 const membershipChangeTimeoutMs = 10_000;
 const confChangeRetryMsMax = 3000;
 const persistRetryDelayMs = 200;
@@ -159,6 +167,8 @@ export class GroupRuntime {
   #quiesced = false;
   /** Leader: consecutive ticks the group was idle and fully replicated. */
   #idleTickCount = 0;
+  /** The term in which this leader last handed leadership to the preferred leader (once a term). */
+  #preferredTransferTerm = -1;
 
   private constructor(args: {
     options: GroupRuntimeOptions;
@@ -262,6 +272,17 @@ export class GroupRuntime {
     if (this.#raw.hasReady()) this.#scheduleDrain();
   }
 
+  /**
+   * Campaign now unless a leader is known: the placement's preferred leader does this at start so
+   * that leadership starts balanced over the stores (whoever's timer fires first would win
+   * otherwise: the store started first would lead nearly every shard).
+   */
+  campaignIfLeaderless(): void {
+    if (this.#closed || this.#removed || this.#leader !== 0 || !this.#membership.conf.voters.includes(this.nodeId)) return;
+    this.#raw.campaign();
+    this.#scheduleDrain();
+  }
+
   isQuiesced(): boolean {
     return this.#quiesced;
   }
@@ -282,6 +303,16 @@ export class GroupRuntime {
     this.#idleTickCount++;
     if (this.#idleTickCount < afterTicks) return;
     const raft = this.#raw.status();
+    const preferred = this.#options.preferredLeader ?? 0;
+    if (preferred !== 0 && preferred !== this.nodeId && this.#preferredTransferTerm !== raft.term && this.#membership.conf.voters.includes(preferred)) {
+      // Idle and fully replicated (checked above), so the preferred voter has the whole log.
+      this.#preferredTransferTerm = raft.term;
+      this.#idleTickCount = 0;
+      this.#logger.info({ event: "leadership_to_preferred", to: preferred, term: raft.term });
+      this.#raw.transferLeader(preferred);
+      this.#scheduleDrain();
+      return;
+    }
     const messages: Message[] = [];
     for (const id of [...this.#membership.conf.voters, ...this.#membership.conf.learners]) {
       if (id === this.nodeId) continue;
@@ -375,14 +406,22 @@ export class GroupRuntime {
     if (!this.#options.fastFailover || this.#closed) return;
     if (peerId !== this.#leader || this.#role !== Role.Follower) return;
     if (this.#failoverTimer !== null) return;
-    // A short random delay so that the followers do not all campaign at once; PreVote makes an
-    // early campaign harmless when the leader is in fact alive.
-    const delayMs = this.#options.tickMs * (1 + Math.floor(Math.random() * 4));
+    // Staggered by rank among the other voters (by store id, so every follower computes the same
+    // order): the first campaigns after a tick, the next a few ticks later, so two followers that
+    // saw the drop together do not split the vote and wait out a whole election timeout. PreVote
+    // makes an early campaign harmless when the leader is in fact alive.
+    const others = this.#membership.conf.voters.filter((id) => id !== peerId).sort((left, right) => left - right);
+    const rank = Math.max(0, others.indexOf(this.nodeId));
+    const delayMs = this.#options.tickMs * (1 + rank * failoverRankGapTicks);
+    // Forget the leader at once, not when our own turn comes: until then this follower would
+    // refuse the pre-vote of a lower-ranked one (it would still think the leader's lease holds).
+    this.#raw.forgetLeader();
+    this.#scheduleDrain();
+    this.#logger.info({ event: "leader_connection_lost", leader: peerId, term: this.#term, campaignInMs: delayMs });
     this.#failoverTimer = setTimeout(() => {
       this.#failoverTimer = null;
-      if (this.#closed || this.#leader !== peerId) return;
-      this.#logger.info({ event: "leader_connection_lost", leader: peerId, term: this.#term }, "campaigning early");
-      this.#raw.forgetLeader();
+      if (this.#closed || (this.#leader !== peerId && this.#leader !== 0) || this.#role !== Role.Follower) return;
+      this.#logger.info({ event: "campaigning_early", leader: peerId, term: this.#term });
       this.#raw.campaign();
       this.#scheduleDrain();
     }, delayMs);

@@ -5,6 +5,7 @@
 // shard led here) before anything goes over the network. Shard health (FR1.3) gates every request: a shard without quorum is
 // answered SHARD_UNAVAILABLE "shard N unavailable: no quorum" at once, with a CRITICAL log line
 // per request, while the other shards keep serving. STATUS to the router returns its view as JSON.
+import type { CachedLeader } from "../client/leader-cache.ts";
 import { MemberPool } from "../client/member-pool.ts";
 import { ShardRouting, type RouteFields, type RoutingGate } from "../client/shard-routing.ts";
 import type { TopologyShard, TopologySource } from "../client/topology.ts";
@@ -20,6 +21,8 @@ import { noQuorumMessage, UnavailableLog } from "./unavailable-log.ts";
 /** What a store can serve without a hop; null = route it over the network. */
 export interface LocalReplicas {
   tryServe(shardId: number, request: RouteFields): Promise<KvResponse> | null;
+  /** The leader this store's replica of the shard follows, when it has one and knows it. */
+  leaderOf(shardId: number): CachedLeader | null;
 }
 
 export interface RouterServerOptions {
@@ -39,6 +42,8 @@ export interface RouterServerOptions {
   requestTimeoutMs?: number;
   /** Default 3000. */
   retryWindowMs?: number;
+  /** Longest pause between retries while a shard elects a leader. Default: the routing's (400 ms). */
+  backoffMsMax?: number;
   inflightCountMax?: number;
   waitingCountMax?: number;
   /** Default 5000. */
@@ -120,6 +125,8 @@ export class RouterServer {
       pool,
       gate,
       ...(options.retryWindowMs === undefined ? {} : { retryWindowMs: options.retryWindowMs }),
+      ...(options.backoffMsMax === undefined ? {} : { backoffMsMax: options.backoffMsMax }),
+      ...(options.local === undefined ? {} : { localLeader: (shardId: number) => options.local?.leaderOf(shardId) ?? null }),
     });
     const electionTimeoutMs = options.electionTimeoutMs;
     monitor = new ShardHealthMonitor({

@@ -85,7 +85,10 @@ export class StoreProcess {
         listen: null,
         // One STATUS per store a second: with thousands of shards a store's answer is large.
         probeIntervalMs: 1000,
-        local: { tryServe: (shardId, request) => local.tryServe(shardId, request) },
+        // Retries inside the cluster are cheap, and the local replica names a new leader as soon as
+        // it hears of it: retry often enough to reach it within a tick of its election.
+        backoffMsMax: config.tickMs,
+        local: { tryServe: (shardId, request) => local.tryServe(shardId, request), leaderOf: (shardId) => local.leaderOf(shardId) },
         logger,
       });
       started.push(router);

@@ -11,6 +11,7 @@
 //   TOPOLOGY                     the metadata group's topology (metadata stores only)
 // Errors become protocol codes here.
 import { shardOfKey, type TopologySource } from "../client/topology.ts";
+import type { CachedLeader } from "../client/leader-cache.ts";
 import type { RouteFields } from "../client/shard-routing.ts";
 import type { RouterServer } from "../router/router-server.ts";
 import type { KvRequest, KvResponse } from "../transport/kv-protocol.ts";
@@ -77,6 +78,16 @@ export class StoreService {
     const followerRead = request.op === "GET" && !request.linearizable;
     if (!followerRead && !runtime.isLeader()) return null;
     return this.serveLocal(shardId, { ...request, id: 0 });
+  }
+
+  /** The leader this store's replica of `shardId` follows (another store), or null. */
+  leaderOf(shardId: number): CachedLeader | null {
+    const runtime = this.#store.replica(shardId);
+    if (runtime === null || runtime.isLeader()) return null;
+    const leaderId = runtime.leaderId();
+    if (leaderId === 0) return null;
+    const address = runtime.membership().addresses.get(leaderId)?.clientAddress;
+    return address === undefined ? null : { memberId: leaderId, address, term: runtime.summary().term };
   }
 
   /** A GET, SET or DELETE for shard `shardId`, served by this store's replica of it. */

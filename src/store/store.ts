@@ -236,6 +236,7 @@ export class Store {
       snapshotEntriesThreshold: config.snapshotEntriesThreshold,
       fastFailover: this.#fastFailover,
       quiesceAfterTicks: config.electionTicks,
+      ...(preferredLeaderOf(config, groupId) === null ? {} : { preferredLeader: preferredLeaderOf(config, groupId)! }),
       onMembershipChanged: (changed) => {
         for (const [id, address] of changed.addresses) if (id !== this.storeId) this.#learnPeer(id, address.raftAddress);
       },
@@ -247,6 +248,10 @@ export class Store {
     });
     this.#replicas.set(groupId, runtime);
     meta?.attach(runtime);
+    if (preferredLeaderOf(config, groupId) === this.storeId) {
+      // A few ticks for the other stores to come up, so the pre-vote can reach a majority.
+      setTimeout(() => runtime.campaignIfLeaderless(), config.tickMs * preferredCampaignDelayTicks);
+    }
   }
 
   /** A replica removed from its group: its data goes (manifest first, so a crash cannot revive it). */
@@ -315,6 +320,15 @@ export class Store {
     })();
     return this.#closing;
   }
+}
+
+/** Ticks the preferred leader waits before it campaigns at start. */
+const preferredCampaignDelayTicks = 4;
+
+/** The store the placement prefers as a group's leader: the first replica listed (or metadata store). */
+function preferredLeaderOf(config: ClusterConfig, groupId: number): number | null {
+  if (groupId === metaGroupId) return config.metaStores[0] ?? null;
+  return config.shards.find((shard) => shard.id === groupId)?.replicas[0] ?? null;
 }
 
 /** The groups a store hosts on its first start: the metadata group if it is a metadata store, and its placed shards. */

@@ -1,0 +1,205 @@
+// Multi-Raft store benchmark (issue 13): real `dist/ukv node` stores on loopback, config timing
+// defaults (50 ms ticks, 20 election ticks = 1 s election timeout).
+//   1. many shards: N shards x 3 replicas on 3 stores; once every shard has a leader and the
+//      groups went idle (quiescence), each store's CPU (utime+stime from /proc) over a window and
+//      its RSS (targets: < 5% of a core, < 300 MB);
+//   2. kill -9 of a store: for every shard it led, the time from the kill until a write to that
+//      shard (through a surviving store, which routes it) is acknowledged; median and p99 over
+//      all such shards of all trials (target: median <= 1x the election timeout);
+//   3. recovery: S shards x K keys (100-byte values) on 3 stores; kill -9 of one store, restart,
+//      time until it answers and every replica it hosts has applied what it had before.
+// Usage: bun run scripts/bench/stores.ts [--shards 1000] [--idle-s 20] [--trials 3]
+//                                        [--recovery-shards 100] [--recovery-keys 100000] [--skip many,failover,recovery]
+import { readFileSync } from "node:fs";
+import { LocalStores, bytes, waitFor } from "../../test/cluster/harness.ts";
+import type { KvResponse } from "../../src/transport/kv-protocol.ts";
+import { topologyFromLayout } from "../../src/client/topology.ts";
+import { layoutFromConfig } from "../../src/meta/meta-service.ts";
+
+const argv = process.argv.slice(2);
+const optionValue = (flag: string, fallback: number): number => {
+  const index = argv.indexOf(flag);
+  return index >= 0 ? Number(argv[index + 1]) : fallback;
+};
+const skipIndex = argv.indexOf("--skip");
+const skipped = new Set(skipIndex >= 0 ? (argv[skipIndex + 1] ?? "").split(",") : []);
+const shardCount = optionValue("--shards", 1000);
+const idleSeconds = optionValue("--idle-s", 20);
+const trialCount = optionValue("--trials", 3);
+const recoveryShardCount = optionValue("--recovery-shards", 100);
+const recoveryKeysPerShard = optionValue("--recovery-keys", 100_000);
+const electionTimeoutMs = 1000;
+const timing = { tickMs: 50, electionTicks: 20, heartbeatTicks: 2 };
+
+function percentile(sorted: number[], fraction: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;
+}
+
+function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100/s)
+}
+
+function rssMegabytes(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((entry) => entry.startsWith("VmRSS:"));
+  return Number(line?.split(/\s+/)[1] ?? 0) / 1024;
+}
+
+async function startAndWait(stores: LocalStores, timeoutMs: number): Promise<number> {
+  const started = performance.now();
+  stores.startAll();
+  await stores.waitForLeaders(timeoutMs);
+  return performance.now() - started;
+}
+
+/** Shards each store leads, from one STATUS per store. */
+async function leadersByStore(stores: LocalStores): Promise<Map<number, number[]>> {
+  const led = new Map<number, number[]>();
+  for (const storeId of stores.runningStoreIds()) {
+    const status = await stores.storeStatus(storeId);
+    led.set(storeId, (status?.groups ?? []).filter((group) => group.groupId !== 0 && group.role === "leader").map((group) => group.groupId));
+  }
+  return led;
+}
+
+async function manyShards(stores: LocalStores): Promise<void> {
+  const readyMs = await startAndWait(stores, 120_000);
+  console.log(`many shards: ${shardCount} shards x 3 on 3 stores, every shard led ${(readyMs / 1000).toFixed(1)} s after start`);
+  await waitFor(
+    "groups quiesced",
+    async () => Promise.all(stores.storeIds.map((storeId) => stores.storeStatus(storeId))),
+    (statuses) => statuses.every((status) => status !== null && status.groups.filter((group) => (group as { quiesced?: boolean }).quiesced === true).length >= shardCount * 0.99),
+    60_000,
+  );
+  const pids = stores.storeIds.map((storeId) => stores.process(`store-${storeId}`).pid);
+  const before = pids.map(cpuTicks);
+  await Bun.sleep(idleSeconds * 1000);
+  const after = pids.map(cpuTicks);
+  stores.storeIds.forEach((storeId, index) => {
+    const cpuPercent = ((after[index]! - before[index]!) / 100 / idleSeconds) * 100;
+    console.log(`  store ${storeId}: idle CPU ${cpuPercent.toFixed(1)}% of a core over ${idleSeconds} s, RSS ${rssMegabytes(pids[index]!).toFixed(0)} MB`);
+  });
+}
+
+/** One key owned by each of `shardIds` (one ring, scanned once). */
+function keysForShards(stores: LocalStores, prefix: string, shardIds: number[]): Map<number, string> {
+  const ring = topologyFromLayout(layoutFromConfig(stores.config)).ring;
+  const wanted = new Set(shardIds);
+  const keys = new Map<number, string>();
+  for (let index = 0; keys.size < wanted.size; index++) {
+    if (index > 10_000_000) throw new Error("no key found for some shards");
+    const key = `${prefix}${index}`;
+    const shardId = ring.shardForKey(bytes(key));
+    if (wanted.has(shardId) && !keys.has(shardId)) keys.set(shardId, key);
+  }
+  return keys;
+}
+
+/** Writes to `shardId` through `viaStore` until one is acknowledged; ms since `killedMs`. */
+async function firstAcknowledgedWrite(stores: LocalStores, viaStore: number, shardId: number, key: string, killedMs: number): Promise<number> {
+  for (;;) {
+    const response: KvResponse = await stores.request(viaStore, { op: "SET", key, value: "after-failover" });
+    if (response.code === "OK") return performance.now() - killedMs;
+    if (performance.now() - killedMs > 30_000) throw new Error(`shard ${shardId} took no write within 30 s: ${response.code} ${response.message}`);
+  }
+}
+
+async function failover(stores: LocalStores): Promise<void> {
+  const recoveriesMs: number[] = [];
+  for (let trialIndex = 0; trialIndex < trialCount; trialIndex++) {
+    const victim = stores.storeIds[trialIndex % stores.storeIds.length]!;
+    // Steady state first: leadership back on the preferred stores (each leads about a third).
+    const balanced = await waitFor(
+      "leadership balanced",
+      () => leadersByStore(stores),
+      (byStore) => [...byStore.values()].every((shards) => shards.length >= Math.floor(shardCount / 3) * 0.9),
+      60_000,
+    ).catch(() => null);
+    const byStore = balanced ?? (await leadersByStore(stores));
+    console.log(`  leaders per store before trial ${trialIndex + 1}: ${[...byStore].map(([storeId, shards]) => `${storeId}:${shards.length}`).join(" ")}${balanced === null ? " (not balanced within 60 s)" : ""}`);
+    const led = byStore.get(victim) ?? [];
+    const survivor = stores.storeIds.find((storeId) => storeId !== victim)!;
+    const keys = keysForShards(stores, `failover-${trialIndex}-`, led);
+    const killedMs = performance.now();
+    await stores.kill(victim);
+    const trialMs = await Promise.all(led.map((shardId) => firstAcknowledgedWrite(stores, survivor, shardId, keys.get(shardId)!, killedMs)));
+    trialMs.sort((left, right) => left - right);
+    recoveriesMs.push(...trialMs);
+    console.log(
+      `  trial ${trialIndex + 1}: kill -9 of store ${victim} (led ${led.length} shards): writes accepted again after median ${percentile(trialMs, 0.5).toFixed(0)} ms, p99 ${percentile(trialMs, 0.99).toFixed(0)} ms, max ${trialMs.at(-1)?.toFixed(0)} ms`,
+    );
+    stores.start(victim);
+    await stores.waitForLeaders(120_000);
+  }
+  recoveriesMs.sort((left, right) => left - right);
+  const median = percentile(recoveriesMs, 0.5);
+  console.log(
+    `failover: ${recoveriesMs.length} shard recoveries over ${trialCount} trials: median ${median.toFixed(0)} ms (${(median / electionTimeoutMs).toFixed(2)}x the election timeout), p99 ${percentile(recoveriesMs, 0.99).toFixed(0)} ms`,
+  );
+}
+
+async function load(stores: LocalStores, keysPerShard: number): Promise<void> {
+  const value = bytes("v".repeat(100));
+  const inflightMax = 512;
+  const started = performance.now();
+  let written = 0;
+  const shardIds = stores.config.shards.map((shard) => shard.id);
+  const keysByShard = new Map(shardIds.map((shardId) => [shardId, 0]));
+  let nextIndex = 0;
+  // Keys are written through every store in turn; each store routes to the shard's leader.
+  const worker = async (workerIndex: number): Promise<void> => {
+    for (;;) {
+      const keyIndex = nextIndex++;
+      if (keyIndex >= keysPerShard * shardIds.length) return;
+      const storeId = stores.storeIds[workerIndex % stores.storeIds.length]!;
+      const response = await stores.request(storeId, { op: "SET", key: `key-${keyIndex}`, value });
+      if (response.code !== "OK") throw new Error(`load: ${response.code} ${response.message}`);
+      written++;
+      if (written % 500_000 === 0) console.log(`  loaded ${written} keys (${(written / ((performance.now() - started) / 1000)).toFixed(0)}/s)`);
+    }
+  };
+  await Promise.all(Array.from({ length: inflightMax }, (_, index) => worker(index)));
+  void keysByShard;
+  console.log(`  loaded ${written} keys in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+async function recovery(stores: LocalStores): Promise<void> {
+  await startAndWait(stores, 120_000);
+  await load(stores, recoveryKeysPerShard);
+  const victim = stores.storeIds[0]!;
+  const before = await stores.storeStatus(victim);
+  const appliedBefore = new Map((before?.groups ?? []).map((group) => [group.groupId, group.appliedIndex]));
+  const keysBefore = (before?.groups ?? []).reduce((sum, group) => sum + group.keyCount, 0);
+  await stores.kill(victim);
+  const restartedMs = performance.now();
+  stores.start(victim);
+  const answeredMs = await waitFor("store answers", () => stores.storeStatus(victim), (status) => status !== null, 600_000).then(() => performance.now() - restartedMs);
+  await waitFor(
+    "replicas caught up",
+    () => stores.storeStatus(victim),
+    (status) => status !== null && status.groups.every((group) => group.appliedIndex >= (appliedBefore.get(group.groupId) ?? 0)),
+    600_000,
+  );
+  const caughtUpMs = performance.now() - restartedMs;
+  console.log(
+    `recovery: store ${victim} with ${appliedBefore.size} replicas and ${keysBefore} keys: answering ${(answeredMs / 1000).toFixed(1)} s after restart, every replica back to its applied index after ${(caughtUpMs / 1000).toFixed(1)} s`,
+  );
+}
+
+if (!skipped.has("many")) {
+  const stores = await LocalStores.create({ storeCount: 3, shardCount, replication: 3, ...timing });
+  try {
+    await manyShards(stores);
+    if (!skipped.has("failover")) await failover(stores);
+  } finally {
+    await stores.destroy();
+  }
+}
+if (!skipped.has("recovery")) {
+  const stores = await LocalStores.create({ storeCount: 3, shardCount: recoveryShardCount, replication: 3, ...timing });
+  try {
+    await recovery(stores);
+  } finally {
+    await stores.destroy();
+  }
+}
