@@ -33,6 +33,9 @@ export const groupMemberCountMax = 9;
 /** Stores (`ukv node` processes, one a server) in one cluster config; each hosts replicas of many groups. */
 export const storeCountMax = 256;
 
+/** Replicas one store hosts (data shards + the metadata group): bounds its memory and per-tick work. */
+export const storeGroupCountMax = 8192;
+
 assert(groupMemberCountMax <= storeCountMax, "a group of the largest size fits on distinct stores");
 /** Virtual nodes per shard when a ring is built: more points, better balance, bigger ring. */
 export const ringVnodeCountMax = 4096;
