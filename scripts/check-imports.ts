@@ -9,7 +9,8 @@ const srcRoot = resolve(import.meta.dir, "../src");
 /** folder -> folders it may import (besides itself). `util` and `proto` are open to all below. */
 const allowedImports: Record<string, readonly string[]> = {
   main: ["cli", "util"],
-  cli: ["cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  cli: ["bulk", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  bulk: ["util"],
   cluster: ["config", "client", "util"],
   router: ["ring", "transport", "client", "config", "proto", "util"],
   client: ["ring", "transport", "proto", "util"],
