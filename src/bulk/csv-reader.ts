@@ -51,7 +51,6 @@ export class DelimitedReader implements RowReader {
   readonly #fieldQuoted = new Uint8Array(bulkColumnCountMax);
   #pending: Uint8Array = new Uint8Array(0);
   #lineNumber = 1;
-  #firstChunk = true;
   /** Set after an over-long row: bytes are dropped up to the next "\n". */
   #discarding = false;
   #header: string[] | null = null;
@@ -73,12 +72,7 @@ export class DelimitedReader implements RowReader {
   }
 
   push(chunk: Uint8Array): void {
-    let data = chunk;
-    if (this.#firstChunk && data.length > 0) {
-      this.#firstChunk = false;
-      if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) data = data.subarray(3);
-    }
-    this.#consume(concatBytes(this.#pending, data), false);
+    this.#consume(concatBytes(this.#pending, chunk), false);
   }
 
   end(): void {
@@ -253,6 +247,7 @@ export class DelimitedReader implements RowReader {
   #setHeader(data: Uint8Array, fieldCount: number): void {
     const decoder = new TextDecoder();
     const header: string[] = [];
+    // TextDecoder drops a UTF-8 byte order mark at the start of the first name, the file's start.
     for (let index = 0; index < fieldCount; index += 1) header.push(decoder.decode(this.#field(data, index)));
     this.#keyIndex = resolveColumn(header, this.#options.keyColumn, "key", 0, "--key-column");
     this.#valueIndex = resolveColumn(header, this.#options.valueColumn, "value", 1, "--value-column");

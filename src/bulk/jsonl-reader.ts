@@ -26,6 +26,12 @@ function fieldName(column: ColumnSelector | undefined, defaultName: string): str
   return "name" in column ? column.name : String(column.index);
 }
 
+function describeJson(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
 export class JsonlReader implements RowReader {
   readonly #sink: RowSink;
   readonly #keyField: string;
@@ -95,7 +101,7 @@ export class JsonlReader implements RowReader {
       return;
     }
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-      this.#sink.bad(this.#lineNumber, `expected a JSON object, found ${Array.isArray(parsed) ? "an array" : parsed === null ? "null" : typeof parsed}`);
+      this.#sink.bad(this.#lineNumber, `expected a JSON object, found ${describeJson(parsed)}`);
       return;
     }
     const record = parsed as Record<string, unknown>;
@@ -105,7 +111,7 @@ export class JsonlReader implements RowReader {
     if (keyValue === undefined) return this.#sink.bad(this.#lineNumber, `no field ${JSON.stringify(this.#keyField)}`);
     if (valueValue === undefined) return this.#sink.bad(this.#lineNumber, `no field ${JSON.stringify(this.#valueField)}`);
     if (typeof keyValue !== "string" && typeof keyValue !== "number") {
-      return this.#sink.bad(this.#lineNumber, `field ${JSON.stringify(this.#keyField)} is ${keyValue === null ? "null" : Array.isArray(keyValue) ? "an array" : `a ${typeof keyValue}`}, not a string or number`);
+      return this.#sink.bad(this.#lineNumber, `field ${JSON.stringify(this.#keyField)} is ${describeJson(keyValue)}, not a string or number`);
     }
     const key = this.#encoder.encode(typeof keyValue === "string" ? keyValue : JSON.stringify(keyValue));
     const value = this.#encoder.encode(typeof valueValue === "string" ? valueValue : JSON.stringify(valueValue));
