@@ -128,7 +128,7 @@ export class DelimitedReader implements RowReader {
     let fieldCount = 0;
     let newlineCount = 0;
     for (;;) {
-      if (fieldCount === bulkColumnCountMax) return this.#badUntilLineEnd(data, start, `more than ${bulkColumnCountMax} fields`, endOfInput);
+      if (fieldCount === bulkColumnCountMax) return this.#badUntilLineEnd(data, start, position, `more than ${bulkColumnCountMax} fields`, endOfInput);
       if (this.#quoting && data[position] === quoteByte) {
         const closing = this.#findClosingQuote(data, position + 1, endOfInput);
         if (closing === -1) {
@@ -148,11 +148,11 @@ export class DelimitedReader implements RowReader {
         }
         const lineEnd = this.#lineEndAt(data, position, endOfInput);
         if (lineEnd === "incomplete") return { kind: "incomplete" };
-        if (lineEnd === -1) return this.#badUntilLineEnd(data, start, "unexpected character after a closing quote", endOfInput);
+        if (lineEnd === -1) return this.#badUntilLineEnd(data, start, position, "unexpected character after a closing quote", endOfInput);
         return { kind: "record", next: lineEnd, fieldCount, newlineCount: newlineCount + (lineEnd > position ? 1 : 0) };
       }
       const fieldEnd = this.#unquotedFieldEnd(data, position);
-      if (fieldEnd === -2) return this.#badUntilLineEnd(data, start, 'a quote inside an unquoted field (quote the whole field, doubling inner quotes)', endOfInput);
+      if (fieldEnd === -2) return this.#badUntilLineEnd(data, start, position, "a quote inside an unquoted field (quote the whole field, doubling inner quotes)", endOfInput);
       if (fieldEnd === -1 && !endOfInput) return { kind: "incomplete" };
       const end = fieldEnd === -1 ? data.length : fieldEnd;
       this.#fieldStarts[fieldCount] = position;
@@ -203,9 +203,12 @@ export class DelimitedReader implements RowReader {
     return -1;
   }
 
-  /** A bad record: skips to the next "\n" (quotes no longer trusted) so parsing can resume there. */
-  #badUntilLineEnd(data: Uint8Array, start: number, reason: string, endOfInput: boolean): RecordScan {
-    const newline = data.indexOf(newlineByte, start);
+  /**
+   * A bad record: skips to the first "\n" after the fault at `faultPosition` (quotes no longer
+   * trusted), so parsing can resume there; line breaks from `start` are counted.
+   */
+  #badUntilLineEnd(data: Uint8Array, start: number, faultPosition: number, reason: string, endOfInput: boolean): RecordScan {
+    const newline = data.indexOf(newlineByte, faultPosition);
     if (newline === -1 && !endOfInput) return { kind: "incomplete" };
     const next = newline === -1 ? data.length : newline + 1;
     return { kind: "bad", next, reason, newlineCount: countNewlines(data, start, next) };

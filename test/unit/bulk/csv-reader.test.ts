@@ -73,6 +73,13 @@ describe("csv reader", () => {
     ]);
   });
 
+  test("after a fault in a record with a multi-line quoted field, reading resumes at the line break after the fault", () => {
+    const input = 'key,value\n"a\nb",x"y\nc,1\n';
+    const result = collectAtEverySplit(csv(), input);
+    expect(result.bad).toEqual([{ lineNumber: 2, reason: "a quote inside an unquoted field (quote the whole field, doubling inner quotes)" }]);
+    expect(result.rows).toEqual([{ key: "c", value: "1", lineNumber: 4 }]);
+  });
+
   test("columns by header name or 0-based index; a header name that is a number wins over the index", () => {
     const byIndex = collectAtEverySplit(csv({ keyColumn: parseColumnSelector("2"), valueColumn: parseColumnSelector("0") }), "a,b,c\n1,2,3\n");
     expect(byIndex.rows).toEqual([{ key: "3", value: "1", lineNumber: 2 }]);
