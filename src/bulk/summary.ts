@@ -1,8 +1,7 @@
 // Text output of `ukv analyze`: the summary table, the per-shard table with a histogram of keys
 // per shard, and the progress line. Pure formatting: no IO.
-import type { Analysis } from "./analysis.ts";
+import type { Analysis, AnalysisProgress } from "./analysis.ts";
 import type { ShardPlan } from "./plan.ts";
-import type { AnalysisProgress } from "./analysis.ts";
 
 const barWidthMax = 40;
 const numberFormat = new Intl.NumberFormat("en-US");

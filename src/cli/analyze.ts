@@ -9,7 +9,6 @@ import { Command, Option } from "clipanion";
 import { analyzeInput } from "../bulk/analysis.ts";
 import type { AnalysisProgress } from "../bulk/analysis.ts";
 import { balanceModes } from "../bulk/hash-histogram.ts";
-import type { BalanceMode } from "../bulk/hash-histogram.ts";
 import { buildPlan, writePlan } from "../bulk/plan.ts";
 import { parseColumnSelector } from "../bulk/reader.ts";
 import { isGzipPath, resolveFormat } from "../bulk/source.ts";
@@ -140,7 +139,7 @@ export class AnalyzeCommand extends Command {
       });
       progress.stop();
       progress = null;
-      const plan = buildPlan(analysis, { path: resolve(inputPath), format, gzip: isGzipPath(inputPath), keyColumn, valueColumn, shardCount, balance: balance as BalanceMode });
+      const plan = buildPlan(analysis, { path: resolve(inputPath), format, gzip: isGzipPath(inputPath), keyColumn, valueColumn, shardCount, balance });
       await writePlan(outPath, plan);
       this.context.stdout.write(formatSummary(analysis, plan));
       this.context.stdout.write(`\nplan written to ${outPath}\n`);

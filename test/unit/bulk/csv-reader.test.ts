@@ -6,6 +6,7 @@ import { parseColumnSelector } from "../../../src/bulk/reader.ts";
 import type { ColumnSelector, RowSink } from "../../../src/bulk/reader.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
 import { keySizeBytesMax } from "../../../src/util/limits.ts";
+import { Prng } from "../../../src/util/prng.ts";
 import { collectAtEverySplit, collectingSink, feed } from "./collect.ts";
 
 function csv(options: { keyColumn?: ColumnSelector; valueColumn?: ColumnSelector; rowSizeBytesMax?: number } = {}) {
@@ -78,6 +79,27 @@ describe("csv reader", () => {
     const result = collectAtEverySplit(csv(), input);
     expect(result.bad).toEqual([{ lineNumber: 2, reason: "a quote inside an unquoted field (quote the whole field, doubling inner quotes)" }]);
     expect(result.rows).toEqual([{ key: "c", value: "1", lineNumber: 4 }]);
+  });
+
+  test("any text survives an RFC 4180 encoding: 300 random rows of quotes, separators, CR, LF and UTF-8, cut anywhere", () => {
+    const prng = new Prng(4180);
+    const alphabet = ['"', ",", "\n", "\r", "a", "b", " ", "é", "💡", "\t"];
+    const randomText = (lengthMax: number, nonEmpty: boolean): string => {
+      const length = prng.nextInt(lengthMax) + (nonEmpty ? 1 : 0);
+      return Array.from({ length }, () => alphabet[prng.nextInt(alphabet.length)]).join("");
+    };
+    const encode = (text: string): string => (/[",\r\n]/.test(text) || prng.chance(0.3) ? `"${text.replaceAll('"', '""')}"` : text);
+    const expected: { key: string; value: string }[] = [];
+    const lines = ["key,value,other"];
+    for (let index = 0; index < 300; index += 1) {
+      const key = randomText(12, true);
+      const value = randomText(30, false);
+      expected.push({ key, value });
+      lines.push(`${encode(key)},${encode(value)},${encode(randomText(5, false))}`);
+    }
+    const result = collectAtEverySplit(csv(), `${lines.join(prng.chance(0.5) ? "\r\n" : "\n")}\n`, [1, 5, 13, 4096]);
+    expect(result.bad).toEqual([]);
+    expect(result.rows.map(({ key, value }) => ({ key, value }))).toEqual(expected);
   });
 
   test("columns by header name or 0-based index; a header name that is a number wins over the index", () => {
