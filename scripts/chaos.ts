@@ -51,8 +51,12 @@ async function main(): Promise<number> {
     keep: args.get("keep") === "true",
     log: (line) => console.log(line),
   });
-  const counts = new Map<string, number>();
-  for (const event of result.schedule) if (event.kind !== "heal") counts.set(event.kind, (counts.get(event.kind) ?? 0) + 1);
+  const partitionShapes = new Map<string, number>();
+  for (const event of result.schedule) {
+    if (event.kind !== "partition") continue;
+    const shape = event.action.split(" ")[0]!;
+    partitionShapes.set(shape, (partitionShapes.get(shape) ?? 0) + 1);
+  }
   console.log(
     JSON.stringify({
       seed: result.seed,
@@ -63,7 +67,8 @@ async function main(): Promise<number> {
       fail: result.failCount,
       keys: result.keyCount,
       faults: result.faultCount,
-      faultsByKind: Object.fromEntries(counts),
+      faultsByKind: result.faultCountByKind,
+      partitionShapes: Object.fromEntries(partitionShapes),
       anomalies: result.anomalies.length,
       notes: result.notes,
     }),

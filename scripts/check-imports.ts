@@ -9,7 +9,8 @@ const srcRoot = resolve(import.meta.dir, "../src");
 /** folder -> folders it may import (besides itself). `util` and `proto` are open to all below. */
 const allowedImports: Record<string, readonly string[]> = {
   main: ["cli", "util"],
-  cli: ["store", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  cli: ["store", "bulk", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  bulk: ["util"],
   // storage: the DirLock `cluster up` holds on its directory (one supervisor a cluster dir).
   cluster: ["config", "client", "storage", "util"],
   router: ["ring", "transport", "client", "config", "proto", "util"],

@@ -1,8 +1,10 @@
 // The simulator's command line.
 //   npm run sim -- --seed S            replay one seed verbosely (options, every event, result)
 //   npm run sim -- --seeds N [--from S] sweep seeds S..S+N-1 (default S=1) with a progress line
+//   add --mutation NAME to run with a deliberate bug (src/sim/mutations.ts) the checkers must catch
 // Exit status: 0 all passed, 129 safety violation, 128 crash (an assertion or exception),
 // 127 liveness violation, 2 bad usage. A failure prints its seed, property and last events.
+import { isSimMutation, simMutationNames, type SimMutation } from "../src/sim/mutations.ts";
 import { formatSimOptions, pickSimOptions } from "../src/sim/options.ts";
 import { raftCore } from "../src/sim/raft-core.ts";
 import { formatFailure } from "../src/sim/report.ts";
@@ -18,11 +20,11 @@ interface Args {
   seed: number | null;
   seeds: number;
   from: number;
-  unsafeCommit: boolean;
+  mutation: SimMutation | undefined;
 }
 
 function usage(message: string): never {
-  console.error(`${message}\nUsage: npm run sim -- --seed S | --seeds N [--from S] [--unsafe-commit]`);
+  console.error(`${message}\nUsage: npm run sim -- --seed S | --seeds N [--from S] [--mutation ${simMutationNames.join("|")}]`);
   process.exit(exitCodeUsage);
 }
 
@@ -32,14 +34,19 @@ function parseCount(flag: string, text: string | undefined, min: number): number
   return value;
 }
 
+function parseMutation(text: string | undefined): SimMutation {
+  if (text === undefined || !isSimMutation(text)) usage(`Bad value for --mutation: ${text ?? "(none)"}, must be one of ${simMutationNames.join(", ")}`);
+  return text;
+}
+
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { seed: null, seeds: 0, from: 1, unsafeCommit: false };
+  const args: Args = { seed: null, seeds: 0, from: 1, mutation: undefined };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === "--seed") args.seed = parseCount(flag, argv[++i], 0);
     else if (flag === "--seeds") args.seeds = parseCount(flag, argv[++i], 1);
     else if (flag === "--from") args.from = parseCount(flag, argv[++i], 0);
-    else if (flag === "--unsafe-commit") args.unsafeCommit = true;
+    else if (flag === "--mutation") args.mutation = parseMutation(argv[++i]);
     else usage(`Unknown argument: ${flag}`);
   }
   if ((args.seed === null) === (args.seeds === 0)) usage("Give exactly one of --seed or --seeds");
@@ -56,15 +63,15 @@ function formatStats(stats: SimStats): string {
     .join(" ");
 }
 
-function replay(seed: number, unsafeCommit: boolean): number {
+function replay(seed: number, mutation: SimMutation | undefined): number {
   for (const line of formatSimOptions(pickSimOptions(seed))) console.log(line);
-  const result = runSeed(seed, { core: raftCore, unsafeCommit, sink: (event) => console.log(formatTraceEvent(event)) });
+  const result = runSeed(seed, { core: raftCore, mutation, sink: (event) => console.log(formatTraceEvent(event)) });
   console.log(`seed ${seed}: ${result.outcome} after ${result.ticks} ticks; ${formatStats(result.stats)}`);
   if (result.outcome !== "ok") printFailure(result);
   return exitCodeOf(result.outcome);
 }
 
-function sweep(from: number, count: number, unsafeCommit: boolean): number {
+function sweep(from: number, count: number, mutation: SimMutation | undefined): number {
   const startMs = performance.now();
   let lastProgressMs = startMs;
   const failures: SimResult[] = [];
@@ -74,7 +81,7 @@ function sweep(from: number, count: number, unsafeCommit: boolean): number {
     return `seeds ${done}/${count} (${from}..${from + done - 1}), ${(done / Math.max(seconds, 1e-3)).toFixed(1)} seeds/s, ${seconds.toFixed(1)} s, failures ${failures.length}`;
   };
   for (let done = 0; done < count; done++) {
-    const result = runSeed(from + done, { core: raftCore, unsafeCommit });
+    const result = runSeed(from + done, { core: raftCore, mutation });
     addSimStats(total, result.stats);
     if (result.outcome !== "ok") {
       failures.push(result);
@@ -96,4 +103,4 @@ function sweep(from: number, count: number, unsafeCommit: boolean): number {
 }
 
 const args = parseArgs(process.argv.slice(2));
-process.exit(args.seed !== null ? replay(args.seed, args.unsafeCommit) : sweep(args.from, args.seeds, args.unsafeCommit));
+process.exit(args.seed !== null ? replay(args.seed, args.mutation) : sweep(args.from, args.seeds, args.mutation));

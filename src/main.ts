@@ -2,6 +2,7 @@
 import { Builtins, Cli } from "clipanion";
 import { kvCommands } from "./cli/kv.ts";
 import { adminCommands } from "./cli/admin.ts";
+import { AnalyzeCommand } from "./cli/analyze.ts";
 import { NodeCommand } from "./cli/node.ts";
 import { RouterCommand } from "./cli/router.ts";
 import { ClusterUpCommand, watchParentFromEnvironment } from "./cli/cluster.ts";
@@ -17,6 +18,7 @@ cli.register(RouterCommand);
 cli.register(ClusterUpCommand);
 cli.register(StatusCommand);
 for (const command of kvCommands) cli.register(command);
+cli.register(AnalyzeCommand);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);
 // A child of `ukv cluster up` stops itself if its supervisor dies (no orphans).

@@ -4,9 +4,12 @@
 // (SnapshotStore.load on a corrupted copy) and the YAML config (parseClusterConfig).
 // Inputs are mutations of valid encodings (bit flips, byte overwrites, cuts, inserted and
 // duplicated runs, interesting integers) or plain random bytes. A case passes when the decoder
-// returns or throws its typed error (ProtoDecodeError, UkvError); anything else (TypeError,
-// RangeError, AssertionError, a case over the time bound, memory growing past the bound) fails
-// and is reported with the seed and case index that replay it.
+// throws its typed error (ProtoDecodeError, UkvError) or returns a result its oracle accepts
+// (fuzz-oracles.ts: WAL recovery is a prefix of what was written, a loaded snapshot equals the
+// table saved, a decoded frame re-encodes to its bytes or to a canonical form); anything else
+// (TypeError, RangeError, AssertionError, an oracle failure, a case over the time bound, memory
+// growing past the bound, checked every 1,024 cases and after the last) fails and is reported
+// with the seed and case index that replay it.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,14 +17,15 @@ import { parseClusterConfig, renderClusterConfig } from "../config/cluster-confi
 import { renderLocalClusterConfig } from "../config/local-cluster.ts";
 import * as kvProto from "../proto/kv.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
+import { checkCanonicalRoundTrip, checkFramesReencode, checkSnapshotHeader, checkTableImage, checkWalHardState, checkWalPrefix, tableImage, type WrittenEntry, type WrittenHardState } from "./fuzz-oracles.ts";
 import { respFuzzTarget } from "./fuzz-resp.ts";
 import { EntryType, MessageType, type Message } from "../raft/types.ts";
 import { SnapshotStore } from "../storage/snapshot-store.ts";
 import { Table } from "../storage/table.ts";
 import { Wal } from "../storage/wal.ts";
-import { ConnectionKind, FrameDecoder, FrameType, encodeFrame, encodeHello } from "../transport/frame.ts";
+import { ConnectionKind, FrameDecoder, FrameType, encodeFrame, encodeHello, helloSizeBytes, type Frame } from "../transport/frame.ts";
 import { requestFromWire, responseFromWire, checkKvRequest } from "../transport/kv-protocol.ts";
-import { decodeRaftBatch, encodeRaftBatch } from "../transport/raft-codec.ts";
+import { decodeRaftBatch, encodeRaftBatch, type GroupMessages } from "../transport/raft-codec.ts";
 import { isUkvError } from "../util/errors.ts";
 import { rootLogger } from "../util/log.ts";
 import { Prng } from "../util/prng.ts";
@@ -141,12 +145,18 @@ function randomMessage(prng: Prng): Message {
   } as Message;
 }
 
+const raftBatchCodec = { encode: (groups: GroupMessages[]) => encodeRaftBatch(groups), decode: decodeRaftBatch };
+const requestBatchCodec = { encode: (batch: kvProto.RequestBatch) => kvProto.encodeRequestBatch(batch), decode: kvProto.decodeRequestBatch };
+const responseBatchCodec = { encode: (batch: kvProto.ResponseBatch) => kvProto.encodeResponseBatch(batch), decode: kvProto.decodeResponseBatch };
+
 /** Raft connection bytes: a hello then RAFT_BATCH frames; every whole frame's payload is decoded. */
 const raftFrames: FuzzTarget = {
   async setup(prng) {
     const corpus: Uint8Array[] = [];
     for (let index = 0; index < 32; index++) {
       const batch = encodeRaftBatch([{ groupId: 1 + prng.nextInt(3), messages: Array.from({ length: 1 + prng.nextInt(3) }, () => randomMessage(prng)) }]);
+      // The encoder's own output is canonical: it must round-trip byte for byte.
+      checkCanonicalRoundTrip("RAFT_BATCH corpus payload", batch, decodeRaftBatch(batch), raftBatchCodec, true);
       corpus.push(concat(encodeHello({ kind: ConnectionKind.Raft, nodeId: 2 }), encodeFrame(FrameType.RaftBatch, batch)));
     }
     return {
@@ -156,10 +166,18 @@ const raftFrames: FuzzTarget = {
         const decoder = new FrameDecoder({ expectHello: true });
         // Split in two chunks so the decoder's partial-read paths run too.
         const cut = input.length === 0 ? 0 : (input[0]! * 7) % (input.length + 1);
+        const frames: Frame[] = [];
         for (const chunk of [input.subarray(0, cut), input.subarray(cut)]) {
-          const { frames, error } = decoder.push(chunk);
-          for (const frame of frames) if (frame.type === FrameType.RaftBatch) decodeRaftBatch(frame.payload);
-          if (error !== null) return;
+          const result = decoder.push(chunk);
+          frames.push(...result.frames);
+          if (result.error !== null) break;
+        }
+        // Frames before an error are valid: hello and frame headers are canonical, so exact bytes.
+        if (decoder.hello !== null) checkFramesReencode(input, 0, [encodeHello(decoder.hello)]);
+        checkFramesReencode(input, helloSizeBytes, frames.map((frame) => encodeFrame(frame.type, frame.payload)));
+        for (const frame of frames) {
+          if (frame.type !== FrameType.RaftBatch) continue;
+          checkCanonicalRoundTrip("RAFT_BATCH payload", frame.payload, decodeRaftBatch(frame.payload), raftBatchCodec, false);
         }
       },
     };
@@ -172,9 +190,13 @@ const clientFrames: FuzzTarget = {
     const corpus: Uint8Array[] = [];
     for (let index = 0; index < 32; index++) {
       const requests = Array.from({ length: 1 + prng.nextInt(4) }, (_, id) => ({ id, op: 1 + prng.nextInt(6), key: randomBytes(prng, 1 + prng.nextInt(20)), value: randomBytes(prng, prng.nextInt(40)), linearizable: prng.chance(0.5), shard: prng.nextInt(3) }));
-      corpus.push(concat(new Uint8Array([0]), kvProto.encodeRequestBatch({ requests })));
+      const requestBytes = kvProto.encodeRequestBatch({ requests });
+      checkCanonicalRoundTrip("request batch corpus", requestBytes, kvProto.decodeRequestBatch(requestBytes), requestBatchCodec, true);
+      corpus.push(concat(new Uint8Array([0]), requestBytes));
       const responses = Array.from({ length: 1 + prng.nextInt(4) }, (_, id) => ({ id, code: 1 + prng.nextInt(8), value: randomBytes(prng, prng.nextInt(40)), leaderAddress: "127.0.0.1:7001", message: "m", statusJson: "{}" }));
-      corpus.push(concat(new Uint8Array([1]), kvProto.encodeResponseBatch({ responses })));
+      const responseBytes = kvProto.encodeResponseBatch({ responses });
+      checkCanonicalRoundTrip("response batch corpus", responseBytes, kvProto.decodeResponseBatch(responseBytes), responseBatchCodec, true);
+      corpus.push(concat(new Uint8Array([1]), responseBytes));
     }
     return {
       corpus,
@@ -182,12 +204,16 @@ const clientFrames: FuzzTarget = {
       runCase: (input) => {
         const body = input.subarray(1);
         if ((input[0] ?? 0) % 2 === 0) {
-          for (const wire of kvProto.decodeRequestBatch(body).requests) {
+          const batch = kvProto.decodeRequestBatch(body);
+          checkCanonicalRoundTrip("request batch", body, batch, requestBatchCodec, false);
+          for (const wire of batch.requests) {
             const request = requestFromWire(wire);
             if ("op" in request) checkKvRequest(request);
           }
         } else {
-          for (const wire of kvProto.decodeResponseBatch(body).responses) responseFromWire(wire);
+          const batch = kvProto.decodeResponseBatch(body);
+          checkCanonicalRoundTrip("response batch", body, batch, responseBatchCodec, false);
+          for (const wire of batch.responses) responseFromWire(wire);
         }
       },
     };
@@ -219,10 +245,16 @@ const walTarget: FuzzTarget = {
     const sourceDir = join(root, "source");
     const segmentSizeBytes = 8192;
     const { wal } = await Wal.open(sourceDir, { segmentSizeBytes });
+    // What was appended, in order: recovery must give back a prefix of it, byte for byte.
+    const writtenEntries: WrittenEntry[] = [];
+    const writtenHardStates: WrittenHardState[] = [];
     let index = 1;
     for (let batchIndex = 0; batchIndex < 6; batchIndex++) {
       const entries = Array.from({ length: 1 + prng.nextInt(4) }, () => ({ term: 1, index: index++, data: randomBytes(prng, 10 + prng.nextInt(200)) }));
-      await wal.append({ entries, hardState: { term: 1, vote: 1, commit: index - 1 } });
+      const hardState = { term: 1, vote: 1, commit: index - 1 };
+      await wal.append({ entries, hardState });
+      writtenEntries.push(...entries.map((entry) => ({ ...entry, data: entry.data.slice() })));
+      writtenHardStates.push({ ...hardState });
     }
     await wal.close();
     const segments = readdirSync(sourceDir).filter((name) => name.startsWith("wal-")).sort();
@@ -248,7 +280,12 @@ const walTarget: FuzzTarget = {
         writeFileSync(join(caseDir, newest), segment);
         caseCount++;
         const opened = await Wal.open(caseDir, { segmentSizeBytes, testOnlyDisableDirectIo: caseCount % 2 === 0 });
-        await opened.wal.close();
+        try {
+          checkWalPrefix(writtenEntries, opened.recovery.entries);
+          checkWalHardState(writtenHardStates, opened.recovery.hardState);
+        } finally {
+          await opened.wal.close();
+        }
       },
     };
   },
@@ -262,7 +299,10 @@ const snapshotTarget: FuzzTarget = {
     const store = new SnapshotStore(join(root, "store"));
     const table = Table.create();
     for (let index = 0; index < 40; index++) table.set(randomBytes(prng, 1 + prng.nextInt(16)), randomBytes(prng, prng.nextInt(64)));
-    const info = await store.save(table, { index: 10, term: 2, metadata: new TextEncoder().encode('{"voters":[1,2,3]}') });
+    const header = { index: 10, term: 2, metadata: new TextEncoder().encode('{"voters":[1,2,3]}') };
+    const info = await store.save(table, header);
+    // A snapshot that loads must hold exactly this table and header.
+    const image = tableImage(table.entries());
     table.close();
     const casePath = join(root, "case.snap");
     return {
@@ -272,7 +312,9 @@ const snapshotTarget: FuzzTarget = {
         writeFileSync(casePath, input);
         const target = Table.create();
         try {
-          await store.load(casePath, target);
+          const loaded = await store.load(casePath, target);
+          checkSnapshotHeader(header, loaded);
+          checkTableImage(image, target.entries());
         } finally {
           target.close();
         }
@@ -301,7 +343,14 @@ const targets: Record<FuzzTargetName, FuzzTarget> = {
 /** Runs `caseCount` cases of one target from `seed`; case i always gets the same input. */
 export async function fuzzTarget(
   name: FuzzTargetName,
-  options: { seed: number; caseCount: number; firstCaseIndex?: number; onProgress?(doneCount: number, failureCount: number): void },
+  options: {
+    seed: number;
+    caseCount: number;
+    firstCaseIndex?: number;
+    /** Defaults to fuzzRssGrowthBytesMax; a test lowers it to prove the check fires. */
+    rssGrowthBytesMax?: number;
+    onProgress?(doneCount: number, failureCount: number): void;
+  },
 ): Promise<FuzzResult> {
   const startedMs = performance.now();
   const { corpus, runCase, cleanup } = await targets[name].setup(new Prng(options.seed));
@@ -316,7 +365,9 @@ export async function fuzzTarget(
   let ranCount = 0;
   try {
     const firstCaseIndex = options.firstCaseIndex ?? 0;
-    for (let caseIndex = firstCaseIndex; caseIndex < firstCaseIndex + options.caseCount; caseIndex++) {
+    const lastCaseIndex = firstCaseIndex + options.caseCount - 1;
+    const rssGrowthBytesMax = options.rssGrowthBytesMax ?? fuzzRssGrowthBytesMax;
+    for (let caseIndex = firstCaseIndex; caseIndex <= lastCaseIndex; caseIndex++) {
       const prng = new Prng(options.seed ^ Math.imul(caseIndex + 1, 0x9e3779b1));
       const input = mutate(prng, corpus[prng.nextInt(corpus.length)]!);
       const caseStartMs = performance.now();
@@ -329,8 +380,10 @@ export async function fuzzTarget(
       ranCount++;
       if (ranCount % fuzzProgressEveryCases === 0 && ranCount < options.caseCount) options.onProgress?.(ranCount, failureCount);
       if (caseMs > fuzzCaseTimeMsMax) fail(caseIndex, `case took ${caseMs.toFixed(0)} ms (bound ${fuzzCaseTimeMsMax} ms)`);
-      if ((caseIndex & 1023) === 1023 && process.memoryUsage().rss - rssStartBytes > fuzzRssGrowthBytesMax) {
-        fail(caseIndex, `resident memory grew by more than ${fuzzRssGrowthBytesMax} bytes`);
+      // Every 1,024 cases and after the last, so even a short run is checked once.
+      const memoryCheckDue = (caseIndex & 1023) === 1023 || caseIndex === lastCaseIndex;
+      if (memoryCheckDue && process.memoryUsage().rss - rssStartBytes > rssGrowthBytesMax) {
+        fail(caseIndex, `resident memory grew by more than ${rssGrowthBytesMax} bytes`);
         break;
       }
     }

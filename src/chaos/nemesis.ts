@@ -56,6 +56,8 @@ const partitionShapes = ["isolate", "isolate-leader", "asymmetric", "bridge", "s
 export class Nemesis {
   readonly schedule: ScheduleEvent[] = [];
   faultCount = 0;
+  /** Faults injected, per kind (a membership change writes two schedule events, counted once here). */
+  readonly faultCountByKind = new Map<NemesisKind, number>();
   readonly #cluster: ChaosCluster;
   readonly #options: NemesisOptions;
   readonly #prng: Prng;
@@ -80,6 +82,7 @@ export class Nemesis {
       const kind = this.#firstTurns.shift() ?? this.#pick(this.#options.kinds);
       const heal = await this.#inject(kind);
       this.faultCount++;
+      this.faultCountByKind.set(kind, (this.faultCountByKind.get(kind) ?? 0) + 1);
       await Bun.sleep(this.#between(this.#options.holdMsMin, this.#options.holdMsMax));
       await heal();
     }

@@ -48,6 +48,7 @@ export interface ChaosRunResult {
   unknownCount: number;
   failCount: number;
   faultCount: number;
+  faultCountByKind: Record<string, number>;
   schedule: ScheduleEvent[];
   anomalies: Anomaly[];
   keyCount: number;
@@ -65,6 +66,7 @@ const diskFullSizeBytes = 160 * 1024 * 1024;
 const walSegmentSizeBytes = 8 * 1024 * 1024;
 /** Per request of a client: longer than a store's routing retry window (3 s) plus one attempt (2 s). */
 const clientRequestTimeoutMs = 6000;
+const progressIntervalMs = 60_000;
 /** Listen ports from here up to below the kernel's ephemeral range (32768+ on Linux). */
 const portRangeStart = 10000;
 const portRangeEnd = 32768;
@@ -144,10 +146,17 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     );
     const deadlineMs = clock() + options.durationMs;
     const contendedKeyCount = options.contendedKeyCount ?? 8;
-    await Promise.all([
-      runWorkload({ router, history, clock, deadlineMs, uniqueKeys, options: { clientCount: options.clientCount, contendedKeyCount, seed: options.seed, backoffMs: 50 } }),
-      nemesis.run(deadlineMs),
-    ]);
+    // A line a minute, so a long run shows it is alive (and how fast it goes) while it runs.
+    const faultPhaseStartMs = clock();
+    const progressTimer = setInterval(() => log(`fault phase, ${Math.round((clock() - faultPhaseStartMs) / 1000)} s: ${history.size} ops, ${nemesis.faultCount} faults`), progressIntervalMs);
+    try {
+      await Promise.all([
+        runWorkload({ router, history, clock, deadlineMs, uniqueKeys, options: { clientCount: options.clientCount, contendedKeyCount, seed: options.seed, backoffMs: 50 } }),
+        nemesis.run(deadlineMs),
+      ]);
+    } finally {
+      clearInterval(progressTimer);
+    }
     nemesis.healAll();
     log(`fault phase over: ${history.size} ops, ${nemesis.faultCount} faults`);
     // Kept before the slow part, so a run cut short after its faults still leaves its history.
@@ -194,6 +203,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
       unknownCount: ops.filter((op) => op.outcome === "unknown").length,
       failCount: ops.filter((op) => op.outcome === "fail").length,
       faultCount: nemesis.faultCount,
+      faultCountByKind: Object.fromEntries(nemesis.faultCountByKind),
       schedule: nemesis.schedule,
       anomalies,
       keyCount: keys.length,

@@ -329,8 +329,10 @@ export class Raft {
     const canVote =
       this.vote === m.from ||
       (this.vote === noneId && this.lead === noneId) ||
-      (m.type === MessageType.PreVote && m.term > this.term);
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      (m.type === MessageType.PreVote && m.term > this.term) ||
+      (this.#config.testOnlyDoubleVote === true && m.type === MessageType.Vote);
+    const upToDate = this.#config.testOnlySkipVoteLogCheck === true || this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
       this.msgs.push(emptyMessage(responseType, this.id, m.from, m.term));
       if (m.type === MessageType.Vote) {
         this.electionElapsed = 0;
@@ -603,6 +605,11 @@ export class Raft {
   }
 
   #startReadIndex(m: Message): void {
+    if (this.#config.testOnlyReadIndexWithoutQuorum === true) {
+      // Deliberately unsafe: a deposed leader that has not noticed yet answers with a stale index.
+      this.#respondToReadIndex(m, this.log.committed);
+      return;
+    }
     this.#readOnly.addRequest(this.log.committed, m);
     this.#broadcastHeartbeatWithContext(m.context);
   }

@@ -172,8 +172,16 @@ export interface RaftConfig {
   maxInflightBytes: number; // per follower
   preVote: boolean;
   checkQuorum: boolean;
-  /** TEST ONLY: commit without a quorum, so tests can prove the checker catches it. */
+  // TEST ONLY mutations: each breaks one safety rule so the simulator can prove its checker
+  // catches it (src/sim/mutations.ts). Absent in every real config; off costs one branch.
+  /** TEST ONLY: commit without a quorum. */
   testOnlyUnsafeCommit?: boolean;
+  /** TEST ONLY: grant a vote to a second candidate in a term we already voted in (§5.2). */
+  testOnlyDoubleVote?: boolean;
+  /** TEST ONLY: grant (pre-)votes without checking the candidate's log is up to date (§5.4.1). */
+  testOnlySkipVoteLogCheck?: boolean;
+  /** TEST ONLY: answer a ReadIndex at once, without the heartbeat round that proves leadership. */
+  testOnlyReadIndexWithoutQuorum?: boolean;
 }
 
 export function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {

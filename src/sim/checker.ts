@@ -2,7 +2,8 @@
 // leadership and reads over the whole history of a run (crashes included) and throw a
 // SimViolation naming the property at the first step that breaks it. Properties (Raft paper §5.4):
 // election safety, log matching, leader completeness, state machine safety, committed entries
-// never lost, and linearizable ReadIndex. Liveness is judged by the runner.
+// never lost, linearizable reads (the index and the value read), and durability (nothing a member
+// applied is beyond what its disk recovers). Liveness is judged by the runner.
 import type { Entry } from "../raft/types.ts";
 import { hashBytes } from "./state-machine.ts";
 
@@ -16,6 +17,7 @@ export type Property =
   | "committed-never-lost"
   | "commit-beyond-log"
   | "linearizable-read"
+  | "durability"
   | "entry-integrity"
   | "liveness";
 
@@ -53,6 +55,12 @@ interface AppliedEntry {
   dataHash: number;
   digest: number;
   member: number;
+}
+
+/** What a read returned: the state machine's image (applied index and digest) when it was served. */
+export interface ReadValue {
+  appliedIndex: number;
+  digest: number;
 }
 
 /** Read-only view of a member's log, as the checker needs it. */
@@ -215,7 +223,12 @@ export class SafetyChecker {
     this.#reads.set(context, this.#commitIndexMax);
   }
 
-  readServed(member: number, context: string, readIndex: number): void {
+  /**
+   * A read served by `member` at `readIndex` returned `value`. Both must reflect every entry
+   * committed before the read was issued, and the value must be the state that appliers reached at
+   * its index: checking the index alone would miss a member that answers before it applies.
+   */
+  readServed(member: number, context: string, readIndex: number, value: ReadValue): void {
     const required = this.#reads.get(context);
     if (required === undefined) {
       throw new SimViolation("safety", "linearizable-read", `n${member} answers read ${context} that nobody issued`);
@@ -227,5 +240,40 @@ export class SafetyChecker {
         `n${member} serves read ${context} at index ${readIndex}, but ${required} was committed before it was issued`,
       );
     }
+    if (value.appliedIndex < required) {
+      throw new SimViolation(
+        "safety",
+        "linearizable-read",
+        `n${member} answers read ${context} with its state at index ${value.appliedIndex}, but ${required} was committed before it was issued`,
+      );
+    }
+    const applied = this.#applied.get(value.appliedIndex);
+    if (applied !== undefined && applied.digest !== value.digest) {
+      throw new SimViolation(
+        "safety",
+        "linearizable-read",
+        `n${member} answers read ${context} with a state unlike n${applied.member}'s at index ${value.appliedIndex}`,
+      );
+    }
+  }
+
+  /**
+   * Durability: a member applies (and so may expose to clients) only entries its disk would
+   * recover after a crash: up to the persisted commit index or the snapshot. `when` says whether
+   * this is checked as the entry is applied or at a crash, against what the disk kept.
+   */
+  /**
+   * Durability of an acknowledgment: a member that tells the leader it holds the log up to
+   * `ackIndex` must already hold it on disk, or the leader may count a copy a crash then loses.
+   */
+  appendAcknowledged(member: number, ackIndex: number, diskLastIndex: number): void {
+    if (ackIndex <= diskLastIndex) return;
+    throw new SimViolation("safety", "durability", `n${member} acknowledges the log up to index ${ackIndex}, but its disk holds it only up to ${diskLastIndex}`);
+  }
+
+  appliedWithinDurable(member: number, appliedIndex: number, durableIndex: number, when: "apply" | "crash"): void {
+    if (appliedIndex <= durableIndex) return;
+    const detail = when === "apply" ? "its disk holds a commit index of" : "after a crash its disk recovers only";
+    throw new SimViolation("safety", "durability", `n${member} applied up to index ${appliedIndex}, but ${detail} ${durableIndex}`);
   }
 }

@@ -8,6 +8,7 @@ import { ConfChangeType, EntryType, MessageType, Role, type ConfChange, type Con
 import { SafetyChecker } from "./checker.ts";
 import { VirtualClock } from "./clock.ts";
 import type { SimCore } from "./core.ts";
+import type { SimMutation } from "./mutations.ts";
 import { SimMember, type MemberHost } from "./member.ts";
 import { SimNetwork, type NetworkFaults } from "./network.ts";
 import type { SimOptions } from "./options.ts";
@@ -51,7 +52,7 @@ export class SimCluster implements MemberHost {
   readonly trace: Trace;
   readonly clock = new VirtualClock();
   readonly network: SimNetwork<Packet>;
-  readonly unsafeCommit: boolean;
+  readonly mutation: SimMutation | null;
   readonly members = new Map<number, SimMember>();
   readonly stats: SimStats = emptySimStats();
   /** Faults and workload are on in the safety phase, off in the liveness phase. */
@@ -65,11 +66,11 @@ export class SimCluster implements MemberHost {
   /** Index of the first applied liveness probe, once any member applied one. */
   probeIndex = 0;
 
-  constructor(options: SimOptions, core: SimCore, trace: Trace, unsafeCommit: boolean) {
+  constructor(options: SimOptions, core: SimCore, trace: Trace, mutation: SimMutation | null) {
     this.options = options;
     this.core = core;
     this.trace = trace;
-    this.unsafeCommit = unsafeCommit;
+    this.mutation = mutation;
     this.#random = new Prng(options.seed);
     this.network = new SimNetwork<Packet>(new Prng(this.#random.nextUint32()), options.network);
     const voters = Array.from({ length: options.memberCount }, (_, i) => i + 1);
@@ -290,7 +291,7 @@ export class SimCluster implements MemberHost {
     this.stats.reads += 1;
     this.checker.readIssued(context);
     try {
-      member.node.readIndex(textEncoder.encode(context));
+      member.read(context);
     } catch (error) {
       if (!this.core.isProposalDropped(error)) throw error;
       this.trace.record(this.nowTicks, "read", member.id, `${context} dropped`);

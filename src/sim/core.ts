@@ -1,6 +1,7 @@
 // What the simulator needs from a Raft core: RawNode's surface and a writable storage. The real
 // core is wired in raft-core.ts; unit tests may hand the runner a fake with the same shape.
 import type { Prng } from "../util/prng.ts";
+import type { SimMutation } from "./mutations.ts";
 import type {
   ConfChange,
   ConfState,
@@ -43,8 +44,8 @@ export interface SimNodeArgs {
   storage: SimStorage;
   random: Prng;
   applied: number;
-  /** TEST ONLY: the core commits without a quorum, so a sweep must catch it. */
-  unsafeCommit: boolean;
+  /** TEST ONLY: a deliberate bug the sweep must catch (mutations.ts); null in every real run. */
+  mutation: SimMutation | null;
 }
 
 export interface SimCore {

@@ -5,6 +5,9 @@
 // records whose checksums hold, so a torn write leaves a prefix of the entries and no hard state.
 // No message of the Ready was sent yet, so nothing the prefix holds was acknowledged to anyone.
 // Restart rebuilds the member from this state alone.
+// TEST ONLY (mutation "drop-fsync"): writes that carry only a hard state skip their sync; they are
+// visible at once but a crash reverts to the last synced hard state, until a write with entries or
+// a snapshot (which does sync, and syncs the file before it) or a local snapshot makes them stick.
 import { assert } from "../util/assert.ts";
 import type { ConfState, Entry, HardState, Snapshot } from "../raft/types.ts";
 
@@ -28,9 +31,18 @@ export class SimDisk {
   #entries: Entry[] = [];
   #compactedIndex = 0;
   #pending: PendingWrite | null = null;
+  readonly #dropHardStateSync: boolean;
+  /** The last synced hard state, while a later one is unsynced (only with dropHardStateSync). */
+  #syncedHardState: HardState | null = null;
 
-  constructor(bootConf: ConfState) {
+  constructor(bootConf: ConfState, options: { dropHardStateSync?: boolean } = {}) {
     this.bootConf = { voters: [...bootConf.voters], learners: [...bootConf.learners] };
+    this.#dropHardStateSync = options.dropHardStateSync === true;
+  }
+
+  /** The highest index whose effects a restart recovers: the persisted commit or the snapshot. */
+  get durableIndex(): number {
+    return Math.max(this.#hardState.commit, this.snapshotIndex);
   }
 
   get hardState(): HardState {
@@ -104,6 +116,9 @@ export class SimDisk {
       this.#compactedIndex = write.snapshot.metadata.index;
     }
     if (write.entries.length > 0) this.#appendEntries(write.entries);
+    const unsynced = this.#dropHardStateSync && write.snapshot === null && write.entries.length === 0;
+    if (!unsynced) this.#syncedHardState = null;
+    else if (this.#syncedHardState === null) this.#syncedHardState = this.#hardState;
     if (write.hardState !== null) this.#hardState = { ...write.hardState };
   }
 
@@ -112,6 +127,7 @@ export class SimDisk {
     assert(snapshot.metadata.index > this.snapshotIndex, "a new local snapshot is newer than the last");
     assert(snapshot.metadata.index <= this.#hardState.commit, "only committed state is snapshotted");
     this.#snapshot = snapshot;
+    this.#syncedHardState = null;
   }
 
   /** Drops entries up to index, which the snapshot covers. */
@@ -128,6 +144,10 @@ export class SimDisk {
    * write was lost.
    */
   crash(tornEntryCount: number = 0): boolean {
+    if (this.#syncedHardState !== null) {
+      this.#hardState = this.#syncedHardState;
+      this.#syncedHardState = null;
+    }
     const pending = this.#pending;
     this.#pending = null;
     if (pending === null) return false;

@@ -2,13 +2,16 @@
 // in-memory storage, state machine, inbox). It drives the Ready contract: persist hard state,
 // snapshot and entries (possibly slowly: the member then waits for its disk, taking no input and
 // no ticks), then send messages, then apply the snapshot and committed entries, then advance.
-// The checkers see every persisted batch, commit, apply and leadership change.
+// The checkers see every persisted batch, commit, apply and leadership change, every read's value
+// (served once the member applied up to the read's index), and what a crash leaves on the disk.
+// A run may name a driver mutation (mutations.ts) that breaks this order on purpose.
 import { assert } from "../util/assert.ts";
 import { Prng } from "../util/prng.ts";
 import { EntryType, MessageType, Role, type ConfState, type Entry, type Message, type Ready } from "../raft/types.ts";
 import type { SafetyChecker } from "./checker.ts";
 import type { SimCore, SimRaftNode, SimStorage } from "./core.ts";
 import { SimDisk, type DiskWrite } from "./disk.ts";
+import type { SimMutation } from "./mutations.ts";
 import { SimStateMachine } from "./state-machine.ts";
 import type { SimStats } from "./stats.ts";
 import type { Trace } from "./trace.ts";
@@ -17,8 +20,16 @@ import type { Trace } from "./trace.ts";
 export const readyLoopCountMax = 64;
 /** Packets waiting for a busy member; beyond this its inbox drops, like a full socket buffer. */
 export const inboxPacketsMax = 4096;
+/** Confirmed reads waiting for the apply to reach their index; beyond this a read is dropped (the client times out). */
+export const pendingReadsMax = 1024;
 
 const textDecoder = new TextDecoder();
+const textEncoder = new TextEncoder();
+
+interface PendingRead {
+  context: string;
+  index: number;
+}
 
 export type InboxItem =
   | { kind: "message"; message: Message }
@@ -30,7 +41,8 @@ export interface MemberHost {
   readonly checker: SafetyChecker;
   readonly trace: Trace;
   readonly core: SimCore;
-  readonly unsafeCommit: boolean;
+  /** TEST ONLY: the deliberate bug of this run, or null. */
+  readonly mutation: SimMutation | null;
   readonly stats: SimStats;
   /** Sends a message from this member (a forwarded request may keep its origin in message.from). */
   send(sender: number, message: Message): void;
@@ -53,13 +65,18 @@ export class SimMember {
   #conf: ConfState = { voters: [], learners: [] };
   #inbox: InboxItem[] = [];
   #pendingReady: Ready | null = null;
+  /** Messages of the pending Ready still to send once its write lands. */
+  #pendingMessages: Message[] = [];
+  /** Whether the pending Ready's committed entries were already applied (mutation only). */
+  #pendingApplied = false;
+  #pendingReads: PendingRead[] = [];
   #commitIndex = 0;
   #role: Role = Role.Follower;
   #decommissioned = false;
 
   constructor(id: number, bootConf: ConfState, host: MemberHost, seed: number) {
     this.id = id;
-    this.disk = new SimDisk(bootConf);
+    this.disk = new SimDisk(bootConf, { dropHardStateSync: host.mutation === "drop-fsync" });
     this.#host = host;
     this.#random = new Prng(seed);
   }
@@ -132,7 +149,7 @@ export class SimMember {
       storage,
       random: new Prng(this.#random.nextUint32()),
       applied: this.#stateMachine.appliedIndex,
-      unsafeCommit: this.#host.unsafeCommit,
+      mutation: this.#host.mutation,
     });
   }
 
@@ -142,15 +159,34 @@ export class SimMember {
     this.#node = null;
     this.#storage = null;
     this.#pendingReady = null;
+    this.#pendingMessages = [];
+    this.#pendingApplied = false;
+    this.#pendingReads = [];
     this.#inbox = [];
     this.#role = Role.Follower;
-    return this.disk.crash(tornEntryCount);
+    const lostWrite = this.disk.crash(tornEntryCount);
+    this.#host.checker.appliedWithinDurable(this.id, this.#stateMachine.appliedIndex, this.disk.durableIndex, "crash");
+    return lostWrite;
   }
 
   /** Stops the member for good: it was removed from the cluster. */
   decommission(): void {
     if (this.live) this.crash();
     this.#decommissioned = true;
+  }
+
+  /**
+   * A client's linearizable read here: ReadIndex through the leader, answered once this member
+   * applied up to the confirmed index. Throws the core's refusal when there is no leader.
+   */
+  read(context: string): void {
+    if (this.#host.mutation === "follower-read" && this.#role !== Role.Leader) {
+      // Deliberately unsafe: the follower's own state, which may lag what the cluster committed.
+      this.#pendingReads.push({ context, index: this.#stateMachine.appliedIndex });
+      this.#servePendingReads();
+      return;
+    }
+    this.node.readIndex(textEncoder.encode(context));
   }
 
   receive(item: InboxItem): boolean {
@@ -166,8 +202,12 @@ export class SimMember {
       const write = this.disk.completeDue(this.#host.nowTicks);
       if (write === null) return;
       const ready = this.#pendingReady;
+      const messages = this.#pendingMessages;
+      const applied = this.#pendingApplied;
       this.#pendingReady = null;
-      this.#afterPersist(ready, write);
+      this.#pendingMessages = [];
+      this.#pendingApplied = false;
+      this.#afterPersist(ready, write, messages, applied);
       if (!this.live) return;
     }
     const inbox = this.#inbox;
@@ -228,15 +268,33 @@ export class SimMember {
     if (delayTicks > 0) {
       this.disk.beginWrite(write, this.#host.nowTicks + delayTicks);
       this.#pendingReady = ready;
+      this.#pendingMessages = ready.messages;
       this.#host.trace.record(this.#host.nowTicks, "persist", this.id, `slow write of ${ready.entries.length} entries, lands in ${delayTicks} ticks`);
+      this.#breakOrderWhileWriting(ready);
       return;
     }
     if (hasWrite) this.disk.persist(write);
-    this.#afterPersist(ready, write);
+    this.#afterPersist(ready, write, ready.messages, false);
+  }
+
+  /** TEST ONLY driver mutations: work the contract says must wait for the write, done before it lands. */
+  #breakOrderWhileWriting(ready: Ready): void {
+    const mutation = this.#host.mutation;
+    if (mutation === "ack-before-persist") {
+      const acks = this.#pendingMessages.filter((message) => message.type === MessageType.AppendResponse);
+      this.#pendingMessages = this.#pendingMessages.filter((message) => message.type !== MessageType.AppendResponse);
+      for (const message of acks) this.#send(message);
+    } else if (mutation === "apply-before-persist" && ready.snapshot === null) {
+      this.#pendingApplied = true;
+      for (const entry of ready.committedEntries) {
+        if (!this.live) return;
+        this.#applyEntry(entry);
+      }
+    }
   }
 
   /** Steps 1b-4 of the Ready contract, once the write is durable. */
-  #afterPersist(ready: Ready, write: DiskWrite): void {
+  #afterPersist(ready: Ready, write: DiskWrite, messages: readonly Message[], alreadyApplied: boolean): void {
     const host = this.#host;
     const storage = this.storage;
     if (write.snapshot !== null) storage.applySnapshot(write.snapshot);
@@ -245,18 +303,49 @@ export class SimMember {
     host.checker.entriesPersisted(this.id, write.entries, this.disk);
     this.#observeCommit();
     if (ready.softState !== null) this.#observeRole(ready.softState.role);
-    for (const message of ready.messages) host.send(this.id, message);
+    for (const message of messages) this.#send(message);
     if (ready.snapshot !== null) this.#applySnapshot(ready);
-    for (const entry of ready.committedEntries) {
+    for (const entry of alreadyApplied ? [] : ready.committedEntries) {
       if (!this.live) return;
       this.#applyEntry(entry);
     }
+    if (!this.live) return;
     for (const readState of ready.readStates) {
-      host.checker.readServed(this.id, textDecoder.decode(readState.context), readState.index);
-      host.stats.readsServed += 1;
-      host.trace.record(host.nowTicks, "read-state", this.id, `index ${readState.index}`);
+      if (this.#pendingReads.length >= pendingReadsMax) break;
+      this.#pendingReads.push({ context: textDecoder.decode(readState.context), index: readState.index });
     }
-    if (this.live) this.node.advance(ready);
+    this.#servePendingReads();
+    this.node.advance(ready);
+  }
+
+  /**
+   * Every message leaves through here, so the checker sees each acknowledgment against the disk.
+   * Only acks of the member's current term are checked: within one Ready a member may ack a
+   * deposed leader's entries and then, on a newer leader's Append, replace them before the write
+   * lands (seed 912 of the first sweep with this check). That ack names entries of an older term
+   * that a newer leader already superseded; checking it would report the core's normal behaviour.
+   */
+  #send(message: Message): void {
+    const isAck = message.type === MessageType.AppendResponse && !message.reject;
+    if (isAck && message.term === this.term()) this.#host.checker.appendAcknowledged(this.id, message.index, this.disk.lastIndex);
+    this.#host.send(this.id, message);
+  }
+
+  /** Answers the confirmed reads whose index is applied, with the state machine's image now. */
+  #servePendingReads(): void {
+    const host = this.#host;
+    const appliedIndex = this.#stateMachine.appliedIndex;
+    const waiting: PendingRead[] = [];
+    for (const read of this.#pendingReads) {
+      if (read.index > appliedIndex) {
+        waiting.push(read);
+        continue;
+      }
+      host.checker.readServed(this.id, read.context, read.index, { appliedIndex, digest: this.#stateMachine.digest });
+      host.stats.readsServed += 1;
+      host.trace.record(host.nowTicks, "read-state", this.id, `${read.context} at index ${read.index}, state at ${appliedIndex}`);
+    }
+    this.#pendingReads = waiting;
   }
 
   #observeCommit(): void {
@@ -291,6 +380,7 @@ export class SimMember {
   }
 
   #applyEntry(entry: Entry): void {
+    this.#host.checker.appliedWithinDurable(this.id, entry.index, this.disk.durableIndex, "apply");
     this.#stateMachine.apply(entry);
     this.#host.checker.entryApplied(this.id, entry, this.#stateMachine.digest);
     if (entry.type === EntryType.ConfChange) {

@@ -10,7 +10,11 @@ export const raftCore: SimCore = {
   },
   newNode(args: SimNodeArgs): SimRaftNode {
     const config = defaultRaftConfig({ id: args.id, storage: args.storage, random: args.random, applied: args.applied });
-    if (args.unsafeCommit) config.testOnlyUnsafeCommit = true;
+    // The core's test-only flags: each mutation of the real core is one branch in raft.ts.
+    if (args.mutation === "unsafe-commit") config.testOnlyUnsafeCommit = true;
+    if (args.mutation === "double-vote") config.testOnlyDoubleVote = true;
+    if (args.mutation === "vote-without-log-check") config.testOnlySkipVoteLogCheck = true;
+    if (args.mutation === "read-index-without-quorum") config.testOnlyReadIndexWithoutQuorum = true;
     return new RawNode(config);
   },
   isProposalDropped(error: unknown): boolean {

@@ -6,6 +6,7 @@ import { assert } from "../util/assert.ts";
 import { SimViolation, type Property } from "./checker.ts";
 import { SimCluster } from "./cluster.ts";
 import type { SimCore } from "./core.ts";
+import type { SimMutation } from "./mutations.ts";
 import { pickSimOptions, type SimOptions } from "./options.ts";
 import { emptySimStats, type SimStats } from "./stats.ts";
 import { Trace, type TraceEvent, type TraceSink } from "./trace.ts";
@@ -40,8 +41,8 @@ export interface RunOptions {
   core: SimCore;
   /** Receives every event as it happens (verbose replay). */
   sink?: TraceSink;
-  /** TEST ONLY: members commit without a quorum. */
-  unsafeCommit?: boolean;
+  /** TEST ONLY: a deliberate bug the checkers must catch (mutations.ts). */
+  mutation?: SimMutation;
   /** Changes to the seed's options (tests shorten runs). */
   adjust?: (options: SimOptions) => SimOptions;
 }
@@ -62,7 +63,7 @@ export function runSeed(seed: number, run: RunOptions): SimResult {
   let property: Property | "crash" | null = null;
   let message = "";
   try {
-    cluster = new SimCluster(options, run.core, trace, run.unsafeCommit === true);
+    cluster = new SimCluster(options, run.core, trace, run.mutation ?? null);
     trace.record(0, "phase", 0, `safety phase: ${options.safetyTicks} ticks`);
     for (let tick = 0; tick < options.safetyTicks; tick++) cluster.runTick();
     cluster.healAll();

@@ -17,6 +17,7 @@ export type ErrorCode =
   | "TIMEOUT"
   | "CLOSED"
   | "BAD_REQUEST"
+  | "NOT_FOUND"
   | "DIR_LOCKED"
   | "RING_INVALID"
   | "UNREACHABLE"

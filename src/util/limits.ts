@@ -88,3 +88,22 @@ export const respMultiKeyInflightCountMax = 256;
 
 assert(respBulkSizeBytesMax > valueSizeBytesMax && respBulkSizeBytesMax > keySizeBytesMax, "a bulk holds the largest key or value and one byte more");
 assert(respMultiKeyInflightCountMax <= routerShardInflightCountMax, "one multi-key command cannot fill a shard's in-flight slots");
+
+/** Bulk import (`ukv analyze`, `ukv load`): one csv/tsv/jsonl row held at once; a longer one is a bad row. */
+export const bulkRowSizeBytesMax = 16 * 1024 * 1024;
+/** Bulk import: fields of one csv/tsv row. */
+export const bulkColumnCountMax = 4096;
+/** Bulk import: chunk size of file reads. */
+export const bulkReadChunkSizeBytes = 1024 * 1024;
+/** Bulk import: distinct key hashes counted exactly (8 bytes each, table at most half full: 64 MiB); past it, HyperLogLog only. */
+export const bulkExactDistinctCountMax = 4 * 1024 * 1024;
+/** Bulk import: buckets of the key-hash histogram (the top 16 bits of the 64-bit hash). */
+export const bulkHashBucketCount = 65536;
+/** Bulk import: bad rows kept with their line number and reason (the rest are only counted). */
+export const bulkBadRowSampleCountMax = 10;
+/** Bulk import: command names of skipped RESP commands counted by name; the rest share one "(other)" count. */
+export const bulkSkippedNameCountMax = 32;
+
+assert(bulkRowSizeBytesMax >= 2 * (keySizeBytesMax + valueSizeBytesMax), "a row holds the largest key and value, quoted");
+assert(bulkReadChunkSizeBytes <= bulkRowSizeBytesMax, "a read chunk never exceeds a row's limit");
+assert(shardCountMax <= bulkHashBucketCount, "every planned shard gets at least one hash bucket");

@@ -112,9 +112,36 @@ describe("SafetyChecker", () => {
     const checker = new SafetyChecker();
     checker.commitAdvanced(1, 1, 0, 2, logOf([entry(1, 1), entry(2, 1)]));
     checker.readIssued("r1");
-    expect(violationOf(() => checker.readServed(1, "r1", 2))).toBeNull();
-    expect(violationOf(() => checker.readServed(1, "r1", 1))).toBe("linearizable-read");
-    expect(violationOf(() => checker.readServed(1, "never-issued", 5))).toBe("linearizable-read");
+    const value = { appliedIndex: 2, digest: 7 };
+    expect(violationOf(() => checker.readServed(1, "r1", 2, value))).toBeNull();
+    expect(violationOf(() => checker.readServed(1, "r1", 1, value))).toBe("linearizable-read");
+    expect(violationOf(() => checker.readServed(1, "never-issued", 5, value))).toBe("linearizable-read");
+  });
+
+  test("linearizable read: a right read index with a stale value is reported (the value is checked, not only the index)", () => {
+    const checker = new SafetyChecker();
+    checker.entryApplied(1, entry(1, 1), 11);
+    checker.entryApplied(1, entry(2, 1), 22);
+    checker.commitAdvanced(1, 1, 0, 2, logOf([entry(1, 1), entry(2, 1)]));
+    checker.readIssued("r1");
+    expect(violationOf(() => checker.readServed(2, "r1", 2, { appliedIndex: 2, digest: 22 }))).toBeNull();
+    // Answered before the member applied up to the read index: the index is right, the state is old.
+    expect(violationOf(() => checker.readServed(2, "r1", 2, { appliedIndex: 1, digest: 11 }))).toBe("linearizable-read");
+    // The state claimed at index 2 is not the state appliers reached there.
+    expect(violationOf(() => checker.readServed(2, "r1", 2, { appliedIndex: 2, digest: 99 }))).toBe("linearizable-read");
+  });
+
+  test("durability: applying beyond what the disk recovers, at apply or at a crash, is reported", () => {
+    const checker = new SafetyChecker();
+    expect(violationOf(() => checker.appliedWithinDurable(1, 5, 5, "apply"))).toBeNull();
+    expect(violationOf(() => checker.appliedWithinDurable(1, 6, 5, "apply"))).toBe("durability");
+    expect(violationOf(() => checker.appliedWithinDurable(1, 6, 4, "crash"))).toBe("durability");
+  });
+
+  test("durability: acknowledging entries the disk does not hold yet is reported", () => {
+    const checker = new SafetyChecker();
+    expect(violationOf(() => checker.appendAcknowledged(1, 7, 7))).toBeNull();
+    expect(violationOf(() => checker.appendAcknowledged(1, 8, 7))).toBe("durability");
   });
 
   test("entry integrity: an entry no client proposed is reported", () => {

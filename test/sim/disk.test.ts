@@ -73,4 +73,25 @@ describe("SimDisk", () => {
     disk.persist({ hardState: { term: 1, vote: 1, commit: 2 }, snapshot: null, entries: entries(1, 5, 1) });
     expect(() => disk.saveLocalSnapshot(snapshotAt(3, 1))).toThrow();
   });
+
+  test("mutation drop-fsync: a hard-state-only write is lost on a crash until a write with entries syncs it", () => {
+    const disk = new SimDisk(conf, { dropHardStateSync: true });
+    disk.persist({ hardState: { term: 1, vote: 1, commit: 0 }, snapshot: null, entries: entries(1, 3, 1) });
+    disk.persist({ hardState: { term: 1, vote: 1, commit: 3 }, snapshot: null, entries: [] });
+    expect(disk.durableIndex).toBe(3);
+    disk.crash();
+    expect(disk.hardState.commit).toBe(0);
+    disk.persist({ hardState: { term: 1, vote: 1, commit: 3 }, snapshot: null, entries: [] });
+    disk.persist({ hardState: null, snapshot: null, entries: entries(4, 4, 1) });
+    disk.crash();
+    expect(disk.hardState.commit).toBe(3);
+  });
+
+  test("without the mutation a hard-state-only write survives a crash", () => {
+    const disk = new SimDisk(conf);
+    disk.persist({ hardState: { term: 1, vote: 1, commit: 0 }, snapshot: null, entries: entries(1, 3, 1) });
+    disk.persist({ hardState: { term: 1, vote: 1, commit: 3 }, snapshot: null, entries: [] });
+    disk.crash();
+    expect(disk.hardState.commit).toBe(3);
+  });
 });

@@ -108,6 +108,13 @@ class RawClient {
     return this.received.slice(start);
   }
 
+  /** Polls (bounded) until everything received so far satisfies `done`; returns whether it did. */
+  async waitFor(done: (received: string) => boolean, timeoutMs = 3000): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    while (!done(this.received) && performance.now() < deadline && !this.closed) await Bun.sleep(2);
+    return done(this.received);
+  }
+
   async waitClosed(timeoutMs = 3000): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
     while (!this.closed && performance.now() < deadline) await Bun.sleep(2);
@@ -221,8 +228,9 @@ describe("RespServer", () => {
     backend.delayMsByKey.set("missing", 20);
     const reply = await client.exchange(Buffer.concat([command("GET", "missing"), command("HELLO", "3"), command("GET", "absent")]), "$-1\r\n%7\r\n");
     expect(reply.startsWith("$-1\r\n%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n")).toBe(true);
-    await Bun.sleep(20);
-    expect(client.received.endsWith("$7\r\nmodules\r\n*0\r\n_\r\n")).toBe(true);
+    const helloTail = "$7\r\nmodules\r\n*0\r\n_\r\n";
+    await client.waitFor((received) => received.endsWith(helloTail));
+    expect(client.received.endsWith(helloTail)).toBe(true);
     await expectExchange(client, command("HELLO", "4"), "-NOPROTO unsupported protocol version\r\n");
   });
 
@@ -261,8 +269,9 @@ describe("RespServer", () => {
     await expectExchange(client, command("CONFIG", "GET", "appendonly"), "*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n");
     await expectExchange(client, command("COMMAND", "COUNT"), ":17\r\n");
     const info = await client.exchange(command("INFO", "keyspace"), "$");
-    await Bun.sleep(10);
-    expect(client.received).toContain("# Keyspace\r\ndb0:keys=0,expires=0,avg_ttl=0");
+    const keyspace = "# Keyspace\r\ndb0:keys=0,expires=0,avg_ttl=0";
+    await client.waitFor((received) => received.includes(keyspace));
+    expect(client.received).toContain(keyspace);
     expect(info.startsWith("$")).toBe(true);
   });
 });
