@@ -9,11 +9,20 @@ import { resolve } from "node:path";
 import { nemesisKinds, type NemesisKind } from "../src/chaos/nemesis.ts";
 import { runChaos } from "../src/chaos/run.ts";
 
+const usage = `Usage: npm run chaos -- [--seed N] [--duration-s S] [--clients C] [--stores N] [--shards S]
+                     [--replicas R] [--nemesis ${nemesisKinds.join(",")}]
+                     [--binary PATH] [--keep]
+Defaults: random seed, 60 s, 8 clients, 5 stores, 16 shards x 3 replicas, kill,pause,partition, dist/ukv.
+Exit 0: no anomaly; 1: anomalies (the run folder is kept and printed); 2: the harness failed.`;
+const knownFlags = new Set(["seed", "duration-s", "clients", "stores", "shards", "replicas", "nemesis", "binary", "keep", "help"]);
+
 function parseArgs(argv: readonly string[]): Map<string, string> {
   const args = new Map<string, string>();
   for (let index = 0; index < argv.length; index++) {
     const name = argv[index]!;
-    if (!name.startsWith("--")) throw new Error(`Unexpected argument: ${name}`);
+    if (!name.startsWith("--")) throw new Error(`Unexpected argument: ${name}\n${usage}`);
+    // A misspelt flag would otherwise be ignored and the run made with its default.
+    if (!knownFlags.has(name.slice(2))) throw new Error(`Unknown flag: ${name}\n${usage}`);
     const next = argv[index + 1];
     if (next === undefined || next.startsWith("--")) args.set(name.slice(2), "true");
     else {
@@ -34,6 +43,10 @@ function intArg(args: Map<string, string>, name: string, fallback: number): numb
 
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.has("help")) {
+    console.log(usage);
+    return 0;
+  }
   const nemeses = (args.get("nemesis") ?? "kill,pause,partition").split(",").filter((name) => name !== "");
   for (const name of nemeses) {
     if (!(nemesisKinds as readonly string[]).includes(name)) throw new Error(`Unknown nemesis ${name}: expected some of ${nemesisKinds.join(",")}`);
