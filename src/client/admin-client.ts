@@ -11,6 +11,9 @@ const encoder = new TextEncoder();
 const catchUpPollMs = 200;
 export const catchUpWaitMsDefault = 120_000;
 const layoutWaitMsMax = 10_000;
+/** How long an admin request waits for a shard without a reachable leader to get one. */
+const leaderWaitMsMax = 10_000;
+const leaderWaitPollMs = 100;
 
 export interface AdminProgress {
   (line: string): void;
@@ -54,21 +57,36 @@ export class AdminClient {
   }
 
   async #shardClient(shardId: number): Promise<{ client: GroupClient; shard: TopologyShard }> {
-    const shard = await this.shard(shardId);
-    const addresses = [...shard.members, ...(shard.learners ?? [])].map((member) => member.clientAddress).filter((address) => address !== "");
+    const topology = await this.topology();
+    const shard = findShard(topology, shardId);
+    const members = [...shard.members, ...(shard.learners ?? [])].map((member) => member.clientAddress);
+    // The shard's replicas first, then every other store: the topology can trail a change (a
+    // replica added or removed a moment ago), and a NOT_LEADER hint is followed only to an
+    // address the client knows; a store without a replica answers WRONG_SHARD and is skipped.
+    const others = (topology.layout?.stores ?? []).map((store) => store.clientAddress).filter((address) => !members.includes(address));
+    const addresses = [...members, ...others].filter((address) => address !== "");
     return { client: new GroupClient(addresses, { timeoutMs: 15_000 }), shard };
   }
 
   async #admin(client: GroupClient, shardId: number, request: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const response = await client.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify(request)), linearizable: false, shard: shardId });
-    if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" ? "TIMEOUT" : "BAD_REQUEST", response.message || response.code);
-    return JSON.parse(response.statusJson) as Record<string, unknown>;
+    const deadline = Date.now() + leaderWaitMsMax;
+    for (;;) {
+      const response = await client.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify(request)), linearizable: false, shard: shardId });
+      // The lead is moving (an election, a transfer, a leader removing itself): the group client
+      // gave up following it; wait for the new leader, bounded.
+      if (response.code === "NOT_LEADER" && Date.now() < deadline) {
+        await Bun.sleep(leaderWaitPollMs);
+        continue;
+      }
+      if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" ? "TIMEOUT" : "BAD_REQUEST", response.message || response.code);
+      return JSON.parse(response.statusJson) as Record<string, unknown>;
+    }
   }
 
-  async #leaderStatus(client: GroupClient, shardId: number): Promise<{ lastIndex: number; progress: Record<string, { match: number }> }> {
+  async #leaderStatus(client: GroupClient, shardId: number): Promise<{ role: string; voters: number[]; lastIndex: number; progress: Record<string, { match: number }> }> {
     const response = await client.request({ op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false, shard: shardId });
     if (response.code !== "OK") throw new UkvError("SHARD_UNAVAILABLE", `Shard leader did not answer STATUS: ${response.code}`);
-    return JSON.parse(response.statusJson) as { lastIndex: number; progress: Record<string, { match: number }> };
+    return JSON.parse(response.statusJson) as { role: string; voters: number[]; lastIndex: number; progress: Record<string, { match: number }> };
   }
 
   /**
@@ -98,13 +116,24 @@ export class AdminClient {
         }
         this.#progress(`store ${args.storeId} created an empty replica of shard ${args.shardId}`);
         await this.#admin(client, args.shardId, { action: "add-learner", nodeId: args.storeId, raftAddress: store.raftAddress, clientAddress: store.clientAddress });
+        this.#progress(`store ${args.storeId} added to shard ${args.shardId} as a learner`);
+      } else {
+        this.#progress(`store ${args.storeId} is a member of shard ${args.shardId} already`);
       }
-      this.#progress(`store ${args.storeId} added to shard ${args.shardId} as a learner`);
       if (args.noWait === true) return;
       const deadline = Date.now() + (args.waitMsMax ?? catchUpWaitMsDefault);
       let lastReportMs = 0;
       for (;;) {
         const status = await this.#leaderStatus(client, args.shardId);
+        // A voter already (a rerun after the promotion, or a repeated add): done. Only the
+        // leader's word counts; a follower's STATUS may be stale, and promote redirects to it.
+        if (status.role === "leader" && status.voters.includes(args.storeId)) {
+          if (isMember) {
+            this.#progress(`store ${args.storeId} is already a voter of shard ${args.shardId}`);
+            return;
+          }
+          break;
+        }
         const match = status.progress[String(args.storeId)]?.match ?? 0;
         const lag = Math.max(0, status.lastIndex - match);
         if (Date.now() - lastReportMs > 1000) {

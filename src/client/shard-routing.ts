@@ -24,7 +24,7 @@ export interface ShardRoutingOptions {
   pool: MemberPool;
   /** How long writes keep retrying (elections, redirects) before the last answer is returned. Default 3000. */
   retryWindowMs?: number;
-  /** First backoff between retries; doubles up to backoffMsMax. Default 25. */
+  /** First backoff between retries; doubles up to backoffMsMax. Default 25, or backoffMsMax when that is less. */
   backoffMsMin?: number;
   /** Default 400. */
   backoffMsMax?: number;
@@ -66,8 +66,10 @@ export class ShardRouting {
     this.#pool = options.pool;
     this.#leaders = new LeaderCache(options.topology.current().epoch);
     this.#retryWindowMs = options.retryWindowMs ?? retryWindowMsDefault;
-    this.#backoffMsMin = options.backoffMsMin ?? 25;
     this.#backoffMsMax = options.backoffMsMax ?? 400;
+    // The default never exceeds an explicit maximum: a store passes its tick (1..10000 ms), and
+    // a tick under 25 ms failed the ordering assert below at start.
+    this.#backoffMsMin = options.backoffMsMin ?? Math.min(25, this.#backoffMsMax);
     this.#failureQuarantineMs = options.failureQuarantineMs ?? 2000;
     this.#gate = options.gate ?? null;
     this.#localLeader = options.localLeader ?? null;

@@ -6,7 +6,7 @@
 // answered SHARD_UNAVAILABLE "shard N unavailable: no quorum" at once, with a CRITICAL log line
 // per request, while the other shards keep serving. STATUS to the router returns its view as JSON.
 import type { CachedLeader } from "../client/leader-cache.ts";
-import { MemberPool } from "../client/member-pool.ts";
+import { isMemberFailure, MemberPool } from "../client/member-pool.ts";
 import { ShardRouting, type RouteFields, type RoutingGate } from "../client/shard-routing.ts";
 import type { TopologyShard, TopologySource } from "../client/topology.ts";
 import { makeKvResponse, type KvRequest, type KvResponse } from "../transport/kv-protocol.ts";
@@ -23,6 +23,11 @@ export interface LocalReplicas {
   tryServe(shardId: number, request: RouteFields): Promise<KvResponse> | null;
   /** The leader this store's replica of the shard follows, when it has one and knows it. */
   leaderOf(shardId: number): CachedLeader | null;
+  /**
+   * This store's replica of the shard knows a current leader (itself or another): first-hand
+   * evidence of quorum that overrides a health probe which merely timed out on a busy store.
+   */
+  knowsLeader(shardId: number): boolean;
 }
 
 export interface RouterServerOptions {
@@ -117,6 +122,7 @@ export class RouterServer {
     let monitor: ShardHealthMonitor | null = null;
     const gate = (shard: TopologyShard, request: RouteFields): KvResponse | null => {
       if (monitor === null || monitor.health(shard.id).state !== "unavailable") return null;
+      if (options.local?.knowsLeader(shard.id) === true) return null;
       alerts.refused({ shardId: shard.id, op: request.op, keySizeBytes: request.key.byteLength, detail: monitor.health(shard.id).detail });
       return makeKvResponse(0, "SHARD_UNAVAILABLE", { message: noQuorumMessage(shard.id) });
     };
@@ -251,7 +257,13 @@ export class RouterServer {
     const refused = gate(shard, request);
     if (refused !== null) return { ...refused, id: request.id };
     const local = this.#local?.tryServe(shard.id, request) ?? null;
-    if (local !== null) return { ...(await local), id: request.id };
+    if (local !== null) {
+      const answer = await local;
+      // The local replica lost (or is handing over) the lead while serving: route the request
+      // like any forwarded one, which follows the new leader and retries within the window. A
+      // client sending shard 0 asked the store to route; it must not see NOT_LEADER for it.
+      if (answer.code !== "NOT_LEADER" && !isMemberFailure(answer)) return { ...answer, id: request.id };
+    }
     const queue = this.#queueOf(shard.id);
     const response = await queue.run(
       () => this.#routing.routeToShard(shard, request),

@@ -53,7 +53,9 @@ export class GroupClient {
         await Bun.sleep(electionPauseMs);
         continue;
       }
-      if (response.code === "UNREACHABLE" || response.code === "TIMEOUT" || response.code === "UNAVAILABLE") {
+      // WRONG_SHARD: that store holds no replica of the group (any more: our member list, read
+      // from the topology, can trail a removal), so it cannot serve this; another member may.
+      if (response.code === "UNREACHABLE" || response.code === "TIMEOUT" || response.code === "UNAVAILABLE" || response.code === "WRONG_SHARD") {
         this.#targetIndex = (this.#targetIndex + 1) % this.addresses.length;
         continue;
       }

@@ -488,6 +488,19 @@ export class LocalStores {
     for (const shard of this.config.shards) await this.waitForLeader(shard.id, timeoutMs);
   }
 
+  /**
+   * Waits until every running store routes a write to every configured shard: a store's health
+   * probe may have seen its peers still starting and refuse a shard until its next probe.
+   */
+  async waitForRouting(timeoutMs = 15_000): Promise<void> {
+    for (const storeId of this.runningStoreIds()) {
+      for (const shard of this.config.shards) {
+        const [key] = this.keysOfShard(`warm-up-${shard.id}-`, shard.id, 1);
+        await waitFor(`store ${storeId} to route to shard ${shard.id}`, () => this.request(storeId, { op: "SET", key, value: "1" }), (response) => response.code === "OK", timeoutMs);
+      }
+    }
+  }
+
   /** Waits until the running replicas of `shardId` (or those on `storeIds`) applied `index`. */
   async waitForApplied(shardId: number, index: number, options: { storeIds?: number[]; timeoutMs?: number } = {}): Promise<void> {
     await waitFor(
@@ -528,12 +541,13 @@ export class LocalStores {
 
   /**
    * The reset between tests sharing one cluster: resumes paused stores, starts stopped configured
-   * ones, and waits for a leader of every group.
+   * ones, and waits for a leader of every group and for every store to route to every shard.
    */
   async reset(): Promise<void> {
     for (const storeId of [...this.#paused]) this.resume(storeId);
     for (const storeId of this.storeIds) if (!this.isRunning(storeId)) this.start(storeId);
     await this.waitForLeaders();
+    await this.waitForRouting();
   }
 
   logTail(lineCount = 15): string {

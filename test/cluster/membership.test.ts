@@ -1,107 +1,68 @@
-// Membership changes of a live shard (FR1.2) with real processes: under continuous writes, add a
-// 4th replica (learner -> catch-up -> voter), remove an old one, replace the leader; no client
-// request fails beyond transparent retries, no acknowledged write is lost, the metadata group
-// registers every change, unsafe requests are refused with their reason, and a member that
-// crashed during catch-up can be removed again.
+// Membership changes of a live shard (FR1.2) with real stores: stores join at run time
+// (`ukv node --join`) and `ukv admin` places replicas on them (learner -> catch-up by snapshot ->
+// voter), removes replicas (the leader's too: it hands over first), and moves the lead. Under
+// continuous writes through every store no request fails and no acknowledged write is lost; a
+// removed replica's data is deleted (also when its store was down during the removal); the
+// metadata group registers every change; unsafe requests are refused with their reason; stores
+// restarted after the changes find the replicas added since their bootstrap. Each test makes its
+// own cluster.
 import { afterEach, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { GroupClient } from "../../src/transport/group-client.ts";
-import { fetchTopology } from "../../src/transport/meta-api.ts";
-import { LocalShard, bytes, findFreePortBase, text, ukvBinary } from "./harness.ts";
+import { KvClient } from "../../src/transport/kv-client.ts";
+import { LocalStores, bytes, text, ukvBinary, waitFor } from "./harness.ts";
 
-let shard: LocalShard | null = null;
-const extraProcesses: Subprocess[] = [];
-const clients: GroupClient[] = [];
-
-const joiners: Joiner[] = [];
+const shardId = 1;
+let stores: LocalStores | null = null;
+const clients: KvClient[] = [];
 
 afterEach(async () => {
-  const keepDir = process.env.UKV_TEST_KEEP_LOGS;
-  if (keepDir !== undefined) for (const joiner of joiners) await Bun.write(`${keepDir}/joiner-${joiner.id}.log`, joiner.log());
-  joiners.length = 0;
   for (const client of clients.splice(0)) client.close();
-  for (const child of extraProcesses.splice(0)) {
-    child.kill("SIGKILL");
-    await child.exited;
-  }
-  await shard?.destroy();
-  shard = null;
+  await stores?.destroy();
+  stores = null;
 });
 
-interface Joiner {
-  id: number;
-  raftAddress: string;
-  clientAddress: string;
-  process: Subprocess;
-  log: () => string;
-}
-
-function startJoiner(target: LocalShard, id: number, portBase: number): Joiner {
-  const raftAddress = `127.0.0.1:${portBase}`;
-  const clientAddress = `127.0.0.1:${portBase + 1}`;
-  const metaAddresses = target.config.meta.members.map((member) => member.clientAddress).join(",");
-  let logText = "";
-  const child = Bun.spawn(
-    [ukvBinary, "node", "--config", target.configPath, "--join", metaAddresses, "--id", String(id), "--shard", "1", "--raft-addr", raftAddress, "--client-addr", clientAddress, "--data-dir", join(target.dir, `joined-${id}`)],
-    { stdout: "ignore", stderr: "pipe" },
-  );
-  extraProcesses.push(child);
-  void (async () => {
-    const reader = (child.stderr as ReadableStream<Uint8Array>).getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      logText = (logText + new TextDecoder().decode(value)).slice(-100_000);
-    }
-  })();
-  const joiner = { id, raftAddress, clientAddress, process: child, log: () => logText };
-  joiners.push(joiner);
-  return joiner;
-}
-
 /** Runs `ukv admin ...` without blocking this process's event loop (the load keeps running). */
-async function admin(target: LocalShard, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+async function admin(target: LocalStores, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const child = Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
   return { exitCode, stdout, stderr };
 }
 
-function startRouter(target: LocalShard, address: string): Subprocess {
-  const child = Bun.spawn([ukvBinary, "router", "--config", target.configPath, "--listen", address], { stdout: "ignore", stderr: "ignore" });
-  extraProcesses.push(child);
-  return child;
+/** Waits until the metadata group knows store `storeId` (a joined store registered). */
+async function waitForRegistered(target: LocalStores, storeId: number): Promise<void> {
+  await waitFor(`store ${storeId} to register`, () => target.topology().catch(() => null), (topology) => topology?.layout?.stores.some((store) => store.id === storeId) === true);
 }
 
-async function routerView(address: string): Promise<{ shards: { shardId: number; members: { id: number }[] }[] } | null> {
-  const client = new GroupClient([address], { timeoutMs: 3000 });
-  clients.push(client);
-  const response = await client.request({ op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false }, { anyMember: true });
-  return response.code === "OK" ? (JSON.parse(response.statusJson) as { shards: { shardId: number; members: { id: number }[] }[] }) : null;
+/** The voters of shard 1 as the metadata group holds them, sorted. */
+async function registeredVoters(target: LocalStores): Promise<number[]> {
+  const topology = await target.topology().catch(() => null);
+  return (topology?.layout?.shards.find((shard) => shard.id === shardId)?.members ?? []).map((member) => member.id).sort((a, b) => a - b);
 }
 
-/** Writers of unique keys (each also reading back a recent key) through `addresses`, until stopped. */
-function startLoad(addresses: string[], writerCount: number): { stop(): Promise<{ acked: Map<string, string>; failures: string[] }> } {
+/** Writers of unique keys through the given stores (shard 0: each store routes), each also reading back, until stopped. */
+function startLoad(target: LocalStores, storeIds: number[]): { ackedCount(): number; stop(): Promise<{ acked: Map<string, string>; failures: string[] }> } {
   const acked = new Map<string, string>();
   const failures: string[] = [];
   let running = true;
-  const writers = Array.from({ length: writerCount }, async (_, writerIndex) => {
-    const client = new GroupClient(addresses, { timeoutMs: 3000 });
+  const writers = storeIds.map(async (storeId) => {
+    const client = new KvClient(target.clientAddress(storeId), { timeoutMs: 5000 });
     clients.push(client);
     for (let keyIndex = 0; running && keyIndex < 100_000; keyIndex++) {
-      const key = `w${writerIndex}-${keyIndex}`;
+      const key = `w${storeId}-${keyIndex}`;
       const value = `v${keyIndex}`;
-      const response = await client.request({ op: "SET", key: bytes(key), value: bytes(value), linearizable: false });
+      const response = await client.set(bytes(key), bytes(value));
       if (response.code === "OK") acked.set(key, value);
-      else failures.push(`${key}: ${response.code} ${response.message}`);
-      const read = await client.request({ op: "GET", key: bytes(key), value: new Uint8Array(0), linearizable: false });
+      else failures.push(`SET ${key} via store ${storeId}: ${response.code} ${response.message}`);
+      const read = await client.get(bytes(key));
       // A follower read may lag (eventual consistency) but never fails or invents a value.
-      if (read.code !== "OK" && read.code !== "NOT_FOUND") failures.push(`GET ${key}: ${read.code} ${read.message}`);
-      if (read.code === "OK" && text(read.value) !== value) failures.push(`GET ${key}: phantom ${text(read.value)}`);
+      if (read.code !== "OK" && read.code !== "NOT_FOUND") failures.push(`GET ${key} via store ${storeId}: ${read.code} ${read.message}`);
+      if (read.code === "OK" && text(read.value) !== value) failures.push(`GET ${key} via store ${storeId}: phantom ${text(read.value)}`);
       await Bun.sleep(5);
     }
   });
   return {
+    ackedCount: () => acked.size,
     stop: async () => {
       running = false;
       await Promise.all(writers);
@@ -110,169 +71,172 @@ function startLoad(addresses: string[], writerCount: number): { stop(): Promise<
   };
 }
 
-async function expectMemberHas(address: string, acked: Map<string, string>): Promise<void> {
-  const client = new GroupClient([address], { timeoutMs: 5000 });
-  clients.push(client);
+/** Every acknowledged key, read from store `storeId`'s own replica of shard 1. */
+async function expectReplicaHas(target: LocalStores, storeId: number, acked: Map<string, string>): Promise<void> {
   for (const [key, value] of acked) {
-    const response = await client.request({ op: "GET", key: bytes(key), value: new Uint8Array(0), linearizable: false }, { anyMember: true });
-    if (response.code !== "OK" || text(response.value) !== value) throw new Error(`${address} lacks acknowledged ${key}: ${response.code}`);
+    const response = await target.request(storeId, { op: "GET", key, shard: shardId });
+    if (response.code !== "OK" || text(response.value) !== value) throw new Error(`store ${storeId}'s replica lacks acknowledged ${key}: ${response.code} ${response.message}`);
   }
 }
 
-test("add, remove and replace the leader under load: nothing fails, nothing is lost, meta registers it", async () => {
-  // A low snapshot threshold: the leader compacts its log, so new members catch up by snapshot.
-  shard = await LocalShard.create({ snapshotEntriesThreshold: 200 });
-  const target = shard;
-  for (const id of target.metaIds) target.start(id);
-  target.startAll();
-  const leader = await target.waitForLeader();
-  const preload = await target.request(leader, { op: "SET", key: "before-0", value: "x" });
-  expect(preload.code).toBe("OK");
-  await Promise.all(Array.from({ length: 400 }, (_, index) => target.request(leader, { op: "SET", key: `before-${index}`, value: "x" })));
-  const portBase = await findFreePortBase(6);
-  const joinerA = startJoiner(target, 21, portBase);
-  const joinerB = startJoiner(target, 22, portBase + 2);
-  const routerAddress = `127.0.0.1:${portBase + 4}`;
-  startRouter(target, routerAddress);
-  // The router answers once it has probed the shard healthy: warm up before the measured load.
-  const warmUp = new GroupClient([routerAddress], { timeoutMs: 3000 });
-  clients.push(warmUp);
-  for (let attemptIndex = 0; attemptIndex < 150; attemptIndex++) {
-    const response = await warmUp.request({ op: "SET", key: bytes("warm-up"), value: bytes("1"), linearizable: false }, { anyMember: true });
-    if (response.code === "OK") break;
-    await Bun.sleep(100);
-  }
-  const load = startLoad([routerAddress], 3);
-  await Bun.sleep(800);
+/** Waits until store `storeId` deleted its removed replica of shard 1: gone from its STATUS and its disk. */
+async function expectReplicaDeleted(target: LocalStores, storeId: number): Promise<void> {
+  await waitFor(`store ${storeId} to delete its replica`, async () => ({ status: await target.replicaStatus(storeId, shardId), logged: target.eventCount(storeId, "replica_deleted") }), ({ status, logged }) => status === null && logged > 0);
+  expect(existsSync(join(target.storeDir(storeId), "groups", String(shardId)))).toBe(false);
+}
 
-  const added = await admin(target, ["add-replica", "--shard", "1", "--node", "21", "--raft-addr", joinerA.raftAddress, "--client-addr", joinerA.clientAddress]);
+test("add, remove, move the lead and replace the leader under load: nothing fails, nothing is lost, removed replicas are deleted, meta registers it", async () => {
+  // A low snapshot threshold: the leader compacts its log, so new replicas catch up by snapshot.
+  stores = await LocalStores.create({ snapshotEntriesThreshold: 200, spareStoreCount: 2 });
+  const target = stores;
+  target.startAll();
+  const leader = await target.waitForLeader(shardId);
+  const preload = await Promise.all(Array.from({ length: 400 }, (_, index) => target.request(leader, { op: "SET", key: `before-${index}`, value: "x", shard: shardId })));
+  expect(preload.filter((response) => response.code !== "OK")).toEqual([]);
+  target.joinStore(4, 0);
+  target.joinStore(5, 1);
+  await waitForRegistered(target, 4);
+  await waitForRegistered(target, 5);
+  await target.waitForRouting();
+  const load = startLoad(target, target.storeIds);
+  await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 30);
+
+  const added = await admin(target, ["add-replica", "--shard", "1", "--store", "4"]);
   expect(added.stderr).toBe("");
   expect(added.exitCode).toBe(0);
   expect(added.stdout).toContain("promoted to voter");
 
-  const oldFollower = target.ids.find((id) => id !== leader)!;
-  const removed = await admin(target, ["remove-replica", "--shard", "1", "--node", String(oldFollower)]);
+  const oldFollower = target.storeIds.find((storeId) => storeId !== leader)!;
+  const removed = await admin(target, ["remove-replica", "--shard", "1", "--store", String(oldFollower)]);
+  expect(removed.stderr).toBe("");
   expect(removed.exitCode).toBe(0);
 
-  const addedB = await admin(target, ["add-replica", "--shard", "1", "--node", "22", "--raft-addr", joinerB.raftAddress, "--client-addr", joinerB.clientAddress]);
+  const addedB = await admin(target, ["add-replica", "--shard", "1", "--store", "5"]);
+  expect(addedB.stderr).toBe("");
   expect(addedB.exitCode).toBe(0);
-  const replaced = await admin(target, ["remove-replica", "--shard", "1", "--node", String(leader)]);
+  // Removing the leader's replica: it hands the lead over first.
+  const replaced = await admin(target, ["remove-replica", "--shard", "1", "--store", String(leader)]);
   expect(replaced.stderr).toBe("");
   expect(replaced.exitCode).toBe(0);
+  const moved = await admin(target, ["transfer-leader", "--shard", "1", "--to", "4"]);
+  expect(moved.stderr).toBe("");
+  expect(moved.exitCode).toBe(0);
+  expect(await target.waitForLeader(shardId)).toBe(4);
 
-  // Unsafe requests, each refused with its reason.
-  const tooFew = await admin(target, ["remove-replica", "--shard", "1", "--node", "21"]);
+  // Unsafe or wrong requests, each refused with its reason; a repeated add changes nothing.
+  const tooFew = await admin(target, ["remove-replica", "--shard", "1", "--store", "4"]);
   expect(tooFew.exitCode).not.toBe(0);
   expect(tooFew.stderr).toContain("would leave 2 voters");
-  const unknown = await admin(target, ["remove-replica", "--shard", "1", "--node", "99"]);
+  const unknown = await admin(target, ["remove-replica", "--shard", "1", "--store", "99"]);
+  expect(unknown.exitCode).not.toBe(0);
   expect(unknown.stderr).toContain("is not a member");
-  const duplicate = await admin(target, ["add-replica", "--shard", "1", "--node", "21", "--raft-addr", joinerA.raftAddress, "--client-addr", joinerA.clientAddress]);
-  expect(duplicate.stderr).toContain("already a member");
+  const unknownStore = await admin(target, ["add-replica", "--shard", "1", "--store", "99"]);
+  expect(unknownStore.exitCode).not.toBe(0);
+  expect(unknownStore.stderr).toContain("Unknown store 99");
+  const duplicateStartedMs = performance.now();
+  const duplicate = await admin(target, ["add-replica", "--shard", "1", "--store", "4"]);
+  expect(duplicate.stderr).toBe("");
+  expect(duplicate.exitCode).toBe(0);
+  expect(duplicate.stdout).toContain("already a voter");
+  expect(performance.now() - duplicateStartedMs).toBeLessThan(5000);
 
-  await Bun.sleep(500);
   const { acked, failures } = await load.stop();
   expect(failures).toEqual([]);
   expect(acked.size).toBeGreaterThan(100);
 
-  const remaining = [target.ids.find((id) => id !== leader && id !== oldFollower)!, 21, 22];
-  const addressOf = (id: number): string => (id === 21 ? joinerA.clientAddress : id === 22 ? joinerB.clientAddress : target.clientAddress(id));
-  // Every remaining member holds every acknowledged write once it applied the leader's commit.
-  await Bun.sleep(1000);
-  for (const id of remaining) await expectMemberHas(addressOf(id), acked);
-  expect(target.logs.get(oldFollower) ?? "").toContain("removed_from_group");
-  expect(joinerA.log()).toContain("snapshot_installed");
-
-  const meta = new GroupClient(target.config.meta.members.map((member) => member.clientAddress));
-  clients.push(meta);
-  const deadline = Date.now() + 10_000;
-  let voters: number[] = [];
-  while (Date.now() < deadline) {
-    const topology = await fetchTopology(meta);
-    voters = (topology.layout?.shards[0]?.members ?? []).map((member) => member.id).sort((a, b) => a - b);
-    if (JSON.stringify(voters) === JSON.stringify([...remaining].sort((a, b) => a - b))) break;
-    await Bun.sleep(200);
+  const remaining = [target.storeIds.find((storeId) => storeId !== leader && storeId !== oldFollower)!, 4, 5].sort((a, b) => a - b);
+  await target.waitForCaughtUp(shardId, { storeIds: remaining });
+  for (const storeId of remaining) await expectReplicaHas(target, storeId, acked);
+  expect(target.log(4)).toContain("snapshot_installed");
+  for (const storeId of [oldFollower, leader]) {
+    expect(target.log(storeId)).toContain("removed_from_group");
+    await expectReplicaDeleted(target, storeId);
+    // A store without a replica still routes the shard's keys.
+    const [key, value] = [...acked][0]!;
+    expect(text((await target.request(storeId, { op: "GET", key, linearizable: true })).value)).toBe(value);
   }
-  expect(voters).toEqual([...remaining].sort((a, b) => a - b));
-  // The router picked the change up from the metadata group: it routes to the new members only.
-  const view = await routerView(routerAddress);
-  expect((view?.shards[0]?.members ?? []).map((member) => member.id).sort((a, b) => a - b)).toEqual([...remaining].sort((a, b) => a - b));
+  await waitFor("the metadata group to register the new voters", () => registeredVoters(target), (voters) => voters.join() === remaining.join());
 }, 120_000);
 
-test("a new member that crashed during catch-up can be removed again", async () => {
-  shard = await LocalShard.create();
-  const target = shard;
-  for (const id of target.metaIds) target.start(id);
+test("a replica whose store crashed during catch-up can be removed again; the shard serves on, also once that store is back", async () => {
+  stores = await LocalStores.create({ spareStoreCount: 1 });
+  const target = stores;
   target.startAll();
-  await target.waitForLeader();
-  const portBase = await findFreePortBase(2);
-  const joiner = startJoiner(target, 31, portBase);
-  const added = await admin(target, ["add-replica", "--shard", "1", "--node", "31", "--raft-addr", joiner.raftAddress, "--client-addr", joiner.clientAddress, "--no-wait"]);
+  await target.waitForLeader(shardId);
+  target.joinStore(4, 0);
+  await waitForRegistered(target, 4);
+  const added = await admin(target, ["add-replica", "--shard", "1", "--store", "4", "--no-wait"]);
+  expect(added.stderr).toBe("");
   expect(added.exitCode).toBe(0);
   expect(added.stdout).toContain("as a learner");
-  joiner.process.kill("SIGKILL");
-  await joiner.process.exited;
-  const removed = await admin(target, ["remove-replica", "--shard", "1", "--node", "31"]);
+  await target.kill(4, "SIGKILL");
+  const removed = await admin(target, ["remove-replica", "--shard", "1", "--store", "4"]);
   expect(removed.stderr).toBe("");
   expect(removed.exitCode).toBe(0);
-  const leader = await target.waitForLeader();
-  const status = await target.status(leader);
-  expect(status).not.toBeNull();
-  const response = await target.request(leader, { op: "SET", key: "after", value: "removal" });
-  expect(response.code).toBe("OK");
+  const leader = await target.waitForLeader(shardId);
+  expect((await target.replicaStatus(leader, shardId))!.learners).toEqual([]);
+  expect((await target.request(leader, { op: "SET", key: "after", value: "removal" })).code).toBe("OK");
+  // The store comes back with the replica it created: it is no member, so it neither votes nor
+  // campaigns, and the shard keeps its three voters.
+  target.start(4);
+  await waitFor("store 4 to serve again", () => target.storeStatus(4), (status) => status !== null);
+  await waitFor("the metadata group to register the voters", () => registeredVoters(target), (voters) => voters.join() === target.storeIds.join());
+  expect((await target.request(4, { op: "SET", key: "after-return", value: "y" })).code).toBe("OK");
+  const after = await target.replicaStatus(await target.waitForLeader(shardId), shardId);
+  expect([after!.voters, after!.learners]).toEqual([target.storeIds, []]);
 }, 90_000);
 
+// The replica above was created on store 4 but removed before store 4 heard it was added (it
+// crashed first): on restart it is never deleted, as GroupRuntime.removedElsewhere ignores a
+// replica that never was a member (the guard that keeps a replica created for add-replica alive
+// until its add-learner arrives). Reported; the deletion is still to do.
+test.todo("a replica removed before its store heard it was added is deleted when its store returns");
+
 // Regression (chaos seed 31338): a member restarted after a membership change knew the current
-// members from its snapshot but dialled only the members of its bootstrap file (group.json), so
-// messages to members added later were dropped; with enough members restarted the shard never
-// elected a leader again.
-test("members restarted after a change reach the members added since they bootstrapped", async () => {
-  // A low threshold: every member snapshots after the change, so the membership comes from a snapshot.
-  shard = await LocalShard.create({ snapshotEntriesThreshold: 50 });
-  const target = shard;
-  for (const id of target.metaIds) target.start(id);
+// members from its snapshot but dialled only the members it bootstrapped with, so messages to
+// members added later were dropped; with enough members restarted the shard never elected a
+// leader again. Now: a replica on a store that joined at run time (not in any config).
+test("stores restarted after a change reach the replicas added since they bootstrapped, from their snapshots", async () => {
+  // A low threshold: every replica snapshots after the change, so the membership comes from a snapshot.
+  stores = await LocalStores.create({ snapshotEntriesThreshold: 50, spareStoreCount: 1 });
+  const target = stores;
   target.startAll();
-  const leader = await target.waitForLeader();
-  const portBase = await findFreePortBase(2);
-  let joiner = startJoiner(target, 41, portBase);
-  const added = await admin(target, ["add-replica", "--shard", "1", "--node", "41", "--raft-addr", joiner.raftAddress, "--client-addr", joiner.clientAddress]);
+  const leader = await target.waitForLeader(shardId);
+  target.joinStore(4, 0);
+  await waitForRegistered(target, 4);
+  const added = await admin(target, ["add-replica", "--shard", "1", "--store", "4"]);
+  expect(added.stderr).toBe("");
   expect(added.exitCode).toBe(0);
-  const removedId = target.ids.find((id) => id !== leader)!;
-  const removed = await admin(target, ["remove-replica", "--shard", "1", "--node", String(removedId)]);
+  const removedId = target.storeIds.find((storeId) => storeId !== leader)!;
+  const removed = await admin(target, ["remove-replica", "--shard", "1", "--store", String(removedId)]);
   expect(removed.exitCode).toBe(0);
-  await target.kill(removedId);
-  const originals = target.ids.filter((id) => id !== removedId);
-  let writer = originals[0]!;
+  const voters = target.storeIds.filter((storeId) => storeId !== removedId).concat(4);
+  let writer = leader;
   for (let index = 0; index < 150; index++) {
-    const result = await target.setViaLeader(`before-${index}`, "x", writer);
+    const result = await target.setOnLeader(shardId, `before-${index}`, "x", writer);
     expect(result.ok).toBe(true);
     writer = result.leader;
   }
-  for (const id of originals) expect((await target.status(id))?.snapshotIndex ?? 0).toBeGreaterThan(0);
+  await target.waitForCaughtUp(shardId, { storeIds: voters });
+  for (const storeId of voters) expect((await target.replicaStatus(storeId, shardId))?.snapshotIndex ?? 0).toBeGreaterThan(0);
 
-  // kill -9 of every member, then restart: the two originals bootstrapped with [1,2,3], the joiner without them.
-  for (const id of originals) await target.kill(id);
-  joiner.process.kill("SIGKILL");
-  await joiner.process.exited;
-  for (const id of originals) target.start(id);
-  joiner = startJoiner(target, 41, portBase);
+  // kill -9 of every store, then restart: the originals bootstrapped with [1, 2, 3], store 4 is in no config.
+  await Promise.all([...target.storeIds, 4].map((storeId) => target.kill(storeId, "SIGKILL")));
+  target.startAll();
+  target.start(4);
 
-  // Each member must receive new writes: the originals from each other, the joiner from the leader.
-  let acknowledged = false;
-  for (let attemptIndex = 0; attemptIndex < 100 && !acknowledged; attemptIndex++) {
-    for (const id of originals) {
-      const response = await target.request(id, { op: "SET", key: "after-restart", value: "y" }).catch(() => null);
-      if (response?.code === "OK") acknowledged = true;
-    }
-    if (!acknowledged) await Bun.sleep(100);
-  }
-  expect(acknowledged).toBe(true);
-  const joinerClient = new GroupClient([joiner.clientAddress], { timeoutMs: 2000 });
-  clients.push(joinerClient);
-  let seen = "";
-  for (let attemptIndex = 0; attemptIndex < 100 && seen !== "y"; attemptIndex++) {
-    const response = await joinerClient.request({ op: "GET", key: bytes("after-restart"), value: new Uint8Array(0), linearizable: false }, { anyMember: true });
-    seen = response.code === "OK" ? text(response.value) : response.code;
-    if (seen !== "y") await Bun.sleep(100);
-  }
+  // Each replica must receive new writes: the originals from each other, store 4 from the leader.
+  await waitFor("a write after the restart", () => target.request(voters[0]!, { op: "SET", key: "after-restart", value: "y" }), (response) => response.code === "OK", 20_000);
+  const seen = await waitFor(
+    "store 4's replica to see the write",
+    async () => {
+      const response = await target.request(4, { op: "GET", key: "after-restart", shard: shardId });
+      return response.code === "OK" ? text(response.value) : response.code;
+    },
+    (value) => value === "y",
+    20_000,
+  );
   expect(seen).toBe("y");
+  // The removed replica stayed deleted through the crash.
+  expect(await target.replicaStatus(removedId, shardId)).toBeNull();
 }, 90_000);
