@@ -88,7 +88,13 @@ export class StoreProcess {
         // Retries inside the cluster are cheap, and the local replica names a new leader as soon as
         // it hears of it: retry often enough to reach it within a tick of its election.
         backoffMsMax: config.tickMs,
-        local: { tryServe: (shardId, request) => local.tryServe(shardId, request), leaderOf: (shardId) => local.leaderOf(shardId) },
+        // A probe waits behind the requests a busy store is answering: allow it an election timeout.
+        probeTimeoutMs: config.electionTicks * config.tickMs,
+        local: {
+          tryServe: (shardId, request) => local.tryServe(shardId, request),
+          leaderOf: (shardId) => local.leaderOf(shardId),
+          knowsLeader: (shardId) => local.knowsLeader(shardId),
+        },
         logger,
       });
       started.push(router);

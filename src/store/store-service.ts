@@ -80,6 +80,11 @@ export class StoreService {
     return this.serveLocal(shardId, { ...request, id: 0 });
   }
 
+  knowsLeader(shardId: number): boolean {
+    const runtime = this.#store.replica(shardId);
+    return runtime !== null && runtime.leaderId() !== 0 && !runtime.summary().removed;
+  }
+
   /** The leader this store's replica of `shardId` follows (another store), or null. */
   leaderOf(shardId: number): CachedLeader | null {
     const runtime = this.#store.replica(shardId);

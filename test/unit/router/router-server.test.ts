@@ -173,6 +173,7 @@ describe("RouterServer", () => {
         return Promise.resolve(makeKvResponse(0, "OK", { value: encoder.encode("local") }));
       },
       leaderOf: (): null => null,
+      knowsLeader: (): boolean => false,
     };
     const local: LocalReplicas = hook;
     const { cluster } = await setUp({ local, listen: null });
@@ -199,6 +200,7 @@ describe("RouterServer", () => {
         return null;
       },
       leaderOf: (): null => null,
+      knowsLeader: (): boolean => false,
     };
     const local: LocalReplicas = hook;
     const { cluster } = await setUp({ local, listen: null });
