@@ -6,16 +6,13 @@
 // One Ready is handled at a time; meanwhile ticks, messages and proposals keep flowing into the
 // core, so the next Ready batches everything that arrived during the previous fdatasync
 // (group commit across clients for free).
-import { mkdirSync } from "node:fs";
 import { RawNode, ProposalDroppedError, defaultRaftConfig } from "../raft/raw-node.ts";
 import { MemoryStorage } from "../raft/memory-storage.ts";
 import { decodeConfChange } from "../raft/conf-change.ts";
 import type { ConfChange, ConfState, Entry, Message, Ready, Snapshot } from "../raft/types.ts";
 import { ConfChangeType, EntryType, MessageType, Role } from "../raft/types.ts";
-import { Table, type TableOp } from "../storage/table.ts";
+import type { TableOp } from "../storage/table.ts";
 import type { GroupLog, GroupRecovery } from "../storage/store-log.ts";
-import { SnapshotStore } from "../storage/snapshot-store.ts";
-import type { RaftTransport } from "../transport/raft-transport.ts";
 import { UkvError, isUkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
@@ -31,6 +28,7 @@ import {
   type GroupMembership,
   type MemberAddress,
 } from "./log-codec.ts";
+import type { ReplicaClock, ReplicaSnapshots, ReplicaState, ReplicaStateMachine, ReplicaTransport, TimerHandle } from "./replica-io.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 
 export interface GroupRuntimeOptions {
@@ -42,8 +40,13 @@ export interface GroupRuntimeOptions {
   /** This group's part of the store's shared log, and what the store recovered of it. */
   log: GroupLog;
   recovery: GroupRecovery | null;
-  snapshotDir: string;
-  transport: RaftTransport;
+  /** The state machine and its snapshots (a store: a native Table and snapshot files). */
+  state: ReplicaState;
+  transport: ReplicaTransport;
+  /** Time, deferred calls and timers: the event loop in a store, the virtual clock in the simulator. */
+  clock: ReplicaClock;
+  /** Seed of the core's election jitter; default: one per (store, group), so a replica replays. */
+  randomSeed?: number;
   logger: Logger;
   tickMs: number;
   electionTicks: number;
@@ -120,21 +123,26 @@ const requestTimeoutMsDefault = 5000;
 const failoverRankGapTicks = 6;
 const membershipChangeTimeoutMs = 10_000;
 const confChangeRetryMsMax = 3000;
+const confChangeRetryDelayMs = 25;
 const persistRetryDelayMs = 200;
 const snapshotRetryDelayMs = 2000;
+/** close() waits this many times closeWaitDelayMs at most for the Ready in flight. */
+const closeWaitCountMax = 500;
+const closeWaitDelayMs = 10;
 
 export class GroupRuntime {
   readonly nodeId: number;
   readonly groupId: number;
-  readonly table: Table;
+  readonly table: ReplicaStateMachine;
   readonly #options: GroupRuntimeOptions;
   readonly #logger: Logger;
   readonly #raw: RawNode;
   readonly #storage: MemoryStorage;
   readonly #log: GroupLog;
-  readonly #snapshots: SnapshotStore;
-  readonly #proposals = new ProposalWaiters();
-  readonly #reads = new ReadWaiters();
+  readonly #snapshots: ReplicaSnapshots;
+  readonly #clock: ReplicaClock;
+  readonly #proposals: ProposalWaiters;
+  readonly #reads: ReadWaiters;
   readonly #requestTimeoutMs: number;
   #appliedIndex: number;
   #snapshotIndex: number;
@@ -151,14 +159,14 @@ export class GroupRuntime {
   #snapshotRetryAfterMs = 0;
   /** Index of the entry (or snapshot) that set the current membership. */
   #membershipIndex: number;
-  readonly #membershipWaiters = new Map<string, { resolve(): void; reject(error: Error): void; timer: ReturnType<typeof setTimeout> }>();
+  readonly #membershipWaiters = new Map<string, { resolve(): void; reject(error: Error): void; timer: TimerHandle }>();
   #role: Role = Role.Follower;
   #leader = 0;
   #term = 0;
   #draining = false;
   #drainScheduled = false;
   #closed = false;
-  #failoverTimer: ReturnType<typeof setTimeout> | null = null;
+  #failoverTimer: TimerHandle | null = null;
   #fatalError: Error | null = null;
   readonly #traceReady: boolean;
   #persistedTerm: number;
@@ -172,9 +180,7 @@ export class GroupRuntime {
 
   private constructor(args: {
     options: GroupRuntimeOptions;
-    table: Table;
     log: GroupLog;
-    snapshots: SnapshotStore;
     storage: MemoryStorage;
     appliedIndex: number;
     membership: GroupMembership;
@@ -183,9 +189,12 @@ export class GroupRuntime {
     this.nodeId = args.options.nodeId;
     this.groupId = args.options.groupId;
     this.#logger = args.options.logger;
-    this.table = args.table;
+    this.table = args.options.state.stateMachine;
     this.#log = args.log;
-    this.#snapshots = args.snapshots;
+    this.#snapshots = args.options.state.snapshots;
+    this.#clock = args.options.clock;
+    this.#proposals = new ProposalWaiters(this.#clock);
+    this.#reads = new ReadWaiters(this.#clock);
     this.#storage = args.storage;
     this.#appliedIndex = args.appliedIndex;
     this.#snapshotIndex = args.appliedIndex;
@@ -200,7 +209,7 @@ export class GroupRuntime {
     const config = defaultRaftConfig({
       id: this.nodeId,
       storage: this.#storage,
-      random: new Prng(seedFor(this.nodeId, this.groupId)),
+      random: new Prng(args.options.randomSeed ?? seedFor(this.nodeId, this.groupId)),
       applied: args.appliedIndex,
     });
     config.electionTicks = args.options.electionTicks;
@@ -215,10 +224,7 @@ export class GroupRuntime {
    * ticks it from then on.
    */
   static async open(options: GroupRuntimeOptions): Promise<GroupRuntime> {
-    mkdirSync(options.snapshotDir, { recursive: true });
-    const table = Table.create();
-    const snapshots = new SnapshotStore(options.snapshotDir);
-    const snapshotInfo = await snapshots.loadLatest(table);
+    const snapshotInfo = await options.state.snapshots.loadLatest();
     const recovery = options.recovery ?? { entries: [], hardState: null, firstIndex: 0 };
     // Without a snapshot the membership is the bootstrap one from the config: conf changes since
     // then are in the log and are applied again on replay. With a snapshot, its metadata holds it.
@@ -247,7 +253,7 @@ export class GroupRuntime {
       const commit = Math.min(Math.max(recovery.hardState.commit, appliedIndex), lastIndex);
       storage.setHardState({ term: recovery.hardState.term, vote: recovery.hardState.vote, commit });
     }
-    const runtime = new GroupRuntime({ options, table, log: options.log, snapshots, storage, appliedIndex, membership });
+    const runtime = new GroupRuntime({ options, log: options.log, storage, appliedIndex, membership });
     options.logger.info(
       {
         event: "group_recovered",
@@ -418,7 +424,7 @@ export class GroupRuntime {
     this.#raw.forgetLeader();
     this.#scheduleDrain();
     this.#logger.info({ event: "leader_connection_lost", leader: peerId, term: this.#term, campaignInMs: delayMs });
-    this.#failoverTimer = setTimeout(() => {
+    this.#failoverTimer = this.#clock.setTimer(() => {
       this.#failoverTimer = null;
       if (this.#closed || (this.#leader !== peerId && this.#leader !== 0) || this.#role !== Role.Follower) return;
       this.#logger.info({ event: "campaigning_early", leader: peerId, term: this.#term });
@@ -477,7 +483,7 @@ export class GroupRuntime {
     this.#wake();
     const key = membershipWaiterKey(change.type, change.nodeId);
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimer(() => {
         this.#membershipWaiters.delete(key);
         reject(new UkvError("TIMEOUT", `Membership change not applied within ${membershipChangeTimeoutMs} ms (outcome unknown)`));
       }, membershipChangeTimeoutMs);
@@ -491,7 +497,7 @@ export class GroupRuntime {
       });
     } catch (error) {
       const waiter = this.#membershipWaiters.get(key);
-      if (waiter !== undefined) clearTimeout(waiter.timer);
+      if (waiter !== undefined) waiter.timer.cancel();
       this.#membershipWaiters.delete(key);
       if (error instanceof ProposalDroppedError) {
         throw this.#role === Role.Leader
@@ -510,16 +516,16 @@ export class GroupRuntime {
    * moments right after an election (Raft's pending-conf rule): wait for that to clear, bounded.
    */
   async #proposeConfChangePatiently(change: ConfChange): Promise<void> {
-    const deadline = Date.now() + confChangeRetryMsMax;
+    const deadline = this.#clock.nowMs() + confChangeRetryMsMax;
     for (;;) {
       try {
         this.#raw.proposeConfChange(change);
         return;
       } catch (error) {
-        if (!(error instanceof ProposalDroppedError) || this.#role !== Role.Leader || Date.now() > deadline) throw error;
+        if (!(error instanceof ProposalDroppedError) || this.#role !== Role.Leader || this.#clock.nowMs() > deadline) throw error;
       }
       this.#scheduleDrain();
-      await Bun.sleep(25);
+      await this.#clock.sleep(confChangeRetryDelayMs);
     }
   }
 
@@ -610,11 +616,11 @@ export class GroupRuntime {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#failoverTimer !== null) clearTimeout(this.#failoverTimer);
+    this.#failoverTimer?.cancel();
     const closedError = new UkvError("CLOSED", `Node ${this.nodeId} is shutting down`);
     this.#proposals.rejectAll(closedError);
     this.#reads.rejectAll(closedError);
-    for (let waitIndex = 0; this.#draining && waitIndex < 500; waitIndex++) await Bun.sleep(10);
+    for (let waitIndex = 0; this.#draining && waitIndex < closeWaitCountMax; waitIndex++) await this.#clock.sleep(closeWaitDelayMs);
     await this.#snapshotInFlight;
     this.table.close();
   }
@@ -632,8 +638,8 @@ export class GroupRuntime {
   #scheduleDrain(): void {
     if (this.#drainScheduled || this.#draining || this.#closed) return;
     this.#drainScheduled = true;
-    // setImmediate, not a microtask: proposals and messages of this event-loop turn join the batch.
-    setImmediate(() => {
+    // Deferred (setImmediate in a store), not a microtask: proposals and messages of this event-loop turn join the batch.
+    this.#clock.defer(() => {
       this.#drainScheduled = false;
       void this.#drain();
     });
@@ -664,7 +670,7 @@ export class GroupRuntime {
   async #handleReady(ready: Ready): Promise<void> {
     if (ready.softState !== null) this.#onSoftState(ready.softState.role, ready.softState.leader);
     if (ready.hardState !== null) this.#term = ready.hardState.term;
-    const startedMs = performance.now();
+    const startedMs = this.#clock.nowMs();
     // A leader sends before persisting (Raft thesis 10.2.1): its own entries count towards a
     // commit only after advance(), i.e. once durable here, so FR3.3 still holds, and the
     // followers' fdatasync overlaps the leader's. Everyone else persists first: a vote or an
@@ -674,7 +680,7 @@ export class GroupRuntime {
     // 1. persist
     if (ready.snapshot !== null) await this.#installSnapshot(ready.snapshot);
     await this.#persist(ready);
-    const persistedMs = performance.now();
+    const persistedMs = this.#clock.nowMs();
     // 2. send
     if (!sendFirst) this.#send(ready.messages);
     // 3. apply. While a snapshot is being written (it holds the table's read lock on a native
@@ -694,7 +700,7 @@ export class GroupRuntime {
         committedCount: ready.committedEntries.length,
         hardState: ready.hardState !== null,
         persistMs: Number((persistedMs - startedMs).toFixed(3)),
-        totalMs: Number((performance.now() - startedMs).toFixed(3)),
+        totalMs: Number((this.#clock.nowMs() - startedMs).toFixed(3)),
       });
     }
     for (const readState of ready.readStates) {
@@ -721,7 +727,7 @@ export class GroupRuntime {
     if (this.#snapshotInFlight !== null || this.#closed) return;
     const wanted = this.#snapshotWanted && this.#appliedIndex > this.#snapshotIndex;
     if (!wanted && this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEntriesThreshold) return;
-    if (performance.now() < this.#snapshotRetryAfterMs) return;
+    if (this.#clock.nowMs() < this.#snapshotRetryAfterMs) return;
     this.#snapshotWanted = false;
     this.#snapshotInFlight = this.#takeSnapshot()
       .catch((error: unknown) => {
@@ -758,7 +764,7 @@ export class GroupRuntime {
         if (this.#closed) throw error;
         if (attemptIndex % 50 === 0) this.#logger.error({ event: "wal_append_failed", err: error, attemptIndex });
         this.#proposals.rejectAll(error as Error);
-        await Bun.sleep(persistRetryDelayMs);
+        await this.#clock.sleep(persistRetryDelayMs);
       }
     }
     this.#persistedTerm = latestHardState.term;
@@ -768,12 +774,12 @@ export class GroupRuntime {
 
   async #installSnapshot(snapshot: Snapshot): Promise<void> {
     const { index, term } = snapshot.metadata;
-    const info = this.#snapshots.list().find((candidate) => candidate.index === index && candidate.term === term);
-    if (info === undefined) {
+    const info = this.#snapshots.find(index, term);
+    if (info === null) {
       throw new UkvError("SNAPSHOT_CORRUPT", `Snapshot ${index}/${term} to install is not on disk`);
     }
     if (this.#snapshotInFlight !== null) await this.#snapshotInFlight;
-    const loaded = await this.#snapshots.load(info.path, this.table);
+    const loaded = await this.#snapshots.load(info);
     this.#storage.applySnapshot(snapshot);
     // The log before the snapshot is gone, and what followed it came from an old leader: the
     // WAL restarts right after the snapshot.
@@ -808,13 +814,13 @@ export class GroupRuntime {
       this.#scheduleDrain();
       return;
     }
-    const info = this.#snapshots.list().find((candidate) => candidate.index === index);
-    if (info === undefined) {
+    const info = this.#snapshots.find(index);
+    if (info === null) {
       this.#raw.reportSnapshot(message.to, false);
       return;
     }
     this.#logger.info({ event: "snapshot_sending", to: message.to, index, sizeBytes: info.sizeBytes });
-    this.#options.transport.sendSnapshot(this.groupId, message, info.path).then(
+    this.#options.transport.sendSnapshot(this.groupId, message, info).then(
       () => {
         this.#logger.info({ event: "snapshot_sent", to: message.to, index });
         this.#raw.reportSnapshot(message.to, true);
@@ -880,7 +886,7 @@ export class GroupRuntime {
     });
     const waiter = this.#membershipWaiters.get(membershipWaiterKey(change.type, change.nodeId));
     if (waiter !== undefined) {
-      clearTimeout(waiter.timer);
+      waiter.timer.cancel();
       this.#membershipWaiters.delete(membershipWaiterKey(change.type, change.nodeId));
       waiter.resolve();
     }
@@ -927,15 +933,15 @@ export class GroupRuntime {
     assert(this.#applyQueue.length === 0, "the snapshot is of everything applied, nothing queued");
     const index = this.#appliedIndex;
     const term = this.#storage.term(index);
-    let info: Awaited<ReturnType<SnapshotStore["save"]>>;
+    let info: Awaited<ReturnType<ReplicaSnapshots["save"]>>;
     try {
-      info = await this.#snapshots.save(this.table, { index, term, metadata: encodeMembership(this.#membership) });
+      info = await this.#snapshots.save({ index, term, metadata: encodeMembership(this.#membership) });
     } catch (error) {
       // A snapshot only shortens the log: a full or failing disk must not stop the group (found
       // by the chaos disk-full nemesis). Nothing changed yet; try again after a pause.
       if (!isUkvError(error, "DISK_FULL") && !isUkvError(error, "IO_ERROR")) throw error;
       this.#logger.warn({ event: "snapshot_failed", index, err: error });
-      this.#snapshotRetryAfterMs = performance.now() + snapshotRetryDelayMs;
+      this.#snapshotRetryAfterMs = this.#clock.nowMs() + snapshotRetryDelayMs;
       return;
     }
     this.#storage.createSnapshot(index, this.#membership.conf, new Uint8Array(0));

@@ -3,23 +3,26 @@
 // Every waiter has a deadline so that no client waits forever on a lost leader.
 import { UkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
+import type { ReplicaClock, TimerHandle } from "./replica-io.ts";
 
 export const waiterCountMax = 100_000;
 
 interface Waiter {
   resolve(): void;
   reject(error: Error): void;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerHandle;
 }
 
 export class ProposalWaiters {
   readonly #waiters = new Map<number, Waiter>();
+  readonly #clock: ReplicaClock;
   #sequenceNext: number;
 
-  constructor() {
+  constructor(clock: ReplicaClock) {
+    this.#clock = clock;
     // Start from the clock so that an entry proposed before a restart can never match a sequence
     // handed out after it.
-    this.#sequenceNext = Date.now() * 1000;
+    this.#sequenceNext = clock.epochMs() * 1000;
   }
 
   get size(): number {
@@ -33,7 +36,7 @@ export class ProposalWaiters {
     }
     const sequence = this.#sequenceNext++;
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimer(() => {
         this.#waiters.delete(sequence);
         reject(new UkvError("TIMEOUT", `Write not committed within ${timeoutMs} ms (outcome unknown)`));
       }, timeoutMs);
@@ -45,7 +48,7 @@ export class ProposalWaiters {
   resolve(sequence: number): void {
     const waiter = this.#waiters.get(sequence);
     if (waiter === undefined) return;
-    clearTimeout(waiter.timer);
+    waiter.timer.cancel();
     this.#waiters.delete(sequence);
     waiter.resolve();
   }
@@ -53,7 +56,7 @@ export class ProposalWaiters {
   reject(sequence: number, error: Error): void {
     const waiter = this.#waiters.get(sequence);
     if (waiter === undefined) return;
-    clearTimeout(waiter.timer);
+    waiter.timer.cancel();
     this.#waiters.delete(sequence);
     waiter.reject(error);
   }
@@ -70,7 +73,12 @@ interface ReadWaiter extends Waiter {
 
 export class ReadWaiters {
   readonly #waiters = new Map<number, ReadWaiter>();
+  readonly #clock: ReplicaClock;
   #contextNext = 1;
+
+  constructor(clock: ReplicaClock) {
+    this.#clock = clock;
+  }
 
   get size(): number {
     return this.#waiters.size;
@@ -83,7 +91,7 @@ export class ReadWaiters {
     const id = this.#contextNext++;
     const context = encodeReadContext(id);
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimer(() => {
         this.#waiters.delete(id);
         reject(new UkvError("TIMEOUT", `Linearizable read not confirmed within ${timeoutMs} ms`));
       }, timeoutMs);
@@ -110,14 +118,14 @@ export class ReadWaiters {
 
   rejectAll(error: Error): void {
     for (const [id, waiter] of this.#waiters) {
-      clearTimeout(waiter.timer);
+      waiter.timer.cancel();
       this.#waiters.delete(id);
       waiter.reject(error);
     }
   }
 
   #settle(id: number, waiter: ReadWaiter): void {
-    clearTimeout(waiter.timer);
+    waiter.timer.cancel();
     this.#waiters.delete(id);
     waiter.resolve();
   }

@@ -20,6 +20,7 @@ import { UkvError } from "../util/errors.ts";
 import { storeGroupCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
 import { GroupRuntime } from "../node/group-runtime.ts";
+import { openFileReplicaState, realClock, replicaTransportOf } from "../node/replica-io.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
 import { readManifest, writeManifest, type StoreManifest } from "./store-manifest.ts";
 
@@ -227,8 +228,9 @@ export class Store {
       initialMembership: membership,
       log: this.#log.group(groupId),
       recovery,
-      snapshotDir: join(this.dir, "groups", String(groupId), "snap"),
-      transport: this.transport,
+      state: openFileReplicaState(join(this.dir, "groups", String(groupId), "snap")),
+      transport: replicaTransportOf(this.transport),
+      clock: realClock,
       logger,
       tickMs: config.tickMs,
       electionTicks: config.electionTicks,
