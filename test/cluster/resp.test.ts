@@ -1,118 +1,78 @@
-// The RESP listener end to end: `dist/ukv cluster up` (2 shards x 3 real members and a router)
-// serves ioredis unchanged, in RESP3 (its default) and RESP2: every supported command, a pipeline
-// of 1,000 mixed commands answered in order, binary-safe keys and values, values at the limit and
-// one byte over it (clear error, connection usable), malformed bytes (error, that connection
-// closed, others unaffected), and, last, CLUSTERDOWN for a shard that lost 2 of its 3 members
-// while the other shard serves. One cluster for the whole file.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, mkdtempSync } from "node:fs";
+// The RESP listener of every store, end to end with ioredis unchanged, in RESP3 (its default) and
+// RESP2: every store's port answers for any key (a store routes it like the raw protocol), every
+// supported command, a pipeline of 1,000 mixed commands answered in order, binary-safe keys and
+// values, values at the limit and one byte over it (clear error, connection usable), malformed
+// bytes (error, that connection closed, others unaffected), and CLUSTERDOWN for a shard that lost
+// quorum while the other shard serves. On 4 stores placed so that stopping stores 1 and 2 takes
+// quorum from shard 1 only (metadata on 2, 3, 4; shard 1 on 1, 2, 3; shard 2 on 4, 3, 2); most
+// commands go to store 4, which holds no replica of shard 1. One cluster for the file, reset
+// before each test (stopped stores restarted, every group led); each test uses its own keys.
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type { Subprocess } from "bun";
 import Redis from "ioredis";
-import { topologyFromLayout } from "../../src/client/topology.ts";
-import { loadClusterConfig, type ClusterConfig } from "../../src/config/cluster-config.ts";
 import { valueSizeBytesMax } from "../../src/util/limits.ts";
-import { findFreePortBase, ukvBinary } from "./harness.ts";
+import { LocalStores, waitFor } from "./harness.ts";
 
-let dir: string;
-let up: Subprocess | null = null;
-let upOutput = "";
-let config: ClusterConfig;
-let respPort: number;
+let stores: LocalStores;
 const clients: Redis[] = [];
+/** The store most tests talk to: it holds shard 2 only, so shard-1 keys are forwarded. */
+const mainStoreId = 4;
 
-function client(options: { protocol?: 2 | 3 } = {}): Redis {
-  const redis = new Redis({ host: "127.0.0.1", port: respPort, maxRetriesPerRequest: 0, enableOfflineQueue: true, ...options });
-  redis.on("error", () => {});
+beforeAll(async () => {
+  stores = await LocalStores.create({
+    storeCount: 4,
+    metaStores: [2, 3, 4],
+    shards: [
+      { id: 1, replicas: [1, 2, 3] },
+      { id: 2, replicas: [4, 3, 2] },
+    ],
+  });
+  stores.startAll();
+  await stores.waitForLeaders();
+}, 60_000);
+
+beforeEach(async () => {
+  await stores.reset();
+}, 60_000);
+
+afterEach(() => {
+  for (const redis of clients.splice(0)) redis.disconnect();
+});
+
+afterAll(async () => {
+  await stores.destroy();
+}, 30_000);
+
+function client(options: { storeId?: number; protocol?: 2 | 3 } = {}): Redis {
+  const redis = new Redis({ host: "127.0.0.1", port: stores.respPort(options.storeId ?? mainStoreId), maxRetriesPerRequest: 0, enableOfflineQueue: true, ...(options.protocol === undefined ? {} : { protocol: options.protocol }) });
+  redis.on("error", () => undefined);
   clients.push(redis);
   return redis;
 }
 
-function shardOf(key: string | Uint8Array): number {
-  return topologyFromLayout(config).ring.shardForKey(typeof key === "string" ? new TextEncoder().encode(key) : key);
-}
-
-/** `count` keys with `prefix` owned by `shardId`. */
-function keysOnShard(prefix: string, shardId: number, count: number): string[] {
-  const keys: string[] = [];
-  for (let index = 0; keys.length < count && index < 100_000; index++) if (shardOf(`${prefix}${index}`) === shardId) keys.push(`${prefix}${index}`);
-  return keys;
-}
-
-async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  let value = await read();
-  while (!done(value) && performance.now() < deadline) {
-    await Bun.sleep(100);
-    value = await read();
-  }
-  if (!done(value)) throw new Error(`Timed out waiting for ${what}: last ${JSON.stringify(value)}`);
-  return value;
-}
-
-/** Pids of the `ukv node --id ID` child of our cluster (by its command line naming our dir). */
-function nodePid(memberId: number): number | null {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
-      if (argv.includes("node") && argv.some((arg) => arg.startsWith(dir)) && argv[argv.indexOf("--id") + 1] === String(memberId)) return Number(entry);
-    } catch {
-      // exited while we looked
+describe("RESP on every store", () => {
+  test("ioredis connects to every store's RESP port with its RESP3 handshake; a key set through one store reads back through the next", async () => {
+    const storeIds = stores.storeIds;
+    for (const storeId of storeIds) {
+      const redis = client({ storeId });
+      expect(await redis.ping()).toBe("PONG");
+      expect(await redis.call("CLIENT", "INFO")).toContain("resp=3 lib-name=ioredis");
     }
-  }
-  return null;
-}
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "ukv-resp-"));
-  const portBase = await findFreePortBase(2 * 9 + 2);
-  up = Bun.spawn([ukvBinary, "cluster", "up", "--dir", dir, "--shards", "2", "--replicas", "3", "--port-base", String(portBase)], { stdout: "pipe", stderr: "ignore" });
-  const reader = (up.stdout as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  const deadline = performance.now() + 40_000;
-  while (!upOutput.includes("ukv cluster ready") && performance.now() < deadline) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    upOutput += decoder.decode(value);
-  }
-  void (async () => {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      upOutput += decoder.decode(value);
+    const keys = [...stores.keysOfShard("every-a-", 1, 4), ...stores.keysOfShard("every-b-", 2, 4)];
+    for (const [index, key] of keys.entries()) {
+      const writer = clients[index % storeIds.length]!;
+      const reader = clients[(index + 1) % storeIds.length]!;
+      expect(await writer.set(key, `v-${key}`)).toBe("OK");
+      await reader.call("CLIENT", "READMODE", "linearizable");
+      expect(await reader.get(key)).toBe(`v-${key}`);
     }
-  })();
-  if (!upOutput.includes("ukv cluster ready")) throw new Error(`cluster up did not get ready:\n${upOutput}`);
-  config = loadClusterConfig(join(dir, "cluster.yaml"));
-  respPort = Number(config.router!.respAddress!.split(":")[1]);
-}, 60_000);
-
-afterAll(async () => {
-  for (const redis of clients) redis.disconnect();
-  if (up !== null) {
-    up.kill("SIGINT");
-    await Promise.race([up.exited, Bun.sleep(15_000)]);
-    if (up.exitCode === null) up.kill("SIGKILL");
-  }
-  rmSync(dir, { recursive: true, force: true });
-}, 30_000);
-
-describe("RESP on the router (ukv cluster up)", () => {
-  test("cluster up prints the RESP endpoint and ioredis connects with its RESP3 handshake", async () => {
-    expect(upOutput).toContain(`redis    ${config.router!.respAddress}`);
-    const redis = client();
-    expect(await redis.ping()).toBe("PONG");
-    expect(await redis.call("CLIENT", "INFO")).toContain("resp=3 lib-name=ioredis");
   });
 
   test("string commands: SET (NX, XX, GET), GET, MSET and MGET across shards, EXISTS, DEL across shards", async () => {
     const redis = client();
     await redis.call("CLIENT", "READMODE", "linearizable");
-    const [a1, a2] = keysOnShard("cmd-a-", 1, 2);
-    const [b1, b2] = keysOnShard("cmd-b-", 2, 2);
+    const [a1, a2] = stores.keysOfShard("cmd-a-", 1, 2);
+    const [b1, b2] = stores.keysOfShard("cmd-b-", 2, 2);
     expect(await redis.set(a1!, "1")).toBe("OK");
     expect(await redis.get(a1!)).toBe("1");
     expect(await redis.get("cmd-missing")).toBeNull();
@@ -137,11 +97,12 @@ describe("RESP on the router (ukv cluster up)", () => {
     const info = await redis.info();
     expect(info).toContain("redis_version:");
     expect(info).toContain("ukv_shards_available:2");
-    expect(info).toMatch(/ukv_shard_1:state=available,leader=\d+@/);
+    // The store's own view of each shard: the leader it routes to, with its address.
+    await waitFor("store 4's view of both leaders", () => redis.info("cluster"), (cluster) => /ukv_shard_1:state=available,leader=\d+@/.test(cluster) && /ukv_shard_2:state=available,leader=\d+@/.test(cluster), 5000);
     expect(await redis.info("keyspace")).toMatch(/db0:keys=\d+/);
     await redis.call("CLIENT", "READMODE", "linearizable");
     await redis.mset("dbsize-1", "1", "dbsize-2", "2", "dbsize-3", "3");
-    // DBSIZE sums the key counts of the router's health probes (every 500 ms).
+    // DBSIZE sums the key counts of the store's health probes (each probe round).
     const before = Number(/db0:keys=(\d+)/.exec(await redis.info("keyspace"))?.[1]);
     expect(await waitFor("DBSIZE to count the new keys", () => redis.dbsize(), (size) => size >= 3 && size >= before, 5000)).toBeGreaterThanOrEqual(3);
     expect(await redis.call("COMMAND", "COUNT")).toBeGreaterThanOrEqual(17);
@@ -209,8 +170,11 @@ describe("RESP on the router (ukv cluster up)", () => {
     const redis = client();
     await redis.call("CLIENT", "READMODE", "linearizable");
     const atLimit = Buffer.alloc(valueSizeBytesMax, 0x5a);
-    expect(await redis.set("big-at-limit", atLimit)).toBe("OK");
-    expect((await redis.getBuffer("big-at-limit"))?.byteLength).toBe(valueSizeBytesMax);
+    // Both shards: one value is served by store 4's own replica, the other forwarded.
+    for (const key of [stores.keysOfShard("big-at-limit-", 1, 1)[0]!, stores.keysOfShard("big-at-limit-", 2, 1)[0]!]) {
+      expect(await redis.set(key, atLimit)).toBe("OK");
+      expect((await redis.getBuffer(key))?.byteLength).toBe(valueSizeBytesMax);
+    }
     await expect(redis.set("big-over", Buffer.alloc(valueSizeBytesMax + 1))).rejects.toThrow(`ERR Value too large: ${valueSizeBytesMax + 1} bytes, limit ${valueSizeBytesMax}`);
     await expect(redis.set(Buffer.alloc(4097, 0x6b), "v")).rejects.toThrow("ERR Key too large");
     expect(await redis.ping()).toBe("PONG");
@@ -218,23 +182,30 @@ describe("RESP on the router (ukv cluster up)", () => {
   });
 
   test("follower reads see a write eventually; READMODE linearizable at once", async () => {
-    const writer = client();
+    const writer = client({ storeId: 1 });
     const follower = client();
     expect(await follower.call("CLIENT", "READMODE")).toBe("follower");
-    await writer.set("follower-key", "fresh");
-    expect(await waitFor("a follower read to see the write", () => follower.get("follower-key"), (value) => value === "fresh", 3000)).toBe("fresh");
+    for (const key of [stores.keysOfShard("follower-", 1, 1)[0]!, stores.keysOfShard("follower-", 2, 1)[0]!]) {
+      await writer.set(key, "fresh");
+      expect(await waitFor("a follower read to see the write", () => follower.get(key), (value) => value === "fresh", 3000)).toBe("fresh");
+    }
+    await follower.call("CLIENT", "READMODE", "linearizable");
+    for (let index = 0; index < 10; index++) {
+      await writer.set("follower-lin", `v${index}`);
+      expect(await follower.get("follower-lin")).toBe(`v${index}`);
+    }
   });
 
   test("malformed RESP bytes: an error, that connection closes, the others are unaffected", async () => {
     const redis = client();
     expect(await redis.ping()).toBe("PONG");
-    const raw = connect({ host: "127.0.0.1", port: respPort });
+    const raw = connect({ host: "127.0.0.1", port: stores.respPort(mainStoreId) });
     let received = "";
-    const closed = new Promise<void>((resolve) => raw.on("close", () => resolve()));
+    const closed = new Promise<void>((resolvePromise) => raw.on("close", () => resolvePromise()));
     raw.on("data", (chunk: Buffer) => {
       received += chunk.toString("latin1");
     });
-    raw.on("error", () => {});
+    raw.on("error", () => undefined);
     raw.write("*2\r\n$3\r\nGET\r\n:7\r\n");
     await Promise.race([closed, Bun.sleep(3000)]);
     expect(received).toBe("-ERR Protocol error: expected '$', got ':'\r\n");
@@ -242,26 +213,22 @@ describe("RESP on the router (ukv cluster up)", () => {
     expect(await redis.echo("still here")).toBe("still here");
   });
 
-  test("a shard that lost 2 of 3 members answers CLUSTERDOWN; the other shard serves", async () => {
+  test("a shard that lost 2 of its 3 replicas answers CLUSTERDOWN; the other shard serves", async () => {
     const redis = client();
-    const victim = config.shards[0]!;
-    const survivor = config.shards[1]!;
-    const [victimKey] = keysOnShard("down-a-", victim.id, 1);
-    const [survivorKey] = keysOnShard("down-b-", survivor.id, 1);
-    for (const member of victim.members.slice(0, 2)) {
-      const pid = nodePid(member.id);
-      expect(pid).not.toBeNull();
-      process.kill(pid!, "SIGKILL");
-    }
+    const [victimKey] = stores.keysOfShard("down-a-", 1, 1);
+    const [survivorKey] = stores.keysOfShard("down-b-", 2, 1);
+    await stores.kill(1);
+    await stores.kill(2);
     const answer = await waitFor(
       "CLUSTERDOWN",
       () => redis.set(victimKey!, "v").then((value) => String(value), (error: unknown) => String(error)),
       (value) => value.includes("CLUSTERDOWN"),
       10_000,
     );
-    expect(answer).toContain(`CLUSTERDOWN shard ${victim.id} unavailable: no quorum`);
-    await expect(redis.get(victimKey!)).rejects.toThrow(`CLUSTERDOWN shard ${victim.id} unavailable: no quorum`);
+    expect(answer).toContain("CLUSTERDOWN shard 1 unavailable: no quorum");
+    await expect(redis.get(victimKey!)).rejects.toThrow("CLUSTERDOWN shard 1 unavailable: no quorum");
     expect(await redis.set(survivorKey!, "still")).toBe("OK");
-    expect(await redis.info("cluster")).toContain(`ukv_shard_${victim.id}:state=unavailable`);
-  }, 20_000);
+    expect(await redis.info("cluster")).toContain("ukv_shard_1:state=unavailable");
+    expect(await redis.info("cluster")).toContain("ukv_shards_available:1");
+  }, 30_000);
 });
