@@ -143,6 +143,7 @@ async function load(stores: LocalStores, keysPerShard: number): Promise<void> {
   const inflightMax = 512;
   const started = performance.now();
   let written = 0;
+  let retriedCount = 0;
   const shardIds = stores.config.shards.map((shard) => shard.id);
   const keysByShard = new Map(shardIds.map((shardId) => [shardId, 0]));
   let nextIndex = 0;
@@ -152,7 +153,12 @@ async function load(stores: LocalStores, keysPerShard: number): Promise<void> {
       const keyIndex = nextIndex++;
       if (keyIndex >= keysPerShard * shardIds.length) return;
       const storeId = stores.storeIds[workerIndex % stores.storeIds.length]!;
-      const response = await stores.request(storeId, { op: "SET", key: `key-${keyIndex}`, value });
+      // A SET is idempotent: one that timed out (a busy store) is simply sent again, bounded.
+      let response = await stores.request(storeId, { op: "SET", key: `key-${keyIndex}`, value });
+      for (let retryIndex = 0; response.code !== "OK" && retryIndex < 10; retryIndex++) {
+        retriedCount++;
+        response = await stores.request(storeId, { op: "SET", key: `key-${keyIndex}`, value });
+      }
       if (response.code !== "OK") throw new Error(`load: ${response.code} ${response.message}`);
       written++;
       if (written % 500_000 === 0) console.log(`  loaded ${written} keys (${(written / ((performance.now() - started) / 1000)).toFixed(0)}/s)`);
@@ -160,7 +166,7 @@ async function load(stores: LocalStores, keysPerShard: number): Promise<void> {
   };
   await Promise.all(Array.from({ length: inflightMax }, (_, index) => worker(index)));
   void keysByShard;
-  console.log(`  loaded ${written} keys in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`  loaded ${written} keys in ${((performance.now() - started) / 1000).toFixed(1)} s (${retriedCount} SETs sent again after a timeout)`);
 }
 
 async function recovery(stores: LocalStores): Promise<void> {
