@@ -8,8 +8,10 @@
 //
 // Push-back: past respConnectionPendingCountMax unanswered commands, or while the socket's write
 // buffer is full, the connection stops reading (TCP pushes back on the client). A fatal protocol
-// error is answered, then the connection closes; QUIT closes after its +OK.
+// error is answered, then the connection closes; QUIT closes after its +OK. The socket's
+// push-back and close bookkeeping are the connection base's (transport/connection-server.ts).
 import type { Socket } from "node:net";
+import { ServedConnection } from "../../transport/connection-server.ts";
 import { assert } from "../../util/assert.ts";
 import { respArrayLengthMax, respBulkSizeBytesMax, respConnectionPendingCountMax, respInlineSizeBytesMax } from "../../util/limits.ts";
 import type { Logger } from "../../util/log.ts";
@@ -38,8 +40,7 @@ export interface RespConnectionOptions {
 /** The parser limits of a client connection (the RESP fuzzer parses with these too). */
 export const respConnectionParserLimits: RespParserLimits = { bulkSizeBytesMax: respBulkSizeBytesMax, arrayLengthMax: respArrayLengthMax, inlineSizeBytesMax: respInlineSizeBytesMax };
 
-export class RespConnection {
-  readonly #socket: Socket;
+export class RespConnection extends ServedConnection {
   readonly #options: RespConnectionOptions;
   readonly #session: RespSession;
   readonly #parser = new RespParser(respConnectionParserLimits);
@@ -49,67 +50,42 @@ export class RespConnection {
   /** Key (latin1) -> completion of the last pending write of it on this connection. */
   readonly #pendingWrites = new Map<string, Promise<void>>();
   #flushScheduled = false;
-  #writable = true;
-  #paused = false;
   /** No more commands are taken (fatal error, QUIT, server closing). */
   #stopped = false;
   /** The last reply to write was written: end the socket. */
   #ending = false;
-  #closed = false;
-  #onIdle: (() => void) | null = null;
 
   constructor(socket: Socket, options: RespConnectionOptions) {
-    this.#socket = socket;
+    super(socket, options.onClosed);
     this.#options = options;
     this.#session = { id: options.sessionId, protocol: 2, name: null, libName: null, libVersion: null, readMode: "follower", closeAfterReply: false };
-    socket.setNoDelay(true);
-    socket.on("error", () => {}); // followed by 'close'
-    socket.on("close", () => {
-      this.#closed = true;
-      this.#onIdle?.();
-      options.onClosed();
-    });
-    socket.on("drain", () => {
-      this.#writable = true;
-      this.#updateReading();
-    });
-    socket.on("data", (chunk: Uint8Array) => this.#onData(chunk));
   }
 
   get pendingCount(): number {
     return this.#slots.length - this.#headIndex;
   }
 
-  /** Takes no more commands; resolves when every taken command was answered (or the socket closed). */
-  stopAndDrain(): Promise<void> {
+  protected override isIdle(): boolean {
+    return this.pendingCount === 0;
+  }
+
+  protected override readingBlocked(): boolean {
+    return this.#stopped || this.pendingCount >= respConnectionPendingCountMax;
+  }
+
+  /** Takes no more commands (the ones taken are still answered). */
+  protected override stopTaking(): void {
     this.#stopped = true;
-    if (this.#closed || this.pendingCount === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#onIdle = resolve;
-    });
   }
 
-  /** Half-closes after the written replies; resolves when the socket closed. */
-  end(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#socket.once("close", () => resolve());
-      this.#socket.end();
-    });
-  }
-
-  destroy(): void {
-    this.#socket.destroy();
-  }
-
-  #onData(chunk: Uint8Array): void {
-    if (this.#stopped || this.#closed) return;
+  protected override onData(chunk: Uint8Array): void {
+    if (this.#stopped || this.closed) return;
     for (const parsed of this.#parser.push(chunk)) {
       if (this.#stopped) break;
       if (parsed.kind === "error") {
         this.#pushSlot({ reply: errorReply(`ERR ${parsed.message}`), protocol: this.#session.protocol, closeAfter: parsed.fatal });
         if (parsed.fatal) {
-          this.#options.logger.warn({ event: "resp_protocol_error", session: this.#session.id, remote: this.#socket.remoteAddress, reason: parsed.message });
+          this.#options.logger.warn({ event: "resp_protocol_error", session: this.#session.id, remote: this.socket.remoteAddress, reason: parsed.message });
           this.#stopped = true;
         }
         continue;
@@ -118,7 +94,7 @@ export class RespConnection {
     }
     this.#writeReady();
     this.#flush();
-    this.#updateReading();
+    this.updateReading();
   }
 
   #pushSlot(slot: ReplySlot): void {
@@ -183,7 +159,7 @@ export class RespConnection {
       setImmediate(() => {
         this.#flushScheduled = false;
         this.#flush();
-        this.#updateReading();
+        this.updateReading();
       });
     }
   }
@@ -208,25 +184,13 @@ export class RespConnection {
   }
 
   #flush(): void {
-    if (this.#closed) return;
-    if (this.#writer.sizeBytes > 0 && !this.#socket.write(this.#writer.take())) this.#writable = false;
+    if (this.closed) return;
+    if (this.#writer.sizeBytes > 0) this.write(this.#writer.take());
     if (this.#ending) {
-      this.#socket.end();
+      this.socket.end();
       return;
     }
-    if (this.pendingCount === 0) this.#onIdle?.();
-  }
-
-  #updateReading(): void {
-    if (this.#closed) return;
-    const shouldPause = this.#stopped || !this.#writable || this.pendingCount >= respConnectionPendingCountMax;
-    if (shouldPause && !this.#paused) {
-      this.#paused = true;
-      this.#socket.pause();
-    } else if (!shouldPause && this.#paused) {
-      this.#paused = false;
-      this.#socket.resume();
-    }
+    this.noteAnswered();
   }
 }
 

@@ -1,0 +1,193 @@
+// The one connection base of the client-facing listeners (the client protocol, kv-server.ts, and
+// RESP, router/resp/): what a TCP listener does with its connections apart from their protocol.
+//
+// ConnectionServer owns the listener and the connection set: accept (refused while closing or at
+// the listener's connection limit), and a bounded close: stop accepting, let every connection
+// answer what it took, end the sockets (end, not destroy, so answers still in a socket buffer
+// reach the client), destroy whatever is left when the drain timeout passes.
+//
+// ServedConnection owns one socket: the close bookkeeping, push-back (reading pauses while the
+// write buffer is full or the protocol's own limit is reached, so TCP pushes back on the client
+// and a fast or hostile client cannot grow our memory), and the idle wait close() needs. A
+// protocol subclass parses, runs and writes; it says when it is idle and when reading must stop.
+import { createServer, type Server, type Socket } from "node:net";
+import { assert } from "../util/assert.ts";
+import type { Logger } from "../util/log.ts";
+import { listenTcp } from "./socket-util.ts";
+
+export const drainTimeoutMsDefault = 5000;
+
+/** Why a connection was refused at accept. */
+export type RefusalReason = "closing" | "full";
+
+export interface ConnectionServerOptions<C extends ServedConnection> {
+  host: string;
+  /** 0 = ephemeral (tests). */
+  port: number;
+  logger: Logger;
+  /** Connections served at once; one more is refused ("full"). Default: no limit. */
+  connectionCountMax?: number;
+  /** How long close() waits for answers in flight. Default drainTimeoutMsDefault. */
+  drainTimeoutMs?: number;
+  /** Makes the protocol's connection; it must call `onClosed` once when its socket closed. */
+  open(socket: Socket, onClosed: () => void): C;
+  /** Answers a refused socket (and closes it). Default: destroy it. */
+  refuse?(socket: Socket, reason: RefusalReason): void;
+  /** After every change of the number of open connections (RESP's INFO counts them). */
+  onConnectionCountChanged?(count: number): void;
+}
+
+export class ConnectionServer<C extends ServedConnection> {
+  readonly #options: ConnectionServerOptions<C>;
+  readonly #connections = new Set<C>();
+  readonly #drainTimeoutMs: number;
+  #server: Server | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(options: ConnectionServerOptions<C>) {
+    this.#options = options;
+    this.#drainTimeoutMs = options.drainTimeoutMs ?? drainTimeoutMsDefault;
+    assert(this.#drainTimeoutMs >= 0, "the drain timeout is not negative");
+    assert((options.connectionCountMax ?? 1) > 0, "a listener serves at least one connection");
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** Listens; resolves with the bound port. */
+  start(): Promise<number> {
+    assert(this.#server === null, "start is called once");
+    const server = createServer((socket) => this.#accept(socket));
+    this.#server = server;
+    return listenTcp(server, { host: this.#options.host, port: this.#options.port, logger: this.#options.logger });
+  }
+
+  /** Stops accepting, lets each connection answer what it took (bounded), then closes them. */
+  close(): Promise<void> {
+    this.#closing ??= this.#drainAndClose();
+    return this.#closing;
+  }
+
+  async #drainAndClose(): Promise<void> {
+    const server = this.#server;
+    const listenerClosed = server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
+    const connections = [...this.#connections];
+    const drained = Promise.all(connections.map((connection) => connection.stopAndDrain().then(() => connection.end())));
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#drainTimeoutMs);
+      // unref: the drain bound must not keep a stopped process alive for its full length.
+      timer.unref();
+    });
+    await Promise.race([drained, timedOut]);
+    if (timer !== null) clearTimeout(timer);
+    for (const connection of connections) connection.destroy();
+    await listenerClosed;
+  }
+
+  #accept(socket: Socket): void {
+    const full = this.#connections.size >= (this.#options.connectionCountMax ?? Number.POSITIVE_INFINITY);
+    if (this.#closing !== null || full) {
+      socket.on("error", () => {}); // a refused client may reset; followed by 'close'
+      const reason: RefusalReason = this.#closing !== null ? "closing" : "full";
+      if (this.#options.refuse === undefined) socket.destroy();
+      else this.#options.refuse(socket, reason);
+      return;
+    }
+    const connection = this.#options.open(socket, () => {
+      this.#connections.delete(connection);
+      this.#options.onConnectionCountChanged?.(this.#connections.size);
+    });
+    this.#connections.add(connection);
+    this.#options.onConnectionCountChanged?.(this.#connections.size);
+  }
+}
+
+/** One served socket: close bookkeeping, push-back and the idle wait; the protocol is the subclass's. */
+export abstract class ServedConnection {
+  readonly #socket: Socket;
+  #writable = true;
+  #paused = false;
+  #closed = false;
+  #onIdle: (() => void) | null = null;
+
+  constructor(socket: Socket, onClosed: () => void) {
+    this.#socket = socket;
+    socket.setNoDelay(true);
+    socket.on("error", () => {}); // followed by 'close'
+    socket.on("close", () => {
+      this.#closed = true;
+      this.#onIdle?.();
+      onClosed();
+    });
+    socket.on("drain", () => {
+      this.#writable = true;
+      this.updateReading();
+    });
+    socket.on("data", (chunk: Uint8Array) => this.onData(chunk));
+  }
+
+  /** Bytes from the client. */
+  protected abstract onData(chunk: Uint8Array): void;
+  /** Every request taken was answered and its answer written. */
+  protected abstract isIdle(): boolean;
+  /** The protocol's own reason to stop reading (its limit of requests in flight, or it takes no more). */
+  protected abstract readingBlocked(): boolean;
+  /** close() began: take no more work (answer it with a refusal, or stop reading it). */
+  protected abstract stopTaking(): void;
+
+  protected get socket(): Socket {
+    return this.#socket;
+  }
+
+  protected get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Writes; a full buffer pauses reading until 'drain'. */
+  protected write(bytes: Uint8Array): void {
+    if (!this.#socket.write(bytes)) this.#writable = false;
+    this.updateReading();
+  }
+
+  /** Reads only while answers can be taken: the write buffer drained and the protocol not blocked. */
+  protected updateReading(): void {
+    if (this.#closed) return;
+    const shouldPause = !this.#writable || this.readingBlocked();
+    if (shouldPause && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    } else if (!shouldPause && this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+
+  /** The subclass calls this after writing answers: close() may be waiting for the last one. */
+  protected noteAnswered(): void {
+    if (this.isIdle()) this.#onIdle?.();
+  }
+
+  /** Takes no more work; resolves when every request taken was answered (or the socket closed). */
+  stopAndDrain(): Promise<void> {
+    this.stopTaking();
+    if (this.#closed || this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onIdle = resolve;
+    });
+  }
+
+  /** Half-closes after the answers written; resolves when the socket closed. */
+  end(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#socket.once("close", () => resolve());
+      this.#socket.end();
+    });
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+}
