@@ -1,6 +1,7 @@
 // `ukv analyze` through the compiled binary (dist/ukv, built by `npm run build:bin`): exit status,
 // the plan file, the summary on stdout and progress on stderr; and bad arguments reported as one
 // line on stderr with a non-zero status, never a stack trace.
+import { shardCountMax } from "../../../src/util/limits.ts";
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -60,7 +61,7 @@ describe("dist/ukv analyze", () => {
     const cases: [string[], number, string][] = [
       [["--input", "small.csv", "--out", "p.json"], 4, "error (BAD_REQUEST): Missing --shards: see ukv analyze --help"],
       [["--input", "small.csv", "--shards", "0", "--out", "p.json"], 4, 'error (BAD_REQUEST): --shards must be a positive integer: "0"'],
-      [["--input", "small.csv", "--shards", "65", "--out", "p.json"], 4, "error (BAD_REQUEST): --shards must be at most 64: 65"],
+      [["--input", "small.csv", "--shards", String(shardCountMax + 1), "--out", "p.json"], 4, `error (BAD_REQUEST): --shards must be at most ${shardCountMax}: ${shardCountMax + 1}`],
       [["--input", "small.csv", "--shards", "2", "--out", "p.json", "--bogus"], 4, "error (BAD_REQUEST): Unknown option --bogus: see ukv analyze --help"],
       [["--input", "small.csv", "--shards", "2", "--out"], 4, "error (BAD_REQUEST): --out needs a value"],
       [["--input", "missing.csv", "--shards", "2", "--out", "p.json"], 1, "error (NOT_FOUND): Input file not found: missing.csv"],
