@@ -5,7 +5,7 @@
 // tagged with the shard and follow NOT_LEADER hints to its leader's store. Timing is the config
 // defaults (50 ms ticks, 20 election ticks).
 // Usage: bun run scripts/bench/membership.ts [--keys 1000000] [--clients 16]
-import { GroupClient } from "../../src/transport/group-client.ts";
+import { GroupClient } from "../../src/client/group-client.ts";
 import { LocalStores, bytes, ukvBinary } from "../../test/cluster/harness.ts";
 
 const argv = process.argv.slice(2);

@@ -11,7 +11,7 @@ import { formatStatusTable, leadersPerStore } from "../cluster/status-table.ts";
 import { loadClusterConfig, type ClusterConfig } from "../config/cluster-config.ts";
 import { layoutFromConfig } from "../meta/meta-service.ts";
 import { metaStoreAddresses } from "../store/store-process.ts";
-import { GroupClient } from "../transport/group-client.ts";
+import { GroupClient } from "../client/group-client.ts";
 import { fetchTopology } from "../transport/meta-api.ts";
 import { UkvError } from "../util/errors.ts";
 import { reportCliError } from "./errors.ts";

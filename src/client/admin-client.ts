@@ -1,9 +1,11 @@
 // Membership administration of a shard from the outside (`ukv admin ...`): finds the shard and the
-// stores in the metadata topology, sends ADMIN requests to the shard's leader store (following
-// redirects), and drives the add-replica sequence: create an empty replica on the target store,
+// stores in the metadata topology, sends ADMIN requests to the shard's leader store (GroupClient
+// follows redirects and waits, bounded, for a moving lead), and drives the add-replica sequence: create an empty replica on the target store,
 // add it as a learner, wait until it caught up, promote it to voter.
-import { GroupClient } from "../transport/group-client.ts";
+import { KvClient } from "../transport/kv-client.ts";
+import type { KvResponse } from "../transport/kv-protocol.ts";
 import { fetchTopology, findShard } from "../transport/meta-api.ts";
+import { GroupClient } from "./group-client.ts";
 import type { StoreInfo, Topology, TopologyShard } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
 
@@ -13,7 +15,6 @@ export const catchUpWaitMsDefault = 120_000;
 const layoutWaitMsMax = 10_000;
 /** How long an admin request waits for a shard without a reachable leader to get one. */
 const leaderWaitMsMax = 10_000;
-const leaderWaitPollMs = 100;
 
 export interface AdminProgress {
   (line: string): void;
@@ -65,21 +66,23 @@ export class AdminClient {
     // address the client knows; a store without a replica answers WRONG_SHARD and is skipped.
     const others = (topology.layout?.stores ?? []).map((store) => store.clientAddress).filter((address) => !members.includes(address));
     const addresses = [...members, ...others].filter((address) => address !== "");
-    return { client: new GroupClient(addresses, { timeoutMs: 15_000 }), shard };
+    // The window: a lead that is moving (an election, a transfer, a leader removing itself) is
+    // followed until the new leader answers, bounded.
+    return { client: new GroupClient(addresses, { timeoutMs: 15_000, retryWindowMs: leaderWaitMsMax }), shard };
   }
 
   async #admin(client: GroupClient, shardId: number, request: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + leaderWaitMsMax;
-    for (;;) {
-      const response = await client.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify(request)), linearizable: false, shard: shardId });
-      // The lead is moving (an election, a transfer, a leader removing itself): the group client
-      // gave up following it; wait for the new leader, bounded.
-      if (response.code === "NOT_LEADER" && Date.now() < deadline) {
-        await Bun.sleep(leaderWaitPollMs);
-        continue;
-      }
-      if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" ? "TIMEOUT" : "BAD_REQUEST", response.message || response.code);
-      return JSON.parse(response.statusJson) as Record<string, unknown>;
+    const response = await client.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify(request)), linearizable: false, shard: shardId });
+    return adminAnswer(response);
+  }
+
+  /** A store-level ADMIN (shard 0) to one store: no group and no leader to follow. */
+  async #storeAdmin(address: string, request: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const client = new KvClient(address, { timeoutMs: 10_000 });
+    try {
+      return adminAnswer(await client.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify(request)), linearizable: false, shard: 0 }));
+    } finally {
+      client.close();
     }
   }
 
@@ -108,12 +111,7 @@ export class AdminClient {
           learners: report?.learners ?? (shard.learners ?? []).map((member) => member.id),
           addresses,
         };
-        const target = new GroupClient([store.clientAddress], { timeoutMs: 10_000 });
-        try {
-          await this.#admin(target, 0, { action: "create-replica", shardId: args.shardId, membership });
-        } finally {
-          target.close();
-        }
+        await this.#storeAdmin(store.clientAddress, { action: "create-replica", shardId: args.shardId, membership });
         this.#progress(`store ${args.storeId} created an empty replica of shard ${args.shardId}`);
         await this.#admin(client, args.shardId, { action: "add-learner", nodeId: args.storeId, raftAddress: store.raftAddress, clientAddress: store.clientAddress });
         this.#progress(`store ${args.storeId} added to shard ${args.shardId} as a learner`);
@@ -161,7 +159,7 @@ export class AdminClient {
     const { client } = await this.#shardClient(args.shardId);
     try {
       // Removing the leader: it first hands leadership over and answers NOT_LEADER; the group
-      // client then follows the redirect and the new leader does the removal.
+      // client then follows the redirect (or waits for the election) and the new leader does the removal.
       await this.#admin(client, args.shardId, { action: "remove", nodeId: args.storeId, force: args.force === true });
       this.#progress(`store ${args.storeId} removed from shard ${args.shardId}`);
     } finally {
@@ -182,4 +180,9 @@ export class AdminClient {
   close(): void {
     this.#meta.close();
   }
+}
+
+function adminAnswer(response: KvResponse): Record<string, unknown> {
+  if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" ? "TIMEOUT" : "BAD_REQUEST", response.message || response.code);
+  return JSON.parse(response.statusJson) as Record<string, unknown>;
 }

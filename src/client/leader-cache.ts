@@ -78,11 +78,23 @@ export function parseStoreStatus(statusJson: string): Map<number, MemberStatus> 
 }
 
 /**
+ * A replica's status in the answer to a STATUS tagged with its group: the replica's own for a data
+ * shard; for the metadata group (group 0, the untagged STATUS) the store answers for every replica
+ * it hosts, and group 0's entry is the one. Null when the answer holds none.
+ */
+export function parseGroupStatus(statusJson: string, groupId: number): MemberStatus | null {
+  if (groupId === 0) return parseStoreStatus(statusJson).get(0) ?? null;
+  return parseMemberStatus(statusJson);
+}
+
+/**
  * The leader named by a set of STATUS answers of one shard: a member that says it leads, in the
  * highest term (an old leader cut off from the others may still believe it leads in a lower
- * term); failing that, the leader most answers agree on, in the highest term. Null if none.
+ * term); failing that, the leader most answers agree on, in the highest term. Null if none. The
+ * leader's address comes from the shard's members by id, else from `addressByMemberId` (who
+ * answered as which replica: members known by address alone).
  */
-export function leaderFromStatuses(shard: TopologyShard, statuses: readonly MemberStatus[]): CachedLeader | null {
+export function leaderFromStatuses(shard: TopologyShard, statuses: readonly MemberStatus[], addressByMemberId: ReadonlyMap<number, string> = new Map()): CachedLeader | null {
   let best: { memberId: number; term: number; self: boolean } | null = null;
   for (const status of statuses) {
     const self = status.role === "leader";
@@ -93,7 +105,8 @@ export function leaderFromStatuses(shard: TopologyShard, statuses: readonly Memb
   }
   if (best === null) return null;
   const member = shard.members.find((candidate) => candidate.id === best.memberId);
-  return member === undefined ? null : { memberId: member.id, address: member.clientAddress, term: best.term };
+  const address = member?.clientAddress ?? addressByMemberId.get(best.memberId);
+  return address === undefined ? null : { memberId: best.memberId, address, term: best.term };
 }
 
 export class LeaderCache {

@@ -58,6 +58,10 @@ export class MemberPool {
     return this.#nowMs();
   }
 
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /**
    * Sends one request to `address` and records how the member did. Never rejects. `timeoutMs`
    * (shorter than the pool's) answers TIMEOUT early, for probes; the request itself runs on to

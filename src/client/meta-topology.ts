@@ -3,7 +3,7 @@
 // after its watch timeout), and the source swaps its cached topology in. When the metadata group
 // is unreachable, routing goes on from the cached topology (or, before the first answer, from
 // the static layout it was given) and the watch retries with a bounded backoff.
-import { GroupClient } from "../transport/group-client.ts";
+import { GroupClient } from "./group-client.ts";
 import { fetchTopology } from "../transport/meta-api.ts";
 import type { Topology as MetaTopology } from "../transport/topology-wire.ts";
 import type { Logger } from "../util/log.ts";

@@ -1,16 +1,29 @@
-// The routing both the smart client and the router use: key -> ring -> shard; writes (and
-// linearizable reads) to the shard's leader, following NOT_LEADER hints and re-discovering the
-// leader by STATUS while an election runs, with short backoff, for at most `retryWindowMs`;
-// follower reads round-robin over the members not known to be down, with the leader path as the
-// fallback. A `gate` lets the router refuse a request for a shard it knows is unavailable, checked
-// before every attempt, so a request never waits out the retry window on a dead shard.
+// The one loop that follows a Raft group's leader, for every client of a group: the smart client
+// and the router (data shards, routed by key), every store's routing, and GroupClient (the
+// metadata group, and admin requests to one shard). Writes, admin requests and linearizable reads
+// go to the group's leader: the store's own replica's view first (inside a store), then the
+// leader cache, then a discovery (STATUS to every member at once, shared by a burst of requests);
+// NOT_LEADER hints are followed at once (a few hops in a row), failures and elections retried
+// with short backoff, for at most `retryWindowMs`. Follower reads (and TOPOLOGY, which any
+// metadata replica answers from what it applied) round-robin over the members not known to be
+// down, with the leader path as the fallback. A `gate` lets the router refuse a request for a
+// shard it knows is unavailable, checked before every attempt, so a request never waits out the
+// retry window on a dead shard.
+//
+// Why this loop and not GroupClient's old one: this one already had everything a group client
+// needs (hints, discovery, a time bound, backoff, a leader cache shared by all requests) and the
+// data path depends on its details (the local replica's view, the gate, WRONG_SHARD refreshes);
+// GroupClient needed only two additions, both here: a group whose members are known by address
+// alone (discovery maps the leader a STATUS names to the address that answered as it), and the
+// metadata group's STATUS shape (an untagged STATUS answers for the whole store). Without a
+// topology (a GroupClient) requests name their group and members; nothing is routed by key.
 //
 // A SET or DELETE retried after a TIMEOUT or a broken connection may be applied twice; both are
 // idempotent on the final state (same key, same value), so the retry is safe for this API.
 import type { KvRequest, KvResponse } from "../transport/kv-protocol.ts";
 import { makeKvResponse } from "../transport/kv-protocol.ts";
 import { assert } from "../util/assert.ts";
-import { LeaderCache, leaderFromStatuses, parseMemberStatus, type CachedLeader, type MemberStatus } from "./leader-cache.ts";
+import { LeaderCache, leaderFromStatuses, parseGroupStatus, type CachedLeader, type MemberStatus } from "./leader-cache.ts";
 import { isMemberFailure, type MemberPool } from "./member-pool.ts";
 import { shardOfKey, type TopologyShard, type TopologySource } from "./topology.ts";
 
@@ -20,7 +33,8 @@ export type RouteFields = Omit<KvRequest, "id">;
 export type RoutingGate = (shard: TopologyShard, request: RouteFields) => KvResponse | null;
 
 export interface ShardRoutingOptions {
-  topology: TopologySource;
+  /** Keys to shards, and each shard's members. Absent for a GroupClient: requests name their group and members. */
+  topology?: TopologySource;
   pool: MemberPool;
   /** How long writes keep retrying (elections, redirects) before the last answer is returned. Default 3000. */
   retryWindowMs?: number;
@@ -49,7 +63,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 export class ShardRouting {
-  readonly #topology: TopologySource;
+  readonly #topology: TopologySource | null;
   readonly #pool: MemberPool;
   readonly #leaders: LeaderCache;
   readonly #retryWindowMs: number;
@@ -62,9 +76,9 @@ export class ShardRouting {
   readonly #readCursors = new Map<number, number>();
 
   constructor(options: ShardRoutingOptions) {
-    this.#topology = options.topology;
+    this.#topology = options.topology ?? null;
     this.#pool = options.pool;
-    this.#leaders = new LeaderCache(options.topology.current().epoch);
+    this.#leaders = new LeaderCache(this.#topology?.current().epoch ?? 0);
     this.#retryWindowMs = options.retryWindowMs ?? retryWindowMsDefault;
     this.#backoffMsMax = options.backoffMsMax ?? 400;
     // The default never exceeds an explicit maximum: a store passes its tick (1..10000 ms), and
@@ -79,6 +93,7 @@ export class ShardRouting {
 
   /** The shard owning `key` in the current topology. */
   shardFor(key: Uint8Array): TopologyShard {
+    assert(this.#topology !== null, "routing by key needs a topology");
     return shardOfKey(this.#topology.current(), key);
   }
 
@@ -89,11 +104,12 @@ export class ShardRouting {
   }
 
   routeToShard(shard: TopologyShard, fields: RouteFields): Promise<KvResponse> {
-    this.#leaders.syncEpoch(this.#topology.current().epoch);
+    this.#syncEpoch();
     // Tagged with its shard: the store that gets it serves it from that replica or says why not
     // (NOT_LEADER, WRONG_SHARD), and never forwards it again.
     const request: RouteFields = { ...fields, shard: shard.id };
-    if (request.op === "GET" && !request.linearizable) return this.#followerRead(shard, request);
+    const anyMember = (request.op === "GET" && !request.linearizable) || request.op === "TOPOLOGY";
+    if (anyMember) return this.#followerRead(shard, request);
     return this.#viaLeader(shard, request);
   }
 
@@ -124,20 +140,30 @@ export class ShardRouting {
       shard.members.map((member) => this.#pool.send(member.clientAddress, { op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false, shard: shard.id })),
     );
     const statuses: MemberStatus[] = [];
-    for (const answer of answers) {
-      const status = answer.code === "OK" ? parseMemberStatus(answer.statusJson) : null;
-      if (status !== null) statuses.push(status);
-    }
+    // Who answered as which replica: a GroupClient knows its members by address alone.
+    const addressByMemberId = new Map<number, string>();
+    answers.forEach((answer, memberIndex) => {
+      const status = answer.code === "OK" ? parseGroupStatus(answer.statusJson, shard.id) : null;
+      if (status === null) return;
+      statuses.push(status);
+      addressByMemberId.set(status.nodeId, shard.members[memberIndex]!.clientAddress);
+    });
     // A store that holds no replica of the shard any more: our placement is stale. Re-read it in
     // the background (not awaited: every request waiting on this discovery would wait on the
     // metadata group too); the caller's later attempts route by the newer placement.
-    if (answers.some((answer) => answer.code === "WRONG_SHARD")) void this.#topology.refresh().catch(() => undefined);
-    this.noteStatuses(shard, statuses);
+    if (answers.some((answer) => answer.code === "WRONG_SHARD")) void this.#topology?.refresh().catch(() => undefined);
+    const leader = leaderFromStatuses(shard, statuses, addressByMemberId);
+    if (leader !== null) this.#leaders.offer(shard.id, leader);
     return this.#leaders.get(shard.id);
+  }
+
+  #syncEpoch(): void {
+    if (this.#topology !== null) this.#leaders.syncEpoch(this.#topology.current().epoch);
   }
 
   /** `shard` as the current topology has it (members move between epochs); the leader cache follows the epoch. */
   #currentShard(shard: TopologyShard): TopologyShard {
+    if (this.#topology === null) return shard;
     const topology = this.#topology.current();
     this.#leaders.syncEpoch(topology.epoch);
     return topology.shards.get(shard.id) ?? shard;
@@ -176,13 +202,14 @@ export class ShardRouting {
         } else if (response.code === "WRONG_SHARD") {
           // Our placement is stale: re-read it (bounded by the retry window), then route again.
           this.#leaders.forget(shard.id, leader.address);
-          await this.#topology.refresh().catch(() => undefined);
+          await this.#topology?.refresh().catch(() => undefined);
         } else {
           return response;
         }
         last = response;
       }
-      if (this.#pool.nowMs() >= deadlineMs) break;
+      // A closed pool answers UNREACHABLE at once: retrying would only hold its closer up.
+      if (this.#pool.nowMs() >= deadlineMs || this.#pool.closed) break;
       await sleep(this.#backoffMs(retryIndex++));
       hopCount = 0;
     }

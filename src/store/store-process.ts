@@ -8,7 +8,7 @@ import type { ClusterConfig, StoreConfig } from "../config/cluster-config.ts";
 import { layoutFromConfig, metaGroupId } from "../meta/meta-service.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
 import { RouterServer } from "../router/router-server.ts";
-import { GroupClient } from "../transport/group-client.ts";
+import { GroupClient } from "../client/group-client.ts";
 import { KvServer } from "../transport/kv-server.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import type { Topology as MetaTopology } from "../transport/topology-wire.ts";

@@ -4,7 +4,7 @@
 // repaired by the next periodic one). The metadata group's apply rules drop stale leadership (lower term) and older
 // memberships. A cluster without a reachable metadata group keeps serving: failures are logged,
 // rate-limited, and retried with backoff.
-import { GroupClient } from "../transport/group-client.ts";
+import { GroupClient } from "../client/group-client.ts";
 import type { MembershipReport, StoreReport } from "../transport/topology-wire.ts";
 import type { Logger } from "../util/log.ts";
 import { metaGroupId } from "../meta/meta-service.ts";

@@ -2,12 +2,18 @@
 // replica answers from its applied state), optionally a long-poll that returns once the epoch passes a
 // known one. Shared by nodes joining a shard, the admin commands, routers and smart clients.
 import { UkvError } from "../util/errors.ts";
-import { GroupClient } from "./group-client.ts";
+import type { KvRequest, KvResponse } from "./kv-protocol.ts";
 import type { Topology, TopologyShard } from "./topology-wire.ts";
 
 const encoder = new TextEncoder();
 
-export async function fetchTopology(meta: GroupClient, options: { knownEpoch?: number } = {}): Promise<Topology> {
+/** What reading the topology needs of a client of the metadata group (client/group-client.ts). */
+export interface MetaGroupClient {
+  readonly addresses: readonly string[];
+  request(fields: Omit<KvRequest, "id">): Promise<KvResponse>;
+}
+
+export async function fetchTopology(meta: MetaGroupClient, options: { knownEpoch?: number } = {}): Promise<Topology> {
   const response = await meta.request({
     op: "TOPOLOGY",
     key: new Uint8Array(0),
@@ -18,7 +24,7 @@ export async function fetchTopology(meta: GroupClient, options: { knownEpoch?: n
     throw new UkvError("SHARD_UNAVAILABLE", `Metadata group did not answer: ${response.code} ${response.message}`);
   }
   const body = JSON.parse(response.statusJson) as { topology?: Topology };
-  if (body.topology === undefined) throw new UkvError("BAD_REQUEST", `${meta.target} is not a metadata store (no topology in its answer)`);
+  if (body.topology === undefined) throw new UkvError("BAD_REQUEST", `No topology in the answer of ${meta.addresses.join(", ")}: not a metadata store`);
   return body.topology;
 }
 

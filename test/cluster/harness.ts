@@ -14,7 +14,7 @@ import { topologyFromLayout } from "../../src/client/topology.ts";
 import { loadClusterConfig, parseClusterConfig, renderClusterConfig, type ClusterConfig, type ShardPlacement, type StoreConfig } from "../../src/config/cluster-config.ts";
 import { localStorePortStride, renderLocalClusterConfig } from "../../src/config/local-cluster.ts";
 import { layoutFromConfig } from "../../src/meta/meta-service.ts";
-import { GroupClient } from "../../src/transport/group-client.ts";
+import { GroupClient } from "../../src/client/group-client.ts";
 import { KvClient } from "../../src/transport/kv-client.ts";
 import type { KvOp, KvResponse } from "../../src/transport/kv-protocol.ts";
 import { fetchTopology } from "../../src/transport/meta-api.ts";

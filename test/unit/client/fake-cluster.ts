@@ -5,8 +5,10 @@
 // the hint it is given and serves GET from the shared per-shard Map (replication is not the
 // subject here). STATUS without a shard answers for the whole store ({storeId, groups}), with a
 // shard for that replica, as a real store does. Metadata stores answer TOPOLOGY with the layout
-// (a long-poll with a known epoch waits, bounded). Stores can be stopped (connection refused) and
-// restarted on the same port.
+// (a long-poll with a known epoch waits, bounded) and host a replica of the metadata group (group
+// 0): it appears in their store STATUS and answers the store-level ADMIN writes (shard 0), its
+// followers with NOT_LEADER and the leader's address. Stores can be stopped (connection refused)
+// and restarted on the same port.
 import pino from "pino";
 import { KvServer } from "../../../src/transport/kv-server.ts";
 import { makeKvResponse, type KvRequest, type KvResponse } from "../../../src/transport/kv-protocol.ts";
@@ -166,6 +168,9 @@ export class FakeStore {
     const shardId = request.shard ?? 0;
     if (request.op === "TOPOLOGY") return this.#topologyAnswer(request);
     if (shardId === 0) {
+      const metaReplica = this.replicas.get(0);
+      if (request.op === "ADMIN" && metaReplica !== undefined) return metaReplica.handle(request);
+      if (request.op === "ADMIN") return makeKvResponse(request.id, "NOT_LEADER", { leaderAddress: "", message: `Store ${this.id} holds no metadata replica` });
       if (request.op !== "STATUS") return makeKvResponse(request.id, "BAD_REQUEST", { message: "A fake store does not route: tag the request with its shard" });
       const groups = [...this.replicas.values()].map((replica) => replica.status());
       return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ role: "store", storeId: this.id, groups }) });
@@ -197,6 +202,8 @@ export class FakeStore {
 export class FakeCluster {
   readonly stores: FakeStore[];
   readonly shards: FakeShard[];
+  /** The metadata group (group 0) on the metadata stores, its first store leading; null without them. */
+  metaGroup: FakeShard | null = null;
   /** The epoch metadata stores answer TOPOLOGY with. */
   epoch = 1;
 
@@ -226,9 +233,16 @@ export class FakeCluster {
     });
     for (const store of stores) await store.start();
     const cluster = new FakeCluster(stores, shards);
-    for (const storeId of options.metaStores ?? []) {
-      storeById.get(storeId)!.topology = () => ({ epoch: cluster.epoch, layout: cluster.layout(), leaders: {}, health: {}, memberships: {} });
+    const metaStores = options.metaStores ?? [];
+    if (metaStores.length > 0) cluster.metaGroup = new FakeShard(0);
+    for (const storeId of metaStores) {
+      const store = storeById.get(storeId)!;
+      store.topology = () => ({ epoch: cluster.epoch, layout: cluster.layout(), leaders: {}, health: {}, memberships: {} });
+      const replica = new FakeReplica(cluster.metaGroup!, store);
+      cluster.metaGroup!.members.push(replica);
+      store.replicas.set(0, replica);
     }
+    if (metaStores.length > 0) cluster.metaGroup!.elect(metaStores[0]!);
     return cluster;
   }
 
