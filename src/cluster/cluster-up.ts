@@ -6,12 +6,14 @@
 // DIR held for the life of this process). Waits until the metadata group and every shard have a
 // leader, and stops every store on request.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { collectMemberReports, metaShardId, shardsWithoutLeader } from "../client/cluster-status.ts";
 import type { ClusterLayout } from "../client/topology.ts";
-import { loadClusterConfig, type ClusterConfig } from "../config/cluster-config.ts";
+import { loadClusterConfig, parseClusterConfig, type ClusterConfig } from "../config/cluster-config.ts";
 import { renderLocalClusterConfig } from "../config/local-cluster.ts";
 import { DirLock } from "../storage/dir-lock.ts";
+import { parseAddress } from "../transport/socket-util.ts";
 import { UkvError } from "../util/errors.ts";
 import { selfCommand } from "./self-command.ts";
 import { Supervisor, type SupervisedChild } from "./supervisor.ts";
@@ -28,6 +30,8 @@ export interface ClusterUpOptions {
   stopTimeoutMs?: number;
   /** Progress lines for the user. */
   print(line: string): void;
+  /** Polled while waiting for readiness: true stops the start-up (every started store stopped). */
+  stopRequested?: () => boolean;
 }
 
 export const readyTimeoutMsDefault = 30_000;
@@ -35,8 +39,14 @@ export const stopTimeoutMsDefault = 10_000;
 const readyPollIntervalMs = 200;
 const statusTimeoutMs = 500;
 
-/** DIR/cluster.yaml: reused when present, else generated and written. */
-export function ensureClusterConfig(options: { dir: string; stores: number; shards: number; replicas: number; portBase: number }): { config: ClusterConfig; configPath: string; reused: boolean } {
+/**
+ * DIR/cluster.yaml: reused when present, else generated; `beforeWrite` sees a new config before
+ * it is written (a config whose ports are taken must not be left behind to be reused).
+ */
+export async function ensureClusterConfig(
+  options: { dir: string; stores: number; shards: number; replicas: number; portBase: number },
+  beforeWrite: (config: ClusterConfig) => Promise<void> = () => Promise.resolve(),
+): Promise<{ config: ClusterConfig; configPath: string; reused: boolean }> {
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true });
   const configPath = join(dir, "cluster.yaml");
@@ -44,8 +54,11 @@ export function ensureClusterConfig(options: { dir: string; stores: number; shar
   if (options.replicas > options.stores) {
     throw new UkvError("BAD_REQUEST", `--replicas ${options.replicas} needs at least as many stores (--stores ${options.stores}): replicas of a shard live on distinct stores`);
   }
-  // dataDir relative to the file, so the directory can be moved as a whole.
-  const text = renderLocalClusterConfig({ dir: "./data", storeCount: options.stores, shardCount: options.shards, replication: options.replicas, portBase: options.portBase });
+  // DIR/data, absolute: renderLocalClusterConfig resolves a relative dir against the working
+  // directory, so "./data" put every cluster's data in the cwd of `cluster up`, not in DIR (two
+  // dirs started from one cwd then shared their stores' data).
+  const text = renderLocalClusterConfig({ dir: join(dir, "data"), storeCount: options.stores, shardCount: options.shards, replication: options.replicas, portBase: options.portBase });
+  await beforeWrite(parseClusterConfig(text, configPath, dir));
   writeFileSync(configPath, text);
   return { config: loadClusterConfig(configPath), configPath, reused: false };
 }
@@ -80,7 +93,10 @@ export class LocalCluster {
     const lock = DirLock.acquire(resolve(options.dir));
     let cluster: LocalCluster;
     try {
-      const { config, configPath, reused } = ensureClusterConfig(options);
+      // Every port before any process: a store that cannot bind would die after the others
+      // started, and the readiness check could even be answered by whatever holds the port.
+      const { config, configPath, reused } = await ensureClusterConfig(options, checkPortsFree);
+      if (reused) await checkPortsFree(config);
       options.print(reused ? `Reusing ${configPath} (its stores, shards and ports win over the flags)` : `Wrote ${configPath}`);
       const supervisor = new Supervisor(join(resolve(options.dir), "logs"));
       cluster = new LocalCluster(config, configPath, supervisor, options.stopTimeoutMs ?? stopTimeoutMsDefault, lock);
@@ -93,7 +109,7 @@ export class LocalCluster {
       cluster.supervisor.spawn({ name: `store-${store.id}`, argv: [...self, "node", "--config", cluster.configPath, "--id", String(store.id)] });
     }
     try {
-      await cluster.#waitReady(options.readyTimeoutMs ?? readyTimeoutMsDefault);
+      await cluster.#waitReady(options.readyTimeoutMs ?? readyTimeoutMsDefault, options.stopRequested ?? (() => false));
     } catch (error) {
       await cluster.down();
       throw error;
@@ -122,11 +138,12 @@ export class LocalCluster {
     }
   }
 
-  async #waitReady(timeoutMs: number): Promise<void> {
+  async #waitReady(timeoutMs: number, stopRequested: () => boolean): Promise<void> {
     const deadlineMs = performance.now() + timeoutMs;
     let missing: number[] = this.config.shards.map((shard) => shard.id);
     const layout = localLayout(this.config);
     while (performance.now() < deadlineMs) {
+      if (stopRequested()) throw new UkvError("UNAVAILABLE", "Start-up stopped on request");
       const dead = this.supervisor.children().find((child) => child.exited);
       if (dead !== undefined) throw childExitedError(dead);
       missing = shardsWithoutLeader(layout, await collectMemberReports(layout, { timeoutMs: statusTimeoutMs }));
@@ -152,4 +169,36 @@ function localLayout(config: ClusterConfig): ClusterLayout {
   return {
     shards: [{ id: metaShardId, members: config.metaStores.map(addressOf) }, ...config.shards.map((shard) => ({ id: shard.id, members: shard.replicas.map(addressOf) }))],
   };
+}
+
+/** Every address the stores of `config` listen on, with its role, e.g. "store 2's client address". */
+export function storeListenAddresses(config: ClusterConfig): { address: string; role: string }[] {
+  const addresses: { address: string; role: string }[] = [];
+  for (const store of config.stores) {
+    addresses.push({ address: store.raftAddress, role: `store ${store.id}'s Raft address` });
+    addresses.push({ address: store.clientAddress, role: `store ${store.id}'s client address` });
+    if (store.respAddress !== null) addresses.push({ address: store.respAddress, role: `store ${store.id}'s RESP address` });
+  }
+  return addresses;
+}
+
+/** Throws ADDRESS_IN_USE naming the first address (and its role) another process holds. */
+export async function checkPortsFree(config: ClusterConfig): Promise<void> {
+  for (const { address, role } of storeListenAddresses(config)) {
+    const { host, port } = parseAddress(address);
+    const problem = await bindProblem(host, port);
+    if (problem === "EADDRINUSE") {
+      throw new UkvError("ADDRESS_IN_USE", `${role} ${address} is in use by another process: stop it, or pass another --port-base (with a new --dir, or delete the dir's cluster.yaml)`, { data: { address } });
+    }
+    if (problem !== null) throw new UkvError("IO_ERROR", `Cannot listen on ${role} ${address}: ${problem}`, { data: { address } });
+  }
+}
+
+/** Binds host:port and closes at once: null when free, else the error code. */
+function bindProblem(host: string, port: number): Promise<string | null> {
+  return new Promise((resolvePromise) => {
+    const server = createServer();
+    server.once("error", (error: Error & { code?: string }) => resolvePromise(error.code ?? error.message));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolvePromise(null)));
+  });
 }
