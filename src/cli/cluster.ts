@@ -1,22 +1,55 @@
 // `ukv cluster up [--dir DIR] [--stores 3] [--shards 8] [--replicas 3] [--port-base 7100]`: a local cluster as
 // child processes, until Ctrl-C / SIGTERM. Also re-exports the parent watch that main.ts starts in
 // every process, so a child of `cluster up` stops itself when its supervisor dies.
+//
+// Stopping, in any order of events: one signal handler for the life of the command (so no window
+// exists in which a second Ctrl-C finds no handler and kills the supervisor halfway); a signal
+// during start-up stops the start-up at its next poll; after start-up the supervisor waits for
+// the first of a stop signal and "every store exited", and both end in stopAll (which skips the
+// children already gone) and an exit. A supervisor whose stores all died exits non-zero.
 import { Command, Option } from "clipanion";
-import { LocalCluster } from "../cluster/cluster-up.ts";
-import { parsePositiveInt, reportCliError, waitForStopSignal } from "./errors.ts";
+import { LocalCluster, storeListenAddresses } from "../cluster/cluster-up.ts";
+import { checkAddressesFree } from "../transport/socket-util.ts";
+import { UkvError } from "../util/errors.ts";
+import { parsePositiveInt, reportCliError } from "./errors.ts";
 
 export { watchParentFromEnvironment } from "../cluster/parent-watch.ts";
+
+/** 128 + SIGINT's number, what a shell reports for a command stopped by Ctrl-C during start-up. */
+const interruptedExitStatus = 130;
+
+/** Every SIGINT/SIGTERM from the start: the first resolves `first`, later ones call `repeated`. */
+function listenForStopSignals(repeated: () => void): { first: Promise<NodeJS.Signals>; received(): NodeJS.Signals | null } {
+  let signalReceived: NodeJS.Signals | null = null;
+  let resolveFirst: (signal: NodeJS.Signals) => void = () => undefined;
+  const first = new Promise<NodeJS.Signals>((resolve) => {
+    resolveFirst = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalReceived !== null) {
+      repeated();
+      return;
+    }
+    signalReceived = signal;
+    resolveFirst(signal);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return { first, received: () => signalReceived };
+}
 
 export class ClusterUpCommand extends Command {
   static override paths = [["cluster", "up"]];
   static override usage = Command.Usage({
+    category: "Local cluster",
     description: "Start a complete local cluster (one store process per simulated server) on 127.0.0.1",
     details: [
       "Writes DIR/cluster.yaml on the first run (reused on later runs, which restart the same cluster with its data), ",
-      "starts one `ukv node` per store as child processes (logs in DIR/logs/store-<id>.log; the first three also hold the ",
+      "checks that every port it needs is free, starts one `ukv node` per store as child processes (logs in DIR/logs/store-<id>.log; the first three also hold the ",
       "metadata group), waits until the metadata group and every shard have a leader, prints every store's client and ",
       "RESP address and `ukv cluster ready`, and on Ctrl-C or SIGTERM stops them all. Every store routes any key. ",
-      "A directory another `cluster up` is using is refused before anything starts.",
+      "A directory another `cluster up` is using is refused before anything starts. If every store exits on its own, ",
+      "`cluster up` exits non-zero.",
     ].join(""),
     examples: [
       ["Three stores, eight shards of three replicas, in ./ukv-data", "ukv cluster up"],
@@ -34,32 +67,37 @@ export class ClusterUpCommand extends Command {
     const print = (line: string): void => {
       this.context.stdout.write(`${line}\n`);
     };
-    let cluster: LocalCluster;
     // Listen from the start: a Ctrl-C during start-up must still stop what was started.
-    const stopSignal = waitForStopSignal();
+    const signals = listenForStopSignals(() => print("already stopping (children get SIGKILL after the stop timeout)"));
+    let cluster: LocalCluster;
     try {
-      const startUp = LocalCluster.up({
+      cluster = await LocalCluster.up({
         dir: this.dir,
         stores: parsePositiveInt("--stores", this.stores),
         shards: parsePositiveInt("--shards", this.shards),
         replicas: parsePositiveInt("--replicas", this.replicas),
         portBase: parsePositiveInt("--port-base", this.portBase),
         print,
+        checkPorts: (config) => checkAddressesFree(storeListenAddresses(config), "stop it, or pass another --port-base (with a new --dir, or delete the dir's cluster.yaml)"),
+        stopRequested: () => signals.received() !== null,
       });
-      cluster = await startUp;
     } catch (error) {
+      const signal = signals.received();
+      if (signal !== null) {
+        print(`${signal}: start-up stopped, every store stopped`);
+        return interruptedExitStatus;
+      }
       return reportCliError(this.context, error);
     }
     for (const line of cluster.endpoints()) print(line);
     print("ukv cluster ready");
     cluster.supervisor.onUnexpectedExit((child) => print(`${child.name} exited with code ${child.exitCode} (log: ${child.logPath})`));
-    const signal = await stopSignal;
-    print(`${signal}: stopping the cluster`);
-    // A second Ctrl-C must not kill the supervisor halfway (its children would then be left to
-    // the parent watch): the stop is already bounded by SIGKILL after the stop timeout.
-    const repeated = (): void => print("already stopping (children get SIGKILL after the stop timeout)");
-    process.on("SIGINT", repeated);
-    process.on("SIGTERM", repeated);
+    const outcome = await Promise.race([signals.first, cluster.supervisor.allExited().then(() => null)]);
+    if (outcome === null) {
+      await cluster.down();
+      return reportCliError(this.context, new UkvError("UNAVAILABLE", `Every store exited: the cluster is down (logs in ${cluster.supervisor.logDir})`));
+    }
+    print(`${outcome}: stopping the cluster`);
     await cluster.down();
     print("ukv cluster stopped");
     return 0;

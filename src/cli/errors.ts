@@ -17,6 +17,8 @@ const exitStatusByCode: Partial<Record<string, number>> = {
   VALUE_TOO_LARGE: 11,
   UNAVAILABLE: 12,
   WRONG_SHARD: 13,
+  ADDRESS_IN_USE: 14,
+  ADDON_UNAVAILABLE: 15,
 };
 
 export function reportCliError(context: BaseContext, error: unknown): number {
@@ -24,9 +26,25 @@ export function reportCliError(context: BaseContext, error: unknown): number {
     context.stderr.write(`error (${error.code}): ${error.message}\n`);
     return exitStatusByCode[error.code] ?? 2;
   }
-  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  context.stderr.write(`error: ${message}\n`);
+  // One line, never a stack trace: an unexpected error is still reported to the user as what
+  // went wrong; UKV_DEBUG=1 adds the stack for a bug report.
+  const message = error instanceof Error ? error.message : String(error);
+  const stack = process.env["UKV_DEBUG"] === "1" && error instanceof Error ? `\n${error.stack ?? ""}` : "";
+  context.stderr.write(`error (INTERNAL): ${message.split("\n")[0] ?? ""}${stack}\n`);
   return 2;
+}
+
+/**
+ * A listener that could not bind, named by its role: `roles` maps each address this process
+ * listens on to what it is ("store 1's client address"). Other errors pass through.
+ */
+export function nameAddressInUse(error: unknown, roles: ReadonlyMap<string, string>): unknown {
+  if (!(error instanceof UkvError) || error.code !== "ADDRESS_IN_USE") return error;
+  const address = typeof error.data["address"] === "string" ? error.data["address"] : "";
+  const role = roles.get(address) ?? [...roles].find(([configured]) => sameAddress(configured, address))?.[1];
+  // Unknown here: the message already names what it could (a start-up check names the role itself).
+  if (role === undefined) return error;
+  return new UkvError("ADDRESS_IN_USE", `${role} ${address} is in use by another process: stop that process or choose another port`, { data: error.data, cause: error });
 }
 
 /** Parses a positive integer option or throws BAD_REQUEST naming the flag. */
@@ -49,4 +67,9 @@ export function waitForStopSignal(): Promise<NodeJS.Signals> {
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+}
+
+function sameAddress(configured: string, address: string): boolean {
+  const strip = (text: string): string => text.replace(/^\[(.*)\](:\d+)$/, "$1$2");
+  return strip(configured) === strip(address);
 }

@@ -14,7 +14,8 @@ import { metaStoreAddresses } from "../store/store-process.ts";
 import { KvClient } from "../transport/kv-client.ts";
 import type { KvCode, KvRequest, KvResponse } from "../transport/kv-protocol.ts";
 import { parseAddress } from "../transport/socket-util.ts";
-import { isUkvError } from "../util/errors.ts";
+import { isUkvError, UkvError } from "../util/errors.ts";
+import { valueSizeBytesMax } from "../util/limits.ts";
 
 const requestTimeoutMsDefault = 5000;
 
@@ -45,6 +46,10 @@ abstract class KvBaseCommand extends Command {
   timeoutMs = Option.String("--timeout-ms", { description: `Per-request timeout (default ${requestTimeoutMsDefault})` });
 
   protected abstract buildRequest(): Omit<KvRequest, "id">;
+  /** Reads what the request needs before it is built (set's value from stdin); may throw UkvError. */
+  protected prepare(): Promise<void> {
+    return Promise.resolve();
+  }
   protected abstract printSuccess(response: KvResponse): void;
 
   override async execute(): Promise<number> {
@@ -57,6 +62,13 @@ abstract class KvBaseCommand extends Command {
     if (targetCount !== 1) {
       this.context.stderr.write("error (BAD_REQUEST): pass exactly one of --node, --router, --config, --meta\n");
       return exitStatusByCode.BAD_REQUEST;
+    }
+    try {
+      await this.prepare();
+    } catch (error) {
+      if (!isUkvError(error)) throw error;
+      this.context.stderr.write(`error (${error.code}): ${error.message}\n`);
+      return error.code === "VALUE_TOO_LARGE" ? exitStatusByCode.VALUE_TOO_LARGE : exitStatusByCode.BAD_REQUEST;
     }
     let response: KvResponse;
     try {
@@ -123,7 +135,10 @@ export class KvGetCommand extends KvBaseCommand {
     category: "Data",
     description: "Read a key",
     details: "A follower read (possibly stale) from a replica of the key's shard unless --linearizable, which reads through the leader.",
-    examples: [["Read a key", "ukv kv get user:1 --node 127.0.0.1:7101"]],
+    examples: [
+      ["Read a key through store 1 of `ukv cluster up`", "ukv kv get user:1 --node 127.0.0.1:7101"],
+      ["Read through the shard's leader, with the smart client", "ukv kv get user:1 --linearizable --config ukv-data/cluster.yaml"],
+    ],
   });
   key = Option.String();
   linearizable = Option.Boolean("--linearizable", false, { description: "Read through the leader (no stale reads)" });
@@ -142,18 +157,45 @@ export class KvGetCommand extends KvBaseCommand {
   }
 }
 
+/** Reads stdin to its end as bytes; more than valueSizeBytesMax is VALUE_TOO_LARGE (read no further). */
+async function readStdinValue(): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let sizeBytes = 0;
+  for await (const chunk of Bun.stdin.stream()) {
+    sizeBytes += chunk.byteLength;
+    if (sizeBytes > valueSizeBytesMax) throw new UkvError("VALUE_TOO_LARGE", `The value on stdin is over ${valueSizeBytesMax} bytes, the limit of a value`);
+    chunks.push(chunk);
+  }
+  const value = new Uint8Array(sizeBytes);
+  let offset = 0;
+  for (const chunk of chunks) {
+    value.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return value;
+}
+
 export class KvSetCommand extends KvBaseCommand {
   static override paths = [["kv", "set"]];
   static override usage = Command.Usage({
     category: "Data",
-    description: "Write a key (replicated to a majority before OK)",
-    examples: [["Write a key", "ukv kv set user:1 alice --node 127.0.0.1:7101"]],
+    description: "Write a key (replicated to a majority before OK); VALUE - reads the value from stdin",
+    details: "VALUE `-` reads the value from stdin, as bytes, to its end (binary values, and values longer than a command line allows; up to the value limit). To store the one-character value `-`, pipe it: `printf - | ukv kv set k - ...`.",
+    examples: [
+      ["Write a key through store 1 of `ukv cluster up`", "ukv kv set user:1 alice --node 127.0.0.1:7101"],
+      ["Write a file's bytes as the value", "ukv kv set photo:1 - --node 127.0.0.1:7101 < photo.jpg"],
+    ],
   });
-  key = Option.String();
-  value = Option.String();
+  key = Option.String({ name: "key" });
+  value = Option.String({ name: "value" });
+  #valueBytes: Uint8Array | null = null;
+
+  protected override async prepare(): Promise<void> {
+    this.#valueBytes = this.value === "-" ? await readStdinValue() : encoder.encode(this.value);
+  }
 
   protected buildRequest(): Omit<KvRequest, "id"> {
-    return { op: "SET", key: encoder.encode(this.key), value: encoder.encode(this.value), linearizable: false };
+    return { op: "SET", key: encoder.encode(this.key), value: this.#valueBytes ?? encoder.encode(this.value), linearizable: false };
   }
 
   protected printSuccess(): void {
@@ -169,7 +211,8 @@ export class KvDeleteCommand extends KvBaseCommand {
   static override usage = Command.Usage({
     category: "Data",
     description: "Delete a key (OK whether or not it existed)",
-    examples: [["Delete a key", "ukv kv del user:1 --node 127.0.0.1:7101"]],
+    details: "`ukv kv delete` is the same command.",
+    examples: [["Delete a key through store 1 of `ukv cluster up`", "ukv kv del user:1 --node 127.0.0.1:7101"]],
   });
   key = Option.String();
 

@@ -2,12 +2,12 @@
 // SIGTERM/SIGINT, then drains and exits 0. `--join` starts a store that is not in the config: it
 // registers its addresses with the metadata group and hosts whatever replicas are placed on it.
 import { Command, Option } from "clipanion";
-import { loadClusterConfig } from "../config/cluster-config.ts";
+import { loadClusterConfig, type ClusterConfig } from "../config/cluster-config.ts";
 import { StoreProcess } from "../store/store-process.ts";
-import { parseAddress } from "../transport/socket-util.ts";
+import { checkAddressesFree, parseAddress } from "../transport/socket-util.ts";
 import { rootLogger } from "../util/log.ts";
 import { UkvError } from "../util/errors.ts";
-import { parsePositiveInt, reportCliError, waitForStopSignal } from "./errors.ts";
+import { nameAddressInUse, parsePositiveInt, reportCliError, waitForStopSignal } from "./errors.ts";
 
 export class NodeCommand extends Command {
   static override paths = [["node"]];
@@ -32,8 +32,22 @@ export class NodeCommand extends Command {
     description: "Wait out the full election timeout when a leader's store connection drops",
   });
 
+  /** Every address this store will listen on, with its role (for the message of a port in use). */
+  #listenAddresses(config: ClusterConfig, storeId: number): { address: string; role: string }[] {
+    const store = config.stores.find((candidate) => candidate.id === storeId);
+    const raft = this.raftAddr ?? store?.raftAddress;
+    const client = this.clientAddr ?? store?.clientAddress;
+    const resp = this.join ? this.respAddr : store?.respAddress;
+    const addresses: { address: string; role: string }[] = [];
+    if (raft !== undefined) addresses.push({ address: raft, role: `store ${storeId}'s Raft address` });
+    if (client !== undefined) addresses.push({ address: client, role: `store ${storeId}'s client address` });
+    if (resp !== undefined && resp !== null) addresses.push({ address: resp, role: `store ${storeId}'s RESP address` });
+    return addresses;
+  }
+
   override async execute(): Promise<number> {
     let node: StoreProcess;
+    let listenAddresses: { address: string; role: string }[] = [];
     try {
       const storeId = parsePositiveInt("--id", this.id);
       const config = loadClusterConfig(this.config);
@@ -45,6 +59,9 @@ export class NodeCommand extends Command {
         const addresses = { raftAddress: this.raftAddr, clientAddress: this.clientAddr, respAddress: this.respAddr ?? null };
         joining = { id: storeId, ...addresses, advertised: addresses };
       }
+      listenAddresses = this.#listenAddresses(config, storeId);
+      // Before the data dir is locked or its log opened: a port in use is one line and an exit.
+      await checkAddressesFree(listenAddresses, "stop that process or choose another port");
       node = await StoreProcess.start({
         config,
         storeId,
@@ -54,7 +71,9 @@ export class NodeCommand extends Command {
         ...(joining === undefined ? {} : { joining }),
       });
     } catch (error) {
-      return reportCliError(this.context, error);
+      // The listen itself can still lose a race with another process: name the role then too.
+      const roles = new Map(listenAddresses.map(({ address, role }) => [address, role]));
+      return reportCliError(this.context, nameAddressInUse(error, roles));
     }
     const signal = await waitForStopSignal();
     rootLogger.info({ event: "signal", signal, store: node.store.storeId });

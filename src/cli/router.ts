@@ -8,10 +8,10 @@ import { MetaTopologySource } from "../client/meta-topology.ts";
 import { StaticTopologySource, type TopologySource } from "../client/topology.ts";
 import { layoutFromConfig } from "../meta/meta-service.ts";
 import { metaStoreAddresses } from "../store/store-process.ts";
-import { parseAddress } from "../transport/socket-util.ts";
+import { checkAddressesFree, parseAddress } from "../transport/socket-util.ts";
 import { UkvError } from "../util/errors.ts";
 import { rootLogger } from "../util/log.ts";
-import { reportCliError, waitForStopSignal } from "./errors.ts";
+import { nameAddressInUse, reportCliError, waitForStopSignal } from "./errors.ts";
 
 export class RouterCommand extends Command {
   static override paths = [["router"]];
@@ -35,6 +35,7 @@ export class RouterCommand extends Command {
     let resp: RespServer | null = null;
     let topologySource: MetaTopologySource | null = null;
     let source: TopologySource;
+    const roles = new Map<string, string>();
     try {
       const config = loadClusterConfig(this.config);
       const listenAddress = this.listen ?? config.router?.clientAddress;
@@ -42,6 +43,13 @@ export class RouterCommand extends Command {
         throw new UkvError("BAD_REQUEST", `No address to listen on: pass --listen HOST:PORT or set router.clientAddress in ${this.config}`);
       }
       const { host, port } = parseAddress(listenAddress);
+      roles.set(`${host}:${port}`, "router's client address");
+      // Before the topology watch starts: a port in use is one line and an exit, not a router
+      // that logged its start and then failed.
+      const respWanted = this.respListen ?? (this.respPort === undefined ? config.router?.respAddress ?? null : `${host}:${this.respPort}`);
+      const wanted = [{ address: `${host}:${port}`, role: "router's client address" }];
+      if (respWanted !== null) wanted.push({ address: respWanted, role: "router's RESP address" });
+      await checkAddressesFree(wanted, "stop that process or choose another port");
       if (this.staticTopology) {
         source = new StaticTopologySource(layoutFromConfig(config));
       } else {
@@ -57,9 +65,10 @@ export class RouterCommand extends Command {
         listen: { host, port },
         logger: rootLogger,
       });
-      const respAddress = this.respListen ?? (this.respPort === undefined ? config.router?.respAddress ?? null : `${host}:${this.respPort}`);
+      const respAddress = respWanted;
       if (respAddress !== null) {
         const respParsed = parseAddress(respAddress);
+        roles.set(`${respParsed.host}:${respParsed.port}`, "router's RESP address");
         try {
           resp = await RespServer.start({ backend: router, host: respParsed.host, port: respParsed.port, logger: rootLogger });
         } catch (error) {
@@ -68,7 +77,9 @@ export class RouterCommand extends Command {
         }
       }
     } catch (error) {
-      return reportCliError(this.context, error);
+      // Nothing started may keep the process alive: the topology watch has timers and sockets.
+      await topologySource?.close();
+      return reportCliError(this.context, nameAddressInUse(error, roles));
     }
     const signal = await waitForStopSignal();
     rootLogger.info({ event: "signal", signal, component: "router" });

@@ -5,7 +5,7 @@ import { ukvVersion } from "../util/version.ts";
 
 export class VersionCommand extends Command {
   static override paths = [["version"]];
-  static override usage = Command.Usage({ description: "Print the ukv version and the native addon version" });
+  static override usage = Command.Usage({ category: "Other", description: "Print the ukv version and the native addon version" });
 
   override async execute(): Promise<number> {
     this.context.stdout.write(`ukv ${ukvVersion} (${native.version()})\n`);

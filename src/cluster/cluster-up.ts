@@ -6,14 +6,12 @@
 // DIR held for the life of this process). Waits until the metadata group and every shard have a
 // leader, and stops every store on request.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { collectMemberReports, metaShardId, shardsWithoutLeader } from "../client/cluster-status.ts";
 import type { ClusterLayout } from "../client/topology.ts";
 import { loadClusterConfig, parseClusterConfig, type ClusterConfig } from "../config/cluster-config.ts";
 import { renderLocalClusterConfig } from "../config/local-cluster.ts";
 import { DirLock } from "../storage/dir-lock.ts";
-import { parseAddress } from "../transport/socket-util.ts";
 import { UkvError } from "../util/errors.ts";
 import { selfCommand } from "./self-command.ts";
 import { Supervisor, type SupervisedChild } from "./supervisor.ts";
@@ -30,6 +28,11 @@ export interface ClusterUpOptions {
   stopTimeoutMs?: number;
   /** Progress lines for the user. */
   print(line: string): void;
+  /**
+   * Checks that every address the stores will listen on is free (storeListenAddresses), before
+   * the config is written and before any process starts; throws to refuse. Default: no check.
+   */
+  checkPorts?: (config: ClusterConfig) => Promise<void>;
   /** Polled while waiting for readiness: true stops the start-up (every started store stopped). */
   stopRequested?: () => boolean;
 }
@@ -95,8 +98,9 @@ export class LocalCluster {
     try {
       // Every port before any process: a store that cannot bind would die after the others
       // started, and the readiness check could even be answered by whatever holds the port.
-      const { config, configPath, reused } = await ensureClusterConfig(options, checkPortsFree);
-      if (reused) await checkPortsFree(config);
+      const checkPorts = options.checkPorts ?? (() => Promise.resolve());
+      const { config, configPath, reused } = await ensureClusterConfig(options, checkPorts);
+      if (reused) await checkPorts(config);
       options.print(reused ? `Reusing ${configPath} (its stores, shards and ports win over the flags)` : `Wrote ${configPath}`);
       const supervisor = new Supervisor(join(resolve(options.dir), "logs"));
       cluster = new LocalCluster(config, configPath, supervisor, options.stopTimeoutMs ?? stopTimeoutMsDefault, lock);
@@ -180,25 +184,4 @@ export function storeListenAddresses(config: ClusterConfig): { address: string; 
     if (store.respAddress !== null) addresses.push({ address: store.respAddress, role: `store ${store.id}'s RESP address` });
   }
   return addresses;
-}
-
-/** Throws ADDRESS_IN_USE naming the first address (and its role) another process holds. */
-export async function checkPortsFree(config: ClusterConfig): Promise<void> {
-  for (const { address, role } of storeListenAddresses(config)) {
-    const { host, port } = parseAddress(address);
-    const problem = await bindProblem(host, port);
-    if (problem === "EADDRINUSE") {
-      throw new UkvError("ADDRESS_IN_USE", `${role} ${address} is in use by another process: stop it, or pass another --port-base (with a new --dir, or delete the dir's cluster.yaml)`, { data: { address } });
-    }
-    if (problem !== null) throw new UkvError("IO_ERROR", `Cannot listen on ${role} ${address}: ${problem}`, { data: { address } });
-  }
-}
-
-/** Binds host:port and closes at once: null when free, else the error code. */
-function bindProblem(host: string, port: number): Promise<string | null> {
-  return new Promise((resolvePromise) => {
-    const server = createServer();
-    server.once("error", (error: Error & { code?: string }) => resolvePromise(error.code ?? error.message));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolvePromise(null)));
-  });
 }

@@ -76,6 +76,15 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Resolves once every child spawned so far has exited (asked to or not): a supervisor whose
+   * children all died has nothing left to supervise and must not linger.
+   */
+  async allExited(): Promise<void> {
+    assert(this.#children.size > 0, "allExited waits for children that were spawned");
+    await Promise.all(this.children().map((child) => child.process.exited));
+  }
+
   /** Stops `names` (default: all) concurrently: SIGTERM, then SIGKILL after stopTimeoutMs. */
   async stop(names: readonly string[] | null, stopTimeoutMs: number): Promise<void> {
     const targets = this.children().filter((child) => names === null || names.includes(child.name));

@@ -6,6 +6,7 @@
 import { MetaTopologySource } from "../client/meta-topology.ts";
 import type { ClusterConfig, StoreConfig } from "../config/cluster-config.ts";
 import { layoutFromConfig, metaGroupId } from "../meta/meta-service.ts";
+import type { RespBackend } from "../router/resp/resp-context.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
 import { RouterServer } from "../router/router-server.ts";
 import { GroupClient } from "../client/group-client.ts";
@@ -106,7 +107,14 @@ export class StoreProcess {
       let resp: RespServer | null = null;
       if (store.self.respAddress !== null) {
         const respListen = parseAddress(store.self.respAddress);
-        resp = await RespServer.start({ backend: router, host: respListen.host, port: respListen.port, logger });
+        // INFO's used_memory: the bytes of the tables of every replica this store hosts.
+        const backend: RespBackend = {
+          route: (request) => router.route(request),
+          shardIdOf: (key) => router.shardIdOf(key),
+          view: () => router.view(),
+          tableBytesUsed: () => store.replicas().reduce((sum, { runtime }) => sum + runtime.table.bytesUsed(), 0),
+        };
+        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger });
         started.push(resp);
       }
       if (options.joining !== undefined) await register(store, metaAddresses);

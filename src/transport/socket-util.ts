@@ -1,6 +1,6 @@
 // Small helpers over node:net sockets shared by the Raft transport and the client protocol:
 // parsing "host:port", dialing with a deadline, and waiting out write backpressure.
-import { createConnection, type Server, type Socket } from "node:net";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { UkvError } from "../util/errors.ts";
@@ -89,15 +89,48 @@ export function writeWithBackpressure(socket: Socket, bytes: Uint8Array, stallTi
  * Listens on host:port and resolves with the bound port (port 0 picks one). A start-up error
  * (address in use) rejects; later listener errors are logged, never thrown.
  */
+/**
+ * Listens on host:port; resolves with the bound port. A port another process holds rejects with
+ * ADDRESS_IN_USE (data.address): the caller names the role, so the user sees one line saying which
+ * listener of which process could not start.
+ */
 export function listenTcp(server: Server, args: { host: string; port: number; logger: Logger }): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const onError = (error: Error & { code?: string }): void => {
+      const address = `${args.host}:${args.port}`;
+      if (error.code === "EADDRINUSE") reject(new UkvError("ADDRESS_IN_USE", `Address in use: ${address}`, { data: { address }, cause: error }));
+      else reject(new UkvError("IO_ERROR", `Cannot listen on ${address}: ${error.message}`, { data: { address }, cause: error }));
+    };
+    server.once("error", onError);
     server.listen({ host: args.host, port: args.port }, () => {
-      server.off("error", reject);
+      server.off("error", onError);
       server.on("error", (error) => args.logger.error({ event: "listener_error", err: error }));
       const address = server.address();
       assert(address !== null && typeof address === "object", "a TCP listener has an address");
       resolve(address.port);
     });
   });
+}
+
+/**
+ * Whether host:port can be bound now: binds and closes at once. null when free, else the error
+ * code (EADDRINUSE: another process holds it). For start-up checks that must fail before anything
+ * starts; the real listen can still lose a race and reports ADDRESS_IN_USE itself.
+ */
+export function bindProblem(host: string, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", (error: Error & { code?: string }) => resolve(error.code ?? error.message));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(null)));
+  });
+}
+
+/** Throws ADDRESS_IN_USE (or IO_ERROR) naming the first of `addresses` that cannot be bound, with its role. */
+export async function checkAddressesFree(addresses: readonly { address: string; role: string }[], hint: string): Promise<void> {
+  for (const { address, role } of addresses) {
+    const { host, port } = parseAddress(address);
+    const problem = await bindProblem(host, port);
+    if (problem === "EADDRINUSE") throw new UkvError("ADDRESS_IN_USE", `${role} ${address} is in use by another process: ${hint}`, { data: { address } });
+    if (problem !== null) throw new UkvError("IO_ERROR", `Cannot listen on ${role} ${address}: ${problem}`, { data: { address } });
+  }
 }

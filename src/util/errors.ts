@@ -23,6 +23,8 @@ export type ErrorCode =
   | "UNREACHABLE"
   | "UNAVAILABLE"
   | "WRONG_SHARD"
+  | "ADDRESS_IN_USE"
+  | "ADDON_UNAVAILABLE"
   | "INTERNAL";
 
 export class UkvError extends Error {

@@ -14,6 +14,8 @@ export interface RespBackend {
   route(request: RouteFields): Promise<KvResponse>;
   shardIdOf(key: Uint8Array): number;
   view(): RouterView;
+  /** Bytes held by the tables of the replicas in this process (a store); absent in a router, which holds none. */
+  tableBytesUsed?(): number;
 }
 
 export type ReadMode = "follower" | "linearizable";
@@ -37,6 +39,10 @@ export interface RespServerStats {
   connectionCountTotal: number;
   commandCountTotal: number;
   rejectedConnectionCountTotal: number;
+  /** Reads of an existing key by GET, MGET, EXISTS (INFO keyspace_hits); counted by the data commands. */
+  keyspaceHitCountTotal?: number;
+  /** Reads of a missing key by GET, MGET, EXISTS (INFO keyspace_misses). */
+  keyspaceMissCountTotal?: number;
 }
 
 export interface CommandContext {

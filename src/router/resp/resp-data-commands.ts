@@ -19,13 +19,24 @@ async function readKey(context: CommandContext, key: Uint8Array, linearizable: b
   return { error: replyFromKvError(response) };
 }
 
+/** A read a client asked for (GET, MGET, EXISTS): counted as a keyspace hit or miss for INFO, as Redis does. */
+async function lookupKey(context: CommandContext, key: Uint8Array): Promise<ReadResult> {
+  const result = await readKey(context, key, context.linearizable);
+  const { stats } = context;
+  if ("value" in result) {
+    if (result.value === null) stats.keyspaceMissCountTotal = (stats.keyspaceMissCountTotal ?? 0) + 1;
+    else stats.keyspaceHitCountTotal = (stats.keyspaceHitCountTotal ?? 0) + 1;
+  }
+  return result;
+}
+
 async function writeKey(context: CommandContext, op: "SET" | "DELETE", key: Uint8Array, value: Uint8Array): Promise<RespReply | null> {
   const response = await send(context, { op, key, value, linearizable: false });
   return response.code === "OK" ? null : replyFromKvError(response);
 }
 
 async function get(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
-  const result = await readKey(context, args[1] ?? emptyBytes, context.linearizable);
+  const result = await lookupKey(context, args[1] ?? emptyBytes);
   return "error" in result ? result.error : bulkReply(result.value);
 }
 
@@ -94,7 +105,7 @@ async function del(context: CommandContext, args: readonly Uint8Array[]): Promis
 }
 
 async function readMany(context: CommandContext, keys: readonly Uint8Array[]): Promise<ReadResult[]> {
-  return mapBounded(keys, respMultiKeyInflightCountMax, (key) => readKey(context, key, context.linearizable));
+  return mapBounded(keys, respMultiKeyInflightCountMax, (key) => lookupKey(context, key));
 }
 
 async function exists(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {

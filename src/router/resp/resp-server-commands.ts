@@ -1,11 +1,11 @@
 // The RESP connection and server commands: PING, ECHO, QUIT, SELECT 0, HELLO (RESP2/RESP3), AUTH
-// (refused: no users), INFO (server, clients, persistence, stats, keyspace, cluster with the
+// (refused: no users), INFO (server, clients, memory, persistence, stats, keyspace, cluster with the
 // router's live shard view), COMMAND (COUNT, LIST, INFO, DOCS: what redis-cli and client
 // handshakes ask), CONFIG GET (the keys redis-benchmark reads), CLIENT (SETNAME, GETNAME, SETINFO,
 // ID, INFO, READMODE). Enough for Redis tools to connect unchanged; nothing here touches data.
 import { arch, platform } from "node:os";
 import { ukvVersion } from "../../util/version.ts";
-import { keyName, type CommandContext, type CommandSpec } from "./resp-context.ts";
+import { keyName, type CommandContext, type CommandSpec, type RespServerStats } from "./resp-context.ts";
 import { dbSize } from "./resp-data-commands.ts";
 import {
   arrayReply,
@@ -73,12 +73,16 @@ function infoSections(context: CommandContext): Map<string, string[]> {
     `uptime_in_seconds:${uptimeSeconds}`,
     `uptime_in_days:${Math.floor(uptimeSeconds / 86400)}`,
   ]);
-  sections.set("clients", [`connected_clients:${stats.connectionCount}`]);
+  sections.set("clients", [`connected_clients:${stats.connectionCount}`, "blocked_clients:0"]);
+  sections.set("memory", memorySection(context));
   sections.set("persistence", ["loading:0", "aof_enabled:1", "ukv_durability:raft_majority_fsync"]);
   sections.set("stats", [
     `total_connections_received:${stats.connectionCountTotal}`,
     `total_commands_processed:${stats.commandCountTotal}`,
+    `instantaneous_ops_per_sec:${instantaneousOpsPerSecond(stats)}`,
     `rejected_connections:${stats.rejectedConnectionCountTotal}`,
+    `keyspace_hits:${stats.keyspaceHitCountTotal ?? 0}`,
+    `keyspace_misses:${stats.keyspaceMissCountTotal ?? 0}`,
   ]);
   sections.set("keyspace", [`db0:keys=${dbSize(context)},expires=0,avg_ttl=0`]);
   const cluster = ["cluster_enabled:0", `ukv_topology_epoch:${view.epoch}`, `ukv_shards:${view.shards.length}`];
@@ -94,7 +98,67 @@ function infoSections(context: CommandContext): Map<string, string[]> {
   return sections;
 }
 
-const defaultInfoSections = ["server", "clients", "persistence", "stats", "keyspace", "cluster"];
+const defaultInfoSections = ["server", "clients", "memory", "persistence", "stats", "keyspace", "cluster"];
+
+/** Redis's human form of a byte count: 1.50M, 12.00K, 900B. */
+export function humanBytes(sizeBytes: number): string {
+  const units = ["B", "K", "M", "G", "T"] as const;
+  let value = sizeBytes;
+  let unitIndex = 0;
+  while (value >= 1024 && unitIndex < units.length - 1) {
+    value /= 1024;
+    unitIndex++;
+  }
+  return unitIndex === 0 ? `${value}B` : `${value.toFixed(2)}${units[unitIndex]}`;
+}
+
+/**
+ * used_memory is the bytes of this store's tables (every replica it hosts: keys, values, slots),
+ * the data Redis would count; a router holds no table and reports 0. The process's own memory is
+ * beside it as used_memory_rss.
+ */
+function memorySection(context: CommandContext): string[] {
+  const usedBytes = context.backend.tableBytesUsed?.() ?? 0;
+  const rssBytes = process.memoryUsage().rss;
+  return [
+    `used_memory:${usedBytes}`,
+    `used_memory_human:${humanBytes(usedBytes)}`,
+    `used_memory_rss:${rssBytes}`,
+    `used_memory_rss_human:${humanBytes(rssBytes)}`,
+    "maxmemory:0",
+    "maxmemory_policy:noeviction",
+  ];
+}
+
+/** Samples of the command count, at most one per opsSampleIntervalMs, per listener (its stats object). */
+const opsSamplesByStats = new WeakMap<RespServerStats, { atMs: number; commandCount: number }[]>();
+const opsSampleIntervalMs = 100;
+const opsSampleCountMax = 16;
+/** The rate covers at least this long when the samples allow (Redis: 16 samples of 100 ms). */
+const opsWindowMs = 1000;
+
+/**
+ * Commands per second over about the last second. Sampled when INFO is asked (the listener's
+ * counter is all we have), so the window runs from the newest sample at least opsWindowMs old
+ * (or the oldest kept, back to the listener's start) to now: `redis-cli --stat`, asking every
+ * second, sees the rate of the last second.
+ */
+export function instantaneousOpsPerSecond(stats: RespServerStats, nowMs: number = Date.now()): number {
+  let samples = opsSamplesByStats.get(stats);
+  if (samples === undefined) {
+    samples = [{ atMs: stats.startedAtMs, commandCount: 0 }];
+    opsSamplesByStats.set(stats, samples);
+  }
+  let from = samples[0];
+  for (const sample of samples) if (nowMs - sample.atMs >= opsWindowMs) from = sample;
+  const last = samples[samples.length - 1];
+  if (last !== undefined && nowMs - last.atMs >= opsSampleIntervalMs) {
+    samples.push({ atMs: nowMs, commandCount: stats.commandCountTotal });
+    if (samples.length > opsSampleCountMax) samples.shift();
+  }
+  if (from === undefined || nowMs <= from.atMs) return 0;
+  return Math.round(((stats.commandCountTotal - from.commandCount) * 1000) / (nowMs - from.atMs));
+}
 
 function info(context: CommandContext, args: readonly Uint8Array[]): RespReply {
   const sections = infoSections(context);
