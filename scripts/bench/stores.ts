@@ -9,7 +9,8 @@
 //   3. recovery: S shards x K keys (100-byte values) on 3 stores; kill -9 of one store, restart,
 //      time until it answers and every replica it hosts has applied what it had before.
 // Usage: bun run scripts/bench/stores.ts [--shards 1000] [--idle-s 20] [--trials 3]
-//                                        [--recovery-shards 100] [--recovery-keys 100000] [--skip many,failover,recovery]
+//                                        [--recovery-shards 100] [--recovery-keys 100000] [--load-inflight 128]
+//                                        [--skip many,failover,recovery]
 import { readFileSync } from "node:fs";
 import { LocalStores, bytes, waitFor } from "../../test/cluster/harness.ts";
 import type { KvResponse } from "../../src/transport/kv-protocol.ts";
@@ -28,6 +29,7 @@ const idleSeconds = optionValue("--idle-s", 20);
 const trialCount = optionValue("--trials", 3);
 const recoveryShardCount = optionValue("--recovery-shards", 100);
 const recoveryKeysPerShard = optionValue("--recovery-keys", 100_000);
+const loadInflightMax = optionValue("--load-inflight", 128);
 const electionTimeoutMs = 1000;
 const timing = { tickMs: 50, electionTicks: 20, heartbeatTicks: 2 };
 
@@ -140,7 +142,7 @@ async function failover(stores: LocalStores): Promise<void> {
 
 async function load(stores: LocalStores, keysPerShard: number): Promise<void> {
   const value = bytes("v".repeat(100));
-  const inflightMax = 512;
+  const inflightMax = loadInflightMax;
   const started = performance.now();
   let written = 0;
   let retriedCount = 0;
