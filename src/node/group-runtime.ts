@@ -9,7 +9,7 @@
 import { RawNode, ProposalDroppedError, defaultRaftConfig } from "../raft/raw-node.ts";
 import { MemoryStorage } from "../raft/memory-storage.ts";
 import { decodeConfChange } from "../raft/conf-change.ts";
-import type { ConfChange, ConfState, Entry, Message, Ready, Snapshot } from "../raft/types.ts";
+import type { ConfChange, ConfState, Entry, Message, RaftConfig, Ready, Snapshot } from "../raft/types.ts";
 import { ConfChangeType, EntryType, MessageType, Role } from "../raft/types.ts";
 import type { TableOp } from "../storage/table.ts";
 import type { GroupLog, GroupRecovery } from "../storage/store-log.ts";
@@ -75,6 +75,43 @@ export interface GroupRuntimeOptions {
    * failovers and restarts.
    */
   preferredLeader?: number;
+  /** TEST ONLY (the simulator's checkers): sees what the driver does. Absent in a store. */
+  probe?: ReplicaProbe;
+  /** TEST ONLY: deliberate bugs the simulator must catch (src/sim/mutations.ts). Absent in a store. */
+  testOnly?: ReplicaTestOnlyOptions;
+}
+
+/**
+ * TEST ONLY: what the simulator's checkers observe inside the driver. Every call is made after the
+ * fact it reports, synchronously, and never changes what the driver does.
+ */
+export interface ReplicaProbe {
+  /** The core's role changed (reported as the Ready that carries it is handled, before its persist). */
+  roleChanged(role: Role, term: number): void;
+  /**
+   * The core's commit index after a Ready's persist (the core's term with it). A commit-only
+   * change is not written at once (it rides along with the next write), so this may be ahead of
+   * the commit index on disk, never ahead of the entries on disk.
+   */
+  committed(term: number, commitIndex: number): void;
+  /** A committed entry was applied (conf changes included); called in index order. */
+  entryApplied(entry: Entry): void;
+  /** A snapshot from the leader replaced the state machine at index. */
+  snapshotInstalled(index: number): void;
+  /** The group stopped on an error it cannot recover from (a store logs it as fatal). */
+  stopped(error: unknown): void;
+}
+
+/** TEST ONLY: each flag breaks one rule of the Ready contract or the core; every one is off in a store. */
+export interface ReplicaTestOnlyOptions {
+  /** Core flags (RaftConfig.testOnly*): double vote, vote without the log check, unsafe commit, ReadIndex without quorum. */
+  raft?: Pick<RaftConfig, "testOnlyDoubleVote" | "testOnlySkipVoteLogCheck" | "testOnlyUnsafeCommit" | "testOnlyReadIndexWithoutQuorum">;
+  /** Apply the Ready's committed entries before its entries are durable. */
+  applyBeforePersist?: boolean;
+  /** Send the Ready's append responses before its entries are durable. */
+  ackBeforePersist?: boolean;
+  /** A follower answers a linearizable read from its own state, without ReadIndex. */
+  followerReadAsLinearizable?: boolean;
 }
 
 /** The cheap part of a replica's status: what store STATUS, health probes and reports carry per replica. */
@@ -216,6 +253,8 @@ export class GroupRuntime {
     config.heartbeatTicks = args.options.heartbeatTicks;
     config.preVote = true;
     config.checkQuorum = true;
+    const testOnlyRaft = args.options.testOnly?.raft;
+    if (testOnlyRaft !== undefined) Object.assign(config, testOnlyRaft);
     this.#raw = new RawNode(config);
   }
 
@@ -248,6 +287,15 @@ export class GroupRuntime {
       );
     }
     storage.append(entries);
+    if (snapshotInfo !== null && options.log.lastIndex() < appliedIndex) {
+      // The snapshot is newer than the log's end: a snapshot from the leader was installed (its
+      // file is durable) but the crash came before the log reset that follows it. Without this
+      // reset the shared log would hold a commit index beyond its entries, and the next append
+      // (at appliedIndex+1) would leave a gap the store log refuses (found by the simulator,
+      // seed 1646: commit-beyond-log).
+      options.logger.warn({ event: "log_reset_to_snapshot", logLastIndex: options.log.lastIndex(), snapshotIndex: appliedIndex });
+      await options.log.reset(appliedIndex);
+    }
     if (recovery.hardState !== null) {
       const lastIndex = storage.lastIndex();
       const commit = Math.min(Math.max(recovery.hardState.commit, appliedIndex), lastIndex);
@@ -461,10 +509,21 @@ export class GroupRuntime {
   /** A linearizable read: ReadIndex through the leader, then wait until applied here. */
   async readLinearizable(key: Uint8Array): Promise<Uint8Array | null> {
     this.#checkOpen();
+    if (this.#options.testOnly?.followerReadAsLinearizable === true && this.#role !== Role.Leader) return this.table.get(key);
     if (this.#leader === 0) throw this.notLeaderError();
     this.#wake();
     const { context, done } = this.#reads.add(this.#requestTimeoutMs);
-    this.#raw.readIndex(context);
+    try {
+      this.#raw.readIndex(context);
+    } catch (error) {
+      // The core lost its leader since our last Ready (this.#leader lags it by up to one Ready).
+      // The waiter must go now: left behind, its timeout would reject a promise nobody awaits
+      // (found by the simulator: an unhandled rejection that ends the process).
+      const mapped = error instanceof ProposalDroppedError ? this.notLeaderError() : error;
+      this.#reads.reject(context, mapped as Error);
+      await done.catch(() => undefined);
+      throw mapped;
+    }
     this.#scheduleDrain();
     await done;
     return this.table.get(key);
@@ -660,6 +719,7 @@ export class GroupRuntime {
       // rather than serve wrong data. Persist failures are retried inside #persist.
       this.#fatalError = error as Error;
       this.#logger.fatal({ event: "group_stopped", err: error }, "raft group stopped after an unrecoverable error");
+      this.#options.probe?.stopped(error);
       this.#proposals.rejectAll(new UkvError("IO_ERROR", `Group ${this.groupId} stopped`, { cause: error }));
     } finally {
       this.#draining = false;
@@ -676,13 +736,16 @@ export class GroupRuntime {
     // followers' fdatasync overlaps the leader's. Everyone else persists first: a vote or an
     // append acknowledgement must never get ahead of the disk.
     const sendFirst = this.#role === Role.Leader && ready.snapshot === null;
-    if (sendFirst) this.#send(ready.messages);
+    let messages = ready.messages;
+    if (sendFirst) this.#send(messages);
+    else if (this.#options.testOnly !== undefined) messages = this.#testOnlyBreakOrder(ready);
     // 1. persist
     if (ready.snapshot !== null) await this.#installSnapshot(ready.snapshot);
     await this.#persist(ready);
+    if (ready.hardState !== null) this.#options.probe?.committed(ready.hardState.term, ready.hardState.commit);
     const persistedMs = this.#clock.nowMs();
     // 2. send
-    if (!sendFirst) this.#send(ready.messages);
+    if (!sendFirst) this.#send(messages);
     // 3. apply. While a snapshot is being written (it holds the table's read lock on a native
     // thread), committed entries wait in the apply queue, as etcd's server applies after
     // Advance: the Ready loop, and with it heartbeats and replication, never waits on a snapshot.
@@ -710,6 +773,22 @@ export class GroupRuntime {
     this.#maybeStartSnapshot();
   }
 
+  /**
+   * TEST ONLY: work the Ready contract says must wait for persist, done before it (a mutation the
+   * simulator must catch). Returns the messages still to send after persist.
+   */
+  #testOnlyBreakOrder(ready: Ready): Message[] {
+    const testOnly = this.#options.testOnly;
+    if (testOnly?.applyBeforePersist === true && ready.snapshot === null && this.#snapshotInFlight === null) {
+      for (const entry of ready.committedEntries) this.#applyQueue.push(entry);
+      this.#applyQueued();
+    }
+    if (testOnly?.ackBeforePersist !== true) return ready.messages;
+    const isAck = (message: Message): boolean => message.type === MessageType.AppendResponse && !message.reject;
+    this.#send(ready.messages.filter(isAck));
+    return ready.messages.filter((message) => !isAck(message));
+  }
+
   /** Applies every queued committed entry (those covered by an installed snapshot are skipped). */
   #applyQueued(): void {
     if (this.#applyQueue.length === 0) return;
@@ -733,6 +812,7 @@ export class GroupRuntime {
       .catch((error: unknown) => {
         this.#fatalError = error as Error;
         this.#logger.fatal({ event: "group_stopped", err: error }, "raft group stopped after a snapshot error");
+        this.#options.probe?.stopped(error);
       })
       .finally(() => {
         this.#snapshotInFlight = null;
@@ -792,6 +872,7 @@ export class GroupRuntime {
     this.#wasMember ||= this.#isMember();
     this.#syncPeers();
     this.#logger.info({ event: "snapshot_installed", index, term, keyCount: this.table.count() });
+    this.#options.probe?.snapshotInstalled(index);
   }
 
   #send(messages: Message[]): void {
@@ -861,6 +942,7 @@ export class GroupRuntime {
         if (ops.length >= 4096) flush();
       }
       this.#appliedIndex = entry.index;
+      this.#options.probe?.entryApplied(entry);
     }
     flush();
   }
@@ -960,6 +1042,7 @@ export class GroupRuntime {
     if (role !== this.#role || leader !== this.#leader) {
       this.#logger.info({ event: "role_changed", role, leader, term: this.#raw.status().term });
     }
+    if (role !== this.#role) this.#options.probe?.roleChanged(role, this.#raw.termAndCommit().term);
     this.#role = role;
     this.#leader = leader;
     if (wasLeader && role !== Role.Leader) {

@@ -100,6 +100,16 @@ export class ReadWaiters {
     return { context, done };
   }
 
+  /** Fails one read (its ReadIndex could not be sent). */
+  reject(context: Uint8Array, error: Error): void {
+    const id = decodeReadContext(context);
+    const waiter = id === null ? undefined : this.#waiters.get(id);
+    if (waiter === undefined || id === null) return;
+    waiter.timer.cancel();
+    this.#waiters.delete(id);
+    waiter.reject(error);
+  }
+
   /** The leader confirmed the read at `readIndex`; it may be served once that index is applied. */
   confirm(context: Uint8Array, readIndex: number, appliedIndex: number): void {
     const id = decodeReadContext(context);

@@ -1,40 +1,45 @@
-// The simulated cluster: members, the network between them, the clients and the operator. Each
-// tick it injects the seed's faults (crash, restart, partition, heal, slow disk), runs the client
-// workload (proposals, ReadIndex, leadership transfer, snapshots, membership changes), delivers
-// due packets and runs every live member's loop, in ascending id order so a seed replays exactly.
+// The simulated cluster: stores, the network between them, the clients and the operator. Every
+// store hosts a replica of each of the run's groups at first (a multi-Raft store: one shared log,
+// one network endpoint); membership changes move replicas onto other stores. Each tick it
+// injects the seed's faults (whole-store crash and restart, partitions between stores, heal, slow
+// disk), runs the client workload (writes, linearizable reads, leadership transfer, membership
+// changes) through the real driver's API, delivers due packets, ticks every store, then lets the
+// stores run until they settle (disk landings, timers, deferred calls and the promise chains of
+// the driver), all in ascending id order, so a seed replays exactly.
+import pino from "pino";
 import { assert } from "../util/assert.ts";
+import type { Logger } from "../util/log.ts";
+import { isUkvError } from "../util/errors.ts";
 import { Prng } from "../util/prng.ts";
-import { ConfChangeType, EntryType, MessageType, Role, type ConfChange, type ConfState, type Entry, type Message } from "../raft/types.ts";
-import { SafetyChecker } from "./checker.ts";
+import { ConfChangeType, EntryType, Role, type ConfChange, type Entry } from "../raft/types.ts";
+import { decodeConfChange } from "../raft/conf-change.ts";
+import { CommandOp, decodeCommand } from "../node/command.ts";
+import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
+import type { GroupMembership } from "../node/log-codec.ts";
+import { SafetyChecker, SimViolation } from "./checker.ts";
 import { VirtualClock } from "./clock.ts";
-import type { SimCore } from "./core.ts";
-import type { SimMutation } from "./mutations.ts";
-import { SimMember, type MemberHost } from "./member.ts";
+import { simMutations, type SimMutation } from "./mutations.ts";
 import { SimNetwork, type NetworkFaults } from "./network.ts";
 import type { SimOptions } from "./options.ts";
 import { emptySimStats, type SimStats } from "./stats.ts";
+import { SimStore, type Packet, type SimReplica, type StoreHost } from "./store.ts";
 import type { Trace } from "./trace.ts";
 
-/** Members ever created in one run (initial ones plus additions). */
-export const memberCountMax = 9;
+/** Stores ever created in one run (initial ones plus those added for new replicas). */
+export const storeCountMax = 9;
 /** Voters the operator keeps between: never removes below the low mark, never adds above the high. */
 export const votersCountMin = 3;
 export const votersCountMax = 5;
 /** A conf change not applied within this many ticks is presumed lost and may be replaced. */
 export const confChangeTimeoutTicks = 100;
-/** Entries a snapshot leaves in the log at most, for followers that are a little behind. */
-export const snapshotRetainEntriesMax = 20;
+/** Rounds of (run microtasks, run due work) per tick; the stores settle far sooner (asserted). */
+export const settleRoundsMax = 1000;
+/** Keys the workload writes (few, so values overwrite each other). */
+const workloadKeyCount = 8;
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 const probePrefix = "probe-";
-
-/** A message on the wire; `from` is the sending member, which a forwarded request's message.from may not be. */
-export interface Packet {
-  from: number;
-  to: number;
-  message: Message;
-}
 
 export const calmNetwork: NetworkFaults = {
   lossProbability: 0,
@@ -44,60 +49,106 @@ export const calmNetwork: NetworkFaults = {
   delayTicksMax: 2,
 };
 
+/** TEST ONLY: interference with a run, for tests of the runner itself. */
+export interface SimHooks {
+  /** False drops the packet as if the network lost it. */
+  deliverable?(packet: Packet): boolean;
+  /** Called as each replica applies an entry; may throw (an exception inside the driver). */
+  entryApplied?(storeId: number, groupId: number, entry: Entry): void;
+}
 
-export class SimCluster implements MemberHost {
+/** One Raft group of the run, as the operator and the checkers see it. */
+export interface SimGroup {
+  readonly id: number;
+  readonly checker: SafetyChecker;
+  readonly genesis: GroupMembership;
+  /** Stores that ever hosted a replica of it (never reused: a removed replica's store keeps no state of it). */
+  readonly everHosted: Set<number>;
+  pendingConfChange: { change: ConfChange; proposedAtTicks: number } | null;
+  /** Index of the first applied liveness probe, once any replica applied one. */
+  probeIndex: number;
+  probeProposedAtTicks: number;
+}
+
+/** Runs every microtask queued so far, and those they queue (a macrotask boundary). */
+function settleMicrotasks(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+export class SimCluster implements StoreHost {
   readonly options: SimOptions;
-  readonly core: SimCore;
-  readonly checker = new SafetyChecker();
   readonly trace: Trace;
   readonly clock = new VirtualClock();
   readonly network: SimNetwork<Packet>;
   readonly mutation: SimMutation | null;
-  readonly members = new Map<number, SimMember>();
+  readonly testOnly: ReplicaTestOnlyOptions | undefined;
+  readonly stores = new Map<number, SimStore>();
+  readonly groups = new Map<number, SimGroup>();
   readonly stats: SimStats = emptySimStats();
+  readonly logger: Logger;
+  readonly snapshotEntriesThreshold: number;
   /** Faults and workload are on in the safety phase, off in the liveness phase. */
   faultsOn = true;
   readonly #random: Prng;
   readonly #proposed = new Set<string>();
   #valueCount = 0;
-  #pendingConfChange: { change: ConfChange; proposedAtTicks: number } | null = null;
-  #nextMemberId: number;
-  readonly #genesisConf: ConfState;
-  /** Index of the first applied liveness probe, once any member applied one. */
-  probeIndex = 0;
+  #failure: unknown = null;
+  /** Replicas the operator deletes at the end of the tick (their removal was applied). */
+  #removals: { storeId: number; groupId: number }[] = [];
 
-  constructor(options: SimOptions, core: SimCore, trace: Trace, mutation: SimMutation | null) {
+  readonly #hooks: SimHooks;
+
+  constructor(options: SimOptions, trace: Trace, mutation: SimMutation | null, hooks: SimHooks = {}) {
     this.options = options;
-    this.core = core;
+    this.#hooks = hooks;
     this.trace = trace;
     this.mutation = mutation;
+    this.testOnly = mutation === null ? undefined : simMutations[mutation].testOnly;
+    this.snapshotEntriesThreshold = options.snapshotEntriesThreshold;
     this.#random = new Prng(options.seed);
     this.network = new SimNetwork<Packet>(new Prng(this.#random.nextUint32()), options.network);
+    this.logger = this.#captureLogger();
     const voters = Array.from({ length: options.memberCount }, (_, i) => i + 1);
-    this.#genesisConf = { voters, learners: [] };
-    for (const id of voters) this.#addMember(id, this.#genesisConf);
-    this.#nextMemberId = options.memberCount + 1;
-    for (const member of this.members.values()) member.start();
+    for (let groupId = 1; groupId <= options.groupCount; groupId++) {
+      const genesis: GroupMembership = { conf: { voters, learners: [] }, addresses: new Map() };
+      this.groups.set(groupId, { id: groupId, checker: new SafetyChecker(), genesis, everHosted: new Set(voters), pendingConfChange: null, probeIndex: 0, probeProposedAtTicks: 0 });
+    }
+    for (const id of voters) {
+      const store = this.#addStore(id);
+      for (const group of this.groups.values()) store.disk.manifest.set(group.id, group.genesis);
+    }
+  }
+
+  /** Boots every initial store. */
+  async start(): Promise<void> {
+    for (const store of this.stores.values()) void this.#guarded(store.start());
+    await this.#settle();
   }
 
   get nowTicks(): number {
     return this.clock.nowTicks;
   }
 
-  // ---- MemberHost ----
+  // ---- StoreHost ----
 
-  send(sender: number, message: Message): void {
-    this.stats.messagesSent += 1;
-    const outcome = this.network.send({ from: sender, to: message.to, message }, this.nowTicks);
-    this.trace.recordMessage(this.nowTicks, outcome === "queued" ? "send" : "drop", sender, message, outcome);
-    if (outcome === "queued") return;
-    this.stats.messagesDropped += 1;
-    // The transport learns a snapshot did not go through; etcd needs this to leave snapshot state.
-    if (message.type === MessageType.Snapshot) this.#report(sender, { kind: "snapshot-status", peer: message.to, ok: false });
+  checker(groupId: number): SafetyChecker {
+    const group = this.groups.get(groupId);
+    assert(group !== undefined, "every replica belongs to a group of the run");
+    return group.checker;
   }
 
-  tickSkipped(): boolean {
-    return this.faultsOn && this.#random.chance(this.options.tickSkipProbability);
+  fail(error: unknown): void {
+    if (this.#failure === null) this.#failure = error;
+  }
+
+  send(packet: Packet): boolean {
+    this.stats.messagesSent += 1;
+    const deliverable = this.#hooks.deliverable?.(packet) ?? true;
+    const outcome = deliverable ? this.network.send(packet, this.nowTicks) : "lost";
+    this.trace.recordMessage(this.nowTicks, outcome === "queued" ? "send" : "drop", packet.from, packet.message, outcome, packet.groupId);
+    if (outcome === "queued") return true;
+    this.stats.messagesDropped += 1;
+    return false;
   }
 
   writeDelayTicks(): number {
@@ -105,76 +156,95 @@ export class SimCluster implements MemberHost {
     return 1 + this.#random.nextInt(this.options.slowDiskTicksMax);
   }
 
-  entryApplied(member: SimMember, entry: Entry): void {
+  entryApplied(store: SimStore, groupId: number, entry: Entry): void {
+    const group = this.groups.get(groupId);
+    assert(group !== undefined, "an applied entry belongs to a group of the run");
+    this.#hooks.entryApplied?.(store.id, groupId, entry);
     if (entry.type === EntryType.ConfChange) {
       this.stats.confChangesApplied += 1;
-      this.#confChangeApplied(member, this.core.decodeConfChange(entry.data));
+      this.#confChangeApplied(group, decodeConfChange(entry.data));
       return;
     }
     if (entry.data.length === 0) return;
-    const value = textDecoder.decode(entry.data);
-    this.checker.entryProposed(member.id, entry, this.#proposed.has(value));
-    if (value.startsWith(probePrefix) && this.probeIndex === 0) this.probeIndex = entry.index;
+    const value = textDecoder.decode(decodeCommand(entry.data).value);
+    group.checker.entryProposed(store.id, entry, this.#proposed.has(value));
+    if (value.startsWith(probePrefix) && group.probeIndex === 0) group.probeIndex = entry.index;
+  }
+
+  groupStopped(store: SimStore, groupId: number, error: unknown): void {
+    if (error instanceof SimViolation) this.fail(error);
+    else this.fail(new Error(`n${store.id} stopped group ${groupId}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`));
   }
 
   // ---- the tick ----
 
-  /** One tick: faults and workload, packet delivery, then every live member's loop. */
-  runTick(): void {
+  /** One tick: faults and workload, packet delivery, every store's tick, then the stores settle. */
+  async runTick(): Promise<void> {
     const nowTicks = this.clock.advance();
     if (this.faultsOn) {
       this.#injectFaults();
       this.#runWorkload();
     }
     this.#deliverPackets(nowTicks);
-    for (const member of this.members.values()) member.runTick();
+    for (const store of this.stores.values()) store.tick(this.faultsOn && this.#random.chance(this.options.tickSkipProbability));
+    await this.#settle();
   }
 
-  /** The live leader of the highest term, if any. */
-  leader(): SimMember | null {
-    let best: SimMember | null = null;
+  /** The live leader of the group with the highest term, if any. */
+  leader(groupId: number): { store: SimStore; replica: SimReplica } | null {
+    let best: { store: SimStore; replica: SimReplica } | null = null;
     let bestTerm = -1;
-    for (const member of this.members.values()) {
-      if (!member.live || member.role !== Role.Leader) continue;
-      const term = member.term();
+    for (const store of this.stores.values()) {
+      const replica = store.replicas.get(groupId);
+      if (replica === undefined || replica.role !== Role.Leader || !replica.runtime.isLeader()) continue;
+      const term = replica.runtime.summary().term;
       if (term > bestTerm) {
-        best = member;
+        best = { store, replica };
         bestTerm = term;
       }
     }
     return best;
   }
 
-  /** Heals every fault for the liveness phase: links, network, disks, crashed members. */
+  /** Heals every fault for the liveness phase: links, network, disks, crashed stores. */
   healAll(): void {
     this.faultsOn = false;
     this.network.heal();
     this.network.setFaults(calmNetwork);
     this.trace.record(this.nowTicks, "heal", 0, "liveness phase: all links, calm network, fast disks");
-    for (const member of this.members.values()) {
-      if (member.live || member.decommissioned) continue;
-      member.start();
-      this.stats.restarts += 1;
-      this.trace.record(this.nowTicks, "restart", member.id, `term ${member.disk.hardState.term}, log to ${member.disk.lastIndex}`);
-    }
+    for (const store of this.stores.values()) if (!store.live) this.#restart(store);
   }
 
-  /**
-   * Every member snapshots what it applied, as a node does every N entries. A leader sends its
-   * latest snapshot to a follower it cannot feed from the log, and a newcomer refuses a snapshot
-   * taken before it joined (its id is not in the snapshot's configuration), so without fresh
-   * snapshots a member added after the last one could never catch up (etcd behaves the same).
-   */
-  snapshotAll(): void {
-    for (const member of this.members.values()) {
-      if (member.snapshotAndCompact(this.#random.nextInt(snapshotRetainEntriesMax + 1))) this.stats.snapshots += 1;
-    }
+  /** Proposes a liveness probe through the group's leader; returns whether the leader took it. */
+  proposeProbe(groupId: number): boolean {
+    const leader = this.leader(groupId);
+    if (leader === null) return false;
+    return this.#write(leader.store, leader.replica, `${probePrefix}${this.#valueCount++}`);
   }
 
-  /** Proposes a liveness probe through the leader; returns whether the leader took it. */
-  proposeProbe(leader: SimMember): boolean {
-    const value = `${probePrefix}${this.#valueCount++}`;
-    return this.#propose(leader, value);
+  /** Ends the run with the first failure a callback recorded. */
+  throwIfFailed(): void {
+    if (this.#failure !== null) throw this.#failure;
+  }
+
+  // ---- settling ----
+
+  async #settle(): Promise<void> {
+    for (let round = 0; ; round++) {
+      assert(round < settleRoundsMax, "the stores settle within settleRoundsMax rounds a tick");
+      await settleMicrotasks();
+      this.throwIfFailed();
+      let ran = false;
+      for (const store of this.stores.values()) if (store.runDue()) ran = true;
+      this.throwIfFailed();
+      if (!ran) break;
+    }
+    this.#applyRemovals();
+  }
+
+  /** A promise of the sim's own that must not fail (store start, replica creation). */
+  #guarded(promise: Promise<void>): Promise<void> {
+    return promise.catch((error: unknown) => this.fail(error));
   }
 
   // ---- faults ----
@@ -192,30 +262,35 @@ export class SimCluster implements MemberHost {
   }
 
   #crashOne(): void {
-    const down = this.#inService().filter((member) => !member.live).length;
+    const down = [...this.stores.values()].filter((store) => !store.live).length;
     if (down >= this.options.crashedCountMax) return;
-    const member = this.#pick(this.#inService().filter((m) => m.live));
-    if (member === null) return;
-    const pendingEntryCount = member.pendingEntryCount;
-    const tornEntryCount = pendingEntryCount > 0 && this.#random.chance(0.5) ? this.#random.nextInt(pendingEntryCount) + 1 : 0;
-    const lostWrite = member.crash(tornEntryCount);
+    const store = this.#pick([...this.stores.values()].filter((candidate) => candidate.live));
+    if (store === null) return;
+    const volatileCount = store.disk.volatileCount;
+    const tornRecordCount = volatileCount > 0 && this.#random.chance(0.5) ? this.#random.nextInt(volatileCount) + 1 : 0;
+    const lostCount = store.crash(tornRecordCount);
     this.stats.crashes += 1;
-    if (lostWrite) this.stats.writesLost += 1;
-    if (tornEntryCount > 0) this.stats.writesTorn += 1;
-    const detail = !lostWrite ? "no write in flight" : tornEntryCount > 0 ? `slow write torn after ${tornEntryCount} of ${pendingEntryCount} entries` : "a slow write is lost";
-    this.trace.record(this.nowTicks, "crash", member.id, detail);
+    if (lostCount > 0) this.stats.writesLost += 1;
+    if (tornRecordCount > 0 && lostCount > 0) this.stats.writesTorn += 1;
+    const detail =
+      volatileCount === 0 ? "no write in flight" : tornRecordCount > 0 ? `torn write: ${tornRecordCount} of ${volatileCount} unsynced records kept` : `${volatileCount} unsynced records lost`;
+    this.trace.record(this.nowTicks, "crash", store.id, detail);
   }
 
   #restartOne(): void {
-    const member = this.#pick(this.#inService().filter((m) => !m.live));
-    if (member === null) return;
-    member.start();
+    const store = this.#pick([...this.stores.values()].filter((candidate) => !candidate.live));
+    if (store !== null) this.#restart(store);
+  }
+
+  #restart(store: SimStore): void {
+    void this.#guarded(store.start());
     this.stats.restarts += 1;
-    this.trace.record(this.nowTicks, "restart", member.id, `term ${member.disk.hardState.term}, log to ${member.disk.lastIndex}`);
+    const groups = [...store.disk.manifest.keys()].map((groupId) => `g${groupId} log to ${store.disk.durable(groupId).lastIndex}`);
+    this.trace.record(this.nowTicks, "restart", store.id, groups.join(", "));
   }
 
   #partition(): void {
-    const ids = [...this.members.keys()];
+    const ids = [...this.stores.keys()];
     const shape = this.#random.nextInt(3);
     this.stats.partitions += 1;
     if (shape === 0) {
@@ -227,9 +302,9 @@ export class SimCluster implements MemberHost {
     if (shape === 1) {
       const shuffled = this.#shuffle(ids);
       const cut = 1 + this.#random.nextInt(shuffled.length - 1);
-      const groups = [shuffled.slice(0, cut).sort(byNumber), shuffled.slice(cut).sort(byNumber)];
-      this.network.partition(groups);
-      this.trace.record(this.nowTicks, "partition", 0, `split ${JSON.stringify(groups)}`);
+      const sides = [shuffled.slice(0, cut).sort(byNumber), shuffled.slice(cut).sort(byNumber)];
+      this.network.partition(sides);
+      this.trace.record(this.nowTicks, "partition", 0, `split ${JSON.stringify(sides)}`);
       return;
     }
     const links = 1 + this.#random.nextInt(3);
@@ -249,164 +324,207 @@ export class SimCluster implements MemberHost {
   #runWorkload(): void {
     const options = this.options;
     const random = this.#random;
-    if (this.stats.proposals < options.proposalCountMax && random.chance(options.proposeProbability)) this.#clientPropose();
-    if (random.chance(options.snapshotProbability)) this.#snapshotOne();
-    if (random.chance(options.readProbability)) this.#readIndex();
+    if (this.stats.proposals < options.proposalCountMax && random.chance(options.proposeProbability)) this.#clientWrite();
+    if (random.chance(options.readProbability)) this.#clientRead();
     if (random.chance(options.transferProbability)) this.#transferLeader();
     if (random.chance(options.confChangeProbability)) this.#changeMembership();
   }
 
-  #clientPropose(): void {
-    const leader = this.leader();
-    const target = leader !== null && this.#random.chance(0.7) ? leader : this.#pick(this.#ready());
-    if (target === null || target.busy) return;
-    this.stats.proposals += 1;
-    this.#propose(target, `value-${this.#valueCount++}`);
+  #pickGroup(): SimGroup {
+    const groupId = 1 + this.#random.nextInt(this.groups.size);
+    const group = this.groups.get(groupId);
+    assert(group !== undefined, "group ids are 1..groupCount");
+    return group;
   }
 
-  #propose(member: SimMember, value: string): boolean {
-    this.#proposed.add(value);
-    try {
-      member.node.propose(textEncoder.encode(value));
-    } catch (error) {
-      if (!this.core.isProposalDropped(error)) throw error;
-      this.trace.record(this.nowTicks, "propose", member.id, `${value} dropped`);
+  /** Live replicas of the group, by store. */
+  #replicas(groupId: number): { store: SimStore; replica: SimReplica }[] {
+    const result: { store: SimStore; replica: SimReplica }[] = [];
+    for (const store of this.stores.values()) {
+      const replica = store.replicas.get(groupId);
+      if (replica !== undefined) result.push({ store, replica });
+    }
+    return result;
+  }
+
+  #clientWrite(): void {
+    const group = this.#pickGroup();
+    const leader = this.leader(group.id);
+    const target = leader !== null && this.#random.chance(0.7) ? leader : this.#pick(this.#replicas(group.id));
+    if (target === null) return;
+    this.stats.proposals += 1;
+    this.#write(target.store, target.replica, `value-${this.#valueCount++}`);
+  }
+
+  #write(store: SimStore, replica: SimReplica, value: string): boolean {
+    if (!replica.runtime.isLeader()) {
+      this.trace.record(this.nowTicks, "propose", store.id, `${value} refused: not the leader`, replica.groupId);
       return false;
     }
-    this.trace.record(this.nowTicks, "propose", member.id, value);
-    member.drainReady();
+    this.#proposed.add(value);
+    const key = textEncoder.encode(`key-${this.#valueCount % workloadKeyCount}`);
+    replica.runtime.write(CommandOp.Set, key, textEncoder.encode(value)).catch(() => undefined);
+    this.trace.record(this.nowTicks, "propose", store.id, value, replica.groupId);
     return true;
   }
 
-  #snapshotOne(): void {
-    const member = this.#pick(this.#ready());
-    if (member === null) return;
-    if (member.snapshotAndCompact(this.#random.nextInt(snapshotRetainEntriesMax + 1))) this.stats.snapshots += 1;
-  }
-
-  #readIndex(): void {
-    const member = this.#pick(this.#ready());
-    if (member === null) return;
+  #clientRead(): void {
+    const group = this.#pickGroup();
+    const target = this.#pick(this.#replicas(group.id));
+    if (target === null) return;
+    const { store, replica } = target;
     const context = `read-${this.stats.reads}`;
     this.stats.reads += 1;
-    this.checker.readIssued(context);
-    try {
-      member.read(context);
-    } catch (error) {
-      if (!this.core.isProposalDropped(error)) throw error;
-      this.trace.record(this.nowTicks, "read", member.id, `${context} dropped`);
-      return;
-    }
-    this.trace.record(this.nowTicks, "read", member.id, `${context} after commit ${this.checker.commitIndexMax}`);
-    member.drainReady();
+    group.checker.readIssued(context);
+    this.trace.record(this.nowTicks, "read", store.id, `${context} after commit ${group.checker.commitIndexMax}`, group.id);
+    const leaderKnown = replica.runtime.leaderId() !== 0;
+    replica.runtime.readLinearizable(textEncoder.encode("key-0")).then(
+      () => {
+        // The answer is the state the replica reached now: check it is what appliers reached there.
+        if (store.replicas.get(group.id) !== replica) return;
+        const tracker = replica.state.tracker;
+        try {
+          group.checker.readServed(store.id, context, tracker.appliedIndex, { appliedIndex: tracker.appliedIndex, digest: tracker.digest });
+        } catch (error) {
+          this.fail(error);
+        }
+        this.stats.readsServed += 1;
+        this.trace.record(this.nowTicks, "read-state", store.id, `${context}, state at ${tracker.appliedIndex}`, group.id);
+      },
+      (error: unknown) => {
+        // The driver knew a leader, the core no longer did (regression seed 1699).
+        if (leaderKnown && isUkvError(error, "NOT_LEADER")) this.trace.record(this.nowTicks, "read", store.id, `${context} refused by the core: no leader`, group.id);
+      },
+    );
   }
 
   #transferLeader(): void {
-    const leader = this.leader();
-    if (leader === null || leader.busy) return;
-    const to = this.#pick(leader.conf.voters.filter((id) => id !== leader.id));
+    const group = this.#pickGroup();
+    const leader = this.leader(group.id);
+    if (leader === null) return;
+    const to = this.#pick(leader.replica.runtime.membership().conf.voters.filter((id) => id !== leader.store.id));
     if (to === null) return;
-    this.trace.record(this.nowTicks, "transfer", leader.id, `to n${to}`);
-    leader.node.transferLeader(to);
-    leader.drainReady();
+    this.trace.record(this.nowTicks, "transfer", leader.store.id, `to n${to}`, group.id);
+    leader.replica.runtime.transferLeadership(to);
   }
 
   // ---- membership ----
 
   #changeMembership(): void {
-    const pending = this.#pendingConfChange;
+    const group = this.#pickGroup();
+    const pending = group.pendingConfChange;
     if (pending !== null && this.nowTicks - pending.proposedAtTicks < confChangeTimeoutTicks) return;
-    const leader = this.leader();
-    if (leader === null || leader.busy) return;
-    const change = this.#nextConfChange(leader);
+    const leader = this.leader(group.id);
+    if (leader === null) return;
+    const change = this.#nextConfChange(group, leader.replica);
     if (change === null) return;
     this.stats.confChanges += 1;
-    try {
-      leader.node.proposeConfChange(change);
-    } catch (error) {
-      if (!this.core.isProposalDropped(error)) throw error;
-      this.trace.record(this.nowTicks, "conf-change", leader.id, `${describeConfChange(change)} dropped`);
-      return;
-    }
-    this.#pendingConfChange = { change, proposedAtTicks: this.nowTicks };
-    this.trace.record(this.nowTicks, "conf-change", leader.id, `proposed ${describeConfChange(change)}`);
-    leader.drainReady();
+    group.pendingConfChange = { change, proposedAtTicks: this.nowTicks };
+    this.trace.record(this.nowTicks, "conf-change", leader.store.id, `proposed ${describeConfChange(change)}`, group.id);
+    leader.replica.runtime.changeMembership({ type: change.type, nodeId: change.nodeId }).catch((error: unknown) => {
+      this.trace.record(this.nowTicks, "conf-change", leader.store.id, `${describeConfChange(change)}: ${error instanceof Error ? error.message : String(error)}`, group.id);
+    });
   }
 
-  /** Promote a learner; else add a learner or remove a voter (never the leader). */
-  #nextConfChange(leader: SimMember): ConfChange | null {
-    const { voters, learners } = leader.conf;
+  /** Promote a learner; else add a learner on another store or remove a voter (never the leader). */
+  #nextConfChange(group: SimGroup, leader: SimReplica): ConfChange | null {
+    const { voters, learners } = leader.runtime.membership().conf;
     const context = new Uint8Array(0);
-    const learner = learners.find((id) => this.members.get(id)?.decommissioned === false);
+    const learner = learners.find((id) => this.stores.get(id)?.disk.manifest.has(group.id) === true);
     if (learner !== undefined) return { type: ConfChangeType.AddVoter, nodeId: learner, context };
-    const canAdd = voters.length < votersCountMax && this.#nextMemberId <= memberCountMax;
+    const host = this.#newReplicaStore(group);
+    const canAdd = voters.length < votersCountMax && host !== null;
     const canRemove = voters.length > votersCountMin;
     if (canAdd && (!canRemove || this.#random.chance(0.5))) {
-      const id = this.#nextMemberId++;
       // The newcomer starts with an empty log and the genesis configuration, the state at index 0
-      // that every member shares: replaying the log from index 1 on top of it (or installing a
-      // snapshot) yields the true configuration. Starting from an empty configuration instead,
-      // it would apply AddLearner/AddVoter of itself and believe it is the only voter.
-      this.#addMember(id, this.#genesisConf).start();
-      this.trace.record(this.nowTicks, "restart", id, "new member, empty");
-      return { type: ConfChangeType.AddLearner, nodeId: id, context };
+      // that every replica shares: replaying the log from index 1 on top of it (or installing a
+      // snapshot) yields the true configuration (regression seed 15).
+      group.everHosted.add(host.id);
+      void this.#guarded(host.addReplica(group.id, group.genesis));
+      this.trace.record(this.nowTicks, "restart", host.id, "new replica, empty", group.id);
+      return { type: ConfChangeType.AddLearner, nodeId: host.id, context };
     }
     if (!canRemove) return null;
-    const victim = this.#pick(voters.filter((id) => id !== leader.id));
+    const victim = this.#pick(voters.filter((id) => id !== leader.runtime.nodeId));
     return victim === null ? null : { type: ConfChangeType.RemoveNode, nodeId: victim, context };
   }
 
-  #confChangeApplied(member: SimMember, change: ConfChange): void {
-    const pending = this.#pendingConfChange;
-    if (pending !== null && pending.change.type === change.type && pending.change.nodeId === change.nodeId) this.#pendingConfChange = null;
+  /** A live store that never hosted the group, or a new store while there is room for one. */
+  #newReplicaStore(group: SimGroup): SimStore | null {
+    const candidates = [...this.stores.values()].filter((store) => store.live && !store.busy && !group.everHosted.has(store.id));
+    const existing = this.#pick(candidates);
+    if (existing !== null) return existing;
+    if (this.stores.size >= storeCountMax) return null;
+    const store = this.#addStore(this.stores.size + 1);
+    void this.#guarded(store.start());
+    this.trace.record(this.nowTicks, "restart", store.id, "new store, empty");
+    return store;
+  }
+
+  #confChangeApplied(group: SimGroup, change: ConfChange): void {
+    const pending = group.pendingConfChange;
+    if (pending !== null && pending.change.type === change.type && pending.change.nodeId === change.nodeId) group.pendingConfChange = null;
     if (change.type !== ConfChangeType.RemoveNode) return;
-    const removed = this.members.get(change.nodeId);
-    if (removed === undefined || removed.decommissioned) return;
-    // The removal is committed: the operator stops the removed process for good.
-    removed.decommission();
-    this.trace.record(this.nowTicks, "decommission", removed.id, `removed, as applied by n${member.id}`);
+    // The removal is committed: the operator deletes the removed replica (at the end of the tick).
+    this.#removals.push({ storeId: change.nodeId, groupId: group.id });
+  }
+
+  #applyRemovals(): void {
+    const removals = this.#removals;
+    this.#removals = [];
+    for (const { storeId, groupId } of removals) {
+      const store = this.stores.get(storeId);
+      if (store === undefined || !store.disk.manifest.has(groupId)) continue;
+      store.deleteReplica(groupId);
+      this.trace.record(this.nowTicks, "decommission", storeId, "replica removed and deleted", groupId);
+    }
   }
 
   // ---- delivery ----
 
   #deliverPackets(nowTicks: number): void {
     const batch = this.network.deliverDue(nowTicks);
-    for (const { from, to, message } of batch.blocked) {
+    for (const packet of batch.blocked) {
       this.stats.messagesDropped += 1;
-      this.trace.recordMessage(nowTicks, "drop", to, message, "link cut");
-      this.#report(from, { kind: "unreachable", peer: to });
-      if (message.type === MessageType.Snapshot) this.#report(from, { kind: "snapshot-status", peer: to, ok: false });
+      this.trace.recordMessage(nowTicks, "drop", packet.to, packet.message, "link cut", packet.groupId);
+      this.stores.get(packet.from)?.reportUnreachable(packet.groupId, packet.to);
+      packet.snapshot?.settle(false);
     }
-    for (const { from, to, message } of batch.delivered) {
-      const target = this.members.get(to);
-      const accepted = target !== undefined && target.receive({ kind: "message", message });
-      this.trace.recordMessage(nowTicks, accepted ? "deliver" : "drop", to, message, accepted ? "delivered" : "member down");
-      if (!accepted) this.stats.messagesDropped += 1;
-      if (message.type === MessageType.Snapshot) this.#report(from, { kind: "snapshot-status", peer: to, ok: accepted });
+    for (const packet of batch.delivered) {
+      const target = this.stores.get(packet.to);
+      const accepted = target !== undefined && target.deliver(packet);
+      this.trace.recordMessage(nowTicks, accepted ? "deliver" : "drop", packet.to, packet.message, accepted ? "delivered" : "no replica", packet.groupId);
+      if (!accepted) {
+        this.stats.messagesDropped += 1;
+        packet.snapshot?.settle(false);
+      }
     }
-  }
-
-  /** The transport's reports reach the sending member (if it is up). */
-  #report(sender: number, item: { kind: "unreachable"; peer: number } | { kind: "snapshot-status"; peer: number; ok: boolean }): void {
-    this.members.get(sender)?.receive(item);
   }
 
   // ---- helpers ----
 
-  #addMember(id: number, bootConf: ConfState): SimMember {
-    assert(!this.members.has(id), "member ids are never reused");
-    assert(this.members.size < memberCountMax, "a run creates at most memberCountMax members");
-    const member = new SimMember(id, bootConf, this, this.#random.nextUint32());
-    this.members.set(id, member);
-    return member;
+  #addStore(id: number): SimStore {
+    assert(!this.stores.has(id), "store ids are never reused");
+    assert(this.stores.size < storeCountMax, "a run creates at most storeCountMax stores");
+    const store = new SimStore(id, this, { dropEverySecondSync: this.mutation === "drop-fsync" });
+    this.stores.set(id, store);
+    return store;
   }
 
-  #inService(): SimMember[] {
-    return [...this.members.values()].filter((member) => !member.decommissioned);
-  }
-
-  #ready(): SimMember[] {
-    return [...this.members.values()].filter((member) => member.live && !member.busy);
+  /**
+   * The driver's warnings and errors go to the trace (by event name); a failed step of the core
+   * is something the driver should never meet in a simulation, so it ends the run as a crash.
+   */
+  #captureLogger(): Logger {
+    const stream = {
+      write: (line: string): void => {
+        const fields = JSON.parse(line) as { event?: string; node?: number; shard?: number };
+        const event = fields.event ?? "unnamed";
+        this.trace.record(this.nowTicks, "warn", fields.node ?? 0, event, fields.shard ?? 0);
+        if (event === "raft_step_failed") this.fail(new Error(`The core failed a step: ${line}`));
+      },
+    };
+    return pino({ level: "warn", base: undefined, timestamp: false }, stream);
   }
 
   #pick<T>(items: readonly T[]): T | null {

@@ -1,8 +1,11 @@
 // Deliberate bugs the simulator must catch, one per safety rule, so that no checker is trusted
 // without having been seen to fail (issue 19). Each is off unless a run names it. Core mutations
-// switch a test-only RaftConfig flag of the real core (src/raft); driver mutations change how the
-// simulated member runs the Ready contract or how its disk syncs. Each names the property the
-// checker must report for it; test/sim/broken-core.test.ts holds each to that within a bound.
+// switch a test-only RaftConfig flag of the real core (src/raft); driver mutations switch a
+// test-only option of the real driver (src/node/group-runtime.ts, ReplicaTestOnlyOptions: one
+// branch each), and "drop-fsync" is a fault of the simulated disk under it. Each names the
+// property the checker must report for it; test/sim/broken-core.test.ts holds each to that
+// within a bound.
+import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
 import type { Property } from "./checker.ts";
 
 export const simMutationNames = [
@@ -19,8 +22,10 @@ export const simMutationNames = [
 export type SimMutation = (typeof simMutationNames)[number];
 
 export interface SimMutationInfo {
-  /** Where the bug lives: the real Raft core (a RaftConfig flag) or the simulated member/disk. */
-  layer: "core" | "driver";
+  /** Where the bug lives: the real Raft core (a RaftConfig flag), the real driver, or the simulated disk. */
+  layer: "core" | "driver" | "disk";
+  /** The driver's test-only options that make the bug (none for a disk fault). */
+  testOnly: ReplicaTestOnlyOptions;
   description: string;
   /** The properties the checker may report for it: the rule the bug breaks. */
   properties: readonly Property[];
@@ -30,41 +35,49 @@ export const simMutations: Readonly<Record<SimMutation, SimMutationInfo>> = {
   "double-vote": {
     layer: "core",
     description: "a voter grants a second candidate in a term it already voted in (RaftConfig.testOnlyDoubleVote)",
+    testOnly: { raft: { testOnlyDoubleVote: true } },
     properties: ["election-safety"],
   },
   "vote-without-log-check": {
     layer: "core",
     description: "a voter grants (pre-)votes without the log up-to-date check of §5.4.1 (RaftConfig.testOnlySkipVoteLogCheck)",
-    properties: ["leader-completeness"],
+    testOnly: { raft: { testOnlySkipVoteLogCheck: true } },
+    properties: ["leader-completeness", "committed-never-lost"],
   },
   "unsafe-commit": {
     layer: "core",
     description: "the leader commits its own entries without a quorum (RaftConfig.testOnlyUnsafeCommit)",
-    properties: ["committed-never-lost"],
+    testOnly: { raft: { testOnlyUnsafeCommit: true } },
+    properties: ["committed-never-lost", "leader-completeness"],
   },
   "read-index-without-quorum": {
     layer: "core",
     description: "the leader answers a ReadIndex at once, without the heartbeat round that proves it still leads (RaftConfig.testOnlyReadIndexWithoutQuorum)",
+    testOnly: { raft: { testOnlyReadIndexWithoutQuorum: true } },
     properties: ["linearizable-read"],
   },
   "apply-before-persist": {
     layer: "driver",
-    description: "a member waiting for a slow write applies the Ready's committed entries before the write lands",
+    description: "the driver applies a Ready's committed entries before its entries are durable (ReplicaTestOnlyOptions.applyBeforePersist)",
+    testOnly: { applyBeforePersist: true },
     properties: ["durability"],
   },
   "follower-read": {
     layer: "driver",
-    description: "a follower answers a linearizable read from its own state machine, without ReadIndex",
+    description: "a follower answers a linearizable read from its own state machine, without ReadIndex (ReplicaTestOnlyOptions.followerReadAsLinearizable)",
+    testOnly: { followerReadAsLinearizable: true },
     properties: ["linearizable-read"],
   },
   "ack-before-persist": {
     layer: "driver",
-    description: "a member waiting for a slow write sends its append responses before the write lands",
+    description: "the driver sends a Ready's append responses before its entries are durable (ReplicaTestOnlyOptions.ackBeforePersist)",
+    testOnly: { ackBeforePersist: true },
     properties: ["durability"],
   },
   "drop-fsync": {
-    layer: "driver",
-    description: "the disk skips the sync of writes that carry only a hard state: reported durable, lost on a crash until a later synced write",
+    layer: "disk",
+    description: "the store's disk skips every second fdatasync of its shared log: those writes are reported durable but lost on a crash until a later sync",
+    testOnly: {},
     properties: ["durability"],
   },
 };

@@ -5,7 +5,10 @@ import type { NetworkFaults } from "./network.ts";
 
 export interface SimOptions {
   seed: number;
+  /** Stores at the start; each hosts a replica of every group. */
   memberCount: number;
+  /** Raft groups, each with a replica on every initial store (sharing its log and network endpoint). */
+  groupCount: number;
   /** Ticks of the safety phase, with faults. */
   safetyTicks: number;
   /** Tick budget of the liveness phase: a leader and a committed probe on every live member. */
@@ -15,7 +18,7 @@ export interface SimOptions {
   partitionProbability: number;
   /** Per tick: every link restored. */
   healProbability: number;
-  /** Per tick: one live member crashes. */
+  /** Per tick: one live store crashes (every replica it hosts). */
   crashProbability: number;
   /** Per tick: one crashed member restarts. */
   restartProbability: number;
@@ -28,8 +31,8 @@ export interface SimOptions {
   slowDiskTicksMax: number;
   /** Per tick: a client proposes a value. */
   proposeProbability: number;
-  /** Per tick: one member snapshots its state machine and compacts its log. */
-  snapshotProbability: number;
+  /** The driver snapshots its state machine (and compacts its log) after this many applied entries. */
+  snapshotEntriesThreshold: number;
   /** Per tick: a ReadIndex request. */
   readProbability: number;
   /** Per tick: the leader is asked to transfer leadership. */
@@ -45,10 +48,12 @@ export function pickSimOptions(seed: number): SimOptions {
   const between = (low: number, high: number): number => low + random.nextFloat() * (high - low);
   const sometimes = (p: number, low: number, high: number): number => (random.chance(p) ? between(low, high) : 0);
   const memberCount = random.chance(0.5) ? 3 : 5;
+  const groupCount = 1 + random.nextInt(3);
   const delayTicksMax = 1 + random.nextInt(5);
   return {
     seed,
     memberCount,
+    groupCount,
     safetyTicks: 300 + random.nextInt(500),
     livenessTicksMax: 300,
     network: {
@@ -67,7 +72,7 @@ export function pickSimOptions(seed: number): SimOptions {
     slowDiskProbability: sometimes(0.6, 0, 0.4),
     slowDiskTicksMax: 1 + random.nextInt(8),
     proposeProbability: between(0.05, 0.5),
-    snapshotProbability: sometimes(0.7, 0, 0.1),
+    snapshotEntriesThreshold: random.chance(0.7) ? 4 + random.nextInt(40) : 1000,
     readProbability: sometimes(0.6, 0, 0.1),
     transferProbability: sometimes(0.5, 0, 0.02),
     confChangeProbability: sometimes(0.3, 0.01, 0.05),
@@ -79,10 +84,10 @@ export function formatSimOptions(options: SimOptions): string[] {
   const p = (value: number): string => value.toFixed(3);
   const n = options.network;
   return [
-    `seed=${options.seed} members=${options.memberCount} safetyTicks=${options.safetyTicks} livenessTicksMax=${options.livenessTicksMax}`,
+    `seed=${options.seed} members=${options.memberCount} groups=${options.groupCount} safetyTicks=${options.safetyTicks} livenessTicksMax=${options.livenessTicksMax}`,
     `network: loss=${p(n.lossProbability)} duplicate=${p(n.duplicateProbability)} reorder=${p(n.reorderProbability)} delayTicks=${n.delayTicksMin}..${n.delayTicksMax}`,
     `partition=${p(options.partitionProbability)} heal=${p(options.healProbability)} crash=${p(options.crashProbability)} restart=${p(options.restartProbability)} crashedCountMax=${options.crashedCountMax}`,
     `tickSkip=${p(options.tickSkipProbability)} slowDisk=${p(options.slowDiskProbability)} slowDiskTicksMax=${options.slowDiskTicksMax}`,
-    `propose=${p(options.proposeProbability)} snapshot=${p(options.snapshotProbability)} read=${p(options.readProbability)} transfer=${p(options.transferProbability)} confChange=${p(options.confChangeProbability)} proposalCountMax=${options.proposalCountMax}`,
+    `propose=${p(options.proposeProbability)} snapshotEntries=${options.snapshotEntriesThreshold} read=${p(options.readProbability)} transfer=${p(options.transferProbability)} confChange=${p(options.confChangeProbability)} proposalCountMax=${options.proposalCountMax}`,
   ];
 }

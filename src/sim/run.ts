@@ -1,11 +1,13 @@
 // One simulator run per seed: a safety phase with the seed's faults (bounded ticks), then a
-// liveness phase where everything heals and, within a tick budget, a leader must exist and a new
-// proposal must commit on every live member. Any thrown SimViolation ends the run with its kind;
-// any other exception (a failed assertion in the core or the simulator) is a crash.
+// liveness phase where everything heals and, within a tick budget, every group must have a
+// leader and a new proposal applied on every live replica. The stores run the real driver
+// (src/node/group-runtime.ts), whose IO is asynchronous, so a run is too: it still replays
+// exactly, since nothing but the simulator's own promises and virtual clock drives it.
+// Any SimViolation ends the run with its kind; any other exception (a failed assertion in the
+// core, the driver or the simulator, or a group the driver stopped) is a crash.
 import { assert } from "../util/assert.ts";
 import { SimViolation, type Property } from "./checker.ts";
-import { SimCluster } from "./cluster.ts";
-import type { SimCore } from "./core.ts";
+import { SimCluster, type SimHooks } from "./cluster.ts";
 import type { SimMutation } from "./mutations.ts";
 import { pickSimOptions, type SimOptions } from "./options.ts";
 import { emptySimStats, type SimStats } from "./stats.ts";
@@ -18,10 +20,8 @@ export const exitCodeLiveness = 127;
 export const exitCodeCrash = 128;
 export const exitCodeSafety = 129;
 
-/** Ticks between liveness probes while none has been applied anywhere. */
+/** Ticks between liveness probes of a group while none has been applied anywhere. */
 export const probeRetryTicks = 30;
-/** Ticks between the periodic snapshots of the liveness phase. */
-export const livenessSnapshotIntervalTicks = 50;
 
 export type SimOutcome = "ok" | "safety" | "liveness" | "crash";
 
@@ -38,13 +38,14 @@ export interface SimResult {
 }
 
 export interface RunOptions {
-  core: SimCore;
   /** Receives every event as it happens (verbose replay). */
   sink?: TraceSink;
   /** TEST ONLY: a deliberate bug the checkers must catch (mutations.ts). */
   mutation?: SimMutation;
   /** Changes to the seed's options (tests shorten runs). */
   adjust?: (options: SimOptions) => SimOptions;
+  /** TEST ONLY: interference with the network or the replicas (tests of the runner itself). */
+  hooks?: SimHooks;
 }
 
 export function exitCodeOf(outcome: SimOutcome): number {
@@ -54,7 +55,7 @@ export function exitCodeOf(outcome: SimOutcome): number {
   return exitCodeCrash;
 }
 
-export function runSeed(seed: number, run: RunOptions): SimResult {
+export async function runSeed(seed: number, run: RunOptions = {}): Promise<SimResult> {
   const picked = pickSimOptions(seed);
   const options = run.adjust === undefined ? picked : run.adjust(picked);
   const trace = new Trace(run.sink ?? null);
@@ -63,11 +64,12 @@ export function runSeed(seed: number, run: RunOptions): SimResult {
   let property: Property | "crash" | null = null;
   let message = "";
   try {
-    cluster = new SimCluster(options, run.core, trace, run.mutation ?? null);
+    cluster = new SimCluster(options, trace, run.mutation ?? null, run.hooks ?? {});
     trace.record(0, "phase", 0, `safety phase: ${options.safetyTicks} ticks`);
-    for (let tick = 0; tick < options.safetyTicks; tick++) cluster.runTick();
+    await cluster.start();
+    for (let tick = 0; tick < options.safetyTicks; tick++) await cluster.runTick();
     cluster.healAll();
-    runLiveness(cluster);
+    await runLiveness(cluster);
   } catch (error) {
     if (error instanceof SimViolation) {
       outcome = error.kind;
@@ -81,6 +83,8 @@ export function runSeed(seed: number, run: RunOptions): SimResult {
     trace.record(cluster?.nowTicks ?? 0, "violation", 0, message.split("\n")[0] ?? message);
   }
   const stats = cluster?.stats ?? emptySimStats();
+  let committed = 0;
+  for (const group of cluster?.groups.values() ?? []) committed += group.checker.commitIndexMax;
   return {
     seed,
     outcome,
@@ -88,51 +92,63 @@ export function runSeed(seed: number, run: RunOptions): SimResult {
     message,
     ticks: cluster?.nowTicks ?? 0,
     trace: trace.last(),
-    stats: { ...stats, committed: cluster?.checker.commitIndexMax ?? 0, members: cluster?.members.size ?? 0 },
+    stats: { ...stats, committed, members: cluster?.stores.size ?? 0 },
   };
 }
 
-/** Heals, then waits for a leader and a probe applied by every live member of its configuration. */
-function runLiveness(cluster: SimCluster): void {
+/** Heals, then waits, per group, for a leader and a probe applied by every live replica of its configuration. */
+async function runLiveness(cluster: SimCluster): Promise<void> {
   const budgetTicks = cluster.options.livenessTicksMax;
-  cluster.trace.record(cluster.nowTicks, "phase", 0, `liveness phase: ${budgetTicks} ticks to elect and commit a probe`);
-  let probeProposedAtTicks = -probeRetryTicks;
+  cluster.trace.record(cluster.nowTicks, "phase", 0, `liveness phase: ${budgetTicks} ticks for every group to elect and commit a probe`);
+  for (const group of cluster.groups.values()) group.probeProposedAtTicks = -probeRetryTicks;
   for (let tick = 0; tick < budgetTicks; tick++) {
-    cluster.runTick();
-    if (tick % livenessSnapshotIntervalTicks === livenessSnapshotIntervalTicks - 1) cluster.snapshotAll();
-    const leader = cluster.leader();
-    if (leader === null) continue;
-    if (cluster.probeIndex > 0 && probeAppliedEverywhere(cluster, leader.conf.voters.concat(leader.conf.learners))) {
-      cluster.trace.record(cluster.nowTicks, "phase", 0, `liveness ok: probe at ${cluster.probeIndex} applied by every live member`);
+    await cluster.runTick();
+    let allDone = true;
+    for (const group of cluster.groups.values()) {
+      if (probeAppliedEverywhere(cluster, group.id)) continue;
+      allDone = false;
+      const retryDue = cluster.nowTicks - group.probeProposedAtTicks >= probeRetryTicks;
+      if (group.probeIndex === 0 && retryDue && cluster.proposeProbe(group.id)) group.probeProposedAtTicks = cluster.nowTicks;
+    }
+    if (allDone) {
+      cluster.trace.record(cluster.nowTicks, "phase", 0, "liveness ok: every group applied a probe on every live replica");
       return;
     }
-    const retryDue = cluster.nowTicks - probeProposedAtTicks >= probeRetryTicks;
-    if (cluster.probeIndex === 0 && retryDue && !leader.busy && cluster.proposeProbe(leader)) {
-      probeProposedAtTicks = cluster.nowTicks;
-    }
   }
-  throw new SimViolation("liveness", "liveness", `no probe applied everywhere within ${budgetTicks} ticks of healing: ${describeMembers(cluster)}`);
+  throw new SimViolation("liveness", "liveness", `not every group applied a probe everywhere within ${budgetTicks} ticks of healing: ${describeGroups(cluster)}`);
 }
 
-function probeAppliedEverywhere(cluster: SimCluster, ids: readonly number[]): boolean {
-  assert(cluster.probeIndex > 0, "a probe was applied somewhere");
-  for (const id of ids) {
-    const member = cluster.members.get(id);
-    if (member === undefined || member.decommissioned) continue;
-    if (!member.live || member.appliedIndex < cluster.probeIndex) return false;
+function probeAppliedEverywhere(cluster: SimCluster, groupId: number): boolean {
+  const group = cluster.groups.get(groupId);
+  assert(group !== undefined, "a group of the run");
+  const leader = cluster.leader(groupId);
+  if (group.probeIndex === 0 || leader === null) return false;
+  const conf = leader.replica.runtime.membership().conf;
+  for (const id of [...conf.voters, ...conf.learners]) {
+    const store = cluster.stores.get(id);
+    if (store === undefined || !store.disk.manifest.has(groupId)) continue;
+    const replica = store.replicas.get(groupId);
+    if (replica === undefined || replica.state.tracker.appliedIndex < group.probeIndex) return false;
   }
   return true;
 }
 
-function describeMembers(cluster: SimCluster): string {
+function describeGroups(cluster: SimCluster): string {
   const parts: string[] = [];
-  for (const member of cluster.members.values()) {
-    if (member.decommissioned) {
-      parts.push(`n${member.id} removed`);
-      continue;
+  for (const group of cluster.groups.values()) {
+    const replicas: string[] = [];
+    for (const store of cluster.stores.values()) {
+      if (!store.disk.manifest.has(group.id)) continue;
+      const replica = store.replicas.get(group.id);
+      if (replica === undefined) {
+        replicas.push(`n${store.id} down`);
+        continue;
+      }
+      const summary = replica.runtime.summary();
+      const conf = replica.runtime.membership().conf;
+      replicas.push(`n${store.id} ${summary.role} term=${summary.term} applied=${replica.state.tracker.appliedIndex} voters=[${conf.voters.join(",")}] learners=[${conf.learners.join(",")}]`);
     }
-    const state = member.live ? `${member.role} term=${member.term()} applied=${member.appliedIndex}` : "down";
-    parts.push(`n${member.id} ${state} voters=[${member.conf.voters.join(",")}] learners=[${member.conf.learners.join(",")}]`);
+    parts.push(`g${group.id} probeIndex=${group.probeIndex}: ${replicas.join("; ")}`);
   }
-  return `probeIndex=${cluster.probeIndex}; ${parts.join("; ")}`;
+  return parts.join(" | ");
 }

@@ -27,13 +27,17 @@ export type TraceKind =
   | "apply"
   | "snapshot"
   | "decommission"
+  /** A warning or error the driver logged (its event name). */
+  | "warn"
   | "violation";
 
 export interface TraceEvent {
   tick: number;
   kind: TraceKind;
-  /** The member the event is about; 0 when the event is cluster-wide. */
+  /** The member (store) the event is about; 0 when the event is cluster-wide. */
   member: number;
+  /** The Raft group the event is about; 0 when it is about a whole store or the cluster. */
+  group: number;
   detail: string;
   /** A message event keeps the message and formats it only when printed, to keep sweeps fast. */
   message: Message | null;
@@ -50,13 +54,13 @@ export class Trace {
     this.#sink = sink;
   }
 
-  record(tick: number, kind: TraceKind, member: number, detail: string): void {
-    this.#push({ tick, kind, member, detail, message: null });
+  record(tick: number, kind: TraceKind, member: number, detail: string, group: number = 0): void {
+    this.#push({ tick, kind, member, group, detail, message: null });
   }
 
   /** Records a message event; detail is the outcome (delivered, lost, partition...). */
-  recordMessage(tick: number, kind: TraceKind, member: number, message: Message, outcome: string): void {
-    this.#push({ tick, kind, member, detail: outcome, message });
+  recordMessage(tick: number, kind: TraceKind, member: number, message: Message, outcome: string, group: number = 0): void {
+    this.#push({ tick, kind, member, group, detail: outcome, message });
   }
 
   #push(event: TraceEvent): void {
@@ -85,8 +89,9 @@ export class Trace {
 export function formatTraceEvent(event: TraceEvent): string {
   const tick = String(event.tick).padStart(6, " ");
   const member = event.member === 0 ? "  -" : `n${event.member}`.padStart(3, " ");
+  const group = event.group === 0 ? "  -" : `g${event.group}`.padStart(3, " ");
   const detail = event.message === null ? event.detail : describeMessage(event.message, event.detail);
-  return `${tick} ${member} ${event.kind.padEnd(12, " ")} ${detail}`;
+  return `${tick} ${member} ${group} ${event.kind.padEnd(12, " ")} ${detail}`;
 }
 
 export function describeMessage(message: Message, outcome: string): string {

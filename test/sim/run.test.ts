@@ -1,89 +1,60 @@
 // The seed runner: a seed replays exactly, the phases report the right failure kind and exit
-// code (safety, liveness, crash), and the faults the seed picked really happen.
+// code (safety, liveness, crash), and the faults the seed picked really happen, on stores that
+// host several groups and run the real driver.
 import { describe, expect, test } from "bun:test";
-import { MessageType, type Message } from "../../src/raft/types.ts";
-import type { SimCore, SimRaftNode } from "../../src/sim/core.ts";
-import { raftCore } from "../../src/sim/raft-core.ts";
+import { MessageType } from "../../src/raft/types.ts";
 import { exitCodeCrash, exitCodeLiveness, exitCodeOf, runSeed } from "../../src/sim/run.ts";
 import { formatTraceEvent, traceEventsKept } from "../../src/sim/trace.ts";
 import { formatSimOptions, pickSimOptions } from "../../src/sim/options.ts";
 
-/** The real core, with each node's messages filtered or its advance() sabotaged. */
-function wrappedCore(wrap: (node: SimRaftNode) => SimRaftNode): SimCore {
-  return { ...raftCore, newNode: (args) => wrap(raftCore.newNode(args)) };
-}
-
-function withStep(node: SimRaftNode, step: (message: Message) => void): SimRaftNode {
-  return {
-    tick: () => node.tick(),
-    step,
-    propose: (data) => node.propose(data),
-    proposeConfChange: (change) => node.proposeConfChange(change),
-    applyConfChange: (change) => node.applyConfChange(change),
-    transferLeader: (to) => node.transferLeader(to),
-    readIndex: (context) => node.readIndex(context),
-    reportUnreachable: (id) => node.reportUnreachable(id),
-    reportSnapshot: (id, ok) => node.reportSnapshot(id, ok),
-    hasReady: () => node.hasReady(),
-    ready: () => node.ready(),
-    advance: (ready) => node.advance(ready),
-    status: () => node.status(),
-  };
-}
-
 const short = { adjust: (o: ReturnType<typeof pickSimOptions>) => ({ ...o, safetyTicks: 100, livenessTicksMax: 100 }) };
 
 describe("runSeed", () => {
-  test("the same seed replays the same events, stats and outcome", () => {
-    const events = (): string[] => {
+  test("the same seed replays the same events, stats and outcome", async () => {
+    const events = async (): Promise<string[]> => {
       const lines: string[] = [];
-      runSeed(31, { core: raftCore, sink: (event) => lines.push(formatTraceEvent(event)) });
+      await runSeed(31, { sink: (event) => lines.push(formatTraceEvent(event)) });
       return lines;
     };
-    const first = events();
+    const first = await events();
     expect(first.length).toBeGreaterThan(100);
-    expect(events()).toEqual(first);
-    expect(runSeed(31, { core: raftCore }).stats).toEqual(runSeed(31, { core: raftCore }).stats);
+    expect(await events()).toEqual(first);
+    expect((await runSeed(31)).stats).toEqual((await runSeed(31)).stats);
   });
 
-  test("a core that never elects a leader is a liveness violation with exit code 127", () => {
-    const noVotes = wrappedCore((node) =>
-      withStep(node, (message) => {
-        const vote = [MessageType.Vote, MessageType.VoteResponse, MessageType.PreVote, MessageType.PreVoteResponse];
-        if (!vote.includes(message.type)) node.step(message);
-      }),
-    );
-    const result = runSeed(3, { core: noVotes, ...short });
+  test("a cluster that never elects a leader is a liveness violation with exit code 127", async () => {
+    const vote = [MessageType.Vote, MessageType.VoteResponse, MessageType.PreVote, MessageType.PreVoteResponse];
+    const result = await runSeed(3, { hooks: { deliverable: (packet) => !vote.includes(packet.message.type) }, ...short });
     expect(result.outcome).toBe("liveness");
     expect(result.property).toBe("liveness");
     expect(exitCodeOf(result.outcome)).toBe(exitCodeLiveness);
     expect(result.trace.length).toBe(traceEventsKept);
   });
 
-  test("an exception inside the core is a crash with exit code 128, with its message", () => {
-    let readies = 0;
-    const failing = wrappedCore((node) => ({
-      ...withStep(node, (message) => node.step(message)),
-      ready: () => {
-        readies += 1;
-        if (readies === 50) throw new Error("Injected core failure");
-        return node.ready();
-      },
-    }));
-    const result = runSeed(3, { core: failing, ...short });
+  test("an exception inside the driver is a crash with exit code 128, with its message", async () => {
+    let applies = 0;
+    const entryApplied = (): void => {
+      applies += 1;
+      if (applies === 20) throw new Error("Injected apply failure");
+    };
+    const result = await runSeed(3, { hooks: { entryApplied }, ...short });
     expect(result.outcome).toBe("crash");
-    expect(result.message).toContain("Injected core failure");
+    expect(result.message).toContain("Injected apply failure");
     expect(exitCodeOf(result.outcome)).toBe(exitCodeCrash);
   });
 
-  test("the seed's faults happen: crashes, lost writes, partitions, snapshots installed, reads served", () => {
+  test("the seed's faults happen: store crashes, lost and torn writes, partitions, snapshots installed, reads served, several groups", async () => {
     let crashes = 0;
     let writesLost = 0;
     let partitions = 0;
     let snapshotsInstalled = 0;
     let readsServed = 0;
-    for (let seed = 1; seed <= 30; seed++) {
-      const { stats } = runSeed(seed, { core: raftCore });
+    let writesTorn = 0;
+    let multiGroupRuns = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const { stats } = await runSeed(seed);
+      if (pickSimOptions(seed).groupCount > 1) multiGroupRuns += 1;
+      writesTorn += stats.writesTorn;
       crashes += stats.crashes;
       writesLost += stats.writesLost;
       partitions += stats.partitions;
@@ -95,11 +66,13 @@ describe("runSeed", () => {
     expect(partitions).toBeGreaterThan(0);
     expect(snapshotsInstalled).toBeGreaterThan(0);
     expect(readsServed).toBeGreaterThan(0);
-  });
+    expect(writesTorn).toBeGreaterThan(0);
+    expect(multiGroupRuns).toBeGreaterThan(0);
+  }, 120_000);
 
   test("the seed picks every rate, and a verbose run can print them all", () => {
     const text = formatSimOptions(pickSimOptions(5)).join("\n");
-    for (const name of ["members", "loss", "duplicate", "reorder", "partition", "crash", "restart", "slowDisk", "tickSkip", "propose", "snapshot", "read", "transfer", "confChange"]) {
+    for (const name of ["members", "groups", "loss", "duplicate", "reorder", "partition", "crash", "restart", "slowDisk", "tickSkip", "propose", "snapshotEntries", "read", "transfer", "confChange"]) {
       expect(text).toContain(`${name}=`);
     }
     expect(pickSimOptions(5)).toEqual(pickSimOptions(5));

@@ -21,5 +21,5 @@ test("a short run keeps all its events, and the sink sees each one as it happens
   trace.record(4, "restart", 2, "term 1");
   expect(trace.last().map((e) => e.kind)).toEqual(["crash", "restart"]);
   expect(seen.map((e) => e.kind)).toEqual(["crash", "restart"]);
-  expect(formatTraceEvent(seen[0] as TraceEvent)).toBe("     3  n2 crash        no write in flight");
+  expect(formatTraceEvent(seen[0] as TraceEvent)).toBe("     3  n2   - crash        no write in flight");
 });

@@ -1,0 +1,158 @@
+// A simulated replica's state (the driver's ReplicaState): an in-memory key-value map, plus the
+// digest of every entry applied (SimStateMachine), which the checkers compare across replicas.
+// The digest follows the driver's applies through the probe; snapshots carry both, so a replica
+// restored from a snapshot continues the same digest. Snapshot files live on the store's disk.
+import { assert } from "../util/assert.ts";
+import type { IncomingSnapshot, SnapshotInfo } from "../storage/snapshot-store.ts";
+import type { TableOp } from "../storage/table.ts";
+import type { ReplicaSnapshots, ReplicaState, ReplicaStateMachine, SnapshotRef } from "../node/replica-io.ts";
+import type { SimSnapshotFile, SimStoreDisk } from "./disk.ts";
+import { SimStateMachine } from "./state-machine.ts";
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder();
+/** Key and value bytes as one string each (latin1: every byte is one char). */
+const latin1 = new TextDecoder("latin1");
+
+function bytesOfLatin1(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+class SimKv implements ReplicaStateMachine {
+  readonly map = new Map<string, Uint8Array>();
+
+  get(key: Uint8Array): Uint8Array | null {
+    return this.map.get(latin1.decode(key)) ?? null;
+  }
+
+  applyBatch(ops: TableOp[]): void {
+    for (const op of ops) {
+      if (op.kind === "set") this.map.set(latin1.decode(op.key), op.value.slice());
+      else this.map.delete(latin1.decode(op.key));
+    }
+  }
+
+  entries(): [Uint8Array, Uint8Array][] {
+    return [...this.map].map(([key, value]) => [bytesOfLatin1(key), value]);
+  }
+
+  count(): number {
+    return this.map.size;
+  }
+
+  bytesUsed(): number {
+    let total = 0;
+    for (const [key, value] of this.map) total += key.length + value.byteLength;
+    return total;
+  }
+
+  close(): void {
+    this.map.clear();
+  }
+}
+
+interface EncodedState {
+  kv: [string, string][];
+  digest: number[];
+}
+
+export class SimReplicaState implements ReplicaState {
+  readonly stateMachine: SimKv = new SimKv();
+  readonly snapshots: ReplicaSnapshots;
+  /** Digest of the entries applied so far; the probe advances it. */
+  tracker = new SimStateMachine();
+
+  constructor(groupId: number, disk: SimStoreDisk) {
+    const files = (): SimSnapshotFile[] => disk.snapshots.get(groupId) ?? [];
+    const refOf = (file: SimSnapshotFile): SnapshotRef => ({ index: file.index, term: file.term, sizeBytes: file.bytes.byteLength, location: `${groupId}/${file.index}/${file.term}` });
+    const find = (index: number, term?: number): SimSnapshotFile | undefined =>
+      files().find((file) => file.index === index && (term === undefined || file.term === term));
+    this.snapshots = {
+      loadLatest: async () => {
+        const file = files()[0];
+        if (file === undefined) return null;
+        this.#restore(file);
+        return { ...refOf(file), metadata: file.metadata };
+      },
+      find: (index, term) => {
+        const file = find(index, term);
+        return file === undefined ? null : refOf(file);
+      },
+      load: async (ref) => {
+        const file = find(ref.index, ref.term);
+        assert(file !== undefined, "a snapshot the driver found is still on disk");
+        this.#restore(file);
+        return { metadata: file.metadata };
+      },
+      save: async (args) => {
+        assert(this.tracker.appliedIndex === args.index, "a snapshot is of everything applied");
+        const file: SimSnapshotFile = { index: args.index, term: args.term, metadata: args.metadata.slice(), bytes: this.#encode() };
+        disk.saveSnapshot(groupId, file);
+        return refOf(file);
+      },
+      createIncoming: (args) => incoming(groupId, disk, args),
+    };
+  }
+
+  /** The file's bytes, as a transfer streams them. */
+  static fileBytes(disk: SimStoreDisk, groupId: number, ref: SnapshotRef): Uint8Array | null {
+    const file = (disk.snapshots.get(groupId) ?? []).find((candidate) => candidate.index === ref.index && candidate.term === ref.term);
+    return file === undefined ? null : encodeFile(file);
+  }
+
+  #encode(): Uint8Array {
+    const state: EncodedState = {
+      kv: [...this.stateMachine.map].map(([key, value]) => [key, latin1.decode(value)]),
+      digest: [...this.tracker.snapshotData()],
+    };
+    return textEncoder.encode(JSON.stringify(state));
+  }
+
+  #restore(file: SimSnapshotFile): void {
+    const state = JSON.parse(textDecoder.decode(file.bytes)) as EncodedState;
+    this.stateMachine.map.clear();
+    for (const [key, value] of state.kv) this.stateMachine.map.set(key, bytesOfLatin1(value));
+    this.tracker = new SimStateMachine();
+    this.tracker.restore(Uint8Array.from(state.digest));
+    assert(this.tracker.appliedIndex === file.index, "a snapshot's image matches its index");
+  }
+}
+
+/** A whole file in one buffer: u32 metadata size, metadata, state. */
+function encodeFile(file: SimSnapshotFile): Uint8Array {
+  const bytes = new Uint8Array(4 + file.metadata.byteLength + file.bytes.byteLength);
+  new DataView(bytes.buffer).setUint32(0, file.metadata.byteLength, true);
+  bytes.set(file.metadata, 4);
+  bytes.set(file.bytes, 4 + file.metadata.byteLength);
+  return bytes;
+}
+
+function incoming(groupId: number, disk: SimStoreDisk, args: { index: number; term: number }): IncomingSnapshot {
+  const chunks: Uint8Array[] = [];
+  let state: "open" | "finished" | "aborted" = "open";
+  return {
+    write: async (chunk) => {
+      assert(state === "open", "an incoming snapshot takes chunks until finished");
+      chunks.push(chunk.slice());
+    },
+    finish: async (): Promise<SnapshotInfo> => {
+      assert(state === "open", "an incoming snapshot finishes once");
+      state = "finished";
+      const all = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.byteLength, 0));
+      let offset = 0;
+      for (const chunk of chunks) {
+        all.set(chunk, offset);
+        offset += chunk.byteLength;
+      }
+      const metadataSize = new DataView(all.buffer).getUint32(0, true);
+      const file: SimSnapshotFile = { index: args.index, term: args.term, metadata: all.slice(4, 4 + metadataSize), bytes: all.slice(4 + metadataSize) };
+      disk.saveSnapshot(groupId, file);
+      return { path: `${groupId}/${args.index}/${args.term}`, index: args.index, term: args.term, metadata: file.metadata, sizeBytes: all.byteLength };
+    },
+    abort: () => {
+      state = "aborted";
+    },
+  };
+}

@@ -1,0 +1,333 @@
+// One simulated store: a process hosting replicas of several Raft groups, each run by the real
+// driver (src/node/group-runtime.ts) over the store's simulated IO: one shared log on one disk
+// (disk.ts), snapshot files, one network endpoint, and a StoreClock on the virtual time. The
+// simulator has no Ready loop of its own: what it checks is what the driver does.
+// A crash takes the whole store down (every replica's volatile state, timers and writes in
+// flight; a torn write may keep a prefix of the shared log's unsynced records); a restart
+// recovers every group in the manifest from the disk alone, as src/store/store.ts does.
+// The checkers see through the driver's probe (roles, applies, snapshots installed), the disk
+// (persisted entries and commit indexes, what a crash keeps) and the transport (every ack).
+import { assert } from "../util/assert.ts";
+import type { Logger } from "../util/log.ts";
+import { MessageType, Role, type Entry, type Message } from "../raft/types.ts";
+import { GroupRuntime, type ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
+import { entryFromWal, type GroupMembership } from "../node/log-codec.ts";
+import type { ReplicaTransport, SnapshotRef } from "../node/replica-io.ts";
+import type { SafetyChecker } from "./checker.ts";
+import { StoreClock, tickMs, type VirtualClock } from "./clock.ts";
+import { SimGroupLog, SimStoreDisk, type DiskRecord } from "./disk.ts";
+import { SimReplicaState } from "./replica-state.ts";
+import type { SimStats } from "./stats.ts";
+import type { Trace } from "./trace.ts";
+
+/** Raft timing of every simulated replica (ticks). */
+export const electionTicks = 10;
+export const heartbeatTicks = 1;
+
+/** A packet on the simulated wire between two stores, tagged with its group. */
+export interface Packet {
+  from: number;
+  to: number;
+  groupId: number;
+  message: Message;
+  /** A snapshot transfer: the file's bytes, and the sender's promise to settle. */
+  snapshot: { bytes: Uint8Array; settle(ok: boolean): void } | null;
+}
+
+export interface StoreHost {
+  readonly clock: VirtualClock;
+  readonly trace: Trace;
+  readonly stats: SimStats;
+  readonly logger: Logger;
+  /** TEST ONLY: the driver's deliberate bugs of this run (none in a normal run). */
+  readonly testOnly: ReplicaTestOnlyOptions | undefined;
+  /** The driver snapshots after this many applied entries. */
+  readonly snapshotEntriesThreshold: number;
+  checker(groupId: number): SafetyChecker;
+  /**
+   * Records the run's failure (a checker's SimViolation or an unexpected error) raised inside a
+   * callback of the driver, which must not swallow it; the runner ends the run at the end of the step.
+   */
+  fail(error: unknown): void;
+  /** Puts a packet on the network (it may be lost); false when it never left. */
+  send(packet: Packet): boolean;
+  /** Ticks the next record takes to land; 0 lands it this tick. */
+  writeDelayTicks(): number;
+  /** Called after each committed entry a replica applied (conf changes, client values, probes). */
+  entryApplied(store: SimStore, groupId: number, entry: Entry): void;
+  /** Called when a replica's group stopped on an error (a crash of the run). */
+  groupStopped(store: SimStore, groupId: number, error: unknown): void;
+}
+
+export interface SimReplica {
+  readonly groupId: number;
+  readonly runtime: GroupRuntime;
+  readonly state: SimReplicaState;
+  role: Role;
+}
+
+export class SimStore {
+  readonly id: number;
+  readonly disk: SimStoreDisk;
+  readonly #host: StoreHost;
+  #clock: StoreClock | null = null;
+  /** Bumped at each start: callbacks of an earlier incarnation are ignored. */
+  #incarnation = 0;
+  readonly replicas = new Map<number, SimReplica>();
+  /** Groups whose replica here is being opened (GroupRuntime.open is async). */
+  readonly #opening = new Set<number>();
+
+  constructor(id: number, host: StoreHost, options: { dropEverySecondSync: boolean }) {
+    this.id = id;
+    this.#host = host;
+    this.disk = new SimStoreDisk(options);
+  }
+
+  get live(): boolean {
+    return this.#clock !== null;
+  }
+
+  get busy(): boolean {
+    return this.#opening.size > 0;
+  }
+
+  /** Boots the store: every group of its manifest is recovered from the disk alone. */
+  async start(): Promise<void> {
+    assert(!this.live, "a store starts only when down");
+    this.#incarnation += 1;
+    this.#clock = new StoreClock(this.#host.clock);
+    const opens = [...this.disk.manifest].map(([groupId, membership]) => this.#open(groupId, membership));
+    await Promise.all(opens);
+  }
+
+  /** Creates a replica of a group that this store did not host (the operator's add-replica). */
+  async addReplica(groupId: number, membership: GroupMembership): Promise<void> {
+    assert(this.live && !this.disk.manifest.has(groupId), "a live store adds a group it does not host");
+    this.disk.manifest.set(groupId, membership);
+    await this.#open(groupId, membership);
+  }
+
+  /** The replica was removed from its group: the store deletes it (its log and files). */
+  deleteReplica(groupId: number): void {
+    this.disk.forgetGroup(groupId);
+    const replica = this.replicas.get(groupId);
+    if (replica === undefined) return;
+    this.replicas.delete(groupId);
+    void replica.runtime.close();
+    if (this.live) void this.#groupLog(groupId, this.#incarnation).remove();
+  }
+
+  /** Whole-store crash; returns the records lost. */
+  crash(tornRecordCount: number): number {
+    assert(this.live, "only a live store crashes");
+    this.#clock?.kill();
+    this.#clock = null;
+    this.replicas.clear();
+    this.#opening.clear();
+    const lost = this.disk.crash(tornRecordCount);
+    for (const groupId of this.disk.manifest.keys()) {
+      this.#host.checker(groupId).appliedWithinDurable(this.id, this.#appliedBeforeCrash.get(groupId) ?? 0, this.disk.durableIndex(groupId), "crash");
+    }
+    this.#appliedBeforeCrash.clear();
+    return lost;
+  }
+
+  /** Applied index of each replica, kept for the durability check at a crash. */
+  readonly #appliedBeforeCrash = new Map<number, number>();
+
+  /** One tick of every replica (unless the store's clock misses it). */
+  tick(skipped: boolean): void {
+    if (!this.live || skipped) return;
+    for (const replica of this.replicas.values()) replica.runtime.tick();
+  }
+
+  /** Lands due disk writes and runs due timers and deferred calls; returns whether anything happened. */
+  runDue(): boolean {
+    const clock = this.#clock;
+    if (clock === null) return false;
+    const landed = this.disk.landDue(this.#host.clock.nowTicks);
+    const ran = clock.runDue();
+    return landed + ran > 0;
+  }
+
+  /** A packet arrived for this store. */
+  deliver(packet: Packet): boolean {
+    const replica = this.replicas.get(packet.groupId);
+    if (!this.live || replica === undefined) return false;
+    if (packet.snapshot === null) {
+      replica.runtime.step([packet.message]);
+      return true;
+    }
+    const snapshot = packet.snapshot;
+    replica.runtime.receiveSnapshot(packet.message, chunksOf(snapshot.bytes)).then(
+      () => snapshot.settle(true),
+      () => snapshot.settle(false),
+    );
+    return true;
+  }
+
+  reportUnreachable(groupId: number, peer: number): void {
+    this.replicas.get(groupId)?.runtime.reportUnreachable(peer);
+  }
+
+  async #open(groupId: number, membership: GroupMembership): Promise<void> {
+    const incarnation = this.#incarnation;
+    const clock = this.#clock;
+    assert(clock !== null, "a live store opens its groups");
+    const host = this.#host;
+    const state = new SimReplicaState(groupId, this.disk);
+    let replica: SimReplica | null = null;
+    // Callbacks of a crashed incarnation, or of a replica the store deleted (its Ready in flight
+    // may still finish), reach nothing: that process, or that replica, is gone.
+    const current = (): boolean => this.#incarnation === incarnation && this.#clock === clock && (replica === null || this.replicas.get(groupId) === replica);
+    const guard = (body: () => void): void => {
+      try {
+        body();
+      } catch (error) {
+        host.fail(error);
+      }
+    };
+    this.#opening.add(groupId);
+    const runtime = await GroupRuntime.open({
+      nodeId: this.id,
+      groupId,
+      initialMembership: membership,
+      log: this.#groupLog(groupId, incarnation),
+      recovery: this.disk.recovery(groupId),
+      state,
+      transport: this.#transport(groupId, current, () => replica),
+      clock,
+      randomSeed: (this.id * 2654435761 + groupId * 40503 + incarnation * 97) >>> 0,
+      logger: host.logger.child({ node: this.id, shard: groupId }),
+      tickMs,
+      electionTicks,
+      heartbeatTicks,
+      snapshotEntriesThreshold: host.snapshotEntriesThreshold,
+      requestTimeoutMs: 200 * tickMs,
+      onRemoved: () => {
+        if (current()) host.trace.record(host.clock.nowTicks, "decommission", this.id, "applied its own removal", groupId);
+      },
+      probe: {
+        roleChanged: (role, term) => guard(() => {
+          if (!current() || replica === null) return;
+          replica.role = role;
+          host.trace.record(host.clock.nowTicks, "role", this.id, `${role} in term ${term}`, groupId);
+          if (role !== Role.Leader) return;
+          host.stats.elections += 1;
+          const checker = host.checker(groupId);
+          checker.leaderElected(this.id, term);
+          checker.leaderLogComplete(this.id, term, this.disk.durable(groupId));
+        }),
+        committed: (term, commitIndex) => guard(() => {
+          if (current()) this.#observeCommit(groupId, term, commitIndex);
+        }),
+        entryApplied: (entry) => guard(() => {
+          if (!current()) return;
+          const checker = host.checker(groupId);
+          checker.appliedWithinDurable(this.id, entry.index, this.disk.durableIndex(groupId), "apply");
+          state.tracker.apply(entry);
+          this.#appliedBeforeCrash.set(groupId, entry.index);
+          checker.entryApplied(this.id, entry, state.tracker.digest);
+          host.entryApplied(this, groupId, entry);
+        }),
+        snapshotInstalled: (index) => guard(() => {
+          if (!current()) return;
+          this.#appliedBeforeCrash.set(groupId, index);
+          host.checker(groupId).snapshotApplied(this.id, index, state.tracker.digest);
+          host.stats.snapshotsInstalled += 1;
+          host.trace.record(host.clock.nowTicks, "apply", this.id, `snapshot at ${index}`, groupId);
+        }),
+        stopped: (error) => {
+          if (current()) host.groupStopped(this, groupId, error);
+        },
+      },
+      ...(host.testOnly === undefined ? {} : { testOnly: host.testOnly }),
+    });
+    if (!current()) return;
+    this.#opening.delete(groupId);
+    if (!this.disk.manifest.has(groupId)) return;
+    replica = { groupId, runtime, state, role: Role.Follower };
+    this.replicas.set(groupId, replica);
+    this.#appliedBeforeCrash.set(groupId, state.tracker.appliedIndex);
+  }
+
+  /** The group's log in the shared log: every record lands at a tick the host picks, in order. */
+  #groupLog(groupId: number, incarnation: number): SimGroupLog {
+    const host = this.#host;
+    return new SimGroupLog(groupId, this.disk, (record: DiskRecord): Promise<void> => {
+      // A write from a replica of a crashed incarnation, or of a deleted replica, never reaches the disk.
+      const gone = this.#incarnation !== incarnation || !this.live || (record.kind !== "remove" && !this.disk.manifest.has(groupId));
+      if (gone) return new Promise<void>(() => undefined);
+      const delayTicks = host.writeDelayTicks();
+      const nowTicks = host.clock.nowTicks;
+      const done = this.disk.write(record, nowTicks + delayTicks);
+      const checker = host.checker(groupId);
+      void done.then(() => {
+        if (record.kind !== "append") return;
+        const image = this.disk.durable(groupId);
+        try {
+          if (record.entries.length > 0) checker.entriesPersisted(this.id, record.entries.map(entryFromWal), image);
+        } catch (error) {
+          host.fail(error);
+        }
+      });
+      if (delayTicks > 0 && record.kind === "append") {
+        host.trace.record(nowTicks, "persist", this.id, `slow write of ${record.entries.length} entries, lands in ${delayTicks} ticks`, groupId);
+      }
+      return done;
+    });
+  }
+
+  /** Per group, the highest commit index the driver reported (a restart reports from its recovered one). */
+  readonly #commitSeen = new Map<number, number>();
+
+  /** The core's commit index grew: every entry up to it is committed, forever, and on this disk. */
+  #observeCommit(groupId: number, term: number, commitIndex: number): void {
+    const seen = this.#commitSeen.get(groupId) ?? 0;
+    if (commitIndex <= seen) return;
+    const host = this.#host;
+    host.checker(groupId).commitAdvanced(this.id, term, seen, commitIndex, this.disk.durable(groupId));
+    host.trace.record(host.clock.nowTicks, "commit", this.id, `${seen} -> ${commitIndex}`, groupId);
+    this.#commitSeen.set(groupId, commitIndex);
+  }
+
+  /**
+   * Every message leaves through here, so the checker sees each acknowledgment against the disk.
+   * Only acks of the replica's current term are checked: within one Ready a member may ack a
+   * deposed leader's entries and then, on a newer leader's Append, replace them before the write
+   * lands (seed 912 of the first sweep with this check).
+   */
+  #transport(groupId: number, current: () => boolean, replicaOf: () => SimReplica | null): ReplicaTransport {
+    const host = this.#host;
+    const packetOf = (message: Message, snapshot: Packet["snapshot"]): Packet => ({ from: this.id, to: message.to, groupId, message, snapshot });
+    return {
+      send: (_groupId, messages) => {
+        if (!current()) return;
+        const term = replicaOf()?.runtime.summary().term;
+        for (const message of messages) {
+          const isAck = message.type === MessageType.AppendResponse && !message.reject;
+          try {
+            if (isAck && message.term === term) host.checker(groupId).appendAcknowledged(this.id, message.index, this.disk.durable(groupId).lastIndex);
+          } catch (error) {
+            host.fail(error);
+          }
+          host.send(packetOf(message, null));
+        }
+      },
+      sendSnapshot: (_groupId, message, ref: SnapshotRef) =>
+        new Promise<void>((resolve, reject) => {
+          const bytes = SimReplicaState.fileBytes(this.disk, groupId, ref);
+          if (!current() || bytes === null) {
+            reject(new Error("Snapshot file is gone"));
+            return;
+          }
+          const settle = (ok: boolean): void => (ok ? resolve() : reject(new Error("Snapshot not delivered")));
+          if (!host.send(packetOf(message, { bytes, settle }))) settle(false);
+        }),
+    };
+  }
+}
+
+async function* chunksOf(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  yield bytes;
+}
