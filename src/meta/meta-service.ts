@@ -49,6 +49,8 @@ export class MetaService {
   #cachedTopology: Topology | null = null;
   #bootstrapTimer: ReturnType<typeof setInterval> | null = null;
   #bootstrapWrite: Promise<void> | null = null;
+  /** Shutting down: long-polls are answered at once, so the listener can drain. */
+  #stopped = false;
 
   constructor(config: ClusterConfig, logger: Logger) {
     this.#config = config;
@@ -105,7 +107,7 @@ export class MetaService {
   }
 
   async #waitForEpochAbove(epoch: number): Promise<void> {
-    if (this.topology().epoch > epoch || this.#watchers.size >= watcherCountMax) return;
+    if (this.#stopped || this.topology().epoch > epoch || this.#watchers.size >= watcherCountMax) return;
     await new Promise<void>((resolve) => {
       const watcher = {
         epoch,
@@ -137,6 +139,7 @@ export class MetaService {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     if (this.#bootstrapTimer !== null) clearInterval(this.#bootstrapTimer);
     await this.#bootstrapWrite;
     for (const watcher of [...this.#watchers]) watcher.wake();

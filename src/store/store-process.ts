@@ -135,6 +135,8 @@ export class StoreProcess {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.store.logger.info({ event: "store_stopping" });
+      // Long-polls parked on the metadata replica first: the listeners' drain would wait them out.
+      await this.store.meta?.stop();
       await this.#resp?.close();
       await this.#server.close();
       await this.#router.close();

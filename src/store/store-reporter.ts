@@ -127,7 +127,8 @@ export class StoreReporter {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
-    await this.#inFlight;
+    // Closed first: a report in flight stops retrying at once instead of waiting out its window.
     this.#client.close();
+    await this.#inFlight;
   }
 }
