@@ -25,12 +25,12 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 function addonFailureLine(error: unknown): string {
-  const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
   const temporary = tmpdir();
-  const hint = existsSync(temporary)
-    ? `check that ${temporary} ($TMPDIR) is writable and not mounted noexec`
-    : `$TMPDIR is ${temporary}, which does not exist: set TMPDIR to a writable directory, e.g. TMPDIR=/tmp`;
-  return `error (ADDON_UNAVAILABLE): Cannot load the native addon, which ukv unpacks into $TMPDIR: ${hint} (${reason})\n`;
+  if (!existsSync(temporary)) {
+    return `error (ADDON_UNAVAILABLE): Cannot unpack the native addon: $TMPDIR is ${temporary}, which does not exist: set TMPDIR to a writable directory, e.g. TMPDIR=/tmp\n`;
+  }
+  const reason = error instanceof Error ? (error.message.split("\n")[0] ?? "") : String(error);
+  return `error (ADDON_UNAVAILABLE): Cannot load the native addon, which ukv unpacks into $TMPDIR: check that ${temporary} is writable and not mounted noexec (${reason})\n`;
 }
 
 let commands: typeof import("./cli/commands.ts");
@@ -42,7 +42,9 @@ try {
   process.exit(addonUnavailableExitStatus);
 }
 
-const cli = new UkvCli({ binaryName: "ukv", binaryLabel: "universeKV", binaryVersion: ukvVersion });
+// Colours only on a terminal: a page piped to a file or a pager keeps no escape codes.
+const enableColors = process.stdout.isTTY === true && process.env["NO_COLOR"] === undefined;
+const cli = new UkvCli({ binaryName: "ukv", binaryLabel: "universeKV", binaryVersion: ukvVersion, enableColors });
 for (const command of commands.commandClasses) cli.register(command);
 cli.register(Builtins.HelpCommand);
 cli.register(Builtins.VersionCommand);

@@ -92,7 +92,10 @@ export class ClusterUpCommand extends Command {
     for (const line of cluster.endpoints()) print(line);
     print("ukv cluster ready");
     cluster.supervisor.onUnexpectedExit((child) => print(`${child.name} exited with code ${child.exitCode} (log: ${child.logPath})`));
-    const outcome = await Promise.race([signals.first, cluster.supervisor.allExited().then(() => null)]);
+    const raced = await Promise.race([signals.first, cluster.supervisor.allExited().then(() => null)]);
+    // Ctrl-C in a terminal may reach the stores too and they can all be gone before our handler
+    // runs: a signal received counts as a requested stop whichever event won the race.
+    const outcome = raced ?? signals.received();
     if (outcome === null) {
       await cluster.down();
       return reportCliError(this.context, new UkvError("UNAVAILABLE", `Every store exited: the cluster is down (logs in ${cluster.supervisor.logDir})`));
