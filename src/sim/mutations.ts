@@ -78,7 +78,7 @@ export const simMutations: Readonly<Record<SimMutation, SimMutationInfo>> = {
     layer: "disk",
     description: "the store's disk skips every second fdatasync of its shared log: those writes are reported durable but lost on a crash until a later sync",
     testOnly: {},
-    properties: ["durability"],
+    properties: ["durability", "commit-beyond-log"],
   },
 };
 
