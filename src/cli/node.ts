@@ -2,7 +2,9 @@
 // SIGTERM/SIGINT, then drains and exits 0. `--join` starts a store that is not in the config: it
 // registers its addresses with the metadata group and hosts whatever replicas are placed on it.
 import { Command, Option } from "clipanion";
-import { loadClusterConfig, type ClusterConfig } from "../config/cluster-config.ts";
+import { existsSync } from "node:fs";
+import { loadClusterConfig, storeDataDir, type ClusterConfig } from "../config/cluster-config.ts";
+import { DirLock } from "../storage/dir-lock.ts";
 import { StoreProcess } from "../store/store-process.ts";
 import { checkAddressesFree, parseAddress } from "../transport/socket-util.ts";
 import { rootLogger } from "../util/log.ts";
@@ -60,7 +62,11 @@ export class NodeCommand extends Command {
         joining = { id: storeId, ...addresses, advertised: addresses };
       }
       listenAddresses = this.#listenAddresses(config, storeId);
-      // Before the data dir is locked or its log opened: a port in use is one line and an exit.
+      // The same store started twice holds both its dir and its ports: say the dir (DIR_LOCKED),
+      // the more precise answer. Then the ports, before the dir is locked or its log opened: a
+      // port in use is one line and an exit, and leaves no data dir behind.
+      const dataDir = this.dataDir ?? storeDataDir(config, storeId);
+      if (existsSync(dataDir)) DirLock.acquire(dataDir).release();
       await checkAddressesFree(listenAddresses, "stop that process or choose another port");
       node = await StoreProcess.start({
         config,

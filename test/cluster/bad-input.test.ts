@@ -170,6 +170,16 @@ describe("1. a port in use", () => {
     expect(run(["kv", "status", "--node", storeClient(2)]).exitCode).toBe(0);
   });
 
+  test("the same store started twice: its data dir is named (DIR_LOCKED, exit 5), one line, the running store untouched", () => {
+    const before = logSizes(dir);
+    const ran = run(["node", "--config", configPath(), "--id", "1"]);
+    expect(ran.exitCode).toBe(exitStatus.dirLocked);
+    expectOneLine(ran.stderr, /^error \(DIR_LOCKED\): Data directory is in use by another process: .*store-1$/);
+    expect(ran.elapsedMs).toBeLessThan(refusedExitMsMax);
+    expectLogsUntouched(dir, before);
+    expect(run(["kv", "status", "--node", storeClient(1)]).exitCode).toBe(0);
+  });
+
   test("ukv node --join: the role of the --client-addr that is taken", () => {
     const ran = run(["node", "--config", configPath(), "--id", "9", "--join", "--raft-addr", `127.0.0.1:${portBase + 10 * storeCount}`, "--client-addr", storeClient(1), "--data-dir", join(root, "join-data")]);
     expect(ran.exitCode).toBe(exitStatus.addressInUse);
