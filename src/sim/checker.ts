@@ -258,11 +258,6 @@ export class SafetyChecker {
   }
 
   /**
-   * Durability: a member applies (and so may expose to clients) only entries its disk would
-   * recover after a crash: up to the persisted commit index or the snapshot. `when` says whether
-   * this is checked as the entry is applied or at a crash, against what the disk kept.
-   */
-  /**
    * Durability of an acknowledgment: a member that tells the leader it holds the log up to
    * `ackIndex` must already hold it on disk, or the leader may count a copy a crash then loses.
    */
@@ -271,9 +266,14 @@ export class SafetyChecker {
     throw new SimViolation("safety", "durability", `n${member} acknowledges the log up to index ${ackIndex}, but its disk holds it only up to ${diskLastIndex}`);
   }
 
+  /**
+   * Durability: a member applies (and so may expose to clients) only entries its disk would
+   * recover after a crash: up to the end of its log on disk or its snapshot. `when` says whether
+   * this is checked as the entry is applied or at a crash, against what the disk kept.
+   */
   appliedWithinDurable(member: number, appliedIndex: number, durableIndex: number, when: "apply" | "crash"): void {
     if (appliedIndex <= durableIndex) return;
-    const detail = when === "apply" ? "its disk holds a commit index of" : "after a crash its disk recovers only";
+    const detail = when === "apply" ? "its disk would recover only up to" : "after a crash its disk recovers only";
     throw new SimViolation("safety", "durability", `n${member} applied up to index ${appliedIndex}, but ${detail} ${durableIndex}`);
   }
 }

@@ -11,7 +11,7 @@ import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { isUkvError } from "../util/errors.ts";
 import { Prng } from "../util/prng.ts";
-import { ConfChangeType, EntryType, Role, type ConfChange, type Entry } from "../raft/types.ts";
+import { ConfChangeType, EntryType, MessageType, Role, type ConfChange, type Entry } from "../raft/types.ts";
 import { decodeConfChange } from "../raft/conf-change.ts";
 import { CommandOp, decodeCommand } from "../node/command.ts";
 import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
@@ -22,7 +22,7 @@ import { simMutations, type SimMutation } from "./mutations.ts";
 import { SimNetwork, type NetworkFaults } from "./network.ts";
 import type { SimOptions } from "./options.ts";
 import { emptySimStats, type SimStats } from "./stats.ts";
-import { SimStore, type Packet, type SimReplica, type StoreHost } from "./store.ts";
+import { SimStore, electionTicks, type Packet, type SimReplica, type StoreHost } from "./store.ts";
 import type { Trace } from "./trace.ts";
 
 /** Stores ever created in one run (initial ones plus those added for new replicas). */
@@ -87,6 +87,7 @@ export class SimCluster implements StoreHost {
   readonly stats: SimStats = emptySimStats();
   readonly logger: Logger;
   readonly snapshotEntriesThreshold: number;
+  readonly quiesceAfterTicks: number;
   /** Faults and workload are on in the safety phase, off in the liveness phase. */
   faultsOn = true;
   readonly #random: Prng;
@@ -105,6 +106,7 @@ export class SimCluster implements StoreHost {
     this.mutation = mutation;
     this.testOnly = mutation === null ? undefined : simMutations[mutation].testOnly;
     this.snapshotEntriesThreshold = options.snapshotEntriesThreshold;
+    this.quiesceAfterTicks = options.quiesceAfterTicks;
     this.#random = new Prng(options.seed);
     this.network = new SimNetwork<Packet>(new Prng(this.#random.nextUint32()), options.network);
     this.logger = this.#captureLogger();
@@ -143,6 +145,7 @@ export class SimCluster implements StoreHost {
 
   send(packet: Packet): boolean {
     this.stats.messagesSent += 1;
+    if (packet.message.type === MessageType.Quiesce) this.stats.quiesceMessages += 1;
     const deliverable = this.#hooks.deliverable?.(packet) ?? true;
     const outcome = deliverable ? this.network.send(packet, this.nowTicks) : "lost";
     this.trace.recordMessage(this.nowTicks, outcome === "queued" ? "send" : "drop", packet.from, packet.message, outcome, packet.groupId);
@@ -186,6 +189,7 @@ export class SimCluster implements StoreHost {
       this.#runWorkload();
     }
     this.#deliverPackets(nowTicks);
+    this.#exchangeLiveness(nowTicks);
     for (const store of this.stores.values()) store.tick(this.faultsOn && this.#random.chance(this.options.tickSkipProbability));
     await this.#settle();
   }
@@ -500,6 +504,29 @@ export class SimCluster implements StoreHost {
       }
     }
   }
+
+  /**
+   * Store-level liveness (src/store/store.ts): every live store sends a liveness frame to each
+   * other store every tick (the heartbeat interval), over the same links; a store that heard
+   * nothing from a peer for an election timeout tells its replicas, so that a group quiesced under
+   * a leader on that store wakes and elects another. Frames are not lost or delayed on their own:
+   * only a crash or a cut link silences them.
+   */
+  #exchangeLiveness(nowTicks: number): void {
+    for (const to of this.stores.values()) {
+      if (!to.live) continue;
+      for (const from of this.stores.values()) {
+        if (from === to) continue;
+        const key = from.id * 1000 + to.id;
+        if (from.live && this.network.linkOpen(from.id, to.id)) this.#heardAtTicks.set(key, nowTicks);
+        const heardAtTicks = this.#heardAtTicks.get(key) ?? 0;
+        if (nowTicks - heardAtTicks >= electionTicks) to.peerSuspected(from.id);
+      }
+    }
+  }
+
+  /** (from * 1000 + to) -> the tick `to` last heard a liveness frame from `from`. */
+  readonly #heardAtTicks = new Map<number, number>();
 
   // ---- helpers ----
 

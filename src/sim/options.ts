@@ -41,6 +41,8 @@ export interface SimOptions {
   confChangeProbability: number;
   /** Proposal ceiling per run, keeping logs and checker maps small. */
   proposalCountMax: number;
+  /** The driver's quiescence: idle groups stop ticking after this many ticks (0 = never). */
+  quiesceAfterTicks: number;
 }
 
 export function pickSimOptions(seed: number): SimOptions {
@@ -77,6 +79,8 @@ export function pickSimOptions(seed: number): SimOptions {
     transferProbability: sometimes(0.5, 0, 0.02),
     confChangeProbability: sometimes(0.3, 0.01, 0.05),
     proposalCountMax: 400,
+    // Drawn last, so adding it left every earlier rate of every seed as it was.
+    quiesceAfterTicks: random.chance(0.5) ? 10 : 0,
   };
 }
 
@@ -88,6 +92,6 @@ export function formatSimOptions(options: SimOptions): string[] {
     `network: loss=${p(n.lossProbability)} duplicate=${p(n.duplicateProbability)} reorder=${p(n.reorderProbability)} delayTicks=${n.delayTicksMin}..${n.delayTicksMax}`,
     `partition=${p(options.partitionProbability)} heal=${p(options.healProbability)} crash=${p(options.crashProbability)} restart=${p(options.restartProbability)} crashedCountMax=${options.crashedCountMax}`,
     `tickSkip=${p(options.tickSkipProbability)} slowDisk=${p(options.slowDiskProbability)} slowDiskTicksMax=${options.slowDiskTicksMax}`,
-    `propose=${p(options.proposeProbability)} snapshotEntries=${options.snapshotEntriesThreshold} read=${p(options.readProbability)} transfer=${p(options.transferProbability)} confChange=${p(options.confChangeProbability)} proposalCountMax=${options.proposalCountMax}`,
+    `propose=${p(options.proposeProbability)} snapshotEntries=${options.snapshotEntriesThreshold} read=${p(options.readProbability)} transfer=${p(options.transferProbability)} confChange=${p(options.confChangeProbability)} proposalCountMax=${options.proposalCountMax} quiesceAfterTicks=${options.quiesceAfterTicks}`,
   ];
 }

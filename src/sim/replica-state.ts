@@ -64,7 +64,8 @@ export class SimReplicaState implements ReplicaState {
   /** Digest of the entries applied so far; the probe advances it. */
   tracker = new SimStateMachine();
 
-  constructor(groupId: number, disk: SimStoreDisk) {
+  /** onSaved: called for each snapshot the driver takes of this replica (not those it receives). */
+  constructor(groupId: number, disk: SimStoreDisk, onSaved: () => void) {
     const files = (): SimSnapshotFile[] => disk.snapshots.get(groupId) ?? [];
     const refOf = (file: SimSnapshotFile): SnapshotRef => ({ index: file.index, term: file.term, sizeBytes: file.bytes.byteLength, location: `${groupId}/${file.index}/${file.term}` });
     const find = (index: number, term?: number): SimSnapshotFile | undefined =>
@@ -90,6 +91,7 @@ export class SimReplicaState implements ReplicaState {
         assert(this.tracker.appliedIndex === args.index, "a snapshot is of everything applied");
         const file: SimSnapshotFile = { index: args.index, term: args.term, metadata: args.metadata.slice(), bytes: this.#encode() };
         disk.saveSnapshot(groupId, file);
+        onSaved();
         return refOf(file);
       },
       createIncoming: (args) => incoming(groupId, disk, args),

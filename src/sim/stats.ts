@@ -19,6 +19,8 @@ export interface SimStats {
   confChanges: number;
   confChangesApplied: number;
   elections: number;
+  /** Quiesce messages sent: a leader told its followers the group is idle (quiescence). */
+  quiesceMessages: number;
   messagesSent: number;
   messagesDropped: number;
 }
@@ -38,6 +40,7 @@ export function emptySimStats(): SimStats {
     confChanges: 0,
     confChangesApplied: 0,
     elections: 0,
+    quiesceMessages: 0,
     messagesSent: 0,
     messagesDropped: 0,
   };

@@ -43,6 +43,8 @@ export interface StoreHost {
   readonly testOnly: ReplicaTestOnlyOptions | undefined;
   /** The driver snapshots after this many applied entries. */
   readonly snapshotEntriesThreshold: number;
+  /** The driver's quiescence setting (0 = off). */
+  readonly quiesceAfterTicks: number;
   checker(groupId: number): SafetyChecker;
   /**
    * Records the run's failure (a checker's SimViolation or an unexpected error) raised inside a
@@ -166,6 +168,11 @@ export class SimStore {
     return true;
   }
 
+  /** The store heard nothing from `peer` for an election timeout (store-level liveness, as src/store/store.ts). */
+  peerSuspected(peer: number): void {
+    for (const replica of this.replicas.values()) replica.runtime.peerSuspected(peer);
+  }
+
   reportUnreachable(groupId: number, peer: number): void {
     this.replicas.get(groupId)?.runtime.reportUnreachable(peer);
   }
@@ -175,7 +182,9 @@ export class SimStore {
     const clock = this.#clock;
     assert(clock !== null, "a live store opens its groups");
     const host = this.#host;
-    const state = new SimReplicaState(groupId, this.disk);
+    const state = new SimReplicaState(groupId, this.disk, () => {
+      if (this.#incarnation === incarnation) host.stats.snapshots += 1;
+    });
     let replica: SimReplica | null = null;
     // Callbacks of a crashed incarnation, or of a replica the store deleted (its Ready in flight
     // may still finish), reach nothing: that process, or that replica, is gone.
@@ -204,6 +213,7 @@ export class SimStore {
       heartbeatTicks,
       snapshotEntriesThreshold: host.snapshotEntriesThreshold,
       requestTimeoutMs: 200 * tickMs,
+      quiesceAfterTicks: host.quiesceAfterTicks,
       onRemoved: () => {
         if (current()) host.trace.record(host.clock.nowTicks, "decommission", this.id, "applied its own removal", groupId);
       },

@@ -43,18 +43,20 @@ describe("runSeed", () => {
     expect(exitCodeOf(result.outcome)).toBe(exitCodeCrash);
   });
 
-  test("the seed's faults happen: store crashes, lost and torn writes, partitions, snapshots installed, reads served, several groups", async () => {
+  test("the seed's faults happen: store crashes, lost and torn writes, partitions, snapshots installed, reads served, several groups, quiescence", async () => {
     let crashes = 0;
     let writesLost = 0;
     let partitions = 0;
     let snapshotsInstalled = 0;
     let readsServed = 0;
     let writesTorn = 0;
+    let quiesceMessages = 0;
     let multiGroupRuns = 0;
     for (let seed = 1; seed <= 40; seed++) {
       const { stats } = await runSeed(seed);
       if (pickSimOptions(seed).groupCount > 1) multiGroupRuns += 1;
       writesTorn += stats.writesTorn;
+      quiesceMessages += stats.quiesceMessages;
       crashes += stats.crashes;
       writesLost += stats.writesLost;
       partitions += stats.partitions;
@@ -67,12 +69,13 @@ describe("runSeed", () => {
     expect(snapshotsInstalled).toBeGreaterThan(0);
     expect(readsServed).toBeGreaterThan(0);
     expect(writesTorn).toBeGreaterThan(0);
+    expect(quiesceMessages).toBeGreaterThan(0);
     expect(multiGroupRuns).toBeGreaterThan(0);
   }, 120_000);
 
   test("the seed picks every rate, and a verbose run can print them all", () => {
     const text = formatSimOptions(pickSimOptions(5)).join("\n");
-    for (const name of ["members", "groups", "loss", "duplicate", "reorder", "partition", "crash", "restart", "slowDisk", "tickSkip", "propose", "snapshotEntries", "read", "transfer", "confChange"]) {
+    for (const name of ["members", "groups", "loss", "duplicate", "reorder", "partition", "crash", "restart", "slowDisk", "tickSkip", "propose", "snapshotEntries", "read", "transfer", "confChange", "quiesceAfterTicks"]) {
       expect(text).toContain(`${name}=`);
     }
     expect(pickSimOptions(5)).toEqual(pickSimOptions(5));
