@@ -78,6 +78,8 @@ export class SimStore {
   readonly replicas = new Map<number, SimReplica>();
   /** Groups whose replica here is being opened (GroupRuntime.open is async). */
   readonly #opening = new Set<number>();
+  /** Applied index of each replica, kept for the durability check at a crash. */
+  readonly #appliedBeforeCrash = new Map<number, number>();
 
   constructor(id: number, host: StoreHost, options: { dropEverySecondSync: boolean }) {
     this.id = id;
@@ -133,9 +135,6 @@ export class SimStore {
     this.#appliedBeforeCrash.clear();
     return lost;
   }
-
-  /** Applied index of each replica, kept for the durability check at a crash. */
-  readonly #appliedBeforeCrash = new Map<number, number>();
 
   /** One tick of every replica (unless the store's clock misses it). */
   tick(skipped: boolean): void {
