@@ -199,6 +199,11 @@ export class ShardRouting {
           else if (hopCount++ < hintHopCountMax) continue; // a known new leader: go at once
         } else if (isMemberFailure(response)) {
           this.#leaders.forget(shard.id, leader.address);
+          // A write whose outcome is unknown (TIMEOUT: it may still commit; UNAVAILABLE: refused
+          // mid-way, e.g. a full disk, its entry possibly in the log) is never sent again: a second
+          // copy could apply after another client's later write. Only answers that prove nothing
+          // was proposed (NOT_LEADER, WRONG_SHARD, UNREACHABLE before sending) are retried.
+          if (isWrite(request) && response.code !== "UNREACHABLE") return response;
         } else if (response.code === "WRONG_SHARD") {
           // Our placement is stale: re-read it (bounded by the retry window), then route again.
           this.#leaders.forget(shard.id, leader.address);
@@ -233,4 +238,9 @@ export class ShardRouting {
     // Every member failed or is quarantined: the leader path retries through an election.
     return this.#viaLeader(shard, request);
   }
+}
+
+/** SET and DELETE: applying one twice, at different times, is not the same as applying it once. */
+function isWrite(request: RouteFields): boolean {
+  return request.op === "SET" || request.op === "DELETE";
 }

@@ -259,10 +259,14 @@ export class RouterServer {
     const local = this.#local?.tryServe(shard.id, request) ?? null;
     if (local !== null) {
       const answer = await local;
-      // The local replica lost (or is handing over) the lead while serving: route the request
-      // like any forwarded one, which follows the new leader and retries within the window. A
-      // client sending shard 0 asked the store to route; it must not see NOT_LEADER for it.
-      if (answer.code !== "NOT_LEADER" && !isMemberFailure(answer)) return { ...answer, id: request.id };
+      // The local replica lost (or is handing over) the lead before proposing: route the request
+      // like any forwarded one, which follows the new leader and retries within the window (a
+      // client sending shard 0 asked the store to route; it must not see NOT_LEADER for it). A
+      // write that was proposed and then lost its leader (TIMEOUT: outcome unknown) is answered
+      // as it is: sending it again could apply it twice, after another client's later write.
+      const isWrite = request.op === "SET" || request.op === "DELETE";
+      const retryable = answer.code === "NOT_LEADER" || (!isWrite && isMemberFailure(answer));
+      if (!retryable) return { ...answer, id: request.id };
     }
     const queue = this.#queueOf(shard.id);
     const response = await queue.run(

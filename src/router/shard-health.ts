@@ -84,12 +84,16 @@ export interface ShardHealthMonitorOptions {
 
 const emptyBytes = new Uint8Array(0);
 
+/** How soon a round follows one that judged a shard unavailable (at most the probe interval). */
+const unavailableRecheckMs = 200;
+
 export class ShardHealthMonitor {
   readonly #options: ShardHealthMonitorOptions;
   readonly #health = new Map<number, ShardHealth>();
   readonly #probing = new Set<number>();
   #probingAll = false;
   #timer: ReturnType<typeof setInterval> | null = null;
+  #lastRoundMs = 0;
 
   constructor(options: ShardHealthMonitorOptions) {
     assert(options.probeIntervalMs > 0 && options.probeTimeoutMs > 0, "probe timings are positive");
@@ -99,8 +103,20 @@ export class ShardHealthMonitor {
 
   start(): void {
     assert(this.#timer === null, "start is called once");
-    void this.probeAll();
-    this.#timer = setInterval(() => void this.probeAll(), this.#options.probeIntervalMs);
+    void this.#probeRound();
+    // A shard judged unavailable is probed again sooner: a verdict from a round that saw peers
+    // still starting (or a busy store) must not refuse requests for a whole interval.
+    const recheckMs = Math.min(unavailableRecheckMs, this.#options.probeIntervalMs);
+    this.#timer = setInterval(() => {
+      const sinceMs = this.#options.pool.nowMs() - this.#lastRoundMs;
+      const anyUnavailable = [...this.#health.values()].some((health) => health.state === "unavailable");
+      if (sinceMs >= this.#options.probeIntervalMs || (anyUnavailable && sinceMs >= recheckMs)) void this.#probeRound();
+    }, recheckMs);
+  }
+
+  #probeRound(): Promise<void> {
+    this.#lastRoundMs = this.#options.pool.nowMs();
+    return this.probeAll();
   }
 
   stop(): void {

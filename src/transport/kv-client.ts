@@ -1,7 +1,8 @@
 // A pipelined client for one ukv node's client port. Requests made in one event-loop turn go out
 // as one frame; answers are matched by id in any order. Every request settles exactly once: with
-// the server's answer, TIMEOUT after timeoutMs, or UNREACHABLE when the node cannot be reached or
-// the connection breaks first (a write may or may not have been applied then). The connection is
+// the server's answer, TIMEOUT after timeoutMs or when the connection breaks after the request was
+// written (a write may or may not have been applied then: outcome unknown), or UNREACHABLE when
+// the request never left (the node cannot be reached: nothing was applied, safe to send again). The connection is
 // dialed lazily and redialed by the next request after a failure. Redirects (NOT_LEADER) are the
 // caller's business: this client talks to exactly one address.
 import type { Socket } from "node:net";
@@ -24,6 +25,8 @@ export interface KvClientOptions {
 interface PendingRequest {
   resolve(response: KvResponse): void;
   timer: ReturnType<typeof setTimeout>;
+  /** Written to a socket: a failure from now on leaves the outcome unknown. */
+  sent: boolean;
 }
 
 export class KvClient {
@@ -58,7 +61,7 @@ export class KvClient {
     if (refused !== null) return Promise.resolve(refused);
     return new Promise<KvResponse>((resolve) => {
       const timer = setTimeout(() => this.#settle(id, "TIMEOUT", `No answer from ${this.address} within ${this.#timeoutMs} ms`), this.#timeoutMs);
-      this.#pending.set(id, { resolve, timer });
+      this.#pending.set(id, { resolve, timer, sent: false });
       this.#outgoing.push({ ...fields, id });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
@@ -102,7 +105,10 @@ export class KvClient {
   }
 
   #failAll(message: string): void {
-    for (const id of [...this.#pending.keys()]) this.#settle(id, "UNREACHABLE", message);
+    for (const [id, pending] of [...this.#pending]) {
+      if (pending.sent) this.#settle(id, "TIMEOUT", `${message} (the request was sent: outcome unknown)`);
+      else this.#settle(id, "UNREACHABLE", message);
+    }
   }
 
   #flush(): void {
@@ -118,7 +124,9 @@ export class KvClient {
     let frame: pb.Request[] = [];
     let frameBytes = 0;
     for (const request of requests) {
-      if (!this.#pending.has(request.id)) continue; // timed out before it was sent
+      const pending = this.#pending.get(request.id);
+      if (pending === undefined) continue; // timed out before it was sent
+      pending.sent = true;
       const wire = requestToWire(request);
       const sizeBytes = pb.sizeRequest(wire) + 8;
       if (frameBytes + sizeBytes > requestFrameBudgetBytes && frame.length > 0) {

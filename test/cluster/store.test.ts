@@ -2,9 +2,10 @@
 // ticks, no heartbeats) and wake on the next write; a quiesced group whose leader's store goes
 // silent (paused: no connection drop) still elects a new leader through the store-level liveness
 // beat; leadership starts on the placement's preferred stores and returns there after a restart;
-// a store routes a write for a shard it does not lead to the new leader right after a failover.
+// a store routes a write for a shard it does not lead to the new leader right after a failover;
+// a replica removed from a store and added back replays its old removal without deleting itself.
 import { afterEach, expect, test } from "bun:test";
-import { LocalStores, waitFor } from "./harness.ts";
+import { LocalStores, ukvBinary, waitFor } from "./harness.ts";
 
 let stores: LocalStores | null = null;
 
@@ -121,4 +122,32 @@ test("right after a leader store is killed, a store routes writes of the shards 
     expect(`${key}: ${response.code} ${response.message}`).toBe(`${key}: OK `);
   }
   for (const key of keys) expect(new TextDecoder().decode((await stores.request(via, { op: "GET", key, linearizable: true })).value)).toBe(key);
+});
+
+async function admin(target: LocalStores, args: string[]): Promise<{ exitCode: number; output: string }> {
+  const child = Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { exitCode, output: stdout + stderr };
+}
+
+test("a replica removed from a store and added back to it stays (its log replays the old removal of itself)", async () => {
+  stores = await LocalStores.create({ storeCount: 4, shards: [{ id: 1, replicas: [1, 2, 3] }], metaStores: [1, 2, 3] });
+  stores.startAll();
+  await stores.waitForLeaders();
+  await stores.waitForRouting();
+  for (let index = 0; index < 20; index++) expect((await stores.request(1, { op: "SET", key: `readd-${index}`, value: "v" })).code).toBe("OK");
+  const added = await admin(stores, ["add-replica", "--shard", "1", "--store", "4"]);
+  expect(added.exitCode, added.output).toBe(0);
+  const removed = await admin(stores, ["remove-replica", "--shard", "1", "--store", "4"]);
+  expect(removed.exitCode, removed.output).toBe(0);
+  await waitFor("store 4 deleted its replica", () => stores!.replicaStatus(4, 1), (status) => status === null, 15_000);
+  const readded = await admin(stores, ["add-replica", "--shard", "1", "--store", "4"]);
+  expect(readded.exitCode, readded.output).toBe(0);
+  // Stays a member: not deleted after replaying RemoveNode(4) on its way to the newer AddNode(4).
+  await Bun.sleep(1000);
+  const status = await stores.replicaStatus(4, 1);
+  expect(status?.removed).toBe(false);
+  expect(status?.voters).toContain(4);
+  const read = await stores.request(4, { op: "GET", key: "readd-7", shard: 1 });
+  expect(read.code).toBe("OK");
 });

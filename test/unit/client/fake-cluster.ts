@@ -33,6 +33,8 @@ export class FakeReplica {
   hintOverride: string | null = null;
   /** The shard-tagged requests this replica served or refused. */
   readonly received: KvRequest[] = [];
+  /** When set: serves the request as usual, then answers this instead when it returns non-null. */
+  answerOverride: ((request: KvRequest) => KvResponse | null) | null = null;
 
   constructor(shard: FakeShard, store: FakeStore) {
     this.id = store.id;
@@ -70,6 +72,11 @@ export class FakeReplica {
   }
 
   handle(request: KvRequest): KvResponse {
+    const answer = this.#serve(request);
+    return this.answerOverride?.(request) ?? answer;
+  }
+
+  #serve(request: KvRequest): KvResponse {
     this.received.push(request);
     const shard = this.shard;
     if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(this.status()) });

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { ShardedClient } from "../../../src/client/sharded-client.ts";
 import { topologyFromLayout, type Topology, type TopologySource } from "../../../src/client/topology.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
+import { makeKvResponse } from "../../../src/transport/kv-protocol.ts";
 import { disjointPlacement, FakeCluster, keysOf } from "./fake-cluster.ts";
 
 const decoder = new TextDecoder();
@@ -186,5 +187,24 @@ describe("ShardedClient", () => {
     const large = await client.get("k".repeat(5000)).then(() => null, (caught: unknown) => caught);
     expect(isUkvError(large, "KEY_TOO_LARGE")).toBe(true);
     for (const store of cluster.stores) expect(store.received.length).toBe(0);
+  });
+});
+
+describe("writes whose outcome is unknown", () => {
+  test("a SET the leader answered TIMEOUT (applied or not) is returned as TIMEOUT, never sent again; a GET is retried", async () => {
+    const { cluster, client } = await setUp(disjointPlacement(1));
+    const shard = cluster.shard(1);
+    shard.elect(shard.members[0]!.id);
+    const leader = shard.leader()!;
+    leader.answerOverride = (request) => (request.op === "SET" ? makeKvResponse(request.id, "TIMEOUT", { message: "lost the lead before commit: outcome unknown" }) : null);
+    const setsBefore = leader.countOf("SET");
+    const written = await client.request({ op: "SET", key: new TextEncoder().encode("k"), value: new TextEncoder().encode("v"), linearizable: false });
+    expect(written.code).toBe("TIMEOUT");
+    expect(leader.countOf("SET") - setsBefore).toBe(1);
+    let getTimeouts = 1;
+    leader.answerOverride = (request) => (request.op === "GET" && getTimeouts-- > 0 ? makeKvResponse(request.id, "TIMEOUT", { message: "slow" }) : null);
+    const read = await client.request({ op: "GET", key: new TextEncoder().encode("k"), value: new Uint8Array(0), linearizable: true });
+    expect(read.code).toBe("OK");
+    expect(decoder.decode(read.value)).toBe("v");
   });
 });
