@@ -208,6 +208,8 @@ export class GroupRuntime {
   readonly #traceReady: boolean;
   #persistedTerm: number;
   #persistedVote: number;
+  /** Index of an applied removal of this replica not acted on yet (0 = none), see #checkRemoval. */
+  #removalAppliedIndex = 0;
   /** Not ticking: the group is idle (see quiesceAfterTicks); any message or request wakes it. */
   #quiesced = false;
   /** Leader: consecutive ticks the group was idle and fully replicated. */
@@ -799,6 +801,7 @@ export class GroupRuntime {
     this.#apply(entries);
     this.#options.onApplied?.(this.#appliedIndex);
     this.#reads.applied(this.#appliedIndex);
+    this.#checkRemoval();
   }
 
   /** Starts a snapshot in the background when one is due; the apply queue holds entries meanwhile. */
@@ -972,7 +975,23 @@ export class GroupRuntime {
       this.#membershipWaiters.delete(membershipWaiterKey(change.type, change.nodeId));
       waiter.resolve();
     }
-    if (change.type === ConfChangeType.RemoveNode && change.nodeId === this.nodeId) this.#onRemoved(entry.index);
+    // Our own removal counts once nothing newer is known: a replica re-added to a store replays
+    // the log from the start (its id is the store's), old removal of itself included, and must
+    // not delete itself for an entry that later ones undo. Checked after each applied batch.
+    if (change.type === ConfChangeType.RemoveNode && change.nodeId === this.nodeId) this.#removalAppliedIndex = entry.index;
+  }
+
+  /** After a batch: a removal of this replica stands when it is still out and nothing newer is committed. */
+  #checkRemoval(): void {
+    if (this.#removalAppliedIndex === 0 || this.#removed) return;
+    if (this.#isMember()) {
+      this.#removalAppliedIndex = 0;
+      return;
+    }
+    if (this.#appliedIndex < this.#raw.termAndCommit().commit) return;
+    const index = this.#removalAppliedIndex;
+    this.#removalAppliedIndex = 0;
+    this.#onRemoved(index);
   }
 
   /**
