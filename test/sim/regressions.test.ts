@@ -41,6 +41,12 @@
 //    awaited (an unhandled rejection: an error line and exit status 1 for a store process; a
 //    crash of seed 1699 of the first sweep on the real driver). Fix: the refused read's waiter is
 //    rejected and dropped at once.
+// 7. Read contexts restarted at 1 in every new incarnation of a replica. The leader answered a
+//    ReadIndex of the replica's previous incarnation (sent before its store crashed) after the
+//    restart, and that answer, carrying a read index from before the latest commit, confirmed the
+//    new incarnation's first read: a stale linearizable read (safety "linearizable-read", seeds
+//    14530 and 11436 of the first 20,000-seed sweep on the real driver). Fix: read contexts start
+//    from the clock, as proposal sequences already did.
 import { expect, test } from "bun:test";
 import { MessageType } from "../../src/raft/types.ts";
 import { pickSimOptions } from "../../src/sim/options.ts";
@@ -103,4 +109,18 @@ test("seed 1699: a ReadIndex the core refuses while the driver still knew a lead
   } finally {
     process.off("unhandledRejection", onUnhandled);
   }
+}, timeoutMs);
+
+test("seed 14530: a leader's answer to a ReadIndex of a replica's previous incarnation confirms no read of the new one", async () => {
+  const readIndexSentAt = new Map<string, number>();
+  const crashedAt = new Map<number, number>();
+  const { result, seen } = await runWatching(14530, (e) => {
+    if (e.kind === "crash") crashedAt.set(e.member, e.tick);
+    if (e.kind === "send" && e.message?.type === MessageType.ReadIndex) readIndexSentAt.set(`${e.member}/${e.group}`, e.tick);
+    if (e.kind !== "deliver" || e.message?.type !== MessageType.ReadIndexResponse) return false;
+    const sentAt = readIndexSentAt.get(`${e.member}/${e.group}`);
+    return sentAt !== undefined && (crashedAt.get(e.member) ?? -1) >= sentAt;
+  });
+  expect(seen).toBe(true);
+  expect(result.outcome).toBe("ok");
 }, timeoutMs);
