@@ -322,6 +322,17 @@ export class ChaosCluster {
     for (const proxy of this.#proxies) proxy.heal();
   }
 
+  /**
+   * SIGKILL every running store at once, without waiting (the harness is being interrupted: a
+   * store left running would outlive it, holding its ports and the small file system's mount).
+   */
+  killAllNow(): void {
+    for (const running of this.#running.values()) {
+      this.#expectedExitPids.add(running.child.pid);
+      running.child.kill("SIGKILL");
+    }
+  }
+
   /** Stops everything: SIGCONT paused stores, SIGKILL all (expected), close proxies and clients. */
   async destroy(): Promise<void> {
     for (const client of this.#clients.values()) client.close();

@@ -137,6 +137,15 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
   const startedMs = clock();
   // A clean run removes its folder; anomalies, a harness error or --keep keep it.
   let keepRunDir = true;
+  // Interrupted (Ctrl-C, kill): the stores would outlive the harness; stop them, keep the folder.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    cluster.killAllNow();
+    smallFileSystem?.fileSystem.unmount();
+    log(`interrupted by ${signal}: stores killed, run folder kept: ${runDir}`);
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   try {
     cluster.startAll();
     const started = await settle(cluster, startMsMax);
@@ -219,6 +228,8 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     } else keepRunDir = false;
     return result;
   } finally {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
     nemesis.stop();
     router.close();
     await cluster.destroy();
