@@ -86,10 +86,10 @@ export class AdminClient {
     }
   }
 
-  async #leaderStatus(client: GroupClient, shardId: number): Promise<{ role: string; voters: number[]; lastIndex: number; progress: Record<string, { match: number }> }> {
+  async #leaderStatus(client: GroupClient, shardId: number): Promise<{ role: string; voters: number[]; learners: number[]; lastIndex: number; progress: Record<string, { match: number }> }> {
     const response = await client.request({ op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false, shard: shardId });
     if (response.code !== "OK") throw new UkvError("SHARD_UNAVAILABLE", `Shard leader did not answer STATUS: ${response.code}`);
-    return JSON.parse(response.statusJson) as { role: string; voters: number[]; lastIndex: number; progress: Record<string, { match: number }> };
+    return JSON.parse(response.statusJson) as { role: string; voters: number[]; learners: number[]; lastIndex: number; progress: Record<string, { match: number }> };
   }
 
   /**
@@ -101,7 +101,13 @@ export class AdminClient {
     const store = await this.#store(args.storeId);
     const { client, shard } = await this.#shardClient(args.shardId);
     try {
-      const isMember = [...shard.members, ...(shard.learners ?? [])].some((member) => member.id === args.storeId);
+      // Membership from the leader when it answers: the metadata group's copy lags a change just
+      // made (right after a removal it still lists the store, and the add would wait for ever).
+      const current = await this.#leaderStatus(client, args.shardId).catch(() => null);
+      const isMember =
+        current !== null && current.role === "leader"
+          ? [...current.voters, ...current.learners].includes(args.storeId)
+          : [...shard.members, ...(shard.learners ?? [])].some((member) => member.id === args.storeId);
       if (!isMember) {
         const topology = await this.topology();
         const report = topology.memberships[String(args.shardId)];
