@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { ChaosCluster, clusterPortCount, type GroupStatusLike } from "./chaos-cluster.ts";
 import { checkConvergence, checkCrashes, checkHistory, type Anomaly } from "./checkers.ts";
 import { SmallFileSystem } from "./disk-full.ts";
-import { History, writeHistory } from "./history.ts";
+import { explainViolation, formatExplanation } from "./explain.ts";
+import { History, writeHistory, type CompletedOp } from "./history.ts";
 import { reconcileMembership } from "./membership-nemesis.ts";
 import { Nemesis, type NemesisKind, type ScheduleEvent } from "./nemesis.ts";
 import { StoreRouter, decodeValue, runWorkload } from "./workload.ts";
@@ -199,6 +200,7 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     phaseDone("follower reads on every replica");
     const ops = history.ops();
     const checked = checkHistory(ops, finalValues, { unreadKeys: new Set(keys.filter((key) => !finalValues.has(key))) });
+    explainLinearizabilityAnomalies(checked.anomalies, ops);
     const fatal = cluster.fatalLogLines();
     if (fatal.alertLineCount > 0) notes.push(`${fatal.alertLineCount} CRITICAL shard-unavailable alert lines of the stores' routing (expected under faults, not counted as crashes)`);
     anomalies.push(...checked.anomalies, ...checkConvergence(replicaValues), ...checkCrashes(cluster.exits, fatal.lines));
@@ -236,6 +238,24 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     smallFileSystem?.fileSystem.unmount();
     if (!keepRunDir) rmSync(runDir, { recursive: true, force: true });
     else log(`run folder kept: ${runDir}`);
+  }
+}
+
+/** Adds to each linearizability anomaly the first op that made its key fail, and the ops around it. */
+function explainLinearizabilityAnomalies(anomalies: Anomaly[], ops: readonly CompletedOp[]): void {
+  const failedKeys = new Set(anomalies.filter((anomaly) => anomaly.kind === "linearizability" && anomaly.key !== undefined).map((anomaly) => anomaly.key!));
+  if (failedKeys.size === 0) return;
+  const opsByKey = new Map<string, CompletedOp[]>();
+  for (const op of ops) {
+    if (!failedKeys.has(op.key)) continue;
+    let list = opsByKey.get(op.key);
+    if (list === undefined) opsByKey.set(op.key, (list = []));
+    list.push(op);
+  }
+  for (const anomaly of anomalies) {
+    if (anomaly.kind !== "linearizability" || anomaly.key === undefined) continue;
+    const explanation = explainViolation(opsByKey.get(anomaly.key) ?? []);
+    if (explanation !== null) anomaly.detail += `\n${formatExplanation(explanation)}`;
   }
 }
 

@@ -1,5 +1,6 @@
 // The checkers must be able to fail: hand-made histories with a lost write, a non-linearizable
-// read, a phantom follower read and a divergent replica are each reported; valid ones pass.
+// read, a phantom follower read and a divergent replica are each reported; valid ones pass; the
+// explanation of a violation names the op that caused it.
 import { expect, test, describe } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +8,7 @@ import { join } from "node:path";
 import type { CompletedOp, OpKind, Outcome } from "../../src/chaos/history.ts";
 import { History, readHistory, writeHistory } from "../../src/chaos/history.ts";
 import { checkConvergence, checkCrashes, checkHistory, checkLostWrites, checkPhantomReads } from "../../src/chaos/checkers.ts";
+import { explainViolation, formatExplanation } from "../../src/chaos/explain.ts";
 import { checkLinearizability, checkRegister, registerOpsOfKey } from "../../src/chaos/linearizability.ts";
 import { Prng } from "../../src/util/prng.ts";
 
@@ -165,4 +167,25 @@ test("a simulated concurrent history is linearizable, and one stale read in it i
   const lateRead = ops.slice(250).find((op) => op.kind === "get" && op.value !== firstSet.value)!;
   lateRead.value = firstSet.value;
   expect(checkLinearizability(ops)[0]!.verdict).toBe("violation");
+});
+
+test("the explanation of a violation points at the first op no linearization explains", () => {
+  const ops = simulatedHistory(5, 2000);
+  expect(explainViolation(ops)).toBeNull();
+  // A read in the middle returns the value of the first write, long overwritten by then: it is the culprit.
+  const firstSet = ops.find((op) => op.kind === "set")!;
+  const staleRead = ops.slice(1200).find((op) => op.kind === "get" && op.value !== firstSet.value)!;
+  staleRead.value = firstSet.value;
+  const explanation = explainViolation(ops);
+  expect(explanation?.culprit.id).toBe(staleRead.id);
+  expect(explanation?.window.map((op) => op.id)).toContain(staleRead.id);
+  expect(formatExplanation(explanation!)).toContain(`=> op ${staleRead.id} `);
+});
+
+test("a double-applied write (read v, read u, read v again) is explained at the second read of v", () => {
+  // W sent at 0, seen at 10; X acknowledged at 22 and read at 30; W applied again and read at 40; W acknowledged at 45.
+  const write = op("set", "w", 0, 45);
+  const ops = [write, op("get", "w", 5, 10), op("set", "x", 20, 22), op("get", "x", 25, 30), op("get", "w", 35, 40)];
+  expect(checkLinearizability(ops)[0]!.verdict).toBe("violation");
+  expect(explainViolation(ops)?.culprit.id).toBe(ops[4]!.id);
 });
