@@ -38,7 +38,18 @@ export function readManifest(storeDir: string): StoreManifest | null {
   return { storeId: record.storeId, clusterName: record.clusterName, groups };
 }
 
+/** Writes the manifest durably; a full or failing disk is a typed DISK_FULL / IO_ERROR, never a raw error. */
 export function writeManifest(storeDir: string, manifest: StoreManifest): void {
+  try {
+    writeManifestFile(storeDir, manifest);
+  } catch (error) {
+    const errno = (error as { code?: unknown } | null)?.code;
+    const code = errno === "ENOSPC" || errno === "EDQUOT" ? "DISK_FULL" : "IO_ERROR";
+    throw new UkvError(code, `Cannot write the store manifest in ${storeDir}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, data: { dir: storeDir } });
+  }
+}
+
+function writeManifestFile(storeDir: string, manifest: StoreManifest): void {
   const path = join(storeDir, manifestFileName);
   const decoder = new TextDecoder();
   const groups: Record<string, unknown> = {};
