@@ -127,29 +127,17 @@ export interface GroupSummary {
   snapshotIndex: number;
   keyCount: number;
   membershipIndex: number;
-  removed: boolean;
-  quiesced: boolean;
-}
-
-export interface GroupStatus {
-  nodeId: number;
-  groupId: number;
-  role: string;
-  term: number;
-  leader: number;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  snapshotIndex: number;
-  keyCount: number;
-  tableBytes: number;
-  voters: number[];
-  learners: number[];
   /** This member was removed from the group and serves nothing any more. */
   removed: boolean;
   /** Idle: not ticking until the next message or request (quiescence). */
   quiesced: boolean;
-  membershipIndex: number;
+}
+
+/** A replica's full status (STATUS of one shard): the summary plus membership and, on a leader, progress. */
+export interface GroupStatus extends GroupSummary {
+  tableBytes: number;
+  voters: number[];
+  learners: number[];
   addresses: Record<string, MemberAddress>;
   /** Leader only: each member's matched index. */
   progress: Record<string, { match: number; learner: boolean; state: string }>;
@@ -650,24 +638,11 @@ export class GroupRuntime {
   }
 
   status(): GroupStatus {
-    const raft = this.#raw.status();
     return {
-      nodeId: this.nodeId,
-      groupId: this.groupId,
-      role: this.#role,
-      term: raft.term,
-      leader: this.#leader,
-      commitIndex: raft.commit,
-      appliedIndex: this.#appliedIndex,
-      lastIndex: this.#storage.lastIndex(),
-      snapshotIndex: this.#snapshotIndex,
-      keyCount: this.table.count(),
+      ...this.summary(),
       tableBytes: this.table.bytesUsed(),
       voters: [...this.#membership.conf.voters],
       learners: [...this.#membership.conf.learners],
-      removed: this.#removed,
-      quiesced: this.#quiesced,
-      membershipIndex: this.#membershipIndex,
       addresses: Object.fromEntries([...this.#membership.addresses].map(([id, address]) => [String(id), address])),
       progress: Object.fromEntries([...this.progress()].map(([id, peer]) => [String(id), peer])),
     };

@@ -4,7 +4,7 @@
 // at run time registers its addresses with the metadata group first. Shut down in the reverse
 // order: stop accepting, drain answers, stop reporting, close the store.
 import { MetaTopologySource } from "../client/meta-topology.ts";
-import type { ClusterConfig, StoreConfig } from "../config/cluster-config.ts";
+import type { ClusterConfig } from "../config/cluster-config.ts";
 import { layoutFromConfig, metaGroupId } from "../meta/meta-service.ts";
 import type { RespBackend } from "../router/resp/resp-context.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
@@ -14,20 +14,12 @@ import { KvServer } from "../transport/kv-server.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import type { Topology as MetaTopology } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
-import type { Logger } from "../util/log.ts";
-import { Store } from "./store.ts";
+import { Store, type StoreOptions } from "./store.ts";
 import { StoreReporter } from "./store-reporter.ts";
 import { StoreService } from "./store-service.ts";
 
-export interface StoreProcessOptions {
-  config: ClusterConfig;
-  storeId: number;
-  dataDir?: string;
-  logger: Logger;
-  fastFailover?: boolean;
-  /** `ukv node --join`: this store is not in the config; it registers with the metadata group. */
-  joining?: StoreConfig;
-}
+/** The store's options; `joining` is a store not in the config, which registers with the metadata group. */
+export type StoreProcessOptions = StoreOptions;
 
 const registerRetryMs = 500;
 const registerAttemptCountMax = 120;
