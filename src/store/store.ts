@@ -23,6 +23,7 @@ import { GroupRuntime } from "../node/group-runtime.ts";
 import { openFileReplicaState, realClock, replicaTransportOf } from "../node/replica-io.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
 import { readManifest, writeManifest, type StoreManifest } from "./store-manifest.ts";
+import { buildMutationTestOnly } from "./build-mutation.ts";
 
 export interface StoreOptions {
   config: ClusterConfig;
@@ -222,6 +223,9 @@ export class Store {
     const config = this.config;
     const logger = this.logger.child(groupId === metaGroupId ? { group: "meta" } : { shard: groupId });
     const meta = groupId === metaGroupId ? this.meta : null;
+    // The metadata group stays correct: a mutant meta group stalls the whole cluster (routing,
+    // placement) before the data shard's broken rule can show in the history the checkers read.
+    const testOnly = groupId === metaGroupId ? undefined : buildMutationTestOnly();
     const runtime = await GroupRuntime.open({
       nodeId: this.storeId,
       groupId,
@@ -247,6 +251,8 @@ export class Store {
         setTimeout(() => void this.#deleteReplica(groupId), 0);
       },
       ...(meta === null ? {} : { transformBatch: meta.transformBatch, onApplied: () => meta.onApplied() }),
+      // Undefined unless this binary was built as a mutant (src/store/build-mutation.ts).
+      ...(testOnly === undefined ? {} : { testOnly }),
     });
     this.#replicas.set(groupId, runtime);
     meta?.attach(runtime);
