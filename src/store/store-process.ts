@@ -18,9 +18,6 @@ import { Store, type StoreOptions } from "./store.ts";
 import { StoreReporter } from "./store-reporter.ts";
 import { StoreService } from "./store-service.ts";
 
-/** The store's options; `joining` is a store not in the config, which registers with the metadata group. */
-export type StoreProcessOptions = StoreOptions;
-
 const registerRetryMs = 500;
 const registerAttemptCountMax = 120;
 
@@ -57,7 +54,8 @@ export class StoreProcess {
     this.#reporter = parts.reporter;
   }
 
-  static async start(options: StoreProcessOptions): Promise<StoreProcess> {
+  /** `options.joining`: a store not in the config, which registers with the metadata group first. */
+  static async start(options: StoreOptions): Promise<StoreProcess> {
     const { config, logger } = options;
     const store = await Store.open(options);
     const metaAddresses = metaStoreAddresses(config);

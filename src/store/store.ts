@@ -312,7 +312,11 @@ export class Store {
         for (const runtime of this.#replicas.values()) runtime.peerSuspected(peerId);
       }
     }
-    void this.#log.maintain().catch((error: unknown) => this.logger.warn({ event: "log_maintain_failed", err: error }));
+    // Once a second, not every tick: with two or more segments a pass lists the log directory and
+    // scans every group, and space reclamation does not need a finer grain.
+    if (this.#tickCount % Math.max(1, Math.round(logMaintainIntervalMs / this.config.tickMs)) === 0) {
+      void this.#log.maintain().catch((error: unknown) => this.logger.warn({ event: "log_maintain_failed", err: error }));
+    }
   }
 
   /** Stops ticking, closes every replica, the transport and the log, then releases the dir lock. */
@@ -329,6 +333,9 @@ export class Store {
     return this.#closing;
   }
 }
+
+/** How often the shared log reclaims segments no group needs any more. */
+const logMaintainIntervalMs = 1000;
 
 /** Ticks the preferred leader waits before it campaigns at start. */
 const preferredCampaignDelayTicks = 4;

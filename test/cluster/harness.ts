@@ -146,6 +146,20 @@ export function logEvents(log: string, event: string): Record<string, unknown>[]
     });
 }
 
+/**
+ * Two shards on four stores that only partly overlap (metadata on 2-4, shard 1 on 1-3, shard 2 on
+ * 4-2): every store routes keys of a shard it holds no replica of, and stopping stores 1 and 2
+ * takes shard 1's quorum while shard 2 keeps its own. The router and RESP tests share it.
+ */
+export const twoShardsOnFourStores: LocalStoresOptions = {
+  storeCount: 4,
+  metaStores: [2, 3, 4],
+  shards: [
+    { id: 1, replicas: [1, 2, 3] },
+    { id: 2, replicas: [4, 3, 2] },
+  ],
+};
+
 export interface LocalStoresOptions {
   /** Default 3. */
   storeCount?: number;

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { connect } from "node:net";
 import Redis from "ioredis";
 import { valueSizeBytesMax } from "../../src/util/limits.ts";
-import { LocalStores, waitFor } from "./harness.ts";
+import { LocalStores, waitFor, twoShardsOnFourStores } from "./harness.ts";
 
 let stores: LocalStores;
 const clients: Redis[] = [];
@@ -19,14 +19,7 @@ const clients: Redis[] = [];
 const mainStoreId = 4;
 
 beforeAll(async () => {
-  stores = await LocalStores.create({
-    storeCount: 4,
-    metaStores: [2, 3, 4],
-    shards: [
-      { id: 1, replicas: [1, 2, 3] },
-      { id: 2, replicas: [4, 3, 2] },
-    ],
-  });
+  stores = await LocalStores.create(twoShardsOnFourStores);
   stores.startAll();
   await stores.waitForLeaders();
 }, 60_000);

@@ -16,20 +16,13 @@ import { layoutFromConfig } from "../../src/meta/meta-service.ts";
 import type { RouterView } from "../../src/router/router-server.ts";
 import { KvClient } from "../../src/transport/kv-client.ts";
 import type { KvResponse } from "../../src/transport/kv-protocol.ts";
-import { LocalStores, bytes, logEvents, text, ukvBinary, waitFor } from "./harness.ts";
+import { LocalStores, bytes, logEvents, text, ukvBinary, waitFor, twoShardsOnFourStores } from "./harness.ts";
 
 let stores: LocalStores;
 const noQuorumMessage = "shard 1 unavailable: no quorum";
 
 beforeAll(async () => {
-  stores = await LocalStores.create({
-    storeCount: 4,
-    metaStores: [2, 3, 4],
-    shards: [
-      { id: 1, replicas: [1, 2, 3] },
-      { id: 2, replicas: [4, 3, 2] },
-    ],
-  });
+  stores = await LocalStores.create(twoShardsOnFourStores);
   stores.startAll();
   await stores.waitForLeaders();
 }, 60_000);
