@@ -3,16 +3,17 @@
 // group that appended in the same turn), and drives the pure core. The store ticks it. The Ready loop below is the ONE place where FR3.3's order is enforced:
 //   persist (WAL append + fdatasync, or snapshot install) -> send -> apply -> advance.
 // An entry reaches the table only after the core saw it committed, i.e. durable on a majority.
-// One Ready is handled at a time; meanwhile ticks, messages and proposals keep flowing into the
-// core, so the next Ready batches everything that arrived during the previous fdatasync
-// (group commit across clients for free).
+// The loop is pipelined: a Ready's append is issued as soon as it is taken, while earlier ones
+// are still syncing, and Readies finish strictly in order (see "the Ready loop" below). Ticks,
+// messages and proposals keep flowing into the core meanwhile, so the next Ready batches
+// everything that arrived during the previous fdatasync (group commit across clients for free).
 import { RawNode, ProposalDroppedError, defaultRaftConfig } from "../raft/raw-node.ts";
 import { MemoryStorage } from "../raft/memory-storage.ts";
 import { decodeConfChange } from "../raft/conf-change.ts";
 import type { ConfChange, ConfState, Entry, Message, RaftConfig, Ready, Snapshot } from "../raft/types.ts";
 import { ConfChangeType, EntryType, MessageType, Role } from "../raft/types.ts";
 import type { TableOp } from "../storage/table.ts";
-import type { GroupLog, GroupRecovery } from "../storage/store-log.ts";
+import type { GroupHardState, GroupLog, GroupLogEntry, GroupRecovery } from "../storage/store-log.ts";
 import { UkvError, isUkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
@@ -150,6 +151,11 @@ const membershipChangeTimeoutMs = 10_000;
 const confChangeRetryMsMax = 3000;
 const confChangeRetryDelayMs = 25;
 const persistRetryDelayMs = 200;
+/**
+ * Readies in flight at once. Two already overlap one batch's fdatasync with the next batch's
+ * append; more only queue behind the same sync (the store log merges them anyway).
+ */
+const readyPipelineDepthMax = 4;
 const snapshotRetryDelayMs = 2000;
 /** close() waits this many times closeWaitDelayMs at most for the Ready in flight. */
 const closeWaitCountMax = 500;
@@ -188,14 +194,20 @@ export class GroupRuntime {
   #role: Role = Role.Follower;
   #leader = 0;
   #term = 0;
-  #draining = false;
   #drainScheduled = false;
+  /** Readies taken from the core and not finished yet, oldest first (see the Ready loop). */
+  #pipeline: InFlightReady[] = [];
+  /** #complete is running. */
+  #completing = false;
+  /** An append failed: no Ready is issued until #complete has made the failed ones again. */
+  #persistBroken = false;
   #closed = false;
   #failoverTimer: TimerHandle | null = null;
   #fatalError: Error | null = null;
   readonly #traceReady: boolean;
-  #persistedTerm: number;
-  #persistedVote: number;
+  /** Term and vote of the last hard state handed to the log (durable once its append settles). */
+  #issuedTerm: number;
+  #issuedVote: number;
   /** Index of an applied removal of this replica not acted on yet (0 = none), see #checkRemoval. */
   #removalAppliedIndex = 0;
   /** Not ticking: the group is idle (see quiesceAfterTicks); any message or request wakes it. */
@@ -231,8 +243,8 @@ export class GroupRuntime {
     this.#requestTimeoutMs = args.options.requestTimeoutMs ?? requestTimeoutMsDefault;
     this.#traceReady = this.#logger.isLevelEnabled("debug");
     const recovered = args.storage.initialState().hardState;
-    this.#persistedTerm = recovered.term;
-    this.#persistedVote = recovered.vote;
+    this.#issuedTerm = recovered.term;
+    this.#issuedVote = recovered.vote;
     const config = defaultRaftConfig({
       id: this.nodeId,
       storage: this.#storage,
@@ -656,7 +668,7 @@ export class GroupRuntime {
     const closedError = new UkvError("CLOSED", `Node ${this.nodeId} is shutting down`);
     this.#proposals.rejectAll(closedError);
     this.#reads.rejectAll(closedError);
-    for (let waitIndex = 0; this.#draining && waitIndex < closeWaitCountMax; waitIndex++) await this.#clock.sleep(closeWaitDelayMs);
+    for (let waitIndex = 0; this.#completing && waitIndex < closeWaitCountMax; waitIndex++) await this.#clock.sleep(closeWaitDelayMs);
     await this.#snapshotInFlight;
     this.table.close();
   }
@@ -670,41 +682,46 @@ export class GroupRuntime {
   }
 
   // ---- the Ready loop -------------------------------------------------------------------------
+  //
+  // Pipelined, as etcd's AsyncStorageWrites: a Ready's log append is issued as soon as the Ready is
+  // taken, without waiting for the previous one's fdatasync (the store log queues it behind that
+  // sync, and everything issued meanwhile shares the next one). Completion runs strictly in
+  // order: the oldest Ready finishes (persisted -> send -> apply -> advance) before the next, so
+  //   - a follower acknowledges entries only once they and every entry before them are durable;
+  //   - the core hands out committed entries only up to the Ready's own last entry, and they are
+  //     applied once that Ready is durable: an entry is applied only after it is durable here and
+  //     (being committed) on a majority; a leader's own entries count towards a commit only once
+  //     advance() reports them durable, so no acknowledged write depends on a pending fdatasync;
+  //   - apply is off the persist path: the next batch is being appended while this one applies.
 
   #scheduleDrain(): void {
-    if (this.#drainScheduled || this.#draining || this.#closed) return;
+    if (this.#drainScheduled || this.#closed) return;
     this.#drainScheduled = true;
     // Deferred (setImmediate in a store), not a microtask: proposals and messages of this event-loop turn join the batch.
     this.#clock.defer(() => {
       this.#drainScheduled = false;
-      void this.#drain();
+      this.#drain();
     });
   }
 
-  async #drain(): Promise<void> {
-    if (this.#draining || this.#closed || this.#fatalError !== null) return;
-    this.#draining = true;
+  /** Takes every Ready the pipeline has room for and issues its writes; completion runs apart. */
+  #drain(): void {
+    if (this.#closed || this.#fatalError !== null) return;
     try {
-      while (!this.#closed && this.#raw.hasReady()) {
-        const ready = this.#raw.ready();
-        await this.#handleReady(ready);
-        this.#raw.advance(ready);
+      while (this.#pipeline.length < readyPipelineDepthMax && !this.#persistBroken && this.#pipeline.at(-1)?.ready.snapshot == null) {
+        if (!this.#raw.hasReady()) break;
+        this.#pipeline.push(this.#issue(this.#raw.ready()));
       }
-      if (this.#snapshotWanted && !this.#closed) this.#maybeStartSnapshot();
     } catch (error) {
-      // A failed apply or snapshot install leaves the member in an unknown state: stop the group
-      // rather than serve wrong data. Persist failures are retried inside #persist.
-      this.#fatalError = error as Error;
-      this.#logger.fatal({ event: "group_stopped", err: error }, "raft group stopped after an unrecoverable error");
-      this.#options.probe?.stopped(error);
-      this.#proposals.rejectAll(new UkvError("IO_ERROR", `Group ${this.groupId} stopped`, { cause: error }));
-    } finally {
-      this.#draining = false;
+      this.#stop(error);
+      return;
     }
-    if (!this.#closed && this.#fatalError === null && this.#raw.hasReady()) this.#scheduleDrain();
+    if (this.#snapshotWanted) this.#maybeStartSnapshot();
+    if (!this.#completing && this.#pipeline.length > 0) void this.#complete();
   }
 
-  async #handleReady(ready: Ready): Promise<void> {
+  /** The part of a Ready that need not wait for earlier ones: soft state, a leader's sends, the append. */
+  #issue(ready: Ready): InFlightReady {
     if (ready.softState !== null) this.#onSoftState(ready.softState.role, ready.softState.leader);
     if (ready.hardState !== null) this.#term = ready.hardState.term;
     const startedMs = this.#clock.nowMs();
@@ -716,17 +733,100 @@ export class GroupRuntime {
     let messages = ready.messages;
     if (sendFirst) this.#send(messages);
     else if (this.#options.testOnly !== undefined) messages = this.#testOnlyBreakOrder(ready);
-    // 1. persist
-    if (ready.snapshot !== null) await this.#installSnapshot(ready.snapshot);
-    await this.#persist(ready);
+    const batch = this.#walBatch(ready);
+    const item: InFlightReady = { ready, messages: sendFirst ? [] : messages, batch, persisted: null, startedMs };
+    // A snapshot is installed (and the log reset) once every earlier Ready finished; the
+    // entries that come with it are appended after that, in #complete.
+    if (ready.snapshot === null) this.#startAppend(item);
+    return item;
+  }
+
+  /** The log record of a Ready, or null when it has nothing that must be durable before its messages go out. */
+  #walBatch(ready: Ready): { entries: GroupLogEntry[]; hardState: GroupHardState } | null {
+    const hardState = ready.hardState;
+    // Term and vote must be durable before anyone hears of them; the commit index need not be
+    // (it is learned again from the leader), so a commit-only change rides along with the next
+    // entries instead of costing an fdatasync of its own.
+    const termOrVoteChanged = hardState !== null && (hardState.term !== this.#issuedTerm || hardState.vote !== this.#issuedVote);
+    if (hardState !== null) this.#storage.setHardState(hardState);
+    if (ready.entries.length === 0 && !termOrVoteChanged) return null;
+    const latestHardState = this.#storage.initialState().hardState;
+    this.#issuedTerm = latestHardState.term;
+    this.#issuedVote = latestHardState.vote;
+    return { entries: ready.entries.map(entryToWal), hardState: latestHardState };
+  }
+
+  #startAppend(item: InFlightReady): void {
+    if (item.batch === null) return;
+    const persisted = this.#log.append(item.batch);
+    // Marked at once (a microtask after the failure), so no later Ready is issued against a log
+    // the store is rolling back; #complete retries this one and every later one, in order.
+    persisted.catch(() => {
+      this.#persistBroken = true;
+    });
+    item.persisted = persisted;
+  }
+
+  /** Finishes the Readies in order: each waits for its own append (and so for every earlier one). */
+  async #complete(): Promise<void> {
+    this.#completing = true;
+    try {
+      while (this.#pipeline.length > 0 && !this.#closed) {
+        const item = this.#pipeline[0]!;
+        await this.#awaitPersisted(item);
+        if (this.#closed) break;
+        await this.#finish(item);
+        this.#pipeline.shift();
+        this.#raw.advance(item.ready);
+        this.#drain();
+      }
+    } catch (error) {
+      this.#stop(error);
+    } finally {
+      this.#completing = false;
+    }
+    if (!this.#closed && this.#fatalError === null && this.#raw.hasReady()) this.#scheduleDrain();
+  }
+
+  /** A failed append (DISK_FULL, IO_ERROR) is retried with every later one, in order, until it succeeds. */
+  async #awaitPersisted(item: InFlightReady): Promise<void> {
+    if (item.ready.snapshot !== null) {
+      await this.#installSnapshot(item.ready.snapshot);
+      this.#startAppend(item);
+    }
+    for (let attemptIndex = 0; ; attemptIndex++) {
+      try {
+        await item.persisted;
+        break;
+      } catch (error) {
+        // A full disk must not crash the server nor lose data: clients get DISK_FULL while the
+        // same batches are retried until space is freed. The core waits, since we hold its Readies.
+        if (!isUkvError(error, "DISK_FULL") && !isUkvError(error, "IO_ERROR")) throw error;
+        if (this.#closed) throw error;
+        if (attemptIndex % 50 === 0) this.#logger.error({ event: "wal_append_failed", err: error, attemptIndex });
+        this.#proposals.rejectAll(error as Error);
+        // The store log undid every record after its durable end: the later Readies' appends
+        // failed too (or were made against the undone log); all are made again, in order.
+        await Promise.allSettled(this.#pipeline.map((later) => later.persisted));
+        await this.#clock.sleep(persistRetryDelayMs);
+        if (this.#closed) throw error;
+        this.#persistBroken = false;
+        for (const later of this.#pipeline) this.#startAppend(later);
+      }
+    }
+  }
+
+  /** After its append is durable: send (non-leaders), apply, confirm reads. */
+  async #finish(item: InFlightReady): Promise<void> {
+    const ready = item.ready;
+    if (ready.entries.length > 0) this.#storage.append(ready.entries);
     if (ready.hardState !== null) this.#options.probe?.committed(ready.hardState.term, ready.hardState.commit);
     const persistedMs = this.#clock.nowMs();
-    // 2. send
-    if (!sendFirst) this.#send(messages);
-    // 3. apply. While a snapshot is being written (it holds the table's read lock on a native
-    // thread), committed entries wait in the apply queue, as etcd's server applies after
-    // Advance: the Ready loop, and with it heartbeats and replication, never waits on a snapshot.
-    // A conf change is the exception: the core must learn it before the next Ready.
+    this.#send(item.messages);
+    // While a snapshot is being written (it holds the table's read lock on a native thread),
+    // committed entries wait in the apply queue, as etcd's server applies after Advance: the
+    // Ready loop, and with it heartbeats and replication, never waits on a snapshot. A conf
+    // change is the exception: the core must learn it before the next Ready.
     for (const entry of ready.committedEntries) this.#applyQueue.push(entry);
     if (this.#snapshotInFlight !== null && ready.committedEntries.some((entry) => entry.type === EntryType.ConfChange)) {
       await this.#snapshotInFlight;
@@ -739,8 +839,9 @@ export class GroupRuntime {
         messageCount: ready.messages.length,
         committedCount: ready.committedEntries.length,
         hardState: ready.hardState !== null,
-        persistMs: Number((persistedMs - startedMs).toFixed(3)),
-        totalMs: Number((this.#clock.nowMs() - startedMs).toFixed(3)),
+        pipelined: this.#pipeline.length - 1,
+        persistMs: Number((persistedMs - item.startedMs).toFixed(3)),
+        totalMs: Number((this.#clock.nowMs() - item.startedMs).toFixed(3)),
       });
     }
     for (const readState of ready.readStates) {
@@ -748,6 +849,15 @@ export class GroupRuntime {
     }
     this.#reads.applied(this.#appliedIndex);
     this.#maybeStartSnapshot();
+  }
+
+  /** A failed apply or snapshot install leaves the member in an unknown state: stop the group rather than serve wrong data. */
+  #stop(error: unknown): void {
+    if (this.#fatalError !== null) return;
+    this.#fatalError = error as Error;
+    this.#logger.fatal({ event: "group_stopped", err: error }, "raft group stopped after an unrecoverable error");
+    this.#options.probe?.stopped(error);
+    this.#proposals.rejectAll(new UkvError("IO_ERROR", `Group ${this.groupId} stopped`, { cause: error }));
   }
 
   /**
@@ -798,36 +908,6 @@ export class GroupRuntime {
         this.#applyQueued();
         this.#scheduleDrain();
       });
-  }
-
-  async #persist(ready: Ready): Promise<void> {
-    const hardState = ready.hardState;
-    // Term and vote must be durable before anyone hears of them; the commit index need not be
-    // (it is learned again from the leader), so a commit-only change rides along with the next
-    // entries instead of costing an fdatasync of its own.
-    const termOrVoteChanged =
-      hardState !== null && (hardState.term !== this.#persistedTerm || hardState.vote !== this.#persistedVote);
-    if (hardState !== null) this.#storage.setHardState(hardState);
-    if (ready.entries.length === 0 && !termOrVoteChanged) return;
-    const latestHardState = this.#storage.initialState().hardState;
-    const batch = { entries: ready.entries.map(entryToWal), hardState: latestHardState };
-    for (let attemptIndex = 0; ; attemptIndex++) {
-      try {
-        await this.#log.append(batch);
-        break;
-      } catch (error) {
-        // A full disk must not crash the server nor lose data: clients get DISK_FULL while the
-        // same batch is retried until space is freed. The core waits, since we hold its Ready.
-        if (!isUkvError(error, "DISK_FULL") && !isUkvError(error, "IO_ERROR")) throw error;
-        if (this.#closed) throw error;
-        if (attemptIndex % 50 === 0) this.#logger.error({ event: "wal_append_failed", err: error, attemptIndex });
-        this.#proposals.rejectAll(error as Error);
-        await this.#clock.sleep(persistRetryDelayMs);
-      }
-    }
-    this.#persistedTerm = latestHardState.term;
-    this.#persistedVote = latestHardState.vote;
-    if (ready.entries.length > 0) this.#storage.append(ready.entries);
   }
 
   async #installSnapshot(snapshot: Snapshot): Promise<void> {
@@ -1048,6 +1128,17 @@ export class GroupRuntime {
       );
     }
   }
+}
+
+/** A Ready taken from the core and not finished yet. */
+interface InFlightReady {
+  ready: Ready;
+  /** What is sent once the Ready is durable (a leader sent its messages when it took the Ready). */
+  messages: Message[];
+  batch: { entries: GroupLogEntry[]; hardState: GroupHardState } | null;
+  /** The append made for this Ready (null: nothing to write, or a snapshot not installed yet). */
+  persisted: Promise<void> | null;
+  startedMs: number;
 }
 
 function cloneMembership(membership: GroupMembership): GroupMembership {

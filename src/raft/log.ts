@@ -17,6 +17,8 @@ export class RaftLog {
   readonly unstable: Unstable;
   committed: number;
   applied: number;
+  /** Committed entries up to here were handed out for apply (applied <= applying <= committed). */
+  applying: number;
 
   constructor(storage: RaftStorage) {
     this.storage = storage;
@@ -26,6 +28,7 @@ export class RaftLog {
     // A fresh or restored log starts right after its snapshot, which is committed and applied.
     this.committed = firstIndex - 1;
     this.applied = firstIndex - 1;
+    this.applying = this.applied;
   }
 
   firstIndex(): number {
@@ -170,6 +173,12 @@ export class RaftLog {
     assert(index <= this.committed, "only committed entries are applied");
     assert(index >= this.applied, "the apply cursor never moves back");
     this.applied = index;
+    this.applying = Math.max(this.applying, index);
+  }
+
+  /** Committed entries through `index` were handed out for apply: the next Ready starts after them. */
+  acceptApplying(index: number): void {
+    if (index > this.applying) this.applying = index;
   }
 
   stableTo(index: number, term: number): void {
@@ -181,13 +190,13 @@ export class RaftLog {
   }
 
   hasNextCommittedEntries(): boolean {
-    const lo = Math.max(this.applied + 1, this.firstIndex());
+    const lo = Math.max(this.applying + 1, this.firstIndex());
     return this.committed + 1 > lo;
   }
 
-  /** Committed, not yet applied entries, at most maxBytes (at least one). */
+  /** Committed entries not handed out for apply yet, at most maxBytes (at least one). */
   nextCommittedEntries(maxBytes: number): Entry[] {
-    const lo = Math.max(this.applied + 1, this.firstIndex());
+    const lo = Math.max(this.applying + 1, this.firstIndex());
     const hi = this.committed + 1;
     if (hi <= lo) return [];
     return this.slice(lo, hi, maxBytes);

@@ -1,7 +1,10 @@
 // RawNode (etcd's rawnode.go): the caller-facing face of the Raft core. It validates the config,
-// turns calls into Raft steps, and batches the results into Ready values. One Ready is
-// outstanding at a time: ready() records exactly what it handed out, advance() acknowledges it;
-// in between, tick()/step()/propose() keep working and their results wait for the next Ready.
+// turns calls into Raft steps, and batches the results into Ready values. Readies may be
+// outstanding several at a time, pipelined (etcd's AsyncStorageWrites idea): ready() records
+// exactly what it handed out and hands each entry and committed entry out once; advance()
+// acknowledges the oldest outstanding Ready, in order. The caller persists the Readies in order
+// and advances one only once it and every earlier one are durable and applied; in between,
+// tick()/step()/propose() keep working and their results go into the next Ready.
 import { assert } from "../util/assert.ts";
 import { UkvError } from "../util/errors.ts";
 import { validateRaftConfig } from "./config.ts";
@@ -67,7 +70,8 @@ export class RawNode {
   readonly #raft: Raft;
   #prevSoftState: SoftState;
   #prevHardState: HardState;
-  #handout: Handout | null = null;
+  /** Outstanding Readies, oldest first. */
+  #handouts: Handout[] = [];
 
   constructor(config: RaftConfig) {
     validateRaftConfig(config);
@@ -143,26 +147,35 @@ export class RawNode {
     this.#raft.step(message);
   }
 
+  /** Readies handed out and not advanced yet. */
+  outstandingCount(): number {
+    return this.#handouts.length;
+  }
+
   hasReady(): boolean {
-    if (this.#handout !== null) return false;
     const raft = this.#raft;
     raft.flushBroadcast();
     if (raft.msgs.length > 0 || raft.readStates.length > 0) return true;
-    if (raft.log.unstable.entries.length > 0 || raft.log.unstable.snapshot !== null) return true;
+    if (raft.log.unstable.hasNext()) return true;
     if (raft.log.hasNextCommittedEntries()) return true;
     if (!softStateEqual(this.#softState(), this.#prevSoftState)) return true;
     return !hardStateEqual(this.#hardState(), this.#prevHardState);
   }
 
+  /**
+   * The next Ready. Its committed entries never go past its own last entry, so a caller that
+   * applies them only after this Ready (and the ones before it) is persisted applies durable
+   * entries only.
+   */
   ready(): Ready {
-    assert(this.#handout === null, "one Ready is outstanding at a time: advance() it first");
     const raft = this.#raft;
     raft.flushBroadcast();
     const softState = this.#softState();
     const hardState = this.#hardState();
-    const entries = raft.log.unstable.entries.slice();
-    const snapshot = raft.log.unstable.snapshot;
+    const entries = raft.log.unstable.nextEntries();
+    const snapshot = raft.log.unstable.nextSnapshot();
     const committedEntries = raft.log.nextCommittedEntries(readyCommittedBytesMax);
+    raft.log.unstable.acceptInProgress();
     const ready: Ready = {
       softState: softStateEqual(softState, this.#prevSoftState) ? null : softState,
       hardState: hardStateEqual(hardState, this.#prevHardState) ? null : hardState,
@@ -178,21 +191,22 @@ export class RawNode {
     this.#prevHardState = hardState;
     const lastEntry = entries[entries.length - 1];
     const lastCommitted = committedEntries[committedEntries.length - 1];
-    this.#handout = {
+    if (lastCommitted !== undefined) raft.log.acceptApplying(lastCommitted.index);
+    this.#handouts.push({
       ready,
       stableIndex: lastEntry?.index ?? 0,
       stableTerm: lastEntry?.term ?? 0,
       snapshotIndex: snapshot?.metadata.index ?? 0,
       appliedIndex: lastCommitted?.index ?? snapshot?.metadata.index ?? 0,
-    };
+    });
     return ready;
   }
 
-  /** Acknowledges that `ready` was persisted, sent and applied. */
+  /** Acknowledges that `ready`, the oldest outstanding one, was persisted, sent and applied. */
   advance(ready: Ready): void {
-    const handout = this.#handout;
-    assert(handout !== null && handout.ready === ready, "advance() acknowledges the outstanding Ready");
-    this.#handout = null;
+    const handout = this.#handouts[0];
+    assert(handout !== undefined && handout.ready === ready, "advance() acknowledges the oldest outstanding Ready");
+    this.#handouts.shift();
     this.#raft.advance(handout);
   }
 

@@ -52,7 +52,10 @@ describe("runSeed", () => {
     let writesTorn = 0;
     let quiesceMessages = 0;
     let multiGroupRuns = 0;
-    for (let seed = 1; seed <= 40; seed++) {
+    // Seeds 1..40, plus 108: torn writes are rare (a store crash while its write is in flight),
+    // and since the pipelined Ready loop none of 1..40 tears one.
+    const seeds = [...Array.from({ length: 40 }, (_, position) => position + 1), 108];
+    for (const seed of seeds) {
       const { stats } = await runSeed(seed);
       if (pickSimOptions(seed).groupCount > 1) multiGroupRuns += 1;
       writesTorn += stats.writesTorn;

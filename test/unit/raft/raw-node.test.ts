@@ -1,4 +1,4 @@
-// The RawNode contract with its caller: one Ready outstanding, work continues between ready()
+// The RawNode contract with its caller: pipelined Readies advanced in order, work continues between ready()
 // and advance(), restart from storage, and robustness against malformed peer input.
 import { expect, test } from "bun:test";
 import { MemoryStorage } from "../../../src/raft/memory-storage.ts";
@@ -32,7 +32,7 @@ test("between ready() and advance() the node keeps accepting proposals; they com
   const { node, storage } = single();
   node.campaign();
   const first = node.ready();
-  expect(node.hasReady()).toBe(false); // One Ready outstanding at a time.
+  expect(node.hasReady()).toBe(false); // Everything was handed out.
   node.propose(text("during-persist"));
   node.tick();
   storage.append(first.entries);
@@ -41,12 +41,39 @@ test("between ready() and advance() the node keeps accepting proposals; they com
   const second = node.ready();
   expect(second.entries.map((e) => e.index)).toEqual([2]);
   expect(second.committedEntries.map((e) => e.index)).toEqual([1]);
-  expect(() => node.ready()).toThrow(/outstanding/);
   storage.append(second.entries);
   node.advance(second);
   const third = node.ready();
   expect(third.committedEntries.map((e) => e.index)).toEqual([2]);
   expect(() => node.advance(second)).toThrow();
+});
+
+test("pipelined Readies: each entry is handed out once, committed entries only once durable, advance in order", () => {
+  const { node, storage } = single();
+  node.campaign();
+  const first = node.ready();
+  expect(first.entries.map((e) => e.index)).toEqual([1]);
+  node.propose(text("a"));
+  // The second Ready is taken while the first is still being persisted.
+  const second = node.ready();
+  expect(second.entries.map((e) => e.index)).toEqual([2]);
+  // Nothing is committed: the leader's own entries count only once persisted (advanced).
+  expect(second.committedEntries).toEqual([]);
+  expect(node.hasReady()).toBe(false);
+  expect(() => node.advance(second)).toThrow(/oldest/);
+  storage.append(first.entries);
+  node.advance(first);
+  const third = node.ready();
+  expect(third.entries).toEqual([]);
+  expect(third.committedEntries.map((e) => e.index)).toEqual([1]);
+  storage.append(second.entries);
+  node.advance(second);
+  node.advance(third);
+  const fourth = node.ready();
+  expect(fourth.committedEntries.map((e) => e.index)).toEqual([2]);
+  node.advance(fourth);
+  expect(node.status().applied).toBe(2);
+  expect(node.hasReady()).toBe(false);
 });
 
 test("entries truncated by a new leader while a Ready is being persisted are not marked stable", () => {
@@ -66,9 +93,9 @@ test("entries truncated by a new leader while a Ready is being persisted are not
   storage.append(ready.entries);
   node.advance(ready);
   // The outstanding Ready's last entry no longer exists: nothing is marked stable, and the
-  // next Ready carries the surviving prefix again plus the new entry.
+  // next Ready carries the replacement entry only (the surviving prefix was handed out already).
   const next = node.ready();
-  expect(next.entries.map((e) => [e.index, e.term])).toEqual([[1, 1], [2, 2]]);
+  expect(next.entries.map((e) => [e.index, e.term])).toEqual([[2, 2]]);
   storage.append(next.entries);
   node.advance(next);
   expect(storage.lastIndex()).toBe(2);
