@@ -1,39 +1,74 @@
-// Redis comparison benchmark (issue 8): `redis-benchmark -t set,get -r 100000 -d 100` against, in
-// one run, redis-server without persistence, redis-server with `appendfsync always`, and the ukv
-// router's RESP listener over 2 shards x 3 replicas started by `dist/ukv cluster up` in a temp dir
-// (durable: every SET is committed by a majority, each member fsyncing its WAL). Configurations
-// `-c 1 -P 1`, `-c 50 -P 1`, `-c 50 -P 16`. Prints a markdown table (ops/s, p50, p99, ratios to
-// Redis) for docs/benchmarks/redis.md. Installs redis-server/redis-tools from Debian if missing.
+// Redis comparison benchmark (issues 8 and 20): in one run, redis-server without persistence,
+// redis-server with `appendfsync always`, and the default `dist/ukv cluster up` (3 stores, 8 shards
+// x 3 replicas; durable: every SET is committed by a majority, each store fdatasyncs its shared
+// log) through two paths:
+//   - RESP: `redis-benchmark -d 100 -r 100000` against store 1's RESP listener (a store routes
+//     each key to its shard's leader: two thirds of the requests take a store-to-store hop);
+//   - smart client: the raw client protocol with src/client's ShardedClient in this process
+//     (topology from the metadata group, writes straight to the leader, reads round-robin over
+//     the replicas as follower reads), the same key space, value size and concurrency.
+// Cases: SET and GET at `-c 1`, `-c 50`, `-c 50 -P 16` (for the smart client: 50 loops, each
+// with 16 requests in flight). For every ukv case it also prints CPU time per request (user+sys
+// of the 3 store processes, from /proc, divided by the requests) and, for SET, client writes per
+// fdatasync (the stores' shared-log syncCount from STATUS), so the next bottleneck is visible.
+// Prints the issue's table in markdown (ratios: SET against appendfsync always, GET against no
+// persistence) and the machine's load average when it started. Installs redis-server/redis-tools
+// from Debian if missing.
 //
-// Usage: bun scripts/bench/redis-compare.ts [--requests-scale 1]
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+// Usage: bun scripts/bench/redis-compare.ts [--requests-scale 1] [--port-base P] [--only resp|smart]
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { MetaTopologySource } from "../../src/client/meta-topology.ts";
+import { ShardedClient } from "../../src/client/sharded-client.ts";
+import { loadClusterConfig } from "../../src/config/cluster-config.ts";
+import { layoutFromConfig } from "../../src/meta/meta-service.ts";
+import { metaStoreAddresses } from "../../src/store/store-process.ts";
+import { KvClient } from "../../src/transport/kv-client.ts";
 
 interface Target {
   name: string;
   port: number;
 }
 
-interface Row {
-  target: string;
-  config: string;
-  test: string;
+interface Measure {
   opsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** ukv only: CPU microseconds of all store processes per request. */
+  cpuMicrosPerRequest?: number;
+  /** ukv SET only: client writes per fdatasync over all stores. */
+  writesPerSync?: number;
 }
 
-const scaleIndex = process.argv.indexOf("--requests-scale");
-const requestsScale = scaleIndex > 0 ? Number(process.argv[scaleIndex + 1]) : 1;
-const configs = [
-  { label: "-c 1 -P 1", clients: 1, pipeline: 1, requests: 3000 },
-  { label: "-c 50 -P 1", clients: 50, pipeline: 1, requests: 20000 },
-  { label: "-c 50 -P 16", clients: 50, pipeline: 16, requests: 60000 },
-];
+interface Case {
+  label: string;
+  test: "SET" | "GET";
+  clients: number;
+  pipeline: number;
+  requests: number;
+}
+
+const argv = process.argv.slice(2);
+const option = (flag: string): string | undefined => {
+  const index = argv.indexOf(flag);
+  return index >= 0 ? argv[index + 1] : undefined;
+};
+const requestsScale = Number(option("--requests-scale") ?? 1);
+const portBaseOption = option("--port-base");
+const only = option("--only");
+const cases: Case[] = [];
+for (const test of ["SET", "GET"] as const) {
+  const getFactor = test === "GET" ? 2 : 1;
+  cases.push({ label: `${test} -c 1`, test, clients: 1, pipeline: 1, requests: 3000 * getFactor });
+  cases.push({ label: `${test} -c 50`, test, clients: 50, pipeline: 1, requests: 20_000 * getFactor });
+  cases.push({ label: `${test} -c 50 -P 16`, test, clients: 50, pipeline: 16, requests: 100_000 * getFactor });
+}
 const ukvBinary = resolve(import.meta.dir, "../../dist/ukv");
 const children: Subprocess[] = [];
+const keySpace = 100_000;
+const valueBytes = new Uint8Array(100).fill(0x78);
 
 function ensureRedisTools(): void {
   if (Bun.which("redis-server") !== null && Bun.which("redis-benchmark") !== null) return;
@@ -68,8 +103,16 @@ async function startRedis(name: string, dir: string, extra: string[]): Promise<T
   return { name, port };
 }
 
-async function startUkv(dir: string): Promise<{ target: Target; child: Subprocess }> {
-  const portBase = 20000 + Math.floor(Math.random() * 20000);
+interface Ukv {
+  child: Subprocess;
+  respPort: number;
+  clientAddresses: string[];
+  configPath: string;
+  storePids: number[];
+}
+
+async function startUkv(dir: string): Promise<Ukv> {
+  const portBase = portBaseOption === undefined ? 20000 + Math.floor(Math.random() * 20000) : Number(portBaseOption);
   const child = Bun.spawn([ukvBinary, "cluster", "up", "--dir", dir, "--port-base", String(portBase)], { stdout: "pipe", stderr: "inherit" });
   const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
   let output = "";
@@ -83,64 +126,178 @@ async function startUkv(dir: string): Promise<{ target: Target; child: Subproces
   });
   const match = /redis\s+127\.0\.0\.1:(\d+)/.exec(output);
   if (match === null) throw new Error(`cluster up printed no redis endpoint:\n${output}`);
-  const port = Number(match[1]);
-  await waitForPing(port, 10_000);
-  return { target: { name: "ukv router (2 shards x 3)", port }, child };
+  const clientAddresses = [...output.matchAll(/client\s+(127\.0\.0\.1:\d+)/g)].map((found) => found[1]!);
+  const respPort = Number(match[1]);
+  await waitForPing(respPort, 10_000);
+  return { child, respPort, clientAddresses, configPath: join(dir, "cluster.yaml"), storePids: childPids(child.pid) };
 }
 
-function runBenchmark(target: Target, config: (typeof configs)[number]): Row[] {
-  const requests = Math.max(100, Math.round(config.requests * requestsScale));
-  const argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", String(target.port), "-t", "set,get", "-n", String(requests), "-r", "100000", "-d", "100", "-c", String(config.clients), "-P", String(config.pipeline), "--csv"];
-  const result = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
-  if (result.exitCode !== 0) throw new Error(`${argv.join(" ")} failed: ${result.stderr.toString()}`);
-  const rows: Row[] = [];
-  // CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
-  for (const line of result.stdout.toString().trim().split("\n").slice(1)) {
-    const fields = line.split(",").map((field) => field.replaceAll('"', ""));
-    rows.push({ target: target.name, config: config.label, test: fields[0] ?? "?", opsPerSecond: Number(fields[1]), p50Ms: Number(fields[4]), p99Ms: Number(fields[6]) });
-  }
-  console.error(`${target.name} ${config.label}: ${rows.map((row) => `${row.test} ${Math.round(row.opsPerSecond)} ops/s p50 ${row.p50Ms} p99 ${row.p99Ms}`).join("; ")}`);
-  return rows;
-}
-
-function formatTable(rows: readonly Row[]): string {
-  const find = (target: string, config: string, test: string): Row | undefined => rows.find((row) => row.target === target && row.config === config && row.test === test);
-  const lines = ["| config | test | target | ops/s | p50 ms | p99 ms | ukv / this |", "|---|---|---|---:|---:|---:|---:|"];
-  for (const config of configs) {
-    for (const test of ["SET", "GET"]) {
-      const ours = find("ukv router (2 shards x 3)", config.label, test);
-      for (const row of rows.filter((candidate) => candidate.config === config.label && candidate.test === test)) {
-        const ratio = ours === undefined || row === ours ? "" : (ours.opsPerSecond / row.opsPerSecond).toFixed(2);
-        lines.push(`| \`${config.label}\` | ${test} | ${row.target} | ${Math.round(row.opsPerSecond)} | ${row.p50Ms.toFixed(3)} | ${row.p99Ms.toFixed(3)} | ${ratio} |`);
-      }
+function childPids(parentPid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === parentPid) pids.push(Number(name));
+    } catch {
+      // gone meanwhile
     }
   }
+  return pids;
+}
+
+/** utime + stime of the processes, in microseconds (clock ticks of 10 ms). */
+function cpuMicros(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * 10_000;
+}
+
+async function syncCount(ukv: Ukv): Promise<number> {
+  let total = 0;
+  for (const address of ukv.clientAddresses) {
+    const client = new KvClient(address, { timeoutMs: 5000 });
+    try {
+      const response = await client.status();
+      if (response.code !== "OK") throw new Error(`STATUS of ${address}: ${response.code} ${response.message}`);
+      total += (JSON.parse(response.statusJson) as { log: { syncCount: number } }).log.syncCount;
+    } finally {
+      client.close();
+    }
+  }
+  return total;
+}
+
+function runRedisBenchmark(port: number, benchCase: Case): Measure {
+  const requests = Math.max(100, Math.round(benchCase.requests * requestsScale));
+  const argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", String(port), "-t", benchCase.test.toLowerCase(), "-n", String(requests), "-r", String(keySpace), "-d", "100", "-c", String(benchCase.clients), "-P", String(benchCase.pipeline), "--csv"];
+  const result = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  if (result.exitCode !== 0) throw new Error(`${argv.join(" ")} failed: ${result.stderr.toString()}`);
+  // CSV: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+  const line = result.stdout.toString().trim().split("\n").at(-1) ?? "";
+  const fields = line.split(",").map((field) => field.replaceAll('"', ""));
+  return { opsPerSecond: Number(fields[1]), p50Ms: Number(fields[4]), p99Ms: Number(fields[6]) };
+}
+
+/** `clients` loops, each keeping `pipeline` requests in flight, over the smart client. */
+async function runSmartClient(client: ShardedClient, benchCase: Case): Promise<Measure> {
+  const requests = Math.max(100, Math.round(benchCase.requests * requestsScale));
+  const latencies = new Float64Array(requests);
+  let issued = 0;
+  let failed = 0;
+  const keyOf = (): string => `key:${String(Math.floor(Math.random() * keySpace)).padStart(12, "0")}`;
+  const one = async (): Promise<void> => {
+    while (issued < requests) {
+      const position = issued++;
+      const startedMs = performance.now();
+      try {
+        if (benchCase.test === "SET") await client.set(keyOf(), valueBytes);
+        else await client.get(keyOf());
+      } catch {
+        failed++;
+      }
+      latencies[position] = performance.now() - startedMs;
+    }
+  };
+  const startedMs = performance.now();
+  await Promise.all(Array.from({ length: benchCase.clients * benchCase.pipeline }, () => one()));
+  const elapsedMs = performance.now() - startedMs;
+  if (failed > 0) console.error(`smart client ${benchCase.label}: ${failed} requests failed`);
+  const sorted = latencies.sort();
+  return { opsPerSecond: (requests / elapsedMs) * 1000, p50Ms: sorted[Math.floor(requests * 0.5)]!, p99Ms: sorted[Math.floor(requests * 0.99)]! };
+}
+
+async function measureUkv(ukv: Ukv, benchCase: Case, run: () => Promise<Measure> | Measure): Promise<Measure> {
+  const requests = Math.max(100, Math.round(benchCase.requests * requestsScale));
+  const syncsBefore = benchCase.test === "SET" ? await syncCount(ukv) : 0;
+  const cpuBefore = cpuMicros(ukv.storePids);
+  const measure = await run();
+  const cpuAfter = cpuMicros(ukv.storePids);
+  const syncsAfter = benchCase.test === "SET" ? await syncCount(ukv) : 0;
+  measure.cpuMicrosPerRequest = (cpuAfter - cpuBefore) / requests;
+  if (benchCase.test === "SET") measure.writesPerSync = requests / Math.max(1, syncsAfter - syncsBefore);
+  return measure;
+}
+
+function describe(measure: Measure | undefined): string {
+  if (measure === undefined) return "-";
+  return `${Math.round(measure.opsPerSecond).toLocaleString("en-US")}/s (p50 ${measure.p50Ms.toFixed(2)}, p99 ${measure.p99Ms.toFixed(2)} ms)`;
+}
+
+function ratio(ours: Measure | undefined, theirs: Measure | undefined): string {
+  return ours === undefined || theirs === undefined ? "-" : `${(ours.opsPerSecond / theirs.opsPerSecond).toFixed(2)}x`;
+}
+
+function formatTable(results: Map<string, Map<string, Measure>>, loadAtStart: string): string {
+  const get = (target: string, label: string): Measure | undefined => results.get(target)?.get(label);
+  const lines = [
+    `machine load average at start: ${loadAtStart} (${navigator.hardwareConcurrency} cores)`,
+    "",
+    "| case | redis appendfsync always | redis no persistence | ukv RESP | ratio | ukv smart client | ratio | CPU us/req RESP / smart | writes per fdatasync RESP / smart |",
+    "|---|---|---|---|---:|---|---:|---:|---:|",
+  ];
+  for (const benchCase of cases) {
+    const reference = benchCase.test === "SET" ? get("redis-fsync", benchCase.label) : get("redis-plain", benchCase.label);
+    const resp = get("ukv-resp", benchCase.label);
+    const smart = get("ukv-smart", benchCase.label);
+    const cpu = `${resp?.cpuMicrosPerRequest?.toFixed(0) ?? "-"} / ${smart?.cpuMicrosPerRequest?.toFixed(0) ?? "-"}`;
+    const perSync = benchCase.test === "SET" ? `${resp?.writesPerSync?.toFixed(1) ?? "-"} / ${smart?.writesPerSync?.toFixed(1) ?? "-"}` : "";
+    lines.push(
+      `| ${benchCase.label} | ${describe(get("redis-fsync", benchCase.label))} | ${describe(get("redis-plain", benchCase.label))} | ${describe(resp)} | ${ratio(resp, reference)} | ${describe(smart)} | ${ratio(smart, reference)} | ${cpu} | ${perSync} |`,
+    );
+  }
+  lines.push("", "ratio: SET against redis appendfsync always, GET against redis without persistence.");
   return lines.join("\n");
 }
 
 async function main(): Promise<void> {
   ensureRedisTools();
+  const loadAtStart = loadavg()
+    .map((value) => value.toFixed(2))
+    .join(" ");
   const dir = mkdtempSync(join(tmpdir(), "ukv-redis-compare-"));
-  let ukv: Subprocess | null = null;
+  let ukv: Ukv | null = null;
+  let smartClient: ShardedClient | null = null;
+  let source: MetaTopologySource | null = null;
+  const results = new Map<string, Map<string, Measure>>();
+  const record = (target: string, label: string, measure: Measure): void => {
+    if (!results.has(target)) results.set(target, new Map());
+    results.get(target)!.set(label, measure);
+    const extra = measure.cpuMicrosPerRequest === undefined ? "" : `, ${measure.cpuMicrosPerRequest.toFixed(0)} us CPU/req${measure.writesPerSync === undefined ? "" : `, ${measure.writesPerSync.toFixed(1)} writes/fdatasync`}`;
+    console.error(`${target} ${label}: ${describe(measure)}${extra}`);
+  };
   try {
     const plainDir = join(dir, "redis-plain");
     const fsyncDir = join(dir, "redis-fsync");
     Bun.spawnSync(["mkdir", "-p", plainDir, fsyncDir]);
-    const targets: Target[] = [
-      await startRedis("redis-server (no persistence)", plainDir, ["--appendonly", "no"]),
-      await startRedis("redis-server (appendfsync always)", fsyncDir, ["--appendonly", "yes", "--appendfsync", "always"]),
-    ];
-    const started = await startUkv(join(dir, "ukv"));
-    ukv = started.child;
-    targets.push(started.target);
-    const rows: Row[] = [];
-    for (const config of configs) for (const target of targets) rows.push(...runBenchmark(target, config));
-    console.log(formatTable(rows));
+    const plain = await startRedis("redis-plain", plainDir, ["--appendonly", "no"]);
+    const fsync = await startRedis("redis-fsync", fsyncDir, ["--appendonly", "yes", "--appendfsync", "always"]);
+    ukv = await startUkv(join(dir, "ukv"));
+    const started = ukv;
+    const config = loadClusterConfig(started.configPath);
+    source = new MetaTopologySource({ metaAddresses: metaStoreAddresses(config), fallback: layoutFromConfig(config) });
+    await source.start({ firstWaitMs: 5000 });
+    smartClient = new ShardedClient({ topologySource: source, requestTimeoutMs: 5000 });
+    const client = smartClient;
+    for (const benchCase of cases) {
+      record("redis-fsync", benchCase.label, runRedisBenchmark(fsync.port, benchCase));
+      record("redis-plain", benchCase.label, runRedisBenchmark(plain.port, benchCase));
+      if (only !== "smart") record("ukv-resp", benchCase.label, await measureUkv(started, benchCase, () => runRedisBenchmark(started.respPort, benchCase)));
+      if (only !== "resp") record("ukv-smart", benchCase.label, await measureUkv(started, benchCase, () => runSmartClient(client, benchCase)));
+    }
+    console.log(formatTable(results, loadAtStart));
   } finally {
+    smartClient?.close();
+    await source?.close();
     for (const child of children) child.kill("SIGTERM");
     if (ukv !== null) {
-      ukv.kill("SIGINT");
-      await Promise.race([ukv.exited, Bun.sleep(15_000)]);
+      ukv.child.kill("SIGINT");
+      await Promise.race([ukv.child.exited, Bun.sleep(15_000)]);
     }
     await Promise.all(children.map((child) => child.exited));
     rmSync(dir, { recursive: true, force: true });
