@@ -16,7 +16,7 @@ import { assert } from "../../util/assert.ts";
 import { respArrayLengthMax, respBulkSizeBytesMax, respConnectionPendingCountMax, respInlineSizeBytesMax } from "../../util/limits.ts";
 import type { Logger } from "../../util/log.ts";
 import type { CommandTable } from "./resp-commands.ts";
-import { keyName, keysOf, type CommandContext, type KeyLocks, type RespBackend, type RespServerStats, type RespSession } from "./resp-context.ts";
+import { keyName, keysOf, type CommandContext, type RespBackend, type RespServerStats, type RespSession } from "./resp-context.ts";
 import { errorReply, RespWriter, type RespProtocol, type RespReply } from "./resp-encoder.ts";
 import { RespParser, type RespParserLimits } from "./resp-parser.ts";
 
@@ -32,7 +32,6 @@ export interface RespConnectionOptions {
   table: CommandTable;
   backend: RespBackend;
   stats: RespServerStats;
-  keyLocks: KeyLocks;
   logger: Logger;
   onClosed(): void;
 }
@@ -120,7 +119,6 @@ export class RespConnection extends ServedConnection {
       backend: this.#options.backend,
       session: this.#session,
       stats: this.#options.stats,
-      keyLocks: this.#options.keyLocks,
       linearizable: this.#session.readMode === "linearizable" || waits !== null,
     };
     const result = waits === null ? runSafely(spec.run, context, args) : Promise.all(waits).then(() => spec.run(context, args));
