@@ -18,7 +18,7 @@ import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { Prng } from "../util/prng.ts";
 import { CommandOp, decodeCommand, encodeCommand } from "./command.ts";
-import { decodeKeyedTransaction, encodeKeyedReply, executeKeyedTransaction } from "./keyed-commands.ts";
+import { decodeKeyedTransaction, encodeKeyedReply, executeKeyedTransaction } from "../kv/keyed-commands.ts";
 import {
   decodeMemberAddress,
   decodeMembership,

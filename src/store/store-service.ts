@@ -22,9 +22,9 @@ import { metaGroupId } from "../meta/meta-service.ts";
 import { parseAdminRequest, runAdminRequest } from "../node/admin.ts";
 import { CommandOp } from "../node/command.ts";
 import type { GroupRuntime, GroupSummary } from "../node/group-runtime.ts";
-import { decodeKeyedTransaction, keysOfTransaction, withNow } from "../node/keyed-commands.ts";
+import { decodeKeyedTransaction, keysOfTransaction, withNow } from "../kv/keyed-commands.ts";
 import { decodeMembership } from "../node/log-codec.ts";
-import { encodeStoredValue, liveValue } from "../node/stored-value.ts";
+import { encodeStoredValue, liveValue } from "../kv/stored-value.ts";
 import type { Store } from "./store.ts";
 
 const encoder = new TextEncoder();

@@ -7,7 +7,7 @@ import { ProtoDecodeError } from "../proto/wire.ts";
 import { assert } from "../util/assert.ts";
 import { isUkvError } from "../util/errors.ts";
 import { keyedCommandSizeBytesMax, keySizeBytesMax } from "../util/limits.ts";
-import { storedPayloadSizeBytesMax } from "../node/stored-value.ts";
+import { storedPayloadSizeBytesMax } from "../kv/stored-value.ts";
 
 export type KvOp = "GET" | "SET" | "DELETE" | "KEYED" | "STATUS" | "ADMIN" | "TOPOLOGY";
 

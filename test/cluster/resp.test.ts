@@ -10,7 +10,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import Redis from "ioredis";
-import { storedPayloadSizeBytesMax as valueSizeBytesMax } from "../../src/node/stored-value.ts";
+import { storedPayloadSizeBytesMax as valueSizeBytesMax } from "../../src/kv/stored-value.ts";
 import { LocalStores, waitFor, twoShardsOnFourStores } from "./harness.ts";
 
 let stores: LocalStores;

@@ -3,7 +3,7 @@
 // shard (resp-keyed.ts), so atomic among the keys of one shard, not across shards; on an error
 // some shards may be done. At most respMultiKeyInflightCountMax requests of one command are routed
 // at once. SET and the other read-modify-write commands are in resp-string-commands.ts.
-import { ascii, ExpiryKind, KeyedOp, SetCondition, type KeyedReply, type KeyedStep } from "../../node/keyed-commands.ts";
+import { ascii, ExpiryKind, KeyedOp, SetCondition, type KeyedReply, type KeyedStep } from "../../kv/keyed-commands.ts";
 import { keyedStepCountMax, respMultiKeyInflightCountMax, valueSizeBytesMax } from "../../util/limits.ts";
 import { mapBounded, replyFromKvError, send, type CommandContext, type CommandSpec } from "./resp-context.ts";
 import { respFromKeyed, runKeyed } from "./resp-keyed.ts";

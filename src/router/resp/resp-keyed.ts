@@ -3,8 +3,8 @@
 // entry; the state machine's reply comes back here and becomes a RESP reply. Keys on more than
 // one shard answer CROSSSLOT, as Redis Cluster does. This replaces the router-side key locks:
 // atomicity comes from the log, so it holds across routers and stores.
-import { storedPayloadSizeBytesMax } from "../../node/stored-value.ts";
-import { decodeKeyedReply, encodeKeyedTransaction, KeyedOp, type KeyedReply, type KeyedStep, type KeyedWatch } from "../../node/keyed-commands.ts";
+import { storedPayloadSizeBytesMax } from "../../kv/stored-value.ts";
+import { decodeKeyedReply, encodeKeyedTransaction, KeyedOp, type KeyedReply, type KeyedStep, type KeyedWatch } from "../../kv/keyed-commands.ts";
 import { isUkvError } from "../../util/errors.ts";
 import { replyFromKvError, send, type CommandContext } from "./resp-context.ts";
 import { arrayReply, bulkReply, errorReply, integerReply, nullBulkReply, type RespReply } from "./resp-encoder.ts";

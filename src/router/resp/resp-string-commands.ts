@@ -4,9 +4,10 @@
 // PEXPIRETIME, PERSIST. Each is one keyed command in its shard's log (resp-keyed.ts), run by the
 // state machine with the leader's clock; here only the arguments are checked and encoded, with
 // Redis's error texts.
-import { ascii, ExpireCondition, ExpiryKind, KeyedOp, parseInt64, SetCondition, type KeyedStep } from "../../node/keyed-commands.ts";
-import { keyName, type CommandContext, type CommandSpec } from "./resp-context.ts";
-import { errorReply, integerReply, type RespReply } from "./resp-encoder.ts";
+import { ascii, ExpireCondition, ExpiryKind, KeyedOp, parseInt64, SetCondition, type KeyedStep } from "../../kv/keyed-commands.ts";
+import { storedPayloadSizeBytesMax } from "../../kv/stored-value.ts";
+import { keyName, replyFromKvError, send, type CommandContext, type CommandSpec } from "./resp-context.ts";
+import { errorReply, integerReply, okReply, type RespReply } from "./resp-encoder.ts";
 import { crossSlotReply, oneShard, respFromKeyed, runKeyed, runOne } from "./resp-keyed.ts";
 
 const emptyBytes = new Uint8Array(0);
@@ -75,7 +76,15 @@ export function parseSet(args: readonly Uint8Array[]): KeyedStep | RespReply {
 
 async function set(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
   const step = parseSet(args);
-  return isReply(step) ? step : runOne(context, step);
+  if (isReply(step)) return step;
+  // A plain SET reads nothing: the plain SET command (which also clears a deadline) is enough.
+  if (args.length === 3) {
+    const value = args[2] ?? emptyBytes;
+    if (value.byteLength > storedPayloadSizeBytesMax) return errorReply(`ERR Value too large: ${value.byteLength} bytes, limit ${storedPayloadSizeBytesMax}`);
+    const response = await send(context, { op: "SET", key: step.key, value, linearizable: false });
+    return response.code === "OK" ? okReply : replyFromKvError(response);
+  }
+  return runOne(context, step);
 }
 
 async function setWithExpiry(context: CommandContext, args: readonly Uint8Array[], unit: "s" | "ms", name: string): Promise<RespReply> {

@@ -11,7 +11,9 @@
 import { UkvError } from "../util/errors.ts";
 import { keySizeBytesMax, keyedCommandSizeBytesMax, keyedReplySizeBytesMax, keyedStepCountMax } from "../util/limits.ts";
 import { decodeStoredValue, encodeStoredValue, isExpired, storedPayloadSizeBytesMax, type StoredValue } from "./stored-value.ts";
-import type { TableOp } from "../storage/table.ts";
+
+/** A write to the table (structurally the storage layer's TableOp). */
+export type KeyedTableOp = { kind: "set"; key: Uint8Array; value: Uint8Array } | { kind: "delete"; key: Uint8Array };
 
 /** One step's operation. Arguments are bytes; numbers travel as ASCII decimal. */
 export enum KeyedOp {
@@ -381,7 +383,7 @@ export function parseFloatArg(bytes: Uint8Array): number | null {
 
 /** A float as INCRBYFLOAT answers it: no exponent, no trailing zeros. */
 export function formatFloat(value: number): string {
-  if (Number.isInteger(value) && Math.abs(value) < 1e21) return value.toFixed(0);
+  if (Number.isInteger(value)) return BigInt(value).toString();
   const text = String(value);
   if (!/e/i.test(text)) return text;
   return value.toFixed(17).replace(/\.?0+$/, "");
@@ -401,7 +403,7 @@ export function keysOfTransaction(transaction: KeyedTransaction): Uint8Array[] {
 
 export interface KeyedResult {
   /** What to write to the table, in order. */
-  ops: TableOp[];
+  ops: KeyedTableOp[];
   /** The EXEC answer: one reply per step, or a nil array when a watched key changed. */
   reply: KeyedReply;
 }
@@ -461,7 +463,7 @@ export function executeKeyedTransaction(transaction: KeyedTransaction, read: (ke
     }
     replies.push(runStep(step, nowMs, live, put, remove));
   }
-  const ops: TableOp[] = [];
+  const ops: KeyedTableOp[] = [];
   for (const { key, bytes } of overlay.values()) ops.push(bytes === null ? { kind: "delete", key } : { kind: "set", key, value: bytes });
   return { ops, reply: { kind: "array", items: replies } };
 }
