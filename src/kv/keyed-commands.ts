@@ -47,6 +47,8 @@ export enum KeyedOp {
   Type = 14,
   /** args: count (ASCII). Counts the step with MSETNX: sets only if no key of the following `count` Set steps exists. -> 1/0 */
   SetIfNoneExist = 15,
+  /** Active expiry: deletes the key only if it is (still) expired at the entry's now. -> 1/0 */
+  DeleteExpired = 16,
 }
 
 export enum SetCondition {
@@ -603,5 +605,10 @@ function runStep(
       return { kind: "status", text: current === null ? "none" : "string" };
     case KeyedOp.SetIfNoneExist:
       return { kind: "error", text: "ERR MSETNX step out of place" };
+    case KeyedOp.DeleteExpired:
+      // A key written again since the leader sampled it is live now (current !== null) and stays.
+      if (current !== null) return { kind: "int", value: 0n };
+      remove(key);
+      return { kind: "int", value: 1n };
   }
 }

@@ -18,6 +18,10 @@ assert(keySizeBytesMax + valueSizeBytesMax + 1024 <= recordSizeBytesMax, "a reco
 export const keyedCommandSizeBytesMax = valueSizeBytesMax + 2 * keySizeBytesMax + 1024;
 /** The reply of one keyed command (an EXEC's replies together); a larger one answers an error. */
 export const keyedReplySizeBytesMax = 3 * 1024 * 1024;
+/** Active expiry: table slots a shard leader samples per pass (bounded work per tick, as Redis's active expire cycle). */
+export const activeExpirySlotsPerPass = 4096;
+/** Active expiry: expired keys deleted by one log entry of one shard. */
+export const activeExpiryBatchCountMax = 512;
 /** Commands of one transaction (MULTI ... EXEC), and watched keys of one. */
 export const keyedStepCountMax = 4096;
 

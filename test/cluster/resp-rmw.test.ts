@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import Redis from "ioredis";
 import { createClient } from "redis";
-import { LocalStores, twoShardsOnFourStores } from "./harness.ts";
+import { LocalStores, twoShardsOnFourStores, waitFor } from "./harness.ts";
 
 let stores: LocalStores;
 const clients: Redis[] = [];
@@ -194,4 +194,42 @@ describe("expiry", () => {
     }
     expect(await readers[1]!.get("short-setex")).toBe("v");
   });
+
+  test("active expiry deletes expired keys through the log on every replica; after kill -9 of every store they stay gone", async () => {
+    const writer = client(4);
+    /** Keys on every replica of both shards (every running replica: leaders and followers). */
+    const keyCounts = async (): Promise<number[]> => {
+      const counts: number[] = [];
+      for (const shardId of [1, 2]) for (const status of (await stores.replicaStatuses(shardId)).values()) counts.push(status.keyCount);
+      return counts;
+    };
+    await stores.waitForCaughtUp(1);
+    await stores.waitForCaughtUp(2);
+    const before = await keyCounts();
+    const keys = Array.from({ length: 400 }, (_, index) => `reclaim-${index}`);
+    const pipeline = writer.pipeline();
+    for (const key of keys) pipeline.set(key, "x", "PX", 400);
+    await pipeline.exec();
+    const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
+    // Each key is on 3 replicas: 1,200 more entries, then back to where it was.
+    await waitFor("the keys to be written", keyCounts, (counts) => sum(counts) >= sum(before) + 1200, 10_000);
+    await waitFor("active expiry to delete every expired key on every replica", keyCounts, (counts) => sum(counts) === sum(before), 15_000);
+
+    // Keys that expire while every store is down are gone after the restart, and reclaimed.
+    const late = Array.from({ length: 100 }, (_, index) => `late-${index}`);
+    const latePipeline = writer.pipeline();
+    for (const key of late) latePipeline.set(key, "y", "PX", 1500);
+    await latePipeline.exec();
+    await waitFor("the late keys to be on every replica", keyCounts, (counts) => sum(counts) === sum(before) + 300, 10_000);
+    for (const storeId of stores.storeIds) await stores.kill(storeId);
+    await Bun.sleep(1600);
+    for (const storeId of stores.storeIds) stores.start(storeId);
+    await stores.waitForLeaders();
+    await stores.waitForRouting();
+    const reader = client(2);
+    await reader.call("CLIENT", "READMODE", "linearizable");
+    expect(await reader.mget(...late)).toEqual(late.map(() => null));
+    expect(await reader.exists(...late)).toBe(0);
+    await waitFor("active expiry to reclaim the late keys after the restart", keyCounts, (counts) => sum(counts) === sum(before), 15_000);
+  }, 90_000);
 });
