@@ -10,7 +10,7 @@ const srcRoot = resolve(import.meta.dir, "../src");
 const allowedImports: Record<string, readonly string[]> = {
   main: ["cli", "util"],
   cli: ["store", "kv", "bulk", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
-  bulk: ["util"],
+  bulk: ["ring", "util"],
   // storage: the DirLock `cluster up` holds on its directory (one supervisor a cluster dir).
   cluster: ["config", "client", "storage", "util"],
   router: ["ring", "kv", "transport", "client", "config", "proto", "util"],
