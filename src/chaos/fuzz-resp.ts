@@ -9,7 +9,7 @@
 import type { RouteFields } from "../client/shard-routing.ts";
 import { CommandTable } from "../router/resp/resp-commands.ts";
 import { respConnectionParserLimits } from "../router/resp/resp-connection.ts";
-import { keyName, type CommandContext, type RespBackend, type RespServerStats, type RespSession } from "../router/resp/resp-context.ts";
+import { keyName, newSession, type CommandContext, type RespBackend, type RespServerStats, type RespSession } from "../router/resp/resp-context.ts";
 import { RespWriter, type RespReply } from "../router/resp/resp-encoder.ts";
 import { RespParser, type RespParsed, type RespParserLimits } from "../router/resp/resp-parser.ts";
 import type { RouterView } from "../router/router-server.ts";
@@ -181,7 +181,7 @@ export function respFuzzTarget(prng: Prng): RespFuzzCase {
       const limits = caseCount % 2 === 0 ? smallLimits : realLimits;
       const whole = new RespParser(limits).push(input);
       assertSameParse(whole, parseInPieces(limits, input));
-      const session: RespSession = { id: caseCount, protocol: 2, name: null, libName: null, libVersion: null, readMode: "follower", closeAfterReply: false };
+      const session: RespSession = newSession(caseCount);
       const writer = new RespWriter();
       let runCount = 0;
       for (const parsed of whole) {

@@ -49,6 +49,8 @@ export enum KeyedOp {
   SetIfNoneExist = 15,
   /** Active expiry: deletes the key only if it is (still) expired at the entry's now. -> 1/0 */
   DeleteExpired = 16,
+  /** WATCH: -> the stored bytes (header included) when live, else nil; EXEC compares them. */
+  Dump = 17,
 }
 
 export enum SetCondition {
@@ -463,7 +465,7 @@ export function executeKeyedTransaction(transaction: KeyedTransaction, read: (ke
       index += count;
       continue;
     }
-    replies.push(runStep(step, nowMs, live, put, remove));
+    replies.push(runStep(step, nowMs, live, stored, put, remove));
   }
   const ops: KeyedTableOp[] = [];
   for (const { key, bytes } of overlay.values()) ops.push(bytes === null ? { kind: "delete", key } : { kind: "set", key, value: bytes });
@@ -492,6 +494,7 @@ function runStep(
   step: KeyedStep,
   nowMs: number,
   live: (key: Uint8Array) => StoredValue | null,
+  stored: (key: Uint8Array) => Uint8Array | null,
   put: (key: Uint8Array, payload: Uint8Array, deadlineMs: number | null) => void,
   remove: (key: Uint8Array) => void,
 ): KeyedReply {
@@ -605,6 +608,10 @@ function runStep(
       return { kind: "status", text: current === null ? "none" : "string" };
     case KeyedOp.SetIfNoneExist:
       return { kind: "error", text: "ERR MSETNX step out of place" };
+    case KeyedOp.Dump: {
+      const bytes = current === null ? null : stored(key);
+      return bytes === null ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(bytes) };
+    }
     case KeyedOp.DeleteExpired:
       // A key written again since the leader sampled it is live now (current !== null) and stays.
       if (current !== null) return { kind: "int", value: 0n };

@@ -233,3 +233,75 @@ describe("expiry", () => {
     await waitFor("active expiry to reclaim the late keys after the restart", keyCounts, (counts) => sum(counts) === sum(before), 15_000);
   }, 90_000);
 });
+
+describe("hash tags and transactions", () => {
+  test("hash-tagged keys share a shard; a MULTI/EXEC pipeline on them is atomic (ioredis and node-redis); CROSSSLOT otherwise", async () => {
+    const tagged = ["{cart:7}:items", "{cart:7}:total", "{cart:7}:count"];
+    const shards = new Set(tagged.map((key) => stores.shardOf(key)));
+    expect(shards.size).toBe(1);
+    expect(stores.shardOf("cart:7")).toBe([...shards][0]!);
+    const redis = client(4);
+    const results = await redis.multi().set(tagged[0]!, "apple").incrby(tagged[1]!, 5).incr(tagged[2]!).get(tagged[0]!).incr(tagged[0]!).exec();
+    expect(results as unknown).toEqual([
+      [null, "OK"],
+      [null, 5],
+      [null, 1],
+      [null, "apple"],
+      [expect.any(Error)],
+    ]);
+    expect(String(results![4]![0])).toContain("ERR value is not an integer or out of range");
+    const [a, b] = [...stores.keysOfShard("xslot-", 1, 1), ...stores.keysOfShard("xslot-", 2, 1)];
+    await expect(redis.multi().set(a!, "1").set(b!, "2").exec()).rejects.toThrow("CROSSSLOT");
+    expect(await redis.exists(a!, b!)).toBe(0);
+    // Concurrent transactions on one tag never interleave: 8 clients x 25 transactions of 2 INCRs each.
+    const workers = stores.storeIds.flatMap((storeId) => [client(storeId), client(storeId)]);
+    await Promise.all(
+      workers.map(async (worker) => {
+        for (let index = 0; index < 25; index++) {
+          const replies = await worker.multi().incr("{pair}:a").incr("{pair}:b").exec();
+          const [first, second] = replies!.map(([, value]) => value as number);
+          // Both counters move together: within one transaction they are always equal.
+          expect(first).toBe(second!);
+        }
+      }),
+    );
+    expect(await redis.mget("{pair}:a", "{pair}:b")).toEqual(["200", "200"]);
+
+    const node = createClient({ url: `redis://127.0.0.1:${stores.respPort(2)}` });
+    await node.connect();
+    try {
+      const replies = await node.multi().set("{user:9}:name", "ada").set("{user:9}:mail", "ada@example.com").mGet(["{user:9}:name", "{user:9}:mail"]).exec();
+      expect(replies as unknown).toEqual(["OK", "OK", ["ada", "ada@example.com"]]);
+    } finally {
+      await node.quit();
+    }
+  }, 90_000);
+
+  test("WATCH: EXEC runs when the watched key is unchanged, answers nil when another client changed it; DISCARD, EXECABORT", async () => {
+    const redis = client(4);
+    const other = client(1);
+    await redis.set("{acct}:balance", "100");
+    await redis.watch("{acct}:balance");
+    const balance = Number(await redis.get("{acct}:balance"));
+    expect(await redis.multi().set("{acct}:balance", String(balance - 30)).exec()).toEqual([[null, "OK"]]);
+    await redis.watch("{acct}:balance");
+    await other.incrby("{acct}:balance", 5);
+    expect(await redis.multi().set("{acct}:balance", "0").exec()).toBeNull();
+    await redis.call("CLIENT", "READMODE", "linearizable");
+    expect(await redis.get("{acct}:balance")).toBe("75");
+    // A compare-and-delete lock release: WATCH, check the token, MULTI DEL EXEC.
+    await redis.set("{lock}:r", "mine", "PX", 10_000);
+    await redis.watch("{lock}:r");
+    expect(await redis.get("{lock}:r")).toBe("mine");
+    expect(await redis.multi().del("{lock}:r").exec()).toEqual([[null, 1]]);
+    expect(await redis.call("MULTI")).toBe("OK");
+    expect(await redis.call("SET", "{d}:x", "1")).toBe("QUEUED");
+    expect(await redis.call("DISCARD")).toBe("OK");
+    expect(await redis.exists("{d}:x")).toBe(0);
+    await expect(redis.call("EXEC")).rejects.toThrow("ERR EXEC without MULTI");
+    expect(await redis.call("MULTI")).toBe("OK");
+    await expect(redis.call("NOSUCHCOMMAND")).rejects.toThrow("unknown command");
+    await expect(redis.call("EXEC")).rejects.toThrow("EXECABORT Transaction discarded because of previous errors.");
+  });
+});
+

@@ -4,6 +4,7 @@
 // RESP errors, which docs/resp.md documents. Read-modify-write commands hold no lock here: each is
 // one command in its shard's log (resp-keyed.ts).
 import type { RouteFields } from "../../client/shard-routing.ts";
+import type { KeyedReply, KeyedStep, KeyedWatch } from "../../kv/keyed-commands.ts";
 import { checkKvRequest, type KvResponse } from "../../transport/kv-protocol.ts";
 import { assert } from "../../util/assert.ts";
 import type { RouterView } from "../router-server.ts";
@@ -29,6 +30,20 @@ export interface RespSession {
   readMode: ReadMode;
   /** Set by QUIT: the connection closes once this command's reply is written. */
   closeAfterReply: boolean;
+  /** Between MULTI and EXEC/DISCARD: the queued commands; dirty after a command refused while queueing. */
+  multi: { parts: TransactionPart[]; dirty: boolean } | null;
+  /** WATCHed keys (latin1 name) with their stored bytes when watched; EXEC checks them in its log entry. */
+  watches: Map<string, KeyedWatch>;
+}
+
+/** A command inside MULTI/EXEC: its steps in the transaction's one log entry, and its reply from theirs. */
+export interface TransactionPart {
+  steps: KeyedStep[];
+  reply(replies: readonly KeyedReply[]): RespReply;
+}
+
+export function newSession(id: number): RespSession {
+  return { id, protocol: 2, name: null, libName: null, libVersion: null, readMode: "follower", closeAfterReply: false, multi: null, watches: new Map() };
 }
 
 export interface RespServerStats {
@@ -68,6 +83,8 @@ export interface CommandSpec {
   group: string;
   summary: string;
   run(context: CommandContext, args: readonly Uint8Array[]): RespReply | Promise<RespReply>;
+  /** How the command runs inside MULTI/EXEC (an error reply: it answers that error in EXEC's array). Absent: refused inside MULTI. */
+  transaction?(args: readonly Uint8Array[]): TransactionPart | RespReply;
 }
 
 /** The keys of `args` as the spec names them (for per-connection ordering). */

@@ -5,7 +5,7 @@
 // at once. SET and the other read-modify-write commands are in resp-string-commands.ts.
 import { ascii, ExpiryKind, KeyedOp, SetCondition, type KeyedReply, type KeyedStep } from "../../kv/keyed-commands.ts";
 import { keyedStepCountMax, respMultiKeyInflightCountMax, valueSizeBytesMax } from "../../util/limits.ts";
-import { mapBounded, replyFromKvError, send, type CommandContext, type CommandSpec } from "./resp-context.ts";
+import { mapBounded, replyFromKvError, send, type CommandContext, type CommandSpec, type TransactionPart } from "./resp-context.ts";
 import { respFromKeyed, runKeyed } from "./resp-keyed.ts";
 import { arrayReply, bulkReply, errorReply, integerReply, okReply, type RespReply } from "./resp-encoder.ts";
 
@@ -95,12 +95,9 @@ async function mget(context: CommandContext, args: readonly Uint8Array[]): Promi
 }
 
 async function mset(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
-  if (args.length % 2 !== 1) return errorReply("ERR wrong number of arguments for 'mset' command");
-  const steps: KeyedStep[] = [];
-  for (let index = 1; index < args.length; index += 2) {
-    steps.push({ op: KeyedOp.Set, key: args[index] ?? emptyBytes, args: [args[index + 1] ?? emptyBytes, ascii(SetCondition.Always), ascii(0), ascii(ExpiryKind.None), ascii(0)] });
-  }
-  const result = await runByShard(context, steps);
+  const part = msetPart(args);
+  if ("type" in part) return part;
+  const result = await runByShard(context, part.steps);
   if ("error" in result) return result.error;
   const failed = result.replies.find((reply) => reply.kind === "error");
   return failed === undefined ? okReply : respFromKeyed(failed);
@@ -126,17 +123,41 @@ export function dbSize(context: CommandContext): number {
   return keyCount;
 }
 
+/** Inside MULTI: one step per key, the replies combined as the command answers. */
+function perKey(op: KeyedOp, combine: (replies: readonly KeyedReply[]) => RespReply) {
+  return (args: readonly Uint8Array[]): TransactionPart => ({ steps: args.slice(1).map((key) => ({ op, key, args: [] })), reply: combine });
+}
+
+function sumOf(replies: readonly KeyedReply[]): RespReply {
+  const failed = replies.find((reply) => reply.kind === "error");
+  if (failed !== undefined) return respFromKeyed(failed);
+  return integerReply(replies.reduce((sum, reply) => sum + (reply.kind === "int" ? Number(reply.value) : 0), 0));
+}
+
+function firstOf(replies: readonly KeyedReply[]): RespReply {
+  return replies[0] === undefined ? errorReply("ERR no reply from the shard") : respFromKeyed(replies[0]);
+}
+
+function msetPart(args: readonly Uint8Array[]): TransactionPart | RespReply {
+  if (args.length % 2 !== 1) return errorReply("ERR wrong number of arguments for 'mset' command");
+  const steps: KeyedStep[] = [];
+  for (let index = 1; index < args.length; index += 2) {
+    steps.push({ op: KeyedOp.Set, key: args[index] ?? emptyBytes, args: [args[index + 1] ?? emptyBytes, ascii(SetCondition.Always), ascii(0), ascii(ExpiryKind.None), ascii(0)] });
+  }
+  return { steps, reply: (replies) => replies.map(respFromKeyed).find((reply) => reply.type === "error") ?? okReply };
+}
+
 const keyed = { firstKeyIndex: 1, lastKeyIndex: 1, keyStep: 1 } as const;
 const allKeys = { firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 1 } as const;
 
 export const dataCommands: readonly CommandSpec[] = [
-  { name: "get", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "string", summary: "Returns the value of a key (follower read unless CLIENT READMODE linearizable)", run: get },
-  { name: "del", arity: -2, flags: ["write"], ...allKeys, write: true, group: "keyspace", summary: "Deletes keys, returns how many existed (atomic per shard, not across shards)", run: del },
-  { name: "unlink", arity: -2, flags: ["write", "fast"], ...allKeys, write: true, group: "keyspace", summary: "DEL (deletion is never deferred: values are freed at apply)", run: del },
-  { name: "strlen", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "string", summary: "The length of a value, 0 when absent", run: strlen },
-  { name: "type", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "keyspace", summary: "string or none (ukv has strings only)", run: type },
-  { name: "exists", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "keyspace", summary: "Counts the given keys that exist", run: exists },
-  { name: "mget", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "string", summary: "Returns the values of keys", run: mget },
-  { name: "mset", arity: -3, flags: ["write", "denyoom"], firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 2, write: true, group: "string", summary: "Sets keys (one log entry per shard: atomic per shard up to 4096 keys, not across shards)", run: mset },
+  { name: "get", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "string", summary: "Returns the value of a key (follower read unless CLIENT READMODE linearizable)", run: get, transaction: perKey(KeyedOp.Get, firstOf) },
+  { name: "del", arity: -2, flags: ["write"], ...allKeys, write: true, group: "keyspace", summary: "Deletes keys, returns how many existed (atomic per shard, not across shards)", run: del, transaction: perKey(KeyedOp.Delete, sumOf) },
+  { name: "unlink", arity: -2, flags: ["write", "fast"], ...allKeys, write: true, group: "keyspace", summary: "DEL (deletion is never deferred: values are freed at apply)", run: del, transaction: perKey(KeyedOp.Delete, sumOf) },
+  { name: "strlen", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "string", summary: "The length of a value, 0 when absent", run: strlen, transaction: perKey(KeyedOp.Strlen, firstOf) },
+  { name: "type", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "keyspace", summary: "string or none (ukv has strings only)", run: type, transaction: perKey(KeyedOp.Type, firstOf) },
+  { name: "exists", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "keyspace", summary: "Counts the given keys that exist", run: exists, transaction: perKey(KeyedOp.Exists, sumOf) },
+  { name: "mget", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "string", summary: "Returns the values of keys", run: mget, transaction: perKey(KeyedOp.Get, (replies) => arrayReply(replies.map(respFromKeyed))) },
+  { name: "mset", arity: -3, flags: ["write", "denyoom"], firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 2, write: true, group: "string", summary: "Sets keys (one log entry per shard: atomic per shard up to 4096 keys, not across shards)", run: mset, transaction: msetPart },
   { name: "dbsize", arity: 1, flags: ["readonly", "fast"], firstKeyIndex: 0, lastKeyIndex: 0, keyStep: 0, write: false, group: "server", summary: "Keys over all shards, as of the last health probe", run: (context) => integerReply(dbSize(context)) },
 ];

@@ -6,9 +6,9 @@
 // Redis's error texts.
 import { ascii, ExpireCondition, ExpiryKind, KeyedOp, parseInt64, SetCondition, type KeyedStep } from "../../kv/keyed-commands.ts";
 import { storedPayloadSizeBytesMax } from "../../kv/stored-value.ts";
-import { keyName, replyFromKvError, send, type CommandContext, type CommandSpec } from "./resp-context.ts";
+import { keyName, replyFromKvError, send, type CommandContext, type CommandSpec, type TransactionPart } from "./resp-context.ts";
 import { errorReply, integerReply, okReply, type RespReply } from "./resp-encoder.ts";
-import { crossSlotReply, oneShard, respFromKeyed, runKeyed, runOne } from "./resp-keyed.ts";
+import { crossSlotReply, oneShard, respFromKeyed, runKeyed } from "./resp-keyed.ts";
 
 const emptyBytes = new Uint8Array(0);
 const notInteger = errorReply("ERR value is not an integer or out of range");
@@ -74,6 +74,24 @@ export function parseSet(args: readonly Uint8Array[]): KeyedStep | RespReply {
   return setStep(args[1] ?? emptyBytes, args[2] ?? emptyBytes, condition, returnOld, expiry ?? noExpiry);
 }
 
+/** A part of one step whose reply is the step's, optionally mapped. */
+function single(step: KeyedStep, map: (reply: RespReply) => RespReply = (reply) => reply): TransactionPart {
+  return { steps: [step], reply: (replies) => map(replies[0] === undefined ? errorReply("ERR no reply from the shard") : respFromKeyed(replies[0])) };
+}
+
+/** Runs a command's part on its own: one log entry. */
+export async function runPart(context: CommandContext, part: TransactionPart | RespReply): Promise<RespReply> {
+  if (isReply(part)) return part;
+  if (part.steps.length === 0) return part.reply([]);
+  const result = await runKeyed(context, part.steps);
+  return "error" in result ? result.error : part.reply(result.replies);
+}
+
+function setPart(args: readonly Uint8Array[]): TransactionPart | RespReply {
+  const step = parseSet(args);
+  return isReply(step) ? step : single(step);
+}
+
 async function set(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
   const step = parseSet(args);
   if (isReply(step)) return step;
@@ -84,23 +102,21 @@ async function set(context: CommandContext, args: readonly Uint8Array[]): Promis
     const response = await send(context, { op: "SET", key: step.key, value, linearizable: false });
     return response.code === "OK" ? okReply : replyFromKvError(response);
   }
-  return runOne(context, step);
+  return runPart(context, single(step));
 }
 
-async function setWithExpiry(context: CommandContext, args: readonly Uint8Array[], unit: "s" | "ms", name: string): Promise<RespReply> {
+function setWithExpiry(args: readonly Uint8Array[], unit: "s" | "ms", name: string): TransactionPart | RespReply {
   const expiry = parseExpiry(args[2], unit, false, name, true);
   if (isReply(expiry)) return expiry;
-  return runOne(context, setStep(args[1] ?? emptyBytes, args[3] ?? emptyBytes, SetCondition.Always, false, expiry));
+  return single(setStep(args[1] ?? emptyBytes, args[3] ?? emptyBytes, SetCondition.Always, false, expiry));
 }
 
-async function setnx(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
-  const reply = await runOne(context, setStep(args[1] ?? emptyBytes, args[2] ?? emptyBytes, SetCondition.IfAbsent, false, noExpiry));
-  if (reply.type === "error") return reply;
-  return integerReply(reply.type === "simple" ? 1 : 0);
+function setnx(args: readonly Uint8Array[]): TransactionPart {
+  return single(setStep(args[1] ?? emptyBytes, args[2] ?? emptyBytes, SetCondition.IfAbsent, false, noExpiry), (reply) => (reply.type === "error" ? reply : integerReply(reply.type === "simple" ? 1 : 0)));
 }
 
-function incrBy(context: CommandContext, key: Uint8Array, delta: bigint): Promise<RespReply> {
-  return runOne(context, { op: KeyedOp.IncrBy, key, args: [ascii(delta)] });
+function incrBy(key: Uint8Array, delta: bigint | RespReply): TransactionPart | RespReply {
+  return typeof delta === "bigint" ? single({ op: KeyedOp.IncrBy, key, args: [ascii(delta)] }) : delta;
 }
 
 function deltaOf(arg: Uint8Array | undefined, negate: boolean): bigint | RespReply {
@@ -111,7 +127,7 @@ function deltaOf(arg: Uint8Array | undefined, negate: boolean): bigint | RespRep
   return negate ? -delta : delta;
 }
 
-async function getex(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
+function getex(args: readonly Uint8Array[]): TransactionPart | RespReply {
   let expiry: Expiry = noExpiry;
   let seen = false;
   for (let index = 2; index < args.length; index++) {
@@ -129,7 +145,7 @@ async function getex(context: CommandContext, args: readonly Uint8Array[]): Prom
       return syntaxError;
     }
   }
-  return runOne(context, { op: KeyedOp.GetEx, key: args[1] ?? emptyBytes, args: [ascii(expiry.kind), ascii(expiry.ms)] });
+  return single({ op: KeyedOp.GetEx, key: args[1] ?? emptyBytes, args: [ascii(expiry.kind), ascii(expiry.ms)] });
 }
 
 /** EXPIRE-family arguments as a step, or the error. */
@@ -155,74 +171,65 @@ export function parseExpire(args: readonly Uint8Array[], unit: "s" | "ms", absol
   return { op: KeyedOp.Expire, key: args[1] ?? emptyBytes, args: [ascii(expiry.kind), ascii(expiry.ms), ascii(condition)] };
 }
 
-function expireCommand(unit: "s" | "ms", absolute: boolean, name: string) {
-  return async (context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> => {
+function expirePart(unit: "s" | "ms", absolute: boolean, name: string) {
+  return (args: readonly Uint8Array[]): TransactionPart | RespReply => {
     const step = parseExpire(args, unit, absolute, name);
-    if (isReply(step)) return step;
-    return runOne(context, step);
+    return isReply(step) ? step : single(step);
   };
 }
 
-function ttlCommand(unit: "s" | "ms", form: "ttl" | "time") {
-  return (context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> => runOne(context, { op: KeyedOp.Ttl, key: args[1] ?? emptyBytes, args: [ascii(unit), ascii(form)] });
+function ttlPart(unit: "s" | "ms", form: "ttl" | "time") {
+  return (args: readonly Uint8Array[]): TransactionPart => single({ op: KeyedOp.Ttl, key: args[1] ?? emptyBytes, args: [ascii(unit), ascii(form)] });
+}
+
+function msetnxPart(args: readonly Uint8Array[]): TransactionPart | RespReply {
+  if (args.length % 2 !== 1) return errorReply("ERR wrong number of arguments for 'msetnx' command");
+  const steps: KeyedStep[] = [];
+  for (let index = 1; index < args.length; index += 2) steps.push(setStep(args[index] ?? emptyBytes, args[index + 1] ?? emptyBytes, SetCondition.Always, false, noExpiry));
+  const first = steps[0]?.key ?? emptyBytes;
+  return { steps: [{ op: KeyedOp.SetIfNoneExist, key: first, args: [ascii(steps.length)] }, ...steps], reply: (replies) => (replies[0] === undefined ? errorReply("ERR no reply from the shard") : respFromKeyed(replies[0])) };
 }
 
 async function msetnx(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
-  if (args.length % 2 !== 1) return errorReply("ERR wrong number of arguments for 'msetnx' command");
-  const keys: Uint8Array[] = [];
-  const steps: KeyedStep[] = [];
-  for (let index = 1; index < args.length; index += 2) {
-    const key = args[index] ?? emptyBytes;
-    keys.push(key);
-    steps.push(setStep(key, args[index + 1] ?? emptyBytes, SetCondition.Always, false, noExpiry));
-  }
-  if (oneShard(context, keys) === null) return crossSlotReply;
-  const first = keys[0] ?? emptyBytes;
-  const result = await runKeyed(context, [{ op: KeyedOp.SetIfNoneExist, key: first, args: [ascii(steps.length)] }, ...steps]);
-  if ("error" in result) return result.error;
-  const reply = result.replies[0];
-  return reply === undefined ? errorReply("ERR no reply from the shard") : respFromKeyed(reply);
+  const part = msetnxPart(args);
+  if (isReply(part)) return part;
+  if (oneShard(context, part.steps.map((step) => step.key)) === null) return crossSlotReply;
+  return runPart(context, part);
 }
 
 const keyed = { firstKeyIndex: 1, lastKeyIndex: 1, keyStep: 1 } as const;
-const one = (op: KeyedOp) => (context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> => runOne(context, { op, key: args[1] ?? emptyBytes, args: [] });
+const oneStep = (op: KeyedOp) => (args: readonly Uint8Array[]): TransactionPart => single({ op, key: args[1] ?? emptyBytes, args: [] });
 const write = { flags: ["write"], write: true } as const;
 const writeFast = { flags: ["write", "fast"], write: true } as const;
+const readFast = { flags: ["readonly", "fast"], write: false } as const;
+
+/** A spec whose run is its transaction part run alone. */
+function keyedSpec(spec: Omit<CommandSpec, "run" | "transaction">, transaction: (args: readonly Uint8Array[]) => TransactionPart | RespReply): CommandSpec {
+  return { ...spec, transaction, run: (context, args) => runPart(context, transaction(args)) };
+}
 
 export const stringCommands: readonly CommandSpec[] = [
-  { name: "set", arity: -3, ...write, ...keyed, group: "string", summary: "Sets a key (NX, XX, GET, KEEPTTL, EX, PX, EXAT, PXAT): one command in its shard's log", run: set },
-  { name: "setnx", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Sets a key only if absent: 1 if set", run: setnx },
-  { name: "setex", arity: 4, ...write, ...keyed, group: "string", summary: "Sets a key with a deadline in seconds", run: (context, args) => setWithExpiry(context, args, "s", "setex") },
-  { name: "psetex", arity: 4, ...write, ...keyed, group: "string", summary: "Sets a key with a deadline in milliseconds", run: (context, args) => setWithExpiry(context, args, "ms", "psetex") },
-  { name: "getset", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Sets a key, returns the old value", run: (context, args) => runOne(context, setStep(args[1] ?? emptyBytes, args[2] ?? emptyBytes, SetCondition.Always, true, noExpiry)) },
-  { name: "getdel", arity: 2, ...writeFast, ...keyed, group: "string", summary: "Returns a key's value and deletes it", run: one(KeyedOp.GetDel) },
-  { name: "getex", arity: -2, ...writeFast, ...keyed, group: "string", summary: "Returns a key's value and sets or removes its deadline (through the log)", run: getex },
-  { name: "incr", arity: 2, ...writeFast, ...keyed, group: "string", summary: "Adds 1 to an int64 value", run: (context, args) => incrBy(context, args[1] ?? emptyBytes, 1n) },
-  { name: "decr", arity: 2, ...writeFast, ...keyed, group: "string", summary: "Subtracts 1 from an int64 value", run: (context, args) => incrBy(context, args[1] ?? emptyBytes, -1n) },
-  {
-    name: "incrby", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Adds an int64 to a value",
-    run: (context, args) => {
-      const delta = deltaOf(args[2], false);
-      return typeof delta === "bigint" ? incrBy(context, args[1] ?? emptyBytes, delta) : delta;
-    },
-  },
-  {
-    name: "decrby", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Subtracts an int64 from a value",
-    run: (context, args) => {
-      const delta = deltaOf(args[2], true);
-      return typeof delta === "bigint" ? incrBy(context, args[1] ?? emptyBytes, delta) : delta;
-    },
-  },
-  { name: "incrbyfloat", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Adds a float to a value (double precision, not Redis's long double)", run: (context, args) => runOne(context, { op: KeyedOp.IncrByFloat, key: args[1] ?? emptyBytes, args: [args[2] ?? emptyBytes] }) },
-  { name: "append", arity: 3, ...write, ...keyed, group: "string", summary: "Appends to a value, returns the new length", run: (context, args) => runOne(context, { op: KeyedOp.Append, key: args[1] ?? emptyBytes, args: [args[2] ?? emptyBytes] }) },
-  { name: "msetnx", arity: -3, ...write, firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 2, group: "string", summary: "Sets keys only if none exists (keys of one shard, else CROSSSLOT)", run: msetnx },
-  { name: "expire", arity: -3, ...writeFast, ...keyed, group: "keyspace", summary: "Sets a deadline in seconds from now (NX, XX, GT, LT)", run: expireCommand("s", false, "expire") },
-  { name: "pexpire", arity: -3, ...writeFast, ...keyed, group: "keyspace", summary: "Sets a deadline in milliseconds from now (NX, XX, GT, LT)", run: expireCommand("ms", false, "pexpire") },
-  { name: "expireat", arity: -3, ...writeFast, ...keyed, group: "keyspace", summary: "Sets a deadline as Unix seconds (NX, XX, GT, LT)", run: expireCommand("s", true, "expireat") },
-  { name: "pexpireat", arity: -3, ...writeFast, ...keyed, group: "keyspace", summary: "Sets a deadline as Unix milliseconds (NX, XX, GT, LT)", run: expireCommand("ms", true, "pexpireat") },
-  { name: "persist", arity: 2, ...writeFast, ...keyed, group: "keyspace", summary: "Removes a key's deadline", run: one(KeyedOp.Persist) },
-  { name: "ttl", arity: 2, flags: ["readonly", "fast"], write: false, ...keyed, group: "keyspace", summary: "Seconds left (-1 no deadline, -2 absent), by the leader's clock through the log", run: ttlCommand("s", "ttl") },
-  { name: "pttl", arity: 2, flags: ["readonly", "fast"], write: false, ...keyed, group: "keyspace", summary: "Milliseconds left (-1 no deadline, -2 absent), by the leader's clock through the log", run: ttlCommand("ms", "ttl") },
-  { name: "expiretime", arity: 2, flags: ["readonly", "fast"], write: false, ...keyed, group: "keyspace", summary: "The deadline as Unix seconds (-1, -2)", run: ttlCommand("s", "time") },
-  { name: "pexpiretime", arity: 2, flags: ["readonly", "fast"], write: false, ...keyed, group: "keyspace", summary: "The deadline as Unix milliseconds (-1, -2)", run: ttlCommand("ms", "time") },
+  { name: "set", arity: -3, ...write, ...keyed, group: "string", summary: "Sets a key (NX, XX, GET, KEEPTTL, EX, PX, EXAT, PXAT): one command in its shard's log", run: set, transaction: setPart },
+  keyedSpec({ name: "setnx", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Sets a key only if absent: 1 if set" }, setnx),
+  keyedSpec({ name: "setex", arity: 4, ...write, ...keyed, group: "string", summary: "Sets a key with a deadline in seconds" }, (args) => setWithExpiry(args, "s", "setex")),
+  keyedSpec({ name: "psetex", arity: 4, ...write, ...keyed, group: "string", summary: "Sets a key with a deadline in milliseconds" }, (args) => setWithExpiry(args, "ms", "psetex")),
+  keyedSpec({ name: "getset", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Sets a key, returns the old value" }, (args) => single(setStep(args[1] ?? emptyBytes, args[2] ?? emptyBytes, SetCondition.Always, true, noExpiry))),
+  keyedSpec({ name: "getdel", arity: 2, ...writeFast, ...keyed, group: "string", summary: "Returns a key's value and deletes it" }, oneStep(KeyedOp.GetDel)),
+  keyedSpec({ name: "getex", arity: -2, ...writeFast, ...keyed, group: "string", summary: "Returns a key's value and sets or removes its deadline (through the log)" }, getex),
+  keyedSpec({ name: "incr", arity: 2, ...writeFast, ...keyed, group: "string", summary: "Adds 1 to an int64 value" }, (args) => incrBy(args[1] ?? emptyBytes, 1n)),
+  keyedSpec({ name: "decr", arity: 2, ...writeFast, ...keyed, group: "string", summary: "Subtracts 1 from an int64 value" }, (args) => incrBy(args[1] ?? emptyBytes, -1n)),
+  keyedSpec({ name: "incrby", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Adds an int64 to a value" }, (args) => incrBy(args[1] ?? emptyBytes, deltaOf(args[2], false))),
+  keyedSpec({ name: "decrby", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Subtracts an int64 from a value" }, (args) => incrBy(args[1] ?? emptyBytes, deltaOf(args[2], true))),
+  keyedSpec({ name: "incrbyfloat", arity: 3, ...writeFast, ...keyed, group: "string", summary: "Adds a float to a value (double precision, not Redis's long double)" }, (args) => single({ op: KeyedOp.IncrByFloat, key: args[1] ?? emptyBytes, args: [args[2] ?? emptyBytes] })),
+  keyedSpec({ name: "append", arity: 3, ...write, ...keyed, group: "string", summary: "Appends to a value, returns the new length" }, (args) => single({ op: KeyedOp.Append, key: args[1] ?? emptyBytes, args: [args[2] ?? emptyBytes] })),
+  { name: "msetnx", arity: -3, ...write, firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 2, group: "string", summary: "Sets keys only if none exists (keys of one shard, else CROSSSLOT)", run: msetnx, transaction: msetnxPart },
+  keyedSpec({ name: "expire", arity: -3, ...writeFast, ...keyed, group: "keyspace", summary: "Sets a deadline in seconds from now (NX, XX, GT, LT)" }, expirePart("s", false, "expire")),
+  keyedSpec({ name: "pexpire", arity: -3, ...writeFast, ...keyed, group: "keyspace", summary: "Sets a deadline in milliseconds from now (NX, XX, GT, LT)" }, expirePart("ms", false, "pexpire")),
+  keyedSpec({ name: "expireat", arity: -3, ...writeFast, ...keyed, group: "keyspace", summary: "Sets a deadline as Unix seconds (NX, XX, GT, LT)" }, expirePart("s", true, "expireat")),
+  keyedSpec({ name: "pexpireat", arity: -3, ...writeFast, ...keyed, group: "keyspace", summary: "Sets a deadline as Unix milliseconds (NX, XX, GT, LT)" }, expirePart("ms", true, "pexpireat")),
+  keyedSpec({ name: "persist", arity: 2, ...writeFast, ...keyed, group: "keyspace", summary: "Removes a key's deadline" }, oneStep(KeyedOp.Persist)),
+  keyedSpec({ name: "ttl", arity: 2, ...readFast, ...keyed, group: "keyspace", summary: "Seconds left (-1 no deadline, -2 absent), by the leader's clock through the log" }, ttlPart("s", "ttl")),
+  keyedSpec({ name: "pttl", arity: 2, ...readFast, ...keyed, group: "keyspace", summary: "Milliseconds left (-1 no deadline, -2 absent), by the leader's clock through the log" }, ttlPart("ms", "ttl")),
+  keyedSpec({ name: "expiretime", arity: 2, ...readFast, ...keyed, group: "keyspace", summary: "The deadline as Unix seconds (-1, -2)" }, ttlPart("s", "time")),
+  keyedSpec({ name: "pexpiretime", arity: 2, ...readFast, ...keyed, group: "keyspace", summary: "The deadline as Unix milliseconds (-1, -2)" }, ttlPart("ms", "time")),
 ];
