@@ -2,6 +2,8 @@
 // process-global table registry. The memory layout is described in table.h.
 #include "table.h"
 
+#include <atomic>
+
 #include <cstring>
 #include <new>
 #include <utility>
@@ -281,6 +283,8 @@ void SwissTable::allocate(size_t capacity) {
   std::memset(control_, kEmpty, capacity + kClonedBytes);
   capacity_ = capacity;
   tombstoneCount_ = 0;
+  static std::atomic<uint64_t> layoutNext{1};
+  layout_ = layoutNext.fetch_add(1);
 }
 
 void SwissTable::setControl(size_t index, int8_t control) {
@@ -410,6 +414,7 @@ void SwissTable::swap(SwissTable& other) noexcept {
   std::swap(count_, other.count_);
   std::swap(tombstoneCount_, other.tombstoneCount_);
   std::swap(entryBytes_, other.entryBytes_);
+  std::swap(layout_, other.layout_);
   arena_.swap(other.arena_);
 }
 

@@ -133,6 +133,19 @@ class SwissTable {
   // Control bytes + slot array + every entry block (their requested sizes).
   size_t bytesUsed() const;
 
+  // Identifies the slot layout: a new number (process-wide) whenever entries may have moved
+  // (resize, rehash, clear), so a scan cursor taken under another layout is known to be stale.
+  uint64_t layout() const { return layout_; }
+  // Visits the full slots of [begin, end) in slot order; returns where to continue.
+  template <typename Visit>
+  size_t forEachInSlots(size_t begin, size_t end, Visit visit) const {
+    size_t index = begin;
+    for (; index < end && index < capacity_; index++) {
+      if (control_[index] >= 0 && !visit(*slots_[index])) return index + 1;
+    }
+    return index;
+  }
+
   // Visits every entry in slot order: the stable order snapshots are written in.
   template <typename Visit>
   void forEach(Visit visit) const {
@@ -160,6 +173,7 @@ class SwissTable {
   size_t count_ = 0;
   size_t tombstoneCount_ = 0;
   size_t entryBytes_ = 0;
+  uint64_t layout_ = 0;
 };
 
 // A SwissTable shared by several JS threads: one shared_mutex, readers in parallel.

@@ -13,6 +13,8 @@
 
 #include "table.h"
 
+#include <algorithm>
+
 namespace {
 
 struct TableHandle {
@@ -241,6 +243,49 @@ Napi::Value Entries(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// tableScan(handle, slotBegin, slotCountMax, entryCountMax, valuePrefixBytes): the entries of up
+// to slotCountMax slots from slotBegin (stopping early after entryCountMax entries), each value cut
+// to its first valuePrefixBytes. Returns { layout, next, keys, values }; next = capacity at the end.
+Napi::Value Scan(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  const double slotBegin = info[1].As<Napi::Number>().DoubleValue();
+  const double slotCountMax = info[2].As<Napi::Number>().DoubleValue();
+  const double entryCountMax = info[3].As<Napi::Number>().DoubleValue();
+  const double valuePrefixBytes = info[4].As<Napi::Number>().DoubleValue();
+  if (!(slotBegin >= 0) || !(slotCountMax >= 1) || !(entryCountMax >= 1) || !(valuePrefixBytes >= 0) || slotCountMax > 1e9 || entryCountMax > 1e6) {
+    throwCoded(env, "BAD_REQUEST", "tableScan: bad arguments");
+    return env.Undefined();
+  }
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  const size_t begin = static_cast<size_t>(slotBegin);
+  const size_t end = begin + static_cast<size_t>(slotCountMax);
+  const size_t entriesMax = static_cast<size_t>(entryCountMax);
+  const uint32_t prefixMax = static_cast<uint32_t>(std::min(valuePrefixBytes, 4294967295.0));
+  Napi::Array keys = Napi::Array::New(env);
+  Napi::Array values = Napi::Array::New(env);
+  uint32_t index = 0;
+  const size_t next = table->map.forEachInSlots(begin, end, [&](const ukv::Entry& entry) {
+    Napi::Uint8Array key = Napi::Uint8Array::New(env, entry.keySize);
+    std::memcpy(key.Data(), entry.key(), entry.keySize);
+    const uint32_t valueSize = std::min(entry.valueSize, prefixMax);
+    Napi::Uint8Array value = Napi::Uint8Array::New(env, valueSize);
+    std::memcpy(value.Data(), entry.value(), valueSize);
+    keys.Set(index, key);
+    values.Set(index, value);
+    index++;
+    return index < entriesMax;
+  });
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("layout", Napi::Number::New(env, static_cast<double>(table->map.layout() % (uint64_t{1} << 53))));
+  result.Set("next", Napi::Number::New(env, static_cast<double>(std::min(next, table->map.capacity()))));
+  result.Set("capacity", Napi::Number::New(env, static_cast<double>(table->map.capacity())));
+  result.Set("keys", keys);
+  result.Set("values", values);
+  return result;
+}
+
 }  // namespace
 
 // The Table shared by the snapshot binding: nullptr (with a JS exception pending) if closed.
@@ -265,6 +310,7 @@ void InitTable(Napi::Env env, Napi::Object exports) {
   exports.Set("tableBytesUsed", Napi::Function::New(env, BytesUsed));
   exports.Set("tableClear", Napi::Function::New(env, Clear));
   exports.Set("tableEntries", Napi::Function::New(env, Entries));
+  exports.Set("tableScan", Napi::Function::New(env, Scan));
   Napi::Object limits = Napi::Object::New(env);
   limits.Set("keySizeBytesMax", Napi::Number::New(env, ukv::kKeySizeBytesMax));
   limits.Set("valueSizeBytesMax", Napi::Number::New(env, ukv::kValueSizeBytesMax));

@@ -9,28 +9,30 @@ const srcRoot = resolve(import.meta.dir, "../src");
 /** folder -> folders it may import (besides itself). `util` and `proto` are open to all below. */
 const allowedImports: Record<string, readonly string[]> = {
   main: ["cli", "util"],
-  cli: ["store", "bulk", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
-  bulk: ["util"],
+  cli: ["store", "kv", "bulk", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  bulk: ["ring", "util"],
   // storage: the DirLock `cluster up` holds on its directory (one supervisor a cluster dir).
   cluster: ["config", "client", "storage", "util"],
-  router: ["ring", "transport", "client", "config", "proto", "util"],
+  router: ["ring", "kv", "transport", "client", "config", "proto", "util"],
   client: ["ring", "transport", "proto", "util"],
-  store: ["node", "meta", "router", "client", "ring", "raft", "storage", "transport", "config", "proto", "util"],
+  store: ["node", "kv", "meta", "router", "client", "ring", "raft", "storage", "transport", "config", "proto", "util"],
   meta: ["node", "raft", "storage", "transport", "config", "proto", "util"],
-  node: ["raft", "storage", "transport", "config", "proto", "util"],
-  transport: ["proto", "raft", "util"],
+  node: ["kv", "raft", "storage", "transport", "config", "proto", "util"],
+  transport: ["kv", "proto", "raft", "util"],
+  // The Redis-compatible data model every layer shares: stored values (deadline header) and keyed commands.
+  kv: ["util"],
   config: ["util"],
   storage: ["util"],
   raft: ["util"],
   ring: ["util"],
-  sim: ["raft", "ring", "node", "storage", "util"],
-  chaos: ["store", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  sim: ["raft", "ring", "kv", "node", "storage", "util"],
+  chaos: ["store", "kv", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
   proto: [],
   util: [],
 };
 
 /** Folders that must stay pure: no IO, clocks, randomness or console. */
-const pureFolders = new Set(["raft", "ring"]);
+const pureFolders = new Set(["raft", "ring", "kv"]);
 const impurePatterns: readonly [RegExp, string][] = [
   [/from\s+["']node:/, "imports a node: module"],
   [/from\s+["'](fs|net|os|child_process|worker_threads)["']/, "imports an IO module"],

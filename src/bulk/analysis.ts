@@ -1,6 +1,7 @@
 // One pass over a bulk input: the statistics of `ukv analyze` (row counts, bad rows, key and value
 // sizes, distinct keys, the key-hash histogram), every one in bounded memory: about 1.2 MiB of
 // histograms, at most 64 MiB for exact distinct counting, and one row of input buffered.
+import { routingKey } from "../ring/hash-tag.ts";
 import { bulkBadRowSampleCountMax, bulkSkippedNameCountMax } from "../util/limits.ts";
 import { UkvError } from "../util/errors.ts";
 import { DelimitedReader } from "./csv-reader.ts";
@@ -26,9 +27,9 @@ hashBig[0] = 1n;
 const lowWordIndex = hashWords[0] === 1 ? 0 : 1;
 const highWordIndex = 1 - lowWordIndex;
 
-/** The key hash of universeKV (xxHash64, seed 0) as [high, low] unsigned 32-bit words. */
+/** The routing hash of universeKV (xxHash64 of the key or its hash tag, seed 0) as [high, low] unsigned 32-bit words. */
 export function keyHashWords(key: Uint8Array): [number, number] {
-  hashBig[0] = Bun.hash.xxHash64(key, 0n);
+  hashBig[0] = Bun.hash.xxHash64(routingKey(key), 0n);
   return [hashWords[highWordIndex] as number, hashWords[lowWordIndex] as number];
 }
 
@@ -52,8 +53,11 @@ export class AnalysisStats implements RowSink {
     this.rowCount += 1;
     this.keySizes.add(key.length);
     this.valueSizes.add(value.length);
+    // Distinct keys by the whole key; shard planning by the routing hash (a hash tag's).
     this.distinctKeys.add(high, low);
-    this.hashes.add(high, key.length + value.length);
+    const routing = routingKey(key);
+    const routingHigh = routing === key ? high : keyHashWords(key)[0];
+    this.hashes.add(routingHigh, key.length + value.length);
   }
 
   bad(lineNumber: number, reason: string): void {

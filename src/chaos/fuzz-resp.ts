@@ -9,7 +9,7 @@
 import type { RouteFields } from "../client/shard-routing.ts";
 import { CommandTable } from "../router/resp/resp-commands.ts";
 import { respConnectionParserLimits } from "../router/resp/resp-connection.ts";
-import { KeyLocks, keyName, type CommandContext, type RespBackend, type RespServerStats, type RespSession } from "../router/resp/resp-context.ts";
+import { keyName, newSession, type CommandContext, type RespBackend, type RespServerStats, type RespSession } from "../router/resp/resp-context.ts";
 import { RespWriter, type RespReply } from "../router/resp/resp-encoder.ts";
 import { RespParser, type RespParsed, type RespParserLimits } from "../router/resp/resp-parser.ts";
 import type { RouterView } from "../router/router-server.ts";
@@ -172,7 +172,6 @@ export interface RespFuzzCase {
 export function respFuzzTarget(prng: Prng): RespFuzzCase {
   const table = new CommandTable();
   const backend = new MemoryBackend();
-  const keyLocks = new KeyLocks();
   const stats: RespServerStats = { startedAtMs: Date.now(), port: 0, connectionCount: 1, connectionCountTotal: 1, commandCountTotal: 0, rejectedConnectionCountTotal: 0 };
   let caseCount = 0;
   return {
@@ -182,7 +181,7 @@ export function respFuzzTarget(prng: Prng): RespFuzzCase {
       const limits = caseCount % 2 === 0 ? smallLimits : realLimits;
       const whole = new RespParser(limits).push(input);
       assertSameParse(whole, parseInPieces(limits, input));
-      const session: RespSession = { id: caseCount, protocol: 2, name: null, libName: null, libVersion: null, readMode: "follower", closeAfterReply: false };
+      const session: RespSession = newSession(caseCount);
       const writer = new RespWriter();
       let runCount = 0;
       for (const parsed of whole) {
@@ -190,7 +189,7 @@ export function respFuzzTarget(prng: Prng): RespFuzzCase {
         runCount++;
         stats.commandCountTotal++;
         const resolved = table.resolve(parsed.args);
-        const reply: RespReply = "run" in resolved ? await resolved.run(contextFor(backend, session, stats, keyLocks), parsed.args) : resolved;
+        const reply: RespReply = "run" in resolved ? await resolved.run(contextFor(backend, session, stats), parsed.args) : resolved;
         writer.write(reply, session.protocol);
       }
       writer.take();
@@ -198,6 +197,6 @@ export function respFuzzTarget(prng: Prng): RespFuzzCase {
   };
 }
 
-function contextFor(backend: RespBackend, session: RespSession, stats: RespServerStats, keyLocks: KeyLocks): CommandContext {
-  return { backend, session, stats, keyLocks, linearizable: session.readMode === "linearizable" };
+function contextFor(backend: RespBackend, session: RespSession, stats: RespServerStats): CommandContext {
+  return { backend, session, stats, linearizable: session.readMode === "linearizable" };
 }

@@ -1,13 +1,16 @@
-// The state-machine command carried in a Raft entry: one SET or DELETE, tagged with the proposing
+// The state-machine command carried in a Raft entry: one SET, DELETE or keyed transaction, tagged with the proposing
 // node and a per-node sequence so the proposer can find the waiting client when the entry applies.
 // Layout (little-endian): u8 version=1 | u8 op | u32 proposerId | f64 sequence | u32 keySize | key
 // | u32 valueSize | value. Decoding checks every length against the buffer and the limits.
 import { UkvError } from "../util/errors.ts";
-import { keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
+import { keyedCommandSizeBytesMax, keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
 
 export enum CommandOp {
   Set = 1,
   Delete = 2,
+  // Issue 15 (Redis commands) owns 3..49.
+  /** A read-modify-write transaction on keys of this shard (src/node/keyed-commands.ts); value: its encoding, key: its first key. */
+  Keyed = 3,
 }
 
 export interface Command {
@@ -21,22 +24,29 @@ export interface Command {
 const commandVersion = 1;
 const headerSizeBytes = 1 + 1 + 4 + 8 + 4;
 
-export function checkKeyValue(key: Uint8Array, value: Uint8Array): void {
+/** The largest value a command of `op` carries. */
+function valueSizeLimit(op: number): number {
+  return op === CommandOp.Keyed ? keyedCommandSizeBytesMax : valueSizeBytesMax;
+}
+
+const knownOps = new Set<number>([CommandOp.Set, CommandOp.Delete, CommandOp.Keyed]);
+
+export function checkKeyValue(key: Uint8Array, value: Uint8Array, valueLimitBytes = valueSizeBytesMax): void {
   if (key.byteLength === 0) throw new UkvError("BAD_REQUEST", "Key must not be empty");
   if (key.byteLength > keySizeBytesMax) {
     throw new UkvError("KEY_TOO_LARGE", `Key too large: ${key.byteLength} bytes, limit ${keySizeBytesMax}`, {
       data: { sizeBytes: key.byteLength, limitBytes: keySizeBytesMax },
     });
   }
-  if (value.byteLength > valueSizeBytesMax) {
-    throw new UkvError("VALUE_TOO_LARGE", `Value too large: ${value.byteLength} bytes, limit ${valueSizeBytesMax}`, {
-      data: { sizeBytes: value.byteLength, limitBytes: valueSizeBytesMax },
+  if (value.byteLength > valueLimitBytes) {
+    throw new UkvError("VALUE_TOO_LARGE", `Value too large: ${value.byteLength} bytes, limit ${valueLimitBytes}`, {
+      data: { sizeBytes: value.byteLength, limitBytes: valueLimitBytes },
     });
   }
 }
 
 export function encodeCommand(command: Command): Uint8Array {
-  checkKeyValue(command.key, command.value);
+  checkKeyValue(command.key, command.value, valueSizeLimit(command.op));
   const bytes = new Uint8Array(headerSizeBytes + command.key.byteLength + 4 + command.value.byteLength);
   const view = new DataView(bytes.buffer);
   view.setUint8(0, commandVersion);
@@ -57,12 +67,12 @@ export function decodeCommand(bytes: Uint8Array): Command {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint8(0) !== commandVersion) throw invalid(`unknown version ${view.getUint8(0)}`);
   const op = view.getUint8(1);
-  if (op !== CommandOp.Set && op !== CommandOp.Delete) throw invalid(`unknown op ${op}`);
+  if (!knownOps.has(op)) throw invalid(`unknown op ${op}`);
   const keySize = view.getUint32(14, true);
   if (keySize > keySizeBytesMax || headerSizeBytes + keySize + 4 > bytes.byteLength) throw invalid(`bad key size ${keySize}`);
   const valueSizeOffset = headerSizeBytes + keySize;
   const valueSize = view.getUint32(valueSizeOffset, true);
-  if (valueSize > valueSizeBytesMax || valueSizeOffset + 4 + valueSize !== bytes.byteLength) {
+  if (valueSize > valueSizeLimit(op) || valueSizeOffset + 4 + valueSize !== bytes.byteLength) {
     throw invalid(`bad value size ${valueSize}`);
   }
   return {

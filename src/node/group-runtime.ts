@@ -19,6 +19,7 @@ import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { Prng } from "../util/prng.ts";
 import { CommandOp, decodeCommand, encodeCommand } from "./command.ts";
+import { decodeKeyedTransaction, encodeKeyedReply, executeKeyedTransaction } from "../kv/keyed-commands.ts";
 import {
   decodeMemberAddress,
   decodeMembership,
@@ -483,8 +484,11 @@ export class GroupRuntime {
     }, delayMs);
   }
 
-  /** Proposes one SET or DELETE; resolves once it is committed and applied here. */
-  async write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<void> {
+  /**
+   * Proposes one SET, DELETE or keyed transaction; resolves once it is committed and applied here,
+   * with the entry's result (a keyed transaction's encoded reply; empty for SET and DELETE).
+   */
+  async write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<Uint8Array> {
     this.#checkOpen();
     if (this.#role !== Role.Leader) throw this.notLeaderError();
     this.#wake();
@@ -499,7 +503,7 @@ export class GroupRuntime {
       throw mapped;
     }
     this.#scheduleDrain();
-    await done;
+    return await done;
   }
 
   /** A follower read (FR4.3): whatever this member has applied. */
@@ -991,6 +995,16 @@ export class GroupRuntime {
         this.#applyConfChange(entry);
       } else if (entry.data.byteLength > 0) {
         const command = decodeCommand(entry.data);
+        if (command.op === CommandOp.Keyed) {
+          // Reads the table as the entries before left it: everything pending goes in first.
+          flush();
+          const result = executeKeyedTransaction(decodeKeyedTransaction(command.value), (key) => this.table.get(key));
+          if (result.ops.length > 0) this.table.applyBatch(result.ops);
+          if (command.proposerId === this.nodeId) this.#proposals.resolve(command.sequence, encodeKeyedReply(result.reply));
+          this.#appliedIndex = entry.index;
+          this.#options.probe?.entryApplied(entry);
+          continue;
+        }
         ops.push(
           command.op === CommandOp.Set
             ? { kind: "set", key: command.key, value: command.value }

@@ -9,7 +9,7 @@
 import { mkdirSync } from "node:fs";
 import type { Message } from "../raft/types.ts";
 import { SnapshotStore, type IncomingSnapshot } from "../storage/snapshot-store.ts";
-import { Table, type TableOp } from "../storage/table.ts";
+import { Table, type TableOp, type TableScanPage } from "../storage/table.ts";
 import type { RaftTransport } from "../transport/raft-transport.ts";
 import { assert } from "../util/assert.ts";
 
@@ -49,6 +49,8 @@ export interface ReplicaStateMachine {
   get(key: Uint8Array): Uint8Array | null;
   applyBatch(ops: TableOp[]): void;
   entries(): [Uint8Array, Uint8Array][];
+  /** A bounded page of a slot-order walk (SCAN, active expiry): see Table.scan. */
+  scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage;
   count(): number;
   bytesUsed(): number;
   close(): void;

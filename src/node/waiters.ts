@@ -7,8 +7,10 @@ import type { ReplicaClock, TimerHandle } from "./replica-io.ts";
 
 export const waiterCountMax = 100_000;
 
+const emptyResult = new Uint8Array(0);
+
 interface Waiter {
-  resolve(): void;
+  resolve(result?: Uint8Array): void;
   reject(error: Error): void;
   timer: TimerHandle;
 }
@@ -29,28 +31,28 @@ export class ProposalWaiters {
     return this.#waiters.size;
   }
 
-  /** Reserves a sequence and returns it with the promise that settles when that entry applies. */
-  add(timeoutMs: number): { sequence: number; done: Promise<void> } {
+  /** Reserves a sequence and returns it with the promise that settles when that entry applies (with the entry's result: a keyed command's reply, else empty). */
+  add(timeoutMs: number): { sequence: number; done: Promise<Uint8Array> } {
     if (this.#waiters.size >= waiterCountMax) {
       throw new UkvError("SHARD_UNAVAILABLE", `Too many writes in flight: limit ${waiterCountMax}`);
     }
     const sequence = this.#sequenceNext++;
-    const done = new Promise<void>((resolve, reject) => {
+    const done = new Promise<Uint8Array>((resolve, reject) => {
       const timer = this.#clock.setTimer(() => {
         this.#waiters.delete(sequence);
         reject(new UkvError("TIMEOUT", `Write not committed within ${timeoutMs} ms (outcome unknown)`));
       }, timeoutMs);
-      this.#waiters.set(sequence, { resolve, reject, timer });
+      this.#waiters.set(sequence, { resolve: (result) => resolve(result ?? emptyResult), reject, timer });
     });
     return { sequence, done };
   }
 
-  resolve(sequence: number): void {
+  resolve(sequence: number, result?: Uint8Array): void {
     const waiter = this.#waiters.get(sequence);
     if (waiter === undefined) return;
     waiter.timer.cancel();
     this.#waiters.delete(sequence);
-    waiter.resolve();
+    waiter.resolve(result);
   }
 
   reject(sequence: number, error: Error): void {
@@ -100,7 +102,7 @@ export class ReadWaiters {
         this.#waiters.delete(id);
         reject(new UkvError("TIMEOUT", `Linearizable read not confirmed within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#waiters.set(id, { resolve, reject, timer, readIndex: 0 });
+      this.#waiters.set(id, { resolve: () => resolve(), reject, timer, readIndex: 0 });
     });
     return { context, done };
   }

@@ -1,8 +1,9 @@
 // The ring: which shard owns a key. Pure (no IO, clock, randomness); a Ring is an immutable value
 // and every change (add a shard, split or move a range) returns a new Ring with epoch + 1.
 //
-// Key hash (documented for every client): h = xxHash64(keyBytes, seed 0), the reference XXH64
-// (Bun.hash.xxHash64, native XXH64), read as an unsigned 64-bit integer in [0, 2^64).
+// Key hash (documented for every client): h = xxHash64(routingKey(keyBytes), seed 0), the reference
+// XXH64 (Bun.hash.xxHash64, native XXH64), read as an unsigned 64-bit integer in [0, 2^64);
+// routingKey (hash-tag.ts) is the key, or its `{tag}` as in Redis Cluster.
 //
 // Layout: the hash space [0, 2^64) is cut into contiguous ranges, each owned by one shard.
 // A range is [start, end] with BOTH ends inclusive; ranges are sorted, the first starts at 0,
@@ -27,6 +28,7 @@
 // (about 70 bytes a range); ring-codec.ts has a binary form of 12 bytes a range.
 import { UkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
+import { routingKey } from "./hash-tag.ts";
 import { ringRangeCountMax, ringVnodeCountMax } from "../util/limits.ts";
 /**
  * xxHash64(data, seed 0) as its high and low 32 bits in out[0] and out[1]. Bun's native XXH64 (a
@@ -369,10 +371,10 @@ export class Ring {
     return this.#lookupHalves(words[highWordOffset] as number, words[lowWordOffset] as number);
   }
 
-  /** The shard owning `key`: lookup(xxHash64(key, seed 0)), without allocating. */
+  /** The shard owning `key`: lookup(xxHash64(routingKey(key), seed 0)), without allocating. */
   shardForKey(key: Uint8Array): number {
     const halves = this.#hashScratch;
-    xxHash64Halves(key, halves);
+    xxHash64Halves(routingKey(key), halves);
     return this.#lookupHalves(halves[0] as number, halves[1] as number);
   }
 

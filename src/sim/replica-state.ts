@@ -4,7 +4,7 @@
 // restored from a snapshot continues the same digest. Snapshot files live on the store's disk.
 import { assert } from "../util/assert.ts";
 import type { IncomingSnapshot, SnapshotInfo } from "../storage/snapshot-store.ts";
-import type { TableOp } from "../storage/table.ts";
+import type { TableOp, TableScanPage } from "../storage/table.ts";
 import type { ReplicaSnapshots, ReplicaState, ReplicaStateMachine, SnapshotRef } from "../node/replica-io.ts";
 import type { SimSnapshotFile, SimStoreDisk } from "./disk.ts";
 import { SimStateMachine } from "./state-machine.ts";
@@ -36,6 +36,20 @@ class SimKv implements ReplicaStateMachine {
 
   entries(): [Uint8Array, Uint8Array][] {
     return [...this.map].map(([key, value]) => [bytesOfLatin1(key), value]);
+  }
+
+  /** Slots are positions in the map's insertion order; the layout is fixed (no rehash). */
+  scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage {
+    const all = [...this.map];
+    const keys: Uint8Array[] = [];
+    const values: Uint8Array[] = [];
+    let slot = slotBegin;
+    for (; slot < Math.min(all.length, slotBegin + slotCountMax) && keys.length < entryCountMax; slot++) {
+      const [key, value] = all[slot] as [string, Uint8Array];
+      keys.push(bytesOfLatin1(key));
+      values.push(value.slice(0, valuePrefixBytes));
+    }
+    return { layout: 0, next: slot, capacity: all.length, keys, values };
   }
 
   count(): number {

@@ -14,6 +14,18 @@ import { native } from "./native.ts";
 
 export type TableOp = { kind: "set"; key: Uint8Array; value: Uint8Array } | { kind: "delete"; key: Uint8Array };
 
+/** One page of a slot-order scan (Table.scan). */
+export interface TableScanPage {
+  /** The slot layout scanned: it changes whenever entries may move (resize, rehash, clear, snapshot install). */
+  layout: number;
+  /** The slot to continue from; equal to capacity at the end. */
+  next: number;
+  capacity: number;
+  keys: Uint8Array[];
+  /** Each value cut to the prefix asked for. */
+  values: Uint8Array[];
+}
+
 /** Opaque native handle (an N-API External holding one reference to the table). */
 export type NativeTableHandle = { readonly __nativeTable: unique symbol };
 
@@ -38,6 +50,7 @@ interface TableBindings {
   tableBytesUsed(handle: NativeTableHandle): number;
   tableClear(handle: NativeTableHandle): void;
   tableEntries(handle: NativeTableHandle): [Uint8Array, Uint8Array][];
+  tableScan(handle: NativeTableHandle, slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage;
   tableLimits: { keySizeBytesMax: number; valueSizeBytesMax: number; tableBatchCountMax: number };
 }
 
@@ -251,6 +264,15 @@ export class Table {
   /** Every entry in the table's stable slot order (the order snapshots are written in). For small tables. */
   entries(): [Uint8Array, Uint8Array][] {
     return bindings.tableEntries(this.#live());
+  }
+
+  /**
+   * Up to `slotCountMax` slots from `slotBegin` in slot order (stopping after `entryCountMax`
+   * entries), each value cut to `valuePrefixBytes`. Bounded work for SCAN and active expiry; a
+   * cursor is only valid while `layout` stays the same (an insert or delete moves no other entry).
+   */
+  scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage {
+    return bindings.tableScan(this.#live(), slotBegin, slotCountMax, entryCountMax, valuePrefixBytes);
   }
 
   /** Drops this handle; the table is freed when its last handle (in any Worker) is closed or collected. */

@@ -15,6 +15,7 @@ import { parseAddress } from "../transport/socket-util.ts";
 import type { Topology as MetaTopology } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
 import { Store, type StoreOptions } from "./store.ts";
+import { ActiveExpiry } from "./active-expiry.ts";
 import { StoreReporter } from "./store-reporter.ts";
 import { StoreService } from "./store-service.ts";
 
@@ -31,6 +32,7 @@ export class StoreProcess {
   readonly #server: KvServer;
   readonly #resp: RespServer | null;
   readonly #reporter: StoreReporter;
+  readonly #expiry: ActiveExpiry;
   #closing: Promise<void> | null = null;
 
   private constructor(parts: {
@@ -42,6 +44,7 @@ export class StoreProcess {
     clientPort: number;
     resp: RespServer | null;
     reporter: StoreReporter;
+    expiry: ActiveExpiry;
   }) {
     this.store = parts.store;
     this.service = parts.service;
@@ -52,6 +55,7 @@ export class StoreProcess {
     this.#resp = parts.resp;
     this.respPort = parts.resp?.port ?? null;
     this.#reporter = parts.reporter;
+    this.#expiry = parts.expiry;
   }
 
   /** `options.joining`: a store not in the config, which registers with the metadata group first. */
@@ -109,10 +113,12 @@ export class StoreProcess {
       }
       if (options.joining !== undefined) await register(store, metaAddresses);
       const reporter = new StoreReporter(store, metaAddresses);
+      const expiry = new ActiveExpiry({ replicas: () => store.replicas(), logger });
       store.onReplicasChanged = () => reporter.reportSoon();
       void topology.start({ firstWaitMs: 0 });
       logger.info({ event: "store_serving", store: store.storeId, clientPort, respPort: resp?.port ?? null, raftPort: store.raftPort }, "store serving");
-      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter });
+      expiry.start();
+      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter, expiry });
     } catch (error) {
       for (const part of started.reverse()) await part.close().catch(() => undefined);
       await topology.close();
@@ -130,6 +136,7 @@ export class StoreProcess {
       await this.#resp?.close();
       await this.#server.close();
       await this.#router.close();
+      this.#expiry.stop();
       await this.#reporter.stop();
       await this.#topology.close();
       await this.store.close();

@@ -1,8 +1,8 @@
 // The client API of a store (raw protocol; RESP reaches the same routing through the router):
-//   GET/SET/DELETE, shard 0      routed by the store: served by its own replica when that needs no
+//   GET/SET/DELETE/KEYED, shard 0 routed by the store: served by its own replica when that needs no
 //                                hop (follower read of a shard held here, write to a shard led
 //                                here), else sent to the shard's leader store, tagged with the shard
-//   GET/SET/DELETE, shard S      served by this store's replica of S, or NOT_LEADER / WRONG_SHARD;
+//   GET/SET/DELETE/KEYED, shard S served by this store's replica of S, or NOT_LEADER / WRONG_SHARD;
 //                                never forwarded again, and never applied for a key S does not own
 //   STATUS, shard 0 / S          the store with every replica / the replica of S
 //   ADMIN, shard 0               store administration: create a replica (add-replica's first step),
@@ -22,7 +22,9 @@ import { metaGroupId } from "../meta/meta-service.ts";
 import { parseAdminRequest, runAdminRequest } from "../node/admin.ts";
 import { CommandOp } from "../node/command.ts";
 import type { GroupRuntime, GroupSummary } from "../node/group-runtime.ts";
+import { decodeKeyedTransaction, keysOfTransaction, withNow } from "../kv/keyed-commands.ts";
 import { decodeMembership } from "../node/log-codec.ts";
+import { encodeStoredValue, liveValue } from "../kv/stored-value.ts";
 import type { Store } from "./store.ts";
 
 const encoder = new TextEncoder();
@@ -95,30 +97,41 @@ export class StoreService {
     return address === undefined ? null : { memberId: leaderId, address, term: runtime.summary().term };
   }
 
-  /** A GET, SET or DELETE for shard `shardId`, served by this store's replica of it. */
+  /** A GET, SET, DELETE or KEYED for shard `shardId`, served by this store's replica of it. */
   async serveLocal(shardId: number, request: KvRequest): Promise<KvResponse> {
     try {
       const runtime = this.#replicaOf(shardId);
-      const owner = shardOfKey(this.#topology.current(), request.key).id;
-      if (owner !== shardId) {
-        throw new UkvError("WRONG_SHARD", `Key belongs to shard ${owner}, not ${shardId} (topology epoch ${this.#topology.current().epoch})`, { data: { shardId: owner } });
-      }
+      const keyed = request.op === "KEYED" ? decodeKeyedTransaction(request.value) : null;
+      for (const key of keyed === null ? [request.key] : keysOfTransaction(keyed)) this.#checkOwner(shardId, key);
       switch (request.op) {
         case "GET": {
-          const value = request.linearizable ? await runtime.readLinearizable(request.key) : runtime.read(request.key);
-          return value === null ? makeKvResponse(request.id, "NOT_FOUND") : makeKvResponse(request.id, "OK", { value });
+          const stored = request.linearizable ? await runtime.readLinearizable(request.key) : runtime.read(request.key);
+          const value = liveValue(stored, Date.now());
+          return value === null ? makeKvResponse(request.id, "NOT_FOUND") : makeKvResponse(request.id, "OK", { value: value.payload });
         }
         case "SET":
-          await runtime.write(CommandOp.Set, request.key, request.value);
+          await runtime.write(CommandOp.Set, request.key, encodeStoredValue(request.value, null));
           return makeKvResponse(request.id, "OK");
         case "DELETE":
           await runtime.write(CommandOp.Delete, request.key, new Uint8Array(0));
           return makeKvResponse(request.id, "OK");
+        case "KEYED": {
+          // The leader's clock, fixed now: every replica runs the transaction with this "now".
+          const result = await runtime.write(CommandOp.Keyed, request.key, withNow(request.value, Date.now()));
+          return makeKvResponse(request.id, "OK", { value: result });
+        }
         default:
           return makeKvResponse(request.id, "BAD_REQUEST", { message: `${request.op} is not a key operation` });
       }
     } catch (error) {
       return errorResponse(request.id, error);
+    }
+  }
+
+  #checkOwner(shardId: number, key: Uint8Array): void {
+    const owner = shardOfKey(this.#topology.current(), key).id;
+    if (owner !== shardId) {
+      throw new UkvError("WRONG_SHARD", `Key belongs to shard ${owner}, not ${shardId} (topology epoch ${this.#topology.current().epoch})`, { data: { shardId: owner } });
     }
   }
 

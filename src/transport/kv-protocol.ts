@@ -6,9 +6,10 @@ import * as pb from "../proto/kv.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
 import { assert } from "../util/assert.ts";
 import { isUkvError } from "../util/errors.ts";
-import { keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
+import { keyedCommandSizeBytesMax, keySizeBytesMax } from "../util/limits.ts";
+import { storedPayloadSizeBytesMax } from "../kv/stored-value.ts";
 
-export type KvOp = "GET" | "SET" | "DELETE" | "STATUS" | "ADMIN" | "TOPOLOGY";
+export type KvOp = "GET" | "SET" | "DELETE" | "KEYED" | "STATUS" | "ADMIN" | "TOPOLOGY";
 
 export type KvCode =
   | "OK"
@@ -58,7 +59,7 @@ export interface KvResponse {
 
 const emptyBytes = new Uint8Array(0);
 
-const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, STATUS: pb.Op.STATUS, ADMIN: pb.Op.ADMIN, TOPOLOGY: pb.Op.TOPOLOGY };
+const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, KEYED: pb.Op.KEYED, STATUS: pb.Op.STATUS, ADMIN: pb.Op.ADMIN, TOPOLOGY: pb.Op.TOPOLOGY };
 const opFromWire = new Map<number, KvOp>(Object.entries(opToWire).map(([name, value]) => [value, name as KvOp]));
 
 const codeToWire: Record<KvCode, pb.Code> = {
@@ -114,10 +115,11 @@ export function checkKvRequest(request: KvRequest): KvResponse | null {
   if (key.byteLength > keySizeBytesMax) {
     return makeKvResponse(id, "KEY_TOO_LARGE", { message: `Key too large: ${key.byteLength} bytes, limit ${keySizeBytesMax}` });
   }
-  if (value.byteLength > valueSizeBytesMax) {
-    return makeKvResponse(id, "VALUE_TOO_LARGE", { message: `Value too large: ${value.byteLength} bytes, limit ${valueSizeBytesMax}` });
+  const valueLimitBytes = request.op === "KEYED" ? keyedCommandSizeBytesMax : storedPayloadSizeBytesMax;
+  if (value.byteLength > valueLimitBytes) {
+    return makeKvResponse(id, "VALUE_TOO_LARGE", { message: `Value too large: ${value.byteLength} bytes, limit ${valueLimitBytes}` });
   }
-  if (request.op !== "SET" && value.byteLength !== 0) {
+  if (request.op !== "SET" && request.op !== "KEYED" && value.byteLength !== 0) {
     return makeKvResponse(id, "BAD_REQUEST", { message: `A ${request.op} request carries no value` });
   }
   return null;

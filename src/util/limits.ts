@@ -13,6 +13,20 @@ export const frameSizeBytesMax = 8 * 1024 * 1024;
 export const tableBatchCountMax = 65536;
 
 assert(keySizeBytesMax + valueSizeBytesMax + 1024 <= recordSizeBytesMax, "a record holds the largest key and value");
+
+/** A keyed command (a read-modify-write or MULTI/EXEC transaction, src/node/keyed-commands.ts): its keys, arguments and framing. */
+export const keyedCommandSizeBytesMax = valueSizeBytesMax + 2 * keySizeBytesMax + 1024;
+/** The reply of one keyed command (an EXEC's replies together); a larger one answers an error. */
+export const keyedReplySizeBytesMax = 3 * 1024 * 1024;
+/** Active expiry: table slots a shard leader samples per pass (bounded work per tick, as Redis's active expire cycle). */
+export const activeExpirySlotsPerPass = 4096;
+/** Active expiry: expired keys deleted by one log entry of one shard. */
+export const activeExpiryBatchCountMax = 512;
+/** Commands of one transaction (MULTI ... EXEC), and watched keys of one. */
+export const keyedStepCountMax = 4096;
+
+assert(keySizeBytesMax + keyedCommandSizeBytesMax + 1024 <= recordSizeBytesMax, "a record holds the largest keyed command");
+assert(keyedReplySizeBytesMax + 1024 <= frameSizeBytesMax / 2, "a frame holds the largest keyed reply");
 assert(recordSizeBytesMax * 2 <= frameSizeBytesMax, "a frame holds the largest record with room for headers");
 assert(recordSizeBytesMax * 4 <= walSegmentSizeBytesDefault, "a segment holds several of the largest records");
 

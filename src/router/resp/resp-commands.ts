@@ -5,6 +5,8 @@ import type { CommandSpec } from "./resp-context.ts";
 import { dataCommands } from "./resp-data-commands.ts";
 import { errorReply, type RespReply } from "./resp-encoder.ts";
 import { serverCommands } from "./resp-server-commands.ts";
+import { stringCommands } from "./resp-string-commands.ts";
+import { transactionCommands } from "./resp-transaction-commands.ts";
 
 /** Longer names are no command of ours: not worth lower-casing. */
 const commandNameSizeBytesMax = 32;
@@ -28,7 +30,7 @@ export class CommandTable {
   readonly #byName = new Map<string, CommandSpec>();
 
   constructor() {
-    const specs: CommandSpec[] = [...dataCommands];
+    const specs: CommandSpec[] = [...dataCommands, ...stringCommands, ...transactionCommands];
     specs.push(...serverCommands(() => this.specs));
     this.specs = specs;
     for (const spec of specs) {

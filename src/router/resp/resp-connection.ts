@@ -16,9 +16,12 @@ import { assert } from "../../util/assert.ts";
 import { respArrayLengthMax, respBulkSizeBytesMax, respConnectionPendingCountMax, respInlineSizeBytesMax } from "../../util/limits.ts";
 import type { Logger } from "../../util/log.ts";
 import type { CommandTable } from "./resp-commands.ts";
-import { keyName, keysOf, type CommandContext, type KeyLocks, type RespBackend, type RespServerStats, type RespSession } from "./resp-context.ts";
+import { execKeys, transactionControlNames } from "./resp-transaction-commands.ts";
+import { keyName, keysOf, newSession, type CommandContext, type RespBackend, type RespServerStats, type RespSession } from "./resp-context.ts";
 import { errorReply, RespWriter, type RespProtocol, type RespReply } from "./resp-encoder.ts";
 import { RespParser, type RespParserLimits } from "./resp-parser.ts";
+
+const queuedReply: RespReply = { type: "simple", text: "QUEUED" };
 
 interface ReplySlot {
   reply: RespReply | null;
@@ -32,7 +35,6 @@ export interface RespConnectionOptions {
   table: CommandTable;
   backend: RespBackend;
   stats: RespServerStats;
-  keyLocks: KeyLocks;
   logger: Logger;
   onClosed(): void;
 }
@@ -58,7 +60,7 @@ export class RespConnection extends ServedConnection {
   constructor(socket: Socket, options: RespConnectionOptions) {
     super(socket, options.onClosed);
     this.#options = options;
-    this.#session = { id: options.sessionId, protocol: 2, name: null, libName: null, libVersion: null, readMode: "follower", closeAfterReply: false };
+    this.#session = newSession(options.sessionId);
   }
 
   get pendingCount(): number {
@@ -104,11 +106,26 @@ export class RespConnection extends ServedConnection {
   #execute(args: Uint8Array[]): void {
     this.#options.stats.commandCountTotal++;
     const spec = this.#options.table.resolve(args);
+    const queue = this.#session.multi;
     if ("type" in spec) {
+      // Redis: an unknown command or a wrong arity inside MULTI makes EXEC fail (EXECABORT).
+      if (queue !== null) queue.dirty = true;
       this.#pushSlot({ reply: spec, protocol: this.#session.protocol, closeAfter: false });
       return;
     }
-    const keys = keysOf(spec, args);
+    if (queue !== null && !transactionControlNames.has(spec.name)) {
+      const part = spec.transaction?.(args);
+      if (part === undefined) {
+        queue.dirty = true;
+        this.#pushSlot({ reply: errorReply(`ERR '${spec.name}' is not supported inside MULTI by ukv`), protocol: this.#session.protocol, closeAfter: false });
+        return;
+      }
+      // An error of the command's arguments is its answer inside EXEC's reply, as in Redis.
+      queue.parts.push("type" in part ? { steps: [], reply: () => part } : part);
+      this.#pushSlot({ reply: queuedReply, protocol: this.#session.protocol, closeAfter: false });
+      return;
+    }
+    const keys = spec.name === "exec" ? execKeys(this.#session) : keysOf(spec, args);
     let waits: Promise<void>[] | null = null;
     if (this.#pendingWrites.size > 0) {
       for (const key of keys) {
@@ -120,7 +137,6 @@ export class RespConnection extends ServedConnection {
       backend: this.#options.backend,
       session: this.#session,
       stats: this.#options.stats,
-      keyLocks: this.#options.keyLocks,
       linearizable: this.#session.readMode === "linearizable" || waits !== null,
     };
     const result = waits === null ? runSafely(spec.run, context, args) : Promise.all(waits).then(() => spec.run(context, args));

@@ -1,9 +1,10 @@
 // What RESP commands run against: the router's routing (RespBackend: the same health gate and
-// per-shard queues as the raw listener), the connection's session (protocol, name, read mode),
-// the listener's counters (for INFO), and the router-wide key locks that make SET NX/XX/GET and
-// DEL's count read-then-write steps atomic among RESP clients of this router. Also the mapping of
-// routing answers to RESP errors, which docs/resp.md documents.
+// per-shard queues as the raw listener), the connection's session (protocol, name, read mode,
+// MULTI/WATCH state), the listener's counters (for INFO). Also the mapping of routing answers to
+// RESP errors, which docs/resp.md documents. Read-modify-write commands hold no lock here: each is
+// one command in its shard's log (resp-keyed.ts).
 import type { RouteFields } from "../../client/shard-routing.ts";
+import type { KeyedReply, KeyedStep, KeyedWatch } from "../../kv/keyed-commands.ts";
 import { checkKvRequest, type KvResponse } from "../../transport/kv-protocol.ts";
 import { assert } from "../../util/assert.ts";
 import type { RouterView } from "../router-server.ts";
@@ -29,6 +30,20 @@ export interface RespSession {
   readMode: ReadMode;
   /** Set by QUIT: the connection closes once this command's reply is written. */
   closeAfterReply: boolean;
+  /** Between MULTI and EXEC/DISCARD: the queued commands; dirty after a command refused while queueing. */
+  multi: { parts: TransactionPart[]; dirty: boolean } | null;
+  /** WATCHed keys (latin1 name) with their stored bytes when watched; EXEC checks them in its log entry. */
+  watches: Map<string, KeyedWatch>;
+}
+
+/** A command inside MULTI/EXEC: its steps in the transaction's one log entry, and its reply from theirs. */
+export interface TransactionPart {
+  steps: KeyedStep[];
+  reply(replies: readonly KeyedReply[]): RespReply;
+}
+
+export function newSession(id: number): RespSession {
+  return { id, protocol: 2, name: null, libName: null, libVersion: null, readMode: "follower", closeAfterReply: false, multi: null, watches: new Map() };
 }
 
 export interface RespServerStats {
@@ -49,7 +64,6 @@ export interface CommandContext {
   backend: RespBackend;
   session: RespSession;
   stats: RespServerStats;
-  keyLocks: KeyLocks;
   /** GETs of this command go through the leader: READMODE linearizable, or the key has a write pending on this connection. */
   linearizable: boolean;
 }
@@ -69,6 +83,8 @@ export interface CommandSpec {
   group: string;
   summary: string;
   run(context: CommandContext, args: readonly Uint8Array[]): RespReply | Promise<RespReply>;
+  /** How the command runs inside MULTI/EXEC (an error reply: it answers that error in EXEC's array). Absent: refused inside MULTI. */
+  transaction?(args: readonly Uint8Array[]): TransactionPart | RespReply;
 }
 
 /** The keys of `args` as the spec names them (for per-connection ordering). */
@@ -114,39 +130,6 @@ export function send(context: CommandContext, fields: RouteFields): Promise<KvRe
   const refused = checkKvRequest({ ...fields, id: 0 });
   if (refused !== null) return Promise.resolve(refused);
   return context.backend.route(fields);
-}
-
-/** Bound on keys whose lock is held or awaited at once (each is one command's key). */
-export const keyLockCountMax = 1 << 20;
-
-/**
- * Router-wide mutual exclusion per key for read-then-write commands. Only RESP commands of this
- * router take these locks: writers through another router or the smart client are not excluded.
- */
-export class KeyLocks {
-  readonly #tails = new Map<string, Promise<void>>();
-
-  get heldCount(): number {
-    return this.#tails.size;
-  }
-
-  async run<T>(key: Uint8Array, task: () => Promise<T>): Promise<T> {
-    const name = keyName(key);
-    const previous = this.#tails.get(name);
-    let release = (): void => {};
-    const tail = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    assert(previous !== undefined || this.#tails.size < keyLockCountMax, "key locks are bounded by the pending commands");
-    this.#tails.set(name, tail);
-    try {
-      if (previous !== undefined) await previous;
-      return await task();
-    } finally {
-      if (this.#tails.get(name) === tail) this.#tails.delete(name);
-      release();
-    }
-  }
 }
 
 /** A map key for raw bytes: latin1 maps each byte to one char, so distinct keys stay distinct. */

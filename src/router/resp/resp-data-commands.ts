@@ -1,12 +1,13 @@
-// The RESP data commands: GET, SET (NX, XX, GET; no TTL), DEL, EXISTS, MGET, MSET, DBSIZE. Each
-// key is one routed request (the router's per-member pipelining batches them per shard); a
-// multi-key command routes at most respMultiKeyInflightCountMax keys at once. Multi-key commands
-// are not atomic across shards (nor across keys of one shard): on an error some keys may be done.
-// SET NX/XX/GET and DEL read the key through the leader first (DEL to count what it removed),
-// under the router's key lock.
-import { respMultiKeyInflightCountMax } from "../../util/limits.ts";
-import { keyName, mapBounded, replyFromKvError, send, type CommandContext, type CommandSpec } from "./resp-context.ts";
-import { arrayReply, bulkReply, errorReply, integerReply, nullBulkReply, okReply, type RespReply } from "./resp-encoder.ts";
+// The RESP data commands: GET, EXISTS, MGET (one routed read per key: follower reads unless the
+// connection reads linearizably), STRLEN, TYPE, DBSIZE, and DEL, UNLINK, MSET: one keyed command per
+// shard (resp-keyed.ts), so atomic among the keys of one shard, not across shards; on an error
+// some shards may be done. At most respMultiKeyInflightCountMax requests of one command are routed
+// at once. SET and the other read-modify-write commands are in resp-string-commands.ts.
+import { ascii, ExpiryKind, KeyedOp, SetCondition, type KeyedReply, type KeyedStep } from "../../kv/keyed-commands.ts";
+import { keyedStepCountMax, respMultiKeyInflightCountMax, valueSizeBytesMax } from "../../util/limits.ts";
+import { mapBounded, replyFromKvError, send, type CommandContext, type CommandSpec, type TransactionPart } from "./resp-context.ts";
+import { respFromKeyed, runKeyed } from "./resp-keyed.ts";
+import { arrayReply, bulkReply, errorReply, integerReply, okReply, type RespReply } from "./resp-encoder.ts";
 
 const emptyBytes = new Uint8Array(0);
 
@@ -30,59 +31,9 @@ async function lookupKey(context: CommandContext, key: Uint8Array): Promise<Read
   return result;
 }
 
-async function writeKey(context: CommandContext, op: "SET" | "DELETE", key: Uint8Array, value: Uint8Array): Promise<RespReply | null> {
-  const response = await send(context, { op, key, value, linearizable: false });
-  return response.code === "OK" ? null : replyFromKvError(response);
-}
-
 async function get(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
   const result = await lookupKey(context, args[1] ?? emptyBytes);
   return "error" in result ? result.error : bulkReply(result.value);
-}
-
-interface SetOptions {
-  condition: "always" | "absent" | "present";
-  returnOld: boolean;
-}
-
-/** The options of SET, or the error to answer. */
-export function parseSetOptions(args: readonly Uint8Array[]): SetOptions | RespReply {
-  const options: SetOptions = { condition: "always", returnOld: false };
-  for (let index = 3; index < args.length; index++) {
-    const word = keyName(args[index] ?? emptyBytes).toUpperCase();
-    if (word === "NX" || word === "XX") {
-      if (options.condition !== "always") return errorReply("ERR syntax error");
-      options.condition = word === "NX" ? "absent" : "present";
-    } else if (word === "GET") {
-      options.returnOld = true;
-    } else if (word === "KEEPTTL") {
-      // No key has a TTL, so keeping it is what happens anyway.
-    } else if (word === "EX" || word === "PX" || word === "EXAT" || word === "PXAT") {
-      return errorReply(`ERR not supported: SET ${word} (ukv has no key expiry yet)`);
-    } else {
-      return errorReply("ERR syntax error");
-    }
-  }
-  return options;
-}
-
-async function set(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
-  const key = args[1] ?? emptyBytes;
-  const value = args[2] ?? emptyBytes;
-  const options = parseSetOptions(args);
-  if ("type" in options) return options;
-  if (options.condition === "always" && !options.returnOld) return (await writeKey(context, "SET", key, value)) ?? okReply;
-  return context.keyLocks.run(key, async () => {
-    const old = await readKey(context, key, true);
-    if ("error" in old) return old.error;
-    const skipped = (options.condition === "absent" && old.value !== null) || (options.condition === "present" && old.value === null);
-    if (!skipped) {
-      const failed = await writeKey(context, "SET", key, value);
-      if (failed !== null) return failed;
-    }
-    if (options.returnOld) return bulkReply(old.value);
-    return skipped ? nullBulkReply : okReply;
-  });
 }
 
 /** The first error among `results`, else null. */
@@ -91,17 +42,42 @@ function firstError(results: readonly ReadResult[]): RespReply | null {
   return null;
 }
 
+/** Steps of one shard, in chunks one log entry holds (a chunk is atomic; chunks of one shard apply in order). */
+function chunksByShard(context: CommandContext, steps: readonly KeyedStep[]): KeyedStep[][] {
+  const byShard = new Map<number, KeyedStep[][]>();
+  for (const step of steps) {
+    const shardId = context.backend.shardIdOf(step.key);
+    let chunks = byShard.get(shardId);
+    if (chunks === undefined) byShard.set(shardId, (chunks = [[]]));
+    let last = chunks[chunks.length - 1] as KeyedStep[];
+    const sizeBytes = last.reduce((sum, member) => sum + member.key.byteLength + (member.args[0]?.byteLength ?? 0) + 64, 0);
+    if (last.length >= keyedStepCountMax || (last.length > 0 && sizeBytes + step.key.byteLength + (step.args[0]?.byteLength ?? 0) + 64 > valueSizeBytesMax)) {
+      chunks.push((last = []));
+    }
+    last.push(step);
+  }
+  return [...byShard.values()].flat();
+}
+
+/** Runs steps over any shards: one keyed command per shard chunk; the replies in step order, or the first error. */
+async function runByShard(context: CommandContext, steps: readonly KeyedStep[]): Promise<{ replies: KeyedReply[] } | { error: RespReply }> {
+  const chunks = chunksByShard(context, steps);
+  const results = await mapBounded(chunks, respMultiKeyInflightCountMax, (chunk) => runKeyed(context, chunk));
+  const replyByStep = new Map<KeyedStep, KeyedReply>();
+  for (const [index, result] of results.entries()) {
+    if ("error" in result) return result;
+    const chunk = chunks[index] as KeyedStep[];
+    chunk.forEach((step, stepIndex) => replyByStep.set(step, result.replies[stepIndex] ?? { kind: "nil" }));
+  }
+  return { replies: steps.map((step) => replyByStep.get(step) ?? { kind: "nil" }) };
+}
+
 async function del(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
-  const keys = args.slice(1);
-  const results = await mapBounded(keys, respMultiKeyInflightCountMax, (key) =>
-    context.keyLocks.run(key, async (): Promise<ReadResult> => {
-      const old = await readKey(context, key, true);
-      if ("error" in old) return old;
-      const failed = await writeKey(context, "DELETE", key, emptyBytes);
-      return failed === null ? old : { error: failed };
-    }),
-  );
-  return firstError(results) ?? integerReply(results.filter((result) => "value" in result && result.value !== null).length);
+  const result = await runByShard(context, args.slice(1).map((key) => ({ op: KeyedOp.Delete, key, args: [] })));
+  if ("error" in result) return result.error;
+  const firstErrorReply = result.replies.find((reply) => reply.kind === "error");
+  if (firstErrorReply !== undefined) return respFromKeyed(firstErrorReply);
+  return integerReply(result.replies.reduce((sum, reply) => sum + (reply.kind === "int" ? Number(reply.value) : 0), 0));
 }
 
 async function readMany(context: CommandContext, keys: readonly Uint8Array[]): Promise<ReadResult[]> {
@@ -119,11 +95,22 @@ async function mget(context: CommandContext, args: readonly Uint8Array[]): Promi
 }
 
 async function mset(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
-  if (args.length % 2 !== 1) return errorReply("ERR wrong number of arguments for 'mset' command");
-  const pairIndexes: number[] = [];
-  for (let index = 1; index < args.length; index += 2) pairIndexes.push(index);
-  const failures = await mapBounded(pairIndexes, respMultiKeyInflightCountMax, (index) => writeKey(context, "SET", args[index] ?? emptyBytes, args[index + 1] ?? emptyBytes));
-  return failures.find((failure) => failure !== null) ?? okReply;
+  const part = msetPart(args);
+  if ("type" in part) return part;
+  const result = await runByShard(context, part.steps);
+  if ("error" in result) return result.error;
+  const failed = result.replies.find((reply) => reply.kind === "error");
+  return failed === undefined ? okReply : respFromKeyed(failed);
+}
+
+async function strlen(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
+  const result = await lookupKey(context, args[1] ?? emptyBytes);
+  return "error" in result ? result.error : integerReply(result.value?.byteLength ?? 0);
+}
+
+async function type(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
+  const result = await readKey(context, args[1] ?? emptyBytes, context.linearizable);
+  return "error" in result ? result.error : { type: "simple", text: result.value === null ? "none" : "string" };
 }
 
 /** Keys over all shards: each shard's leader count (else the highest a member reported), as of the last health probe. */
@@ -136,15 +123,41 @@ export function dbSize(context: CommandContext): number {
   return keyCount;
 }
 
+/** Inside MULTI: one step per key, the replies combined as the command answers. */
+function perKey(op: KeyedOp, combine: (replies: readonly KeyedReply[]) => RespReply) {
+  return (args: readonly Uint8Array[]): TransactionPart => ({ steps: args.slice(1).map((key) => ({ op, key, args: [] })), reply: combine });
+}
+
+function sumOf(replies: readonly KeyedReply[]): RespReply {
+  const failed = replies.find((reply) => reply.kind === "error");
+  if (failed !== undefined) return respFromKeyed(failed);
+  return integerReply(replies.reduce((sum, reply) => sum + (reply.kind === "int" ? Number(reply.value) : 0), 0));
+}
+
+function firstOf(replies: readonly KeyedReply[]): RespReply {
+  return replies[0] === undefined ? errorReply("ERR no reply from the shard") : respFromKeyed(replies[0]);
+}
+
+function msetPart(args: readonly Uint8Array[]): TransactionPart | RespReply {
+  if (args.length % 2 !== 1) return errorReply("ERR wrong number of arguments for 'mset' command");
+  const steps: KeyedStep[] = [];
+  for (let index = 1; index < args.length; index += 2) {
+    steps.push({ op: KeyedOp.Set, key: args[index] ?? emptyBytes, args: [args[index + 1] ?? emptyBytes, ascii(SetCondition.Always), ascii(0), ascii(ExpiryKind.None), ascii(0)] });
+  }
+  return { steps, reply: (replies) => replies.map(respFromKeyed).find((reply) => reply.type === "error") ?? okReply };
+}
+
 const keyed = { firstKeyIndex: 1, lastKeyIndex: 1, keyStep: 1 } as const;
 const allKeys = { firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 1 } as const;
 
 export const dataCommands: readonly CommandSpec[] = [
-  { name: "get", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "string", summary: "Returns the value of a key (follower read unless CLIENT READMODE linearizable)", run: get },
-  { name: "set", arity: -3, flags: ["write", "denyoom"], ...keyed, write: true, group: "string", summary: "Sets a key after commit on its shard (NX, XX, GET; no expiry)", run: set },
-  { name: "del", arity: -2, flags: ["write"], ...allKeys, write: true, group: "keyspace", summary: "Deletes keys, returns how many existed (not atomic across keys)", run: del },
-  { name: "exists", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "keyspace", summary: "Counts the given keys that exist", run: exists },
-  { name: "mget", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "string", summary: "Returns the values of keys", run: mget },
-  { name: "mset", arity: -3, flags: ["write", "denyoom"], firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 2, write: true, group: "string", summary: "Sets keys (split per shard, not atomic across shards)", run: mset },
+  { name: "get", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "string", summary: "Returns the value of a key (follower read unless CLIENT READMODE linearizable)", run: get, transaction: perKey(KeyedOp.Get, firstOf) },
+  { name: "del", arity: -2, flags: ["write"], ...allKeys, write: true, group: "keyspace", summary: "Deletes keys, returns how many existed (atomic per shard, not across shards)", run: del, transaction: perKey(KeyedOp.Delete, sumOf) },
+  { name: "unlink", arity: -2, flags: ["write", "fast"], ...allKeys, write: true, group: "keyspace", summary: "DEL (deletion is never deferred: values are freed at apply)", run: del, transaction: perKey(KeyedOp.Delete, sumOf) },
+  { name: "strlen", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "string", summary: "The length of a value, 0 when absent", run: strlen, transaction: perKey(KeyedOp.Strlen, firstOf) },
+  { name: "type", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "keyspace", summary: "string or none (ukv has strings only)", run: type, transaction: perKey(KeyedOp.Type, firstOf) },
+  { name: "exists", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "keyspace", summary: "Counts the given keys that exist", run: exists, transaction: perKey(KeyedOp.Exists, sumOf) },
+  { name: "mget", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "string", summary: "Returns the values of keys", run: mget, transaction: perKey(KeyedOp.Get, (replies) => arrayReply(replies.map(respFromKeyed))) },
+  { name: "mset", arity: -3, flags: ["write", "denyoom"], firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 2, write: true, group: "string", summary: "Sets keys (one log entry per shard: atomic per shard up to 4096 keys, not across shards)", run: mset, transaction: msetPart },
   { name: "dbsize", arity: 1, flags: ["readonly", "fast"], firstKeyIndex: 0, lastKeyIndex: 0, keyStep: 0, write: false, group: "server", summary: "Keys over all shards, as of the last health probe", run: (context) => integerReply(dbSize(context)) },
 ];

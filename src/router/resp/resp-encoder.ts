@@ -11,7 +11,7 @@ export type RespReply =
   | { type: "simple"; text: string }
   /** `text` starts with the error code, e.g. "ERR unknown command 'FOO'". */
   | { type: "error"; text: string }
-  | { type: "integer"; value: number }
+  | { type: "integer"; value: number | bigint }
   /** null: the null bulk string (absent key). */
   | { type: "bulk"; value: Uint8Array | null }
   /** A bulk string from text (UTF-8). */
@@ -20,7 +20,9 @@ export type RespReply =
   | { type: "verbatim"; value: string }
   | { type: "array"; items: readonly RespReply[] }
   | { type: "map"; entries: readonly (readonly [RespReply, RespReply])[] }
-  | { type: "null" };
+  | { type: "null" }
+  /** The null array (EXEC after a watched key changed): `*-1` in RESP2, `_` in RESP3. */
+  | { type: "nullArray" };
 
 export const okReply: RespReply = { type: "simple", text: "OK" };
 export const nullReply: RespReply = { type: "null" };
@@ -30,7 +32,7 @@ export function errorReply(text: string): RespReply {
   return { type: "error", text };
 }
 
-export function integerReply(value: number): RespReply {
+export function integerReply(value: number | bigint): RespReply {
   return { type: "integer", value };
 }
 
@@ -103,7 +105,7 @@ export class RespWriter {
         this.#line(0x2d /* '-' */, oneLine(reply.text));
         return [];
       case "integer":
-        this.#line(0x3a /* ':' */, String(Math.trunc(reply.value)));
+        this.#line(0x3a /* ':' */, typeof reply.value === "bigint" ? reply.value.toString() : String(Math.trunc(reply.value)));
         return [];
       case "bulk":
         if (reply.value === null) this.#writeNull(protocol);
@@ -125,6 +127,10 @@ export class RespWriter {
         return reply.entries.flat();
       case "null":
         this.#writeNull(protocol);
+        return [];
+      case "nullArray":
+        if (protocol === 3) this.#line(0x5f /* '_' */, "");
+        else this.#line(0x2a /* '*' */, "-1");
         return [];
     }
   }

@@ -9,7 +9,7 @@ import { ConnectionServer } from "../../transport/connection-server.ts";
 import { respConnectionCountMax } from "../../util/limits.ts";
 import type { Logger } from "../../util/log.ts";
 import { CommandTable } from "./resp-commands.ts";
-import { KeyLocks, type RespBackend, type RespServerStats } from "./resp-context.ts";
+import { type RespBackend, type RespServerStats } from "./resp-context.ts";
 import { RespConnection } from "./resp-connection.ts";
 
 export interface RespServerOptions {
@@ -39,7 +39,6 @@ export class RespServer {
   static async start(options: RespServerOptions): Promise<RespServer> {
     const logger = options.logger.child({ component: "resp" });
     const table = new CommandTable();
-    const keyLocks = new KeyLocks();
     const stats: RespServerStats = { startedAtMs: Date.now(), port: options.port, connectionCount: 0, connectionCountTotal: 0, commandCountTotal: 0, rejectedConnectionCountTotal: 0 };
     let nextSessionId = 1;
     const server = new ConnectionServer<RespConnection>({
@@ -50,7 +49,7 @@ export class RespServer {
       ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
       open: (socket, onClosed) => {
         stats.connectionCountTotal++;
-        return new RespConnection(socket, { sessionId: nextSessionId++, table, backend: options.backend, stats, keyLocks, logger, onClosed });
+        return new RespConnection(socket, { sessionId: nextSessionId++, table, backend: options.backend, stats, logger, onClosed });
       },
       refuse: (socket, reason) => {
         stats.rejectedConnectionCountTotal++;

@@ -7,15 +7,22 @@ import { connect, type Socket } from "node:net";
 import type { RouteFields } from "../../../src/client/shard-routing.ts";
 import type { RespBackend } from "../../../src/router/resp/resp-context.ts";
 import { RespServer } from "../../../src/router/resp/resp-server.ts";
+import { CommandTable } from "../../../src/router/resp/resp-commands.ts";
 import type { RouterView } from "../../../src/router/router-server.ts";
 import { makeKvResponse, type KvCode, type KvResponse } from "../../../src/transport/kv-protocol.ts";
 import { captureLogger } from "../transport/helpers.ts";
+import { decodeKeyedTransaction, encodeKeyedReply, executeKeyedTransaction, withNow } from "../../../src/kv/keyed-commands.ts";
+import { decodeStoredValue, encodeStoredValue, liveValue } from "../../../src/kv/stored-value.ts";
 
 const encoder = new TextEncoder();
 
-/** Keys starting with "s" are on shard 2, others on shard 1. Hooks delay or fail requests. */
+/**
+ * Keys starting with "s" are on shard 2, others on shard 1. Hooks delay or fail requests. `data`
+ * holds client values; KEYED requests run the real state-machine code over them.
+ */
 class FakeBackend implements RespBackend {
   readonly data = new Map<string, Uint8Array>();
+  readonly #deadlines = new Map<string, number>();
   readonly routed: RouteFields[] = [];
   readonly completed: string[] = [];
   delayMsByKey = new Map<string, number>();
@@ -34,17 +41,40 @@ class FakeBackend implements RespBackend {
     if (this.failShard !== null && this.failShard.shardId === this.shardIdOf(request.key)) return makeKvResponse(0, this.failShard.code, { message: this.failShard.message });
     switch (request.op) {
       case "GET": {
-        const value = this.data.get(name);
-        return value === undefined ? makeKvResponse(0, "NOT_FOUND") : makeKvResponse(0, "OK", { value });
+        const value = liveValue(this.#stored(name), Date.now());
+        return value === null ? makeKvResponse(0, "NOT_FOUND") : makeKvResponse(0, "OK", { value: value.payload });
       }
       case "SET":
         // Copy: the test checks the listener's views of socket reads stay intact until routed.
         this.data.set(name, request.value.slice());
+        this.#deadlines.delete(name);
         return makeKvResponse(0, "OK");
+      case "KEYED": {
+        const transaction = decodeKeyedTransaction(withNow(request.value, Date.now()));
+        const result = executeKeyedTransaction(transaction, (key) => this.#stored(Buffer.from(key).toString("latin1")));
+        for (const op of result.ops) {
+          const opName = Buffer.from(op.key).toString("latin1");
+          if (op.kind === "delete") {
+            this.data.delete(opName);
+            this.#deadlines.delete(opName);
+          } else {
+            const stored = decodeStoredValue(op.value);
+            this.data.set(opName, stored.payload.slice());
+            if (stored.deadlineMs === null) this.#deadlines.delete(opName);
+            else this.#deadlines.set(opName, stored.deadlineMs);
+          }
+        }
+        return makeKvResponse(0, "OK", { value: encodeKeyedReply(result.reply) });
+      }
       default:
         this.data.delete(name);
         return makeKvResponse(0, "OK");
     }
+  }
+
+  #stored(name: string): Uint8Array | null {
+    const value = this.data.get(name);
+    return value === undefined ? null : encodeStoredValue(value, this.#deadlines.get(name) ?? null);
   }
 
   view(): RouterView {
@@ -187,7 +217,7 @@ describe("RespServer", () => {
     await expectExchange(client, command("GET", "sk"), "-TRYAGAIN TIMEOUT: No answer\r\n");
     await expectExchange(client, command("MGET", "k", "sk"), "-TRYAGAIN TIMEOUT: No answer\r\n");
     backend.failShard = null;
-    await expectExchange(client, command("SET", "k", new Uint8Array(1024 * 1024 + 1)), "-ERR Value too large: 1048577 bytes, limit 1048576\r\n");
+    await expectExchange(client, command("SET", "k", new Uint8Array(1024 * 1024 + 1)), "-ERR Value too large: 1048577 bytes, limit 1048567\r\n");
     await expectExchange(client, command("GET", ""), "-ERR Key must not be empty\r\n");
   });
 
@@ -196,7 +226,7 @@ describe("RespServer", () => {
     await expectExchange(client, command("FOO", "a", "b"), "-ERR unknown command 'FOO', with args beginning with: 'a' 'b'\r\n");
     await expectExchange(client, command("GET"), "-ERR wrong number of arguments for 'get' command\r\n");
     await expectExchange(client, command("MSET", "a", "1", "b"), "-ERR wrong number of arguments for 'mset' command\r\n");
-    await expectExchange(client, command("SET", "a", "1", "EX", "10"), "-ERR not supported: SET EX (ukv has no key expiry yet)\r\n");
+    await expectExchange(client, command("SET", "a", "1", "EX", "0"), "-ERR invalid expire time in 'set' command\r\n");
     await expectExchange(client, command("SET", "a", "1", "NX", "XX"), "-ERR syntax error\r\n");
   });
 
@@ -267,7 +297,7 @@ describe("RespServer", () => {
     const { client } = await setUp();
     await expectExchange(client, command("CONFIG", "GET", "save"), "*2\r\n$4\r\nsave\r\n$0\r\n\r\n");
     await expectExchange(client, command("CONFIG", "GET", "appendonly"), "*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n");
-    await expectExchange(client, command("COMMAND", "COUNT"), ":17\r\n");
+    await expectExchange(client, command("COMMAND", "COUNT"), `:${new CommandTable().specs.length}\r\n`);
     const info = await client.exchange(command("INFO", "keyspace"), "$");
     const keyspace = "# Keyspace\r\ndb0:keys=0,expires=0,avg_ttl=0";
     await client.waitFor((received) => received.includes(keyspace));

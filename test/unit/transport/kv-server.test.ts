@@ -6,7 +6,8 @@ import { KvClient } from "../../../src/transport/kv-client.ts";
 import { makeKvResponse, type KvRequest } from "../../../src/transport/kv-protocol.ts";
 import { KvServer, type KvHandler } from "../../../src/transport/kv-server.ts";
 import { UkvError } from "../../../src/util/errors.ts";
-import { keySizeBytesMax, valueSizeBytesMax } from "../../../src/util/limits.ts";
+import { keySizeBytesMax } from "../../../src/util/limits.ts";
+import { storedPayloadSizeBytesMax as valueSizeBytesMax } from "../../../src/kv/stored-value.ts";
 import { Prng } from "../../../src/util/prng.ts";
 import { captureLogger, waitFor } from "./helpers.ts";
 

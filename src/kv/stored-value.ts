@@ -1,0 +1,69 @@
+// The bytes a data shard's table holds for a key: a one-byte header, then (when the key expires)
+// its absolute deadline, then the client's value. Layout: u8 flags | [f64 deadlineMs, LE, when
+// flags & hasDeadline] | payload. The deadline is milliseconds since the Unix epoch, fixed by the
+// leader that proposed the write, so every replica stores the same bytes; snapshots and the WAL
+// carry it with no change of their own. Every read of a data shard decodes through liveValue():
+// an expired key reads as absent, by the reader's own clock, until the leader's active expiry
+// deletes it through the log. Pure and dependency-free, so any thread can use it.
+import { UkvError } from "../util/errors.ts";
+import { valueSizeBytesMax } from "../util/limits.ts";
+
+const flagHasDeadline = 1;
+const flagsKnown = flagHasDeadline;
+
+/** The header of a value with a deadline: flags + f64. */
+export const storedValueHeaderSizeBytesMax = 1 + 8;
+/** The largest client value: the table's limit less the header, so any value can get a deadline. */
+export const storedPayloadSizeBytesMax = valueSizeBytesMax - storedValueHeaderSizeBytesMax;
+
+export interface StoredValue {
+  payload: Uint8Array;
+  /** Absolute deadline in ms since the epoch, or null when the key never expires. */
+  deadlineMs: number | null;
+}
+
+export function checkPayloadSize(sizeBytes: number): void {
+  if (sizeBytes > storedPayloadSizeBytesMax) {
+    throw new UkvError("VALUE_TOO_LARGE", `Value too large: ${sizeBytes} bytes, limit ${storedPayloadSizeBytesMax}`, {
+      data: { sizeBytes, limitBytes: storedPayloadSizeBytesMax },
+    });
+  }
+}
+
+export function encodeStoredValue(payload: Uint8Array, deadlineMs: number | null): Uint8Array {
+  checkPayloadSize(payload.byteLength);
+  if (deadlineMs === null) {
+    const bytes = new Uint8Array(1 + payload.byteLength);
+    bytes.set(payload, 1);
+    return bytes;
+  }
+  const bytes = new Uint8Array(storedValueHeaderSizeBytesMax + payload.byteLength);
+  bytes[0] = flagHasDeadline;
+  new DataView(bytes.buffer).setFloat64(1, deadlineMs, true);
+  bytes.set(payload, storedValueHeaderSizeBytesMax);
+  return bytes;
+}
+
+/** The header and payload of table bytes; a value the table holds that is not one is a typed error. */
+export function decodeStoredValue(bytes: Uint8Array): StoredValue {
+  const flags = bytes[0];
+  if (flags === undefined || (flags & ~flagsKnown) !== 0) {
+    throw new UkvError("INTERNAL", `Stored value has an unknown header ${flags === undefined ? "(empty)" : flags}`);
+  }
+  if ((flags & flagHasDeadline) === 0) return { payload: bytes.subarray(1), deadlineMs: null };
+  if (bytes.byteLength < storedValueHeaderSizeBytesMax) throw new UkvError("INTERNAL", `Stored value of ${bytes.byteLength} bytes is shorter than its header`);
+  const deadlineMs = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(1, true);
+  return { payload: bytes.subarray(storedValueHeaderSizeBytesMax), deadlineMs };
+}
+
+/** True when a value with this deadline is gone at `nowMs` (Redis: expired once now >= deadline). */
+export function isExpired(deadlineMs: number | null, nowMs: number): boolean {
+  return deadlineMs !== null && deadlineMs <= nowMs;
+}
+
+/** The value of table bytes as a reader at `nowMs` sees it: null when absent or expired. */
+export function liveValue(bytes: Uint8Array | null, nowMs: number): StoredValue | null {
+  if (bytes === null) return null;
+  const stored = decodeStoredValue(bytes);
+  return isExpired(stored.deadlineMs, nowMs) ? null : stored;
+}

@@ -1,0 +1,101 @@
+// Active expiry: expired keys read as absent at once (every read decodes through liveValue), but
+// their memory is reclaimed here. Each pass, every data shard this store leads samples the next
+// activeExpirySlotsPerPass table slots (a cursor walks the table, as Redis's active expire cycle
+// walks its dict) and proposes the deletion of the expired keys it found, at most
+// activeExpiryBatchCountMax in one log entry. The state machine deletes a key only if it is still
+// expired at the entry's time (it may have been written again since), so followers, snapshots and
+// the WAL see ordinary deletes. A shard with more expired keys than one batch is sampled again at
+// once on the next pass, without waiting for the cursor to come round.
+import { encodeKeyedTransaction, KeyedOp, type KeyedStep } from "../kv/keyed-commands.ts";
+import { decodeStoredValue, isExpired, storedValueHeaderSizeBytesMax } from "../kv/stored-value.ts";
+import { metaGroupId } from "../meta/meta-service.ts";
+import { CommandOp } from "../node/command.ts";
+import type { GroupRuntime } from "../node/group-runtime.ts";
+import { activeExpiryBatchCountMax, activeExpirySlotsPerPass } from "../util/limits.ts";
+import type { Logger } from "../util/log.ts";
+import type { HostedReplica } from "./store.ts";
+
+export interface ActiveExpiryOptions {
+  replicas(): HostedReplica[];
+  logger: Logger;
+  /** Default 100 ms (Redis: 10 passes a second). */
+  intervalMs?: number;
+  nowMs?(): number;
+}
+
+export class ActiveExpiry {
+  readonly #options: ActiveExpiryOptions;
+  /** Shard -> the next table slot to sample. */
+  readonly #cursors = new Map<number, number>();
+  /** Shards with a deletion in flight: one at a time each, so a slow shard is not flooded. */
+  readonly #busy = new Set<number>();
+  #timer: ReturnType<typeof setInterval> | null = null;
+  deletedCountTotal = 0;
+
+  constructor(options: ActiveExpiryOptions) {
+    this.#options = options;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => this.pass(), this.#options.intervalMs ?? 100);
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** One pass over the shards this store leads; returns how many deletions were proposed. */
+  pass(): number {
+    const nowMs = this.#options.nowMs?.() ?? Date.now();
+    let proposedCount = 0;
+    for (const { groupId, runtime } of this.#options.replicas()) {
+      if (groupId === metaGroupId || this.#busy.has(groupId) || !runtime.isLeader()) continue;
+      const expired = this.#sample(groupId, runtime, nowMs);
+      if (expired.length === 0) continue;
+      proposedCount += expired.length;
+      this.#propose(groupId, runtime, expired, nowMs);
+    }
+    return proposedCount;
+  }
+
+  #sample(groupId: number, runtime: GroupRuntime, nowMs: number): Uint8Array[] {
+    // Any region of the table is a fair sample: a resize that moves entries under the cursor only
+    // changes which keys the next passes look at, so the cursor needs no layout check.
+    let slot = this.#cursors.get(groupId) ?? 0;
+    const expired: Uint8Array[] = [];
+    let slotsLeft = activeExpirySlotsPerPass;
+    // At most two pages: to the end of the table, then on from its start.
+    for (let pageIndex = 0; pageIndex < 2 && slotsLeft > 0 && expired.length < activeExpiryBatchCountMax; pageIndex++) {
+      const page = runtime.table.scan(slot, slotsLeft, activeExpirySlotsPerPass, storedValueHeaderSizeBytesMax);
+      slotsLeft -= Math.max(1, page.next - slot);
+      for (const [index, key] of page.keys.entries()) {
+        if (expired.length >= activeExpiryBatchCountMax) break;
+        const value = page.values[index];
+        if (value === undefined || value.byteLength === 0) continue;
+        if (isExpired(decodeStoredValue(value).deadlineMs, nowMs)) expired.push(key);
+      }
+      slot = page.next >= page.capacity ? 0 : page.next;
+    }
+    this.#cursors.set(groupId, slot);
+    return expired;
+  }
+
+  #propose(groupId: number, runtime: GroupRuntime, keys: Uint8Array[], nowMs: number): void {
+    const steps: KeyedStep[] = keys.map((key) => ({ op: KeyedOp.DeleteExpired, key, args: [] }));
+    const first = keys[0] as Uint8Array;
+    this.#busy.add(groupId);
+    runtime
+      .write(CommandOp.Keyed, first, encodeKeyedTransaction({ nowMs, watches: [], steps }))
+      .then(
+        () => {
+          this.deletedCountTotal += keys.length;
+        },
+        (error: unknown) => {
+          // Lost leadership or shutting down: the next leader samples again.
+          this.#options.logger.debug({ event: "active_expiry_failed", shard: groupId, keyCount: keys.length, err: error });
+        },
+      )
+      .finally(() => this.#busy.delete(groupId));
+  }
+}
