@@ -240,7 +240,7 @@ export class ShardRouting {
   }
 }
 
-/** SET and DELETE: applying one twice, at different times, is not the same as applying it once. */
+/** SET, DELETE and BATCH_SET: applying one twice, at different times, is not the same as applying it once. */
 function isWrite(request: RouteFields): boolean {
-  return request.op === "SET" || request.op === "DELETE";
+  return request.op === "SET" || request.op === "DELETE" || request.op === "BATCH_SET";
 }

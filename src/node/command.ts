@@ -8,6 +8,8 @@ import { keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
 export enum CommandOp {
   Set = 1,
   Delete = 2,
+  /** Many SETs of one shard in one entry, applied together (batch-command.ts has the layout). */
+  BatchSet = 50,
 }
 
 export interface Command {
@@ -49,6 +51,11 @@ export function encodeCommand(command: Command): Uint8Array {
   view.setUint32(valueSizeOffset, command.value.byteLength, true);
   bytes.set(command.value, valueSizeOffset + 4);
   return bytes;
+}
+
+/** The op byte of an encoded command (before decoding it), or -1 when the bytes are too short to have one. */
+export function commandOpOf(bytes: Uint8Array): number {
+  return bytes.byteLength < 2 ? -1 : (bytes[1] as number);
 }
 
 export function decodeCommand(bytes: Uint8Array): Command {

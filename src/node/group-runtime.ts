@@ -17,7 +17,8 @@ import { UkvError, isUkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { Prng } from "../util/prng.ts";
-import { CommandOp, decodeCommand, encodeCommand } from "./command.ts";
+import { CommandOp, commandOpOf, decodeCommand, encodeCommand } from "./command.ts";
+import { decodeBatchSetCommand, encodeBatchSetCommand } from "./batch-command.ts";
 import {
   decodeMemberAddress,
   decodeMembership,
@@ -472,12 +473,28 @@ export class GroupRuntime {
   }
 
   /** Proposes one SET or DELETE; resolves once it is committed and applied here. */
-  async write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<void> {
+  write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<void> {
+    return this.#propose((sequence) => encodeCommand({ op, proposerId: this.nodeId, sequence, key, value }));
+  }
+
+  /** Proposes many SETs as one entry (batch-command.ts), applied together; resolves once applied here. */
+  writeBatch(keys: readonly Uint8Array[], values: readonly Uint8Array[]): Promise<void> {
+    return this.#propose((sequence) => encodeBatchSetCommand(this.nodeId, sequence, keys, values));
+  }
+
+  async #propose(encode: (sequence: number) => Uint8Array): Promise<void> {
     this.#checkOpen();
     if (this.#role !== Role.Leader) throw this.notLeaderError();
     this.#wake();
     const { sequence, done } = this.#proposals.add(this.#requestTimeoutMs);
-    const data = encodeCommand({ op, proposerId: this.nodeId, sequence, key, value });
+    let data: Uint8Array;
+    try {
+      data = encode(sequence);
+    } catch (error) {
+      this.#proposals.reject(sequence, error as Error);
+      await done.catch(() => undefined);
+      throw error;
+    }
     try {
       this.#raw.propose(data);
     } catch (error) {
@@ -909,6 +926,12 @@ export class GroupRuntime {
       if (entry.type === EntryType.ConfChange) {
         flush();
         this.#applyConfChange(entry);
+      } else if (commandOpOf(entry.data) === CommandOp.BatchSet) {
+        // The whole batch joins one apply step (no flush inside it): atomic for readers.
+        const batch = decodeBatchSetCommand(entry.data);
+        for (let index = 0; index < batch.keys.length; index++) ops.push({ kind: "set", key: batch.keys[index] as Uint8Array, value: batch.values[index] as Uint8Array });
+        if (batch.proposerId === this.nodeId) sequences.push(batch.sequence);
+        if (ops.length >= 4096) flush();
       } else if (entry.data.byteLength > 0) {
         const command = decodeCommand(entry.data);
         ops.push(
