@@ -8,11 +8,11 @@
 import { batchSetProblem, batchSetSizeBytes } from "../transport/kv-protocol.ts";
 import { UkvError, type ErrorCode } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
-import { batchSetPairCountMax, batchSetSizeBytesMax, keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
+import { batchSetHeaderSizeBytes, batchSetPairCountMax, batchSetSizeBytesMax, keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
 import { CommandOp } from "./command.ts";
 
 const commandVersion = 1;
-const headerSizeBytes = 1 + 1 + 4 + 8 + 4;
+const headerSizeBytes = batchSetHeaderSizeBytes;
 
 export interface BatchSetCommand {
   proposerId: number;

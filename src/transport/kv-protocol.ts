@@ -6,7 +6,7 @@ import * as pb from "../proto/kv.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
 import { assert } from "../util/assert.ts";
 import { isUkvError } from "../util/errors.ts";
-import { batchSetPairCountMax, batchSetSizeBytesMax, keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
+import { batchSetHeaderSizeBytes, batchSetPairCountMax, batchSetPairOverheadBytes, batchSetSizeBytesMax, keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
 
 export type KvOp = "GET" | "SET" | "DELETE" | "STATUS" | "ADMIN" | "TOPOLOGY" | "BATCH_SET";
 
@@ -133,14 +133,9 @@ export function checkKvRequest(request: KvRequest): KvResponse | null {
   return null;
 }
 
-/** Per pair of a batch command: two u32 sizes (node/batch-command.ts). */
-export const batchSetPairOverheadBytes = 8;
-/** The batch command's header: version, op, proposer, sequence, pair count. */
-export const batchSetHeaderBytes = 1 + 1 + 4 + 8 + 4;
-
 /** Encoded size of a batch command holding these pairs (what batchSetSizeBytesMax bounds). */
 export function batchSetSizeBytes(keys: readonly Uint8Array[], values: readonly Uint8Array[]): number {
-  let sizeBytes = batchSetHeaderBytes;
+  let sizeBytes = batchSetHeaderSizeBytes;
   for (let index = 0; index < keys.length; index++) sizeBytes += batchSetPairOverheadBytes + (keys[index] as Uint8Array).byteLength + (values[index]?.byteLength ?? 0);
   return sizeBytes;
 }
