@@ -197,6 +197,8 @@ class Loader implements RowSink {
       setInterval(() => this.#reportProgress(), progressIntervalMs),
     ];
     try {
+      // A checkpoint before the first batch: a load killed at any point can be resumed.
+      this.#checkpoint(false);
       for await (const chunk of readInputChunks(options.path, this.#counter)) {
         this.#throwIfFailed();
         reader.push(chunk);
