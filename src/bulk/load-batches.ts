@@ -11,6 +11,8 @@
 import { assert } from "../util/assert.ts";
 import { batchSetHeaderSizeBytes, batchSetPairOverheadBytes } from "../util/limits.ts";
 
+const arenaChunkSizeBytes = 64 * 1024;
+
 export interface LoadBatch {
   shardId: number;
   keys: Uint8Array[];
@@ -23,6 +25,7 @@ export interface LoadBatch {
   sizeBytes: number;
   /** Key and value bytes (for MB/s). */
   dataBytes: number;
+  /** The chunk rows are being copied into (earlier chunks are held by the views). */
   arena: Uint8Array;
   arenaUsedBytes: number;
   openedMs: number;
@@ -123,16 +126,21 @@ export class BatchBook {
     const lane = this.lane(shardId);
     const pairBytes = batchSetPairOverheadBytes + key.byteLength + value.byteLength;
     let batch = lane.open;
-    if (batch !== null && (batch.keys.length >= this.#limits.keyCountMax || batch.sizeBytes + pairBytes > this.#limits.sizeBytesMax || batch.arenaUsedBytes + key.byteLength + value.byteLength > batch.arena.byteLength)) {
+    if (batch !== null && (batch.keys.length >= this.#limits.keyCountMax || batch.sizeBytes + pairBytes > this.#limits.sizeBytesMax)) {
       this.seal(lane);
       batch = null;
     }
     if (batch === null) {
-      const arenaBytes = Math.max(this.#limits.sizeBytesMax, key.byteLength + value.byteLength);
-      batch = { shardId, keys: [], values: [], ordinals: [], firstLineNumber: lineNumber, sizeBytes: batchSetHeaderSizeBytes, dataBytes: 0, arena: new Uint8Array(arenaBytes), arenaUsedBytes: 0, openedMs: nowMs };
+      batch = { shardId, keys: [], values: [], ordinals: [], firstLineNumber: lineNumber, sizeBytes: batchSetHeaderSizeBytes, dataBytes: 0, arena: new Uint8Array(0), arenaUsedBytes: 0, openedMs: nowMs };
       lane.open = batch;
       this.outstanding.add(batch);
       this.#openCount++;
+    }
+    // Rows are copied into chunks of arenaChunkSizeBytes (a batch holds what it uses, give or
+    // take one chunk, not its byte limit: a batch sealed by age may hold a few rows).
+    if (batch.arenaUsedBytes + key.byteLength + value.byteLength > batch.arena.byteLength) {
+      batch.arena = new Uint8Array(Math.max(arenaChunkSizeBytes, key.byteLength + value.byteLength));
+      batch.arenaUsedBytes = 0;
     }
     const keyStart = batch.arenaUsedBytes;
     batch.arena.set(key, keyStart);
