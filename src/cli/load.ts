@@ -16,11 +16,11 @@ import { compareLayout, createPlannedLayout, planBoundaries, type OwnedRange } f
 import { formatLoadProgressLine, formatLoadReport, type ShardCountRow } from "../bulk/load-report.ts";
 import { formatCount } from "../bulk/summary.ts";
 import { collectMemberReports } from "../client/cluster-status.ts";
-import { GroupClient } from "../client/group-client.ts";
 import { MetaTopologySource } from "../client/meta-topology.ts";
 import { ShardedClient } from "../client/sharded-client.ts";
 import type { ClusterLayout, Topology } from "../client/topology.ts";
-import { fetchTopology, parseAddressList } from "../transport/meta-api.ts";
+import { parseAddressList } from "../transport/meta-api.ts";
+import { KvClient } from "../transport/kv-client.ts";
 import type { KvResponse } from "../transport/kv-protocol.ts";
 import { UkvError, type ErrorCode } from "../util/errors.ts";
 import { batchSetPairCountMax, batchSetSizeBytesMax, loadBatchKeyCountDefault, loadBatchSizeBytesDefault, loadParallelCountMax } from "../util/limits.ts";
@@ -93,24 +93,23 @@ function besidePlan(planPath: string, suffix: string): string {
   return join(dirname(planPath), `${name}${suffix}`);
 }
 
-/** The metadata stores among `addresses` (those answering TOPOLOGY); UNREACHABLE when none does. */
+/** The metadata stores among `addresses` (those answering TOPOLOGY); UNREACHABLE naming each answer when none does. */
 async function findMetadataStores(addresses: readonly string[]): Promise<string[]> {
   const answers = await Promise.all(
     addresses.map(async (address) => {
-      const client = new GroupClient([address], { timeoutMs: probeTimeoutMs, retryWindowMs: 0 });
+      const client = new KvClient(address, { timeoutMs: probeTimeoutMs, connectTimeoutMs: probeTimeoutMs });
       try {
-        await fetchTopology(client);
-        return { address, error: null };
-      } catch (error) {
-        return { address, error: error instanceof Error ? error.message : String(error) };
+        const response = await client.request({ op: "TOPOLOGY", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false });
+        if (response.code === "OK" && response.statusJson.includes('"topology"')) return { address, problem: null };
+        return { address, problem: `${response.code}${response.message === "" ? "" : `: ${response.message}`}` };
       } finally {
         client.close();
       }
     }),
   );
-  const found = answers.filter((answer) => answer.error === null).map((answer) => answer.address);
+  const found = answers.filter((answer) => answer.problem === null).map((answer) => answer.address);
   if (found.length === 0) {
-    throw new UkvError("UNREACHABLE", `No metadata store answered at ${addresses.join(", ")}: ${answers[0]?.error ?? "no address"}`);
+    throw new UkvError("UNREACHABLE", `No metadata store answered at ${addresses.join(", ")}: ${answers.map((answer) => `${answer.address} ${answer.problem ?? ""}`).join("; ")}`);
   }
   return found;
 }
