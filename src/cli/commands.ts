@@ -7,6 +7,7 @@ import { AnalyzeCommand } from "./analyze.ts";
 import { ClusterUpCommand } from "./cluster.ts";
 import { groupCommand } from "./help.ts";
 import { kvCommands } from "./kv.ts";
+import { LoadCommand } from "./load.ts";
 import { NodeCommand } from "./node.ts";
 import { RouterCommand } from "./router.ts";
 import { StatusCommand } from "./status.ts";
@@ -47,4 +48,5 @@ export const commandClasses: readonly CommandClass<BaseContext>[] = [
     examples: [["Move shard 1's leadership to store 2 of `ukv cluster up`", "ukv admin transfer-leader --config ukv-data/cluster.yaml --shard 1 --to 2"]],
   }),
   AnalyzeCommand,
+  LoadCommand,
 ];

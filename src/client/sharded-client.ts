@@ -3,11 +3,11 @@
 // and retrying through an election for up to retryWindowMs); reads go round-robin to the shard's
 // members not known to be down, falling back to the leader. Answers that are not OK become typed
 // errors carrying the protocol code (NOT_FOUND on a GET is a null value, not an error).
-import { checkKvRequest, type KvResponse } from "../transport/kv-protocol.ts";
+import { checkKvRequest, makeKvResponse, type KvResponse } from "../transport/kv-protocol.ts";
 import { UkvError, type ErrorCode } from "../util/errors.ts";
 import { MemberPool } from "./member-pool.ts";
 import { ShardRouting, type RouteFields } from "./shard-routing.ts";
-import { StaticTopologySource, type ClusterLayout, type TopologySource } from "./topology.ts";
+import { StaticTopologySource, type ClusterLayout, type Topology, type TopologySource } from "./topology.ts";
 
 export interface ShardedClientOptions {
   /** The cluster config (or any layout of shards and members); ignored when topologySource is given. */
@@ -86,6 +86,26 @@ export class ShardedClient {
   async delete(key: Uint8Array | string): Promise<void> {
     const response = await this.#send({ op: "DELETE", key: asBytes(key), value: emptyBytes, linearizable: false });
     if (response.code !== "OK") throw errorFromResponse("DELETE", response);
+  }
+
+  /** The topology routing follows now (shards, members, the key ring). */
+  topology(): Topology {
+    return this.#topology.current();
+  }
+
+  /**
+   * Many SETs of shard `shardId` in one request, applied atomically in one Raft entry (`ukv
+   * load`). Follows the shard's leader like any write, and like any write is never resent after
+   * an answer that leaves the outcome unknown (TIMEOUT): the caller decides. Every key must be the
+   * shard's (else WRONG_SHARD). The raw answer; never rejects.
+   */
+  batchSet(shardId: number, keys: Uint8Array[], values: Uint8Array[]): Promise<KvResponse> {
+    const fields: RouteFields = { op: "BATCH_SET", key: emptyBytes, value: emptyBytes, linearizable: false, shard: shardId, batchKeys: keys, batchValues: values };
+    const refused = checkKvRequest({ ...fields, id: 0 });
+    if (refused !== null) return Promise.resolve(refused);
+    const shard = this.#topology.current().shards.get(shardId);
+    if (shard === undefined) return Promise.resolve(makeKvResponse(0, "WRONG_SHARD", { message: `No shard ${shardId} in the topology (epoch ${this.#topology.current().epoch})` }));
+    return this.#routing.routeToShard(shard, fields);
   }
 
   /** Re-reads the topology source (a no-op for a static config). */

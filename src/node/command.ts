@@ -11,6 +11,8 @@ export enum CommandOp {
   // Issue 15 (Redis commands) owns 3..49.
   /** A read-modify-write transaction on keys of this shard (src/node/keyed-commands.ts); value: its encoding, key: its first key. */
   Keyed = 3,
+  /** Many SETs of one shard in one entry, applied together (batch-command.ts has the layout). */
+  BatchSet = 50,
 }
 
 export interface Command {
@@ -59,6 +61,11 @@ export function encodeCommand(command: Command): Uint8Array {
   view.setUint32(valueSizeOffset, command.value.byteLength, true);
   bytes.set(command.value, valueSizeOffset + 4);
   return bytes;
+}
+
+/** The op byte of an encoded command (before decoding it), or -1 when the bytes are too short to have one. */
+export function commandOpOf(bytes: Uint8Array): number {
+  return bytes.byteLength < 2 ? -1 : (bytes[1] as number);
 }
 
 export function decodeCommand(bytes: Uint8Array): Command {

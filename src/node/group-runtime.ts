@@ -18,7 +18,8 @@ import { UkvError, isUkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { Prng } from "../util/prng.ts";
-import { CommandOp, decodeCommand, encodeCommand } from "./command.ts";
+import { CommandOp, commandOpOf, decodeCommand, encodeCommand } from "./command.ts";
+import { decodeBatchSetCommand, encodeBatchSetCommand } from "./batch-command.ts";
 import { decodeKeyedTransaction, encodeKeyedReply, executeKeyedTransaction } from "../kv/keyed-commands.ts";
 import {
   decodeMemberAddress,
@@ -488,12 +489,28 @@ export class GroupRuntime {
    * Proposes one SET, DELETE or keyed transaction; resolves once it is committed and applied here,
    * with the entry's result (a keyed transaction's encoded reply; empty for SET and DELETE).
    */
-  async write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<Uint8Array> {
+  write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<Uint8Array> {
+    return this.#propose((sequence) => encodeCommand({ op, proposerId: this.nodeId, sequence, key, value }));
+  }
+
+  /** Proposes many SETs as one entry (batch-command.ts), applied together; resolves once applied here. */
+  async writeBatch(keys: readonly Uint8Array[], values: readonly Uint8Array[]): Promise<void> {
+    await this.#propose((sequence) => encodeBatchSetCommand(this.nodeId, sequence, keys, values));
+  }
+
+  async #propose(encode: (sequence: number) => Uint8Array): Promise<Uint8Array> {
     this.#checkOpen();
     if (this.#role !== Role.Leader) throw this.notLeaderError();
     this.#wake();
     const { sequence, done } = this.#proposals.add(this.#requestTimeoutMs);
-    const data = encodeCommand({ op, proposerId: this.nodeId, sequence, key, value });
+    let data: Uint8Array;
+    try {
+      data = encode(sequence);
+    } catch (error) {
+      this.#proposals.reject(sequence, error as Error);
+      await done.catch(() => undefined);
+      throw error;
+    }
     try {
       this.#raw.propose(data);
     } catch (error) {
@@ -993,6 +1010,12 @@ export class GroupRuntime {
       if (entry.type === EntryType.ConfChange) {
         flush();
         this.#applyConfChange(entry);
+      } else if (commandOpOf(entry.data) === CommandOp.BatchSet) {
+        // The whole batch joins one apply step (no flush inside it): atomic for readers.
+        const batch = decodeBatchSetCommand(entry.data);
+        for (let index = 0; index < batch.keys.length; index++) ops.push({ kind: "set", key: batch.keys[index] as Uint8Array, value: batch.values[index] as Uint8Array });
+        if (batch.proposerId === this.nodeId) sequences.push(batch.sequence);
+        if (ops.length >= 4096) flush();
       } else if (entry.data.byteLength > 0) {
         const command = decodeCommand(entry.data);
         if (command.op === CommandOp.Keyed) {

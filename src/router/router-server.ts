@@ -247,7 +247,7 @@ export class RouterServer {
     const gate = this.#gate;
     assert(gate !== null, "the gate is set at start");
     if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(this.view()) });
-    if (request.op === "ADMIN" || request.op === "TOPOLOGY") {
+    if (request.op === "ADMIN" || request.op === "TOPOLOGY" || request.op === "BATCH_SET") {
       return makeKvResponse(request.id, "BAD_REQUEST", { message: `${request.op} goes to a store, not through the router` });
     }
     const shard = this.#routing.shardFor(request.key);

@@ -13,7 +13,8 @@ import { isUkvError } from "../util/errors.ts";
 import { Prng } from "../util/prng.ts";
 import { ConfChangeType, EntryType, MessageType, Role, type ConfChange, type Entry } from "../raft/types.ts";
 import { decodeConfChange } from "../raft/conf-change.ts";
-import { CommandOp, decodeCommand } from "../node/command.ts";
+import { CommandOp, commandOpOf, decodeCommand } from "../node/command.ts";
+import { decodeBatchSetCommand } from "../node/batch-command.ts";
 import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
 import { SafetyChecker, SimViolation } from "./checker.ts";
@@ -169,6 +170,11 @@ export class SimCluster implements StoreHost {
       return;
     }
     if (entry.data.length === 0) return;
+    if (commandOpOf(entry.data) === CommandOp.BatchSet) {
+      // Every pair of a batch was proposed; the batch's first value names it in probes.
+      for (const value of decodeBatchSetCommand(entry.data).values) group.checker.entryProposed(store.id, entry, this.#proposed.has(textDecoder.decode(value)));
+      return;
+    }
     const value = textDecoder.decode(decodeCommand(entry.data).value);
     group.checker.entryProposed(store.id, entry, this.#proposed.has(value));
     if (value.startsWith(probePrefix) && group.probeIndex === 0) group.probeIndex = entry.index;
@@ -357,7 +363,22 @@ export class SimCluster implements StoreHost {
     const target = leader !== null && this.#random.chance(0.7) ? leader : this.#pick(this.#replicas(group.id));
     if (target === null) return;
     this.stats.proposals += 1;
-    this.#write(target.store, target.replica, `value-${this.#valueCount++}`);
+    // Every fifth write is a batch (BatchSet, many keys in one entry). Chosen by count, not by a
+    // random draw, so every seed keeps the schedule it had before batches existed.
+    if (this.stats.proposals % 5 === 0) this.#writeBatch(target.store, target.replica);
+    else this.#write(target.store, target.replica, `value-${this.#valueCount++}`);
+  }
+
+  #writeBatch(store: SimStore, replica: SimReplica): void {
+    const values = [0, 1, 2].map(() => `value-${this.#valueCount++}`);
+    if (!replica.runtime.isLeader()) {
+      this.trace.record(this.nowTicks, "propose", store.id, `batch ${values.join(",")} refused: not the leader`, replica.groupId);
+      return;
+    }
+    for (const value of values) this.#proposed.add(value);
+    const keys = values.map((_, index) => textEncoder.encode(`key-${(this.#valueCount + index) % workloadKeyCount}`));
+    replica.runtime.writeBatch(keys, values.map((value) => textEncoder.encode(value))).catch(() => undefined);
+    this.trace.record(this.nowTicks, "propose", store.id, `batch ${values.join(",")}`, replica.groupId);
   }
 
   #write(store: SimStore, replica: SimReplica, value: string): boolean {

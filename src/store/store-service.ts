@@ -61,6 +61,8 @@ export class StoreService {
         case "ADMIN":
           if (shardId === 0) return await this.#storeAdmin(request);
           return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(await runAdminRequest(this.#replicaOf(shardId), parseAdminRequest(request.value))) });
+        case "BATCH_SET":
+          return await this.#batchSet(shardId, request);
         default:
           if (shardId !== 0) return await this.serveLocal(shardId, request);
           if (this.#router === null) return makeKvResponse(request.id, "UNAVAILABLE", { message: `Store ${this.#store.storeId} is starting` });
@@ -126,6 +128,26 @@ export class StoreService {
     } catch (error) {
       return errorResponse(request.id, error);
     }
+  }
+
+  /**
+   * A BATCH_SET for shard `shardId` (the protocol checked its limits and that it names a shard):
+   * proposed whole by this store's replica if it leads, else NOT_LEADER. Every key must be the
+   * shard's, or the whole batch is WRONG_SHARD: a batch is never split or forwarded.
+   */
+  async #batchSet(shardId: number, request: KvRequest): Promise<KvResponse> {
+    const runtime = this.#replicaOf(shardId);
+    const keys = request.batchKeys ?? [];
+    const topology = this.#topology.current();
+    for (let index = 0; index < keys.length; index++) {
+      const owner = shardOfKey(topology, keys[index] as Uint8Array).id;
+      if (owner !== shardId) {
+        throw new UkvError("WRONG_SHARD", `Batch pair ${index}: key belongs to shard ${owner}, not ${shardId} (topology epoch ${topology.epoch})`, { data: { shardId: owner } });
+      }
+    }
+    // Stored values carry their header (kv/stored-value.ts): a loaded key never expires.
+    await runtime.writeBatch(keys, (request.batchValues ?? []).map((value) => encodeStoredValue(value, null)));
+    return makeKvResponse(request.id, "OK");
   }
 
   #checkOwner(shardId: number, key: Uint8Array): void {

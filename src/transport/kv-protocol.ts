@@ -6,10 +6,10 @@ import * as pb from "../proto/kv.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
 import { assert } from "../util/assert.ts";
 import { isUkvError } from "../util/errors.ts";
-import { keyedCommandSizeBytesMax, keySizeBytesMax } from "../util/limits.ts";
+import { batchSetHeaderSizeBytes, batchSetPairCountMax, batchSetPairOverheadBytes, batchSetSizeBytesMax, keyedCommandSizeBytesMax, keySizeBytesMax } from "../util/limits.ts";
 import { storedPayloadSizeBytesMax } from "../kv/stored-value.ts";
 
-export type KvOp = "GET" | "SET" | "DELETE" | "KEYED" | "STATUS" | "ADMIN" | "TOPOLOGY";
+export type KvOp = "GET" | "SET" | "DELETE" | "KEYED" | "STATUS" | "ADMIN" | "TOPOLOGY" | "BATCH_SET";
 
 export type KvCode =
   | "OK"
@@ -42,6 +42,9 @@ export interface KvRequest {
    * routed it to: served from that store's replica of it, never forwarded again.
    */
   shard?: number;
+  /** BATCH_SET only: the keys, and the value of each (same length). */
+  batchKeys?: Uint8Array[];
+  batchValues?: Uint8Array[];
 }
 
 export interface KvResponse {
@@ -59,7 +62,7 @@ export interface KvResponse {
 
 const emptyBytes = new Uint8Array(0);
 
-const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, KEYED: pb.Op.KEYED, STATUS: pb.Op.STATUS, ADMIN: pb.Op.ADMIN, TOPOLOGY: pb.Op.TOPOLOGY };
+const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, KEYED: pb.Op.KEYED, STATUS: pb.Op.STATUS, ADMIN: pb.Op.ADMIN, TOPOLOGY: pb.Op.TOPOLOGY, BATCH_SET: pb.Op.BATCH_SET };
 const opFromWire = new Map<number, KvOp>(Object.entries(opToWire).map(([name, value]) => [value, name as KvOp]));
 
 const codeToWire: Record<KvCode, pb.Code> = {
@@ -111,6 +114,13 @@ export function kvResponseFromError(id: number, error: unknown): KvResponse {
 export function checkKvRequest(request: KvRequest): KvResponse | null {
   const { id, key, value } = request;
   if (request.op === "STATUS" || request.op === "ADMIN" || request.op === "TOPOLOGY") return null;
+  if (request.op === "BATCH_SET") {
+    const problem = batchSetProblem(request);
+    return problem === null ? null : makeKvResponse(id, problem.code, { message: problem.message });
+  }
+  if ((request.batchKeys?.length ?? 0) > 0 || (request.batchValues?.length ?? 0) > 0) {
+    return makeKvResponse(id, "BAD_REQUEST", { message: `A ${request.op} request carries no batch pairs` });
+  }
   if (key.byteLength === 0) return makeKvResponse(id, "BAD_REQUEST", { message: "Key must not be empty" });
   if (key.byteLength > keySizeBytesMax) {
     return makeKvResponse(id, "KEY_TOO_LARGE", { message: `Key too large: ${key.byteLength} bytes, limit ${keySizeBytesMax}` });
@@ -125,8 +135,49 @@ export function checkKvRequest(request: KvRequest): KvResponse | null {
   return null;
 }
 
+/** Encoded size of a batch command holding these pairs (what batchSetSizeBytesMax bounds). */
+export function batchSetSizeBytes(keys: readonly Uint8Array[], values: readonly Uint8Array[]): number {
+  let sizeBytes = batchSetHeaderSizeBytes;
+  for (let index = 0; index < keys.length; index++) sizeBytes += batchSetPairOverheadBytes + (keys[index] as Uint8Array).byteLength + (values[index]?.byteLength ?? 0);
+  return sizeBytes;
+}
+
+/**
+ * What is wrong with a BATCH_SET (null: nothing): it names its shard, has 1..batchSetPairCountMax
+ * pairs, keys and values pair up, every key and value is within the single-write limits (the
+ * pair's index named), and the whole encodes within batchSetSizeBytesMax.
+ */
+export function batchSetProblem(request: Pick<KvRequest, "key" | "value" | "shard" | "batchKeys" | "batchValues">): { code: KvCode; message: string } | null {
+  const keys = request.batchKeys ?? [];
+  const values = request.batchValues ?? [];
+  if ((request.shard ?? 0) === 0) return { code: "BAD_REQUEST", message: "A BATCH_SET names its shard: a store never splits or routes a batch" };
+  if (request.key.byteLength !== 0 || request.value.byteLength !== 0) return { code: "BAD_REQUEST", message: "A BATCH_SET carries its pairs in batch_keys and batch_values, not key and value" };
+  if (keys.length === 0) return { code: "BAD_REQUEST", message: "A BATCH_SET needs at least one pair" };
+  if (keys.length !== values.length) return { code: "BAD_REQUEST", message: `A BATCH_SET has ${keys.length} keys but ${values.length} values` };
+  if (keys.length > batchSetPairCountMax) return { code: "BAD_REQUEST", message: `Batch of ${keys.length} pairs over the limit of ${batchSetPairCountMax}` };
+  for (let index = 0; index < keys.length; index++) {
+    const keySize = (keys[index] as Uint8Array).byteLength;
+    const valueSize = (values[index] as Uint8Array).byteLength;
+    if (keySize === 0) return { code: "BAD_REQUEST", message: `Batch pair ${index}: key must not be empty` };
+    if (keySize > keySizeBytesMax) return { code: "KEY_TOO_LARGE", message: `Batch pair ${index}: key too large: ${keySize} bytes, limit ${keySizeBytesMax}` };
+    if (valueSize > storedPayloadSizeBytesMax) return { code: "VALUE_TOO_LARGE", message: `Batch pair ${index}: value too large: ${valueSize} bytes, limit ${storedPayloadSizeBytesMax}` };
+  }
+  const sizeBytes = batchSetSizeBytes(keys, values);
+  if (sizeBytes > batchSetSizeBytesMax) return { code: "BAD_REQUEST", message: `Batch of ${sizeBytes} encoded bytes over the limit of ${batchSetSizeBytesMax}` };
+  return null;
+}
+
 export function requestToWire(request: KvRequest): pb.Request {
-  return { id: request.id, op: opToWire[request.op], key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard ?? 0 };
+  return {
+    id: request.id,
+    op: opToWire[request.op],
+    key: request.key,
+    value: request.value,
+    linearizable: request.linearizable,
+    shard: request.shard ?? 0,
+    batchKeys: request.batchKeys ?? [],
+    batchValues: request.batchValues ?? [],
+  };
 }
 
 /** A decoded wire request, or a BAD_REQUEST response for one whose op is unknown. */
@@ -134,7 +185,8 @@ export function requestFromWire(request: pb.Request): KvRequest | KvResponse {
   const op = opFromWire.get(request.op);
   if (op === undefined) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Unknown op ${request.op}` });
   if (!Number.isSafeInteger(request.shard)) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Shard id out of range: ${request.shard}` });
-  return { id: request.id, op, key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard };
+  const batch = request.batchKeys.length > 0 || request.batchValues.length > 0 ? { batchKeys: request.batchKeys, batchValues: request.batchValues } : {};
+  return { id: request.id, op, key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard, ...batch };
 }
 
 export function responseToWire(response: KvResponse): pb.Response {

@@ -121,3 +121,37 @@ export const bulkSkippedNameCountMax = 32;
 assert(bulkRowSizeBytesMax >= 2 * (keySizeBytesMax + valueSizeBytesMax), "a row holds the largest key and value, quoted");
 assert(bulkReadChunkSizeBytes <= bulkRowSizeBytesMax, "a read chunk never exceeds a row's limit");
 assert(shardCountMax <= bulkHashBucketCount, "every planned shard gets at least one hash bucket");
+
+/**
+ * Batch write (BATCH_SET, `ukv load`): key/value pairs of one batch, applied to one shard in one
+ * Raft entry. One entry is one table call on apply (the driver flushes its ops at 4096, then adds
+ * a whole batch), so a batch and a flush's worth of ops stay within a table batch.
+ */
+export const batchSetPairCountMax = 16384;
+/**
+ * Batch write: encoded bytes of one batch command (header, and per pair two u32 sizes plus key and
+ * value). One entry is one store-log record, so the command leaves room for the record's framing.
+ */
+export const batchSetSizeBytesMax = recordSizeBytesMax - 64 * 1024;
+/** Batch command layout (node/batch-command.ts): header (version, op, proposer, sequence, pair count), per pair two u32 sizes. */
+export const batchSetHeaderSizeBytes = 1 + 1 + 4 + 8 + 4;
+export const batchSetPairOverheadBytes = 8;
+
+assert(batchSetPairCountMax + 4096 <= tableBatchCountMax, "a batch and a flush of single writes fit one table call");
+assert(batchSetSizeBytesMax >= keySizeBytesMax + valueSizeBytesMax + 1024, "a batch holds the largest single pair");
+assert(batchSetSizeBytesMax + 64 * 1024 <= recordSizeBytesMax, "a batch command fits one log record with its framing");
+assert(2 * batchSetSizeBytesMax <= frameSizeBytesMax, "a BATCH_SET request fits one client frame with room");
+
+/** `ukv load`: batches in flight at once (--parallel), across all shards. */
+export const loadParallelCountMax = 256;
+/**
+ * `ukv load`: records read past the safe prefix (the checkpoint) before reading pauses. Bounds the
+ * ordinals kept for exact counts (8 bytes a row) and the work redone after a kill.
+ */
+export const loadWindowRecordCountMax = 2 * 1024 * 1024;
+/** `ukv load`: default pairs and encoded bytes of one batch (--batch-keys, --batch-bytes). */
+export const loadBatchKeyCountDefault = 4096;
+export const loadBatchSizeBytesDefault = 1024 * 1024;
+
+assert(loadBatchKeyCountDefault <= batchSetPairCountMax && loadBatchSizeBytesDefault <= batchSetSizeBytesMax, "the loader's default batch is a valid batch");
+assert(loadWindowRecordCountMax >= 4 * batchSetPairCountMax, "the read window holds several full batches");
