@@ -24,7 +24,7 @@ export interface BatchSetCommand {
 
 /** Throws the typed error of a batch that breaks a limit (count, sizes, pairing). */
 export function checkBatchSet(keys: readonly Uint8Array[], values: readonly Uint8Array[]): void {
-  const problem = batchSetProblem({ key: new Uint8Array(0), value: new Uint8Array(0), shard: 1, batchKeys: [...keys], batchValues: [...values] });
+  const problem = batchSetProblem({ key: new Uint8Array(0), value: new Uint8Array(0), shard: 1, batchKeys: [...keys], batchValues: [...values] }, valueSizeBytesMax);
   if (problem !== null) throw new UkvError(problem.code as ErrorCode, problem.message);
 }
 

@@ -147,7 +147,14 @@ export function batchSetSizeBytes(keys: readonly Uint8Array[], values: readonly 
  * pairs, keys and values pair up, every key and value is within the single-write limits (the
  * pair's index named), and the whole encodes within batchSetSizeBytesMax.
  */
-export function batchSetProblem(request: Pick<KvRequest, "key" | "value" | "shard" | "batchKeys" | "batchValues">): { code: KvCode; message: string } | null {
+/**
+ * What is wrong with a batch, or null. `valueLimitBytes`: a client's value (the payload limit) on
+ * the wire; in the log command the values already carry their stored-value header.
+ */
+export function batchSetProblem(
+  request: Pick<KvRequest, "key" | "value" | "shard" | "batchKeys" | "batchValues">,
+  valueLimitBytes: number = storedPayloadSizeBytesMax,
+): { code: KvCode; message: string } | null {
   const keys = request.batchKeys ?? [];
   const values = request.batchValues ?? [];
   if ((request.shard ?? 0) === 0) return { code: "BAD_REQUEST", message: "A BATCH_SET names its shard: a store never splits or routes a batch" };
@@ -160,7 +167,7 @@ export function batchSetProblem(request: Pick<KvRequest, "key" | "value" | "shar
     const valueSize = (values[index] as Uint8Array).byteLength;
     if (keySize === 0) return { code: "BAD_REQUEST", message: `Batch pair ${index}: key must not be empty` };
     if (keySize > keySizeBytesMax) return { code: "KEY_TOO_LARGE", message: `Batch pair ${index}: key too large: ${keySize} bytes, limit ${keySizeBytesMax}` };
-    if (valueSize > storedPayloadSizeBytesMax) return { code: "VALUE_TOO_LARGE", message: `Batch pair ${index}: value too large: ${valueSize} bytes, limit ${storedPayloadSizeBytesMax}` };
+    if (valueSize > valueLimitBytes) return { code: "VALUE_TOO_LARGE", message: `Batch pair ${index}: value too large: ${valueSize} bytes, limit ${valueLimitBytes}` };
   }
   const sizeBytes = batchSetSizeBytes(keys, values);
   if (sizeBytes > batchSetSizeBytesMax) return { code: "BAD_REQUEST", message: `Batch of ${sizeBytes} encoded bytes over the limit of ${batchSetSizeBytesMax}` };
