@@ -53,7 +53,7 @@ export class StoreRouter {
   }
 
   shardOf(key: string): number {
-    return this.topology.ring.shardForKey(encoder.encode(key));
+    return this.topology.ranges.shardForKey(encoder.encode(key));
   }
 
   /** Store ids of the shard's current replicas. */

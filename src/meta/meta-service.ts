@@ -7,6 +7,7 @@
 import type { ClusterConfig } from "../config/cluster-config.ts";
 import { CommandOp } from "../node/command.ts";
 import type { GroupRuntime } from "../node/group-runtime.ts";
+import { equalRanges, rangeToJson } from "../ring/range-map.ts";
 import type { StoreInfo, StoreReport, Topology, TopologyLayout } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
 import type { Logger } from "../util/log.ts";
@@ -28,10 +29,12 @@ export function storeInfoFromConfig(config: ClusterConfig): StoreInfo[] {
 export function layoutFromConfig(config: ClusterConfig): TopologyLayout {
   const stores = storeInfoFromConfig(config);
   const byId = new Map(stores.map((store) => [store.id, store]));
+  const ranges = new Map(equalRanges(config.shards.map((shard) => shard.id)).map((range) => [range.shardId, rangeToJson(range)]));
   return {
     stores,
     shards: config.shards.map((shard) => ({
       id: shard.id,
+      range: ranges.get(shard.id)!,
       members: shard.replicas.map((storeId) => {
         const store = byId.get(storeId);
         if (store === undefined) throw new UkvError("CONFIG_INVALID", `Shard ${shard.id} names unknown store ${storeId}`);
