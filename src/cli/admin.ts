@@ -1,11 +1,12 @@
 // `ukv admin add-replica | remove-replica | transfer-leader`: membership changes of a live shard
-// (FR1.2). A replica's id is its store's id. The metadata group is found from --meta
+// (FR1.2); `ukv admin split`: split a shard's hash range in place. A replica's id is its store's id. The metadata group is found from --meta
 // HOST:PORT,... or from the config's metadata stores.
 import { Command, Option } from "clipanion";
 import { AdminClient } from "../client/admin-client.ts";
 import { loadClusterConfig } from "../config/cluster-config.ts";
 import { metaStoreAddresses } from "../store/store-process.ts";
 import { parseAddressList } from "../transport/meta-api.ts";
+import { parseHash } from "../ring/range-map.ts";
 import { UkvError } from "../util/errors.ts";
 import { parsePositiveInt, reportCliError } from "./errors.ts";
 
@@ -85,4 +86,23 @@ export class TransferLeaderCommand extends AdminCommand {
   }
 }
 
-export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand];
+export class SplitCommand extends AdminCommand {
+  static override paths = [["admin", "split"]];
+  static override usage = Command.Usage({
+    description: "Split a shard's hash range in two; the upper part becomes a new shard on the same stores",
+    details:
+      "Without --at the split point is the median hash of the shard's keys (the halves hold about equal keys). The new shard's id is allocated by the metadata group; its data is carried locally by every replica (no network copy). A rerun after an interruption is a new split of the (possibly already split) shard: check `ukv status` first.",
+    examples: [
+      ["Split shard 1 at its median key hash", "ukv admin split --config ukv-data/cluster.yaml --shard 1"],
+      ["Split shard 1 at an explicit hash (a bulk load's planned boundary)", "ukv admin split --config ukv-data/cluster.yaml --shard 1 --at 0x4000000000000000"],
+    ],
+  });
+  shard = Option.String("--shard", { required: true, description: "The shard id" });
+  at = Option.String("--at", { description: "Split hash, decimal or 0x-hex: the new shard gets [HASH, end]" });
+
+  protected async run(admin: AdminClient): Promise<void> {
+    await admin.split({ shardId: parsePositiveInt("--shard", this.shard), at: this.at === undefined ? null : parseHash(this.at) });
+  }
+}
+
+export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand, SplitCommand];

@@ -7,6 +7,7 @@ import type { KvResponse } from "../transport/kv-protocol.ts";
 import { fetchTopology, findShard } from "../transport/meta-api.ts";
 import { GroupClient } from "./group-client.ts";
 import type { StoreInfo, Topology, TopologyShard } from "../transport/topology-wire.ts";
+import { formatRange, rangeFromJson, type KeyRangeJson } from "../ring/range-map.ts";
 import { UkvError } from "../util/errors.ts";
 
 const encoder = new TextEncoder();
@@ -15,6 +16,15 @@ export const catchUpWaitMsDefault = 120_000;
 const layoutWaitMsMax = 10_000;
 /** How long an admin request waits for a shard without a reachable leader to get one. */
 const leaderWaitMsMax = 10_000;
+
+interface LeaderStatus {
+  role: string;
+  voters: number[];
+  learners: number[];
+  lastIndex: number;
+  progress: Record<string, { match: number }>;
+  range: KeyRangeJson | null;
+}
 
 export interface AdminProgress {
   (line: string): void;
@@ -86,10 +96,10 @@ export class AdminClient {
     }
   }
 
-  async #leaderStatus(client: GroupClient, shardId: number): Promise<{ role: string; voters: number[]; learners: number[]; lastIndex: number; progress: Record<string, { match: number }> }> {
+  async #leaderStatus(client: GroupClient, shardId: number): Promise<LeaderStatus> {
     const response = await client.request({ op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false, shard: shardId });
     if (response.code !== "OK") throw new UkvError("SHARD_UNAVAILABLE", `Shard leader did not answer STATUS: ${response.code}`);
-    return JSON.parse(response.statusJson) as { role: string; voters: number[]; learners: number[]; lastIndex: number; progress: Record<string, { match: number }> };
+    return JSON.parse(response.statusJson) as LeaderStatus;
   }
 
   /**
@@ -116,6 +126,9 @@ export class AdminClient {
           voters: report?.voters ?? shard.members.map((member) => member.id),
           learners: report?.learners ?? (shard.learners ?? []).map((member) => member.id),
           addresses,
+          // The leader's range when it answered (the metadata copy may trail a split): a replica
+          // replaying the log from its start skips the splits older than it.
+          range: current?.range ?? shard.range,
         };
         await this.#storeAdmin(store.clientAddress, { action: "create-replica", shardId: args.shardId, membership });
         this.#progress(`store ${args.storeId} created an empty replica of shard ${args.shardId}`);
@@ -181,6 +194,40 @@ export class AdminClient {
     } finally {
       client.close();
     }
+  }
+
+  /**
+   * Splits a shard: the metadata group allocates the new shard's id, the shard's leader proposes
+   * the split (at `at`, or its keys' median hash), every replica applies it and creates the new
+   * shard locally, and the stores report both ranges; resolves once the metadata lists the new
+   * shard. Returns the split as the leader applied it.
+   */
+  async split(args: { shardId: number; at: bigint | null }): Promise<{ childId: number; at: string; parent: KeyRangeJson; child: KeyRangeJson }> {
+    const topology = await this.topology();
+    findShard(topology, args.shardId); // a clear error for an unknown shard before an id is allocated
+    const token = `split-${args.shardId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    const allocation = adminAnswer(await this.#meta.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify({ action: "allocate-shard-id", token })), linearizable: false, shard: 0 }));
+    const childId = allocation.shardId as number;
+    this.#progress(`new shard id ${childId} allocated`);
+    const { client } = await this.#shardClient(args.shardId);
+    let result: Record<string, unknown>;
+    try {
+      result = await this.#admin(client, args.shardId, { action: "split", childId, ...(args.at === null ? {} : { at: args.at.toString() }) });
+    } finally {
+      client.close();
+    }
+    const parent = result.parent as KeyRangeJson;
+    const child = result.child as KeyRangeJson;
+    this.#progress(`shard ${args.shardId} split at ${String(result.at)}: shard ${args.shardId} keeps ${formatRange(rangeFromJson(parent))}, shard ${childId} owns ${formatRange(rangeFromJson(child))}`);
+    const deadline = Date.now() + layoutWaitMsMax;
+    for (;;) {
+      const shards = (await this.topology()).layout?.shards ?? [];
+      if (shards.some((shard) => shard.id === childId)) break;
+      if (Date.now() > deadline) throw new UkvError("TIMEOUT", `The split is applied, but the metadata group does not list shard ${childId} yet: the stores report it within seconds`);
+      await Bun.sleep(catchUpPollMs);
+    }
+    this.#progress(`the metadata group lists shard ${childId}`);
+    return { childId, at: String(result.at), parent, child };
   }
 
   close(): void {

@@ -11,7 +11,7 @@ import { equalRanges, rangeToJson } from "../ring/range-map.ts";
 import type { StoreInfo, StoreReport, Topology, TopologyLayout } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
 import type { Logger } from "../util/log.ts";
-import { encodeJson, layoutKey, readTopology, reportKey, storeKey, topologyTransform } from "./topology.ts";
+import { encodeJson, layoutKey, readTopology, reportKey, shardIdAllocKey, storeKey, topologyTransform } from "./topology.ts";
 
 export const watchTimeoutMs = 10_000;
 export const watcherCountMax = 10_000;
@@ -102,6 +102,20 @@ export class MetaService {
     }
     if (known !== undefined) return;
     await this.#requireRuntime().write(CommandOp.Set, encoder.encode(storeKey(store.id)), encodeJson(store));
+  }
+
+  /**
+   * A new shard id for a split, allocated by the metadata group before the split is proposed (so
+   * two splits never create the same shard). The same token gets the same id again: a retried
+   * request after a lost answer does not burn a second id.
+   */
+  async allocateShardId(token: string): Promise<number> {
+    const runtime = this.#requireRuntime();
+    const key = encoder.encode(shardIdAllocKey(token));
+    await runtime.write(CommandOp.Set, key, new Uint8Array(0));
+    const value = runtime.table.get(key);
+    if (value === null) throw new UkvError("INTERNAL", `Shard id allocation ${token} was applied but not recorded`);
+    return Number(new TextDecoder().decode(value));
   }
 
   #requireRuntime(): GroupRuntime {

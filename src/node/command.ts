@@ -8,6 +8,9 @@ import { keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
 export enum CommandOp {
   Set = 1,
   Delete = 2,
+  // 60..69: range administration (issue 14).
+  /** Split the shard's range: key = the split hash (u64 big-endian), value = SplitPayload as JSON. */
+  Split = 60,
 }
 
 export interface Command {
@@ -57,7 +60,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint8(0) !== commandVersion) throw invalid(`unknown version ${view.getUint8(0)}`);
   const op = view.getUint8(1);
-  if (op !== CommandOp.Set && op !== CommandOp.Delete) throw invalid(`unknown op ${op}`);
+  if (op !== CommandOp.Set && op !== CommandOp.Delete && op !== CommandOp.Split) throw invalid(`unknown op ${op}`);
   const keySize = view.getUint32(14, true);
   if (keySize > keySizeBytesMax || headerSizeBytes + keySize + 4 > bytes.byteLength) throw invalid(`bad key size ${keySize}`);
   const valueSizeOffset = headerSizeBytes + keySize;
@@ -72,4 +75,37 @@ export function decodeCommand(bytes: Uint8Array): Command {
     key: bytes.subarray(headerSizeBytes, headerSizeBytes + keySize),
     value: bytes.subarray(valueSizeOffset + 4, valueSizeOffset + 4 + valueSize),
   };
+}
+
+/**
+ * A split (CommandOp.Split): the shard's range [start, end] at `expectedVersion` becomes
+ * [start, at - 1] and the new shard `childId` gets [at, end]. Applied only if the range still has
+ * that version, so a split proposed twice, or replayed by a replica that already holds the newer
+ * range, changes nothing.
+ */
+export interface SplitPayload {
+  at: bigint;
+  childId: number;
+  expectedVersion: number;
+}
+
+export function splitCommandKeyValue(payload: SplitPayload): { key: Uint8Array; value: Uint8Array } {
+  const key = new Uint8Array(8);
+  new DataView(key.buffer).setBigUint64(0, payload.at, false);
+  return { key, value: new TextEncoder().encode(JSON.stringify({ childId: payload.childId, expectedVersion: payload.expectedVersion })) };
+}
+
+export function decodeSplitPayload(command: Command): SplitPayload {
+  const invalid = (why: string): UkvError => new UkvError("BAD_REQUEST", `Invalid split command: ${why}`);
+  if (command.key.byteLength !== 8) throw invalid(`split hash of ${command.key.byteLength} bytes, expected 8`);
+  let parsed: { childId?: unknown; expectedVersion?: unknown };
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(command.value)) as typeof parsed;
+  } catch (error) {
+    throw invalid(`value is not JSON (${(error as Error).message})`);
+  }
+  if (!Number.isSafeInteger(parsed.childId) || (parsed.childId as number) < 1) throw invalid(`bad childId ${String(parsed.childId)}`);
+  if (!Number.isSafeInteger(parsed.expectedVersion) || (parsed.expectedVersion as number) < 1) throw invalid(`bad expectedVersion ${String(parsed.expectedVersion)}`);
+  const at = new DataView(command.key.buffer, command.key.byteOffset, 8).getBigUint64(0, false);
+  return { at, childId: parsed.childId as number, expectedVersion: parsed.expectedVersion as number };
 }

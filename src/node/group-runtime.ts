@@ -17,7 +17,10 @@ import { UkvError, isUkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { Prng } from "../util/prng.ts";
-import { CommandOp, decodeCommand, encodeCommand } from "./command.ts";
+import { keyHash } from "../ring/key-hash.ts";
+import { formatHash, formatRange, rangeContains, rangeToJson, splitRange, type KeyRange, type KeyRangeJson } from "../ring/range-map.ts";
+import { tableBatchCountMax } from "../util/limits.ts";
+import { CommandOp, decodeCommand, decodeSplitPayload, encodeCommand, splitCommandKeyValue, type Command } from "./command.ts";
 import {
   decodeMemberAddress,
   decodeMembership,
@@ -64,6 +67,12 @@ export interface GroupRuntimeOptions {
   onApplied?(appliedIndex: number): void;
   /** Called once this replica learned it was removed from its group (the store then deletes it). */
   onRemoved?(): void;
+  /**
+   * A split was applied: the store creates the new shard's replica here from `child` (its range
+   * and membership, and the keys that moved to it). Until the promise settles this replica takes
+   * no snapshot, so the split stays in its log and a crash replays it (recreating the child).
+   */
+  onSplit?(child: SplitChild): Promise<void>;
   /**
    * Quiescence: a leader whose group stayed idle and fully replicated this many ticks tells its
    * followers, and they all stop ticking until the next message or request (0 = never). Default 0.
@@ -114,6 +123,16 @@ export interface ReplicaTestOnlyOptions {
   followerReadAsLinearizable?: boolean;
 }
 
+/** The new shard of a split, as the parent's replica hands it to its store. */
+export interface SplitChild {
+  childId: number;
+  /** Log index of the split in the parent's log. */
+  splitIndex: number;
+  membership: GroupMembership;
+  /** The key-value pairs whose hashes fall in the child's range, removed from the parent. */
+  entries: [Uint8Array, Uint8Array][];
+}
+
 /** The cheap part of a replica's status: what store STATUS, health probes and reports carry per replica. */
 export interface GroupSummary {
   nodeId: number;
@@ -139,6 +158,8 @@ export interface GroupStatus extends GroupSummary {
   voters: number[];
   learners: number[];
   addresses: Record<string, MemberAddress>;
+  /** A data shard: the hash range this replica owns now. */
+  range: KeyRangeJson | null;
   /** Leader only: each member's matched index. */
   progress: Record<string, { match: number; learner: boolean; state: string }>;
 }
@@ -204,6 +225,8 @@ export class GroupRuntime {
   #idleTickCount = 0;
   /** The term in which this leader last handed leadership to the preferred leader (once a term). */
   #preferredTransferTerm = -1;
+  /** Split children the store is still creating: no snapshot meanwhile (see onSplit). */
+  #splitChildrenPending = 0;
 
   private constructor(args: {
     options: GroupRuntimeOptions;
@@ -475,6 +498,71 @@ export class GroupRuntime {
   async write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<void> {
     this.#checkOpen();
     if (this.#role !== Role.Leader) throw this.notLeaderError();
+    if (!this.ownsKey(key)) throw this.staleRangeError(key);
+    await this.#propose(op, key, value);
+  }
+
+  /** The hash range this replica owns now (a data shard), or null (the metadata group). */
+  range(): KeyRange | null {
+    const range = this.#membership.range;
+    return range === undefined ? null : { ...range };
+  }
+
+  /** A split child of this replica is still being created by the store. */
+  splitPending(): boolean {
+    return this.#splitChildrenPending > 0;
+  }
+
+  /** Whether `key` falls in this replica's range (always, for a group without one). */
+  ownsKey(key: Uint8Array): boolean {
+    const range = this.#membership.range;
+    return range === undefined || rangeContains(range, keyHash(key));
+  }
+
+  staleRangeError(key: Uint8Array): UkvError {
+    const range = this.#membership.range;
+    const where = range === undefined ? "" : `: key hash ${formatHash(keyHash(key))} is outside its range ${formatRange(range)}`;
+    return new UkvError("STALE_EPOCH", `Shard ${this.groupId} no longer owns the key${where}; refresh the ranges and route again`, {
+      data: { rangeVersion: range?.version ?? 0 },
+    });
+  }
+
+  /**
+   * Leader: splits this shard's range at `at` (default: the median hash of its keys, so the halves
+   * hold about equal keys), the upper part going to the new shard `childId` (allocated by the
+   * metadata group). Resolves once applied here, with both new ranges.
+   */
+  async split(childId: number, at: bigint | null): Promise<{ parent: KeyRange; child: KeyRange; at: bigint }> {
+    this.#checkOpen();
+    if (this.#role !== Role.Leader) throw this.notLeaderError();
+    const range = this.#membership.range;
+    if (range === undefined) throw new UkvError("BAD_REQUEST", `Group ${this.groupId} owns no key range: it cannot split`);
+    const splitAt = at ?? this.#medianHash(range);
+    const expected = splitRange(range, splitAt); // validates the point before anything is proposed
+    const { key, value } = splitCommandKeyValue({ at: splitAt, childId, expectedVersion: range.version });
+    await this.#propose(CommandOp.Split, key, value);
+    const now = this.#membership.range;
+    assert(now !== undefined && now.version >= expected.parent.version, "an applied split moved the version on");
+    return { parent: { ...now }, child: expected.child, at: splitAt };
+  }
+
+  /**
+   * The hash that halves this replica's keys: the median of their hashes (the range's middle when
+   * it holds fewer than two keys). O(keys), on the leader before proposing, never in the apply.
+   */
+  #medianHash(range: KeyRange): bigint {
+    const hashes = new BigUint64Array(this.table.count());
+    let count = 0;
+    for (const [key] of this.table.entries()) {
+      const hash = keyHash(key);
+      if (rangeContains(range, hash) && count < hashes.length) hashes[count++] = hash;
+    }
+    const sorted = hashes.subarray(0, count).sort();
+    const median = count >= 2 ? (sorted[count >> 1] as bigint) : range.start + (range.end - range.start + 1n) / 2n;
+    return median > range.start ? median : range.start + 1n;
+  }
+
+  async #propose(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<void> {
     this.#wake();
     const { sequence, done } = this.#proposals.add(this.#requestTimeoutMs);
     const data = encodeCommand({ op, proposerId: this.nodeId, sequence, key, value });
@@ -644,6 +732,7 @@ export class GroupRuntime {
       voters: [...this.#membership.conf.voters],
       learners: [...this.#membership.conf.learners],
       addresses: Object.fromEntries([...this.#membership.addresses].map(([id, address]) => [String(id), address])),
+      range: this.#membership.range === undefined ? null : rangeToJson(this.#membership.range),
       progress: Object.fromEntries([...this.progress()].map(([id, peer]) => [String(id), peer])),
     };
   }
@@ -781,7 +870,7 @@ export class GroupRuntime {
 
   /** Starts a snapshot in the background when one is due; the apply queue holds entries meanwhile. */
   #maybeStartSnapshot(): void {
-    if (this.#snapshotInFlight !== null || this.#closed) return;
+    if (this.#snapshotInFlight !== null || this.#closed || this.#splitChildrenPending > 0) return;
     const wanted = this.#snapshotWanted && this.#appliedIndex > this.#snapshotIndex;
     if (!wanted && this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEntriesThreshold) return;
     if (this.#clock.nowMs() < this.#snapshotRetryAfterMs) return;
@@ -845,7 +934,7 @@ export class GroupRuntime {
     this.#appliedIndex = index;
     this.#snapshotIndex = index;
     const fromFile = decodeMembership(loaded.metadata);
-    this.#membership = { conf: snapshot.metadata.conf, addresses: fromFile.addresses };
+    this.#membership = { conf: snapshot.metadata.conf, addresses: fromFile.addresses, ...(fromFile.range === undefined ? {} : { range: fromFile.range }) };
     this.#membershipIndex = index;
     this.#wasMember ||= this.#isMember();
     this.#syncPeers();
@@ -911,6 +1000,22 @@ export class GroupRuntime {
         this.#applyConfChange(entry);
       } else if (entry.data.byteLength > 0) {
         const command = decodeCommand(entry.data);
+        if (command.op === CommandOp.Split) {
+          flush();
+          this.#applySplit(entry.index, command);
+          this.#appliedIndex = entry.index;
+          this.#options.probe?.entryApplied(entry);
+          continue;
+        }
+        if (!this.ownsKey(command.key)) {
+          // Proposed before a split moved the key to another shard, committed after it: the
+          // other shard owns it now, so it is not applied here and its proposer learns that it
+          // was not (STALE_EPOCH: safe to route again).
+          if (command.proposerId === this.nodeId) this.#proposals.reject(command.sequence, this.staleRangeError(command.key));
+          this.#appliedIndex = entry.index;
+          this.#options.probe?.entryApplied(entry);
+          continue;
+        }
         ops.push(
           command.op === CommandOp.Set
             ? { kind: "set", key: command.key, value: command.value }
@@ -925,6 +1030,50 @@ export class GroupRuntime {
     flush();
   }
 
+  /**
+   * The split at `index`, the same on every replica: the range keeps [start, at - 1], the keys of
+   * [at, end] leave the table and go to the store with the child's range and membership. A split
+   * of another version (proposed twice, or replayed over a newer range) changes nothing.
+   */
+  #applySplit(index: number, command: Command): void {
+    const payload = decodeSplitPayload(command);
+    const range = this.#membership.range;
+    const mine = command.proposerId === this.nodeId;
+    if (range === undefined || range.version !== payload.expectedVersion || payload.at <= range.start || payload.at > range.end) {
+      const why = range === undefined ? "it owns no range" : `its range is ${formatRange(range)}`;
+      this.#logger.info({ event: "split_skipped", index, childId: payload.childId, at: formatHash(payload.at), expectedVersion: payload.expectedVersion, why });
+      if (mine) this.#proposals.reject(command.sequence, new UkvError("STALE_EPOCH", `Split of shard ${this.groupId} at version ${payload.expectedVersion} not applied: ${why}`));
+      return;
+    }
+    const { parent, child } = splitRange(range, payload.at);
+    const moved: [Uint8Array, Uint8Array][] = [];
+    for (const pair of this.table.entries()) {
+      const hash = keyHash(pair[0]);
+      if (hash >= payload.at && hash <= range.end) moved.push(pair);
+    }
+    for (let offset = 0; offset < moved.length; offset += tableBatchCountMax) {
+      this.table.applyBatch(moved.slice(offset, offset + tableBatchCountMax).map(([key]) => ({ kind: "delete", key })));
+    }
+    this.#membership = { ...this.#membership, range: parent };
+    const childMembership: GroupMembership = { ...cloneMembership(this.#membership), range: child };
+    this.#logger.info({ event: "split_applied", index, childId: payload.childId, parent: formatRange(parent), child: formatRange(child), movedKeyCount: moved.length });
+    const onSplit = this.#options.onSplit;
+    if (onSplit !== undefined) {
+      this.#splitChildrenPending++;
+      onSplit({ childId: payload.childId, splitIndex: index, membership: childMembership, entries: moved })
+        .catch((error: unknown) => {
+          // The child is not on this store: stop this replica, so a restart replays the split.
+          this.#fatalError = error as Error;
+          this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the child of a split could not be created");
+        })
+        .finally(() => {
+          this.#splitChildrenPending--;
+          if (!this.#closed) this.#maybeStartSnapshot();
+        });
+    }
+    if (mine) this.#proposals.resolve(command.sequence);
+  }
+
   #applyConfChange(entry: Entry): void {
     const change = decodeConfChange(entry.data);
     const conf = this.#raw.applyConfChange(change);
@@ -932,7 +1081,7 @@ export class GroupRuntime {
     const address = decodeMemberAddress(change.context);
     if (change.type === ConfChangeType.RemoveNode) addresses.delete(change.nodeId);
     else if (address !== null) addresses.set(change.nodeId, address);
-    this.#membership = { conf, addresses };
+    this.#membership = { ...this.#membership, conf, addresses };
     this.#membershipIndex = entry.index;
     this.#wasMember ||= this.#isMember();
     this.#syncPeers();
@@ -1054,6 +1203,7 @@ function cloneMembership(membership: GroupMembership): GroupMembership {
   return {
     conf: { voters: [...membership.conf.voters], learners: [...membership.conf.learners] },
     addresses: new Map([...membership.addresses].map(([id, address]) => [id, { ...address }])),
+    ...(membership.range === undefined ? {} : { range: { ...membership.range } }),
   };
 }
 

@@ -68,7 +68,7 @@ export class StoreProcess {
     });
     const started: { close(): Promise<void> }[] = [];
     try {
-      service = new StoreService(store, topology);
+      service = new StoreService(store);
       const local = service;
       const router = await RouterServer.start({
         electionTimeoutMs: config.electionTicks * config.tickMs,

@@ -2,15 +2,17 @@
 //   GET/SET/DELETE, shard 0      routed by the store: served by its own replica when that needs no
 //                                hop (follower read of a shard held here, write to a shard led
 //                                here), else sent to the shard's leader store, tagged with the shard
-//   GET/SET/DELETE, shard S      served by this store's replica of S, or NOT_LEADER / WRONG_SHARD;
-//                                never forwarded again, and never applied for a key S does not own
+//   GET/SET/DELETE, shard S      served by this store's replica of S, or NOT_LEADER / WRONG_SHARD
+//                                (no replica here) / STALE_EPOCH (the key is outside the range the
+//                                replica owns now); never forwarded again, never applied for a key
+//                                S does not own
 //   STATUS, shard 0 / S          the store with every replica / the replica of S
 //   ADMIN, shard 0               store administration: create a replica (add-replica's first step),
-//                                the typed metadata writes (store reports, store registration)
+//                                the typed metadata writes (store reports, store registration,
+//                                a shard id for a split's new shard)
 //   ADMIN, shard S               membership administration of S, answered by its leader
 //   TOPOLOGY                     the metadata group's topology (metadata stores only)
 // Errors become protocol codes here.
-import { shardOfKey, type TopologySource } from "../client/topology.ts";
 import type { CachedLeader } from "../client/leader-cache.ts";
 import type { RouteFields } from "../client/shard-routing.ts";
 import type { RouterServer } from "../router/router-server.ts";
@@ -32,16 +34,15 @@ const decoder = new TextDecoder();
 export type StoreAdminRequest =
   | { action: "create-replica"; shardId: number; membership: unknown }
   | { action: "meta-report"; report: StoreReport }
-  | { action: "register-store"; store: StoreInfo };
+  | { action: "register-store"; store: StoreInfo }
+  | { action: "allocate-shard-id"; token: string };
 
 export class StoreService {
   readonly #store: Store;
-  readonly #topology: TopologySource;
   #router: RouterServer | null = null;
 
-  constructor(store: Store, topology: TopologySource) {
+  constructor(store: Store) {
     this.#store = store;
-    this.#topology = topology;
   }
 
   attachRouter(router: RouterServer): void {
@@ -99,10 +100,9 @@ export class StoreService {
   async serveLocal(shardId: number, request: KvRequest): Promise<KvResponse> {
     try {
       const runtime = this.#replicaOf(shardId);
-      const owner = shardOfKey(this.#topology.current(), request.key).id;
-      if (owner !== shardId) {
-        throw new UkvError("WRONG_SHARD", `Key belongs to shard ${owner}, not ${shardId} (topology epoch ${this.#topology.current().epoch})`, { data: { shardId: owner } });
-      }
+      // The replica's own range decides, not this store's view of the topology (which trails a
+      // split): a key it does not own is STALE_EPOCH, and a write is checked again when applied.
+      if (!runtime.ownsKey(request.key)) throw runtime.staleRangeError(request.key);
       switch (request.op) {
         case "GET": {
           const value = request.linearizable ? await runtime.readLinearizable(request.key) : runtime.read(request.key);
@@ -168,6 +168,8 @@ export class StoreService {
       case "register-store":
         await this.#metaLeader().registerStore(admin.store);
         return makeKvResponse(request.id, "OK");
+      case "allocate-shard-id":
+        return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ shardId: await this.#metaLeader().allocateShardId(admin.token) }) });
     }
   }
 
@@ -206,6 +208,9 @@ export function parseStoreAdminRequest(bytes: Uint8Array): StoreAdminRequest {
       }
       return { action: "register-store", store };
     }
+    case "allocate-shard-id":
+      if (typeof request.token !== "string" || !/^[0-9a-zA-Z-]{8,64}$/.test(request.token)) throw new UkvError("BAD_REQUEST", "allocate-shard-id needs a token of 8..64 letters, digits or dashes");
+      return { action: "allocate-shard-id", token: request.token };
     default:
       throw new UkvError("BAD_REQUEST", `Unknown store admin action: ${String(request.action)}`);
   }

@@ -19,7 +19,10 @@ import { assert } from "../util/assert.ts";
 import { UkvError } from "../util/errors.ts";
 import { storeGroupCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
-import { GroupRuntime } from "../node/group-runtime.ts";
+import { GroupRuntime, type SplitChild } from "../node/group-runtime.ts";
+import { encodeMembership } from "../node/log-codec.ts";
+import { equalRanges } from "../ring/range-map.ts";
+import { tableBatchCountMax } from "../util/limits.ts";
 import { openFileReplicaState, realClock, replicaTransportOf } from "../node/replica-io.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
 import { readManifest, writeManifest, type StoreManifest } from "./store-manifest.ts";
@@ -250,6 +253,7 @@ export class Store {
         // Not from inside the Ready loop that applied the removal: the replica is closed first.
         setTimeout(() => void this.#deleteReplica(groupId), 0);
       },
+      onSplit: (child) => this.#createSplitChild(child),
       ...(meta === null ? {} : { transformBatch: meta.transformBatch, onApplied: () => meta.onApplied() }),
       // Undefined unless this binary was built as a mutant (src/store/build-mutation.ts).
       ...(testOnly === undefined ? {} : { testOnly }),
@@ -260,6 +264,48 @@ export class Store {
       // A few ticks for the other stores to come up, so the pre-vote can reach a majority.
       setTimeout(() => runtime.campaignIfLeaderless(), config.tickMs * preferredCampaignDelayTicks);
     }
+  }
+
+  /**
+   * The child of a split applied by a replica here: its keys become a snapshot at splitBaseIndex
+   * in its own directory, its log starts after it, then the manifest lists it and it opens (no
+   * network copy: every replica of the parent does the same with the same keys). Until this
+   * settles the parent takes no snapshot, so a crash at any step replays the split and comes
+   * back here; a child the manifest already lists (created before the crash) is left as it is.
+   */
+  async #createSplitChild(child: SplitChild): Promise<void> {
+    const { childId, membership } = child;
+    await this.#changing.get(childId);
+    if (this.#replicas.has(childId) || this.#manifest.groups.has(childId) || this.#closing !== null) return;
+    const creating = (async () => {
+      // Leftovers of a creation a crash interrupted (not in the manifest, so nothing live).
+      const groupDir = join(this.dir, "groups", String(childId));
+      rmSync(groupDir, { recursive: true, force: true });
+      const state = openFileReplicaState(join(groupDir, "snap"));
+      try {
+        for (let offset = 0; offset < child.entries.length; offset += tableBatchCountMax) {
+          state.stateMachine.applyBatch(child.entries.slice(offset, offset + tableBatchCountMax).map(([key, value]) => ({ kind: "set", key, value })));
+        }
+        await state.snapshots.save({ index: splitBaseIndex, term: splitBaseTerm, metadata: encodeMembership(membership) });
+      } finally {
+        state.stateMachine.close();
+      }
+      const log = this.#log.group(childId);
+      await log.reset(splitBaseIndex);
+      const hardState = { term: splitBaseTerm, vote: 0, commit: splitBaseIndex };
+      await log.append({ entries: [], hardState });
+      this.#manifest.groups.set(childId, membership);
+      writeManifest(this.dir, this.#manifest);
+      await this.#openReplica(childId, membership, { entries: [], hardState, firstIndex: 0 });
+      this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: child.entries.length });
+    })();
+    this.#changing.set(childId, creating);
+    try {
+      await creating;
+    } finally {
+      this.#changing.delete(childId);
+    }
+    this.onReplicasChanged?.();
   }
 
   /** A replica removed from its group: its data goes (manifest first, so a crash cannot revive it). */
@@ -334,6 +380,14 @@ export class Store {
   }
 }
 
+/**
+ * Where a split child's log starts: its first state is a snapshot at this index and term, the
+ * same on every replica (TiKV starts split regions at 5 too), so the first leader's entries
+ * follow it.
+ */
+export const splitBaseIndex = 5;
+const splitBaseTerm = 5;
+
 /** How often the shared log reclaims segments no group needs any more. */
 const logMaintainIntervalMs = 1000;
 
@@ -361,9 +415,12 @@ function initialManifest(config: ClusterConfig, storeId: number, joining: boolea
     if (config.metaStores.includes(storeId)) {
       groups.set(metaGroupId, { conf: { voters: [...config.metaStores], learners: [] }, addresses: addressesOf(config.metaStores) });
     }
+    const ranges = new Map(equalRanges(config.shards.map((shard) => shard.id)).map((range) => [range.shardId, range]));
     for (const shard of config.shards) {
       if (!shard.replicas.includes(storeId)) continue;
-      groups.set(shard.id, { conf: { voters: [...shard.replicas], learners: [] }, addresses: addressesOf(shard.replicas) });
+      const range = ranges.get(shard.id);
+      assert(range !== undefined, "every configured shard has an initial range");
+      groups.set(shard.id, { conf: { voters: [...shard.replicas], learners: [] }, addresses: addressesOf(shard.replicas), range });
     }
   }
   return { storeId, clusterName: config.clusterName, groups };

@@ -25,7 +25,9 @@ export type KvCode =
   /** The server is shutting down or over a limit: retry later or elsewhere. */
   | "UNAVAILABLE"
   /** The named shard has no replica on that store, or does not own the key: refresh and reroute. */
-  | "WRONG_SHARD";
+  | "WRONG_SHARD"
+  /** The shard no longer owns the key (split): nothing was applied; refresh the ranges and reroute. */
+  | "STALE_EPOCH";
 
 export interface KvRequest {
   /** Unique per connection among requests in flight; the response carries it back. */
@@ -41,6 +43,8 @@ export interface KvRequest {
    * routed it to: served from that store's replica of it, never forwarded again.
    */
   shard?: number;
+  /** With `shard`: the version of the shard's range the sender routed by (0 or absent: none). */
+  rangeVersion?: number;
 }
 
 export interface KvResponse {
@@ -74,6 +78,7 @@ const codeToWire: Record<KvCode, pb.Code> = {
   UNREACHABLE: pb.Code.UNREACHABLE,
   UNAVAILABLE: pb.Code.UNAVAILABLE,
   WRONG_SHARD: pb.Code.WRONG_SHARD,
+  STALE_EPOCH: pb.Code.STALE_EPOCH,
 };
 const codeFromWire = new Map<number, KvCode>(Object.entries(codeToWire).map(([name, value]) => [value, name as KvCode]));
 assert(codeFromWire.size === Object.keys(pb.Code).length / 2 - 1, "every wire code but CODE_UNSPECIFIED has a name");
@@ -124,7 +129,7 @@ export function checkKvRequest(request: KvRequest): KvResponse | null {
 }
 
 export function requestToWire(request: KvRequest): pb.Request {
-  return { id: request.id, op: opToWire[request.op], key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard ?? 0 };
+  return { id: request.id, op: opToWire[request.op], key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard ?? 0, rangeVersion: request.rangeVersion ?? 0 };
 }
 
 /** A decoded wire request, or a BAD_REQUEST response for one whose op is unknown. */
@@ -132,7 +137,8 @@ export function requestFromWire(request: pb.Request): KvRequest | KvResponse {
   const op = opFromWire.get(request.op);
   if (op === undefined) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Unknown op ${request.op}` });
   if (!Number.isSafeInteger(request.shard)) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Shard id out of range: ${request.shard}` });
-  return { id: request.id, op, key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard };
+  if (!Number.isSafeInteger(request.rangeVersion)) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Range version out of range: ${request.rangeVersion}` });
+  return { id: request.id, op, key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard, rangeVersion: request.rangeVersion };
 }
 
 export function responseToWire(response: KvResponse): pb.Response {
