@@ -163,11 +163,13 @@ export class Store {
       if (configured.id !== storeId) store.#learnPeer(configured.id, configured.advertised.raftAddress);
     }
     try {
+      // Groups the log knows but the manifest does not were being deleted (or, a split's child,
+      // created) when the store stopped. Removed before any replica runs: a parent replaying its
+      // split creates that child again, through a fresh log handle.
+      for (const groupId of recovery.keys()) if (!manifest.groups.has(groupId)) await log.group(groupId).remove();
       for (const [groupId, membership] of manifest.groups) {
         await store.#openReplica(groupId, membership, recovery.get(groupId) ?? null);
       }
-      // Groups the log knows but the manifest does not were being deleted when the store stopped.
-      for (const groupId of recovery.keys()) if (!manifest.groups.has(groupId)) await log.group(groupId).remove();
     } catch (error) {
       await store.close();
       throw error;

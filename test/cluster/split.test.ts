@@ -126,6 +126,107 @@ test("split under writes: no failed request, no lost write, every key readable a
   expect(statusText).toContain(`0x${at.toString(16).padStart(16, "0")}`);
 }, 180_000);
 
+/** The shard ids the metadata group lists, once its ranges tile the hash space. */
+async function listedShards(target: LocalStores): Promise<number[]> {
+  const topology = await target.topology();
+  return (topology.layout?.shards ?? []).map((shard) => shard.id).sort((a, b) => a - b);
+}
+
+/** Waits until every running store hosts a live replica of each of `shardIds`, agreeing on its range. */
+async function waitForReplicas(target: LocalStores, shardIds: number[]): Promise<void> {
+  for (const shardId of shardIds) {
+    await waitFor(
+      `every store to host shard ${shardId}`,
+      async () => Promise.all(target.storeIds.map((storeId) => target.replicaStatus(storeId, shardId))),
+      (statuses) => statuses.every((status) => status !== null && !status.removed),
+      30_000,
+    );
+  }
+}
+
+test("kill -9 of a follower store as the split applies, then of every store: the split completes, nothing is lost", async () => {
+  // A high snapshot threshold: after the restarts the parent replays the split from its log.
+  stores = await LocalStores.create({ snapshotEntriesThreshold: 100_000 });
+  const target = stores;
+  target.startAll();
+  const leader = await target.waitForLeader(1);
+  await target.waitForRouting();
+  const victim = target.storeIds.find((storeId) => storeId !== leader)!;
+  const writers = target.storeIds.filter((storeId) => storeId !== victim);
+  const load = startLoad(target, writers);
+  await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 150);
+  const splitting = admin(target, ["split", "--shard", "1"]);
+  // Kill the follower's store the moment any store applied the split (or soon after it started).
+  await waitFor("the split to apply somewhere", async () => target.storeIds.reduce((sum, storeId) => sum + target.eventCount(storeId, "split_applied"), 0), (count) => count > 0, 20_000);
+  await target.kill(victim);
+  const split = await splitting;
+  expect(split.stderr).toBe("");
+  expect(split.exitCode).toBe(0);
+  target.start(victim);
+  await waitForReplicas(target, [1, 2]);
+  await waitFor("writes after the split", async () => load.ackedCount(), (count) => count >= 500);
+  const { acked, failures } = await load.stop();
+  expect(failures).toEqual([]);
+  await target.waitForCaughtUp(2);
+  await expectAllPlaced(target, acked, [1, 2]);
+  // Every replica of the child holds the same keys (the restarted one created it from its own log).
+  const childKeys = await Promise.all(target.storeIds.map(async (storeId) => (await target.replicaStatus(storeId, 2))!.keyCount));
+  expect(new Set(childKeys).size).toBe(1);
+
+  // kill -9 of everything: every parent replays the split over a child its manifest already lists.
+  for (const storeId of target.storeIds) await target.kill(storeId);
+  target.startAll();
+  await target.waitForLeader(1);
+  await target.waitForLeader(2);
+  await target.waitForRouting();
+  expect(await listedShards(target)).toEqual([1, 2]);
+  await waitForReplicas(target, [1, 2]);
+  await expectAllPlaced(target, acked, [1, 2]);
+  const afterRestart = await Promise.all(target.storeIds.map(async (storeId) => (await target.replicaStatus(storeId, 2))!.keyCount));
+  expect(afterRestart).toEqual(childKeys);
+  // Each store created the child once; after the full restart every parent replayed the split.
+  for (const storeId of target.storeIds) {
+    expect(target.eventCount(storeId, "split_child_created")).toBe(1);
+    expect(target.eventCount(storeId, "split_applied")).toBeGreaterThanOrEqual(2);
+  }
+}, 240_000);
+
+// Killed at once (the admin process is still starting) and a moment later (the id allocated, the
+// split proposed or applied). The admin command follows the new metadata leader, so it usually
+// completes; either way the cluster must settle on one consistent layout with nothing lost.
+test.each([0, 150])("kill -9 of the metadata leader %i ms into a split: after its restart the split is complete or cleanly abandoned", async (killDelayMs) => {
+  stores = await LocalStores.create({ snapshotEntriesThreshold: 100_000 });
+  const target = stores;
+  target.startAll();
+  await target.waitForLeader(1);
+  await target.waitForRouting();
+  const metaLeader = await target.waitForLeader(0);
+  const writers = target.storeIds.filter((storeId) => storeId !== metaLeader);
+  const load = startLoad(target, writers);
+  await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 150);
+  const splitting = admin(target, ["split", "--shard", "1"]);
+  await Bun.sleep(killDelayMs);
+  await target.kill(metaLeader);
+  const split = await splitting;
+  target.start(metaLeader);
+  await target.waitForLeader(0);
+  await target.waitForRouting();
+  // Whatever the admin command saw, the cluster settles on one consistent layout.
+  const applied = target.storeIds.some((storeId) => target.eventCount(storeId, "split_applied") > 0);
+  const expected = applied ? [1, 2] : [1];
+  await waitFor("the metadata group to list the outcome", () => listedShards(target), (ids) => ids.length === expected.length, 30_000);
+  await waitForReplicas(target, expected);
+  console.log(`metadata leader killed during the split: ${applied ? "split applied" : "split abandoned"}, admin exit ${split.exitCode} ${split.stderr.trim()}`);
+  if (split.exitCode === 0) expect(applied).toBe(true);
+  else expect(split.stderr.trim().split("\n").length).toBe(1);
+  await waitFor("more writes", async () => load.ackedCount(), (count) => count >= 500);
+  const { acked, failures } = await load.stop();
+  // Writes through the surviving stores: a write whose leader was the killed store may be
+  // answered TIMEOUT (outcome unknown, documented); nothing else fails.
+  expect(failures.filter((failure) => !failure.includes(": TIMEOUT"))).toEqual([]);
+  await expectAllPlaced(target, acked, expected);
+}, 240_000);
+
 test("bad split requests are refused with one clear line", async () => {
   stores = await LocalStores.create();
   const target = stores;
