@@ -1,5 +1,6 @@
 // `ukv admin add-replica | remove-replica | transfer-leader`: membership changes of a live shard
-// (FR1.2); `ukv admin split`: split a shard's hash range in place. A replica's id is its store's id. The metadata group is found from --meta
+// (FR1.2); `ukv admin move`: those steps chained to move a replica; `ukv admin split`: split a
+// shard's hash range in place. A replica's id is its store's id. The metadata group is found from --meta
 // HOST:PORT,... or from the config's metadata stores.
 import { Command, Option } from "clipanion";
 import { AdminClient } from "../client/admin-client.ts";
@@ -105,4 +106,20 @@ export class SplitCommand extends AdminCommand {
   }
 }
 
-export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand, SplitCommand];
+export class MoveCommand extends AdminCommand {
+  static override paths = [["admin", "move"]];
+  static override usage = Command.Usage({
+    description: "Move a shard's replica from one store to another: learner add, snapshot catch-up, promotion, removal from the source",
+    details: "One membership step at a time (the shard keeps its voter count but for the moment between promotion and removal). Rerunning after an interruption continues where it stopped.",
+    examples: [["Move shard 2's replica from store 1 to store 4", "ukv admin move --config ukv-data/cluster.yaml --shard 2 --from 1 --to 4"]],
+  });
+  shard = Option.String("--shard", { required: true, description: "The shard id" });
+  from = Option.String("--from", { required: true, description: "The store whose replica goes" });
+  to = Option.String("--to", { required: true, description: "The store that gets the replica" });
+
+  protected async run(admin: AdminClient): Promise<void> {
+    await admin.move({ shardId: parsePositiveInt("--shard", this.shard), fromStoreId: parsePositiveInt("--from", this.from), toStoreId: parsePositiveInt("--to", this.to) });
+  }
+}
+
+export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand, SplitCommand, MoveCommand];

@@ -186,6 +186,39 @@ export class AdminClient {
     }
   }
 
+  /**
+   * Moves a shard's replica from store `fromStoreId` to `toStoreId`: the membership steps of
+   * add-replica (empty replica, learner, snapshot catch-up, promotion), then removal from the
+   * source (its leader hands over first), one step at a time. Every step is idempotent, so a rerun
+   * after a crash (of this command, a store, or the metadata leader) continues where it stopped;
+   * a replica is never copied key by key.
+   */
+  async move(args: { shardId: number; fromStoreId: number; toStoreId: number; waitMsMax?: number }): Promise<void> {
+    if (args.fromStoreId === args.toStoreId) throw new UkvError("BAD_REQUEST", `--from and --to are the same store (${args.fromStoreId})`);
+    const shard = await this.shard(args.shardId);
+    const { client } = await this.#shardClient(args.shardId);
+    let sourceIsMember: boolean;
+    try {
+      const status = await this.#leaderStatus(client, args.shardId).catch(() => null);
+      const members = status !== null && status.role === "leader" ? [...status.voters, ...status.learners] : [...shard.members, ...(shard.learners ?? [])].map((member) => member.id);
+      sourceIsMember = members.includes(args.fromStoreId);
+      // Neither source nor target a member: nothing to move (a rerun after completion finds the target).
+      if (!sourceIsMember && !members.includes(args.toStoreId)) throw new UkvError("BAD_REQUEST", `Store ${args.fromStoreId} holds no replica of shard ${args.shardId}`);
+    } finally {
+      client.close();
+    }
+    await this.addReplica({ shardId: args.shardId, storeId: args.toStoreId, ...(args.waitMsMax === undefined ? {} : { waitMsMax: args.waitMsMax }) });
+    if (!sourceIsMember) {
+      this.#progress(`store ${args.fromStoreId} is not a member of shard ${args.shardId} any more: the move is complete`);
+      return;
+    }
+    await this.removeReplica({ shardId: args.shardId, storeId: args.fromStoreId }).catch((error: unknown) => {
+      // Removed already by an earlier run whose answer was lost.
+      if (!(error instanceof UkvError && error.message.includes("is not a member"))) throw error;
+    });
+    this.#progress(`shard ${args.shardId} moved from store ${args.fromStoreId} to store ${args.toStoreId}`);
+  }
+
   async transferLeader(args: { shardId: number; toStoreId: number }): Promise<void> {
     const { client } = await this.#shardClient(args.shardId);
     try {
