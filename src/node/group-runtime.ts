@@ -19,7 +19,6 @@ import type { Logger } from "../util/log.ts";
 import { Prng } from "../util/prng.ts";
 import { keyHash } from "../ring/key-hash.ts";
 import { formatHash, formatRange, rangeContains, rangeToJson, splitRange, type KeyRange, type KeyRangeJson } from "../ring/range-map.ts";
-import { tableBatchCountMax } from "../util/limits.ts";
 import { CommandOp, decodeCommand, decodeSplitPayload, encodeCommand, splitCommandKeyValue, type Command } from "./command.ts";
 import {
   decodeMemberAddress,
@@ -129,8 +128,8 @@ export interface SplitChild {
   /** Log index of the split in the parent's log. */
   splitIndex: number;
   membership: GroupMembership;
-  /** The key-value pairs whose hashes fall in the child's range, removed from the parent. */
-  entries: [Uint8Array, Uint8Array][];
+  /** The keys whose hashes fall in the child's range, taken out of the parent's state machine; the store owns (and closes) it. */
+  stateMachine: ReplicaStateMachine;
 }
 
 /** The cheap part of a replica's status: what store STATUS, health probes and reports carry per replica. */
@@ -529,8 +528,9 @@ export class GroupRuntime {
 
   /**
    * Leader: splits this shard's range at `at` (default: the median hash of its keys, so the halves
-   * hold about equal keys), the upper part going to the new shard `childId` (allocated by the
-   * metadata group). Resolves once applied here, with both new ranges.
+   * hold about equal keys; one native pass on the leader before proposing, never in the apply),
+   * the upper part going to the new shard `childId` (allocated by the metadata group). Resolves
+   * once applied here, with both new ranges.
    */
   async split(childId: number, at: bigint | null): Promise<{ parent: KeyRange; child: KeyRange; at: bigint }> {
     this.#checkOpen();
@@ -546,20 +546,11 @@ export class GroupRuntime {
     return { parent: { ...now }, child: expected.child, at: splitAt };
   }
 
-  /**
-   * The hash that halves this replica's keys: the median of their hashes (the range's middle when
-   * it holds fewer than two keys). O(keys), on the leader before proposing, never in the apply.
-   */
+  /** The hash that halves this replica's keys: their median hash (the range's middle below two keys). */
   #medianHash(range: KeyRange): bigint {
-    const hashes = new BigUint64Array(this.table.count());
-    let count = 0;
-    for (const [key] of this.table.entries()) {
-      const hash = keyHash(key);
-      if (rangeContains(range, hash) && count < hashes.length) hashes[count++] = hash;
-    }
-    const sorted = hashes.subarray(0, count).sort();
-    const median = count >= 2 ? (sorted[count >> 1] as bigint) : range.start + (range.end - range.start + 1n) / 2n;
-    return median > range.start ? median : range.start + 1n;
+    const { count, median } = this.table.medianHash(range.start, range.end);
+    const point = count >= 2 && median !== null ? median : range.start + (range.end - range.start + 1n) / 2n;
+    return point > range.start ? point : range.start + 1n;
   }
 
   async #propose(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<void> {
@@ -1046,21 +1037,17 @@ export class GroupRuntime {
       return;
     }
     const { parent, child } = splitRange(range, payload.at);
-    const moved: [Uint8Array, Uint8Array][] = [];
-    for (const pair of this.table.entries()) {
-      const hash = keyHash(pair[0]);
-      if (hash >= payload.at && hash <= range.end) moved.push(pair);
-    }
-    for (let offset = 0; offset < moved.length; offset += tableBatchCountMax) {
-      this.table.applyBatch(moved.slice(offset, offset + tableBatchCountMax).map(([key]) => ({ kind: "delete", key })));
-    }
+    // The one O(keys) step inside the apply: a single native pass moving the child's entries to
+    // a new table (docs/design.md, "Split"); everything else (copy to disk, the child's start)
+    // happens in the store after it, while this replica keeps applying.
+    const childState = this.table.takeHashRange(payload.at, range.end);
     this.#membership = { ...this.#membership, range: parent };
     const childMembership: GroupMembership = { ...cloneMembership(this.#membership), range: child };
-    this.#logger.info({ event: "split_applied", index, childId: payload.childId, parent: formatRange(parent), child: formatRange(child), movedKeyCount: moved.length });
+    this.#logger.info({ event: "split_applied", index, childId: payload.childId, parent: formatRange(parent), child: formatRange(child), movedKeyCount: childState.count() });
     const onSplit = this.#options.onSplit;
     if (onSplit !== undefined) {
       this.#splitChildrenPending++;
-      onSplit({ childId: payload.childId, splitIndex: index, membership: childMembership, entries: moved })
+      onSplit({ childId: payload.childId, splitIndex: index, membership: childMembership, stateMachine: childState })
         .catch((error: unknown) => {
           // The child is not on this store: stop this replica, so a restart replays the split.
           this.#fatalError = error as Error;
@@ -1070,6 +1057,8 @@ export class GroupRuntime {
           this.#splitChildrenPending--;
           if (!this.#closed) this.#maybeStartSnapshot();
         });
+    } else {
+      childState.close();
     }
     if (mine) this.#proposals.resolve(command.sequence);
   }

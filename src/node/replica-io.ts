@@ -49,6 +49,10 @@ export interface ReplicaStateMachine {
   get(key: Uint8Array): Uint8Array | null;
   applyBatch(ops: TableOp[]): void;
   entries(): [Uint8Array, Uint8Array][];
+  /** A split: the entries whose key hash is in [low, high] leave this state machine for a new one. */
+  takeHashRange(low: bigint, high: bigint): ReplicaStateMachine;
+  /** How many keys hash into [low, high] and their median hash (null for none): a split's default point. */
+  medianHash(low: bigint, high: bigint): { count: number; median: bigint | null };
   count(): number;
   bytesUsed(): number;
   close(): void;
@@ -86,10 +90,12 @@ export interface ReplicaTransport {
   sendSnapshot(groupId: number, message: Message, snapshot: SnapshotRef): Promise<void>;
 }
 
-/** A real store's replica state: a native Table and snapshot files under snapshotDir. */
-export function openFileReplicaState(snapshotDir: string): ReplicaState {
+/**
+ * A real store's replica state: a native Table (a new empty one, or `table`: a split child's
+ * keys) and snapshot files under snapshotDir.
+ */
+export function openFileReplicaState(snapshotDir: string, table: Table = Table.create()): ReplicaState {
   mkdirSync(snapshotDir, { recursive: true });
-  const table = Table.create();
   const files = new SnapshotStore(snapshotDir);
   const toRef = (info: { path: string; index: number; term: number; sizeBytes: number }): SnapshotRef => ({
     index: info.index,

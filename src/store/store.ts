@@ -22,8 +22,8 @@ import type { Logger } from "../util/log.ts";
 import { GroupRuntime, type SplitChild } from "../node/group-runtime.ts";
 import { encodeMembership } from "../node/log-codec.ts";
 import { equalRanges } from "../ring/range-map.ts";
-import { tableBatchCountMax } from "../util/limits.ts";
-import { openFileReplicaState, realClock, replicaTransportOf } from "../node/replica-io.ts";
+import { openFileReplicaState, realClock, replicaTransportOf, type ReplicaState } from "../node/replica-io.ts";
+import { Table } from "../storage/table.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
 import { readManifest, writeManifest, type StoreManifest } from "./store-manifest.ts";
 import { buildMutationTestOnly } from "./build-mutation.ts";
@@ -224,7 +224,8 @@ export class Store {
     this.onReplicasChanged?.();
   }
 
-  async #openReplica(groupId: number, membership: GroupMembership, recovery: GroupRecovery | null): Promise<void> {
+  /** Opens a hosted replica; `state`: its state already in hand (a split child's), else from its snapshot dir. */
+  async #openReplica(groupId: number, membership: GroupMembership, recovery: GroupRecovery | null, state?: ReplicaState): Promise<void> {
     const config = this.config;
     const logger = this.logger.child(groupId === metaGroupId ? { group: "meta" } : { shard: groupId });
     const meta = groupId === metaGroupId ? this.meta : null;
@@ -237,7 +238,7 @@ export class Store {
       initialMembership: membership,
       log: this.#log.group(groupId),
       recovery,
-      state: openFileReplicaState(join(this.dir, "groups", String(groupId), "snap")),
+      state: state ?? openFileReplicaState(join(this.dir, "groups", String(groupId), "snap")),
       transport: replicaTransportOf(this.transport),
       clock: realClock,
       logger,
@@ -278,19 +279,21 @@ export class Store {
   async #createSplitChild(child: SplitChild): Promise<void> {
     const { childId, membership } = child;
     await this.#changing.get(childId);
-    if (this.#replicas.has(childId) || this.#manifest.groups.has(childId) || this.#closing !== null) return;
+    if (this.#replicas.has(childId) || this.#manifest.groups.has(childId) || this.#closing !== null) {
+      child.stateMachine.close();
+      return;
+    }
     const creating = (async () => {
       // Leftovers of a creation a crash interrupted (not in the manifest, so nothing live).
       const groupDir = join(this.dir, "groups", String(childId));
       rmSync(groupDir, { recursive: true, force: true });
-      const state = openFileReplicaState(join(groupDir, "snap"));
+      assert(child.stateMachine instanceof Table, "a store's replicas hold native tables, and so do their split children");
+      const state = openFileReplicaState(join(groupDir, "snap"), child.stateMachine);
       try {
-        for (let offset = 0; offset < child.entries.length; offset += tableBatchCountMax) {
-          state.stateMachine.applyBatch(child.entries.slice(offset, offset + tableBatchCountMax).map(([key, value]) => ({ kind: "set", key, value })));
-        }
         await state.snapshots.save({ index: splitBaseIndex, term: splitBaseTerm, metadata: encodeMembership(membership) });
-      } finally {
+      } catch (error) {
         state.stateMachine.close();
+        throw error;
       }
       const log = this.#log.group(childId);
       await log.reset(splitBaseIndex);
@@ -298,8 +301,8 @@ export class Store {
       await log.append({ entries: [], hardState });
       this.#manifest.groups.set(childId, membership);
       writeManifest(this.dir, this.#manifest);
-      await this.#openReplica(childId, membership, { entries: [], hardState, firstIndex: 0 });
-      this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: child.entries.length });
+      await this.#openReplica(childId, membership, { entries: [], hardState, firstIndex: 0 }, state);
+      this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: state.stateMachine.count() });
     })();
     this.#changing.set(childId, creating);
     try {
