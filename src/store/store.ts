@@ -67,6 +67,8 @@ export class Store {
   #ticker: ReturnType<typeof setInterval> | null = null;
   #tickCount = 0;
   #closing: Promise<void> | null = null;
+  /** Groups whose replica this process deleted (removed from them): never adopted again by this run. */
+  readonly #deletedGroups = new Set<number>();
   /** Called when the set of hosted replicas changes (the reporter reports at once). */
   onReplicasChanged: (() => void) | null = null;
 
@@ -313,6 +315,26 @@ export class Store {
     this.onReplicasChanged?.();
   }
 
+  /**
+   * A shard the metadata lists with this store as a member, that this store does not host: a
+   * split child whose parent here caught up by a snapshot taken after the split (it never applied
+   * the split, so it never created the child). Created empty, its leader sends it a snapshot.
+   * Only when no replica here owns any of its range: while the parent still does, the parent's
+   * own apply of the split will create the child with its data, locally.
+   */
+  async adoptMissingReplica(groupId: number, membership: GroupMembership): Promise<boolean> {
+    const range = membership.range;
+    if (range === undefined || this.#replicas.has(groupId) || this.#changing.has(groupId) || this.#deletedGroups.has(groupId) || this.#closing !== null) return false;
+    if (!membership.conf.voters.includes(this.storeId) && !membership.conf.learners.includes(this.storeId)) return false;
+    for (const runtime of this.#replicas.values()) {
+      const mine = runtime.range();
+      if (mine !== null && mine.start <= range.end && range.start <= mine.end) return false;
+    }
+    this.logger.warn({ event: "replica_adopted", shard: groupId }, `store ${this.storeId} is a member of shard ${groupId} but holds no replica of it: created empty, to be filled by a snapshot`);
+    await this.createReplica(groupId, membership);
+    return true;
+  }
+
   /** A replica removed from its group: its data goes (manifest first, so a crash cannot revive it). */
   async #deleteReplica(groupId: number): Promise<void> {
     const runtime = this.#replicas.get(groupId);
@@ -321,6 +343,7 @@ export class Store {
       this.#manifest.groups.delete(groupId);
       writeManifest(this.dir, this.#manifest);
       this.#replicas.delete(groupId);
+      this.#deletedGroups.add(groupId);
       await runtime.close();
       await this.#log.group(groupId).remove();
       rmSync(join(this.dir, "groups", String(groupId)), { recursive: true, force: true });

@@ -191,6 +191,38 @@ test("kill -9 of a follower store as the split applies, then of every store: the
   }
 }, 240_000);
 
+test("a store down during a split catches up on the parent by snapshot, then adopts the child and gets its data from the child's leader", async () => {
+  // A low snapshot threshold: the parent's log is compacted past the split before the store returns.
+  stores = await LocalStores.create({ snapshotEntriesThreshold: 100 });
+  const target = stores;
+  target.startAll();
+  const leader = await target.waitForLeader(1);
+  await target.waitForRouting();
+  const absent = target.storeIds.find((storeId) => storeId !== leader)!;
+  const writers = target.storeIds.filter((storeId) => storeId !== absent);
+  await target.kill(absent);
+  const load = startLoad(target, writers);
+  await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 150);
+  const split = await admin(target, ["split", "--shard", "1"]);
+  expect(split.stderr).toBe("");
+  expect(split.exitCode).toBe(0);
+  await waitFor("writes past a few snapshots", async () => load.ackedCount(), (count) => count >= 700);
+  target.start(absent);
+  await waitForReplicas(target, [1, 2]);
+  await waitFor("more writes", async () => load.ackedCount(), (count) => count >= 900);
+  const { acked, failures } = await load.stop();
+  expect(failures).toEqual([]);
+  expect(target.eventCount(absent, "replica_adopted")).toBe(1);
+  expect(target.eventCount(absent, "split_applied")).toBe(0);
+  await target.waitForCaughtUp(1);
+  await target.waitForCaughtUp(2);
+  for (const shardId of [1, 2]) {
+    const counts = await Promise.all(target.storeIds.map(async (storeId) => (await target.replicaStatus(storeId, shardId))!.keyCount));
+    expect(new Set(counts).size).toBe(1);
+  }
+  await expectAllPlaced(target, acked, [1, 2]);
+}, 240_000);
+
 // Killed at once (the admin process is still starting) and a moment later (the id allocated, the
 // split proposed or applied). The admin command follows the new metadata leader, so it usually
 // completes; either way the cluster must settle on one consistent layout with nothing lost.
