@@ -91,11 +91,14 @@ export interface ReplicaTransport {
 }
 
 /**
- * A real store's replica state: a native Table (a new empty one, or `table`: a split child's
- * keys) and snapshot files under snapshotDir.
+ * A real store's replica state: a native Table and snapshot files under snapshotDir. `preloaded`:
+ * a split child's table, which already holds what its newest snapshot holds (it was just saved
+ * from it), so the first loadLatest does not read the file back.
  */
-export function openFileReplicaState(snapshotDir: string, table: Table = Table.create()): ReplicaState {
+export function openFileReplicaState(snapshotDir: string, preloaded: Table | null = null): ReplicaState {
   mkdirSync(snapshotDir, { recursive: true });
+  const table = preloaded ?? Table.create();
+  let tableHoldsLatest = preloaded !== null;
   const files = new SnapshotStore(snapshotDir);
   const toRef = (info: { path: string; index: number; term: number; sizeBytes: number }): SnapshotRef => ({
     index: info.index,
@@ -105,6 +108,11 @@ export function openFileReplicaState(snapshotDir: string, table: Table = Table.c
   });
   const snapshots: ReplicaSnapshots = {
     async loadLatest() {
+      if (tableHoldsLatest) {
+        tableHoldsLatest = false;
+        const latest = files.latest();
+        if (latest !== null) return { ...toRef(latest), metadata: latest.metadata };
+      }
       const info = await files.loadLatest(table);
       return info === null ? null : { ...toRef(info), metadata: info.metadata };
     },
