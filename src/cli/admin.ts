@@ -8,6 +8,7 @@ import { loadClusterConfig } from "../config/cluster-config.ts";
 import { metaStoreAddresses } from "../store/store-process.ts";
 import { parseAddressList } from "../transport/meta-api.ts";
 import { parseHash } from "../ring/range-map.ts";
+import { coordinatorSettings, formatDecision } from "../client/balance-plan.ts";
 import { UkvError } from "../util/errors.ts";
 import { parsePositiveInt, reportCliError } from "./errors.ts";
 
@@ -122,4 +123,64 @@ export class MoveCommand extends AdminCommand {
   }
 }
 
-export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand, SplitCommand, MoveCommand];
+export class RebalanceCommand extends AdminCommand {
+  static override paths = [["admin", "rebalance"]];
+  static override usage = Command.Usage({
+    description: "Plan (and run) what the coordinator would: splits above the thresholds, replica moves off drained stores and towards equal counts, leader transfers",
+    details:
+      "Each decision is printed with its reason. Thresholds come from the config's `coordinator` section (defaults without --config: splitKeys 1,000,000, no load-based splits, 1 move per store per plan). --dry-run prints the plan and changes nothing.",
+    examples: [
+      ["Show the plan", "ukv admin rebalance --config ukv-data/cluster.yaml --dry-run"],
+      ["Run it", "ukv admin rebalance --config ukv-data/cluster.yaml"],
+    ],
+  });
+  dryRun = Option.Boolean("--dry-run", false, { description: "Print the plan only" });
+
+  protected async run(admin: AdminClient): Promise<void> {
+    const settings = coordinatorSettings(this.config === undefined ? undefined : loadClusterConfig(this.config).coordinator);
+    const plan = await admin.plan(settings);
+    if (plan.length === 0) {
+      this.context.stdout.write("balanced: nothing to do\n");
+      return;
+    }
+    if (this.dryRun) {
+      for (const decision of plan) this.context.stdout.write(`${formatDecision(decision)}\n`);
+      return;
+    }
+    await admin.execute(plan);
+  }
+}
+
+export class DrainCommand extends AdminCommand {
+  static override paths = [["admin", "drain"]];
+  static override usage = Command.Usage({
+    description: "Move every replica off a store (before removing it); the store is marked as drained so nothing is placed on it again",
+    details: "Rerun to continue after an interruption; --undo makes the store a normal member again (the coordinator may then fill it).",
+    examples: [["Empty store 4", "ukv admin drain --config ukv-data/cluster.yaml --store 4"]],
+  });
+  store = Option.String("--store", { required: true, description: "The store to empty" });
+  undo = Option.Boolean("--undo", false, { description: "Stop draining the store" });
+
+  protected async run(admin: AdminClient): Promise<void> {
+    const storeId = parsePositiveInt("--store", this.store);
+    if (this.undo) {
+      await admin.setDraining(storeId, false);
+      return;
+    }
+    await admin.setDraining(storeId, true);
+    const settings = coordinatorSettings(this.config === undefined ? undefined : loadClusterConfig(this.config).coordinator);
+    // Plan after plan (each moves at most movesPerStoreMax replicas of a store) until it is
+    // empty; bounded, since the metadata's copy of a finished move may trail it for a moment.
+    const roundsMax = 4 * ((await admin.topology()).layout?.shards.length ?? 0) + 10;
+    for (let round = 0; round < roundsMax; round++) {
+      const moves = (await admin.plan(settings)).filter((decision) => decision.kind === "move" && decision.from === storeId);
+      if (moves.length === 0) break;
+      await admin.execute(moves);
+    }
+    const left = ((await admin.topology()).layout?.shards ?? []).filter((shard) => [...shard.members, ...(shard.learners ?? [])].some((member) => member.id === storeId));
+    if (left.length > 0) throw new UkvError("UNAVAILABLE", `Store ${storeId} still holds replicas of shard ${left.map((shard) => shard.id).join(", ")}: no other store can take them`);
+    this.context.stdout.write(`store ${storeId} holds no replica\n`);
+  }
+}
+
+export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand, SplitCommand, MoveCommand, RebalanceCommand, DrainCommand];

@@ -8,6 +8,7 @@ import { fetchTopology, findShard } from "../transport/meta-api.ts";
 import { GroupClient } from "./group-client.ts";
 import type { StoreInfo, Topology, TopologyShard } from "../transport/topology-wire.ts";
 import { formatRange, rangeFromJson, type KeyRangeJson } from "../ring/range-map.ts";
+import { formatDecision, planBalance, type CoordinatorSettings, type Decision } from "./balance-plan.ts";
 import { UkvError } from "../util/errors.ts";
 
 const encoder = new TextEncoder();
@@ -219,6 +220,36 @@ export class AdminClient {
     this.#progress(`shard ${args.shardId} moved from store ${args.fromStoreId} to store ${args.toStoreId}`);
   }
 
+  /** Marks store `storeId` as being drained (or, with `draining` false, no longer). */
+  async setDraining(storeId: number, draining: boolean): Promise<void> {
+    await this.#store(storeId);
+    adminAnswerOk(await this.#meta.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify({ action: "set-drain", storeId, draining })), linearizable: false, shard: 0 }));
+    this.#progress(draining ? `store ${storeId} is being drained` : `store ${storeId} is no longer being drained`);
+  }
+
+  /** The coordinator's plan for the topology as the metadata group holds it now. */
+  async plan(settings: CoordinatorSettings): Promise<Decision[]> {
+    return planBalance({ topology: await this.topology(), settings });
+  }
+
+  /** Runs decisions one after the other (each step idempotent), printing each with its reason. */
+  async execute(decisions: readonly Decision[]): Promise<void> {
+    for (const decision of decisions) {
+      this.#progress(formatDecision(decision));
+      switch (decision.kind) {
+        case "split":
+          await this.split({ shardId: decision.shardId, at: null });
+          break;
+        case "move":
+          await this.move({ shardId: decision.shardId, fromStoreId: decision.from, toStoreId: decision.to });
+          break;
+        case "transfer-leader":
+          await this.transferLeader({ shardId: decision.shardId, toStoreId: decision.to });
+          break;
+      }
+    }
+  }
+
   async transferLeader(args: { shardId: number; toStoreId: number }): Promise<void> {
     const { client } = await this.#shardClient(args.shardId);
     try {
@@ -266,6 +297,10 @@ export class AdminClient {
   close(): void {
     this.#meta.close();
   }
+}
+
+function adminAnswerOk(response: KvResponse): void {
+  if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" ? "TIMEOUT" : "BAD_REQUEST", response.message || response.code);
 }
 
 function adminAnswer(response: KvResponse): Record<string, unknown> {

@@ -11,7 +11,7 @@ import { equalRanges, rangeToJson } from "../ring/range-map.ts";
 import type { StoreInfo, StoreReport, Topology, TopologyLayout } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
 import type { Logger } from "../util/log.ts";
-import { encodeJson, layoutKey, readTopology, reportKey, shardIdAllocKey, storeKey, topologyTransform } from "./topology.ts";
+import { drainKey, encodeJson, layoutKey, readTopology, reportKey, shardIdAllocKey, storeKey, topologyTransform } from "./topology.ts";
 
 export const watchTimeoutMs = 10_000;
 export const watcherCountMax = 10_000;
@@ -79,7 +79,7 @@ export class MetaService {
     if (this.#cachedTopology === null && this.#runtime !== null) {
       this.#cachedTopology = readTopology(this.#runtime.table.entries());
     }
-    return this.#cachedTopology ?? { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {} };
+    return this.#cachedTopology ?? { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {}, draining: [] };
   }
 
   /** The TOPOLOGY answer: at once, or once the epoch passes `knownEpoch` (bounded wait). */
@@ -116,6 +116,14 @@ export class MetaService {
     const value = runtime.table.get(key);
     if (value === null) throw new UkvError("INTERNAL", `Shard id allocation ${token} was applied but not recorded`);
     return Number(new TextDecoder().decode(value));
+  }
+
+  /** Marks a store as being drained (or no longer). */
+  async setDraining(storeId: number, draining: boolean): Promise<void> {
+    const runtime = this.#requireRuntime();
+    const key = encoder.encode(drainKey(storeId));
+    if (draining) await runtime.write(CommandOp.Set, key, encoder.encode("1"));
+    else await runtime.write(CommandOp.Delete, key, new Uint8Array(0));
   }
 
   #requireRuntime(): GroupRuntime {

@@ -9,6 +9,8 @@
 //   range/<shardId>      JSON KeyRangeJson: the shard's hash range as its replicas reported it
 //                        (newest version wins; overrides the layout's range; a shard born of a
 //                        split is in the topology from its first range and membership report)
+//   drain/<storeId>      "1": the store is being drained (no replica is placed on it, every
+//                        replica moves off it); deleted to undo
 //   next-shard-id        decimal: the next id a split may give its new shard
 //   shard-id/<token>     decimal: the id allocated to the request that wrote this token (a split
 //                        allocates its child's id here before proposing, so no two splits share one)
@@ -35,6 +37,7 @@ export const reportKeyPrefix = "report/";
 export const rangeKeyPrefix = "range/";
 export const nextShardIdKey = "next-shard-id";
 export const shardIdAllocKeyPrefix = "shard-id/";
+export const drainKeyPrefix = "drain/";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -65,6 +68,10 @@ export function reportKey(storeId: number): string {
 
 export function shardIdAllocKey(token: string): string {
   return `${shardIdAllocKeyPrefix}${token}`;
+}
+
+export function drainKey(storeId: number): string {
+  return `${drainKeyPrefix}${storeId}`;
 }
 
 export function storeKey(storeId: number): string {
@@ -126,7 +133,7 @@ function equalBytes(left: Uint8Array, right: Uint8Array): boolean {
 
 /** Keys whose change is a change of placement (bumps the epoch). */
 function isPlacementKey(key: string): boolean {
-  return key === layoutKey || key.startsWith(membershipKeyPrefix) || key.startsWith(storeKeyPrefix) || key.startsWith(rangeKeyPrefix);
+  return key === layoutKey || key.startsWith(membershipKeyPrefix) || key.startsWith(storeKeyPrefix) || key.startsWith(rangeKeyPrefix) || key.startsWith(drainKeyPrefix);
 }
 
 /** A store report as the plain key writes it stands for. */
@@ -232,7 +239,7 @@ function safeParse(bytes: Uint8Array): unknown {
 
 /** The topology from the meta table's entries. */
 export function readTopology(entries: Iterable<[Uint8Array, Uint8Array]>): Topology {
-  const topology: Topology = { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {} };
+  const topology: Topology = { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {}, draining: [] };
   const memberships = new Map<number, MembershipReport>();
   const joinedStores: StoreInfo[] = [];
   const ranges = new Map<number, KeyRangeJson>();
@@ -243,6 +250,7 @@ export function readTopology(entries: Iterable<[Uint8Array, Uint8Array]>): Topol
     else if (key.startsWith(leaderKeyPrefix)) topology.leaders[key.slice(leaderKeyPrefix.length)] = parseJson(value, key) as LeaderReport;
     else if (key.startsWith(healthKeyPrefix)) topology.health[key.slice(healthKeyPrefix.length)] = parseJson(value, key) as Topology["health"][string];
     else if (key.startsWith(storeKeyPrefix)) joinedStores.push(parseJson(value, key) as StoreInfo);
+    else if (key.startsWith(drainKeyPrefix)) topology.draining!.push(Number(key.slice(drainKeyPrefix.length)));
     else if (key.startsWith(rangeKeyPrefix)) ranges.set(Number(key.slice(rangeKeyPrefix.length)), parseJson(value, key) as KeyRangeJson);
     else if (key.startsWith(membershipKeyPrefix)) {
       const report = parseJson(value, key) as MembershipReport;

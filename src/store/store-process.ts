@@ -14,6 +14,8 @@ import { KvServer } from "../transport/kv-server.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import type { Topology as MetaTopology } from "../transport/topology-wire.ts";
 import { rangeFromJson } from "../ring/range-map.ts";
+import { coordinatorSettings } from "../client/balance-plan.ts";
+import { Coordinator } from "./coordinator.ts";
 import { UkvError } from "../util/errors.ts";
 import { Store, type StoreOptions } from "./store.ts";
 import { StoreReporter } from "./store-reporter.ts";
@@ -35,6 +37,7 @@ export class StoreProcess {
   readonly #resp: RespServer | null;
   readonly #reporter: StoreReporter;
   readonly #adoptTimer: ReturnType<typeof setInterval>;
+  readonly #coordinator: Coordinator | null;
   #closing: Promise<void> | null = null;
 
   private constructor(parts: {
@@ -47,6 +50,7 @@ export class StoreProcess {
     resp: RespServer | null;
     reporter: StoreReporter;
     adoptTimer: ReturnType<typeof setInterval>;
+    coordinator: Coordinator | null;
   }) {
     this.store = parts.store;
     this.service = parts.service;
@@ -58,6 +62,7 @@ export class StoreProcess {
     this.respPort = parts.resp?.port ?? null;
     this.#reporter = parts.reporter;
     this.#adoptTimer = parts.adoptTimer;
+    this.#coordinator = parts.coordinator;
   }
 
   /** `options.joining`: a store not in the config, which registers with the metadata group first. */
@@ -126,7 +131,10 @@ export class StoreProcess {
       const adoptTimer = setInterval(() => {
         if (lastMeta !== null) adoptMissingReplicas(store, lastMeta);
       }, adoptCheckIntervalMs);
-      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter, adoptTimer });
+      const settings = coordinatorSettings(config.coordinator);
+      // Every metadata store runs one; only the one leading the metadata group plans and acts.
+      const coordinator = settings.enabled && store.meta !== null ? new Coordinator(store, metaAddresses, settings) : null;
+      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter, adoptTimer, coordinator });
     } catch (error) {
       for (const part of started.reverse()) await part.close().catch(() => undefined);
       await topology.close();
@@ -144,6 +152,7 @@ export class StoreProcess {
       await this.#resp?.close();
       await this.#server.close();
       await this.#router.close();
+      await this.#coordinator?.stop();
       await this.#reporter.stop();
       clearInterval(this.#adoptTimer);
       await this.#topology.close();

@@ -35,7 +35,8 @@ export type StoreAdminRequest =
   | { action: "create-replica"; shardId: number; membership: unknown }
   | { action: "meta-report"; report: StoreReport }
   | { action: "register-store"; store: StoreInfo }
-  | { action: "allocate-shard-id"; token: string };
+  | { action: "allocate-shard-id"; token: string }
+  | { action: "set-drain"; storeId: number; draining: boolean };
 
 export class StoreService {
   readonly #store: Store;
@@ -168,6 +169,9 @@ export class StoreService {
       case "register-store":
         await this.#metaLeader().registerStore(admin.store);
         return makeKvResponse(request.id, "OK");
+      case "set-drain":
+        await this.#metaLeader().setDraining(admin.storeId, admin.draining);
+        return makeKvResponse(request.id, "OK");
       case "allocate-shard-id":
         return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ shardId: await this.#metaLeader().allocateShardId(admin.token) }) });
     }
@@ -208,6 +212,9 @@ export function parseStoreAdminRequest(bytes: Uint8Array): StoreAdminRequest {
       }
       return { action: "register-store", store };
     }
+    case "set-drain":
+      if (!Number.isSafeInteger(request.storeId) || (request.storeId as number) <= 0 || typeof request.draining !== "boolean") throw new UkvError("BAD_REQUEST", "set-drain needs a positive storeId and draining true or false");
+      return { action: "set-drain", storeId: request.storeId as number, draining: request.draining };
     case "allocate-shard-id":
       if (typeof request.token !== "string" || !/^[0-9a-zA-Z-]{8,64}$/.test(request.token)) throw new UkvError("BAD_REQUEST", "allocate-shard-id needs a token of 8..64 letters, digits or dashes");
       return { action: "allocate-shard-id", token: request.token };

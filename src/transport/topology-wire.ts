@@ -90,4 +90,6 @@ export interface Topology {
   health: Record<string, StoreHealth>;
   /** Each shard's newest membership report, by shard id (already merged into layout). */
   memberships: Record<string, MembershipReport>;
+  /** Stores being drained (`ukv admin drain`): the coordinator moves every replica off them. */
+  draining?: number[];
 }

@@ -208,7 +208,7 @@ export interface StoreRequest {
   key?: string | Uint8Array;
   value?: string | Uint8Array;
   linearizable?: boolean;
-  /** 0 or absent: the store routes it; S: served by its replica of S (or NOT_LEADER / WRONG_SHARD). */
+  /** 0 or absent: the store routes it; S: served by its replica of S (or NOT_LEADER / WRONG_SHARD / STALE_EPOCH). */
   shard?: number;
 }
 
