@@ -16,9 +16,10 @@ const allowedImports: Record<string, readonly string[]> = {
   router: ["ring", "kv", "transport", "client", "config", "proto", "util"],
   client: ["ring", "transport", "proto", "util"],
   store: ["node", "kv", "meta", "router", "client", "ring", "raft", "storage", "transport", "config", "proto", "util"],
-  meta: ["node", "raft", "storage", "transport", "config", "proto", "util"],
-  node: ["kv", "raft", "storage", "transport", "config", "proto", "util"],
-  transport: ["kv", "proto", "raft", "util"],
+  // ring: a replica owns a hash range (issue 14), which node/ applies and meta/ records.
+  meta: ["node", "raft", "ring", "storage", "transport", "config", "proto", "util"],
+  node: ["kv", "raft", "ring", "storage", "transport", "config", "proto", "util"],
+  transport: ["kv", "proto", "raft", "ring", "util"],
   // The Redis-compatible data model every layer shares: stored values (deadline header) and keyed commands.
   kv: ["util"],
   config: ["util"],

@@ -27,8 +27,8 @@ const configPath = join(dir, "cluster.yaml");
 writeFileSync(configPath, renderLocalClusterConfig({ dir: join(dir, "data"), storeCount: 3, shardCount: 2, replication: 3, portBase: Number(values["port-base"]) }));
 const config = loadClusterConfig(configPath);
 const shardOneId = config.shards[0]!.id;
-// The ring every store, router and client routes by (client/topology.ts).
-const ring = topologyFromLayout(layoutFromConfig(config)).ring;
+// The range map every store, router and client routes by (client/topology.ts).
+const ring = topologyFromLayout(layoutFromConfig(config)).ranges;
 const children = [
   ...config.stores.map((store) => Bun.spawn([binary, "node", "--config", configPath, "--id", String(store.id)], { stdout: "ignore", stderr: "ignore" })),
   Bun.spawn([binary, "router", "--config", configPath], { stdout: "ignore", stderr: "ignore" }),

@@ -85,7 +85,7 @@ async function manyShards(stores: LocalStores): Promise<void> {
 
 /** One key owned by each of `shardIds` (one ring, scanned once). */
 function keysForShards(stores: LocalStores, prefix: string, shardIds: number[]): Map<number, string> {
-  const ring = topologyFromLayout(layoutFromConfig(stores.config)).ring;
+  const ring = topologyFromLayout(layoutFromConfig(stores.config)).ranges;
   const wanted = new Set(shardIds);
   const keys = new Map<number, string>();
   for (let index = 0; keys.size < wanted.size; index++) {

@@ -189,7 +189,7 @@ const clientFrames: FuzzTarget = {
   async setup(prng) {
     const corpus: Uint8Array[] = [];
     for (let index = 0; index < 32; index++) {
-      const requests = Array.from({ length: 1 + prng.nextInt(4) }, (_, id) => ({ id, op: 1 + prng.nextInt(6), key: randomBytes(prng, 1 + prng.nextInt(20)), value: randomBytes(prng, prng.nextInt(40)), linearizable: prng.chance(0.5), shard: prng.nextInt(3), batchKeys: [], batchValues: [] }));
+      const requests = Array.from({ length: 1 + prng.nextInt(4) }, (_, id) => ({ id, op: 1 + prng.nextInt(6), key: randomBytes(prng, 1 + prng.nextInt(20)), value: randomBytes(prng, prng.nextInt(40)), linearizable: prng.chance(0.5), shard: prng.nextInt(3), batchKeys: [], batchValues: [], rangeVersion: prng.nextInt(3) }));
       const requestBytes = kvProto.encodeRequestBatch({ requests });
       checkCanonicalRoundTrip("request batch corpus", requestBytes, kvProto.decodeRequestBatch(requestBytes), requestBatchCodec, true);
       corpus.push(concat(new Uint8Array([0]), requestBytes));

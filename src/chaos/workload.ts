@@ -31,9 +31,9 @@ export interface WorkloadOptions {
 const storeTroubleCodes: ReadonlySet<string> = new Set(["UNREACHABLE", "TIMEOUT", "UNAVAILABLE"]);
 
 /**
- * Where the clients send requests: one KvClient per store, and the ring (key -> shard) to find a
+ * Where the clients send requests: one KvClient per store, and the range map (key -> shard) to find a
  * shard's replicas for follower reads. The replicas of a shard are the cluster's CURRENT ones (the
- * membership nemesis moves them); the ring never changes.
+ * membership nemesis moves them); the ranges never change (no nemesis splits).
  */
 export class StoreRouter {
   readonly topology: Topology;
@@ -53,12 +53,12 @@ export class StoreRouter {
   }
 
   shardOf(key: string): number {
-    return this.topology.ring.shardForKey(encoder.encode(key));
+    return this.topology.ranges.shardForKey(encoder.encode(key));
   }
 
   /** Store ids of the shard's current replicas. */
   replicasOf(shardId: number): number[] {
-    assert(this.topology.shards.has(shardId), "the ring names known shards");
+    assert(this.topology.shards.has(shardId), "the range map names known shards");
     const replicas = this.#cluster.group(shardId).replicas;
     assert(replicas.length > 0, "a shard has current replicas");
     return [...replicas];

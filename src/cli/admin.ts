@@ -1,11 +1,14 @@
 // `ukv admin add-replica | remove-replica | transfer-leader`: membership changes of a live shard
-// (FR1.2). A replica's id is its store's id. The metadata group is found from --meta
+// (FR1.2); `ukv admin move`: those steps chained to move a replica; `ukv admin split`: split a
+// shard's hash range in place. A replica's id is its store's id. The metadata group is found from --meta
 // HOST:PORT,... or from the config's metadata stores.
 import { Command, Option } from "clipanion";
 import { AdminClient } from "../client/admin-client.ts";
 import { loadClusterConfig } from "../config/cluster-config.ts";
 import { metaStoreAddresses } from "../store/store-process.ts";
 import { parseAddressList } from "../transport/meta-api.ts";
+import { parseHash } from "../ring/range-map.ts";
+import { coordinatorSettings, formatDecision } from "../client/balance-plan.ts";
 import { UkvError } from "../util/errors.ts";
 import { parsePositiveInt, reportCliError } from "./errors.ts";
 
@@ -85,4 +88,99 @@ export class TransferLeaderCommand extends AdminCommand {
   }
 }
 
-export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand];
+export class SplitCommand extends AdminCommand {
+  static override paths = [["admin", "split"]];
+  static override usage = Command.Usage({
+    description: "Split a shard's hash range in two; the upper part becomes a new shard on the same stores",
+    details:
+      "Without --at the split point is the median hash of the shard's keys (the halves hold about equal keys). The new shard's id is allocated by the metadata group; its data is carried locally by every replica (no network copy). A rerun after an interruption is a new split of the (possibly already split) shard: check `ukv status` first.",
+    examples: [
+      ["Split shard 1 at its median key hash", "ukv admin split --config ukv-data/cluster.yaml --shard 1"],
+      ["Split shard 1 at an explicit hash (a bulk load's planned boundary)", "ukv admin split --config ukv-data/cluster.yaml --shard 1 --at 0x4000000000000000"],
+    ],
+  });
+  shard = Option.String("--shard", { required: true, description: "The shard id" });
+  at = Option.String("--at", { description: "Split hash, decimal or 0x-hex: the new shard gets [HASH, end]" });
+
+  protected async run(admin: AdminClient): Promise<void> {
+    await admin.split({ shardId: parsePositiveInt("--shard", this.shard), at: this.at === undefined ? null : parseHash(this.at) });
+  }
+}
+
+export class MoveCommand extends AdminCommand {
+  static override paths = [["admin", "move"]];
+  static override usage = Command.Usage({
+    description: "Move a shard's replica from one store to another: learner add, snapshot catch-up, promotion, removal from the source",
+    details: "One membership step at a time (the shard keeps its voter count but for the moment between promotion and removal). Rerunning after an interruption continues where it stopped.",
+    examples: [["Move shard 2's replica from store 1 to store 4", "ukv admin move --config ukv-data/cluster.yaml --shard 2 --from 1 --to 4"]],
+  });
+  shard = Option.String("--shard", { required: true, description: "The shard id" });
+  from = Option.String("--from", { required: true, description: "The store whose replica goes" });
+  to = Option.String("--to", { required: true, description: "The store that gets the replica" });
+
+  protected async run(admin: AdminClient): Promise<void> {
+    await admin.move({ shardId: parsePositiveInt("--shard", this.shard), fromStoreId: parsePositiveInt("--from", this.from), toStoreId: parsePositiveInt("--to", this.to) });
+  }
+}
+
+export class RebalanceCommand extends AdminCommand {
+  static override paths = [["admin", "rebalance"]];
+  static override usage = Command.Usage({
+    description: "Plan (and run) what the coordinator would: splits above the thresholds, replica moves off drained stores and towards equal counts, leader transfers",
+    details:
+      "Each decision is printed with its reason. Thresholds come from the config's `coordinator` section (defaults without --config: splitKeys 1,000,000, no load-based splits, 1 move per store per plan). --dry-run prints the plan and changes nothing.",
+    examples: [
+      ["Show the plan", "ukv admin rebalance --config ukv-data/cluster.yaml --dry-run"],
+      ["Run it", "ukv admin rebalance --config ukv-data/cluster.yaml"],
+    ],
+  });
+  dryRun = Option.Boolean("--dry-run", false, { description: "Print the plan only" });
+
+  protected async run(admin: AdminClient): Promise<void> {
+    const settings = coordinatorSettings(this.config === undefined ? undefined : loadClusterConfig(this.config).coordinator);
+    const plan = await admin.plan(settings);
+    if (plan.length === 0) {
+      this.context.stdout.write("balanced: nothing to do\n");
+      return;
+    }
+    if (this.dryRun) {
+      for (const decision of plan) this.context.stdout.write(`${formatDecision(decision)}\n`);
+      return;
+    }
+    await admin.execute(plan);
+  }
+}
+
+export class DrainCommand extends AdminCommand {
+  static override paths = [["admin", "drain"]];
+  static override usage = Command.Usage({
+    description: "Move every replica off a store (before removing it); the store is marked as drained so nothing is placed on it again",
+    details: "Rerun to continue after an interruption; --undo makes the store a normal member again (the coordinator may then fill it).",
+    examples: [["Empty store 4", "ukv admin drain --config ukv-data/cluster.yaml --store 4"]],
+  });
+  store = Option.String("--store", { required: true, description: "The store to empty" });
+  undo = Option.Boolean("--undo", false, { description: "Stop draining the store" });
+
+  protected async run(admin: AdminClient): Promise<void> {
+    const storeId = parsePositiveInt("--store", this.store);
+    if (this.undo) {
+      await admin.setDraining(storeId, false);
+      return;
+    }
+    await admin.setDraining(storeId, true);
+    const settings = coordinatorSettings(this.config === undefined ? undefined : loadClusterConfig(this.config).coordinator);
+    // Plan after plan (each moves at most movesPerStoreMax replicas of a store) until it is
+    // empty; bounded, since the metadata's copy of a finished move may trail it for a moment.
+    const roundsMax = 4 * ((await admin.topology()).layout?.shards.length ?? 0) + 10;
+    for (let round = 0; round < roundsMax; round++) {
+      const moves = (await admin.plan(settings)).filter((decision) => decision.kind === "move" && decision.from === storeId);
+      if (moves.length === 0) break;
+      await admin.execute(moves);
+    }
+    const left = ((await admin.topology()).layout?.shards ?? []).filter((shard) => [...shard.members, ...(shard.learners ?? [])].some((member) => member.id === storeId));
+    if (left.length > 0) throw new UkvError("UNAVAILABLE", `Store ${storeId} still holds replicas of shard ${left.map((shard) => shard.id).join(", ")}: no other store can take them`);
+    this.context.stdout.write(`store ${storeId} holds no replica\n`);
+  }
+}
+
+export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand, SplitCommand, MoveCommand, RebalanceCommand, DrainCommand];

@@ -19,6 +19,7 @@ const exitStatusByCode: Partial<Record<string, number>> = {
   WRONG_SHARD: 13,
   ADDRESS_IN_USE: 14,
   ADDON_UNAVAILABLE: 15,
+  STALE_EPOCH: 16,
 };
 
 export function reportCliError(context: BaseContext, error: unknown): number {

@@ -31,6 +31,7 @@ const exitStatusByCode: Record<Exclude<KvCode, "OK">, number> = {
   VALUE_TOO_LARGE: 11,
   UNAVAILABLE: 12,
   WRONG_SHARD: 13,
+  STALE_EPOCH: 16,
 };
 const configInvalidExitStatus = 3;
 

@@ -114,9 +114,9 @@ async function findMetadataStores(addresses: readonly string[]): Promise<string[
   return found;
 }
 
-/** The topology's ring as half-open ranges. */
+/** The topology's range map as half-open ranges. */
 function clusterRanges(topology: Topology): OwnedRange[] {
-  return topology.ring.ranges().map((range) => ({ start: range.start, end: range.end + 1n, shardId: range.shardId }));
+  return topology.ranges.ranges().map((range) => ({ start: range.start, end: range.end + 1n, shardId: range.shardId }));
 }
 
 function layoutOf(topology: Topology): ClusterLayout {

@@ -18,7 +18,7 @@ export class RouterCommand extends Command {
   static override usage = Command.Usage({
     description: "Run the optional routing proxy in front of the stores (every store routes too)",
     details:
-      "Accepts client connections (the raw protocol), maps each key to its shard by the consistent-hash ring, sends writes to the shard leader and reads to any live replica. A shard that lost quorum is answered `shard N unavailable: no quorum` with a CRITICAL log line per request. STATUS returns the router's view as JSON.",
+      "Accepts client connections (the raw protocol), maps each key to its shard by the range map (hash ranges from the metadata group), sends writes to the shard leader and reads to any live replica. A shard that lost quorum is answered `shard N unavailable: no quorum` with a CRITICAL log line per request. STATUS returns the router's view as JSON.",
     examples: [["Route for the example cluster", "ukv router --config configs/cluster-example.yaml"]],
   });
 

@@ -1,12 +1,13 @@
 // `ukv status [--config FILE | --dir DIR] [--json]`: the placement as the metadata group holds it
 // (every shard's replicas, including those added at run time) and one STATUS per store: a row per
 // replica (shard, store, role, term, applied index, lag behind the leader's commit, keys,
-// reachable) and the leaders each store holds. Exits 0 when every shard has a reachable leader,
+// reachable), the leaders each store holds, and each shard's hash range. Exits 0 when every shard has a reachable leader,
 // 7 (SHARD_UNAVAILABLE) otherwise.
 import { join } from "node:path";
 import { Command, Option } from "clipanion";
 import { collectMemberReports, metaShardId, shardsWithoutLeader, type MemberReport } from "../client/cluster-status.ts";
-import type { ClusterLayout } from "../client/topology.ts";
+import { topologyFromLayout, type ClusterLayout } from "../client/topology.ts";
+import { formatRange, rangeToJson } from "../ring/range-map.ts";
 import { formatStatusTable, leadersPerStore } from "../cluster/status-table.ts";
 import { loadClusterConfig, type ClusterConfig } from "../config/cluster-config.ts";
 import { layoutFromConfig } from "../meta/meta-service.ts";
@@ -24,13 +25,22 @@ async function currentLayout(config: ClusterConfig): Promise<{ layout: ClusterLa
   try {
     const topology = await fetchTopology(meta).catch(() => null);
     if (topology !== null && topology.layout !== null) {
-      const shards = topology.layout.shards.map((shard) => ({ id: shard.id, members: [...shard.members, ...(shard.learners ?? [])] }));
+      const shards = topology.layout.shards.map((shard) => ({ id: shard.id, members: [...shard.members, ...(shard.learners ?? [])], range: shard.range }));
       return { layout: { shards }, source: `metadata group, epoch ${topology.epoch}` };
     }
   } finally {
     meta.close();
   }
   return { layout: layoutFromConfig(config), source: "the config (the metadata group did not answer)" };
+}
+
+/** One line per shard in hash order: its range, version and share of the hash space. */
+function formatRanges(layout: ClusterLayout): string {
+  const lines = topologyFromLayout(layout).ranges.ranges().map((range) => {
+    const share = Number(((range.end - range.start + 1n) * 10_000n) >> 64n) / 100;
+    return `  shard ${String(range.shardId).padEnd(5)} ${formatRange(range)}  ${share.toFixed(2)}% of the hash space`;
+  });
+  return `ranges (by key hash):\n${lines.join("\n")}\n`;
 }
 
 export class StatusCommand extends Command {
@@ -60,12 +70,14 @@ export class StatusCommand extends Command {
       const reports: MemberReport[] = await collectMemberReports({ shards: [{ id: metaShardId, members: metaMembers }, ...layout.shards] }, { timeoutMs: statusTimeoutMs });
       const missing = shardsWithoutLeader(layout, reports);
       if (this.json) {
-        this.context.stdout.write(`${JSON.stringify({ source, replicas: reports, leadersPerStore: Object.fromEntries(leadersPerStore(reports)), shardsWithoutLeader: missing })}\n`);
+        const ranges = topologyFromLayout(layout).ranges.ranges().map((range) => ({ shardId: range.shardId, ...rangeToJson(range) }));
+        this.context.stdout.write(`${JSON.stringify({ source, ranges, replicas: reports, leadersPerStore: Object.fromEntries(leadersPerStore(reports)), shardsWithoutLeader: missing })}\n`);
       } else {
         this.context.stdout.write(`placement from ${source}\n`);
         this.context.stdout.write(formatStatusTable(reports));
         const leaders = [...leadersPerStore(reports)].map(([storeId, count]) => `store ${storeId}: ${count}`).join(", ");
         this.context.stdout.write(`leaders per store: ${leaders === "" ? "none" : leaders}\n`);
+        this.context.stdout.write(formatRanges(layout));
       }
       if (missing.length > 0) throw new UkvError("SHARD_UNAVAILABLE", `No reachable leader in shard ${missing.join(", ")}`);
       return 0;

@@ -7,6 +7,8 @@ import type { KvResponse } from "../transport/kv-protocol.ts";
 import { fetchTopology, findShard } from "../transport/meta-api.ts";
 import { GroupClient } from "./group-client.ts";
 import type { StoreInfo, Topology, TopologyShard } from "../transport/topology-wire.ts";
+import { formatRange, rangeFromJson, type KeyRangeJson } from "../ring/range-map.ts";
+import { formatDecision, planBalance, type CoordinatorSettings, type Decision } from "./balance-plan.ts";
 import { UkvError } from "../util/errors.ts";
 
 const encoder = new TextEncoder();
@@ -15,6 +17,15 @@ export const catchUpWaitMsDefault = 120_000;
 const layoutWaitMsMax = 10_000;
 /** How long an admin request waits for a shard without a reachable leader to get one. */
 const leaderWaitMsMax = 10_000;
+
+interface LeaderStatus {
+  role: string;
+  voters: number[];
+  learners: number[];
+  lastIndex: number;
+  progress: Record<string, { match: number }>;
+  range: KeyRangeJson | null;
+}
 
 export interface AdminProgress {
   (line: string): void;
@@ -86,10 +97,10 @@ export class AdminClient {
     }
   }
 
-  async #leaderStatus(client: GroupClient, shardId: number): Promise<{ role: string; voters: number[]; learners: number[]; lastIndex: number; progress: Record<string, { match: number }> }> {
+  async #leaderStatus(client: GroupClient, shardId: number): Promise<LeaderStatus> {
     const response = await client.request({ op: "STATUS", key: new Uint8Array(0), value: new Uint8Array(0), linearizable: false, shard: shardId });
     if (response.code !== "OK") throw new UkvError("SHARD_UNAVAILABLE", `Shard leader did not answer STATUS: ${response.code}`);
-    return JSON.parse(response.statusJson) as { role: string; voters: number[]; learners: number[]; lastIndex: number; progress: Record<string, { match: number }> };
+    return JSON.parse(response.statusJson) as LeaderStatus;
   }
 
   /**
@@ -116,6 +127,9 @@ export class AdminClient {
           voters: report?.voters ?? shard.members.map((member) => member.id),
           learners: report?.learners ?? (shard.learners ?? []).map((member) => member.id),
           addresses,
+          // The leader's range when it answered (the metadata copy may trail a split): a replica
+          // replaying the log from its start skips the splits older than it.
+          range: current?.range ?? shard.range,
         };
         await this.#storeAdmin(store.clientAddress, { action: "create-replica", shardId: args.shardId, membership });
         this.#progress(`store ${args.storeId} created an empty replica of shard ${args.shardId}`);
@@ -173,6 +187,69 @@ export class AdminClient {
     }
   }
 
+  /**
+   * Moves a shard's replica from store `fromStoreId` to `toStoreId`: the membership steps of
+   * add-replica (empty replica, learner, snapshot catch-up, promotion), then removal from the
+   * source (its leader hands over first), one step at a time. Every step is idempotent, so a rerun
+   * after a crash (of this command, a store, or the metadata leader) continues where it stopped;
+   * a replica is never copied key by key.
+   */
+  async move(args: { shardId: number; fromStoreId: number; toStoreId: number; waitMsMax?: number }): Promise<void> {
+    if (args.fromStoreId === args.toStoreId) throw new UkvError("BAD_REQUEST", `--from and --to are the same store (${args.fromStoreId})`);
+    const shard = await this.shard(args.shardId);
+    const { client } = await this.#shardClient(args.shardId);
+    let sourceIsMember: boolean;
+    try {
+      const status = await this.#leaderStatus(client, args.shardId).catch(() => null);
+      const members = status !== null && status.role === "leader" ? [...status.voters, ...status.learners] : [...shard.members, ...(shard.learners ?? [])].map((member) => member.id);
+      sourceIsMember = members.includes(args.fromStoreId);
+      // Neither source nor target a member: nothing to move (a rerun after completion finds the target).
+      if (!sourceIsMember && !members.includes(args.toStoreId)) throw new UkvError("BAD_REQUEST", `Store ${args.fromStoreId} holds no replica of shard ${args.shardId}`);
+    } finally {
+      client.close();
+    }
+    await this.addReplica({ shardId: args.shardId, storeId: args.toStoreId, ...(args.waitMsMax === undefined ? {} : { waitMsMax: args.waitMsMax }) });
+    if (!sourceIsMember) {
+      this.#progress(`store ${args.fromStoreId} is not a member of shard ${args.shardId} any more: the move is complete`);
+      return;
+    }
+    await this.removeReplica({ shardId: args.shardId, storeId: args.fromStoreId }).catch((error: unknown) => {
+      // Removed already by an earlier run whose answer was lost.
+      if (!(error instanceof UkvError && error.message.includes("is not a member"))) throw error;
+    });
+    this.#progress(`shard ${args.shardId} moved from store ${args.fromStoreId} to store ${args.toStoreId}`);
+  }
+
+  /** Marks store `storeId` as being drained (or, with `draining` false, no longer). */
+  async setDraining(storeId: number, draining: boolean): Promise<void> {
+    await this.#store(storeId);
+    adminAnswerOk(await this.#meta.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify({ action: "set-drain", storeId, draining })), linearizable: false, shard: 0 }));
+    this.#progress(draining ? `store ${storeId} is being drained` : `store ${storeId} is no longer being drained`);
+  }
+
+  /** The coordinator's plan for the topology as the metadata group holds it now. */
+  async plan(settings: CoordinatorSettings): Promise<Decision[]> {
+    return planBalance({ topology: await this.topology(), settings });
+  }
+
+  /** Runs decisions one after the other (each step idempotent), printing each with its reason. */
+  async execute(decisions: readonly Decision[]): Promise<void> {
+    for (const decision of decisions) {
+      this.#progress(formatDecision(decision));
+      switch (decision.kind) {
+        case "split":
+          await this.split({ shardId: decision.shardId, at: null });
+          break;
+        case "move":
+          await this.move({ shardId: decision.shardId, fromStoreId: decision.from, toStoreId: decision.to });
+          break;
+        case "transfer-leader":
+          await this.transferLeader({ shardId: decision.shardId, toStoreId: decision.to });
+          break;
+      }
+    }
+  }
+
   async transferLeader(args: { shardId: number; toStoreId: number }): Promise<void> {
     const { client } = await this.#shardClient(args.shardId);
     try {
@@ -183,9 +260,47 @@ export class AdminClient {
     }
   }
 
+  /**
+   * Splits a shard: the metadata group allocates the new shard's id, the shard's leader proposes
+   * the split (at `at`, or its keys' median hash), every replica applies it and creates the new
+   * shard locally, and the stores report both ranges; resolves once the metadata lists the new
+   * shard. Returns the split as the leader applied it.
+   */
+  async split(args: { shardId: number; at: bigint | null }): Promise<{ childId: number; at: string; parent: KeyRangeJson; child: KeyRangeJson }> {
+    const topology = await this.topology();
+    findShard(topology, args.shardId); // a clear error for an unknown shard before an id is allocated
+    const token = `split-${args.shardId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    const allocation = adminAnswer(await this.#meta.request({ op: "ADMIN", key: new Uint8Array(0), value: encoder.encode(JSON.stringify({ action: "allocate-shard-id", token })), linearizable: false, shard: 0 }));
+    const childId = allocation.shardId as number;
+    this.#progress(`new shard id ${childId} allocated`);
+    const { client } = await this.#shardClient(args.shardId);
+    let result: Record<string, unknown>;
+    try {
+      result = await this.#admin(client, args.shardId, { action: "split", childId, ...(args.at === null ? {} : { at: args.at.toString() }) });
+    } finally {
+      client.close();
+    }
+    const parent = result.parent as KeyRangeJson;
+    const child = result.child as KeyRangeJson;
+    this.#progress(`shard ${args.shardId} split at ${String(result.at)}: shard ${args.shardId} keeps ${formatRange(rangeFromJson(parent))}, shard ${childId} owns ${formatRange(rangeFromJson(child))}`);
+    const deadline = Date.now() + layoutWaitMsMax;
+    for (;;) {
+      const shards = (await this.topology()).layout?.shards ?? [];
+      if (shards.some((shard) => shard.id === childId)) break;
+      if (Date.now() > deadline) throw new UkvError("TIMEOUT", `The split is applied, but the metadata group does not list shard ${childId} yet: the stores report it within seconds`);
+      await Bun.sleep(catchUpPollMs);
+    }
+    this.#progress(`the metadata group lists shard ${childId}`);
+    return { childId, at: String(result.at), parent, child };
+  }
+
   close(): void {
     this.#meta.close();
   }
+}
+
+function adminAnswerOk(response: KvResponse): void {
+  if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" ? "TIMEOUT" : "BAD_REQUEST", response.message || response.code);
 }
 
 function adminAnswer(response: KvResponse): Record<string, unknown> {

@@ -90,6 +90,7 @@ export class MetaTopologySource implements TopologySource {
     const layout: ClusterLayout = {
       shards: meta.layout.shards.map((shard) => ({
         id: shard.id,
+        range: shard.range,
         members: shard.members.filter((member) => member.clientAddress !== "").map((member) => ({ id: member.id, clientAddress: member.clientAddress })),
       })),
     };

@@ -105,9 +105,10 @@ export class ShardRouting {
 
   routeToShard(shard: TopologyShard, fields: RouteFields): Promise<KvResponse> {
     this.#syncEpoch();
-    // Tagged with its shard: the store that gets it serves it from that replica or says why not
-    // (NOT_LEADER, WRONG_SHARD), and never forwards it again.
-    const request: RouteFields = { ...fields, shard: shard.id };
+    // Tagged with its shard and the range version it was routed by: the store that gets it serves
+    // it from that replica or says why not (NOT_LEADER, WRONG_SHARD, STALE_EPOCH), and never
+    // forwards it again.
+    const request = tagged(fields, shard);
     const anyMember = (request.op === "GET" && !request.linearizable) || request.op === "TOPOLOGY";
     if (anyMember) return this.#followerRead(shard, request);
     return this.#viaLeader(shard, request);
@@ -173,16 +174,20 @@ export class ShardRouting {
     return Math.min(this.#backoffMsMax, this.#backoffMsMin * 2 ** Math.min(retryIndex, 16));
   }
 
-  async #viaLeader(routedShard: TopologyShard, request: RouteFields): Promise<KvResponse> {
+  async #viaLeader(routedShard: TopologyShard, routedRequest: RouteFields): Promise<KvResponse> {
     const deadlineMs = this.#pool.nowMs() + this.#retryWindowMs;
     let shard = routedShard;
+    let request = routedRequest;
     let retryIndex = 0;
     let hopCount = 0;
     let last: KvResponse | null = null;
     let localRejectedAddress: string | null = null;
     for (let attemptIndex = 0; attemptIndex < routeAttemptCountMax; attemptIndex++) {
       // Each attempt routes by the newest placement (a WRONG_SHARD refresh, or the watch moved on).
-      if (attemptIndex > 0) shard = this.#currentShard(shard);
+      if (attemptIndex > 0) {
+        shard = this.#currentShard(shard);
+        request = tagged(request, shard);
+      }
       const refused = this.#gate?.(shard, request) ?? null;
       if (refused !== null) return refused;
       // The local replica's view first, unless it still names a store that failed this request
@@ -208,6 +213,18 @@ export class ShardRouting {
           // Our placement is stale: re-read it (bounded by the retry window), then route again.
           this.#leaders.forget(shard.id, leader.address);
           await this.#topology?.refresh().catch(() => undefined);
+        } else if (response.code === "STALE_EPOCH" && this.#topology !== null && hasKey(request)) {
+          // A split moved the key to another shard (nothing was applied): re-read the ranges and
+          // route the key again, to the shard that owns it now once the metadata lists it.
+          await this.#topology.refresh().catch(() => undefined);
+          const owner = this.shardFor(request.key);
+          if (owner.id !== shard.id) {
+            shard = owner;
+            request = tagged(request, shard);
+            last = response;
+            hopCount = 0;
+            continue;
+          }
         } else {
           return response;
         }
@@ -233,11 +250,22 @@ export class ShardRouting {
       const refused = this.#gate?.(shard, request) ?? null;
       if (refused !== null) return refused;
       const response = await this.#pool.send(member.clientAddress, request);
+      // The key moved to another shard: the leader path re-reads the ranges and routes it again.
+      if (response.code === "STALE_EPOCH") return this.#viaLeader(shard, request);
       if (!isMemberFailure(response) && response.code !== "NOT_LEADER" && response.code !== "WRONG_SHARD") return response;
     }
     // Every member failed or is quarantined: the leader path retries through an election.
     return this.#viaLeader(shard, request);
   }
+}
+
+/** `fields` tagged with `shard` and the version of its range it is routed by. */
+function tagged(fields: RouteFields, shard: TopologyShard): RouteFields {
+  return { ...fields, shard: shard.id, rangeVersion: shard.range?.version ?? 0 };
+}
+
+function hasKey(request: RouteFields): boolean {
+  return request.op === "GET" || request.op === "SET" || request.op === "DELETE" || request.op === "KEYED";
 }
 
 /** SET, DELETE, KEYED and BATCH_SET: applying one twice, at different times, is not the same as applying it once. */

@@ -1,5 +1,5 @@
 // The topology a client routes by: which shards exist, which members (with client addresses)
-// each has, and the ring that maps a key to its shard. Read through the small `TopologySource`
+// each has, and the range map that maps a key's hash to its shard. Read through the small `TopologySource`
 // interface so that the static config source used today can be swapped for the metadata store
 // (watching its epoch) without touching the routing code.
 //
@@ -7,9 +7,9 @@
 // shape: `ClusterLayout` is the part of a topology layout the client needs (a TopologyLayout of
 // the metadata group satisfies it; a ClusterConfig becomes one through meta's layoutFromConfig).
 //
-// The ring is a function of the shard ids alone (their set, and the vnode count that set's size
-// picks), so every store, router and client that sees the same shards routes a key the same way.
-import { Ring, vnodeCountForShardCount } from "../ring/ring.ts";
+// The ranges come from the layout (the metadata group records each shard's range and version); a
+// layout without ranges (a static config) is the initial one, K equal ranges (equalRanges).
+import { equalRanges, rangeFromJson, RangeMap, type KeyRange, type KeyRangeJson } from "../ring/range-map.ts";
 import { assert } from "../util/assert.ts";
 import { UkvError } from "../util/errors.ts";
 
@@ -22,12 +22,14 @@ export interface TopologyMember {
 export interface TopologyShard {
   id: number;
   members: readonly TopologyMember[];
+  /** The hash range the shard owns and its version (sent with each request routed by it); absent for the metadata group. */
+  range?: KeyRange;
 }
 
 export interface Topology {
   /** Increases on every change; a cached leader from an older epoch may be stale. */
   epoch: number;
-  ring: Ring;
+  ranges: RangeMap;
   shards: ReadonlyMap<number, TopologyShard>;
 }
 
@@ -39,23 +41,26 @@ export interface TopologySource {
 
 /** The part of a topology layout the client needs (TopologyLayout and layoutFromConfig's result satisfy it). */
 export interface ClusterLayout {
-  shards: readonly { id: number; members: readonly { id: number; clientAddress: string }[] }[];
+  shards: readonly { id: number; members: readonly { id: number; clientAddress: string }[]; range?: KeyRangeJson }[];
 }
 
-/**
- * A topology from a static layout: shard ids from the layout, Ring.build with the vnodes
- * vnodeCountForShardCount picks for their count (the default up to 127 shards, fewer beyond).
- */
+/** A topology from a layout: its shards' ranges, or the initial equal ranges when it has none. */
 export function topologyFromLayout(layout: ClusterLayout, epoch = 0): Topology {
   if (layout.shards.length === 0) throw new UkvError("CONFIG_INVALID", "A cluster layout needs at least one shard");
+  const withRange = layout.shards.filter((shard) => shard.range !== undefined).length;
+  if (withRange !== 0 && withRange !== layout.shards.length) throw new UkvError("CONFIG_INVALID", "Some shards of the layout have a range and some do not");
+  const ranges =
+    withRange === 0
+      ? RangeMap.fromRanges(equalRanges(layout.shards.map((shard) => shard.id)))
+      : RangeMap.fromRanges(layout.shards.map((shard) => ({ shardId: shard.id, ...rangeFromJson(shard.range) })));
   const shards = new Map<number, TopologyShard>();
   for (const shard of layout.shards) {
     if (shard.members.length === 0) throw new UkvError("CONFIG_INVALID", `Shard ${shard.id} has no members`);
-    shards.set(shard.id, { id: shard.id, members: shard.members.map((member) => ({ id: member.id, clientAddress: member.clientAddress })) });
+    const range = ranges.rangeOf(shard.id);
+    assert(range !== null, "every shard of the layout owns a range");
+    shards.set(shard.id, { id: shard.id, members: shard.members.map((member) => ({ id: member.id, clientAddress: member.clientAddress })), range });
   }
-  const ring = Ring.build([...shards.keys()], { epoch, vnodeCount: vnodeCountForShardCount(shards.size) });
-  assert(ring.shardIds().every((shardId) => shards.has(shardId)), "every ring owner is a known shard");
-  return { epoch, ring, shards };
+  return { epoch, ranges, shards };
 }
 
 /** The config as the only source: the layout never changes while running, so refresh is a no-op. */
@@ -75,10 +80,10 @@ export class StaticTopologySource implements TopologySource {
   }
 }
 
-/** The shard owning `key` and its members; the ring only names shards the topology lists. */
+/** The shard owning `key` and its members; the range map only names shards the topology lists. */
 export function shardOfKey(topology: Topology, key: Uint8Array): TopologyShard {
-  const shardId = topology.ring.shardForKey(key);
+  const shardId = topology.ranges.shardForKey(key);
   const shard = topology.shards.get(shardId);
-  assert(shard !== undefined, "the ring names only shards of the topology");
+  assert(shard !== undefined, "the range map names only shards of the topology");
   return shard;
 }

@@ -92,6 +92,17 @@ export const clusterConfigSchema = z.strictObject({
     .strictObject({ clientAddress: address, respAddress: address.nullable().default(null) })
     .nullable()
     .default(null),
+  // The coordinator in the metadata leader (issue 14); absent keys take the defaults of
+  // coordinatorDefaults in src/client/balance-plan.ts.
+  coordinator: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      intervalMs: boundedInt(100, 3_600_000).optional(),
+      splitKeys: boundedInt(1, 1_000_000_000_000).optional(),
+      splitWritesPerSec: boundedInt(0, 1_000_000_000).optional(),
+      movesPerStoreMax: boundedInt(1, 64).optional(),
+    })
+    .optional(),
 });
 
 export type ParsedClusterConfig = z.output<typeof clusterConfigSchema>;

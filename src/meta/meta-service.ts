@@ -7,10 +7,11 @@
 import type { ClusterConfig } from "../config/cluster-config.ts";
 import { CommandOp } from "../node/command.ts";
 import type { GroupRuntime } from "../node/group-runtime.ts";
+import { equalRanges, rangeToJson } from "../ring/range-map.ts";
 import type { StoreInfo, StoreReport, Topology, TopologyLayout } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
 import type { Logger } from "../util/log.ts";
-import { encodeJson, layoutKey, readTopology, reportKey, storeKey, topologyTransform } from "./topology.ts";
+import { drainKey, encodeJson, layoutKey, readTopology, reportKey, shardIdAllocKey, storeKey, topologyTransform } from "./topology.ts";
 
 export const watchTimeoutMs = 10_000;
 export const watcherCountMax = 10_000;
@@ -28,10 +29,12 @@ export function storeInfoFromConfig(config: ClusterConfig): StoreInfo[] {
 export function layoutFromConfig(config: ClusterConfig): TopologyLayout {
   const stores = storeInfoFromConfig(config);
   const byId = new Map(stores.map((store) => [store.id, store]));
+  const ranges = new Map(equalRanges(config.shards.map((shard) => shard.id)).map((range) => [range.shardId, rangeToJson(range)]));
   return {
     stores,
     shards: config.shards.map((shard) => ({
       id: shard.id,
+      range: ranges.get(shard.id)!,
       members: shard.replicas.map((storeId) => {
         const store = byId.get(storeId);
         if (store === undefined) throw new UkvError("CONFIG_INVALID", `Shard ${shard.id} names unknown store ${storeId}`);
@@ -76,7 +79,7 @@ export class MetaService {
     if (this.#cachedTopology === null && this.#runtime !== null) {
       this.#cachedTopology = readTopology(this.#runtime.table.entries());
     }
-    return this.#cachedTopology ?? { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {} };
+    return this.#cachedTopology ?? { epoch: 0, layout: null, leaders: {}, health: {}, memberships: {}, draining: [] };
   }
 
   /** The TOPOLOGY answer: at once, or once the epoch passes `knownEpoch` (bounded wait). */
@@ -99,6 +102,28 @@ export class MetaService {
     }
     if (known !== undefined) return;
     await this.#requireRuntime().write(CommandOp.Set, encoder.encode(storeKey(store.id)), encodeJson(store));
+  }
+
+  /**
+   * A new shard id for a split, allocated by the metadata group before the split is proposed (so
+   * two splits never create the same shard). The same token gets the same id again: a retried
+   * request after a lost answer does not burn a second id.
+   */
+  async allocateShardId(token: string): Promise<number> {
+    const runtime = this.#requireRuntime();
+    const key = encoder.encode(shardIdAllocKey(token));
+    await runtime.write(CommandOp.Set, key, new Uint8Array(0));
+    const value = runtime.table.get(key);
+    if (value === null) throw new UkvError("INTERNAL", `Shard id allocation ${token} was applied but not recorded`);
+    return Number(new TextDecoder().decode(value));
+  }
+
+  /** Marks a store as being drained (or no longer). */
+  async setDraining(storeId: number, draining: boolean): Promise<void> {
+    const runtime = this.#requireRuntime();
+    const key = encoder.encode(drainKey(storeId));
+    if (draining) await runtime.write(CommandOp.Set, key, encoder.encode("1"));
+    else await runtime.write(CommandOp.Delete, key, new Uint8Array(0));
   }
 
   #requireRuntime(): GroupRuntime {

@@ -3,6 +3,7 @@
 // member joins as a learner and is promoted only once caught up, removing a voter never leaves
 // fewer than 3 voters unless forced, and the leader hands leadership over before removing itself.
 import { ConfChangeType } from "../raft/types.ts";
+import { formatHash, parseHash, rangeToJson } from "../ring/range-map.ts";
 import { UkvError } from "../util/errors.ts";
 import type { GroupRuntime } from "./group-runtime.ts";
 
@@ -15,7 +16,8 @@ export type AdminRequest =
   | { action: "add-learner"; nodeId: number; raftAddress: string; clientAddress: string }
   | { action: "promote"; nodeId: number }
   | { action: "remove"; nodeId: number; force?: boolean }
-  | { action: "transfer-leader"; nodeId: number };
+  | { action: "transfer-leader"; nodeId: number }
+  | { action: "split"; childId: number; at: bigint | null };
 
 export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
   let parsed: unknown;
@@ -26,6 +28,11 @@ export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
   }
   const request = parsed as Partial<Record<string, unknown>> | null;
   if (request === null || typeof request !== "object") throw new UkvError("BAD_REQUEST", "Admin request must be an object");
+  if (request.action === "split") {
+    if (!Number.isSafeInteger(request.childId) || (request.childId as number) <= 0) throw new UkvError("BAD_REQUEST", `split needs a positive childId: ${String(request.childId)}`);
+    if (request.at !== undefined && request.at !== null && typeof request.at !== "string") throw new UkvError("BAD_REQUEST", "split's at must be a hash string");
+    return { action: "split", childId: request.childId as number, at: typeof request.at === "string" ? parseHash(request.at) : null };
+  }
   const nodeId = request.nodeId;
   if (!Number.isSafeInteger(nodeId) || (nodeId as number) <= 0) throw new UkvError("BAD_REQUEST", `Admin request needs a positive nodeId: ${String(nodeId)}`);
   switch (request.action) {
@@ -47,6 +54,10 @@ export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
 /** Runs one admin request on the leader; returns a JSON-able result or throws a typed error. */
 export async function runAdminRequest(runtime: GroupRuntime, request: AdminRequest): Promise<Record<string, unknown>> {
   if (!runtime.isLeader()) throw runtime.notLeaderError();
+  if (request.action === "split") {
+    const { parent, child, at } = await runtime.split(request.childId, request.at);
+    return { done: "split", shardId: runtime.groupId, childId: request.childId, at: formatHash(at), parent: rangeToJson(parent), child: rangeToJson(child) };
+  }
   const { conf } = runtime.membership();
   const isVoter = conf.voters.includes(request.nodeId);
   const isLearner = conf.learners.includes(request.nodeId);

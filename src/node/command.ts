@@ -13,6 +13,9 @@ export enum CommandOp {
   Keyed = 3,
   /** Many SETs of one shard in one entry, applied together (batch-command.ts has the layout). */
   BatchSet = 50,
+  // 60..69: range administration (issue 14).
+  /** Split the shard's range: key = the split hash (u64 big-endian), value = SplitPayload as JSON. */
+  Split = 60,
 }
 
 export interface Command {
@@ -31,7 +34,7 @@ function valueSizeLimit(op: number): number {
   return op === CommandOp.Keyed ? keyedCommandSizeBytesMax : valueSizeBytesMax;
 }
 
-const knownOps = new Set<number>([CommandOp.Set, CommandOp.Delete, CommandOp.Keyed]);
+const knownOps = new Set<number>([CommandOp.Set, CommandOp.Delete, CommandOp.Keyed, CommandOp.Split]);
 
 export function checkKeyValue(key: Uint8Array, value: Uint8Array, valueLimitBytes = valueSizeBytesMax): void {
   if (key.byteLength === 0) throw new UkvError("BAD_REQUEST", "Key must not be empty");
@@ -89,4 +92,37 @@ export function decodeCommand(bytes: Uint8Array): Command {
     key: bytes.subarray(headerSizeBytes, headerSizeBytes + keySize),
     value: bytes.subarray(valueSizeOffset + 4, valueSizeOffset + 4 + valueSize),
   };
+}
+
+/**
+ * A split (CommandOp.Split): the shard's range [start, end] at `expectedVersion` becomes
+ * [start, at - 1] and the new shard `childId` gets [at, end]. Applied only if the range still has
+ * that version, so a split proposed twice, or replayed by a replica that already holds the newer
+ * range, changes nothing.
+ */
+export interface SplitPayload {
+  at: bigint;
+  childId: number;
+  expectedVersion: number;
+}
+
+export function splitCommandKeyValue(payload: SplitPayload): { key: Uint8Array; value: Uint8Array } {
+  const key = new Uint8Array(8);
+  new DataView(key.buffer).setBigUint64(0, payload.at, false);
+  return { key, value: new TextEncoder().encode(JSON.stringify({ childId: payload.childId, expectedVersion: payload.expectedVersion })) };
+}
+
+export function decodeSplitPayload(command: Command): SplitPayload {
+  const invalid = (why: string): UkvError => new UkvError("BAD_REQUEST", `Invalid split command: ${why}`);
+  if (command.key.byteLength !== 8) throw invalid(`split hash of ${command.key.byteLength} bytes, expected 8`);
+  let parsed: { childId?: unknown; expectedVersion?: unknown };
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(command.value)) as typeof parsed;
+  } catch (error) {
+    throw invalid(`value is not JSON (${(error as Error).message})`);
+  }
+  if (!Number.isSafeInteger(parsed.childId) || (parsed.childId as number) < 1) throw invalid(`bad childId ${String(parsed.childId)}`);
+  if (!Number.isSafeInteger(parsed.expectedVersion) || (parsed.expectedVersion as number) < 1) throw invalid(`bad expectedVersion ${String(parsed.expectedVersion)}`);
+  const at = new DataView(command.key.buffer, command.key.byteOffset, 8).getBigUint64(0, false);
+  return { at, childId: parsed.childId as number, expectedVersion: parsed.expectedVersion as number };
 }

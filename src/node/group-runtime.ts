@@ -18,9 +18,11 @@ import { UkvError, isUkvError } from "../util/errors.ts";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { Prng } from "../util/prng.ts";
-import { CommandOp, commandOpOf, decodeCommand, encodeCommand } from "./command.ts";
+import { keyHash } from "../ring/key-hash.ts";
+import { formatHash, formatRange, rangeContains, rangeToJson, splitRange, type KeyRange, type KeyRangeJson } from "../ring/range-map.ts";
+import { CommandOp, commandOpOf, decodeCommand, decodeSplitPayload, encodeCommand, splitCommandKeyValue, type Command } from "./command.ts";
 import { decodeBatchSetCommand, encodeBatchSetCommand } from "./batch-command.ts";
-import { decodeKeyedTransaction, encodeKeyedReply, executeKeyedTransaction } from "../kv/keyed-commands.ts";
+import { decodeKeyedTransaction, encodeKeyedReply, executeKeyedTransaction, keysOfTransaction } from "../kv/keyed-commands.ts";
 import {
   decodeMemberAddress,
   decodeMembership,
@@ -67,6 +69,12 @@ export interface GroupRuntimeOptions {
   onApplied?(appliedIndex: number): void;
   /** Called once this replica learned it was removed from its group (the store then deletes it). */
   onRemoved?(): void;
+  /**
+   * A split was applied: the store creates the new shard's replica here from `child` (its range
+   * and membership, and the keys that moved to it). Until the promise settles this replica takes
+   * no snapshot, so the split stays in its log and a crash replays it (recreating the child).
+   */
+  onSplit?(child: SplitChild): Promise<void>;
   /**
    * Quiescence: a leader whose group stayed idle and fully replicated this many ticks tells its
    * followers, and they all stop ticking until the next message or request (0 = never). Default 0.
@@ -117,6 +125,16 @@ export interface ReplicaTestOnlyOptions {
   followerReadAsLinearizable?: boolean;
 }
 
+/** The new shard of a split, as the parent's replica hands it to its store. */
+export interface SplitChild {
+  childId: number;
+  /** Log index of the split in the parent's log. */
+  splitIndex: number;
+  membership: GroupMembership;
+  /** The keys whose hashes fall in the child's range, taken out of the parent's state machine; the store owns (and closes) it. */
+  stateMachine: ReplicaStateMachine;
+}
+
 /** The cheap part of a replica's status: what store STATUS, health probes and reports carry per replica. */
 export interface GroupSummary {
   nodeId: number;
@@ -142,6 +160,8 @@ export interface GroupStatus extends GroupSummary {
   voters: number[];
   learners: number[];
   addresses: Record<string, MemberAddress>;
+  /** A data shard: the hash range this replica owns now. */
+  range: KeyRangeJson | null;
   /** Leader only: each member's matched index. */
   progress: Record<string, { match: number; learner: boolean; state: string }>;
 }
@@ -218,6 +238,8 @@ export class GroupRuntime {
   #idleTickCount = 0;
   /** The term in which this leader last handed leadership to the preferred leader (once a term). */
   #preferredTransferTerm = -1;
+  /** Split children the store is still creating: no snapshot meanwhile (see onSplit). */
+  #splitChildrenPending = 0;
 
   private constructor(args: {
     options: GroupRuntimeOptions;
@@ -488,19 +510,79 @@ export class GroupRuntime {
   /**
    * Proposes one SET, DELETE or keyed transaction; resolves once it is committed and applied here,
    * with the entry's result (a keyed transaction's encoded reply; empty for SET and DELETE).
+   * `keys`: every key the command touches (a keyed transaction's), all of which this replica's
+   * range must hold; `key` alone by default.
    */
-  write(op: CommandOp, key: Uint8Array, value: Uint8Array): Promise<Uint8Array> {
+  write(op: CommandOp, key: Uint8Array, value: Uint8Array, keys: readonly Uint8Array[] = [key]): Promise<Uint8Array> {
+    this.#checkLeaderOwning(keys);
     return this.#propose((sequence) => encodeCommand({ op, proposerId: this.nodeId, sequence, key, value }));
   }
 
   /** Proposes many SETs as one entry (batch-command.ts), applied together; resolves once applied here. */
   async writeBatch(keys: readonly Uint8Array[], values: readonly Uint8Array[]): Promise<void> {
+    this.#checkLeaderOwning(keys);
     await this.#propose((sequence) => encodeBatchSetCommand(this.nodeId, sequence, keys, values));
   }
 
-  async #propose(encode: (sequence: number) => Uint8Array): Promise<Uint8Array> {
+  #checkLeaderOwning(keys: readonly Uint8Array[]): void {
     this.#checkOpen();
     if (this.#role !== Role.Leader) throw this.notLeaderError();
+    for (const key of keys) if (!this.ownsKey(key)) throw this.staleRangeError(key);
+  }
+
+  /** The hash range this replica owns now (a data shard), or null (the metadata group). */
+  range(): KeyRange | null {
+    const range = this.#membership.range;
+    return range === undefined ? null : { ...range };
+  }
+
+  /** A split child of this replica is still being created by the store. */
+  splitPending(): boolean {
+    return this.#splitChildrenPending > 0;
+  }
+
+  /** Whether `key` falls in this replica's range (always, for a group without one). */
+  ownsKey(key: Uint8Array): boolean {
+    const range = this.#membership.range;
+    return range === undefined || rangeContains(range, keyHash(key));
+  }
+
+  staleRangeError(key: Uint8Array): UkvError {
+    const range = this.#membership.range;
+    const where = range === undefined ? "" : `: key hash ${formatHash(keyHash(key))} is outside its range ${formatRange(range)}`;
+    return new UkvError("STALE_EPOCH", `Shard ${this.groupId} no longer owns the key${where}; refresh the ranges and route again`, {
+      data: { rangeVersion: range?.version ?? 0 },
+    });
+  }
+
+  /**
+   * Leader: splits this shard's range at `at` (default: the median hash of its keys, so the halves
+   * hold about equal keys; one native pass on the leader before proposing, never in the apply),
+   * the upper part going to the new shard `childId` (allocated by the metadata group). Resolves
+   * once applied here, with both new ranges.
+   */
+  async split(childId: number, at: bigint | null): Promise<{ parent: KeyRange; child: KeyRange; at: bigint }> {
+    this.#checkOpen();
+    if (this.#role !== Role.Leader) throw this.notLeaderError();
+    const range = this.#membership.range;
+    if (range === undefined) throw new UkvError("BAD_REQUEST", `Group ${this.groupId} owns no key range: it cannot split`);
+    const splitAt = at ?? this.#medianHash(range);
+    const expected = splitRange(range, splitAt); // validates the point before anything is proposed
+    const { key, value } = splitCommandKeyValue({ at: splitAt, childId, expectedVersion: range.version });
+    await this.#propose((sequence) => encodeCommand({ op: CommandOp.Split, proposerId: this.nodeId, sequence, key, value }));
+    const now = this.#membership.range;
+    assert(now !== undefined && now.version >= expected.parent.version, "an applied split moved the version on");
+    return { parent: { ...now }, child: expected.child, at: splitAt };
+  }
+
+  /** The hash that halves this replica's keys: their median hash (the range's middle below two keys). */
+  #medianHash(range: KeyRange): bigint {
+    const { count, median } = this.table.medianHash(range.start, range.end);
+    const point = count >= 2 && median !== null ? median : range.start + (range.end - range.start + 1n) / 2n;
+    return point > range.start ? point : range.start + 1n;
+  }
+
+  async #propose(encode: (sequence: number) => Uint8Array): Promise<Uint8Array> {
     this.#wake();
     const { sequence, done } = this.#proposals.add(this.#requestTimeoutMs);
     let data: Uint8Array;
@@ -677,6 +759,7 @@ export class GroupRuntime {
       voters: [...this.#membership.conf.voters],
       learners: [...this.#membership.conf.learners],
       addresses: Object.fromEntries([...this.#membership.addresses].map(([id, address]) => [String(id), address])),
+      range: this.#membership.range === undefined ? null : rangeToJson(this.#membership.range),
       progress: Object.fromEntries([...this.progress()].map(([id, peer]) => [String(id), peer])),
     };
   }
@@ -912,7 +995,7 @@ export class GroupRuntime {
 
   /** Starts a snapshot in the background when one is due; the apply queue holds entries meanwhile. */
   #maybeStartSnapshot(): void {
-    if (this.#snapshotInFlight !== null || this.#closed) return;
+    if (this.#snapshotInFlight !== null || this.#closed || this.#splitChildrenPending > 0) return;
     const wanted = this.#snapshotWanted && this.#appliedIndex > this.#snapshotIndex;
     if (!wanted && this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEntriesThreshold) return;
     if (this.#clock.nowMs() < this.#snapshotRetryAfterMs) return;
@@ -946,7 +1029,7 @@ export class GroupRuntime {
     this.#appliedIndex = index;
     this.#snapshotIndex = index;
     const fromFile = decodeMembership(loaded.metadata);
-    this.#membership = { conf: snapshot.metadata.conf, addresses: fromFile.addresses };
+    this.#membership = { conf: snapshot.metadata.conf, addresses: fromFile.addresses, ...(fromFile.range === undefined ? {} : { range: fromFile.range }) };
     this.#membershipIndex = index;
     this.#wasMember ||= this.#isMember();
     this.#syncPeers();
@@ -1011,17 +1094,42 @@ export class GroupRuntime {
         flush();
         this.#applyConfChange(entry);
       } else if (commandOpOf(entry.data) === CommandOp.BatchSet) {
-        // The whole batch joins one apply step (no flush inside it): atomic for readers.
         const batch = decodeBatchSetCommand(entry.data);
-        for (let index = 0; index < batch.keys.length; index++) ops.push({ kind: "set", key: batch.keys[index] as Uint8Array, value: batch.values[index] as Uint8Array });
-        if (batch.proposerId === this.nodeId) sequences.push(batch.sequence);
-        if (ops.length >= 4096) flush();
+        const stray = batch.keys.find((key) => !this.ownsKey(key));
+        if (stray !== undefined) {
+          // Proposed before a split moved some of its keys away: none of it applies (a batch is
+          // atomic), and the loader learns that it was not applied (STALE_EPOCH: route again).
+          if (batch.proposerId === this.nodeId) this.#proposals.reject(batch.sequence, this.staleRangeError(stray));
+        } else {
+          // The whole batch joins one apply step (no flush inside it): atomic for readers.
+          for (let index = 0; index < batch.keys.length; index++) ops.push({ kind: "set", key: batch.keys[index] as Uint8Array, value: batch.values[index] as Uint8Array });
+          if (batch.proposerId === this.nodeId) sequences.push(batch.sequence);
+          if (ops.length >= 4096) flush();
+        }
       } else if (entry.data.byteLength > 0) {
         const command = decodeCommand(entry.data);
-        if (command.op === CommandOp.Keyed) {
+        if (command.op === CommandOp.Split) {
+          flush();
+          this.#applySplit(entry.index, command);
+          this.#appliedIndex = entry.index;
+          this.#options.probe?.entryApplied(entry);
+          continue;
+        }
+        const keyed = command.op === CommandOp.Keyed ? decodeKeyedTransaction(command.value) : null;
+        const stray = (keyed === null ? [command.key] : keysOfTransaction(keyed)).find((key) => !this.ownsKey(key));
+        if (stray !== undefined) {
+          // Proposed before a split moved the key to another shard, committed after it: the
+          // other shard owns it now, so it is not applied here and its proposer learns that it
+          // was not (STALE_EPOCH: safe to route again).
+          if (command.proposerId === this.nodeId) this.#proposals.reject(command.sequence, this.staleRangeError(stray));
+          this.#appliedIndex = entry.index;
+          this.#options.probe?.entryApplied(entry);
+          continue;
+        }
+        if (keyed !== null) {
           // Reads the table as the entries before left it: everything pending goes in first.
           flush();
-          const result = executeKeyedTransaction(decodeKeyedTransaction(command.value), (key) => this.table.get(key));
+          const result = executeKeyedTransaction(keyed, (key) => this.table.get(key));
           if (result.ops.length > 0) this.table.applyBatch(result.ops);
           if (command.proposerId === this.nodeId) this.#proposals.resolve(command.sequence, encodeKeyedReply(result.reply));
           this.#appliedIndex = entry.index;
@@ -1042,6 +1150,48 @@ export class GroupRuntime {
     flush();
   }
 
+  /**
+   * The split at `index`, the same on every replica: the range keeps [start, at - 1], the keys of
+   * [at, end] leave the table and go to the store with the child's range and membership. A split
+   * of another version (proposed twice, or replayed over a newer range) changes nothing.
+   */
+  #applySplit(index: number, command: Command): void {
+    const payload = decodeSplitPayload(command);
+    const range = this.#membership.range;
+    const mine = command.proposerId === this.nodeId;
+    if (range === undefined || range.version !== payload.expectedVersion || payload.at <= range.start || payload.at > range.end) {
+      const why = range === undefined ? "it owns no range" : `its range is ${formatRange(range)}`;
+      this.#logger.info({ event: "split_skipped", index, childId: payload.childId, at: formatHash(payload.at), expectedVersion: payload.expectedVersion, why });
+      if (mine) this.#proposals.reject(command.sequence, new UkvError("STALE_EPOCH", `Split of shard ${this.groupId} at version ${payload.expectedVersion} not applied: ${why}`));
+      return;
+    }
+    const { parent, child } = splitRange(range, payload.at);
+    // The one O(keys) step inside the apply: a single native pass moving the child's entries to
+    // a new table (docs/design.md, "Split"); everything else (copy to disk, the child's start)
+    // happens in the store after it, while this replica keeps applying.
+    const childState = this.table.takeHashRange(payload.at, range.end);
+    this.#membership = { ...this.#membership, range: parent };
+    const childMembership: GroupMembership = { ...cloneMembership(this.#membership), range: child };
+    this.#logger.info({ event: "split_applied", index, childId: payload.childId, parent: formatRange(parent), child: formatRange(child), movedKeyCount: childState.count() });
+    const onSplit = this.#options.onSplit;
+    if (onSplit !== undefined) {
+      this.#splitChildrenPending++;
+      onSplit({ childId: payload.childId, splitIndex: index, membership: childMembership, stateMachine: childState })
+        .catch((error: unknown) => {
+          // The child is not on this store: stop this replica, so a restart replays the split.
+          this.#fatalError = error as Error;
+          this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the child of a split could not be created");
+        })
+        .finally(() => {
+          this.#splitChildrenPending--;
+          if (!this.#closed) this.#maybeStartSnapshot();
+        });
+    } else {
+      childState.close();
+    }
+    if (mine) this.#proposals.resolve(command.sequence);
+  }
+
   #applyConfChange(entry: Entry): void {
     const change = decodeConfChange(entry.data);
     const conf = this.#raw.applyConfChange(change);
@@ -1049,7 +1199,7 @@ export class GroupRuntime {
     const address = decodeMemberAddress(change.context);
     if (change.type === ConfChangeType.RemoveNode) addresses.delete(change.nodeId);
     else if (address !== null) addresses.set(change.nodeId, address);
-    this.#membership = { conf, addresses };
+    this.#membership = { ...this.#membership, conf, addresses };
     this.#membershipIndex = entry.index;
     this.#wasMember ||= this.#isMember();
     this.#syncPeers();
@@ -1182,6 +1332,7 @@ function cloneMembership(membership: GroupMembership): GroupMembership {
   return {
     conf: { voters: [...membership.conf.voters], learners: [...membership.conf.learners] },
     addresses: new Map([...membership.addresses].map(([id, address]) => [id, { ...address }])),
+    ...(membership.range === undefined ? {} : { range: { ...membership.range } }),
   };
 }
 

@@ -4,6 +4,7 @@
 import type { ConfState, Entry } from "../raft/types.ts";
 import { EntryType } from "../raft/types.ts";
 import type { WalEntry } from "../storage/wal.ts";
+import { rangeFromJson, rangeToJson, type KeyRange } from "../ring/range-map.ts";
 import { UkvError } from "../util/errors.ts";
 
 export function entryToWal(entry: Entry): WalEntry {
@@ -29,17 +30,28 @@ export interface MemberAddress {
   clientAddress: string;
 }
 
-/** A group's membership: who votes, who learns, and where each of them listens. */
+/**
+ * A group's membership: who votes, who learns, and where each of them listens; for a data shard
+ * also the hash range it owns (TiKV's region descriptor keeps peers and range together the same
+ * way): it travels with the membership into the manifest and snapshot metadata, and a split
+ * changes it at one log index on every replica. Absent for the metadata group.
+ */
 export interface GroupMembership {
   conf: ConfState;
   addresses: Map<number, MemberAddress>;
+  range?: KeyRange;
 }
 
 /** Membership as snapshot metadata: JSON, small and readable in a hex dump. */
 export function encodeMembership(membership: GroupMembership): Uint8Array {
   const addresses = Object.fromEntries([...membership.addresses].map(([id, address]) => [String(id), address]));
   return new TextEncoder().encode(
-    JSON.stringify({ voters: membership.conf.voters, learners: membership.conf.learners, addresses }),
+    JSON.stringify({
+      voters: membership.conf.voters,
+      learners: membership.conf.learners,
+      addresses,
+      ...(membership.range === undefined ? {} : { range: rangeToJson(membership.range) }),
+    }),
   );
 }
 
@@ -50,7 +62,7 @@ export function decodeMembership(bytes: Uint8Array): GroupMembership {
   } catch (error) {
     throw new UkvError("SNAPSHOT_CORRUPT", "Snapshot metadata is not valid JSON", { cause: error });
   }
-  const record = parsed as { voters?: unknown; learners?: unknown; addresses?: unknown } | null;
+  const record = parsed as { voters?: unknown; learners?: unknown; addresses?: unknown; range?: unknown } | null;
   if (record === null || !isIdList(record.voters) || !isIdList(record.learners)) {
     throw new UkvError("SNAPSHOT_CORRUPT", "Snapshot metadata lacks voters/learners id lists");
   }
@@ -60,7 +72,15 @@ export function decodeMembership(bytes: Uint8Array): GroupMembership {
       if (isMemberAddress(address)) addresses.set(Number(id), { raftAddress: address.raftAddress, clientAddress: address.clientAddress });
     }
   }
-  return { conf: { voters: record.voters, learners: record.learners }, addresses };
+  const membership: GroupMembership = { conf: { voters: record.voters, learners: record.learners }, addresses };
+  if (record.range !== undefined) {
+    try {
+      membership.range = rangeFromJson(record.range);
+    } catch (error) {
+      throw new UkvError("SNAPSHOT_CORRUPT", `Snapshot metadata has an invalid range: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  return membership;
 }
 
 /** The context of a conf change adding a member: its addresses. */

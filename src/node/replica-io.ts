@@ -51,6 +51,10 @@ export interface ReplicaStateMachine {
   entries(): [Uint8Array, Uint8Array][];
   /** A bounded page of a slot-order walk (SCAN, active expiry): see Table.scan. */
   scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage;
+  /** A split: the entries whose key hash is in [low, high] leave this state machine for a new one. */
+  takeHashRange(low: bigint, high: bigint): ReplicaStateMachine;
+  /** How many keys hash into [low, high] and their median hash (null for none): a split's default point. */
+  medianHash(low: bigint, high: bigint): { count: number; median: bigint | null };
   count(): number;
   bytesUsed(): number;
   close(): void;
@@ -88,10 +92,15 @@ export interface ReplicaTransport {
   sendSnapshot(groupId: number, message: Message, snapshot: SnapshotRef): Promise<void>;
 }
 
-/** A real store's replica state: a native Table and snapshot files under snapshotDir. */
-export function openFileReplicaState(snapshotDir: string): ReplicaState {
+/**
+ * A real store's replica state: a native Table and snapshot files under snapshotDir. `preloaded`:
+ * a split child's table, which already holds what its newest snapshot holds (it was just saved
+ * from it), so the first loadLatest does not read the file back.
+ */
+export function openFileReplicaState(snapshotDir: string, preloaded: Table | null = null): ReplicaState {
   mkdirSync(snapshotDir, { recursive: true });
-  const table = Table.create();
+  const table = preloaded ?? Table.create();
+  let tableHoldsLatest = preloaded !== null;
   const files = new SnapshotStore(snapshotDir);
   const toRef = (info: { path: string; index: number; term: number; sizeBytes: number }): SnapshotRef => ({
     index: info.index,
@@ -101,6 +110,11 @@ export function openFileReplicaState(snapshotDir: string): ReplicaState {
   });
   const snapshots: ReplicaSnapshots = {
     async loadLatest() {
+      if (tableHoldsLatest) {
+        tableHoldsLatest = false;
+        const latest = files.latest();
+        if (latest !== null) return { ...toRef(latest), metadata: latest.metadata };
+      }
       const info = await files.loadLatest(table);
       return info === null ? null : { ...toRef(info), metadata: info.metadata };
     },

@@ -1,5 +1,5 @@
 // The request routing built into every store, and the optional stateless proxy (`ukv router`)
-// over the same code: it routes each request like the smart client does (ring -> shard -> leader
+// over the same code: it routes each request like the smart client does (range map -> shard -> leader
 // or follower), pipelined per store connection, with a bounded queue per shard. Inside a store,
 // `local` serves what needs no hop (a follower read of a shard with a replica here, a write to a
 // shard led here) before anything goes over the network. Shard health (FR1.3) gates every request: a shard without quorum is
@@ -265,7 +265,8 @@ export class RouterServer {
       // write that was proposed and then lost its leader (TIMEOUT: outcome unknown) is answered
       // as it is: sending it again could apply it twice, after another client's later write.
       const isWrite = request.op === "SET" || request.op === "DELETE";
-      const retryable = answer.code === "NOT_LEADER" || (!isWrite && isMemberFailure(answer));
+      // STALE_EPOCH: a split moved the key (nothing applied); routing re-reads the ranges.
+      const retryable = answer.code === "NOT_LEADER" || answer.code === "STALE_EPOCH" || (!isWrite && isMemberFailure(answer));
       if (!retryable) return { ...answer, id: request.id };
     }
     const queue = this.#queueOf(shard.id);

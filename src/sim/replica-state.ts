@@ -2,6 +2,7 @@
 // digest of every entry applied (SimStateMachine), which the checkers compare across replicas.
 // The digest follows the driver's applies through the probe; snapshots carry both, so a replica
 // restored from a snapshot continues the same digest. Snapshot files live on the store's disk.
+import { keyHash } from "../ring/key-hash.ts";
 import { assert } from "../util/assert.ts";
 import type { IncomingSnapshot, SnapshotInfo } from "../storage/snapshot-store.ts";
 import type { TableOp, TableScanPage } from "../storage/table.ts";
@@ -50,6 +51,23 @@ class SimKv implements ReplicaStateMachine {
       values.push(value.slice(0, valuePrefixBytes));
     }
     return { layout: 0, next: slot, capacity: all.length, keys, values };
+  }
+
+  takeHashRange(low: bigint, high: bigint): SimKv {
+    const taken = new SimKv();
+    for (const [key, value] of this.map) {
+      const hash = keyHash(bytesOfLatin1(key));
+      if (hash < low || hash > high) continue;
+      taken.map.set(key, value);
+      this.map.delete(key);
+    }
+    return taken;
+  }
+
+  medianHash(low: bigint, high: bigint): { count: number; median: bigint | null } {
+    const hashes = [...this.map.keys()].map((key) => keyHash(bytesOfLatin1(key))).filter((hash) => hash >= low && hash <= high);
+    hashes.sort((left, right) => (left < right ? -1 : left > right ? 1 : 0));
+    return { count: hashes.length, median: hashes[hashes.length >> 1] ?? null };
   }
 
   count(): number {

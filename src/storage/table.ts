@@ -51,6 +51,9 @@ interface TableBindings {
   tableClear(handle: NativeTableHandle): void;
   tableEntries(handle: NativeTableHandle): [Uint8Array, Uint8Array][];
   tableScan(handle: NativeTableHandle, slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage;
+  tableMoveHashRange(source: NativeTableHandle, destination: NativeTableHandle, low: bigint, high: bigint): number;
+  tableMedianHash(handle: NativeTableHandle, low: bigint, high: bigint): [number, bigint];
+  keyHash64(bytes: Uint8Array): bigint;
   tableLimits: { keySizeBytesMax: number; valueSizeBytesMax: number; tableBatchCountMax: number };
 }
 
@@ -117,6 +120,15 @@ function checkBatchSize(sizeBytes: number): void {
       data: { sizeBytes, sizeBytesMax: tableBatchSizeBytesMax },
     });
   }
+}
+
+function checkHashBounds(low: bigint, high: bigint): void {
+  if (low < 0n || high >= 1n << 64n || low > high) throw new UkvError("BAD_REQUEST", `Invalid hash bounds [${low}, ${high}]`);
+}
+
+/** The native XXH64 (seed 0) the table's range operations hash keys with: equal to the routing hash. */
+export function nativeKeyHash(key: Uint8Array): bigint {
+  return bindings.keyHash64(key);
 }
 
 export class Table {
@@ -273,6 +285,24 @@ export class Table {
    */
   scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage {
     return bindings.tableScan(this.#live(), slotBegin, slotCountMax, entryCountMax, valuePrefixBytes);
+  }
+
+  /**
+   * A split's child: a new table holding every entry whose key hash (XXH64, the routing hash)
+   * is in [low, high], removed from this one, in one native pass (no entry crosses into JS).
+   */
+  takeHashRange(low: bigint, high: bigint): Table {
+    checkHashBounds(low, high);
+    const taken = Table.create();
+    bindings.tableMoveHashRange(this.#live(), taken.#live(), low, high);
+    return taken;
+  }
+
+  /** How many keys hash into [low, high], and the median of those hashes (null for none), in one native pass. */
+  medianHash(low: bigint, high: bigint): { count: number; median: bigint | null } {
+    checkHashBounds(low, high);
+    const [count, median] = bindings.tableMedianHash(this.#live(), low, high);
+    return { count, median: count === 0 ? null : median };
   }
 
   /** Drops this handle; the table is freed when its last handle (in any Worker) is closed or collected. */

@@ -13,6 +13,9 @@ import { GroupClient } from "../client/group-client.ts";
 import { KvServer } from "../transport/kv-server.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import type { Topology as MetaTopology } from "../transport/topology-wire.ts";
+import { rangeFromJson } from "../ring/range-map.ts";
+import { coordinatorSettings } from "../client/balance-plan.ts";
+import { Coordinator } from "./coordinator.ts";
 import { UkvError } from "../util/errors.ts";
 import { Store, type StoreOptions } from "./store.ts";
 import { ActiveExpiry } from "./active-expiry.ts";
@@ -21,6 +24,8 @@ import { StoreService } from "./store-service.ts";
 
 const registerRetryMs = 500;
 const registerAttemptCountMax = 120;
+/** How often a store looks for shards the metadata says it is a member of but it does not host. */
+const adoptCheckIntervalMs = 2000;
 
 export class StoreProcess {
   readonly store: Store;
@@ -33,6 +38,8 @@ export class StoreProcess {
   readonly #resp: RespServer | null;
   readonly #reporter: StoreReporter;
   readonly #expiry: ActiveExpiry;
+  readonly #adoptTimer: ReturnType<typeof setInterval>;
+  readonly #coordinator: Coordinator | null;
   #closing: Promise<void> | null = null;
 
   private constructor(parts: {
@@ -45,6 +52,8 @@ export class StoreProcess {
     resp: RespServer | null;
     reporter: StoreReporter;
     expiry: ActiveExpiry;
+    adoptTimer: ReturnType<typeof setInterval>;
+    coordinator: Coordinator | null;
   }) {
     this.store = parts.store;
     this.service = parts.service;
@@ -56,6 +65,8 @@ export class StoreProcess {
     this.respPort = parts.resp?.port ?? null;
     this.#reporter = parts.reporter;
     this.#expiry = parts.expiry;
+    this.#adoptTimer = parts.adoptTimer;
+    this.#coordinator = parts.coordinator;
   }
 
   /** `options.joining`: a store not in the config, which registers with the metadata group first. */
@@ -64,15 +75,19 @@ export class StoreProcess {
     const store = await Store.open(options);
     const metaAddresses = metaStoreAddresses(config);
     let service: StoreService | null = null;
+    let lastMeta: MetaTopology | null = null;
     const topology = new MetaTopologySource({
       metaAddresses,
       fallback: layoutFromConfig(config),
       logger,
-      onUpdate: (meta) => onTopology(store, meta),
+      onUpdate: (meta) => {
+        lastMeta = meta;
+        onTopology(store, meta);
+      },
     });
     const started: { close(): Promise<void> }[] = [];
     try {
-      service = new StoreService(store, topology);
+      service = new StoreService(store);
       const local = service;
       const router = await RouterServer.start({
         electionTimeoutMs: config.electionTicks * config.tickMs,
@@ -117,8 +132,15 @@ export class StoreProcess {
       store.onReplicasChanged = () => reporter.reportSoon();
       void topology.start({ firstWaitMs: 0 });
       logger.info({ event: "store_serving", store: store.storeId, clientPort, respPort: resp?.port ?? null, raftPort: store.raftPort }, "store serving");
+      // Also between topology changes: a parent replica may catch up past a split at any time.
+      const adoptTimer = setInterval(() => {
+        if (lastMeta !== null) adoptMissingReplicas(store, lastMeta);
+      }, adoptCheckIntervalMs);
+      const settings = coordinatorSettings(config.coordinator);
+      // Every metadata store runs one; only the one leading the metadata group plans and acts.
+      const coordinator = settings.enabled && store.meta !== null ? new Coordinator(store, metaAddresses, settings) : null;
       expiry.start();
-      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter, expiry });
+      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter, expiry, adoptTimer, coordinator });
     } catch (error) {
       for (const part of started.reverse()) await part.close().catch(() => undefined);
       await topology.close();
@@ -137,7 +159,9 @@ export class StoreProcess {
       await this.#server.close();
       await this.#router.close();
       this.#expiry.stop();
+      await this.#coordinator?.stop();
       await this.#reporter.stop();
+      clearInterval(this.#adoptTimer);
       await this.#topology.close();
       await this.store.close();
       this.store.logger.info({ event: "store_stopped" });
@@ -158,11 +182,27 @@ export function metaStoreAddresses(config: ClusterConfig): string[] {
 /** A newer topology: dial stores that joined, and learn of removals this store could not hear of. */
 function onTopology(store: Store, meta: MetaTopology): void {
   if (meta.layout !== null) store.learnStores(meta.layout.stores);
+  adoptMissingReplicas(store, meta);
   for (const { groupId, runtime } of store.replicas()) {
     if (groupId === metaGroupId) continue;
     const report = meta.memberships[String(groupId)];
     if (report === undefined) continue;
     if (!report.voters.includes(store.storeId) && !report.learners.includes(store.storeId)) runtime.removedElsewhere(report.confIndex);
+  }
+}
+
+/** Shards the metadata says this store is a member of but it does not host (see Store.adoptMissingReplica). */
+function adoptMissingReplicas(store: Store, meta: MetaTopology): void {
+  for (const shard of meta.layout?.shards ?? []) {
+    if (store.replica(shard.id) !== null) continue;
+    const report = meta.memberships[String(shard.id)];
+    if (report === undefined) continue;
+    const addresses = new Map(Object.entries(report.addresses).map(([id, address]) => [Number(id), { raftAddress: address.raftAddress, clientAddress: address.clientAddress }]));
+    for (const member of [...shard.members, ...(shard.learners ?? [])]) {
+      if (!addresses.has(member.id)) addresses.set(member.id, { raftAddress: member.raftAddress, clientAddress: member.clientAddress });
+    }
+    const membership = { conf: { voters: [...report.voters], learners: [...report.learners] }, addresses, range: rangeFromJson(shard.range) };
+    void store.adoptMissingReplica(shard.id, membership).catch((error: unknown) => store.logger.warn({ event: "replica_adopt_failed", shard: shard.id, err: error }));
   }
 }
 

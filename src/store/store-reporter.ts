@@ -8,7 +8,8 @@ import { GroupClient } from "../client/group-client.ts";
 import type { MembershipReport, StoreReport } from "../transport/topology-wire.ts";
 import type { Logger } from "../util/log.ts";
 import { metaGroupId } from "../meta/meta-service.ts";
-import type { Store } from "./store.ts";
+import { rangeToJson } from "../ring/range-map.ts";
+import { splitBaseIndex, type Store } from "./store.ts";
 
 /** Health is informational (routing follows NOT_LEADER hints): a report every few seconds is enough. */
 export const reportIntervalMs = 5000;
@@ -69,6 +70,7 @@ export class StoreReporter {
       health: { storeId: this.#store.storeId, reportedAtMs: this.#lastReportMs, groups: [] },
       leaders: [],
       memberships: {},
+      ranges: {},
     };
     const led = new Map<number, string>();
     for (const { groupId, runtime } of this.#store.replicas()) {
@@ -85,9 +87,14 @@ export class StoreReporter {
         lastIndex: status.lastIndex,
         keyCount: status.keyCount,
       });
-      if (status.role !== "leader") continue;
-      report.leaders.push({ shardId: groupId, term: status.term });
-      const { conf, addresses } = runtime.membership();
+      const { conf, addresses, range } = runtime.membership();
+      // Not while this replica's split child is still being created: the parent's new range
+      // without the child's would leave the metadata a hole (the next report carries both).
+      if (range !== undefined && !runtime.splitPending()) report.ranges![String(groupId)] = rangeToJson(range);
+      // A split child's first membership comes from any replica (its leader may not be elected
+      // yet): the metadata lists the child only once it knows its members. Older ones are dropped.
+      const splitBorn = status.membershipIndex === splitBaseIndex;
+      if (status.role !== "leader" && !splitBorn) continue;
       const membership: MembershipReport = {
         confIndex: status.membershipIndex,
         voters: conf.voters,
@@ -95,6 +102,8 @@ export class StoreReporter {
         addresses: Object.fromEntries([...addresses].map(([id, address]) => [String(id), address])),
       };
       report.memberships[String(groupId)] = membership;
+      if (status.role !== "leader") continue;
+      report.leaders.push({ shardId: groupId, term: status.term });
       led.set(groupId, `${status.term}/${status.membershipIndex}`);
     }
     const response = await this.#client.request({

@@ -2,15 +2,17 @@
 //   GET/SET/DELETE/KEYED, shard 0 routed by the store: served by its own replica when that needs no
 //                                hop (follower read of a shard held here, write to a shard led
 //                                here), else sent to the shard's leader store, tagged with the shard
-//   GET/SET/DELETE/KEYED, shard S served by this store's replica of S, or NOT_LEADER / WRONG_SHARD;
-//                                never forwarded again, and never applied for a key S does not own
+//   GET/SET/DELETE/KEYED, shard S served by this store's replica of S, or NOT_LEADER / WRONG_SHARD
+//                                (no replica here) / STALE_EPOCH (a key is outside the range the
+//                                replica owns now); never forwarded again, never applied for a key
+//                                S does not own
 //   STATUS, shard 0 / S          the store with every replica / the replica of S
 //   ADMIN, shard 0               store administration: create a replica (add-replica's first step),
-//                                the typed metadata writes (store reports, store registration)
+//                                the typed metadata writes (store reports, store registration,
+//                                a shard id for a split's new shard)
 //   ADMIN, shard S               membership administration of S, answered by its leader
 //   TOPOLOGY                     the metadata group's topology (metadata stores only)
 // Errors become protocol codes here.
-import { shardOfKey, type TopologySource } from "../client/topology.ts";
 import type { CachedLeader } from "../client/leader-cache.ts";
 import type { RouteFields } from "../client/shard-routing.ts";
 import type { RouterServer } from "../router/router-server.ts";
@@ -34,16 +36,16 @@ const decoder = new TextDecoder();
 export type StoreAdminRequest =
   | { action: "create-replica"; shardId: number; membership: unknown }
   | { action: "meta-report"; report: StoreReport }
-  | { action: "register-store"; store: StoreInfo };
+  | { action: "register-store"; store: StoreInfo }
+  | { action: "allocate-shard-id"; token: string }
+  | { action: "set-drain"; storeId: number; draining: boolean };
 
 export class StoreService {
   readonly #store: Store;
-  readonly #topology: TopologySource;
   #router: RouterServer | null = null;
 
-  constructor(store: Store, topology: TopologySource) {
+  constructor(store: Store) {
     this.#store = store;
-    this.#topology = topology;
   }
 
   attachRouter(router: RouterServer): void {
@@ -103,8 +105,11 @@ export class StoreService {
   async serveLocal(shardId: number, request: KvRequest): Promise<KvResponse> {
     try {
       const runtime = this.#replicaOf(shardId);
+      // The replica's own range decides, not this store's view of the topology (which trails a
+      // split): a key it does not own is STALE_EPOCH, and a write is checked again when applied.
       const keyed = request.op === "KEYED" ? decodeKeyedTransaction(request.value) : null;
-      for (const key of keyed === null ? [request.key] : keysOfTransaction(keyed)) this.#checkOwner(shardId, key);
+      const keys = keyed === null ? [request.key] : keysOfTransaction(keyed);
+      for (const key of keys) if (!runtime.ownsKey(key)) throw runtime.staleRangeError(key);
       switch (request.op) {
         case "GET": {
           const stored = request.linearizable ? await runtime.readLinearizable(request.key) : runtime.read(request.key);
@@ -119,7 +124,7 @@ export class StoreService {
           return makeKvResponse(request.id, "OK");
         case "KEYED": {
           // The leader's clock, fixed now: every replica runs the transaction with this "now".
-          const result = await runtime.write(CommandOp.Keyed, request.key, withNow(request.value, Date.now()));
+          const result = await runtime.write(CommandOp.Keyed, request.key, withNow(request.value, Date.now()), keys);
           return makeKvResponse(request.id, "OK", { value: result });
         }
         default:
@@ -132,29 +137,14 @@ export class StoreService {
 
   /**
    * A BATCH_SET for shard `shardId` (the protocol checked its limits and that it names a shard):
-   * proposed whole by this store's replica if it leads, else NOT_LEADER. Every key must be the
-   * shard's, or the whole batch is WRONG_SHARD: a batch is never split or forwarded.
+   * proposed whole by this store's replica if it leads, else NOT_LEADER. Every key must be in the
+   * replica's range, or the whole batch is STALE_EPOCH: a batch is never split or forwarded.
    */
   async #batchSet(shardId: number, request: KvRequest): Promise<KvResponse> {
     const runtime = this.#replicaOf(shardId);
-    const keys = request.batchKeys ?? [];
-    const topology = this.#topology.current();
-    for (let index = 0; index < keys.length; index++) {
-      const owner = shardOfKey(topology, keys[index] as Uint8Array).id;
-      if (owner !== shardId) {
-        throw new UkvError("WRONG_SHARD", `Batch pair ${index}: key belongs to shard ${owner}, not ${shardId} (topology epoch ${topology.epoch})`, { data: { shardId: owner } });
-      }
-    }
     // Stored values carry their header (kv/stored-value.ts): a loaded key never expires.
-    await runtime.writeBatch(keys, (request.batchValues ?? []).map((value) => encodeStoredValue(value, null)));
+    await runtime.writeBatch(request.batchKeys ?? [], (request.batchValues ?? []).map((value) => encodeStoredValue(value, null)));
     return makeKvResponse(request.id, "OK");
-  }
-
-  #checkOwner(shardId: number, key: Uint8Array): void {
-    const owner = shardOfKey(this.#topology.current(), key).id;
-    if (owner !== shardId) {
-      throw new UkvError("WRONG_SHARD", `Key belongs to shard ${owner}, not ${shardId} (topology epoch ${this.#topology.current().epoch})`, { data: { shardId: owner } });
-    }
   }
 
   /** The store and a summary of each replica (STATUS with shard S has a replica's full status). */
@@ -203,6 +193,11 @@ export class StoreService {
       case "register-store":
         await this.#metaLeader().registerStore(admin.store);
         return makeKvResponse(request.id, "OK");
+      case "set-drain":
+        await this.#metaLeader().setDraining(admin.storeId, admin.draining);
+        return makeKvResponse(request.id, "OK");
+      case "allocate-shard-id":
+        return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ shardId: await this.#metaLeader().allocateShardId(admin.token) }) });
     }
   }
 
@@ -241,6 +236,12 @@ export function parseStoreAdminRequest(bytes: Uint8Array): StoreAdminRequest {
       }
       return { action: "register-store", store };
     }
+    case "set-drain":
+      if (!Number.isSafeInteger(request.storeId) || (request.storeId as number) <= 0 || typeof request.draining !== "boolean") throw new UkvError("BAD_REQUEST", "set-drain needs a positive storeId and draining true or false");
+      return { action: "set-drain", storeId: request.storeId as number, draining: request.draining };
+    case "allocate-shard-id":
+      if (typeof request.token !== "string" || !/^[0-9a-zA-Z-]{8,64}$/.test(request.token)) throw new UkvError("BAD_REQUEST", "allocate-shard-id needs a token of 8..64 letters, digits or dashes");
+      return { action: "allocate-shard-id", token: request.token };
     default:
       throw new UkvError("BAD_REQUEST", `Unknown store admin action: ${String(request.action)}`);
   }

@@ -19,8 +19,11 @@ import { assert } from "../util/assert.ts";
 import { UkvError } from "../util/errors.ts";
 import { storeGroupCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
-import { GroupRuntime } from "../node/group-runtime.ts";
-import { openFileReplicaState, realClock, replicaTransportOf } from "../node/replica-io.ts";
+import { GroupRuntime, type SplitChild } from "../node/group-runtime.ts";
+import { encodeMembership } from "../node/log-codec.ts";
+import { equalRanges } from "../ring/range-map.ts";
+import { openFileReplicaState, realClock, replicaTransportOf, type ReplicaState } from "../node/replica-io.ts";
+import { Table } from "../storage/table.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
 import { readManifest, writeManifest, type StoreManifest } from "./store-manifest.ts";
 import { buildMutationTestOnly } from "./build-mutation.ts";
@@ -64,6 +67,8 @@ export class Store {
   #ticker: ReturnType<typeof setInterval> | null = null;
   #tickCount = 0;
   #closing: Promise<void> | null = null;
+  /** Groups whose replica this process deleted (removed from them): never adopted again by this run. */
+  readonly #deletedGroups = new Set<number>();
   /** Called when the set of hosted replicas changes (the reporter reports at once). */
   onReplicasChanged: (() => void) | null = null;
 
@@ -160,11 +165,13 @@ export class Store {
       if (configured.id !== storeId) store.#learnPeer(configured.id, configured.advertised.raftAddress);
     }
     try {
+      // Groups the log knows but the manifest does not were being deleted (or, a split's child,
+      // created) when the store stopped. Removed before any replica runs: a parent replaying its
+      // split creates that child again, through a fresh log handle.
+      for (const groupId of recovery.keys()) if (!manifest.groups.has(groupId)) await log.group(groupId).remove();
       for (const [groupId, membership] of manifest.groups) {
         await store.#openReplica(groupId, membership, recovery.get(groupId) ?? null);
       }
-      // Groups the log knows but the manifest does not were being deleted when the store stopped.
-      for (const groupId of recovery.keys()) if (!manifest.groups.has(groupId)) await log.group(groupId).remove();
     } catch (error) {
       await store.close();
       throw error;
@@ -219,7 +226,8 @@ export class Store {
     this.onReplicasChanged?.();
   }
 
-  async #openReplica(groupId: number, membership: GroupMembership, recovery: GroupRecovery | null): Promise<void> {
+  /** Opens a hosted replica; `state`: its state already in hand (a split child's), else from its snapshot dir. */
+  async #openReplica(groupId: number, membership: GroupMembership, recovery: GroupRecovery | null, state?: ReplicaState): Promise<void> {
     const config = this.config;
     const logger = this.logger.child(groupId === metaGroupId ? { group: "meta" } : { shard: groupId });
     const meta = groupId === metaGroupId ? this.meta : null;
@@ -232,7 +240,7 @@ export class Store {
       initialMembership: membership,
       log: this.#log.group(groupId),
       recovery,
-      state: openFileReplicaState(join(this.dir, "groups", String(groupId), "snap")),
+      state: state ?? openFileReplicaState(join(this.dir, "groups", String(groupId), "snap")),
       transport: replicaTransportOf(this.transport),
       clock: realClock,
       logger,
@@ -250,6 +258,7 @@ export class Store {
         // Not from inside the Ready loop that applied the removal: the replica is closed first.
         setTimeout(() => void this.#deleteReplica(groupId), 0);
       },
+      onSplit: (child) => this.#createSplitChild(child),
       ...(meta === null ? {} : { transformBatch: meta.transformBatch, onApplied: () => meta.onApplied() }),
       // Undefined unless this binary was built as a mutant (src/store/build-mutation.ts).
       ...(testOnly === undefined ? {} : { testOnly }),
@@ -262,6 +271,70 @@ export class Store {
     }
   }
 
+  /**
+   * The child of a split applied by a replica here: its keys become a snapshot at splitBaseIndex
+   * in its own directory, its log starts after it, then the manifest lists it and it opens (no
+   * network copy: every replica of the parent does the same with the same keys). Until this
+   * settles the parent takes no snapshot, so a crash at any step replays the split and comes
+   * back here; a child the manifest already lists (created before the crash) is left as it is.
+   */
+  async #createSplitChild(child: SplitChild): Promise<void> {
+    const { childId, membership } = child;
+    await this.#changing.get(childId);
+    if (this.#replicas.has(childId) || this.#manifest.groups.has(childId) || this.#closing !== null) {
+      child.stateMachine.close();
+      return;
+    }
+    const creating = (async () => {
+      // Leftovers of a creation a crash interrupted (not in the manifest, so nothing live).
+      const groupDir = join(this.dir, "groups", String(childId));
+      rmSync(groupDir, { recursive: true, force: true });
+      assert(child.stateMachine instanceof Table, "a store's replicas hold native tables, and so do their split children");
+      const state = openFileReplicaState(join(groupDir, "snap"), child.stateMachine);
+      try {
+        await state.snapshots.save({ index: splitBaseIndex, term: splitBaseTerm, metadata: encodeMembership(membership) });
+      } catch (error) {
+        state.stateMachine.close();
+        throw error;
+      }
+      const log = this.#log.group(childId);
+      await log.reset(splitBaseIndex);
+      const hardState = { term: splitBaseTerm, vote: 0, commit: splitBaseIndex };
+      await log.append({ entries: [], hardState });
+      this.#manifest.groups.set(childId, membership);
+      writeManifest(this.dir, this.#manifest);
+      await this.#openReplica(childId, membership, { entries: [], hardState, firstIndex: 0 }, state);
+      this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: state.stateMachine.count() });
+    })();
+    this.#changing.set(childId, creating);
+    try {
+      await creating;
+    } finally {
+      this.#changing.delete(childId);
+    }
+    this.onReplicasChanged?.();
+  }
+
+  /**
+   * A shard the metadata lists with this store as a member, that this store does not host: a
+   * split child whose parent here caught up by a snapshot taken after the split (it never applied
+   * the split, so it never created the child). Created empty, its leader sends it a snapshot.
+   * Only when no replica here owns any of its range: while the parent still does, the parent's
+   * own apply of the split will create the child with its data, locally.
+   */
+  async adoptMissingReplica(groupId: number, membership: GroupMembership): Promise<boolean> {
+    const range = membership.range;
+    if (range === undefined || this.#replicas.has(groupId) || this.#changing.has(groupId) || this.#deletedGroups.has(groupId) || this.#closing !== null) return false;
+    if (!membership.conf.voters.includes(this.storeId) && !membership.conf.learners.includes(this.storeId)) return false;
+    for (const runtime of this.#replicas.values()) {
+      const mine = runtime.range();
+      if (mine !== null && mine.start <= range.end && range.start <= mine.end) return false;
+    }
+    this.logger.warn({ event: "replica_adopted", shard: groupId }, `store ${this.storeId} is a member of shard ${groupId} but holds no replica of it: created empty, to be filled by a snapshot`);
+    await this.createReplica(groupId, membership);
+    return true;
+  }
+
   /** A replica removed from its group: its data goes (manifest first, so a crash cannot revive it). */
   async #deleteReplica(groupId: number): Promise<void> {
     const runtime = this.#replicas.get(groupId);
@@ -270,6 +343,7 @@ export class Store {
       this.#manifest.groups.delete(groupId);
       writeManifest(this.dir, this.#manifest);
       this.#replicas.delete(groupId);
+      this.#deletedGroups.add(groupId);
       await runtime.close();
       await this.#log.group(groupId).remove();
       rmSync(join(this.dir, "groups", String(groupId)), { recursive: true, force: true });
@@ -334,6 +408,14 @@ export class Store {
   }
 }
 
+/**
+ * Where a split child's log starts: its first state is a snapshot at this index and term, the
+ * same on every replica (TiKV starts split regions at 5 too), so the first leader's entries
+ * follow it.
+ */
+export const splitBaseIndex = 5;
+const splitBaseTerm = 5;
+
 /** How often the shared log reclaims segments no group needs any more. */
 const logMaintainIntervalMs = 1000;
 
@@ -361,9 +443,12 @@ function initialManifest(config: ClusterConfig, storeId: number, joining: boolea
     if (config.metaStores.includes(storeId)) {
       groups.set(metaGroupId, { conf: { voters: [...config.metaStores], learners: [] }, addresses: addressesOf(config.metaStores) });
     }
+    const ranges = new Map(equalRanges(config.shards.map((shard) => shard.id)).map((range) => [range.shardId, range]));
     for (const shard of config.shards) {
       if (!shard.replicas.includes(storeId)) continue;
-      groups.set(shard.id, { conf: { voters: [...shard.replicas], learners: [] }, addresses: addressesOf(shard.replicas) });
+      const range = ranges.get(shard.id);
+      assert(range !== undefined, "every configured shard has an initial range");
+      groups.set(shard.id, { conf: { voters: [...shard.replicas], learners: [] }, addresses: addressesOf(shard.replicas), range });
     }
   }
   return { storeId, clusterName: config.clusterName, groups };

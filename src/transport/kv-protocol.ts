@@ -26,7 +26,9 @@ export type KvCode =
   /** The server is shutting down or over a limit: retry later or elsewhere. */
   | "UNAVAILABLE"
   /** The named shard has no replica on that store, or does not own the key: refresh and reroute. */
-  | "WRONG_SHARD";
+  | "WRONG_SHARD"
+  /** The shard no longer owns the key (split): nothing was applied; refresh the ranges and reroute. */
+  | "STALE_EPOCH";
 
 export interface KvRequest {
   /** Unique per connection among requests in flight; the response carries it back. */
@@ -45,6 +47,8 @@ export interface KvRequest {
   /** BATCH_SET only: the keys, and the value of each (same length). */
   batchKeys?: Uint8Array[];
   batchValues?: Uint8Array[];
+  /** With `shard`: the version of the shard's range the sender routed by (0 or absent: none). */
+  rangeVersion?: number;
 }
 
 export interface KvResponse {
@@ -78,6 +82,7 @@ const codeToWire: Record<KvCode, pb.Code> = {
   UNREACHABLE: pb.Code.UNREACHABLE,
   UNAVAILABLE: pb.Code.UNAVAILABLE,
   WRONG_SHARD: pb.Code.WRONG_SHARD,
+  STALE_EPOCH: pb.Code.STALE_EPOCH,
 };
 const codeFromWire = new Map<number, KvCode>(Object.entries(codeToWire).map(([name, value]) => [value, name as KvCode]));
 assert(codeFromWire.size === Object.keys(pb.Code).length / 2 - 1, "every wire code but CODE_UNSPECIFIED has a name");
@@ -145,11 +150,8 @@ export function batchSetSizeBytes(keys: readonly Uint8Array[], values: readonly 
 /**
  * What is wrong with a BATCH_SET (null: nothing): it names its shard, has 1..batchSetPairCountMax
  * pairs, keys and values pair up, every key and value is within the single-write limits (the
- * pair's index named), and the whole encodes within batchSetSizeBytesMax.
- */
-/**
- * What is wrong with a batch, or null. `valueLimitBytes`: a client's value (the payload limit) on
- * the wire; in the log command the values already carry their stored-value header.
+ * pair's index named), and the whole encodes within batchSetSizeBytesMax. `valueLimitBytes`: a
+ * client's value (the payload limit) on the wire; in the log command values carry their header.
  */
 export function batchSetProblem(
   request: Pick<KvRequest, "key" | "value" | "shard" | "batchKeys" | "batchValues">,
@@ -184,6 +186,7 @@ export function requestToWire(request: KvRequest): pb.Request {
     shard: request.shard ?? 0,
     batchKeys: request.batchKeys ?? [],
     batchValues: request.batchValues ?? [],
+    rangeVersion: request.rangeVersion ?? 0,
   };
 }
 
@@ -192,8 +195,9 @@ export function requestFromWire(request: pb.Request): KvRequest | KvResponse {
   const op = opFromWire.get(request.op);
   if (op === undefined) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Unknown op ${request.op}` });
   if (!Number.isSafeInteger(request.shard)) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Shard id out of range: ${request.shard}` });
+  if (!Number.isSafeInteger(request.rangeVersion)) return makeKvResponse(request.id, "BAD_REQUEST", { message: `Range version out of range: ${request.rangeVersion}` });
   const batch = request.batchKeys.length > 0 || request.batchValues.length > 0 ? { batchKeys: request.batchKeys, batchValues: request.batchValues } : {};
-  return { id: request.id, op, key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard, ...batch };
+  return { id: request.id, op, key: request.key, value: request.value, linearizable: request.linearizable, shard: request.shard, rangeVersion: request.rangeVersion, ...batch };
 }
 
 export function responseToWire(response: KvResponse): pb.Response {

@@ -1,6 +1,7 @@
 // The cluster topology as the metadata group serves it (JSON in a TOPOLOGY answer), and the report
 // each store sends it: the one definition shared by the metadata state machine that produces it
 // and the stores, routers, smart clients and admin commands that consume it.
+import type { KeyRangeJson } from "../ring/range-map.ts";
 
 /** A store: one `ukv node` process. Addresses are the advertised ones (what others dial). */
 export interface StoreInfo {
@@ -21,6 +22,8 @@ export interface TopologyShard {
   id: number;
   members: TopologyMember[];
   learners?: TopologyMember[];
+  /** The hash range the shard owns (newest version reported; the layout's until a split). */
+  range: KeyRangeJson;
 }
 
 export interface TopologyLayout {
@@ -69,6 +72,12 @@ export interface StoreReport {
   health: StoreHealth;
   leaders: { shardId: number; term: number }[];
   memberships: Record<string, MembershipReport>;
+  /**
+   * Shard id -> the range its replica here owns, for every replica of the store: the parent and
+   * the child of a split are on the same stores, so one report carries both new ranges and the
+   * metadata never sees a hole between them. Newer versions win.
+   */
+  ranges?: Record<string, KeyRangeJson>;
 }
 
 export interface Topology {
@@ -81,4 +90,6 @@ export interface Topology {
   health: Record<string, StoreHealth>;
   /** Each shard's newest membership report, by shard id (already merged into layout). */
   memberships: Record<string, MembershipReport>;
+  /** Stores being drained (`ukv admin drain`): the coordinator moves every replica off them. */
+  draining?: number[];
 }

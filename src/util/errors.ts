@@ -19,10 +19,10 @@ export type ErrorCode =
   | "BAD_REQUEST"
   | "NOT_FOUND"
   | "DIR_LOCKED"
-  | "RING_INVALID"
   | "UNREACHABLE"
   | "UNAVAILABLE"
   | "WRONG_SHARD"
+  | "STALE_EPOCH"
   | "ADDRESS_IN_USE"
   | "ADDON_UNAVAILABLE"
   | "INTERNAL";

@@ -40,7 +40,7 @@ export const storeLogSegmentCountMax = 4;
 
 assert(storeLogSegmentCountMax >= 2, "the store log keeps the active segment and at least one before it");
 
-/** Data shards in one cluster config (the 1000-shard benchmark fits with room; the ring may grow past it). */
+/** Data shards in one cluster (config and splits; the 1000-shard benchmark fits with room): one hash range each. */
 export const shardCountMax = 4096;
 /** Voting members of one Raft group (meta or shard): every write waits on a majority of them. */
 export const groupMemberCountMax = 9;
@@ -51,17 +51,6 @@ export const storeCountMax = 256;
 export const storeGroupCountMax = 8192;
 
 assert(groupMemberCountMax <= storeCountMax, "a group of the largest size fits on distinct stores");
-/** Virtual nodes per shard when a ring is built: more points, better balance, bigger ring. */
-export const ringVnodeCountMax = 4096;
-/** Ranges in one ring: bounds lookup depth, ring JSON in the meta store, and every loop over ranges. */
-export const ringRangeCountMax = 262144;
-
-// The default 2048 vnodes a shard (ring.ts) fit only 127 shards; a ring of more shards is built
-// with fewer vnodes a shard, at most (ringRangeCountMax - 1) / shardCount. At 32 the largest
-// config fits with room to split.
-assert(shardCountMax * 32 + 1 <= ringRangeCountMax, "a ring of the largest config at 32 vnodes per shard fits, with room to split");
-assert(ringVnodeCountMax + 1 <= ringRangeCountMax, "a single shard's ring fits");
-
 /** Packed bytes (keys + values) of one table batch call: offsets cross N-API as u32. */
 export const tableBatchSizeBytesMax = 256 * 1024 * 1024;
 /** The opaque metadata blob (Raft ConfState) carried in a snapshot header. */

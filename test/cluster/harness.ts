@@ -208,7 +208,7 @@ export interface StoreRequest {
   key?: string | Uint8Array;
   value?: string | Uint8Array;
   linearizable?: boolean;
-  /** 0 or absent: the store routes it; S: served by its replica of S (or NOT_LEADER / WRONG_SHARD). */
+  /** 0 or absent: the store routes it; S: served by its replica of S (or NOT_LEADER / WRONG_SHARD / STALE_EPOCH). */
   shard?: number;
 }
 
@@ -306,14 +306,14 @@ export class LocalStores {
     return [...shard.replicas];
   }
 
-  /** The shard the config's ring maps `key` to. */
+  /** The shard the config's initial range map maps `key` to. */
   shardOf(key: string | Uint8Array): number {
-    return topologyFromLayout(layoutFromConfig(this.config)).ring.shardForKey(asBytes(key));
+    return topologyFromLayout(layoutFromConfig(this.config)).ranges.shardForKey(asBytes(key));
   }
 
   /** `count` keys `${prefix}${i}` owned by `shardId`. */
   keysOfShard(prefix: string, shardId: number, count: number): string[] {
-    const ring = topologyFromLayout(layoutFromConfig(this.config)).ring;
+    const ring = topologyFromLayout(layoutFromConfig(this.config)).ranges;
     const keys: string[] = [];
     for (let index = 0; keys.length < count && index < count * 1000; index++) if (ring.shardForKey(bytes(`${prefix}${index}`)) === shardId) keys.push(`${prefix}${index}`);
     if (keys.length < count) throw new Error(`Only ${keys.length} keys of shard ${shardId} found`);

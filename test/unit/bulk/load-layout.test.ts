@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { compareLayout, createPlannedLayout, mergeOwnedRanges, planBoundaries, type OwnedRange } from "../../../src/bulk/load-layout.ts";
 import type { ShardPlan } from "../../../src/bulk/plan.ts";
-import { Ring } from "../../../src/ring/ring.ts";
+import { RangeMap } from "../../../src/ring/range-map.ts";
 
 const end = 1n << 64n;
 const quarter = 1n << 62n;
@@ -19,18 +19,17 @@ describe("load layout", () => {
     expect(planBoundaries(planOf([0n, quarter, 2n * quarter]))).toEqual([quarter, 2n * quarter]);
   });
 
-  test("adjacent ranges of one owner merge; a ring of virtual nodes does not match a plan", () => {
+  test("adjacent ranges of one owner merge; equal ranges do not match a plan with other boundaries", () => {
     const ranges: OwnedRange[] = [
       { start: 0n, end: 10n, shardId: 1 },
       { start: 10n, end: 20n, shardId: 1 },
       { start: 20n, end: end, shardId: 2 },
     ];
     expect(mergeOwnedRanges(ranges)).toEqual([{ start: 0n, end: 20n, shardId: 1 }, { start: 20n, end: end, shardId: 2 }]);
-    const ring = Ring.build([1, 2, 3]);
-    const ringRanges = ring.ranges().map((range) => ({ start: range.start, end: range.end + 1n, shardId: range.shardId }));
-    const comparison = compareLayout(planOf([0n, quarter, 2n * quarter]), ringRanges);
+    const equalRanges = RangeMap.equal([1, 2, 3]).ranges().map((range) => ({ start: range.start, end: range.end + 1n, shardId: range.shardId }));
+    const comparison = compareLayout(planOf([0n, quarter, 2n * quarter]), equalRanges);
     expect(comparison.matches).toBe(false);
-    expect(comparison.description).toContain("a ring of virtual nodes");
+    expect(comparison.description).toContain("the plan's shard 0 is");
   });
 
   test("a cluster owning exactly the plan's ranges matches, shard ids in plan order; one boundary off does not", () => {

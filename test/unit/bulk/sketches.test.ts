@@ -6,7 +6,7 @@ import { AnalysisStats, keyHashWords } from "../../../src/bulk/analysis.ts";
 import { DistinctCounter, hyperLogLogStandardError } from "../../../src/bulk/distinct-counter.ts";
 import { HashHistogram, bucketStartHash } from "../../../src/bulk/hash-histogram.ts";
 import { SizeHistogram } from "../../../src/bulk/size-histogram.ts";
-import { xxHash64 } from "../../../src/ring/ring.ts";
+import { xxHash64 } from "../../../src/ring/key-hash.ts";
 import { routingKey } from "../../../src/ring/hash-tag.ts";
 import { Prng } from "../../../src/util/prng.ts";
 

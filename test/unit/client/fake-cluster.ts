@@ -13,6 +13,7 @@ import pino from "pino";
 import { KvServer } from "../../../src/transport/kv-server.ts";
 import { makeKvResponse, type KvRequest, type KvResponse } from "../../../src/transport/kv-protocol.ts";
 import type { Topology, TopologyLayout } from "../../../src/transport/topology-wire.ts";
+import { equalRanges, rangeToJson } from "../../../src/ring/range-map.ts";
 
 const decoder = new TextDecoder();
 const silentLogger = pino({ level: "silent" });
@@ -268,10 +269,12 @@ export class FakeCluster {
   /** The layout the metadata group serves (and a ShardedClient or router takes): stores, and shards by store id. */
   layout(): TopologyLayout {
     const raftAddressOf = (storeId: number): string => `127.0.0.1:${1050 + storeId}`;
+    const ranges = new Map(equalRanges(this.shards.map((shard) => shard.id)).map((range) => [range.shardId, rangeToJson(range)]));
     return {
       stores: this.stores.map((store) => ({ id: store.id, raftAddress: raftAddressOf(store.id), clientAddress: store.address, respAddress: null })),
       shards: this.shards.map((shard) => ({
         id: shard.id,
+        range: ranges.get(shard.id)!,
         members: shard.members.map((member) => ({ id: member.id, raftAddress: raftAddressOf(member.id), clientAddress: member.address })),
       })),
     };

@@ -51,7 +51,7 @@ describe("ShardedClient", () => {
   test("every write lands on the leader of the shard the ring names for its key", async () => {
     // Both shards on the same three stores: the shard tag, not the address, picks the replica.
     const { cluster, client } = await setUp([[1, 2, 3], [2, 3, 1]]);
-    const ring = topologyFromLayout(cluster.layout()).ring;
+    const ring = topologyFromLayout(cluster.layout()).ranges;
     const keys = keysOf("placed", 60);
     for (const key of keys) await client.set(key, `v-${key}`);
     for (const key of keys) {

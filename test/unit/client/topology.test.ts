@@ -1,11 +1,9 @@
-// The topology a client routes by: the ring is a function of the shard set alone (the vnodes its
-// size picks), so every store, router and client agree on a key's shard; a 1000-shard layout
-// builds within the ring's range limit.
+// The topology a client routes by: the layout's ranges, or the initial equal ranges of the shard
+// set (so every store, router and client agree on a key's shard before the first split).
 import { describe, expect, test } from "bun:test";
 import { StaticTopologySource, topologyFromLayout, type ClusterLayout } from "../../../src/client/topology.ts";
-import { vnodeCountDefault, vnodeCountForShardCount } from "../../../src/ring/ring.ts";
+import { equalRanges, rangeToJson, RangeMap } from "../../../src/ring/range-map.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
-import { ringRangeCountMax } from "../../../src/util/limits.ts";
 
 /** `shardCount` shards, each on `replication` of `storeCount` stores, shard ids listed in `order`. */
 function layoutOf(shardCount: number, options: { storeCount?: number; order?: "ascending" | "descending"; addressPrefix?: string } = {}): ClusterLayout {
@@ -24,29 +22,39 @@ function layoutOf(shardCount: number, options: { storeCount?: number; order?: "a
 }
 
 describe("topologyFromLayout", () => {
-  test("a small layout keeps the default vnodes", () => {
+  test("a layout without ranges gets the initial equal ranges, in shard id order", () => {
     const topology = topologyFromLayout(layoutOf(3), 4);
-    expect(topology.ring.vnodeCount).toBe(vnodeCountDefault);
-    expect(topology.ring.epoch).toBe(4);
-    expect(topology.ring.shardIds()).toEqual([1, 2, 3]);
+    expect(topology.epoch).toBe(4);
+    expect(topology.ranges.shardIds()).toEqual([1, 2, 3]);
+    expect(topology.ranges.ranges()).toEqual(equalRanges([1, 2, 3]));
+    expect(topology.shards.get(2)!.range).toEqual(topology.ranges.rangeOf(2)!);
   });
 
-  test("a 1000-shard layout builds a ring with fewer vnodes a shard, every shard owning ranges", () => {
+  test("a 1000-shard layout: every shard owns one range", () => {
     const topology = topologyFromLayout(layoutOf(1000, { storeCount: 10 }));
-    expect(topology.ring.vnodeCount).toBe(vnodeCountForShardCount(1000));
-    expect(topology.ring.vnodeCount).toBeLessThanOrEqual(Math.floor((ringRangeCountMax - 1) / 1000));
-    expect(topology.ring.rangeCount).toBeLessThanOrEqual(ringRangeCountMax);
-    expect(topology.ring.shardIds().length).toBe(1000);
+    expect(topology.ranges.shardIds().length).toBe(1000);
     expect(topology.shards.size).toBe(1000);
   });
 
-  test("the ring depends on the shard set only: not on list order, members, addresses or epoch", () => {
+  test("the initial ranges depend on the shard set only: not on list order, members, addresses or epoch", () => {
     for (const shardCount of [3, 200]) {
-      const base = topologyFromLayout(layoutOf(shardCount), 0).ring.toJSON();
-      const reordered = topologyFromLayout(layoutOf(shardCount, { order: "descending", storeCount: 5, addressPrefix: "10.0.0.9" }), 17).ring.toJSON();
-      expect(reordered.ranges).toEqual(base.ranges);
-      expect(reordered.vnodeCount).toBe(base.vnodeCount);
+      const base = topologyFromLayout(layoutOf(shardCount), 0).ranges.ranges();
+      const reordered = topologyFromLayout(layoutOf(shardCount, { order: "descending", storeCount: 5, addressPrefix: "10.0.0.9" }), 17).ranges.ranges();
+      expect(reordered).toEqual(base);
     }
+  });
+
+  test("a layout's own ranges (after a split) are used as they are, and must tile the space", () => {
+    const split = RangeMap.equal([1, 2]).split(2, 3n << 62n, 3);
+    const layout = layoutOf(3);
+    const withRanges: ClusterLayout = { shards: layout.shards.map((shard) => ({ ...shard, range: rangeToJson(split.rangeOf(shard.id)!) })) };
+    const topology = topologyFromLayout(withRanges);
+    expect(topology.ranges.ranges()).toEqual(split.ranges());
+    expect(topology.shards.get(3)!.range!.version).toBe(2);
+    const holed: ClusterLayout = { shards: withRanges.shards.filter((shard) => shard.id !== 3) };
+    expect(() => topologyFromLayout(holed)).toThrow(/do not cover/);
+    const mixed: ClusterLayout = { shards: [...holed.shards, { ...layout.shards[2]!, range: undefined }] };
+    expect(() => topologyFromLayout(mixed)).toThrow(/Some shards/);
   });
 
   test("a layout without shards, or a shard without members, is refused", () => {

@@ -4,7 +4,8 @@
 // values are no change and clients cannot write the epoch. readTopology merges registered stores
 // and reported memberships into the layout.
 import { describe, expect, test } from "bun:test";
-import { readTopology, topologyTransform } from "../../../src/meta/topology.ts";
+import { readTopology, shardIdAllocKey, topologyTransform } from "../../../src/meta/topology.ts";
+import { equalRanges, RangeMap, rangeToJson } from "../../../src/ring/range-map.ts";
 import type { TableOp } from "../../../src/storage/table.ts";
 import type { MembershipReport, StoreInfo, StoreReport, TopologyLayout } from "../../../src/transport/topology-wire.ts";
 
@@ -38,7 +39,8 @@ function storeInfo(id: number): StoreInfo {
 function layout(): TopologyLayout {
   const stores = [storeInfo(1), storeInfo(2), storeInfo(3)];
   const memberOf = (id: number) => ({ id, raftAddress: stores[id - 1]!.raftAddress, clientAddress: stores[id - 1]!.clientAddress });
-  return { stores, shards: [{ id: 1, members: [1, 2, 3].map(memberOf) }, { id: 2, members: [1, 2].map(memberOf) }] };
+  const [first, second] = equalRanges([1, 2]).map(rangeToJson);
+  return { stores, shards: [{ id: 1, members: [1, 2, 3].map(memberOf), range: first! }, { id: 2, members: [1, 2].map(memberOf), range: second! }] };
 }
 
 function report(storeId: number, fields: Partial<Omit<StoreReport, "storeId">> = {}): StoreReport {
@@ -47,6 +49,7 @@ function report(storeId: number, fields: Partial<Omit<StoreReport, "storeId">> =
     health: fields.health ?? { storeId, reportedAtMs: 1000, groups: [] },
     leaders: fields.leaders ?? [],
     memberships: fields.memberships ?? {},
+    ...(fields.ranges === undefined ? {} : { ranges: fields.ranges }),
   };
 }
 
@@ -187,5 +190,47 @@ describe("placement: layout, memberships, stores", () => {
     const topology = topologyOf(state);
     expect(topology.epoch).toBe(3);
     expect(topology.layout?.stores.map((store) => store.id)).toEqual([1, 2, 3]);
+  });
+});
+
+describe("ranges and split children", () => {
+  const split = RangeMap.equal([1, 2]).split(2, (3n << 62n) + 7n, 3);
+  const childMembership: MembershipReport = { confIndex: 5, voters: [1, 2], learners: [], addresses: {} };
+
+  test("a report's ranges override the layout's when newer; a child joins with its first range and membership", () => {
+    const state = new Map<string, Uint8Array>();
+    applyAll(state, [[set("layout", layout())]]);
+    const epochBefore = topologyOf(state).epoch;
+    const ranges = { "2": rangeToJson(split.rangeOf(2)!), "3": rangeToJson(split.rangeOf(3)!) };
+    applyAll(state, [[set("report/1", report(1, { ranges, memberships: { "3": childMembership } }))]]);
+    const topology = topologyOf(state);
+    expect(topology.epoch).toBeGreaterThan(epochBefore);
+    expect(topology.layout!.shards.map((shard) => shard.id)).toEqual([1, 2, 3]);
+    expect(topology.layout!.shards.map((shard) => shard.range)).toEqual([1, 2, 3].map((id) => rangeToJson(split.rangeOf(id)!)));
+    expect(topology.layout!.shards[2]!.members.map((member) => member.id)).toEqual([1, 2]);
+    // An older version (a lagging store's report) is dropped; the same one again is no change.
+    const epochAfter = topology.epoch;
+    applyAll(state, [[set("report/2", report(2, { ranges: { "2": rangeToJson(equalRanges([1, 2])[1]!) } }))]]);
+    applyAll(state, [[set("report/3", report(3, { ranges }))]]);
+    expect(topologyOf(state).epoch).toBe(epochAfter);
+    expect(topologyOf(state).layout!.shards[1]!.range).toEqual(rangeToJson(split.rangeOf(2)!));
+  });
+
+  test("a range without a membership (nobody reported the child's members yet) does not enter the layout", () => {
+    const state = new Map<string, Uint8Array>();
+    applyAll(state, [[set("layout", layout())], [set("report/1", report(1, { ranges: { "3": rangeToJson(split.rangeOf(3)!) } }))]]);
+    expect(topologyOf(state).layout!.shards.map((shard) => shard.id)).toEqual([1, 2]);
+  });
+
+  test("shard ids are allocated once per token, above every layout shard, and never reused", () => {
+    const state = new Map<string, Uint8Array>();
+    applyAll(state, [[set("layout", layout())]]);
+    const alloc = (token: string): TableOp => ({ kind: "set", key: encoder.encode(shardIdAllocKey(token)), value: encoder.encode("") });
+    applyAll(state, [[alloc("a"), alloc("b")], [alloc("a")], [alloc("c")]]);
+    const idOf = (token: string): string => decoder.decode(state.get(shardIdAllocKey(token))!);
+    expect([idOf("a"), idOf("b"), idOf("c")]).toEqual(["3", "4", "5"]);
+    // Clients cannot move the counter back.
+    applyAll(state, [[{ kind: "set", key: encoder.encode("next-shard-id"), value: encoder.encode("1") }], [alloc("d")]]);
+    expect(idOf("d")).toBe("6");
   });
 });

@@ -45,12 +45,12 @@ async function setUp(options: { placement?: number[][]; local?: LocalReplicas; l
   return { cluster, router, client, log };
 }
 
-const ringByCluster = new WeakMap<FakeCluster, ReturnType<typeof topologyFromLayout>["ring"]>();
+const ringByCluster = new WeakMap<FakeCluster, ReturnType<typeof topologyFromLayout>["ranges"]>();
 
 function shardOfKey(fake: FakeCluster, key: string): number {
   let ring = ringByCluster.get(fake);
   if (ring === undefined) {
-    ring = topologyFromLayout(fake.layout()).ring;
+    ring = topologyFromLayout(fake.layout()).ranges;
     ringByCluster.set(fake, ring);
   }
   return ring.shardForKey(encoder.encode(key));

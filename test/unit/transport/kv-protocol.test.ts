@@ -27,6 +27,7 @@ const allCodes: KvCode[] = [
   "UNREACHABLE",
   "UNAVAILABLE",
   "WRONG_SHARD",
+  "STALE_EPOCH",
 ];
 
 describe("kv protocol", () => {
@@ -43,16 +44,22 @@ describe("kv protocol", () => {
     expect(wireNames.sort()).toEqual([...allCodes].sort());
   });
 
-  test("the shard field and the TOPOLOGY op keep their values through the wire; an absent shard is 0 (the store routes)", () => {
+  test("the shard and range version fields and the TOPOLOGY op keep their values through the wire; an absent shard is 0 (the store routes)", () => {
     const base = { id: 9, op: "GET" as const, key: new Uint8Array([1, 2]), value: new Uint8Array(0), linearizable: true };
     for (const shard of [0, 1, 4096, 2 ** 32 + 5]) {
-      const decoded = requestFromWire(pb.decodeRequest(pb.encodeRequest(requestToWire({ ...base, shard }))));
-      expect(decoded).toEqual({ ...base, shard });
+      const decoded = requestFromWire(pb.decodeRequest(pb.encodeRequest(requestToWire({ ...base, shard, rangeVersion: shard + 3 }))));
+      expect(decoded).toEqual({ ...base, shard, rangeVersion: shard + 3 });
     }
+    expect(requestToWire(base).rangeVersion).toBe(0);
     expect(requestToWire(base).shard).toBe(0);
     const topology = requestFromWire(pb.decodeRequest(pb.encodeRequest(requestToWire({ ...base, op: "TOPOLOGY", key: new Uint8Array(0), value: new TextEncoder().encode("12"), linearizable: false }))));
     expect(topology).toMatchObject({ op: "TOPOLOGY", shard: 0 });
     expect(new TextDecoder().decode((topology as { value: Uint8Array }).value)).toBe("12");
+  });
+
+  test("a range version beyond a safe integer is a BAD_REQUEST answer", () => {
+    const decoded = requestFromWire({ ...pb.emptyRequest(), id: 4, op: pb.Op.GET, key: new Uint8Array([1]), shard: 1, rangeVersion: 2 ** 53 });
+    expect(decoded).toMatchObject({ id: 4, code: "BAD_REQUEST" });
   });
 
   test("a shard id beyond a safe integer is a BAD_REQUEST answer, never a rounded shard", () => {

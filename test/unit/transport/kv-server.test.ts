@@ -103,11 +103,11 @@ describe("kv server and client", () => {
     const { handler, seen } = mapHandler();
     const { port } = await startServer(handler);
     const requests: pb.Request[] = [
-      { id: 1, op: pb.Op.SET, key: new Uint8Array(keySizeBytesMax + 1), value: new Uint8Array(0), linearizable: false, shard: 0, batchKeys: [], batchValues: [] },
-      { id: 2, op: pb.Op.SET, key: text.encode("k"), value: new Uint8Array(valueSizeBytesMax + 1), linearizable: false, shard: 3, batchKeys: [], batchValues: [] },
-      { id: 3, op: pb.Op.OP_UNSPECIFIED, key: text.encode("k"), value: new Uint8Array(0), linearizable: false, shard: 0, batchKeys: [], batchValues: [] },
-      { id: 4, op: 99 as pb.Op, key: text.encode("k"), value: new Uint8Array(0), linearizable: false, shard: 0, batchKeys: [], batchValues: [] },
-      { id: 5, op: pb.Op.GET, key: text.encode("k"), value: text.encode("no value on a GET"), linearizable: false, shard: 1, batchKeys: [], batchValues: [] },
+      { id: 1, op: pb.Op.SET, key: new Uint8Array(keySizeBytesMax + 1), value: new Uint8Array(0), linearizable: false, shard: 0, batchKeys: [], batchValues: [], rangeVersion: 0 },
+      { id: 2, op: pb.Op.SET, key: text.encode("k"), value: new Uint8Array(valueSizeBytesMax + 1), linearizable: false, shard: 3, batchKeys: [], batchValues: [], rangeVersion: 0 },
+      { id: 3, op: pb.Op.OP_UNSPECIFIED, key: text.encode("k"), value: new Uint8Array(0), linearizable: false, shard: 0, batchKeys: [], batchValues: [], rangeVersion: 0 },
+      { id: 4, op: 99 as pb.Op, key: text.encode("k"), value: new Uint8Array(0), linearizable: false, shard: 0, batchKeys: [], batchValues: [], rangeVersion: 0 },
+      { id: 5, op: pb.Op.GET, key: text.encode("k"), value: text.encode("no value on a GET"), linearizable: false, shard: 1, batchKeys: [], batchValues: [], rangeVersion: 0 },
     ];
     const socket: Socket = connect(port, "127.0.0.1");
     socket.on("error", () => {});

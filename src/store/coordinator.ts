@@ -1,0 +1,82 @@
+// The coordinator (PD's job in TiKV), run by the store that leads the metadata group when the
+// config enables it (`coordinator.enabled`): every intervalMs it plans from the topology the
+// metadata replica here holds (client/balance-plan.ts: splits above the thresholds, moves off
+// drained stores and towards equal replica counts, leader transfers) and runs the plan through the
+// same admin steps as `ukv admin split | move | transfer-leader`, one decision at a time, each
+// logged with its reason before it runs. One round at a time; a failed step ends the round (the
+// next round plans again from the topology then, so an interrupted move is resumed).
+import { AdminClient } from "../client/admin-client.ts";
+import { formatDecision, planBalance, type CoordinatorSettings } from "../client/balance-plan.ts";
+import type { Topology } from "../transport/topology-wire.ts";
+import type { Logger } from "../util/log.ts";
+import { metaGroupId } from "../meta/meta-service.ts";
+import type { Store } from "./store.ts";
+
+export class Coordinator {
+  readonly #store: Store;
+  readonly #metaAddresses: string[];
+  readonly #settings: CoordinatorSettings;
+  readonly #logger: Logger;
+  readonly #timer: ReturnType<typeof setInterval>;
+  /** Shard id -> its leader's last reported applied index and report time: writes/s between reports. */
+  readonly #lastApplied = new Map<number, { appliedIndex: number; atMs: number }>();
+  #round: Promise<void> | null = null;
+  #admin: AdminClient | null = null;
+  #stopped = false;
+
+  constructor(store: Store, metaAddresses: string[], settings: CoordinatorSettings) {
+    this.#store = store;
+    this.#metaAddresses = metaAddresses;
+    this.#settings = settings;
+    this.#logger = store.logger.child({ component: "coordinator" });
+    this.#timer = setInterval(() => this.#tick(), settings.intervalMs);
+  }
+
+  #tick(): void {
+    const meta = this.#store.meta;
+    if (this.#stopped || this.#round !== null || meta === null || this.#store.replica(metaGroupId)?.isLeader() !== true) return;
+    this.#round = this.#runRound(meta.topology()).finally(() => {
+      this.#round = null;
+    });
+  }
+
+  async #runRound(topology: Topology): Promise<void> {
+    const decisions = planBalance({ topology, settings: this.#settings, writesPerSec: this.#writesPerSec(topology) });
+    if (decisions.length === 0) return;
+    this.#admin ??= new AdminClient(this.#metaAddresses);
+    for (const decision of decisions) {
+      if (this.#stopped || this.#store.replica(metaGroupId)?.isLeader() !== true) return;
+      this.#logger.info({ event: "coordinator_decision", ...decision }, formatDecision(decision));
+      try {
+        await this.#admin.execute([decision]);
+      } catch (error) {
+        this.#logger.warn({ event: "coordinator_step_failed", ...decision, err: error }, `${formatDecision(decision)}: failed, planned again next round`);
+        return;
+      }
+    }
+  }
+
+  /** Entries applied a second by each shard's leader, from its last two reports. */
+  #writesPerSec(topology: Topology): Map<number, number> {
+    const rates = new Map<number, number>();
+    for (const [shardKey, leader] of Object.entries(topology.leaders)) {
+      const shardId = Number(shardKey);
+      const health = topology.health[String(leader.nodeId)];
+      const group = health?.groups.find((candidate) => candidate.shardId === shardId);
+      if (health === undefined || group === undefined) continue;
+      const previous = this.#lastApplied.get(shardId);
+      if (previous !== undefined && health.reportedAtMs > previous.atMs && group.appliedIndex >= previous.appliedIndex) {
+        rates.set(shardId, ((group.appliedIndex - previous.appliedIndex) * 1000) / (health.reportedAtMs - previous.atMs));
+      }
+      if (previous === undefined || health.reportedAtMs > previous.atMs) this.#lastApplied.set(shardId, { appliedIndex: group.appliedIndex, atMs: health.reportedAtMs });
+    }
+    return rates;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    this.#admin?.close();
+    await this.#round?.catch(() => undefined);
+  }
+}
