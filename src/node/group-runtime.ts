@@ -77,6 +77,8 @@ export interface GroupRuntimeOptions {
   preferredLeader?: number;
   /** TEST ONLY (the simulator's checkers): sees what the driver does. Absent in a store. */
   probe?: ReplicaProbe;
+  /** The store's per-replica metrics (counters and histograms made once per replica); absent: none. */
+  metrics?: ReplicaMetricsHooks;
   /** TEST ONLY: deliberate bugs the simulator must catch (src/sim/mutations.ts). Absent in a store. */
   testOnly?: ReplicaTestOnlyOptions;
 }
@@ -100,6 +102,20 @@ export interface ReplicaProbe {
   snapshotInstalled(index: number): void;
   /** The group stopped on an error it cannot recover from (a store logs it as fatal). */
   stopped(error: unknown): void;
+}
+
+/** What a replica counts for its store's /metrics: each call is one increment or observation. */
+export interface ReplicaMetricsHooks {
+  /** A leader other than "none" became known (an election, a transfer, or a new replica learning it). */
+  leaderChanged(): void;
+  /** A write this replica proposed as leader committed and applied, `seconds` after it was proposed. */
+  proposalCommitted(seconds: number): void;
+  /** A write this replica proposed failed (lost leadership, timeout, closing). */
+  proposalFailed(): void;
+  snapshotTaken(): void;
+  snapshotSent(): void;
+  /** A snapshot from the leader replaced this replica's state. */
+  snapshotInstalled(): void;
 }
 
 /** TEST ONLY: each flag breaks one rule of the Ready contract or the core; every one is off in a store. */
@@ -476,6 +492,8 @@ export class GroupRuntime {
     this.#checkOpen();
     if (this.#role !== Role.Leader) throw this.notLeaderError();
     this.#wake();
+    const metrics = this.#options.metrics;
+    const proposedMs = metrics === undefined ? 0 : performance.now();
     const { sequence, done } = this.#proposals.add(this.#requestTimeoutMs);
     const data = encodeCommand({ op, proposerId: this.nodeId, sequence, key, value });
     try {
@@ -484,10 +502,21 @@ export class GroupRuntime {
       const mapped = error instanceof ProposalDroppedError ? this.notLeaderError() : error;
       this.#proposals.reject(sequence, mapped as Error);
       await done.catch(() => undefined);
+      metrics?.proposalFailed();
       throw mapped;
     }
     this.#scheduleDrain();
-    await done;
+    if (metrics === undefined) {
+      await done;
+      return;
+    }
+    try {
+      await done;
+    } catch (error) {
+      metrics.proposalFailed();
+      throw error;
+    }
+    metrics.proposalCommitted((performance.now() - proposedMs) / 1000);
   }
 
   /** A follower read (FR4.3): whatever this member has applied. */
@@ -851,6 +880,7 @@ export class GroupRuntime {
     this.#syncPeers();
     this.#logger.info({ event: "snapshot_installed", index, term, keyCount: this.table.count() });
     this.#options.probe?.snapshotInstalled(index);
+    this.#options.metrics?.snapshotInstalled();
   }
 
   #send(messages: Message[]): void {
@@ -882,6 +912,7 @@ export class GroupRuntime {
     this.#options.transport.sendSnapshot(this.groupId, message, info).then(
       () => {
         this.#logger.info({ event: "snapshot_sent", to: message.to, index });
+        this.#options.metrics?.snapshotSent();
         this.#raw.reportSnapshot(message.to, true);
         this.#scheduleDrain();
       },
@@ -1029,6 +1060,7 @@ export class GroupRuntime {
     }
     this.#snapshotIndex = index;
     this.#logger.info({ event: "snapshot_taken", index, term, sizeBytes: info.sizeBytes, compactIndex });
+    this.#options.metrics?.snapshotTaken();
   }
 
   #onSoftState(role: Role, leader: number): void {
@@ -1037,6 +1069,7 @@ export class GroupRuntime {
       this.#logger.info({ event: "role_changed", role, leader, term: this.#raw.status().term });
     }
     if (role !== this.#role) this.#options.probe?.roleChanged(role, this.#raw.termAndCommit().term);
+    if (leader !== this.#leader && leader !== 0) this.#options.metrics?.leaderChanged();
     this.#role = role;
     this.#leader = leader;
     if (wasLeader && role !== Role.Leader) {

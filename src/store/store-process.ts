@@ -4,7 +4,7 @@
 // at run time registers its addresses with the metadata group first. Shut down in the reverse
 // order: stop accepting, drain answers, stop reporting, close the store.
 import { MetaTopologySource } from "../client/meta-topology.ts";
-import type { ClusterConfig } from "../config/cluster-config.ts";
+import { storeDataDir, type ClusterConfig } from "../config/cluster-config.ts";
 import { layoutFromConfig, metaGroupId } from "../meta/meta-service.ts";
 import type { RespBackend } from "../router/resp/resp-context.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
@@ -14,6 +14,11 @@ import { KvServer } from "../transport/kv-server.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import type { Topology as MetaTopology } from "../transport/topology-wire.ts";
 import { UkvError } from "../util/errors.ts";
+import { ClusterMonitor, type MonitorShard, type MonitorTarget } from "../dashboard/cluster-monitor.ts";
+import { StoreHttpServer } from "../dashboard/http-server.ts";
+import { storeSnapshot } from "../dashboard/store-snapshot.ts";
+import { StoreMetrics } from "../metrics/store-metrics.ts";
+import type { KvRequest } from "../transport/kv-protocol.ts";
 import { Store, type StoreOptions } from "./store.ts";
 import { StoreReporter } from "./store-reporter.ts";
 import { StoreService } from "./store-service.ts";
@@ -26,6 +31,9 @@ export class StoreProcess {
   readonly service: StoreService;
   readonly clientPort: number;
   readonly respPort: number | null;
+  readonly httpPort: number | null;
+  readonly #http: StoreHttpServer | null;
+  readonly #metrics: StoreMetrics | null;
   readonly #topology: MetaTopologySource;
   readonly #router: RouterServer;
   readonly #server: KvServer;
@@ -42,6 +50,8 @@ export class StoreProcess {
     clientPort: number;
     resp: RespServer | null;
     reporter: StoreReporter;
+    http: StoreHttpServer | null;
+    metrics: StoreMetrics | null;
   }) {
     this.store = parts.store;
     this.service = parts.service;
@@ -52,12 +62,37 @@ export class StoreProcess {
     this.#resp = parts.resp;
     this.respPort = parts.resp?.port ?? null;
     this.#reporter = parts.reporter;
+    this.#http = parts.http;
+    this.httpPort = parts.http?.port ?? null;
+    this.#metrics = parts.metrics;
   }
 
   /** `options.joining`: a store not in the config, which registers with the metadata group first. */
   static async start(options: StoreOptions): Promise<StoreProcess> {
     const { config, logger } = options;
-    const store = await Store.open(options);
+    // Made before the store opens: each replica takes its metric hooks as it opens. The store and
+    // the listeners it reads at scrape time exist by the time anything scrapes.
+    const parts: { store: Store | null; server: KvServer | null; resp: RespServer | null } = { store: null, server: null, resp: null };
+    const replicasOf = (): ReturnType<Store["replicas"]> => parts.store?.replicas() ?? [];
+    const connectionCounts = (): { client: number; resp: number } => ({ client: parts.server?.connectionCount ?? 0, resp: parts.resp?.stats.connectionCount ?? 0 });
+    const metrics = config.metricsEnabled
+      ? new StoreMetrics({
+          storeId: options.storeId,
+          dir: options.dataDir ?? storeDataDir(config, options.storeId),
+          replicas: replicasOf,
+          logStats: () => parts.store?.logStats() ?? { appendCount: 0, syncCount: 0, bytesWritten: 0, segmentCount: 0 },
+          connectionCounts,
+        })
+      : null;
+    let store: Store;
+    try {
+      store = await Store.open(metrics === null ? options : { ...options, replicaMetrics: (groupId) => metrics.replicaHooks(groupId) });
+    } catch (error) {
+      metrics?.close();
+      throw error;
+    }
+    parts.store = store;
+    if (metrics !== null) store.observeLogBatches(metrics.logBatchDurable);
     const metaAddresses = metaStoreAddresses(config);
     let service: StoreService | null = null;
     const topology = new MetaTopologySource({
@@ -91,7 +126,15 @@ export class StoreProcess {
       started.push(router);
       service.attachRouter(router);
       const clientListen = parseAddress(store.self.clientAddress);
-      const server = new KvServer({ host: clientListen.host, port: clientListen.port, handler: (request) => local.handle(request), logger });
+      const handler = metrics === null ? (request: KvRequest) => local.handle(request) : (request: KvRequest) => {
+        const startedMs = performance.now();
+        return local.handle(request).then((response) => {
+          metrics.observeKvRequest(request.shard === undefined || request.shard === 0 ? "client" : "peer", request.op, response.code, (performance.now() - startedMs) / 1000);
+          return response;
+        });
+      };
+      const server = new KvServer({ host: clientListen.host, port: clientListen.port, handler, logger });
+      parts.server = server;
       const { port: clientPort } = await server.start();
       started.push(server);
       let resp: RespServer | null = null;
@@ -104,19 +147,34 @@ export class StoreProcess {
           view: () => router.view(),
           tableBytesUsed: () => store.replicas().reduce((sum, { runtime }) => sum + runtime.table.bytesUsed(), 0),
         };
-        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger });
+        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, ...(metrics === null ? {} : { observeCommand: metrics.observeRespCommand }) });
         started.push(resp);
+        parts.resp = resp;
+      }
+      let http: StoreHttpServer | null = null;
+      if (store.self.httpAddress !== null) {
+        const httpListen = parseAddress(store.self.httpAddress);
+        const snapshot = () => storeSnapshot({ storeId: store.storeId, replicas: replicasOf, connectionCounts }, metrics);
+        const monitor = new ClusterMonitor({
+          selfId: store.storeId,
+          local: snapshot,
+          targets: () => monitorTargets(config, topology.current().shards.values()),
+          shards: () => monitorShards(config, topology.current().shards.values()),
+        });
+        http = StoreHttpServer.start({ host: httpListen.host, port: httpListen.port, metrics, snapshot, monitor, logger });
+        started.push(http);
       }
       if (options.joining !== undefined) await register(store, metaAddresses);
       const reporter = new StoreReporter(store, metaAddresses);
       store.onReplicasChanged = () => reporter.reportSoon();
       void topology.start({ firstWaitMs: 0 });
-      logger.info({ event: "store_serving", store: store.storeId, clientPort, respPort: resp?.port ?? null, raftPort: store.raftPort }, "store serving");
-      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter });
+      logger.info({ event: "store_serving", store: store.storeId, clientPort, respPort: resp?.port ?? null, httpPort: http?.port ?? null, raftPort: store.raftPort }, "store serving");
+      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter, http, metrics });
     } catch (error) {
       for (const part of started.reverse()) await part.close().catch(() => undefined);
       await topology.close();
       await store.close();
+      metrics?.close();
       throw error;
     }
   }
@@ -127,12 +185,14 @@ export class StoreProcess {
       this.store.logger.info({ event: "store_stopping" });
       // Long-polls parked on the metadata replica first: the listeners' drain would wait them out.
       await this.store.meta?.stop();
+      await this.#http?.close();
       await this.#resp?.close();
       await this.#server.close();
       await this.#router.close();
       await this.#reporter.stop();
       await this.#topology.close();
       await this.store.close();
+      this.#metrics?.close();
       this.store.logger.info({ event: "store_stopped" });
     })();
     return this.#closing;
@@ -146,6 +206,20 @@ export function metaStoreAddresses(config: ClusterConfig): string[] {
     if (store === undefined) throw new UkvError("CONFIG_INVALID", `metaStores names unknown store ${id}`);
     return store.advertised.clientAddress;
   });
+}
+
+/** The stores the dashboard samples: the config's, and any member of a shard that joined since (no HTTP address known). */
+function monitorTargets(config: ClusterConfig, shards: Iterable<{ members: readonly { id: number }[] }>): MonitorTarget[] {
+  const targets = new Map<number, MonitorTarget>(config.stores.map((store) => [store.id, { id: store.id, httpAddress: store.advertisedHttpAddress }]));
+  for (const shard of shards) for (const member of shard.members) if (!targets.has(member.id)) targets.set(member.id, { id: member.id, httpAddress: null });
+  return [...targets.values()].sort((a, b) => a.id - b.id);
+}
+
+/** The metadata group (as shard 0) and every data shard of the current topology. */
+function monitorShards(config: ClusterConfig, shards: Iterable<{ id: number; members: readonly { id: number }[] }>): MonitorShard[] {
+  const list: MonitorShard[] = [{ id: metaGroupId, members: [...config.metaStores] }];
+  for (const shard of shards) list.push({ id: shard.id, members: shard.members.map((member) => member.id) });
+  return list.sort((a, b) => a.id - b.id);
 }
 
 /** A newer topology: dial stores that joined, and learn of removals this store could not hear of. */

@@ -350,7 +350,7 @@ export class LocalStores {
     if (spareIndex >= this.#spareStoreCount) throw new Error(`Spare block ${spareIndex} not reserved (spareStoreCount ${this.#spareStoreCount})`);
     const port = this.portBase + localStorePortStride * (this.config.stores.length + 1 + spareIndex);
     const addresses = { raftAddress: `127.0.0.1:${port}`, clientAddress: `127.0.0.1:${port + 1}`, respAddress: `127.0.0.1:${port + 2}` };
-    this.#joined.set(storeId, { id: storeId, ...addresses, advertised: addresses });
+    this.#joined.set(storeId, { id: storeId, ...addresses, advertised: addresses, httpAddress: null, advertisedHttpAddress: null });
     return this.start(storeId);
   }
 
