@@ -8,6 +8,7 @@
 //   scrapes.
 // Names follow Prometheus conventions: the ukv_ prefix, base units (_seconds, _bytes), _total on
 // counters. docs/operations.md lists every metric.
+import { statfs } from "node:fs/promises";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { GroupRuntime, ReplicaMetricsHooks } from "../node/group-runtime.ts";
 import type { KvCode } from "../transport/kv-protocol.ts";
@@ -70,7 +71,7 @@ export class StoreMetrics {
   /** Group ids with labelled children in the event metrics (removed once the replica is gone). */
   readonly #replicaLabelled = new Set<number>();
   readonly #loopTimer: ReturnType<typeof setInterval>;
-  #diskCache: { atMs: number; wal: number; snapshots: number } | null = null;
+  #diskCache: { atMs: number; reading: Promise<DiskSample> } | null = null;
 
   constructor(source: MetricsSource) {
     this.#source = source;
@@ -219,6 +220,21 @@ export class StoreMetrics {
     clearInterval(this.#loopTimer);
   }
 
+  /** Disk use and free space, read at most once every diskUsageCacheMs (the three disk gauges share it). */
+  #readDisk(): Promise<DiskSample> {
+    const nowMs = Date.now();
+    if (this.#diskCache !== null && nowMs - this.#diskCache.atMs <= diskUsageCacheMs) return this.#diskCache.reading;
+    const dir = this.#source.dir;
+    const reading = Promise.all([diskUsage(`${dir}/log`), diskUsage(`${dir}/groups`), statfs(dir).catch(() => null)]).then(([wal, snapshots, fs]) => ({
+      wal,
+      snapshots,
+      freeBytes: fs === null ? null : fs.bavail * fs.bsize,
+      sizeBytes: fs === null ? null : fs.blocks * fs.bsize,
+    }));
+    this.#diskCache = { atMs: nowMs, reading };
+    return reading;
+  }
+
   /** Replicas deleted from this store: their series go too. */
   #pruneRemovedReplicas(): void {
     const hosted = new Set(this.#source.replicas().map(({ groupId }) => groupId));
@@ -311,15 +327,31 @@ export class StoreMetrics {
       labelNames: ["store", "kind"],
       registers,
       async collect() {
-        const nowMs = Date.now();
-        let cache = metrics.#diskCache;
-        if (cache === null || nowMs - cache.atMs > diskUsageCacheMs) {
-          const [wal, snapshots] = await Promise.all([diskUsage(`${source.dir}/log`), diskUsage(`${source.dir}/groups`)]);
-          cache = { atMs: nowMs, wal, snapshots };
-          metrics.#diskCache = cache;
-        }
-        this.set({ store, kind: "wal" }, cache.wal);
-        this.set({ store, kind: "snapshots" }, cache.snapshots);
+        const disk = await metrics.#readDisk();
+        this.set({ store, kind: "wal" }, disk.wal);
+        this.set({ store, kind: "snapshots" }, disk.snapshots);
+      },
+    });
+    new Gauge({
+      name: "ukv_disk_free_bytes",
+      help: "Bytes available to the store on the file system of its data dir",
+      labelNames: ["store"],
+      registers,
+      async collect() {
+        const disk = await metrics.#readDisk();
+        this.reset();
+        if (disk.freeBytes !== null) this.set({ store }, disk.freeBytes);
+      },
+    });
+    new Gauge({
+      name: "ukv_disk_size_bytes",
+      help: "Size of the file system of the store's data dir",
+      labelNames: ["store"],
+      registers,
+      async collect() {
+        const disk = await metrics.#readDisk();
+        this.reset();
+        if (disk.sizeBytes !== null) this.set({ store }, disk.sizeBytes);
       },
     });
     new Gauge({
@@ -352,6 +384,13 @@ export class StoreMetrics {
       },
     });
   }
+}
+
+interface DiskSample {
+  wal: number;
+  snapshots: number;
+  freeBytes: number | null;
+  sizeBytes: number | null;
 }
 
 export interface HistogramTotals {
