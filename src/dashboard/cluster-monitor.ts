@@ -90,7 +90,9 @@ export const historyLength = 300;
 const watchWindowMs = 5 * 60_000;
 const fetchTimeoutMs = 800;
 /** A view asked for within this of the last sample reuses it (many tabs, one sampling rate). */
-const sampleReuseMs = 500;
+const sampleReuseMs = 250;
+/** Between the two samples of the first view. */
+const firstIntervalMs = 300;
 
 interface Sampled {
   atMs: number;
@@ -118,6 +120,11 @@ export class ClusterMonitor {
       this.#timer.unref?.();
     }
     if (this.#latest === null || Date.now() - this.#latest.atMs > sampleReuseMs) await this.#sample();
+    if (this.#previous === null) {
+      // The first view: rates need two samples, so take the second one now rather than answer "-".
+      await new Promise((resolve) => setTimeout(resolve, firstIntervalMs));
+      await this.#sample();
+    }
     return this.#build();
   }
 
