@@ -9,17 +9,20 @@ const srcRoot = resolve(import.meta.dir, "../src");
 /** folder -> folders it may import (besides itself). `util` and `proto` are open to all below. */
 const allowedImports: Record<string, readonly string[]> = {
   main: ["cli", "util"],
-  cli: ["store", "bulk", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  cli: ["store", "dashboard", "bulk", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
   bulk: ["util"],
   // storage: the DirLock `cluster up` holds on its directory (one supervisor a cluster dir).
   cluster: ["config", "client", "storage", "util"],
   router: ["ring", "transport", "client", "config", "proto", "util"],
   client: ["ring", "transport", "proto", "util"],
-  store: ["node", "meta", "router", "client", "ring", "raft", "storage", "transport", "config", "proto", "util"],
+  store: ["dashboard", "metrics", "node", "meta", "router", "client", "ring", "raft", "storage", "transport", "config", "proto", "util"],
   meta: ["node", "raft", "storage", "transport", "config", "proto", "util"],
   node: ["raft", "storage", "transport", "config", "proto", "util"],
   transport: ["proto", "raft", "util"],
   config: ["util"],
+  // The HTTP listener's page and JSON; metrics: prom-client metrics fed by the store's hooks.
+  dashboard: ["metrics", "node", "util"],
+  metrics: ["node", "router", "transport", "util"],
   storage: ["util"],
   raft: ["util"],
   ring: ["util"],
