@@ -15,7 +15,8 @@ export type AdminRequest =
   | { action: "add-learner"; nodeId: number; raftAddress: string; clientAddress: string }
   | { action: "promote"; nodeId: number }
   | { action: "remove"; nodeId: number; force?: boolean }
-  | { action: "transfer-leader"; nodeId: number };
+  | { action: "transfer-leader"; nodeId: number }
+  | { action: "snapshot" };
 
 export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
   let parsed: unknown;
@@ -26,6 +27,7 @@ export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
   }
   const request = parsed as Partial<Record<string, unknown>> | null;
   if (request === null || typeof request !== "object") throw new UkvError("BAD_REQUEST", "Admin request must be an object");
+  if (request.action === "snapshot") return { action: "snapshot" };
   const nodeId = request.nodeId;
   if (!Number.isSafeInteger(nodeId) || (nodeId as number) <= 0) throw new UkvError("BAD_REQUEST", `Admin request needs a positive nodeId: ${String(nodeId)}`);
   switch (request.action) {
@@ -47,6 +49,10 @@ export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
 /** Runs one admin request on the leader; returns a JSON-able result or throws a typed error. */
 export async function runAdminRequest(runtime: GroupRuntime, request: AdminRequest): Promise<Record<string, unknown>> {
   if (!runtime.isLeader()) throw runtime.notLeaderError();
+  if (request.action === "snapshot") {
+    const snapshot = await runtime.snapshotNow();
+    return { done: "snapshot", store: runtime.nodeId, index: snapshot.index, term: snapshot.term, path: snapshot.location, sizeBytes: snapshot.sizeBytes };
+  }
   const { conf } = runtime.membership();
   const isVoter = conf.voters.includes(request.nodeId);
   const isLearner = conf.learners.includes(request.nodeId);
