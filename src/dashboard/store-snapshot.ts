@@ -66,15 +66,15 @@ export async function storeSnapshot(source: SnapshotSource, metrics: StoreMetric
   // Client work only: every RESP command, and the raw protocol's key operations not tagged with a
   // shard (a tagged one is usually another store's hop, counted where it entered), not the
   // STATUS/TOPOLOGY/ADMIN traffic stores and tools exchange.
-  const external = (labels: Partial<Record<string, string | number>>): boolean =>
+  const external = (labels: Partial<Record<string, string>>): boolean =>
     labels["listener"] === "resp" || (labels["listener"] === "client" && keyOps.has(String(labels["command"])));
   return {
     storeId: source.storeId,
     version: ukvVersion,
     atMs: Date.now(),
     replicas,
-    requests: metrics === null ? null : await metrics.histogramTotals("requests", external),
-    fsync: metrics === null ? null : await metrics.histogramTotals("fsync"),
+    requests: metrics === null ? null : metrics.histogramTotals("requests", external),
+    fsync: metrics === null ? null : metrics.histogramTotals("fsync"),
     connections: source.connectionCounts(),
     rssBytes: process.memoryUsage.rss(),
   };

@@ -1,19 +1,21 @@
 // A store's Prometheus metrics (prom-client, one registry per store). Two kinds:
 // - events on the hot path (requests, proposals, WAL batches, leader changes, snapshots): counters
-//   and histograms whose labelled children are made once (per replica when it opens, per command
-//   and result on first use) and kept, so serving a request is a map lookup, an increment and an
-//   observation, never a label set built per request;
+//   and histograms (bound-metrics.ts: registered in the prom-client registry, counting into plain
+//   numbers) whose labelled children are made once (per replica when it opens, per command and
+//   result on first use) and kept, so serving a request is two map lookups, an increment and an
+//   observation, never a label set built or hashed per request;
 // - state read at scrape time (each replica's term, indexes, lag, keys, bytes; the log's counters;
 //   disk use; connections; memory): collect() callbacks, so nothing is kept up to date between
 //   scrapes.
 // Names follow Prometheus conventions: the ukv_ prefix, base units (_seconds, _bytes), _total on
 // counters. docs/operations.md lists every metric.
 import { statfs } from "node:fs/promises";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { GroupRuntime, ReplicaMetricsHooks } from "../node/group-runtime.ts";
 import type { KvCode } from "../transport/kv-protocol.ts";
 import type { RespReply } from "../router/resp/resp-encoder.ts";
 import { ukvVersion } from "../util/version.ts";
+import { BoundCounter, BoundHistogram, type CounterChild, type HistogramChild } from "./bound-metrics.ts";
 import { diskUsage } from "./disk-usage.ts";
 
 /** What a request's answer says, as the `result` label (a small fixed set: no label explosion). */
@@ -48,26 +50,27 @@ export interface MetricsSource {
 }
 
 interface RequestChildren {
-  counters: (Counter.Internal | undefined)[];
-  histograms: (Histogram.Internal<string> | undefined)[];
+  counters: (CounterChild | undefined)[];
+  histograms: (HistogramChild | undefined)[];
 }
 
 export class StoreMetrics {
   readonly registry = new Registry();
   readonly #source: MetricsSource;
   readonly #store: string;
-  readonly #requests: Counter;
-  readonly #requestSeconds: Histogram;
-  readonly #requestChildren = new Map<string, RequestChildren>();
-  readonly #fsyncSeconds: Histogram;
-  readonly #writesPerSync: Histogram;
-  readonly #loopLag: Histogram;
-  readonly #fsyncChild: Histogram.Internal<string>;
-  readonly #writesChild: Histogram.Internal<string>;
-  readonly #leaderChanges: Counter;
-  readonly #proposals: Counter;
-  readonly #proposalSeconds: Histogram;
-  readonly #snapshots: Counter;
+  readonly #requests: BoundCounter;
+  readonly #requestSeconds: BoundHistogram;
+  /** listener -> command -> children by result index. */
+  readonly #requestChildren = new Map<RequestListener, Map<string, RequestChildren>>();
+  readonly #fsyncSeconds: BoundHistogram;
+  readonly #writesPerSync: BoundHistogram;
+  readonly #loopLag: BoundHistogram;
+  readonly #fsyncChild: HistogramChild;
+  readonly #writesChild: HistogramChild;
+  readonly #leaderChanges: BoundCounter;
+  readonly #proposals: BoundCounter;
+  readonly #proposalSeconds: BoundHistogram;
+  readonly #snapshots: BoundCounter;
   /** Group ids with labelled children in the event metrics (removed once the replica is gone). */
   readonly #replicaLabelled = new Set<number>();
   readonly #loopTimer: ReturnType<typeof setInterval>;
@@ -79,41 +82,38 @@ export class StoreMetrics {
     const registers = [this.registry];
     const store = this.#store;
     new Gauge({ name: "ukv_store_info", help: "1, labelled with the store id and the program version", labelNames: ["store", "version"], registers }).set({ store, version: ukvVersion }, 1);
-    this.#requests = new Counter({ name: "ukv_requests_total", help: "Requests answered, by listener, command and result", labelNames: ["store", "listener", "command", "result"], registers });
-    this.#requestSeconds = new Histogram({
+    const registry = this.registry;
+    this.#requests = new BoundCounter(registry, { name: "ukv_requests_total", help: "Requests answered, by listener, command and result", labelNames: ["store", "listener", "command", "result"] });
+    this.#requestSeconds = new BoundHistogram(registry, {
       name: "ukv_request_duration_seconds",
       help: "Time from a request's arrival to its answer, by listener, command and result",
       labelNames: ["store", "listener", "command", "result"],
       buckets: latencyBucketsSeconds,
-      registers,
     });
-    this.#fsyncSeconds = new Histogram({
+    this.#fsyncSeconds = new BoundHistogram(registry, {
       name: "ukv_wal_fdatasync_duration_seconds",
       help: "Store log: time from handing a batch to the writer thread until it is durable (pwrite + fdatasync)",
       labelNames: ["store"],
       buckets: fsyncBucketsSeconds,
-      registers,
     });
-    this.#writesPerSync = new Histogram({
+    this.#writesPerSync = new BoundHistogram(registry, {
       name: "ukv_wal_writes_per_fdatasync",
       help: "Store log: appends (of any groups) made durable by one batch",
       labelNames: ["store"],
       buckets: writesPerSyncBuckets,
-      registers,
     });
     this.#fsyncChild = this.#fsyncSeconds.labels(store);
     this.#writesChild = this.#writesPerSync.labels(store);
-    this.#loopLag = new Histogram({ name: "ukv_event_loop_lag_seconds", help: "How late a 100 ms timer fired: time the event loop was busy", labelNames: ["store"], buckets: loopLagBucketsSeconds, registers });
-    this.#leaderChanges = new Counter({ name: "ukv_replica_leader_changes_total", help: "Times a replica learned of a new leader of its shard", labelNames: ["shard", "store"], registers });
-    this.#proposals = new Counter({ name: "ukv_replica_proposals_total", help: "Writes proposed by a leader replica, by result (committed, failed)", labelNames: ["shard", "store", "result"], registers });
-    this.#proposalSeconds = new Histogram({
+    this.#loopLag = new BoundHistogram(registry, { name: "ukv_event_loop_lag_seconds", help: "How late a 100 ms timer fired: time the event loop was busy", labelNames: ["store"], buckets: loopLagBucketsSeconds });
+    this.#leaderChanges = new BoundCounter(registry, { name: "ukv_replica_leader_changes_total", help: "Times a replica learned of a new leader of its shard", labelNames: ["shard", "store"] });
+    this.#proposals = new BoundCounter(registry, { name: "ukv_replica_proposals_total", help: "Writes proposed by a leader replica, by result (committed, failed)", labelNames: ["shard", "store", "result"] });
+    this.#proposalSeconds = new BoundHistogram(registry, {
       name: "ukv_replica_proposal_duration_seconds",
       help: "Time from a write's proposal to its commit and apply on the leader",
       labelNames: ["shard", "store"],
       buckets: latencyBucketsSeconds,
-      registers,
     });
-    this.#snapshots = new Counter({ name: "ukv_replica_snapshots_total", help: "Snapshots taken, sent to a follower, or received from the leader", labelNames: ["shard", "store", "event"], registers });
+    this.#snapshots = new BoundCounter(registry, { name: "ukv_replica_snapshots_total", help: "Snapshots taken, sent to a follower, or received from the leader", labelNames: ["shard", "store", "event"] });
     this.#defineScrapeTimeMetrics(registers);
     let expectedMs = performance.now() + loopSampleIntervalMs;
     const loopChild = this.#loopLag.labels(store);
@@ -167,11 +167,16 @@ export class StoreMetrics {
   };
 
   #observeRequest(listener: RequestListener, command: string, result: RequestResult, seconds: number): void {
-    const key = listener === "resp" ? command : `${listener}:${command}`;
-    let children = this.#requestChildren.get(key);
+    let byCommand = this.#requestChildren.get(listener);
+    if (byCommand === undefined) {
+      byCommand = new Map();
+      this.#requestChildren.set(listener, byCommand);
+    }
+    let children = byCommand.get(command);
     if (children === undefined) {
+      // A command name comes from the command table or the protocol's op enum: a bounded set.
       children = { counters: [], histograms: [] };
-      this.#requestChildren.set(key, children);
+      byCommand.set(command, children);
     }
     const index = requestResults.indexOf(result);
     let counter = children.counters[index];
@@ -193,27 +198,26 @@ export class StoreMetrics {
   }
 
   /** Cumulative bucket counts of a histogram, summed over the label sets `keep` accepts. */
-  async histogramTotals(name: "requests" | "fsync" | "proposals", keep: (labels: Partial<Record<string, string | number>>) => boolean = () => true): Promise<HistogramTotals> {
+  histogramTotals(name: "requests" | "fsync" | "proposals", keep: (labels: Partial<Record<string, string>>) => boolean = () => true): HistogramTotals {
     const metric = name === "requests" ? this.#requestSeconds : name === "fsync" ? this.#fsyncSeconds : this.#proposalSeconds;
-    const got = await metric.get();
-    const buckets = new Map<number, number>();
+    let totals: number[] | null = null;
+    let bounds: number[] = [];
     let count = 0;
     let sum = 0;
-    for (const value of got.values) {
-      if (!keep(value.labels)) continue;
-      const metricName = value.metricName ?? "";
-      if (metricName.endsWith("_bucket")) {
-        const le = value.labels["le"];
-        const bound = le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le);
-        buckets.set(bound, (buckets.get(bound) ?? 0) + value.value);
-      } else if (metricName.endsWith("_count")) {
-        count += value.value;
-      } else if (metricName.endsWith("_sum")) {
-        sum += value.value;
-      }
+    for (const child of metric.children()) {
+      if (!keep(child.labels)) continue;
+      const cumulative = child.cumulative();
+      bounds = [...child.bounds];
+      totals = totals === null ? cumulative : totals.map((value, index) => value + (cumulative[index] ?? 0));
+      count += child.count;
+      sum += child.sum;
     }
-    const sorted = [...buckets].sort((a, b) => a[0] - b[0]).filter(([bound]) => Number.isFinite(bound));
-    return { bounds: sorted.map(([bound]) => bound), counts: sorted.map(([, total]) => total), count, sum };
+    if (totals === null) {
+      const any = metric.children().next();
+      bounds = any.done === true ? [] : [...any.value.bounds];
+      totals = bounds.map(() => 0);
+    }
+    return { bounds, counts: totals, count, sum };
   }
 
   close(): void {
