@@ -9,13 +9,13 @@ const srcRoot = resolve(import.meta.dir, "../src");
 /** folder -> folders it may import (besides itself). `util` and `proto` are open to all below. */
 const allowedImports: Record<string, readonly string[]> = {
   main: ["cli", "util"],
-  cli: ["store", "kv", "bulk", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
+  cli: ["store", "kv", "dashboard", "bulk", "cluster", "router", "client", "meta", "node", "config", "storage", "transport", "ring", "raft", "proto", "util"],
   bulk: ["ring", "util"],
   // storage: the DirLock `cluster up` holds on its directory (one supervisor a cluster dir).
   cluster: ["config", "client", "storage", "util"],
   router: ["ring", "kv", "transport", "client", "config", "proto", "util"],
   client: ["ring", "transport", "proto", "util"],
-  store: ["node", "kv", "meta", "router", "client", "ring", "raft", "storage", "transport", "config", "proto", "util"],
+  store: ["dashboard", "metrics", "node", "kv", "meta", "router", "client", "ring", "raft", "storage", "transport", "config", "proto", "util"],
   // ring: a replica owns a hash range (issue 14), which node/ applies and meta/ records.
   meta: ["node", "raft", "ring", "storage", "transport", "config", "proto", "util"],
   node: ["kv", "raft", "ring", "storage", "transport", "config", "proto", "util"],
@@ -23,6 +23,9 @@ const allowedImports: Record<string, readonly string[]> = {
   // The Redis-compatible data model every layer shares: stored values (deadline header) and keyed commands.
   kv: ["util"],
   config: ["util"],
+  // The HTTP listener's page and JSON; metrics: prom-client metrics fed by the store's hooks.
+  dashboard: ["metrics", "node", "util"],
+  metrics: ["node", "router", "transport", "util"],
   storage: ["util"],
   raft: ["util"],
   ring: ["util"],

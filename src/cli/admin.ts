@@ -11,6 +11,7 @@ import { parseHash } from "../ring/range-map.ts";
 import { coordinatorSettings, formatDecision } from "../client/balance-plan.ts";
 import { UkvError } from "../util/errors.ts";
 import { parsePositiveInt, reportCliError } from "./errors.ts";
+import { restoreSnapshot } from "./restore.ts";
 
 abstract class AdminCommand extends Command {
   config = Option.String("--config", { description: "Cluster config (YAML): its metadata stores are asked" });
@@ -183,4 +184,34 @@ export class DrainCommand extends AdminCommand {
   }
 }
 
-export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand, SplitCommand, MoveCommand, RebalanceCommand, DrainCommand];
+export class SnapshotCommand extends AdminCommand {
+  static override paths = [["admin", "snapshot"]];
+  static override usage = Command.Usage({
+    description: "Have a shard's leader take a snapshot now, and print where its store wrote it (a backup's source)",
+    details:
+      "The file (a checksummed dump of the shard's keys at one log index) is on the leader's server, under <dataDir>/store-<id>/groups/<shard>/snap/: copy it off that server at once, since a store keeps only its 2 newest snapshots per shard. `ukv admin restore` writes it back.",
+    examples: [["Snapshot shard 2", "ukv admin snapshot --config ukv-data/cluster.yaml --shard 2"]],
+  });
+  shard = Option.String("--shard", { required: true, description: "The shard id" });
+
+  protected async run(admin: AdminClient): Promise<void> {
+    await admin.snapshot({ shardId: parsePositiveInt("--shard", this.shard) });
+  }
+}
+
+export class RestoreCommand extends AdminCommand {
+  static override paths = [["admin", "restore"]];
+  static override usage = Command.Usage({
+    description: "Write every key of a snapshot file back into the cluster (restore a shard from its backup)",
+    details:
+      "Verifies the whole file (checksums) before writing anything, then SETs each of its keys through the cluster, routed by key (so it also works after the shard was moved or split). Keys written since the snapshot keep their newer values unless the snapshot holds them too; keys deleted since come back. Safe to rerun.",
+    examples: [["Restore shard 2 from a copied snapshot", "ukv admin restore --config ukv-data/cluster.yaml --snapshot backup/snap-00000000000000000042-00000000000000000002.snap"]],
+  });
+  snapshot = Option.String("--snapshot", { required: true, description: "A snapshot file (from `ukv admin snapshot`)" });
+
+  protected async run(_admin: AdminClient): Promise<void> {
+    await restoreSnapshot(this.snapshot, this.metaAddresses(), (line) => this.context.stdout.write(`${line}\n`));
+  }
+}
+
+export const adminCommands = [AddReplicaCommand, RemoveReplicaCommand, TransferLeaderCommand, SplitCommand, MoveCommand, RebalanceCommand, DrainCommand, SnapshotCommand, RestoreCommand];

@@ -61,7 +61,7 @@ export class ClusterUpCommand extends Command {
   stores = Option.String("--stores", "3", { description: "Store processes (default 3)" });
   shards = Option.String("--shards", "8", { description: "Data shards (default 8)" });
   replicas = Option.String("--replicas", "3", { description: "Replicas per shard, on distinct stores (default 3)" });
-  portBase = Option.String("--port-base", "7100", { description: "First port; store N takes raft/client/RESP ports P+10(N-1)+0..2 (default 7100)" });
+  portBase = Option.String("--port-base", "7100", { description: "First port; store N takes raft/client/RESP/HTTP ports P+10(N-1)+0..3 (default 7100)" });
 
   override async execute(): Promise<number> {
     const print = (line: string): void => {

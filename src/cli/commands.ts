@@ -11,6 +11,7 @@ import { LoadCommand } from "./load.ts";
 import { NodeCommand } from "./node.ts";
 import { RouterCommand } from "./router.ts";
 import { StatusCommand } from "./status.ts";
+import { TopCommand } from "./top.ts";
 import { VersionCommand } from "./version.ts";
 
 export { watchParentFromEnvironment } from "./cluster.ts";
@@ -29,6 +30,7 @@ export const commandClasses: readonly CommandClass<BaseContext>[] = [
     examples: [["Three stores, eight shards of three replicas, in ./ukv-data (ports from 7100)", "ukv cluster up"]],
   }),
   StatusCommand,
+  TopCommand,
   ...kvCommands,
   groupCommand({
     group: "kv",

@@ -29,6 +29,7 @@ export class NodeCommand extends Command {
   raftAddr = Option.String("--raft-addr", { description: "With --join: where this store listens for other stores (host:port)" });
   clientAddr = Option.String("--client-addr", { description: "With --join: where this store serves clients (host:port)" });
   respAddr = Option.String("--resp-addr", { description: "With --join: where this store serves RESP (host:port; default none)" });
+  httpAddr = Option.String("--http-addr", { description: "With --join: where this store serves /metrics and the dashboard (host:port; default none)" });
   dataDir = Option.String("--data-dir", { description: "Data directory (default: <config dataDir>/store-<id>)" });
   slowFailover = Option.Boolean("--no-fast-failover", false, {
     description: "Wait out the full election timeout when a leader's store connection drops",
@@ -40,10 +41,12 @@ export class NodeCommand extends Command {
     const raft = this.raftAddr ?? store?.raftAddress;
     const client = this.clientAddr ?? store?.clientAddress;
     const resp = this.join ? this.respAddr : store?.respAddress;
+    const http = this.join ? this.httpAddr : store?.httpAddress;
     const addresses: { address: string; role: string }[] = [];
     if (raft !== undefined) addresses.push({ address: raft, role: `store ${storeId}'s Raft address` });
     if (client !== undefined) addresses.push({ address: client, role: `store ${storeId}'s client address` });
     if (resp !== undefined && resp !== null) addresses.push({ address: resp, role: `store ${storeId}'s RESP address` });
+    if (http !== undefined && http !== null) addresses.push({ address: http, role: `store ${storeId}'s HTTP address` });
     return addresses;
   }
 
@@ -57,9 +60,10 @@ export class NodeCommand extends Command {
       if (this.join) {
         if (this.raftAddr === undefined || this.clientAddr === undefined) throw new UkvError("BAD_REQUEST", "--join needs --raft-addr and --client-addr");
         if (config.stores.some((store) => store.id === storeId)) throw new UkvError("BAD_REQUEST", `Store ${storeId} is in the config already: start it without --join`);
-        for (const text of [this.raftAddr, this.clientAddr, this.respAddr]) if (text !== undefined) parseAddress(text);
+        for (const text of [this.raftAddr, this.clientAddr, this.respAddr, this.httpAddr]) if (text !== undefined) parseAddress(text);
         const addresses = { raftAddress: this.raftAddr, clientAddress: this.clientAddr, respAddress: this.respAddr ?? null };
-        joining = { id: storeId, ...addresses, advertised: addresses };
+        const httpAddress = this.httpAddr ?? null;
+        joining = { id: storeId, ...addresses, advertised: addresses, httpAddress, advertisedHttpAddress: httpAddress };
       }
       listenAddresses = this.#listenAddresses(config, storeId);
       // The same store started twice holds both its dir and its ports: say the dir (DIR_LOCKED),

@@ -294,6 +294,18 @@ export class AdminClient {
     return { childId, at: String(result.at), parent, child };
   }
 
+  /** A snapshot of the shard taken now by its leader: where the leader's store wrote it. */
+  async snapshot(args: { shardId: number }): Promise<{ store: number; index: number; term: number; path: string; sizeBytes: number }> {
+    const { client } = await this.#shardClient(args.shardId);
+    try {
+      const answer = (await this.#admin(client, args.shardId, { action: "snapshot" })) as { store: number; index: number; term: number; path: string; sizeBytes: number };
+      this.#progress(`shard ${args.shardId}: snapshot at index ${answer.index} (term ${answer.term}), ${answer.sizeBytes} bytes, on store ${answer.store}: ${answer.path}`);
+      return answer;
+    } finally {
+      client.close();
+    }
+  }
+
   close(): void {
     this.#meta.close();
   }

@@ -126,7 +126,7 @@ export class LocalCluster {
     const lines: string[] = [];
     for (const store of this.config.stores) {
       const meta = this.config.metaStores.includes(store.id) ? "  (metadata store)" : "";
-      lines.push(`store ${store.id}  client ${store.advertised.clientAddress}  redis ${store.advertised.respAddress ?? "-"}${meta}`);
+      lines.push(`store ${store.id}  client ${store.advertised.clientAddress}  redis ${store.advertised.respAddress ?? "-"}  http ${store.advertisedHttpAddress === null ? "-" : `http://${store.advertisedHttpAddress}/`}${meta}`);
     }
     lines.push(`shards   ${this.config.shards.length} x ${this.config.shards[0]?.replicas.length ?? 0} replicas (every store routes any key: ukv kv --node ADDRESS, redis-cli -p PORT)`);
     lines.push(`config   ${this.configPath}`, `logs     ${this.supervisor.logDir}`);
@@ -182,6 +182,7 @@ export function storeListenAddresses(config: ClusterConfig): { address: string; 
     addresses.push({ address: store.raftAddress, role: `store ${store.id}'s Raft address` });
     addresses.push({ address: store.clientAddress, role: `store ${store.id}'s client address` });
     if (store.respAddress !== null) addresses.push({ address: store.respAddress, role: `store ${store.id}'s RESP address` });
+    if (store.httpAddress !== null) addresses.push({ address: store.httpAddress, role: `store ${store.id}'s HTTP address` });
   }
   return addresses;
 }

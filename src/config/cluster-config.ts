@@ -29,6 +29,10 @@ export interface StoreConfig {
   respAddress: string | null;
   /** What other processes dial: `advertise.x ?? x` of the file (needed when binding 0.0.0.0 or ::). */
   advertised: { raftAddress: string; clientAddress: string; respAddress: string | null };
+  /** host:port the store binds for HTTP (metrics, dashboard); null: none. */
+  httpAddress: string | null;
+  /** What browsers, Prometheus and other stores' dashboards dial: `advertise.httpAddress ?? httpAddress`. */
+  advertisedHttpAddress: string | null;
 }
 
 export interface ClusterConfig {
@@ -45,6 +49,8 @@ export interface ClusterConfig {
   snapshotEntriesThreshold: number;
   /** Default walSegmentSizeBytesDefault. */
   walSegmentSizeBytes: number;
+  /** Default true; false: no metrics are counted (the benchmark's baseline). */
+  metricsEnabled: boolean;
   /** In file order; ids unique. */
   stores: StoreConfig[];
   /** Store ids holding a replica of the metadata Raft group; the first is the preferred leader. */
@@ -124,6 +130,8 @@ function fromParsed(parsed: ParsedClusterConfig, baseDir: string): ClusterConfig
         clientAddress: store.advertise?.clientAddress ?? store.clientAddress,
         respAddress: respAddress === null ? null : (store.advertise?.respAddress ?? respAddress),
       },
+      httpAddress: store.httpAddress,
+      advertisedHttpAddress: store.httpAddress === null ? null : (store.advertise?.httpAddress ?? store.httpAddress),
     };
   });
   let shards: ShardPlacement[];
@@ -142,6 +150,7 @@ function fromParsed(parsed: ParsedClusterConfig, baseDir: string): ClusterConfig
     heartbeatTicks: parsed.heartbeatTicks,
     snapshotEntriesThreshold: parsed.snapshotEntriesThreshold,
     walSegmentSizeBytes: parsed.walSegmentSizeBytes,
+    metricsEnabled: parsed.metricsEnabled,
     stores,
     metaStores: [...parsed.metaStores],
     allowSmallGroups: parsed.allowSmallGroups,
@@ -184,7 +193,8 @@ function renderStore(store: StoreConfig): Record<string, unknown> {
   if (store.advertised.raftAddress !== store.raftAddress) advertise["raftAddress"] = store.advertised.raftAddress;
   if (store.advertised.clientAddress !== store.clientAddress) advertise["clientAddress"] = store.advertised.clientAddress;
   if (store.advertised.respAddress !== null && store.advertised.respAddress !== store.respAddress) advertise["respAddress"] = store.advertised.respAddress;
-  const rendered: Record<string, unknown> = { id: store.id, raftAddress: store.raftAddress, clientAddress: store.clientAddress, respAddress: store.respAddress };
+  if (store.advertisedHttpAddress !== null && store.advertisedHttpAddress !== store.httpAddress) advertise["httpAddress"] = store.advertisedHttpAddress;
+  const rendered: Record<string, unknown> = { id: store.id, raftAddress: store.raftAddress, clientAddress: store.clientAddress, respAddress: store.respAddress, httpAddress: store.httpAddress };
   if (Object.keys(advertise).length > 0) rendered["advertise"] = advertise;
   return rendered;
 }
@@ -203,6 +213,7 @@ export function renderClusterConfig(config: ClusterConfig): string {
     heartbeatTicks: config.heartbeatTicks,
     snapshotEntriesThreshold: config.snapshotEntriesThreshold,
     walSegmentSizeBytes: config.walSegmentSizeBytes,
+    metricsEnabled: config.metricsEnabled,
     stores: config.stores.map(renderStore),
     metaStores: config.metaStores,
     allowSmallGroups: config.allowSmallGroups,

@@ -137,7 +137,7 @@ function checkGroups(data: unknown, storeIds: ReadonlySet<number> | null, proble
   checkReplication(data, Array.isArray(stores) ? stores.length : null, allowSmallGroups, problems);
 }
 
-const listenerKeys = ["raftAddress", "clientAddress", "respAddress"] as const;
+const listenerKeys = ["raftAddress", "clientAddress", "respAddress", "httpAddress"] as const;
 
 /** One listener: where it binds and, for a store, the address it advertises (absent: the bind address). */
 interface ListenerView {
@@ -159,7 +159,7 @@ function listenersOf(data: unknown): ListenerView[] {
         listeners.push({
           path: `stores[${index}].${key}`,
           text: field(store, key),
-          optional: key === "respAddress",
+          optional: key === "respAddress" || key === "httpAddress",
           advertisePath: `stores[${index}].advertise.${key}`,
           advertiseText: field(field(store, "advertise"), key),
         });

@@ -2,7 +2,8 @@
 // as YAML text (with comments, as a person will read and edit the file), then validated by the
 // same loader as any hand-written file, so a generated config obeys every rule a file does.
 //
-// Ports: store i (1-based) listens on portBase + 10(i-1) + 0 (Raft), + 1 (client), + 2 (RESP);
+// Ports: store i (1-based) listens on portBase + 10(i-1) + 0 (Raft), + 1 (client), + 2 (RESP),
+// + 3 (HTTP: /metrics and the dashboard);
 // the router follows the last store, on portBase + 10 * storeCount + 0 (client) and + 1 (RESP).
 // Ten ports a store leave room for listeners yet to come without renumbering.
 import { resolve } from "node:path";
@@ -20,13 +21,13 @@ export interface LocalClusterOptions {
   shardCount: number;
   /** Replicas a shard, 1..min(storeCount, groupMemberCountMax); below 3 sets allowSmallGroups. */
   replication: number;
-  /** First port; store i takes portBase + 10(i-1) + 0..2, the router the two ports after the last store's block. */
+  /** First port; store i takes portBase + 10(i-1) + 0..3, the router the two ports after the last store's block. */
   portBase: number;
   /** Default "local". */
   clusterName?: string;
 }
 
-/** Ports a store's block spans (3 in use). */
+/** Ports a store's block spans (4 in use). */
 export const localStorePortStride = 10;
 const portMax = 65535;
 const sourceName = "generated local cluster";
@@ -58,6 +59,7 @@ function storeLines(storeCount: number, portBase: number): string[] {
       `    raftAddress: 127.0.0.1:${port}`,
       `    clientAddress: 127.0.0.1:${port + 1}`,
       `    respAddress: 127.0.0.1:${port + 2}`,
+      `    httpAddress: 127.0.0.1:${port + 3}`,
     );
   }
   return lines;
@@ -77,7 +79,7 @@ export function renderLocalClusterConfig(options: LocalClusterOptions): string {
   const routerPort = portBase + localStorePortStride * storeCount;
   const lines = [
     `# universeKV local cluster: ${storeCount} store(s) on 127.0.0.1, ${shardCount} shard(s) of ${replication} replica(s).`,
-    `# Store i listens on ${portBase} + ${localStorePortStride}(i-1) + 0 (Raft), + 1 (client), + 2 (RESP); the router follows.`,
+    `# Store i listens on ${portBase} + ${localStorePortStride}(i-1) + 0 (Raft), + 1 (client), + 2 (RESP), + 3 (HTTP: metrics, dashboard); the router follows.`,
     "# Written by `ukv cluster up`; configs/cluster-example.yaml documents every key.",
     `clusterName: ${JSON.stringify(options.clusterName ?? "local")}`,
     `dataDir: ${JSON.stringify(resolve(options.dir))}   # store N keeps everything in <dataDir>/store-N`,

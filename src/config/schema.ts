@@ -56,8 +56,10 @@ const store = z.strictObject({
   raftAddress: address,
   clientAddress: address,
   respAddress: address.nullable().default(null),
+  // Metrics (/metrics) and the dashboard (/); null: no HTTP listener.
+  httpAddress: address.nullable().default(null),
   advertise: z
-    .strictObject({ raftAddress: address.optional(), clientAddress: address.optional(), respAddress: address.optional() })
+    .strictObject({ raftAddress: address.optional(), clientAddress: address.optional(), respAddress: address.optional(), httpAddress: address.optional() })
     .nullable()
     .default(null),
 });
@@ -80,6 +82,8 @@ export const clusterConfigSchema = z.strictObject({
     .max(storeCountMax, { error: (issue) => `must list at most ${storeCountMax} stores (storeCountMax), got ${countOf(issue.input)}` }),
   metaStores: storeIdList("store"),
   allowSmallGroups: z.boolean().default(false),
+  // false: no metric is counted or observed (the benchmark's baseline); /metrics answers 404.
+  metricsEnabled: z.boolean().default(true),
   // Exactly one of `shards` or `initialShards` + `replication` (cross-checks.ts).
   shards: z
     .array(shard)

@@ -17,7 +17,9 @@ export type AdminRequest =
   | { action: "promote"; nodeId: number }
   | { action: "remove"; nodeId: number; force?: boolean }
   | { action: "transfer-leader"; nodeId: number }
-  | { action: "split"; childId: number; at: bigint | null };
+  | { action: "split"; childId: number; at: bigint | null }
+
+  | { action: "snapshot" };
 
 export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
   let parsed: unknown;
@@ -33,6 +35,7 @@ export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
     if (request.at !== undefined && request.at !== null && typeof request.at !== "string") throw new UkvError("BAD_REQUEST", "split's at must be a hash string");
     return { action: "split", childId: request.childId as number, at: typeof request.at === "string" ? parseHash(request.at) : null };
   }
+  if (request.action === "snapshot") return { action: "snapshot" };
   const nodeId = request.nodeId;
   if (!Number.isSafeInteger(nodeId) || (nodeId as number) <= 0) throw new UkvError("BAD_REQUEST", `Admin request needs a positive nodeId: ${String(nodeId)}`);
   switch (request.action) {
@@ -57,6 +60,10 @@ export async function runAdminRequest(runtime: GroupRuntime, request: AdminReque
   if (request.action === "split") {
     const { parent, child, at } = await runtime.split(request.childId, request.at);
     return { done: "split", shardId: runtime.groupId, childId: request.childId, at: formatHash(at), parent: rangeToJson(parent), child: rangeToJson(child) };
+  }
+  if (request.action === "snapshot") {
+    const snapshot = await runtime.snapshotNow();
+    return { done: "snapshot", store: runtime.nodeId, index: snapshot.index, term: snapshot.term, path: snapshot.location, sizeBytes: snapshot.sizeBytes };
   }
   const { conf } = runtime.membership();
   const isVoter = conf.voters.includes(request.nodeId);

@@ -33,7 +33,7 @@ import {
   type GroupMembership,
   type MemberAddress,
 } from "./log-codec.ts";
-import type { ReplicaClock, ReplicaSnapshots, ReplicaState, ReplicaStateMachine, ReplicaTransport, TimerHandle } from "./replica-io.ts";
+import type { ReplicaClock, ReplicaSnapshots, ReplicaState, ReplicaStateMachine, ReplicaTransport, SnapshotRef, TimerHandle } from "./replica-io.ts";
 import { ProposalWaiters, ReadWaiters } from "./waiters.ts";
 
 export interface GroupRuntimeOptions {
@@ -88,6 +88,8 @@ export interface GroupRuntimeOptions {
   preferredLeader?: number;
   /** TEST ONLY (the simulator's checkers): sees what the driver does. Absent in a store. */
   probe?: ReplicaProbe;
+  /** The store's per-replica metrics (counters and histograms made once per replica); absent: none. */
+  metrics?: ReplicaMetricsHooks;
   /** TEST ONLY: deliberate bugs the simulator must catch (src/sim/mutations.ts). Absent in a store. */
   testOnly?: ReplicaTestOnlyOptions;
 }
@@ -111,6 +113,20 @@ export interface ReplicaProbe {
   snapshotInstalled(index: number): void;
   /** The group stopped on an error it cannot recover from (a store logs it as fatal). */
   stopped(error: unknown): void;
+}
+
+/** What a replica counts for its store's /metrics: each call is one increment or observation. */
+export interface ReplicaMetricsHooks {
+  /** A leader other than "none" became known (an election, a transfer, or a new replica learning it). */
+  leaderChanged(): void;
+  /** A write this replica proposed as leader committed and applied, `seconds` after it was proposed. */
+  proposalCommitted(seconds: number): void;
+  /** A write this replica proposed failed (lost leadership, timeout, closing). */
+  proposalFailed(): void;
+  snapshotTaken(): void;
+  snapshotSent(): void;
+  /** A snapshot from the leader replaced this replica's state. */
+  snapshotInstalled(): void;
 }
 
 /** TEST ONLY: each flag breaks one rule of the Ready contract or the core; every one is off in a store. */
@@ -584,6 +600,8 @@ export class GroupRuntime {
 
   async #propose(encode: (sequence: number) => Uint8Array): Promise<Uint8Array> {
     this.#wake();
+    const metrics = this.#options.metrics;
+    const proposedMs = metrics === undefined ? 0 : performance.now();
     const { sequence, done } = this.#proposals.add(this.#requestTimeoutMs);
     let data: Uint8Array;
     try {
@@ -599,10 +617,22 @@ export class GroupRuntime {
       const mapped = error instanceof ProposalDroppedError ? this.notLeaderError() : error;
       this.#proposals.reject(sequence, mapped as Error);
       await done.catch(() => undefined);
+      metrics?.proposalFailed();
       throw mapped;
     }
     this.#scheduleDrain();
-    return await done;
+    if (metrics === undefined) {
+      return await done;
+    }
+    let result: Uint8Array;
+    try {
+      result = await done;
+    } catch (error) {
+      metrics.proposalFailed();
+      throw error;
+    }
+    metrics.proposalCommitted((performance.now() - proposedMs) / 1000);
+    return result;
   }
 
   /** A follower read (FR4.3): whatever this member has applied. */
@@ -762,6 +792,27 @@ export class GroupRuntime {
       range: this.#membership.range === undefined ? null : rangeToJson(this.#membership.range),
       progress: Object.fromEntries([...this.progress()].map(([id, peer]) => [String(id), peer])),
     };
+  }
+
+  /**
+   * A snapshot of everything applied now (a backup's source): taken at once instead of at the
+   * entry threshold; resolves with the snapshot once it is on disk (the newest one already is,
+   * when nothing was applied since).
+   */
+  async snapshotNow(): Promise<SnapshotRef> {
+    this.#checkOpen();
+    const target = this.#appliedIndex;
+    this.#snapshotWanted = true;
+    this.#scheduleDrain();
+    const deadlineMs = this.#clock.nowMs() + this.#requestTimeoutMs * 6;
+    while (this.#snapshotIndex < target || this.#snapshotInFlight !== null) {
+      if (this.#closed || this.#fatalError !== null) throw new UkvError("CLOSED", `Group ${this.groupId} stopped before its snapshot was taken`);
+      if (this.#clock.nowMs() > deadlineMs) throw new UkvError("TIMEOUT", `Group ${this.groupId}: no snapshot of index ${target} within ${this.#requestTimeoutMs * 6} ms`);
+      await this.#clock.sleep(10);
+    }
+    const ref = this.#snapshots.find(this.#snapshotIndex);
+    if (ref === null) throw new UkvError("SNAPSHOT_CORRUPT", `Group ${this.groupId}: the snapshot at ${this.#snapshotIndex} is not on disk`);
+    return ref;
   }
 
   /** Fails waiting clients and waits for the Ready in flight; the store closes the shared log. */
@@ -1035,6 +1086,7 @@ export class GroupRuntime {
     this.#syncPeers();
     this.#logger.info({ event: "snapshot_installed", index, term, keyCount: this.table.count() });
     this.#options.probe?.snapshotInstalled(index);
+    this.#options.metrics?.snapshotInstalled();
   }
 
   #send(messages: Message[]): void {
@@ -1066,6 +1118,7 @@ export class GroupRuntime {
     this.#options.transport.sendSnapshot(this.groupId, message, info).then(
       () => {
         this.#logger.info({ event: "snapshot_sent", to: message.to, index });
+        this.#options.metrics?.snapshotSent();
         this.#raw.reportSnapshot(message.to, true);
         this.#scheduleDrain();
       },
@@ -1296,6 +1349,7 @@ export class GroupRuntime {
     }
     this.#snapshotIndex = index;
     this.#logger.info({ event: "snapshot_taken", index, term, sizeBytes: info.sizeBytes, compactIndex });
+    this.#options.metrics?.snapshotTaken();
   }
 
   #onSoftState(role: Role, leader: number): void {
@@ -1304,6 +1358,7 @@ export class GroupRuntime {
       this.#logger.info({ event: "role_changed", role, leader, term: this.#raw.status().term });
     }
     if (role !== this.#role) this.#options.probe?.roleChanged(role, this.#raw.termAndCommit().term);
+    if (leader !== this.#leader && leader !== 0) this.#options.metrics?.leaderChanged();
     this.#role = role;
     this.#leader = leader;
     if (wasLeader && role !== Role.Leader) {

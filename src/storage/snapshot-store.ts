@@ -114,6 +114,17 @@ function readHeader(path: string): HeaderResult {
   }
 }
 
+/** Loads one snapshot file (anywhere: a backup copy too) into `table`; changes it only if the whole file verifies. */
+export async function loadSnapshotFile(path: string, table: Table): Promise<SnapshotInfo> {
+  let header: NativeSnapshotHeader;
+  try {
+    header = await bindings.snapshotLoad(table.nativeHandle(), path);
+  } catch (error) {
+    throw toUkvError(error);
+  }
+  return { path, index: header.index, term: header.term, metadata: header.metadata, sizeBytes: header.sizeBytes };
+}
+
 export class SnapshotStore {
   readonly dir: string;
   readonly #keepCount: number;
@@ -197,14 +208,8 @@ export class SnapshotStore {
   }
 
   /** Loads one file into `table` on a native thread; the table changes only if the whole file verifies. */
-  async load(path: string, table: Table): Promise<SnapshotInfo> {
-    let header: NativeSnapshotHeader;
-    try {
-      header = await bindings.snapshotLoad(table.nativeHandle(), path);
-    } catch (error) {
-      throw toUkvError(error);
-    }
-    return { path, index: header.index, term: header.term, metadata: header.metadata, sizeBytes: header.sizeBytes };
+  load(path: string, table: Table): Promise<SnapshotInfo> {
+    return loadSnapshotFile(path, table);
   }
 
   /** A snapshot arriving in chunks: written to a temp file, verified (CRC, index, term) and installed by finish(). */

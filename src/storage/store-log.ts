@@ -257,6 +257,11 @@ export class StoreLog {
     return this.#maintaining;
   }
 
+  /** Metrics: see Wal.onBatchDurable. */
+  observeBatches(observer: (seconds: number, appendCount: number) => void): void {
+    this.#wal.onBatchDurable = observer;
+  }
+
   stats(): StoreLogStats {
     const walStats = this.#wal.stats();
     return {

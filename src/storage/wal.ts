@@ -110,6 +110,11 @@ export class Wal {
   #closed = false;
   /** Appends made in the current tick, handed to native as one call by #flush (see #submit). */
   #pending: PendingFlush | null = null;
+  /**
+   * Metrics: called as each native call becomes durable, with the seconds from handing it to the
+   * writer thread (pwrite + fdatasync, and any wait behind the call before it) and its appends.
+   */
+  onBatchDurable: ((seconds: number, appendCount: number) => void) | null = null;
 
   private constructor(dir: string, handle: NativeWalHandle, segmentSizeBytes: number, state: NativeLogState) {
     this.dir = dir;
@@ -312,8 +317,10 @@ export class Wal {
     }
     // The one handler pair of the merged call settles every waiter; each waiter's promise belongs
     // to its caller, who must handle it like any other promise.
+    const submittedMs = this.onBatchDurable === null ? 0 : performance.now();
     this.#handle.append(records, pending.epoch).then(
       () => {
+        this.onBatchDurable?.((performance.now() - submittedMs) / 1000, pending.waiters.length);
         for (const waiter of pending.waiters) waiter.resolve();
       },
       (error: unknown) => {

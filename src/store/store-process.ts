@@ -4,7 +4,7 @@
 // at run time registers its addresses with the metadata group first. Shut down in the reverse
 // order: stop accepting, drain answers, stop reporting, close the store.
 import { MetaTopologySource } from "../client/meta-topology.ts";
-import type { ClusterConfig } from "../config/cluster-config.ts";
+import { storeDataDir, type ClusterConfig } from "../config/cluster-config.ts";
 import { layoutFromConfig, metaGroupId } from "../meta/meta-service.ts";
 import type { RespBackend } from "../router/resp/resp-context.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
@@ -17,6 +17,11 @@ import { rangeFromJson } from "../ring/range-map.ts";
 import { coordinatorSettings } from "../client/balance-plan.ts";
 import { Coordinator } from "./coordinator.ts";
 import { UkvError } from "../util/errors.ts";
+import { ClusterMonitor, type MonitorShard, type MonitorTarget } from "../dashboard/cluster-monitor.ts";
+import { StoreHttpServer } from "../dashboard/http-server.ts";
+import { storeSnapshot } from "../dashboard/store-snapshot.ts";
+import { StoreMetrics } from "../metrics/store-metrics.ts";
+import type { KvRequest } from "../transport/kv-protocol.ts";
 import { Store, type StoreOptions } from "./store.ts";
 import { ActiveExpiry } from "./active-expiry.ts";
 import { StoreReporter } from "./store-reporter.ts";
@@ -32,6 +37,9 @@ export class StoreProcess {
   readonly service: StoreService;
   readonly clientPort: number;
   readonly respPort: number | null;
+  readonly httpPort: number | null;
+  readonly #http: StoreHttpServer | null;
+  readonly #metrics: StoreMetrics | null;
   readonly #topology: MetaTopologySource;
   readonly #router: RouterServer;
   readonly #server: KvServer;
@@ -54,6 +62,8 @@ export class StoreProcess {
     expiry: ActiveExpiry;
     adoptTimer: ReturnType<typeof setInterval>;
     coordinator: Coordinator | null;
+    http: StoreHttpServer | null;
+    metrics: StoreMetrics | null;
   }) {
     this.store = parts.store;
     this.service = parts.service;
@@ -67,12 +77,37 @@ export class StoreProcess {
     this.#expiry = parts.expiry;
     this.#adoptTimer = parts.adoptTimer;
     this.#coordinator = parts.coordinator;
+    this.#http = parts.http;
+    this.httpPort = parts.http?.port ?? null;
+    this.#metrics = parts.metrics;
   }
 
   /** `options.joining`: a store not in the config, which registers with the metadata group first. */
   static async start(options: StoreOptions): Promise<StoreProcess> {
     const { config, logger } = options;
-    const store = await Store.open(options);
+    // Made before the store opens: each replica takes its metric hooks as it opens. The store and
+    // the listeners it reads at scrape time exist by the time anything scrapes.
+    const parts: { store: Store | null; server: KvServer | null; resp: RespServer | null } = { store: null, server: null, resp: null };
+    const replicasOf = (): ReturnType<Store["replicas"]> => parts.store?.replicas() ?? [];
+    const connectionCounts = (): { client: number; resp: number } => ({ client: parts.server?.connectionCount ?? 0, resp: parts.resp?.stats.connectionCount ?? 0 });
+    const metrics = config.metricsEnabled
+      ? new StoreMetrics({
+          storeId: options.storeId,
+          dir: options.dataDir ?? storeDataDir(config, options.storeId),
+          replicas: replicasOf,
+          logStats: () => parts.store?.logStats() ?? { appendCount: 0, syncCount: 0, bytesWritten: 0, segmentCount: 0 },
+          connectionCounts,
+        })
+      : null;
+    let store: Store;
+    try {
+      store = await Store.open(metrics === null ? options : { ...options, replicaMetrics: (groupId) => metrics.replicaHooks(groupId) });
+    } catch (error) {
+      metrics?.close();
+      throw error;
+    }
+    parts.store = store;
+    if (metrics !== null) store.observeLogBatches(metrics.logBatchDurable);
     const metaAddresses = metaStoreAddresses(config);
     let service: StoreService | null = null;
     let lastMeta: MetaTopology | null = null;
@@ -110,7 +145,15 @@ export class StoreProcess {
       started.push(router);
       service.attachRouter(router);
       const clientListen = parseAddress(store.self.clientAddress);
-      const server = new KvServer({ host: clientListen.host, port: clientListen.port, handler: (request) => local.handle(request), logger });
+      const handler = metrics === null ? (request: KvRequest) => local.handle(request) : (request: KvRequest) => {
+        const startedMs = performance.now();
+        return local.handle(request).then((response) => {
+          metrics.observeKvRequest(request.shard === undefined || request.shard === 0 ? "client" : "peer", request.op, response.code, (performance.now() - startedMs) / 1000);
+          return response;
+        });
+      };
+      const server = new KvServer({ host: clientListen.host, port: clientListen.port, handler, logger });
+      parts.server = server;
       const { port: clientPort } = await server.start();
       started.push(server);
       let resp: RespServer | null = null;
@@ -123,15 +166,29 @@ export class StoreProcess {
           view: () => router.view(),
           tableBytesUsed: () => store.replicas().reduce((sum, { runtime }) => sum + runtime.table.bytesUsed(), 0),
         };
-        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger });
+        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, ...(metrics === null ? {} : { observeCommand: metrics.observeRespCommand }) });
         started.push(resp);
+        parts.resp = resp;
+      }
+      let http: StoreHttpServer | null = null;
+      if (store.self.httpAddress !== null) {
+        const httpListen = parseAddress(store.self.httpAddress);
+        const snapshot = () => storeSnapshot({ storeId: store.storeId, replicas: replicasOf, connectionCounts }, metrics);
+        const monitor = new ClusterMonitor({
+          selfId: store.storeId,
+          local: snapshot,
+          targets: () => monitorTargets(config, topology.current().shards.values()),
+          shards: () => monitorShards(config, topology.current().shards.values()),
+        });
+        http = StoreHttpServer.start({ host: httpListen.host, port: httpListen.port, metrics, snapshot, monitor, logger });
+        started.push(http);
       }
       if (options.joining !== undefined) await register(store, metaAddresses);
       const reporter = new StoreReporter(store, metaAddresses);
       const expiry = new ActiveExpiry({ replicas: () => store.replicas(), logger });
       store.onReplicasChanged = () => reporter.reportSoon();
       void topology.start({ firstWaitMs: 0 });
-      logger.info({ event: "store_serving", store: store.storeId, clientPort, respPort: resp?.port ?? null, raftPort: store.raftPort }, "store serving");
+      logger.info({ event: "store_serving", store: store.storeId, clientPort, respPort: resp?.port ?? null, httpPort: http?.port ?? null, raftPort: store.raftPort }, "store serving");
       // Also between topology changes: a parent replica may catch up past a split at any time.
       const adoptTimer = setInterval(() => {
         if (lastMeta !== null) adoptMissingReplicas(store, lastMeta);
@@ -140,11 +197,12 @@ export class StoreProcess {
       // Every metadata store runs one; only the one leading the metadata group plans and acts.
       const coordinator = settings.enabled && store.meta !== null ? new Coordinator(store, metaAddresses, settings) : null;
       expiry.start();
-      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter, expiry, adoptTimer, coordinator });
+      return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter, expiry, adoptTimer, coordinator, http, metrics });
     } catch (error) {
       for (const part of started.reverse()) await part.close().catch(() => undefined);
       await topology.close();
       await store.close();
+      metrics?.close();
       throw error;
     }
   }
@@ -155,6 +213,7 @@ export class StoreProcess {
       this.store.logger.info({ event: "store_stopping" });
       // Long-polls parked on the metadata replica first: the listeners' drain would wait them out.
       await this.store.meta?.stop();
+      await this.#http?.close();
       await this.#resp?.close();
       await this.#server.close();
       await this.#router.close();
@@ -164,6 +223,7 @@ export class StoreProcess {
       clearInterval(this.#adoptTimer);
       await this.#topology.close();
       await this.store.close();
+      this.#metrics?.close();
       this.store.logger.info({ event: "store_stopped" });
     })();
     return this.#closing;
@@ -177,6 +237,20 @@ export function metaStoreAddresses(config: ClusterConfig): string[] {
     if (store === undefined) throw new UkvError("CONFIG_INVALID", `metaStores names unknown store ${id}`);
     return store.advertised.clientAddress;
   });
+}
+
+/** The stores the dashboard samples: the config's, and any member of a shard that joined since (no HTTP address known). */
+function monitorTargets(config: ClusterConfig, shards: Iterable<{ members: readonly { id: number }[] }>): MonitorTarget[] {
+  const targets = new Map<number, MonitorTarget>(config.stores.map((store) => [store.id, { id: store.id, httpAddress: store.advertisedHttpAddress }]));
+  for (const shard of shards) for (const member of shard.members) if (!targets.has(member.id)) targets.set(member.id, { id: member.id, httpAddress: null });
+  return [...targets.values()].sort((a, b) => a.id - b.id);
+}
+
+/** The metadata group (as shard 0) and every data shard of the current topology. */
+function monitorShards(config: ClusterConfig, shards: Iterable<{ id: number; members: readonly { id: number }[] }>): MonitorShard[] {
+  const list: MonitorShard[] = [{ id: metaGroupId, members: [...config.metaStores] }];
+  for (const shard of shards) list.push({ id: shard.id, members: shard.members.map((member) => member.id) });
+  return list.sort((a, b) => a.id - b.id);
 }
 
 /** A newer topology: dial stores that joined, and learn of removals this store could not hear of. */

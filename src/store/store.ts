@@ -19,7 +19,7 @@ import { assert } from "../util/assert.ts";
 import { UkvError } from "../util/errors.ts";
 import { storeGroupCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
-import { GroupRuntime, type SplitChild } from "../node/group-runtime.ts";
+import { GroupRuntime, type ReplicaMetricsHooks, type SplitChild } from "../node/group-runtime.ts";
 import { encodeMembership } from "../node/log-codec.ts";
 import { equalRanges } from "../ring/range-map.ts";
 import { openFileReplicaState, realClock, replicaTransportOf, type ReplicaState } from "../node/replica-io.ts";
@@ -38,6 +38,8 @@ export interface StoreOptions {
   fastFailover?: boolean;
   /** A store that is not in the config (`ukv node --join`): where it listens. */
   joining?: StoreConfig;
+  /** Metrics: the hooks of each replica as it opens (absent: metrics off). */
+  replicaMetrics?: (groupId: number) => ReplicaMetricsHooks;
 }
 
 /** A replica this store hosts, and how it serves. */
@@ -62,6 +64,7 @@ export class Store {
   /** Replicas being created or deleted: one change per group at a time. */
   readonly #changing = new Map<number, Promise<void>>();
   readonly #fastFailover: boolean;
+  readonly #replicaMetrics: ((groupId: number) => ReplicaMetricsHooks) | undefined;
   readonly #peerOverrides: Map<number, string>;
   readonly #knownPeers = new Map<number, string>();
   #ticker: ReturnType<typeof setInterval> | null = null;
@@ -96,6 +99,7 @@ export class Store {
     this.raftPort = args.raftPort;
     this.meta = args.meta;
     this.#fastFailover = args.options.fastFailover ?? true;
+    this.#replicaMetrics = args.options.replicaMetrics;
     this.#peerOverrides = args.peerOverrides;
   }
 
@@ -199,6 +203,11 @@ export class Store {
     return this.#log.stats();
   }
 
+  /** Metrics: each durable batch of the shared log (see Wal.onBatchDurable). */
+  observeLogBatches(observer: (seconds: number, appendCount: number) => void): void {
+    this.#log.observeBatches(observer);
+  }
+
   /**
    * Creates an empty replica of `groupId` that waits to be added to the group (add-replica's first
    * step). It is not in `membership` yet, so it neither votes nor campaigns until the leader adds
@@ -262,6 +271,7 @@ export class Store {
       ...(meta === null ? {} : { transformBatch: meta.transformBatch, onApplied: () => meta.onApplied() }),
       // Undefined unless this binary was built as a mutant (src/store/build-mutation.ts).
       ...(testOnly === undefined ? {} : { testOnly }),
+      ...(this.#replicaMetrics === undefined ? {} : { metrics: this.#replicaMetrics(groupId) }),
     });
     this.#replicas.set(groupId, runtime);
     meta?.attach(runtime);

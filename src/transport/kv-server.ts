@@ -57,6 +57,11 @@ export class KvServer {
     });
   }
 
+  /** Open client connections (metrics). */
+  get connectionCount(): number {
+    return this.#server.connectionCount;
+  }
+
   async start(): Promise<{ port: number }> {
     return { port: await this.#server.start() };
   }

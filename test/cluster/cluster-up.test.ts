@@ -96,7 +96,7 @@ test("prints every store's endpoints and the ready line, serves through every st
   const up = await clusterUp(clusterDir, portBase);
   for (let storeIndex = 0; storeIndex < storeCount; storeIndex++) {
     const port = portBase + 10 * storeIndex;
-    expect(up.output()).toContain(`store ${storeIndex + 1}  client 127.0.0.1:${port + 1}  redis 127.0.0.1:${port + 2}  (metadata store)`);
+    expect(up.output()).toContain(`store ${storeIndex + 1}  client 127.0.0.1:${port + 1}  redis 127.0.0.1:${port + 2}  http http://127.0.0.1:${port + 3}/  (metadata store)`);
   }
   expect(up.output()).toContain("shards   2 x 3 replicas");
   // One process per store, besides the supervisor itself.

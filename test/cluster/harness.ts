@@ -163,6 +163,8 @@ export const twoShardsOnFourStores: LocalStoresOptions = {
 export interface LocalStoresOptions {
   /** Default 3. */
   storeCount?: number;
+  /** Default true (the config's default). */
+  metricsEnabled?: boolean;
   /** Computed placement (placeShards): shards 1..shardCount of `replication` replicas. Default 1 x min(3, storeCount). */
   shardCount?: number;
   replication?: number;
@@ -264,6 +266,7 @@ export class LocalStores {
       snapshotEntriesThreshold: options.snapshotEntriesThreshold ?? generated.snapshotEntriesThreshold,
       ...(options.shards === undefined ? {} : { shards: options.shards }),
       ...(options.metaStores === undefined ? {} : { metaStores: options.metaStores }),
+      ...(options.metricsEnabled === undefined ? {} : { metricsEnabled: options.metricsEnabled }),
     };
     const stores = new LocalStores(dir, config, portBase, spareStoreCount);
     writeFileSync(stores.configPath, renderClusterConfig(config));
@@ -292,6 +295,13 @@ export class LocalStores {
     const address = this.store(storeId).respAddress;
     if (address === null) throw new Error(`Store ${storeId} has no RESP listener`);
     return Number(address.split(":").pop());
+  }
+
+  /** host:port of the store's HTTP listener (/metrics, the dashboard). */
+  httpAddress(storeId: number): string {
+    const address = this.store(storeId).advertisedHttpAddress;
+    if (address === null) throw new Error(`Store ${storeId} has no HTTP listener`);
+    return address;
   }
 
   /** Where store `storeId` keeps its data. */
@@ -350,7 +360,7 @@ export class LocalStores {
     if (spareIndex >= this.#spareStoreCount) throw new Error(`Spare block ${spareIndex} not reserved (spareStoreCount ${this.#spareStoreCount})`);
     const port = this.portBase + localStorePortStride * (this.config.stores.length + 1 + spareIndex);
     const addresses = { raftAddress: `127.0.0.1:${port}`, clientAddress: `127.0.0.1:${port + 1}`, respAddress: `127.0.0.1:${port + 2}` };
-    this.#joined.set(storeId, { id: storeId, ...addresses, advertised: addresses });
+    this.#joined.set(storeId, { id: storeId, ...addresses, advertised: addresses, httpAddress: null, advertisedHttpAddress: null });
     return this.start(storeId);
   }
 

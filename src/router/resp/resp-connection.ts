@@ -36,8 +36,12 @@ export interface RespConnectionOptions {
   backend: RespBackend;
   stats: RespServerStats;
   logger: Logger;
+  /** Metrics: each command's name (null: unknown or refused before running), reply and duration. */
+  observeCommand?: RespCommandObserver | undefined;
   onClosed(): void;
 }
+
+export type RespCommandObserver = (name: string | null, reply: RespReply, seconds: number) => void;
 
 /** The parser limits of a client connection (the RESP fuzzer parses with these too). */
 export const respConnectionParserLimits: RespParserLimits = { bulkSizeBytesMax: respBulkSizeBytesMax, arrayLengthMax: respArrayLengthMax, inlineSizeBytesMax: respInlineSizeBytesMax };
@@ -106,8 +110,10 @@ export class RespConnection extends ServedConnection {
   #execute(args: Uint8Array[]): void {
     this.#options.stats.commandCountTotal++;
     const spec = this.#options.table.resolve(args);
+    const observe = this.#options.observeCommand;
     const queue = this.#session.multi;
     if ("type" in spec) {
+      observe?.(null, spec, 0);
       // Redis: an unknown command or a wrong arity inside MULTI makes EXEC fail (EXECABORT).
       if (queue !== null) queue.dirty = true;
       this.#pushSlot({ reply: spec, protocol: this.#session.protocol, closeAfter: false });
@@ -125,6 +131,7 @@ export class RespConnection extends ServedConnection {
       this.#pushSlot({ reply: queuedReply, protocol: this.#session.protocol, closeAfter: false });
       return;
     }
+    const startedMs = observe === undefined ? 0 : performance.now();
     const keys = spec.name === "exec" ? execKeys(this.#session) : keysOf(spec, args);
     let waits: Promise<void>[] | null = null;
     if (this.#pendingWrites.size > 0) {
@@ -145,6 +152,7 @@ export class RespConnection extends ServedConnection {
     if (slot.closeAfter) this.#stopped = true;
     if (!(result instanceof Promise)) {
       slot.reply = result;
+      observe?.(spec.name, result, (performance.now() - startedMs) / 1000);
       return;
     }
     const done = result.then(
@@ -156,6 +164,7 @@ export class RespConnection extends ServedConnection {
         slot.reply = errorReply(`ERR internal error: ${error instanceof Error ? error.message : String(error)}`);
       },
     );
+    if (observe !== undefined) void done.then(() => observe(spec.name, slot.reply!, (performance.now() - startedMs) / 1000));
     if (spec.write) for (const key of keys) this.#trackWrite(keyName(key), done);
     void done.then(() => this.#onSlotFilled());
   }

@@ -10,7 +10,7 @@ import { respConnectionCountMax } from "../../util/limits.ts";
 import type { Logger } from "../../util/log.ts";
 import { CommandTable } from "./resp-commands.ts";
 import { type RespBackend, type RespServerStats } from "./resp-context.ts";
-import { RespConnection } from "./resp-connection.ts";
+import { RespConnection, type RespCommandObserver } from "./resp-connection.ts";
 
 export interface RespServerOptions {
   backend: RespBackend;
@@ -20,6 +20,8 @@ export interface RespServerOptions {
   logger: Logger;
   /** How long close() waits for answers in flight. Default drainTimeoutMsDefault (connection-server.ts). */
   drainTimeoutMs?: number;
+  /** Metrics: sees every command's reply and duration. */
+  observeCommand?: RespCommandObserver;
 }
 
 export class RespServer {
@@ -49,7 +51,7 @@ export class RespServer {
       ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
       open: (socket, onClosed) => {
         stats.connectionCountTotal++;
-        return new RespConnection(socket, { sessionId: nextSessionId++, table, backend: options.backend, stats, logger, onClosed });
+        return new RespConnection(socket, { sessionId: nextSessionId++, table, backend: options.backend, stats, logger, observeCommand: options.observeCommand, onClosed });
       },
       refuse: (socket, reason) => {
         stats.rejectedConnectionCountTotal++;

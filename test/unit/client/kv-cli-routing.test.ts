@@ -56,7 +56,7 @@ async function setUp(options: { metaAnswers: boolean }): Promise<{ cluster: Fake
     ...base,
     stores: layout.stores.map((store) => {
       const addresses = { raftAddress: store.raftAddress, clientAddress: store.clientAddress, respAddress: null };
-      return { id: store.id, ...addresses, advertised: addresses };
+      return { id: store.id, ...addresses, advertised: addresses, httpAddress: null, advertisedHttpAddress: null };
     }),
     metaStores: [1, 2, 3],
     shards: layout.shards.map((shard) => ({ id: shard.id, replicas: shard.members.map((member) => member.id) })),

@@ -90,6 +90,8 @@ describe("valid files", () => {
       clientAddress: "127.0.0.1:7101",
       respAddress: null,
       advertised: { raftAddress: "127.0.0.1:7100", clientAddress: "127.0.0.1:7101", respAddress: null },
+      httpAddress: null,
+      advertisedHttpAddress: null,
     });
   });
 
