@@ -722,7 +722,7 @@ export class GroupRuntime {
 
   /** The part of a Ready that need not wait for earlier ones: soft state, a leader's sends, the append. */
   #issue(ready: Ready): InFlightReady {
-    if (ready.softState !== null) this.#onSoftState(ready.softState.role, ready.softState.leader);
+    const lostLeadership = ready.softState !== null && this.#onSoftState(ready.softState.role, ready.softState.leader);
     if (ready.hardState !== null) this.#term = ready.hardState.term;
     const startedMs = this.#clock.nowMs();
     // A leader sends before persisting (Raft thesis 10.2.1): its own entries count towards a
@@ -734,7 +734,16 @@ export class GroupRuntime {
     if (sendFirst) this.#send(messages);
     else if (this.#options.testOnly !== undefined) messages = this.#testOnlyBreakOrder(ready);
     const batch = this.#walBatch(ready);
-    const item: InFlightReady = { ready, messages: sendFirst ? [] : messages, batch, persisted: null, startedMs };
+    const item: InFlightReady = {
+      ready,
+      messages: sendFirst ? [] : messages,
+      batch,
+      persisted: null,
+      startedMs,
+      // Failed once this Ready finishes, not now: the earlier Readies still in flight may apply
+      // (and so acknowledge) some of them.
+      rejectProposalsBelow: lostLeadership ? this.#proposals.nextSequence : 0,
+    };
     // A snapshot is installed (and the log reset) once every earlier Ready finished; the
     // entries that come with it are appended after that, in #complete.
     if (ready.snapshot === null) this.#startAppend(item);
@@ -819,6 +828,15 @@ export class GroupRuntime {
   /** After its append is durable: send (non-leaders), apply, confirm reads. */
   async #finish(item: InFlightReady): Promise<void> {
     const ready = item.ready;
+    if (item.rejectProposalsBelow > 0) {
+      // Our proposals may still commit under the next leader, or not: the outcome is unknown.
+      // TIMEOUT, not NOT_LEADER: NOT_LEADER promises the write was never proposed (safe to retry
+      // elsewhere); here it was, and may still commit.
+      this.#proposals.rejectBelow(
+        item.rejectProposalsBelow,
+        new UkvError("TIMEOUT", `Node ${this.nodeId} lost the leadership of group ${this.groupId} before the write committed: outcome unknown`),
+      );
+    }
     if (ready.entries.length > 0) this.#storage.append(ready.entries);
     if (ready.hardState !== null) this.#options.probe?.committed(ready.hardState.term, ready.hardState.commit);
     const persistedMs = this.#clock.nowMs();
@@ -1111,7 +1129,8 @@ export class GroupRuntime {
     this.#logger.info({ event: "snapshot_taken", index, term, sizeBytes: info.sizeBytes, compactIndex });
   }
 
-  #onSoftState(role: Role, leader: number): void {
+  /** Returns whether this replica stopped leading. */
+  #onSoftState(role: Role, leader: number): boolean {
     const wasLeader = this.#role === Role.Leader;
     if (role !== this.#role || leader !== this.#leader) {
       this.#logger.info({ event: "role_changed", role, leader, term: this.#raw.status().term });
@@ -1119,14 +1138,7 @@ export class GroupRuntime {
     if (role !== this.#role) this.#options.probe?.roleChanged(role, this.#raw.termAndCommit().term);
     this.#role = role;
     this.#leader = leader;
-    if (wasLeader && role !== Role.Leader) {
-      // Our proposals may still commit under the next leader, or not: the outcome is unknown.
-      // TIMEOUT, not NOT_LEADER: NOT_LEADER promises the write was never proposed (safe to retry
-      // elsewhere); here it was, and may still commit.
-      this.#proposals.rejectAll(
-        new UkvError("TIMEOUT", `Node ${this.nodeId} lost the leadership of group ${this.groupId} before the write committed: outcome unknown`),
-      );
-    }
+    return wasLeader && role !== Role.Leader;
   }
 }
 
@@ -1139,6 +1151,8 @@ interface InFlightReady {
   /** The append made for this Ready (null: nothing to write, or a snapshot not installed yet). */
   persisted: Promise<void> | null;
   startedMs: number;
+  /** This Ready ended our leadership: proposals below this sequence fail when it finishes (0: none). */
+  rejectProposalsBelow: number;
 }
 
 function cloneMembership(membership: GroupMembership): GroupMembership {
