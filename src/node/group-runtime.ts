@@ -65,6 +65,8 @@ export interface GroupRuntimeOptions {
   onApplied?(appliedIndex: number): void;
   /** Called once this replica learned it was removed from its group (the store then deletes it). */
   onRemoved?(): void;
+  /** Called when the leader this replica knows changed (0: none known); requests waiting for one retry at once. */
+  onLeaderChanged?(leader: number): void;
   /**
    * Quiescence: a leader whose group stayed idle and fully replicated this many ticks tells its
    * followers, and they all stop ticking until the next message or request (0 = never). Default 0.
@@ -1136,8 +1138,10 @@ export class GroupRuntime {
       this.#logger.info({ event: "role_changed", role, leader, term: this.#raw.status().term });
     }
     if (role !== this.#role) this.#options.probe?.roleChanged(role, this.#raw.termAndCommit().term);
+    const leaderChanged = leader !== this.#leader;
     this.#role = role;
     this.#leader = leader;
+    if (leaderChanged) this.#options.onLeaderChanged?.(leader);
     return wasLeader && role !== Role.Leader;
   }
 }

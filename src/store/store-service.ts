@@ -85,6 +85,11 @@ export class StoreService {
     return runtime !== null && runtime.leaderId() !== 0 && !runtime.summary().removed;
   }
 
+  /** Resolves when this store's replica of `shardId` learns of a leader, or after timeoutMs. */
+  waitForLeader(shardId: number, timeoutMs: number): Promise<void> {
+    return this.#store.waitForLeader(shardId, timeoutMs);
+  }
+
   /** The leader this store's replica of `shardId` follows (another store), or null. */
   leaderOf(shardId: number): CachedLeader | null {
     const runtime = this.#store.replica(shardId);
