@@ -627,6 +627,21 @@ export class GroupRuntime {
     return this.#role === Role.Leader;
   }
 
+  /** Removed from its group: serves nothing (cheap, per request; summary() has it too). */
+  isRemoved(): boolean {
+    return this.#removed;
+  }
+
+  /** The core's current term. */
+  currentTerm(): number {
+    return this.#raw.termAndCommit().term;
+  }
+
+  /** A member's client address, without copying the membership (the request path asks per request). */
+  memberClientAddress(memberId: number): string | null {
+    return this.#membership.addresses.get(memberId)?.clientAddress ?? null;
+  }
+
   leaderId(): number {
     return this.#leader;
   }

@@ -72,17 +72,19 @@ export class StoreService {
   /** The router's hook: serve without a hop when this store can, else null. */
   tryServe(shardId: number, request: RouteFields): Promise<KvResponse> | null {
     const runtime = this.#store.replica(shardId);
-    if (runtime === null) return null;
-    const status = runtime.status();
-    if (status.removed) return null;
+    // Cheap checks only: this runs for every request the store's router sees.
+    if (runtime === null || runtime.isRemoved()) return null;
     const followerRead = request.op === "GET" && !request.linearizable;
     if (!followerRead && !runtime.isLeader()) return null;
-    return this.serveLocal(shardId, { ...request, id: 0 });
+    // The router picked shardId from this same topology in this same turn: the owner check of
+    // serveLocal (for requests forwarded by other stores, whose placement may be stale) would
+    // only hash the key a second time.
+    return this.serveLocal(shardId, { ...request, id: 0 }, true);
   }
 
   knowsLeader(shardId: number): boolean {
     const runtime = this.#store.replica(shardId);
-    return runtime !== null && runtime.leaderId() !== 0 && !runtime.summary().removed;
+    return runtime !== null && runtime.leaderId() !== 0 && !runtime.isRemoved();
   }
 
   /** Resolves when this store's replica of `shardId` learns of a leader, or after timeoutMs. */
@@ -96,15 +98,15 @@ export class StoreService {
     if (runtime === null || runtime.isLeader()) return null;
     const leaderId = runtime.leaderId();
     if (leaderId === 0) return null;
-    const address = runtime.membership().addresses.get(leaderId)?.clientAddress;
-    return address === undefined ? null : { memberId: leaderId, address, term: runtime.summary().term };
+    const address = runtime.memberClientAddress(leaderId);
+    return address === null ? null : { memberId: leaderId, address, term: runtime.currentTerm() };
   }
 
   /** A GET, SET or DELETE for shard `shardId`, served by this store's replica of it. */
-  async serveLocal(shardId: number, request: KvRequest): Promise<KvResponse> {
+  async serveLocal(shardId: number, request: KvRequest, ownerChecked = false): Promise<KvResponse> {
     try {
       const runtime = this.#replicaOf(shardId);
-      const owner = shardOfKey(this.#topology.current(), request.key).id;
+      const owner = ownerChecked ? shardId : shardOfKey(this.#topology.current(), request.key).id;
       if (owner !== shardId) {
         throw new UkvError("WRONG_SHARD", `Key belongs to shard ${owner}, not ${shardId} (topology epoch ${this.#topology.current().epoch})`, { data: { shardId: owner } });
       }
