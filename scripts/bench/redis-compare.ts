@@ -16,6 +16,7 @@
 // from Debian if missing.
 //
 // Usage: bun scripts/bench/redis-compare.ts [--requests-scale 1] [--port-base P] [--only resp|smart]
+//                                          [--tests set,get] [--binary dist/ukv] [--no-redis]
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -58,14 +59,16 @@ const option = (flag: string): string | undefined => {
 const requestsScale = Number(option("--requests-scale") ?? 1);
 const portBaseOption = option("--port-base");
 const only = option("--only");
+const tests = (option("--tests") ?? "set,get").toUpperCase().split(",");
+const withRedis = !argv.includes("--no-redis");
 const cases: Case[] = [];
-for (const test of ["SET", "GET"] as const) {
+for (const test of (["SET", "GET"] as const).filter((name) => tests.includes(name))) {
   const getFactor = test === "GET" ? 2 : 1;
   cases.push({ label: `${test} -c 1`, test, clients: 1, pipeline: 1, requests: 3000 * getFactor });
   cases.push({ label: `${test} -c 50`, test, clients: 50, pipeline: 1, requests: 20_000 * getFactor });
   cases.push({ label: `${test} -c 50 -P 16`, test, clients: 50, pipeline: 16, requests: 100_000 * getFactor });
 }
-const ukvBinary = resolve(import.meta.dir, "../../dist/ukv");
+const ukvBinary = resolve(option("--binary") ?? resolve(import.meta.dir, "../../dist/ukv"));
 const children: Subprocess[] = [];
 const keySpace = 100_000;
 const valueBytes = new Uint8Array(100).fill(0x78);
@@ -285,8 +288,8 @@ async function main(): Promise<void> {
     smartClient = new ShardedClient({ topologySource: source, requestTimeoutMs: 5000 });
     const client = smartClient;
     for (const benchCase of cases) {
-      record("redis-fsync", benchCase.label, runRedisBenchmark(fsync.port, benchCase));
-      record("redis-plain", benchCase.label, runRedisBenchmark(plain.port, benchCase));
+      if (withRedis) record("redis-fsync", benchCase.label, runRedisBenchmark(fsync.port, benchCase));
+      if (withRedis) record("redis-plain", benchCase.label, runRedisBenchmark(plain.port, benchCase));
       if (only !== "smart") record("ukv-resp", benchCase.label, await measureUkv(started, benchCase, () => runRedisBenchmark(started.respPort, benchCase)));
       if (only !== "resp") record("ukv-smart", benchCase.label, await measureUkv(started, benchCase, () => runSmartClient(client, benchCase)));
     }

@@ -50,6 +50,11 @@ export interface ShardRoutingOptions {
    * knows none). Fresher than any cache after an election, and free: consulted before the cache.
    */
   localLeader?: (shardId: number) => CachedLeader | null;
+  /**
+   * Inside a store: waits between retries end early when the store's replica of the shard learns
+   * of a leader (an election), instead of sleeping out the whole backoff.
+   */
+  waitForLeader?: (shardId: number, timeoutMs: number) => Promise<void>;
 }
 
 export const retryWindowMsDefault = 3000;
@@ -72,6 +77,7 @@ export class ShardRouting {
   readonly #failureQuarantineMs: number;
   readonly #gate: RoutingGate | null;
   readonly #localLeader: ((shardId: number) => CachedLeader | null) | null;
+  readonly #waitForLeader: ((shardId: number, timeoutMs: number) => Promise<void>) | null;
   readonly #discoveries = new Map<number, Promise<CachedLeader | null>>();
   readonly #readCursors = new Map<number, number>();
 
@@ -87,6 +93,7 @@ export class ShardRouting {
     this.#failureQuarantineMs = options.failureQuarantineMs ?? 2000;
     this.#gate = options.gate ?? null;
     this.#localLeader = options.localLeader ?? null;
+    this.#waitForLeader = options.waitForLeader ?? null;
     assert(this.#retryWindowMs >= 0, "the retry window is not negative");
     assert(this.#backoffMsMin > 0 && this.#backoffMsMin <= this.#backoffMsMax, "backoff bounds are ordered");
   }
@@ -232,7 +239,8 @@ export class ShardRouting {
       }
       // A closed pool answers UNREACHABLE at once: retrying would only hold its closer up.
       if (this.#pool.nowMs() >= deadlineMs || this.#pool.closed) break;
-      await sleep(this.#backoffMs(retryIndex++));
+      const backoffMs = this.#backoffMs(retryIndex++);
+      await (this.#waitForLeader === null ? sleep(backoffMs) : this.#waitForLeader(shard.id, backoffMs));
       hopCount = 0;
     }
     const reason = last === null ? "no leader found" : `last answer ${last.code}${last.message === "" ? "" : `: ${last.message}`}`;

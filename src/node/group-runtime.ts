@@ -69,6 +69,8 @@ export interface GroupRuntimeOptions {
   onApplied?(appliedIndex: number): void;
   /** Called once this replica learned it was removed from its group (the store then deletes it). */
   onRemoved?(): void;
+  /** Called when the leader this replica knows changed (0: none known); requests waiting for one retry at once. */
+  onLeaderChanged?(leader: number): void;
   /**
    * A split was applied: the store creates the new shard's replica here from `child` (its range
    * and membership, and the keys that moved to it). Until the promise settles this replica takes
@@ -758,6 +760,21 @@ export class GroupRuntime {
     return this.#role === Role.Leader;
   }
 
+  /** Removed from its group: serves nothing (cheap, per request; summary() has it too). */
+  isRemoved(): boolean {
+    return this.#removed;
+  }
+
+  /** The core's current term. */
+  currentTerm(): number {
+    return this.#raw.termAndCommit().term;
+  }
+
+  /** A member's client address, without copying the membership (the request path asks per request). */
+  memberClientAddress(memberId: number): string | null {
+    return this.#membership.addresses.get(memberId)?.clientAddress ?? null;
+  }
+
   leaderId(): number {
     return this.#leader;
   }
@@ -877,7 +894,7 @@ export class GroupRuntime {
 
   /** The part of a Ready that need not wait for earlier ones: soft state, a leader's sends, the append. */
   #issue(ready: Ready): InFlightReady {
-    if (ready.softState !== null) this.#onSoftState(ready.softState.role, ready.softState.leader);
+    const lostLeadership = ready.softState !== null && this.#onSoftState(ready.softState.role, ready.softState.leader);
     if (ready.hardState !== null) this.#term = ready.hardState.term;
     const startedMs = this.#clock.nowMs();
     // A leader sends before persisting (Raft thesis 10.2.1): its own entries count towards a
@@ -889,7 +906,16 @@ export class GroupRuntime {
     if (sendFirst) this.#send(messages);
     else if (this.#options.testOnly !== undefined) messages = this.#testOnlyBreakOrder(ready);
     const batch = this.#walBatch(ready);
-    const item: InFlightReady = { ready, messages: sendFirst ? [] : messages, batch, persisted: null, startedMs };
+    const item: InFlightReady = {
+      ready,
+      messages: sendFirst ? [] : messages,
+      batch,
+      persisted: null,
+      startedMs,
+      // Failed once this Ready finishes, not now: the earlier Readies still in flight may apply
+      // (and so acknowledge) some of them.
+      rejectProposalsBelow: lostLeadership ? this.#proposals.nextSequence : 0,
+    };
     // A snapshot is installed (and the log reset) once every earlier Ready finished; the
     // entries that come with it are appended after that, in #complete.
     if (ready.snapshot === null) this.#startAppend(item);
@@ -974,6 +1000,15 @@ export class GroupRuntime {
   /** After its append is durable: send (non-leaders), apply, confirm reads. */
   async #finish(item: InFlightReady): Promise<void> {
     const ready = item.ready;
+    if (item.rejectProposalsBelow > 0) {
+      // Our proposals may still commit under the next leader, or not: the outcome is unknown.
+      // TIMEOUT, not NOT_LEADER: NOT_LEADER promises the write was never proposed (safe to retry
+      // elsewhere); here it was, and may still commit.
+      this.#proposals.rejectBelow(
+        item.rejectProposalsBelow,
+        new UkvError("TIMEOUT", `Node ${this.nodeId} lost the leadership of group ${this.groupId} before the write committed: outcome unknown`),
+      );
+    }
     if (ready.entries.length > 0) this.#storage.append(ready.entries);
     if (ready.hardState !== null) this.#options.probe?.committed(ready.hardState.term, ready.hardState.commit);
     const persistedMs = this.#clock.nowMs();
@@ -1352,23 +1387,19 @@ export class GroupRuntime {
     this.#options.metrics?.snapshotTaken();
   }
 
-  #onSoftState(role: Role, leader: number): void {
+  /** Returns whether this replica stopped leading. */
+  #onSoftState(role: Role, leader: number): boolean {
     const wasLeader = this.#role === Role.Leader;
     if (role !== this.#role || leader !== this.#leader) {
       this.#logger.info({ event: "role_changed", role, leader, term: this.#raw.status().term });
     }
     if (role !== this.#role) this.#options.probe?.roleChanged(role, this.#raw.termAndCommit().term);
-    if (leader !== this.#leader && leader !== 0) this.#options.metrics?.leaderChanged();
+    const leaderChanged = leader !== this.#leader;
+    if (leaderChanged && leader !== 0) this.#options.metrics?.leaderChanged();
     this.#role = role;
     this.#leader = leader;
-    if (wasLeader && role !== Role.Leader) {
-      // Our proposals may still commit under the next leader, or not: the outcome is unknown.
-      // TIMEOUT, not NOT_LEADER: NOT_LEADER promises the write was never proposed (safe to retry
-      // elsewhere); here it was, and may still commit.
-      this.#proposals.rejectAll(
-        new UkvError("TIMEOUT", `Node ${this.nodeId} lost the leadership of group ${this.groupId} before the write committed: outcome unknown`),
-      );
-    }
+    if (leaderChanged) this.#options.onLeaderChanged?.(leader);
+    return wasLeader && role !== Role.Leader;
   }
 }
 
@@ -1381,6 +1412,8 @@ interface InFlightReady {
   /** The append made for this Ready (null: nothing to write, or a snapshot not installed yet). */
   persisted: Promise<void> | null;
   startedMs: number;
+  /** This Ready ended our leadership: proposals below this sequence fail when it finishes (0: none). */
+  rejectProposalsBelow: number;
 }
 
 function cloneMembership(membership: GroupMembership): GroupMembership {

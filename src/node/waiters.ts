@@ -67,6 +67,16 @@ export class ProposalWaiters {
     for (const [sequence] of this.#waiters) this.reject(sequence, error);
     assert(this.#waiters.size === 0, "every proposal waiter settled");
   }
+
+  /** The sequence the next add() hands out: every waiter so far is below it. */
+  get nextSequence(): number {
+    return this.#sequenceNext;
+  }
+
+  /** Rejects the waiters added before nextSequence was `bound`. */
+  rejectBelow(bound: number, error: Error): void {
+    for (const [sequence] of this.#waiters) if (sequence < bound) this.reject(sequence, error);
+  }
 }
 
 interface ReadWaiter extends Waiter {

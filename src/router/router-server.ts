@@ -28,6 +28,8 @@ export interface LocalReplicas {
    * evidence of quorum that overrides a health probe which merely timed out on a busy store.
    */
   knowsLeader(shardId: number): boolean;
+  /** Resolves when this store's replica of the shard learns of a leader, or after timeoutMs. */
+  waitForLeader?(shardId: number, timeoutMs: number): Promise<void>;
 }
 
 export interface RouterServerOptions {
@@ -133,6 +135,7 @@ export class RouterServer {
       ...(options.retryWindowMs === undefined ? {} : { retryWindowMs: options.retryWindowMs }),
       ...(options.backoffMsMax === undefined ? {} : { backoffMsMax: options.backoffMsMax }),
       ...(options.local === undefined ? {} : { localLeader: (shardId: number) => options.local?.leaderOf(shardId) ?? null }),
+      ...(options.local?.waitForLeader === undefined ? {} : { waitForLeader: options.local.waitForLeader.bind(options.local) }),
     });
     const electionTimeoutMs = options.electionTimeoutMs;
     monitor = new ShardHealthMonitor({

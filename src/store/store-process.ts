@@ -139,6 +139,7 @@ export class StoreProcess {
           tryServe: (shardId, request) => local.tryServe(shardId, request),
           leaderOf: (shardId) => local.leaderOf(shardId),
           knowsLeader: (shardId) => local.knowsLeader(shardId),
+          waitForLeader: (shardId, timeoutMs) => local.waitForLeader(shardId, timeoutMs),
         },
         logger,
       });

@@ -78,17 +78,23 @@ export class StoreService {
   /** The router's hook: serve without a hop when this store can, else null. */
   tryServe(shardId: number, request: RouteFields): Promise<KvResponse> | null {
     const runtime = this.#store.replica(shardId);
-    if (runtime === null) return null;
-    const status = runtime.status();
-    if (status.removed) return null;
+    // Cheap checks only: this runs for every request the store's router sees.
+    if (runtime === null || runtime.isRemoved()) return null;
     const followerRead = request.op === "GET" && !request.linearizable;
     if (!followerRead && !runtime.isLeader()) return null;
+    // serveLocal still checks the key against the replica's own range: the router's topology
+    // may trail a split, and the parent's table no longer holds the keys that moved.
     return this.serveLocal(shardId, { ...request, id: 0 });
   }
 
   knowsLeader(shardId: number): boolean {
     const runtime = this.#store.replica(shardId);
-    return runtime !== null && runtime.leaderId() !== 0 && !runtime.summary().removed;
+    return runtime !== null && runtime.leaderId() !== 0 && !runtime.isRemoved();
+  }
+
+  /** Resolves when this store's replica of `shardId` learns of a leader, or after timeoutMs. */
+  waitForLeader(shardId: number, timeoutMs: number): Promise<void> {
+    return this.#store.waitForLeader(shardId, timeoutMs);
   }
 
   /** The leader this store's replica of `shardId` follows (another store), or null. */
@@ -97,8 +103,8 @@ export class StoreService {
     if (runtime === null || runtime.isLeader()) return null;
     const leaderId = runtime.leaderId();
     if (leaderId === 0) return null;
-    const address = runtime.membership().addresses.get(leaderId)?.clientAddress;
-    return address === undefined ? null : { memberId: leaderId, address, term: runtime.summary().term };
+    const address = runtime.memberClientAddress(leaderId);
+    return address === null ? null : { memberId: leaderId, address, term: runtime.currentTerm() };
   }
 
   /** A GET, SET, DELETE or KEYED for shard `shardId`, served by this store's replica of it. */

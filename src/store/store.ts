@@ -27,6 +27,7 @@ import { Table } from "../storage/table.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
 import { readManifest, writeManifest, type StoreManifest } from "./store-manifest.ts";
 import { buildMutationTestOnly } from "./build-mutation.ts";
+import { LeaderSignal } from "./leader-signal.ts";
 
 export interface StoreOptions {
   config: ClusterConfig;
@@ -61,6 +62,7 @@ export class Store {
   readonly #lock: DirLock;
   readonly #manifest: StoreManifest;
   readonly #replicas = new Map<number, GroupRuntime>();
+  readonly #leaderSignal = new LeaderSignal();
   /** Replicas being created or deleted: one change per group at a time. */
   readonly #changing = new Map<number, Promise<void>>();
   readonly #fastFailover: boolean;
@@ -199,6 +201,11 @@ export class Store {
     return { id: this.storeId, ...this.self.advertised };
   }
 
+  /** Resolves when this store's replica of `groupId` learns of a leader, or after timeoutMs. */
+  waitForLeader(groupId: number, timeoutMs: number): Promise<void> {
+    return this.#leaderSignal.wait(groupId, timeoutMs);
+  }
+
   logStats(): ReturnType<StoreLog["stats"]> {
     return this.#log.stats();
   }
@@ -262,6 +269,9 @@ export class Store {
       ...(preferredLeaderOf(config, groupId) === null ? {} : { preferredLeader: preferredLeaderOf(config, groupId)! }),
       onMembershipChanged: (changed) => {
         for (const [id, address] of changed.addresses) if (id !== this.storeId) this.#learnPeer(id, address.raftAddress);
+      },
+      onLeaderChanged: (leader) => {
+        if (leader !== 0) this.#leaderSignal.notify(groupId);
       },
       onRemoved: () => {
         // Not from inside the Ready loop that applied the removal: the replica is closed first.
