@@ -242,5 +242,5 @@ export class ShardRouting {
 
 /** SET, DELETE and KEYED: applying one twice, at different times, is not the same as applying it once. */
 function isWrite(request: RouteFields): boolean {
-  return request.op === "SET" || request.op === "DELETE" || request.op === "KEYED";
+  return request.op === "SET" || request.op === "DELETE" || request.op === "KEYED" || request.op === "FLUSH";
 }

@@ -915,6 +915,14 @@ export class GroupRuntime {
         this.#applyConfChange(entry);
       } else if (entry.data.byteLength > 0) {
         const command = decodeCommand(entry.data);
+        if (command.op === CommandOp.Flush) {
+          flush();
+          this.table.clear();
+          if (command.proposerId === this.nodeId) this.#proposals.resolve(command.sequence);
+          this.#appliedIndex = entry.index;
+          this.#options.probe?.entryApplied(entry);
+          continue;
+        }
         if (command.op === CommandOp.Keyed) {
           // Reads the table as the entries before left it: everything pending goes in first.
           flush();

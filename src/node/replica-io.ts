@@ -52,6 +52,8 @@ export interface ReplicaStateMachine {
   /** A bounded page of a slot-order walk (SCAN, active expiry): see Table.scan. */
   scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage;
   count(): number;
+  /** Removes every entry (FLUSHDB). */
+  clear(): void;
   bytesUsed(): number;
   close(): void;
 }

@@ -104,6 +104,8 @@ export class StoreProcess {
         // INFO's used_memory: the bytes of the tables of every replica this store hosts.
         const backend: RespBackend = {
           route: (request) => router.route(request),
+          routeShard: (shardId, request) => router.routeShard(shardId, request),
+          shardIds: () => router.shardIds(),
           shardIdOf: (key) => router.shardIdOf(key),
           view: () => router.view(),
           tableBytesUsed: () => store.replicas().reduce((sum, { runtime }) => sum + runtime.table.bytesUsed(), 0),

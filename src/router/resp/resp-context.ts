@@ -14,6 +14,10 @@ export interface RespBackend {
   /** One GET, SET or DELETE through the router's gate and shard queue; never rejects. */
   route(request: RouteFields): Promise<KvResponse>;
   shardIdOf(key: Uint8Array): number;
+  /** A request for a whole shard (SCAN, FLUSH) to its leader, through the same gate and queue; never rejects. */
+  routeShard(shardId: number, request: RouteFields): Promise<KvResponse>;
+  /** The shards of the current topology, by id. */
+  shardIds(): number[];
   view(): RouterView;
   /** Bytes held by the tables of the replicas in this process (a store); absent in a router, which holds none. */
   tableBytesUsed?(): number;
