@@ -54,6 +54,8 @@ export interface ClusterConfig {
   /** The initial shards, always filled: from `shards` of the file, or computed by placeShards from initialShards + replication. */
   shards: ShardPlacement[];
   router: { clientAddress: string; respAddress: string | null } | null;
+  /** RESP clients must AUTH with this password first (absent or null: no password). */
+  requirepass?: string | null;
 }
 
 /** The one CONFIG_INVALID error listing every problem of `sourceName` as `<sourceName>: <path>: <reason>`. */
@@ -145,6 +147,7 @@ function fromParsed(parsed: ParsedClusterConfig, baseDir: string): ClusterConfig
     allowSmallGroups: parsed.allowSmallGroups,
     shards,
     router: parsed.router === null ? null : { clientAddress: parsed.router.clientAddress, respAddress: parsed.router.respAddress },
+    requirepass: parsed.requirepass,
   };
 }
 
@@ -205,6 +208,7 @@ export function renderClusterConfig(config: ClusterConfig): string {
     allowSmallGroups: config.allowSmallGroups,
     shards: config.shards,
     router: config.router,
+    ...(config.requirepass === undefined || config.requirepass === null ? {} : { requirepass: config.requirepass }),
   };
   // No anchors for shared objects: the loader allows few aliases (yamlAliasCountMax).
   return header + stringify(file, { lineWidth: 0, aliasDuplicateObjects: false });

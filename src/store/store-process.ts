@@ -110,7 +110,7 @@ export class StoreProcess {
           view: () => router.view(),
           tableBytesUsed: () => store.replicas().reduce((sum, { runtime }) => sum + runtime.table.bytesUsed(), 0),
         };
-        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger });
+        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null });
         started.push(resp);
       }
       if (options.joining !== undefined) await register(store, metaAddresses);

@@ -22,6 +22,8 @@ import { errorReply, RespWriter, type RespProtocol, type RespReply } from "./res
 import { RespParser, type RespParserLimits } from "./resp-parser.ts";
 
 const queuedReply: RespReply = { type: "simple", text: "QUEUED" };
+/** What a client may send before AUTH when a password is required (Redis: AUTH, HELLO, QUIT, RESET). */
+const preAuthNames: ReadonlySet<string> = new Set(["auth", "hello", "quit"]);
 
 interface ReplySlot {
   reply: RespReply | null;
@@ -37,6 +39,8 @@ export interface RespConnectionOptions {
   stats: RespServerStats;
   logger: Logger;
   onClosed(): void;
+  /** The password clients must AUTH with first; null: none. */
+  requirepass?: string | null;
 }
 
 /** The parser limits of a client connection (the RESP fuzzer parses with these too). */
@@ -60,7 +64,7 @@ export class RespConnection extends ServedConnection {
   constructor(socket: Socket, options: RespConnectionOptions) {
     super(socket, options.onClosed);
     this.#options = options;
-    this.#session = newSession(options.sessionId);
+    this.#session = newSession(options.sessionId, options.requirepass ?? null);
   }
 
   get pendingCount(): number {
@@ -106,6 +110,10 @@ export class RespConnection extends ServedConnection {
   #execute(args: Uint8Array[]): void {
     this.#options.stats.commandCountTotal++;
     const spec = this.#options.table.resolve(args);
+    if (!this.#session.authenticated && !("type" in spec) && !preAuthNames.has(spec.name)) {
+      this.#pushSlot({ reply: errorReply("NOAUTH Authentication required."), protocol: this.#session.protocol, closeAfter: false });
+      return;
+    }
     const queue = this.#session.multi;
     if ("type" in spec) {
       // Redis: an unknown command or a wrong arity inside MULTI makes EXEC fail (EXECABORT).

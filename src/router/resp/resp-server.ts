@@ -20,6 +20,8 @@ export interface RespServerOptions {
   logger: Logger;
   /** How long close() waits for answers in flight. Default drainTimeoutMsDefault (connection-server.ts). */
   drainTimeoutMs?: number;
+  /** Clients must AUTH with this password before other commands (null or absent: no password). */
+  requirepass?: string | null;
 }
 
 export class RespServer {
@@ -49,7 +51,7 @@ export class RespServer {
       ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
       open: (socket, onClosed) => {
         stats.connectionCountTotal++;
-        return new RespConnection(socket, { sessionId: nextSessionId++, table, backend: options.backend, stats, logger, onClosed });
+        return new RespConnection(socket, { sessionId: nextSessionId++, table, backend: options.backend, stats, logger, onClosed, requirepass: options.requirepass ?? null });
       },
       refuse: (socket, reason) => {
         stats.rejectedConnectionCountTotal++;
