@@ -6,6 +6,9 @@
 // options, HELLO versions, CLIENT subcommands, CONFIG GET patterns...) sees the mutated bytes too.
 // A command that throws anything but a typed error would reach the client as
 // "ERR internal error": that is a failure here, as is any parser throw.
+import { decodeKeyedTransaction, encodeKeyedReply, executeKeyedTransaction, withNow } from "../kv/keyed-commands.ts";
+import { decodeShardScanRequest, encodeShardScanPage } from "../kv/shard-scan.ts";
+import { encodeStoredValue, liveValue } from "../kv/stored-value.ts";
 import type { RouteFields } from "../client/shard-routing.ts";
 import { CommandTable } from "../router/resp/resp-commands.ts";
 import { respConnectionParserLimits } from "../router/resp/resp-connection.ts";
@@ -38,13 +41,23 @@ class MemoryBackend implements RespBackend {
     const name = keyName(request.key);
     switch (request.op) {
       case "GET": {
-        const value = this.#data.get(name);
-        return value === undefined ? makeKvResponse(0, "NOT_FOUND") : makeKvResponse(0, "OK", { value });
+        const value = liveValue(this.#data.get(name) ?? null, Date.now());
+        return value === null ? makeKvResponse(0, "NOT_FOUND") : makeKvResponse(0, "OK", { value: value.payload });
       }
       case "SET":
         if (this.#data.size >= backendKeyCountMax) this.#data.clear();
-        this.#data.set(name, request.value.slice());
+        this.#data.set(name, encodeStoredValue(request.value, null));
         return makeKvResponse(0, "OK");
+      case "KEYED": {
+        // The state machine's own code, as a shard leader runs it.
+        const result = executeKeyedTransaction(decodeKeyedTransaction(withNow(request.value, Date.now())), (key) => this.#data.get(keyName(key)) ?? null);
+        if (this.#data.size >= backendKeyCountMax) this.#data.clear();
+        for (const op of result.ops) {
+          if (op.kind === "delete") this.#data.delete(keyName(op.key));
+          else this.#data.set(keyName(op.key), op.value);
+        }
+        return makeKvResponse(0, "OK", { value: encodeKeyedReply(result.reply) });
+      }
       case "DELETE":
         this.#data.delete(name);
         return makeKvResponse(0, "OK");
@@ -55,6 +68,22 @@ class MemoryBackend implements RespBackend {
 
   shardIdOf(): number {
     return 1;
+  }
+
+  shardIds(): number[] {
+    return [1];
+  }
+
+  async routeShard(_shardId: number, request: RouteFields): Promise<KvResponse> {
+    if (request.op === "FLUSH") {
+      this.#data.clear();
+      return makeKvResponse(0, "OK");
+    }
+    const scan = decodeShardScanRequest(request.value);
+    const names = [...this.#data.keys()];
+    const end = Math.min(names.length, scan.slot + scan.slotCountMax);
+    const keys = names.slice(scan.slot, end).map((name) => Buffer.from(name, "latin1"));
+    return makeKvResponse(0, "OK", { value: encodeShardScanPage({ layout: 1, next: end, capacity: names.length, keyCount: names.length, keys }) });
   }
 
   view(): RouterView {

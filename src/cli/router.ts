@@ -70,7 +70,7 @@ export class RouterCommand extends Command {
         const respParsed = parseAddress(respAddress);
         roles.set(`${respParsed.host}:${respParsed.port}`, "router's RESP address");
         try {
-          resp = await RespServer.start({ backend: router, host: respParsed.host, port: respParsed.port, logger: rootLogger });
+          resp = await RespServer.start({ backend: router, host: respParsed.host, port: respParsed.port, logger: rootLogger, requirepass: config.requirepass ?? null });
         } catch (error) {
           await router.close();
           throw error;

@@ -276,7 +276,7 @@ function hasKey(request: RouteFields): boolean {
   return request.op === "GET" || request.op === "SET" || request.op === "DELETE" || request.op === "KEYED";
 }
 
-/** SET, DELETE, KEYED and BATCH_SET: applying one twice, at different times, is not the same as applying it once. */
+/** SET, DELETE, KEYED, FLUSH and BATCH_SET: applying one twice, at different times, is not the same as applying it once. */
 function isWrite(request: RouteFields): boolean {
-  return request.op === "SET" || request.op === "DELETE" || request.op === "KEYED" || request.op === "BATCH_SET";
+  return request.op === "SET" || request.op === "DELETE" || request.op === "KEYED" || request.op === "FLUSH" || request.op === "BATCH_SET";
 }

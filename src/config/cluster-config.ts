@@ -62,6 +62,8 @@ export interface ClusterConfig {
   router: { clientAddress: string; respAddress: string | null } | null;
   /** The coordinator's settings as the file gives them (absent: every default). */
   coordinator?: { enabled?: boolean; intervalMs?: number; splitKeys?: number; splitWritesPerSec?: number; movesPerStoreMax?: number };
+  /** RESP clients must AUTH with this password first (absent or null: no password). */
+  requirepass?: string | null;
 }
 
 /** The one CONFIG_INVALID error listing every problem of `sourceName` as `<sourceName>: <path>: <reason>`. */
@@ -157,6 +159,7 @@ function fromParsed(parsed: ParsedClusterConfig, baseDir: string): ClusterConfig
     shards,
     router: parsed.router === null ? null : { clientAddress: parsed.router.clientAddress, respAddress: parsed.router.respAddress },
     ...(parsed.coordinator === undefined ? {} : { coordinator: { ...parsed.coordinator } }),
+    requirepass: parsed.requirepass,
   };
 }
 
@@ -220,6 +223,7 @@ export function renderClusterConfig(config: ClusterConfig): string {
     shards: config.shards,
     router: config.router,
     ...(config.coordinator === undefined ? {} : { coordinator: config.coordinator }),
+    ...(config.requirepass === undefined || config.requirepass === null ? {} : { requirepass: config.requirepass }),
   };
   // No anchors for shared objects: the loader allows few aliases (yamlAliasCountMax).
   return header + stringify(file, { lineWidth: 0, aliasDuplicateObjects: false });

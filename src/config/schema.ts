@@ -107,6 +107,8 @@ export const clusterConfigSchema = z.strictObject({
       movesPerStoreMax: boundedInt(1, 64).optional(),
     })
     .optional(),
+  // Issue 15: the password every RESP client must give (AUTH, HELLO AUTH) before any other command.
+  requirepass: z.string().min(1, { error: "must not be empty (leave it out for no password)" }).max(512, { error: "must be at most 512 characters" }).nullable().default(null),
 });
 
 export type ParsedClusterConfig = z.output<typeof clusterConfigSchema>;

@@ -11,6 +11,8 @@ export enum CommandOp {
   // Issue 15 (Redis commands) owns 3..49.
   /** A read-modify-write transaction on keys of this shard (src/node/keyed-commands.ts); value: its encoding, key: its first key. */
   Keyed = 3,
+  /** FLUSHDB: removes every key of this shard; key and value empty. */
+  Flush = 4,
   /** Many SETs of one shard in one entry, applied together (batch-command.ts has the layout). */
   BatchSet = 50,
   // 60..69: range administration (issue 14).
@@ -34,7 +36,7 @@ function valueSizeLimit(op: number): number {
   return op === CommandOp.Keyed ? keyedCommandSizeBytesMax : valueSizeBytesMax;
 }
 
-const knownOps = new Set<number>([CommandOp.Set, CommandOp.Delete, CommandOp.Keyed, CommandOp.Split]);
+const knownOps = new Set<number>([CommandOp.Set, CommandOp.Delete, CommandOp.Keyed, CommandOp.Flush, CommandOp.Split]);
 
 export function checkKeyValue(key: Uint8Array, value: Uint8Array, valueLimitBytes = valueSizeBytesMax): void {
   if (key.byteLength === 0) throw new UkvError("BAD_REQUEST", "Key must not be empty");
@@ -51,7 +53,7 @@ export function checkKeyValue(key: Uint8Array, value: Uint8Array, valueLimitByte
 }
 
 export function encodeCommand(command: Command): Uint8Array {
-  checkKeyValue(command.key, command.value, valueSizeLimit(command.op));
+  if (command.op !== CommandOp.Flush) checkKeyValue(command.key, command.value, valueSizeLimit(command.op));
   const bytes = new Uint8Array(headerSizeBytes + command.key.byteLength + 4 + command.value.byteLength);
   const view = new DataView(bytes.buffer);
   view.setUint8(0, commandVersion);

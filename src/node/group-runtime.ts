@@ -1203,6 +1203,14 @@ export class GroupRuntime {
           this.#options.probe?.entryApplied(entry);
           continue;
         }
+        if (command.op === CommandOp.Flush) {
+          flush();
+          this.table.clear();
+          if (command.proposerId === this.nodeId) this.#proposals.resolve(command.sequence);
+          this.#appliedIndex = entry.index;
+          this.#options.probe?.entryApplied(entry);
+          continue;
+        }
         const keyed = command.op === CommandOp.Keyed ? decodeKeyedTransaction(command.value) : null;
         const stray = (keyed === null ? [command.key] : keysOfTransaction(keyed)).find((key) => !this.ownsKey(key));
         if (stray !== undefined) {

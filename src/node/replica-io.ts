@@ -56,6 +56,8 @@ export interface ReplicaStateMachine {
   /** How many keys hash into [low, high] and their median hash (null for none): a split's default point. */
   medianHash(low: bigint, high: bigint): { count: number; median: bigint | null };
   count(): number;
+  /** Removes every entry (FLUSHDB). */
+  clear(): void;
   bytesUsed(): number;
   close(): void;
 }

@@ -247,13 +247,29 @@ export class RouterServer {
 
   /** Routes one request (STATUS: the router's view); never rejects. */
   async handle(request: KvRequest): Promise<KvResponse> {
-    const gate = this.#gate;
-    assert(gate !== null, "the gate is set at start");
     if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(this.view()) });
     if (request.op === "ADMIN" || request.op === "TOPOLOGY" || request.op === "BATCH_SET") {
       return makeKvResponse(request.id, "BAD_REQUEST", { message: `${request.op} goes to a store, not through the router` });
     }
-    const shard = this.#routing.shardFor(request.key);
+    if (request.op === "SCAN" || request.op === "FLUSH") return { ...(await this.routeShard(request.shard ?? 0, request)), id: request.id };
+    return this.#routeTo(this.#routing.shardFor(request.key), request);
+  }
+
+  /** Routes a request for a whole shard (SCAN, FLUSH) to its leader, through the same gate and queue; never rejects. */
+  routeShard(shardId: number, request: RouteFields): Promise<KvResponse> {
+    const shard = this.#topology.current().shards.get(shardId);
+    if (shard === undefined) return Promise.resolve(makeKvResponse(0, "WRONG_SHARD", { message: `No shard ${shardId} in topology epoch ${this.#topology.current().epoch}` }));
+    return this.#routeTo(shard, { ...request, id: 0, shard: shardId });
+  }
+
+  /** The shards of the current topology, by id. */
+  shardIds(): number[] {
+    return [...this.#topology.current().shards.keys()].sort((a, b) => a - b);
+  }
+
+  async #routeTo(shard: TopologyShard, request: KvRequest): Promise<KvResponse> {
+    const gate = this.#gate;
+    assert(gate !== null, "the gate is set at start");
     // Refuse before serving locally or queueing (FR1.3): a store's own minority replica must not
     // answer follower reads of a shard without quorum, and a request for a dead shard must not
     // wait behind others.
@@ -267,7 +283,7 @@ export class RouterServer {
       // client sending shard 0 asked the store to route; it must not see NOT_LEADER for it). A
       // write that was proposed and then lost its leader (TIMEOUT: outcome unknown) is answered
       // as it is: sending it again could apply it twice, after another client's later write.
-      const isWrite = request.op === "SET" || request.op === "DELETE";
+      const isWrite = request.op === "SET" || request.op === "DELETE" || request.op === "KEYED" || request.op === "FLUSH";
       // STALE_EPOCH: a split moved the key (nothing applied); routing re-reads the ranges.
       const retryable = answer.code === "NOT_LEADER" || answer.code === "STALE_EPOCH" || (!isWrite && isMemberFailure(answer));
       if (!retryable) return { ...answer, id: request.id };

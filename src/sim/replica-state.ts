@@ -39,6 +39,10 @@ class SimKv implements ReplicaStateMachine {
     return [...this.map].map(([key, value]) => [bytesOfLatin1(key), value]);
   }
 
+  clear(): void {
+    this.map.clear();
+  }
+
   /** Slots are positions in the map's insertion order; the layout is fixed (no rehash). */
   scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage {
     const all = [...this.map];

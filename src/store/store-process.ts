@@ -163,11 +163,13 @@ export class StoreProcess {
         // INFO's used_memory: the bytes of the tables of every replica this store hosts.
         const backend: RespBackend = {
           route: (request) => router.route(request),
+          routeShard: (shardId, request) => router.routeShard(shardId, request),
+          shardIds: () => router.shardIds(),
           shardIdOf: (key) => router.shardIdOf(key),
           view: () => router.view(),
           tableBytesUsed: () => store.replicas().reduce((sum, { runtime }) => sum + runtime.table.bytesUsed(), 0),
         };
-        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, ...(metrics === null ? {} : { observeCommand: metrics.observeRespCommand }) });
+        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, ...(metrics === null ? {} : { observeCommand: metrics.observeRespCommand }) });
         started.push(resp);
         parts.resp = resp;
       }

@@ -26,10 +26,13 @@ import { CommandOp } from "../node/command.ts";
 import type { GroupRuntime, GroupSummary } from "../node/group-runtime.ts";
 import { decodeKeyedTransaction, keysOfTransaction, withNow } from "../kv/keyed-commands.ts";
 import { decodeMembership } from "../node/log-codec.ts";
-import { encodeStoredValue, liveValue } from "../kv/stored-value.ts";
+import { decodeShardScanRequest, encodeShardScanPage, type ShardScanRequest } from "../kv/shard-scan.ts";
+import { encodeStoredValue, liveValue, storedValueHeaderSizeBytesMax } from "../kv/stored-value.ts";
 import type { Store } from "./store.ts";
 
 const encoder = new TextEncoder();
+/** Mixed into scan layouts (see #scan): differs between processes. */
+const layoutNonce = Math.floor(Math.random() * 2 ** 40);
 const decoder = new TextDecoder();
 
 /** Store-level admin requests (ADMIN with shard 0), JSON in the request value. */
@@ -111,6 +114,11 @@ export class StoreService {
   async serveLocal(shardId: number, request: KvRequest): Promise<KvResponse> {
     try {
       const runtime = this.#replicaOf(shardId);
+      if (request.op === "SCAN") return makeKvResponse(request.id, "OK", { value: this.#scan(runtime, decodeShardScanRequest(request.value)) });
+      if (request.op === "FLUSH") {
+        await runtime.write(CommandOp.Flush, new Uint8Array(0), new Uint8Array(0));
+        return makeKvResponse(request.id, "OK");
+      }
       // The replica's own range decides, not this store's view of the topology (which trails a
       // split): a key it does not own is STALE_EPOCH, and a write is checked again when applied.
       const keyed = request.op === "KEYED" ? decodeKeyedTransaction(request.value) : null;
@@ -151,6 +159,18 @@ export class StoreService {
     // Stored values carry their header (kv/stored-value.ts): a loaded key never expires.
     await runtime.writeBatch(request.batchKeys ?? [], (request.batchValues ?? []).map((value) => encodeStoredValue(value, null)));
     return makeKvResponse(request.id, "OK");
+  }
+
+  /** A page of the leader's table walk (the leader's: a cursor is only valid on one replica's table). */
+  #scan(runtime: GroupRuntime, request: ShardScanRequest): Uint8Array {
+    if (!runtime.isLeader()) throw runtime.notLeaderError();
+    const page = runtime.table.scan(request.slot, request.slotCountMax, request.entryCountMax, storedValueHeaderSizeBytesMax);
+    const nowMs = Date.now();
+    const keys = page.keys.filter((_, index) => liveValue(page.values[index] ?? null, nowMs) !== null);
+    // The layout number restarts with the process: mixed with this process's nonce, a cursor from
+    // a previous leader (or incarnation) is never taken for one of this table's.
+    const layout = (page.layout * 1_000_003 + layoutNonce) % 2 ** 48;
+    return encodeShardScanPage({ layout, next: page.next, capacity: page.capacity, keyCount: runtime.table.count(), keys });
   }
 
   /** The store and a summary of each replica (STATUS with shard S has a replica's full status). */

@@ -9,7 +9,7 @@ import { isUkvError } from "../util/errors.ts";
 import { batchSetHeaderSizeBytes, batchSetPairCountMax, batchSetPairOverheadBytes, batchSetSizeBytesMax, keyedCommandSizeBytesMax, keySizeBytesMax } from "../util/limits.ts";
 import { storedPayloadSizeBytesMax } from "../kv/stored-value.ts";
 
-export type KvOp = "GET" | "SET" | "DELETE" | "KEYED" | "STATUS" | "ADMIN" | "TOPOLOGY" | "BATCH_SET";
+export type KvOp = "GET" | "SET" | "DELETE" | "KEYED" | "SCAN" | "FLUSH" | "STATUS" | "ADMIN" | "TOPOLOGY" | "BATCH_SET";
 
 export type KvCode =
   | "OK"
@@ -66,7 +66,7 @@ export interface KvResponse {
 
 const emptyBytes = new Uint8Array(0);
 
-const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, KEYED: pb.Op.KEYED, STATUS: pb.Op.STATUS, ADMIN: pb.Op.ADMIN, TOPOLOGY: pb.Op.TOPOLOGY, BATCH_SET: pb.Op.BATCH_SET };
+const opToWire: Record<KvOp, pb.Op> = { GET: pb.Op.GET, SET: pb.Op.SET, DELETE: pb.Op.DELETE, KEYED: pb.Op.KEYED, SCAN: pb.Op.SCAN, FLUSH: pb.Op.FLUSH, STATUS: pb.Op.STATUS, ADMIN: pb.Op.ADMIN, TOPOLOGY: pb.Op.TOPOLOGY, BATCH_SET: pb.Op.BATCH_SET };
 const opFromWire = new Map<number, KvOp>(Object.entries(opToWire).map(([name, value]) => [value, name as KvOp]));
 
 const codeToWire: Record<KvCode, pb.Code> = {
@@ -125,6 +125,12 @@ export function checkKvRequest(request: KvRequest): KvResponse | null {
   }
   if ((request.batchKeys?.length ?? 0) > 0 || (request.batchValues?.length ?? 0) > 0) {
     return makeKvResponse(id, "BAD_REQUEST", { message: `A ${request.op} request carries no batch pairs` });
+  }
+  // Whole-shard requests name their shard instead of a key.
+  if (request.op === "SCAN" || request.op === "FLUSH") {
+    if ((request.shard ?? 0) === 0) return makeKvResponse(id, "BAD_REQUEST", { message: `A ${request.op} names its shard` });
+    if (key.byteLength !== 0 || value.byteLength > 64) return makeKvResponse(id, "BAD_REQUEST", { message: `A ${request.op} carries no key` });
+    return null;
   }
   if (key.byteLength === 0) return makeKvResponse(id, "BAD_REQUEST", { message: "Key must not be empty" });
   if (key.byteLength > keySizeBytesMax) {

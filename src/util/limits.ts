@@ -22,6 +22,10 @@ export const keyedReplySizeBytesMax = 3 * 1024 * 1024;
 export const activeExpirySlotsPerPass = 4096;
 /** Active expiry: expired keys deleted by one log entry of one shard. */
 export const activeExpiryBatchCountMax = 512;
+/** RESP KEYS: matched keys of one reply; more is an error pointing at SCAN. */
+export const keysReplyCountMax = 100_000;
+/** RESP SCAN: shard pages one SCAN call asks for (empty stretches of a table end a call early). */
+export const scanPagesPerCallMax = 64;
 /** Commands of one transaction (MULTI ... EXEC), and watched keys of one. */
 export const keyedStepCountMax = 4096;
 

@@ -179,6 +179,8 @@ export interface LocalStoresOptions {
   electionTicks?: number;
   heartbeatTicks?: number;
   snapshotEntriesThreshold?: number;
+  /** RESP clients must AUTH with this password. Default: none. */
+  requirepass?: string;
 }
 
 /** One replica's STATUS (GroupStatus of src/node/group-runtime.ts), the fields the tests read. */
@@ -267,6 +269,7 @@ export class LocalStores {
       ...(options.shards === undefined ? {} : { shards: options.shards }),
       ...(options.metaStores === undefined ? {} : { metaStores: options.metaStores }),
       ...(options.metricsEnabled === undefined ? {} : { metricsEnabled: options.metricsEnabled }),
+      ...(options.requirepass === undefined ? {} : { requirepass: options.requirepass }),
     };
     const stores = new LocalStores(dir, config, portBase, spareStoreCount);
     writeFileSync(stores.configPath, renderClusterConfig(config));

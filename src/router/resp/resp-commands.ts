@@ -7,6 +7,7 @@ import { errorReply, type RespReply } from "./resp-encoder.ts";
 import { serverCommands } from "./resp-server-commands.ts";
 import { stringCommands } from "./resp-string-commands.ts";
 import { transactionCommands } from "./resp-transaction-commands.ts";
+import { keyspaceCommands } from "./resp-keyspace-commands.ts";
 
 /** Longer names are no command of ours: not worth lower-casing. */
 const commandNameSizeBytesMax = 32;
@@ -30,7 +31,7 @@ export class CommandTable {
   readonly #byName = new Map<string, CommandSpec>();
 
   constructor() {
-    const specs: CommandSpec[] = [...dataCommands, ...stringCommands, ...transactionCommands];
+    const specs: CommandSpec[] = [...dataCommands, ...stringCommands, ...transactionCommands, ...keyspaceCommands];
     specs.push(...serverCommands(() => this.specs));
     this.specs = specs;
     for (const spec of specs) {

@@ -22,6 +22,8 @@ import { errorReply, RespWriter, type RespProtocol, type RespReply } from "./res
 import { RespParser, type RespParserLimits } from "./resp-parser.ts";
 
 const queuedReply: RespReply = { type: "simple", text: "QUEUED" };
+/** What a client may send before AUTH when a password is required (Redis: AUTH, HELLO, QUIT, RESET). */
+const preAuthNames: ReadonlySet<string> = new Set(["auth", "hello", "quit"]);
 
 interface ReplySlot {
   reply: RespReply | null;
@@ -39,6 +41,8 @@ export interface RespConnectionOptions {
   /** Metrics: each command's name (null: unknown or refused before running), reply and duration. */
   observeCommand?: RespCommandObserver | undefined;
   onClosed(): void;
+  /** The password clients must AUTH with first; null: none. */
+  requirepass?: string | null;
 }
 
 export type RespCommandObserver = (name: string | null, reply: RespReply, seconds: number) => void;
@@ -64,7 +68,7 @@ export class RespConnection extends ServedConnection {
   constructor(socket: Socket, options: RespConnectionOptions) {
     super(socket, options.onClosed);
     this.#options = options;
-    this.#session = newSession(options.sessionId);
+    this.#session = newSession(options.sessionId, options.requirepass ?? null);
   }
 
   get pendingCount(): number {
@@ -110,6 +114,10 @@ export class RespConnection extends ServedConnection {
   #execute(args: Uint8Array[]): void {
     this.#options.stats.commandCountTotal++;
     const spec = this.#options.table.resolve(args);
+    if (!this.#session.authenticated && !("type" in spec) && !preAuthNames.has(spec.name)) {
+      this.#pushSlot({ reply: errorReply("NOAUTH Authentication required."), protocol: this.#session.protocol, closeAfter: false });
+      return;
+    }
     const observe = this.#options.observeCommand;
     const queue = this.#session.multi;
     if ("type" in spec) {

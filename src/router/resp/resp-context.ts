@@ -14,6 +14,10 @@ export interface RespBackend {
   /** One GET, SET or DELETE through the router's gate and shard queue; never rejects. */
   route(request: RouteFields): Promise<KvResponse>;
   shardIdOf(key: Uint8Array): number;
+  /** A request for a whole shard (SCAN, FLUSH) to its leader, through the same gate and queue; never rejects. */
+  routeShard(shardId: number, request: RouteFields): Promise<KvResponse>;
+  /** The shards of the current topology, by id. */
+  shardIds(): number[];
   view(): RouterView;
   /** Bytes held by the tables of the replicas in this process (a store); absent in a router, which holds none. */
   tableBytesUsed?(): number;
@@ -34,6 +38,10 @@ export interface RespSession {
   multi: { parts: TransactionPart[]; dirty: boolean } | null;
   /** WATCHed keys (latin1 name) with their stored bytes when watched; EXEC checks them in its log entry. */
   watches: Map<string, KeyedWatch>;
+  /** The password the server requires (null: none). */
+  requirepass: string | null;
+  /** AUTH (or HELLO AUTH) succeeded, or no password is required. */
+  authenticated: boolean;
 }
 
 /** A command inside MULTI/EXEC: its steps in the transaction's one log entry, and its reply from theirs. */
@@ -42,8 +50,8 @@ export interface TransactionPart {
   reply(replies: readonly KeyedReply[]): RespReply;
 }
 
-export function newSession(id: number): RespSession {
-  return { id, protocol: 2, name: null, libName: null, libVersion: null, readMode: "follower", closeAfterReply: false, multi: null, watches: new Map() };
+export function newSession(id: number, requirepass: string | null = null): RespSession {
+  return { id, protocol: 2, name: null, libName: null, libVersion: null, readMode: "follower", closeAfterReply: false, multi: null, watches: new Map(), requirepass, authenticated: requirepass === null };
 }
 
 export interface RespServerStats {

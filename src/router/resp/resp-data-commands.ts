@@ -159,5 +159,4 @@ export const dataCommands: readonly CommandSpec[] = [
   { name: "exists", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "keyspace", summary: "Counts the given keys that exist", run: exists, transaction: perKey(KeyedOp.Exists, sumOf) },
   { name: "mget", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "string", summary: "Returns the values of keys", run: mget, transaction: perKey(KeyedOp.Get, (replies) => arrayReply(replies.map(respFromKeyed))) },
   { name: "mset", arity: -3, flags: ["write", "denyoom"], firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 2, write: true, group: "string", summary: "Sets keys (one log entry per shard: atomic per shard up to 4096 keys, not across shards)", run: mset, transaction: msetPart },
-  { name: "dbsize", arity: 1, flags: ["readonly", "fast"], firstKeyIndex: 0, lastKeyIndex: 0, keyStep: 0, write: false, group: "server", summary: "Keys over all shards, as of the last health probe", run: (context) => integerReply(dbSize(context)) },
 ];

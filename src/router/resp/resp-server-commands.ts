@@ -1,8 +1,9 @@
-// The RESP connection and server commands: PING, ECHO, QUIT, SELECT 0, HELLO (RESP2/RESP3), AUTH
-// (refused: no users), INFO (server, clients, memory, persistence, stats, keyspace, cluster with the
+// The RESP connection and server commands: PING, ECHO, QUIT, SELECT 0, HELLO (RESP2/RESP3, AUTH),
+// AUTH (the config's requirepass for the one user, "default"), INFO (server, clients, memory, persistence, stats, keyspace, cluster with the
 // router's live shard view), COMMAND (COUNT, LIST, INFO, DOCS: what redis-cli and client
 // handshakes ask), CONFIG GET (the keys redis-benchmark reads), CLIENT (SETNAME, GETNAME, SETINFO,
 // ID, INFO, READMODE). Enough for Redis tools to connect unchanged; nothing here touches data.
+import { timingSafeEqual } from "node:crypto";
 import { arch, platform } from "node:os";
 import { ukvVersion } from "../../util/version.ts";
 import { keyName, type CommandContext, type CommandSpec, type RespServerStats } from "./resp-context.ts";
@@ -29,6 +30,27 @@ function word(arg: Uint8Array | undefined): string {
   return keyName(arg ?? emptyBytes).toUpperCase();
 }
 
+const wrongPass = errorReply("WRONGPASS invalid username-password pair or user is disabled.");
+
+/** Checks a username (only "default" exists) and password; null when accepted. */
+function authenticate(context: CommandContext, user: Uint8Array, password: Uint8Array): RespReply | null {
+  const required = context.session.requirepass;
+  if (required === null) return errorReply("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+  const expected = Buffer.from(required, "utf8");
+  const given = Buffer.from(password.buffer, password.byteOffset, password.byteLength);
+  // Constant time in the password's bytes: the comparison leaks only the length.
+  const matches = given.byteLength === expected.byteLength && timingSafeEqual(given, expected);
+  if (keyName(user) !== "default" || !matches) return wrongPass;
+  context.session.authenticated = true;
+  return null;
+}
+
+function auth(context: CommandContext, args: readonly Uint8Array[]): RespReply {
+  if (args.length > 3) return errorReply("ERR syntax error");
+  const refused = args.length === 3 ? authenticate(context, args[1] ?? emptyBytes, args[2] ?? emptyBytes) : authenticate(context, new TextEncoder().encode("default"), args[1] ?? emptyBytes);
+  return refused ?? okReply;
+}
+
 function hello(context: CommandContext, args: readonly Uint8Array[]): RespReply {
   let index = 1;
   if (args.length > 1) {
@@ -39,7 +61,12 @@ function hello(context: CommandContext, args: readonly Uint8Array[]): RespReply 
   }
   for (; index < args.length; index++) {
     const option = word(args[index]);
-    if (option === "AUTH" && index + 2 < args.length) return errorReply("WRONGPASS ukv has no users or passwords: connect without AUTH");
+    if (option === "AUTH" && index + 2 < args.length) {
+      const refused = authenticate(context, args[index + 1] ?? emptyBytes, args[index + 2] ?? emptyBytes);
+      if (refused !== null) return refused;
+      index += 2;
+      continue;
+    }
     if (option === "SETNAME" && index + 1 < args.length) {
       context.session.name = keyName(args[++index] ?? emptyBytes);
       continue;
@@ -298,7 +325,7 @@ export function serverCommands(table: () => readonly CommandSpec[]): CommandSpec
     },
     { name: "select", arity: 2, flags: ["fast"], ...noKeys, group: "connection", summary: "Selects database 0, the only one", run: (_context, args) => (keyName(args[1] ?? emptyBytes) === "0" ? okReply : errorReply("ERR DB index is out of range")) },
     { name: "hello", arity: -1, flags: ["fast"], ...noKeys, group: "connection", summary: "Handshake: RESP2 or RESP3, and the server's identity", run: hello },
-    { name: "auth", arity: -2, flags: ["fast"], ...noKeys, group: "connection", summary: "Refused: ukv has no users or passwords", run: () => errorReply("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?") },
+    { name: "auth", arity: -2, flags: ["fast"], ...noKeys, group: "connection", summary: "AUTH [default] <password>: the config's requirepass", run: auth },
     { name: "info", arity: -1, flags: [], ...noKeys, group: "server", summary: "Server, clients, persistence, stats, keyspace and cluster figures", run: info },
     { name: "command", arity: -1, flags: [], ...noKeys, group: "server", summary: "Describes the commands (COUNT, LIST, INFO, DOCS)", run: (_context, args) => command(table, args) },
     { name: "config", arity: -2, flags: [], ...noKeys, group: "server", summary: "CONFIG GET of a few read-only settings", run: (_context, args) => config(args) },

@@ -22,6 +22,8 @@ export interface RespServerOptions {
   drainTimeoutMs?: number;
   /** Metrics: sees every command's reply and duration. */
   observeCommand?: RespCommandObserver;
+  /** Clients must AUTH with this password before other commands (null or absent: no password). */
+  requirepass?: string | null;
 }
 
 export class RespServer {
@@ -51,7 +53,7 @@ export class RespServer {
       ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
       open: (socket, onClosed) => {
         stats.connectionCountTotal++;
-        return new RespConnection(socket, { sessionId: nextSessionId++, table, backend: options.backend, stats, logger, observeCommand: options.observeCommand, onClosed });
+        return new RespConnection(socket, { sessionId: nextSessionId++, table, backend: options.backend, stats, logger, observeCommand: options.observeCommand, onClosed, requirepass: options.requirepass ?? null });
       },
       refuse: (socket, reason) => {
         stats.rejectedConnectionCountTotal++;

@@ -13,6 +13,7 @@ import { makeKvResponse, type KvCode, type KvResponse } from "../../../src/trans
 import { captureLogger } from "../transport/helpers.ts";
 import { decodeKeyedTransaction, encodeKeyedReply, executeKeyedTransaction, withNow } from "../../../src/kv/keyed-commands.ts";
 import { decodeStoredValue, encodeStoredValue, liveValue } from "../../../src/kv/stored-value.ts";
+import { decodeShardScanRequest, encodeShardScanPage } from "../../../src/kv/shard-scan.ts";
 
 const encoder = new TextEncoder();
 
@@ -70,6 +71,23 @@ class FakeBackend implements RespBackend {
         this.data.delete(name);
         return makeKvResponse(0, "OK");
     }
+  }
+
+  shardIds(): number[] {
+    return [1, 2];
+  }
+
+  /** SCAN pages walk the shard's keys in insertion order; FLUSH clears the shard. */
+  async routeShard(shardId: number, request: RouteFields): Promise<KvResponse> {
+    const names = [...this.data.keys()].filter((name) => this.shardIdOf(Buffer.from(name, "latin1")) === shardId);
+    if (request.op === "FLUSH") {
+      for (const name of names) this.data.delete(name);
+      return makeKvResponse(0, "OK");
+    }
+    const scan = decodeShardScanRequest(request.value);
+    const end = Math.min(names.length, scan.slot + scan.slotCountMax);
+    const keys = names.slice(scan.slot, end).map((name) => Buffer.from(name, "latin1"));
+    return makeKvResponse(0, "OK", { value: encodeShardScanPage({ layout: 1, next: end, capacity: names.length, keyCount: names.length, keys }) });
   }
 
   #stored(name: string): Uint8Array | null {

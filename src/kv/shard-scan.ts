@@ -1,0 +1,86 @@
+// The body of a SCAN request to one shard (its leader walks its table in slot order) and of the
+// answer. Binary, little-endian. Request: f64 slot | u32 slotCountMax | u32 entryCountMax. Answer:
+// f64 layout | f64 next | f64 capacity | f64 keyCount | u32 n | n x (u32 size + key). `layout`
+// identifies the table's slot layout: a cursor is only meaningful under the layout it came from
+// (a resize or rehash moves entries; an insert or delete moves none). Expired keys are left out.
+import { UkvError } from "../util/errors.ts";
+import { keySizeBytesMax } from "../util/limits.ts";
+
+export interface ShardScanRequest {
+  slot: number;
+  slotCountMax: number;
+  entryCountMax: number;
+}
+
+export interface ShardScanPage {
+  layout: number;
+  /** The slot to continue from; equal to capacity at the end of the table. */
+  next: number;
+  capacity: number;
+  /** Every key the table holds (expired ones not yet reclaimed included), as DBSIZE reports. */
+  keyCount: number;
+  keys: Uint8Array[];
+}
+
+/** Bounds of one page: a SCAN COUNT is clamped to these. */
+export const shardScanEntryCountMax = 10_000;
+export const shardScanSlotCountMax = 1 << 20;
+
+function invalid(why: string): UkvError {
+  return new UkvError("BAD_REQUEST", `Invalid scan: ${why}`);
+}
+
+export function encodeShardScanRequest(request: ShardScanRequest): Uint8Array {
+  const bytes = new Uint8Array(16);
+  const view = new DataView(bytes.buffer);
+  view.setFloat64(0, request.slot, true);
+  view.setUint32(8, request.slotCountMax, true);
+  view.setUint32(12, request.entryCountMax, true);
+  return bytes;
+}
+
+export function decodeShardScanRequest(bytes: Uint8Array): ShardScanRequest {
+  if (bytes.byteLength !== 16) throw invalid(`request of ${bytes.byteLength} bytes`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const request = { slot: view.getFloat64(0, true), slotCountMax: view.getUint32(8, true), entryCountMax: view.getUint32(12, true) };
+  if (!Number.isSafeInteger(request.slot) || request.slot < 0) throw invalid(`slot ${request.slot}`);
+  if (request.slotCountMax < 1 || request.slotCountMax > shardScanSlotCountMax) throw invalid(`slot count ${request.slotCountMax}`);
+  if (request.entryCountMax < 1 || request.entryCountMax > shardScanEntryCountMax) throw invalid(`entry count ${request.entryCountMax}`);
+  return request;
+}
+
+export function encodeShardScanPage(page: ShardScanPage): Uint8Array {
+  const size = 36 + page.keys.reduce((sum, key) => sum + 4 + key.byteLength, 0);
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  view.setFloat64(0, page.layout, true);
+  view.setFloat64(8, page.next, true);
+  view.setFloat64(16, page.capacity, true);
+  view.setFloat64(24, page.keyCount, true);
+  view.setUint32(32, page.keys.length, true);
+  let offset = 36;
+  for (const key of page.keys) {
+    view.setUint32(offset, key.byteLength, true);
+    bytes.set(key, offset + 4);
+    offset += 4 + key.byteLength;
+  }
+  return bytes;
+}
+
+export function decodeShardScanPage(bytes: Uint8Array): ShardScanPage {
+  if (bytes.byteLength < 36) throw invalid(`page of ${bytes.byteLength} bytes`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = view.getUint32(32, true);
+  if (count > shardScanEntryCountMax) throw invalid(`${count} keys in a page`);
+  const keys: Uint8Array[] = [];
+  let offset = 36;
+  for (let index = 0; index < count; index++) {
+    if (offset + 4 > bytes.byteLength) throw invalid("truncated page");
+    const size = view.getUint32(offset, true);
+    if (size > keySizeBytesMax || offset + 4 + size > bytes.byteLength) throw invalid(`key of ${size} bytes`);
+    keys.push(bytes.subarray(offset + 4, offset + 4 + size));
+    offset += 4 + size;
+  }
+  if (offset !== bytes.byteLength) throw invalid("trailing bytes");
+  return { layout: view.getFloat64(0, true), next: view.getFloat64(8, true), capacity: view.getFloat64(16, true), keyCount: view.getFloat64(24, true), keys };
+}
