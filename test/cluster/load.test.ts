@@ -146,6 +146,48 @@ describe("ukv load", () => {
     expect(again.stdout).toContain("is complete");
   }, 180_000);
 
+  test("kill -9 of a store (leader of some shards) during a load: leaders move, the load completes, every key readable", async () => {
+    const rowCount = 150_000;
+    const input = join(work, "failover.csv");
+    const lines: string[] = ["key,value"];
+    for (let index = 0; index < rowCount; index++) lines.push(`fo-${index},f${index}`);
+    writeFileSync(input, `${lines.join("\n")}\n`);
+    const plan = join(work, "failover.json");
+    await analyze(input, plan);
+    const victim = 1;
+    const leadersBefore = await Promise.all([1, 2, 3].map((shardId) => stores.waitForLeader(shardId)));
+    console.log(`shard leaders before the kill: ${leadersBefore.join(", ")} (store ${victim} is killed)`);
+    const loading = ukv(["load", "--plan", plan, "--input", input, "--cluster", clusterAddresses(), "--into-existing", "--parallel", "2", "--batch-keys", "200"]);
+    let finished = false;
+    void loading.then(() => (finished = true));
+    await Bun.sleep(1500);
+    expect(finished).toBe(false);
+    await stores.kill(victim, "SIGKILL");
+    const run = await loading;
+    console.log(run.stdout);
+    expect(run.stderr).not.toContain("error");
+    expect(run.exitCode).toBe(0);
+    expect(reportNumber(run.stdout, "rows loaded")).toBe(rowCount);
+    stores.start(victim);
+    await stores.waitForLeaders();
+    const survivor = new Redis({ host: "127.0.0.1", port: stores.respPort(2), maxRetriesPerRequest: 0 });
+    survivor.on("error", () => undefined);
+    try {
+      await survivor.call("CLIENT", "READMODE", "linearizable");
+      const keys = Array.from({ length: rowCount }, (_, index) => `fo-${index}`);
+      const wrong: string[] = [];
+      for (let start = 0; start < keys.length; start += 1000) {
+        const slice = keys.slice(start, start + 1000);
+        (await survivor.mget(...slice)).forEach((value, index) => {
+          if (value !== `f${(slice[index] as string).slice(3)}`) wrong.push(`${slice[index]}=${String(value)}`);
+        });
+      }
+      expect(wrong).toEqual([]);
+    } finally {
+      survivor.disconnect();
+    }
+  }, 180_000);
+
   test("bad rows of every format go to the reject file with their line number and reason; the good rows load", async () => {
     const bigKey = "k".repeat(keySizeBytesMax + 1);
     const bigValue = "v".repeat(valueSizeBytesMax + 1);
