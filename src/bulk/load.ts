@@ -82,6 +82,8 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** Default 250. */
   progressIntervalMs?: number;
+  /** Aborting stops the load (CLOSED) after writing the checkpoint of the prefix reached. */
+  signal?: AbortSignal;
 }
 
 export interface LoadResult {
@@ -196,6 +198,9 @@ class Loader implements RowSink {
       }, Math.max(50, Math.floor(batchAgeMsMax / 2))),
       setInterval(() => this.#reportProgress(), progressIntervalMs),
     ];
+    const onAbort = (): void => this.#fail(new UkvError("CLOSED", "Load interrupted"));
+    options.signal?.addEventListener("abort", onAbort);
+    if (options.signal?.aborted === true) onAbort();
     try {
       // A checkpoint before the first batch: a load killed at any point can be resumed.
       this.#checkpoint(false);
@@ -240,6 +245,7 @@ class Loader implements RowSink {
       }
       throw error;
     } finally {
+      options.signal?.removeEventListener("abort", onAbort);
       for (const timer of timers) clearInterval(timer);
       try {
         this.#rejects.close();

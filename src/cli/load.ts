@@ -32,6 +32,8 @@ const probeTimeoutMs = 2000;
 /** A batch of a few MiB through a loaded store can take seconds; the loader resends after it. */
 const batchRequestTimeoutMs = 15000;
 const statusTimeoutMs = 3000;
+/** 128 + SIGINT, as shells report an interrupted command. */
+const interruptedExitStatus = 130;
 
 const valueOptions = ["--plan", "--input", "--cluster", "--parallel", "--reject-file", "--checkpoint", "--batch-keys", "--batch-bytes"] as const;
 const flagOptions = ["--resume", "--into-existing"] as const;
@@ -250,6 +252,8 @@ export class LoadCommand extends Command {
     }
     let progress: ReturnType<typeof createProgressReporter> | null = null;
     const closers: (() => Promise<void> | void)[] = [];
+    const interrupt = new AbortController();
+    let checkpointPathForMessage = "";
     try {
       const { values, flags } = parseLoadArguments(this.args);
       const planPath = requireOption(values, "--plan");
@@ -260,6 +264,7 @@ export class LoadCommand extends Command {
       const batchSizeBytesMax = boundedInt(values, "--batch-bytes", loadBatchSizeBytesDefault, batchSetSizeBytesMax);
       const checkpointPath = values.get("--checkpoint") ?? besidePlan(planPath, ".checkpoint.json");
       const rejectPath = values.get("--reject-file") ?? besidePlan(planPath, ".rejects.tsv");
+      checkpointPathForMessage = checkpointPath;
       for (const [name, path] of [["--checkpoint", checkpointPath], ["--reject-file", rejectPath]] as const) {
         if (resolve(path) === resolve(inputPath) || resolve(path) === resolve(planPath)) throw new UkvError("BAD_REQUEST", `${name} ${path} is the input or the plan`);
       }
@@ -295,7 +300,16 @@ export class LoadCommand extends Command {
 
       progress = createProgressReporter(process.stderr);
       const reporter = progress;
+      // Ctrl-C or SIGTERM: stop sending, write the checkpoint, say how to continue.
+      const onSignal = (): void => interrupt.abort();
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      closers.push(() => {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      });
       const result = await loadInput({
+        signal: interrupt.signal,
         path: inputPath,
         format: plan.source.format,
         ...(plan.source.keyColumn === null ? {} : { keyColumn: parseColumnSelector(plan.source.keyColumn) }),
@@ -324,6 +338,10 @@ export class LoadCommand extends Command {
       return 0;
     } catch (error) {
       progress?.stop();
+      if (interrupt.signal.aborted && error instanceof UkvError && error.code === "CLOSED") {
+        this.context.stderr.write(`interrupted: the progress is in the checkpoint ${checkpointPathForMessage}: continue with --resume\n`);
+        return interruptedExitStatus;
+      }
       return reportCliError(this.context, error);
     } finally {
       for (const close of closers.reverse()) await close();

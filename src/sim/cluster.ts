@@ -171,7 +171,8 @@ export class SimCluster implements StoreHost {
     }
     if (entry.data.length === 0) return;
     if (commandOpOf(entry.data) === CommandOp.BatchSet) {
-      // Every pair of a batch was proposed; the batch's first value names it in probes.
+      // Every pair of a batch was proposed.
+      this.stats.batchesApplied += 1;
       for (const value of decodeBatchSetCommand(entry.data).values) group.checker.entryProposed(store.id, entry, this.#proposed.has(textDecoder.decode(value)));
       return;
     }

@@ -3,6 +3,8 @@
 
 export interface SimStats {
   proposals: number;
+  /** Batch entries (many keys in one entry) applied by some member. */
+  batchesApplied: number;
   crashes: number;
   /** Crashes that lost a slow write still in flight. */
   writesLost: number;
@@ -28,6 +30,7 @@ export interface SimStats {
 export function emptySimStats(): SimStats {
   return {
     proposals: 0,
+    batchesApplied: 0,
     crashes: 0,
     writesLost: 0,
     writesTorn: 0,

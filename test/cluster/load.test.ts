@@ -100,7 +100,7 @@ describe("ukv load", () => {
     expect(await mismatches(keys, (key) => `value of ${key.slice(3)}`)).toEqual([]);
   }, 180_000);
 
-  test("kill -9 of the loader at random points, then --resume until done: no key missing, counts exact, rejects once", async () => {
+  test("Ctrl-C, then kill -9 of the loader at random points, then --resume until done: no key missing, counts exact, rejects once", async () => {
     const rowCount = 200_000;
     const input = join(work, "resume.csv");
     const lines: string[] = ["key,value"];
@@ -117,25 +117,44 @@ describe("ukv load", () => {
     // Slow on purpose (one small batch in flight), so the kills land in the middle of the load.
     const args = ["load", "--plan", plan, "--input", input, "--cluster", clusterAddresses(), "--into-existing", "--parallel", "1", "--batch-keys", "100"];
     const checkpoint = join(work, "resume.checkpoint.json");
-    const killDelaysMs = Array.from({ length: 4 }, () => 800 + Math.floor(Math.random() * 1700));
+    const killDelaysMs = Array.from({ length: 4 }, () => 1500 + Math.floor(Math.random() * 1500));
     console.log(`kill delays (ms): ${killDelaysMs.join(", ")}`);
     let killsMidLoad = 0;
+    // Ctrl-C first: the loader stops, writes its checkpoint and says how to continue (exit 130).
+    const interrupted = Bun.spawn([ukvBinary, ...args], { stdout: "ignore", stderr: "pipe" });
+    await Bun.sleep(1500);
+    interrupted.kill("SIGINT");
+    const interruptedStatus = await interrupted.exited;
+    const interruptedText = await new Response(interrupted.stderr).text();
+    expect(interruptedStatus).toBe(130);
+    expect(interruptedText).toContain("interrupted: the progress is in the checkpoint");
+    expect(interruptedText).toContain("continue with --resume");
+    expect(existsSync(checkpoint)).toBe(true);
+    type CheckpointState = { recordsDone: number; complete: boolean; rowsLoaded: number; rowsRejected: number };
+    const readState = (): CheckpointState | null => (existsSync(checkpoint) ? (JSON.parse(readFileSync(checkpoint, "utf8")) as CheckpointState) : null);
     for (const delayMs of killDelaysMs) {
+      if (readState()?.complete === true) break;
       const resuming = existsSync(checkpoint);
       const child = Bun.spawn([ukvBinary, ...args, ...(resuming ? ["--resume"] : [])], { stdout: "ignore", stderr: "pipe" });
       await Bun.sleep(delayMs);
       child.kill("SIGKILL");
       await child.exited;
-      const state = existsSync(checkpoint) ? (JSON.parse(readFileSync(checkpoint, "utf8")) as { recordsDone: number; complete: boolean }) : null;
+      const childErrors = (await new Response(child.stderr).text()).split("\n").filter((line) => line.startsWith("error"));
+      expect(childErrors).toEqual([]);
+      const state = readState();
       console.log(`killed after ${delayMs} ms${resuming ? " (a resumed run)" : ""}: ${state === null ? "no checkpoint yet" : `${state.recordsDone} records done`}`);
       if (state !== null && !state.complete) killsMidLoad++;
     }
     expect(killsMidLoad).toBeGreaterThanOrEqual(2);
-    const run = await ukv([...args, "--resume"]);
-    expect(run.stderr).not.toContain("error");
-    expect(run.exitCode).toBe(0);
-    expect(reportNumber(run.stdout, "rows loaded")).toBe(rowCount - badLines.length);
-    expect(reportNumber(run.stdout, "rows rejected")).toBe(badLines.length);
+    if (readState()?.complete !== true) {
+      const run = await ukv([...args, "--resume"]);
+      expect(run.stderr).not.toContain("error");
+      expect(run.exitCode).toBe(0);
+      expect(reportNumber(run.stdout, "rows loaded")).toBe(rowCount - badLines.length);
+      expect(reportNumber(run.stdout, "rows rejected")).toBe(badLines.length);
+    }
+    // The counts of the finished load, over every run: exact despite the kills.
+    expect(readState()).toMatchObject({ complete: true, recordsDone: rowCount, rowsLoaded: rowCount - badLines.length, rowsRejected: badLines.length });
     const rejects = readFileSync(join(work, "resume.rejects.tsv"), "utf8").trim().split("\n");
     expect(rejects.map((line) => Number(line.split("\t")[0]))).toEqual(badLines);
     const keys = Array.from({ length: rowCount }, (_, index) => index).filter((index) => index % 10_007 !== 5).map((index) => `rs-${index}`);
@@ -144,6 +163,48 @@ describe("ukv load", () => {
     const again = await ukv([...args, "--resume"]);
     expect(again.exitCode).toBe(0);
     expect(again.stdout).toContain("is complete");
+  }, 180_000);
+
+  test("kill -9 of a store (leader of some shards) during a load: leaders move, the load completes, every key readable", async () => {
+    const rowCount = 150_000;
+    const input = join(work, "failover.csv");
+    const lines: string[] = ["key,value"];
+    for (let index = 0; index < rowCount; index++) lines.push(`fo-${index},f${index}`);
+    writeFileSync(input, `${lines.join("\n")}\n`);
+    const plan = join(work, "failover.json");
+    await analyze(input, plan);
+    const victim = 1;
+    const leadersBefore = await Promise.all([1, 2, 3].map((shardId) => stores.waitForLeader(shardId)));
+    console.log(`shard leaders before the kill: ${leadersBefore.join(", ")} (store ${victim} is killed)`);
+    const loading = ukv(["load", "--plan", plan, "--input", input, "--cluster", clusterAddresses(), "--into-existing", "--parallel", "2", "--batch-keys", "200"]);
+    let finished = false;
+    void loading.then(() => (finished = true));
+    await Bun.sleep(1500);
+    expect(finished).toBe(false);
+    await stores.kill(victim, "SIGKILL");
+    const run = await loading;
+    console.log(run.stdout);
+    expect(run.stderr).not.toContain("error");
+    expect(run.exitCode).toBe(0);
+    expect(reportNumber(run.stdout, "rows loaded")).toBe(rowCount);
+    stores.start(victim);
+    await stores.waitForLeaders();
+    const survivor = new Redis({ host: "127.0.0.1", port: stores.respPort(2), maxRetriesPerRequest: 0 });
+    survivor.on("error", () => undefined);
+    try {
+      await survivor.call("CLIENT", "READMODE", "linearizable");
+      const keys = Array.from({ length: rowCount }, (_, index) => `fo-${index}`);
+      const wrong: string[] = [];
+      for (let start = 0; start < keys.length; start += 1000) {
+        const slice = keys.slice(start, start + 1000);
+        (await survivor.mget(...slice)).forEach((value, index) => {
+          if (value !== `f${(slice[index] as string).slice(3)}`) wrong.push(`${slice[index]}=${String(value)}`);
+        });
+      }
+      expect(wrong).toEqual([]);
+    } finally {
+      survivor.disconnect();
+    }
   }, 180_000);
 
   test("bad rows of every format go to the reject file with their line number and reason; the good rows load", async () => {
