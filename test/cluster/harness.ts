@@ -177,6 +177,8 @@ export interface LocalStoresOptions {
   electionTicks?: number;
   heartbeatTicks?: number;
   snapshotEntriesThreshold?: number;
+  /** The config's coordinator section (absent: none, the coordinator is off). */
+  coordinator?: ClusterConfig["coordinator"];
 }
 
 /** One replica's STATUS (GroupStatus of src/node/group-runtime.ts), the fields the tests read. */
@@ -264,6 +266,7 @@ export class LocalStores {
       snapshotEntriesThreshold: options.snapshotEntriesThreshold ?? generated.snapshotEntriesThreshold,
       ...(options.shards === undefined ? {} : { shards: options.shards }),
       ...(options.metaStores === undefined ? {} : { metaStores: options.metaStores }),
+      ...(options.coordinator === undefined ? {} : { coordinator: options.coordinator }),
     };
     const stores = new LocalStores(dir, config, portBase, spareStoreCount);
     writeFileSync(stores.configPath, renderClusterConfig(config));
