@@ -35,7 +35,8 @@ const configPath = join(dir, "cluster.yaml");
 writeFileSync(configPath, renderLocalClusterConfig({ dir: join(dir, "data"), storeCount: 3, shardCount: 1, replication: 3, portBase: Number(values["port-base"]) }));
 const config = loadClusterConfig(configPath);
 const addresses = config.stores.map((store) => store.advertised.clientAddress);
-const children = config.stores.map((store) => Bun.spawn([binary, "node", "--config", configPath, "--id", String(store.id)], { stdout: "ignore", stderr: "ignore" }));
+const logPath = (storeId: number): string => join(dir, `store-${storeId}.log`);
+const children = config.stores.map((store) => Bun.spawn([binary, "node", "--config", configPath, "--id", String(store.id)], { stdout: "ignore", stderr: Bun.file(logPath(store.id)) }));
 
 function percentile(sorted: number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? Number.NaN;
@@ -89,6 +90,7 @@ try {
   });
   await Bun.sleep(phaseMs);
   const splitStartMs = performance.now();
+  const splitStartWallMs = Date.now();
   const split = Bun.spawn([binary, "admin", "split", "--shard", "1", "--config", configPath], { stdout: "pipe", stderr: "pipe" });
   const splitExit = await split.exited;
   const splitMs = performance.now() - splitStartMs;
@@ -111,6 +113,14 @@ try {
   console.log(
     `| ${keyCount.toLocaleString("en-US")} | ${writerCount} | ${(preloadMs / 1000).toFixed(1)} s | ${(splitMs / 1000).toFixed(2)} s (exit ${splitExit}${splitErr === "" ? "" : `: ${splitErr.trim()}`}) | ${longestGapMs.toFixed(0)} ms | ${percentile(before, 0.5).toFixed(1)} / ${percentile(before, 0.99).toFixed(1)} ms | ${percentile(during, 0.5).toFixed(1)} / ${percentile(during, 0.99).toFixed(1)} ms | ${failures} |`,
   );
+  // Where the stall comes from: each store's split and child creation, from its log.
+  for (const store of config.stores) {
+    const lines = (await Bun.file(logPath(store.id)).text()).split("\n").filter((line) => /"event":"(split_applied|split_child_created)"/.test(line));
+    for (const line of lines) {
+      const event = JSON.parse(line) as { time: string; event: string; durationMs?: number };
+      console.log(`store ${store.id}: ${event.event} at +${Date.parse(event.time) - splitStartWallMs} ms${event.durationMs === undefined ? "" : `, took ${event.durationMs} ms`}`);
+    }
+  }
 } finally {
   for (const child of children) child.kill("SIGKILL");
   await Promise.all(children.map((child) => child.exited));
