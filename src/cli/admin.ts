@@ -124,6 +124,8 @@ export class MoveCommand extends AdminCommand {
   }
 }
 
+const drainRetryDelayMs = 500;
+
 export class RebalanceCommand extends AdminCommand {
   static override paths = [["admin", "rebalance"]];
   static override usage = Command.Usage({
@@ -173,13 +175,22 @@ export class DrainCommand extends AdminCommand {
     // Plan after plan (each moves at most movesPerStoreMax replicas of a store) until it is
     // empty; bounded, since the metadata's copy of a finished move may trail it for a moment.
     const roundsMax = 4 * ((await admin.topology()).layout?.shards.length ?? 0) + 10;
+    // A step that fails (the coordinator changing the same shard at that moment) is planned again.
+    let lastError: unknown = null;
     for (let round = 0; round < roundsMax; round++) {
-      const moves = (await admin.plan(settings)).filter((decision) => decision.kind === "move" && decision.from === storeId);
+      const moves = (await admin.plan(settings)).filter((decision) => (decision.kind === "move" && decision.from === storeId) || (decision.kind === "remove" && decision.storeId === storeId));
       if (moves.length === 0) break;
-      await admin.execute(moves);
+      lastError = await admin.execute(moves).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      if (lastError !== null) await Bun.sleep(drainRetryDelayMs);
     }
     const left = ((await admin.topology()).layout?.shards ?? []).filter((shard) => [...shard.members, ...(shard.learners ?? [])].some((member) => member.id === storeId));
-    if (left.length > 0) throw new UkvError("UNAVAILABLE", `Store ${storeId} still holds replicas of shard ${left.map((shard) => shard.id).join(", ")}: no other store can take them`);
+    if (left.length > 0) {
+      const why = lastError instanceof Error ? `last step failed: ${lastError.message}` : "no other store can take them";
+      throw new UkvError("UNAVAILABLE", `Store ${storeId} still holds replicas of shard ${left.map((shard) => shard.id).join(", ")}: ${why}`);
+    }
     this.context.stdout.write(`store ${storeId} holds no replica\n`);
   }
 }

@@ -19,19 +19,20 @@ import { reportCliError } from "./errors.ts";
 
 const statusTimeoutMs = 1000;
 
-/** The placement from the metadata group, or the config's initial one when it does not answer. */
-async function currentLayout(config: ClusterConfig): Promise<{ layout: ClusterLayout; source: string }> {
+/** The placement from the metadata group, or the config's initial one when it does not answer; learners are moves (or adds) in flight. */
+async function currentLayout(config: ClusterConfig): Promise<{ layout: ClusterLayout; source: string; learners: { shardId: number; storeIds: number[] }[] }> {
   const meta = new GroupClient(metaStoreAddresses(config), { timeoutMs: statusTimeoutMs });
   try {
     const topology = await fetchTopology(meta).catch(() => null);
     if (topology !== null && topology.layout !== null) {
       const shards = topology.layout.shards.map((shard) => ({ id: shard.id, members: [...shard.members, ...(shard.learners ?? [])], range: shard.range }));
-      return { layout: { shards }, source: `metadata group, epoch ${topology.epoch}` };
+      const learners = topology.layout.shards.filter((shard) => (shard.learners ?? []).length > 0).map((shard) => ({ shardId: shard.id, storeIds: shard.learners!.map((member) => member.id) }));
+      return { layout: { shards }, source: `metadata group, epoch ${topology.epoch}`, learners };
     }
   } finally {
     meta.close();
   }
-  return { layout: layoutFromConfig(config), source: "the config (the metadata group did not answer)" };
+  return { layout: layoutFromConfig(config), source: "the config (the metadata group did not answer)", learners: [] };
 }
 
 /** One line per shard in hash order: its range, version and share of the hash space. */
@@ -64,20 +65,22 @@ export class StatusCommand extends Command {
       if (this.config !== undefined && this.dir !== undefined) throw new UkvError("BAD_REQUEST", "Pass --config or --dir, not both");
       const configPath = this.config ?? join(this.dir ?? "ukv-data", "cluster.yaml");
       const config = loadClusterConfig(configPath);
-      const { layout, source } = await currentLayout(config);
+      const { layout, source, learners } = await currentLayout(config);
       const metaMembers = metaStoreAddresses(config).map((clientAddress, index) => ({ id: config.metaStores[index] ?? 0, clientAddress }));
       // The metadata group is listed first, as shard "meta"; only the data shards decide the exit status.
       const reports: MemberReport[] = await collectMemberReports({ shards: [{ id: metaShardId, members: metaMembers }, ...layout.shards] }, { timeoutMs: statusTimeoutMs });
       const missing = shardsWithoutLeader(layout, reports);
       if (this.json) {
         const ranges = topologyFromLayout(layout).ranges.ranges().map((range) => ({ shardId: range.shardId, ...rangeToJson(range) }));
-        this.context.stdout.write(`${JSON.stringify({ source, ranges, replicas: reports, leadersPerStore: Object.fromEntries(leadersPerStore(reports)), shardsWithoutLeader: missing })}\n`);
+        this.context.stdout.write(`${JSON.stringify({ source, ranges, movesInFlight: learners, replicas: reports, leadersPerStore: Object.fromEntries(leadersPerStore(reports)), shardsWithoutLeader: missing })}\n`);
       } else {
         this.context.stdout.write(`placement from ${source}\n`);
         this.context.stdout.write(formatStatusTable(reports));
         const leaders = [...leadersPerStore(reports)].map(([storeId, count]) => `store ${storeId}: ${count}`).join(", ");
         this.context.stdout.write(`leaders per store: ${leaders === "" ? "none" : leaders}\n`);
         this.context.stdout.write(formatRanges(layout));
+        const inFlight = learners.map((entry) => `shard ${entry.shardId} -> store ${entry.storeIds.join(", ")}`).join("; ");
+        this.context.stdout.write(`moves in flight (learners catching up): ${inFlight === "" ? "none" : inFlight}\n`);
       }
       if (missing.length > 0) throw new UkvError("SHARD_UNAVAILABLE", `No reachable leader in shard ${missing.join(", ")}`);
       return 0;

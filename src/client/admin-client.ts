@@ -246,6 +246,9 @@ export class AdminClient {
         case "transfer-leader":
           await this.transferLeader({ shardId: decision.shardId, toStoreId: decision.to });
           break;
+        case "remove":
+          await this.removeReplica({ shardId: decision.shardId, storeId: decision.storeId });
+          break;
       }
     }
   }

@@ -2,7 +2,9 @@
 // layout with every shard's members, the stores' reports, the leaders, the stores being drained):
 //   split            a shard whose leader reports more than splitKeys keys, or (when
 //                    splitWritesPerSec > 0) more applied entries a second than that
-//   move             every replica off a store being drained; then, while the most loaded store
+//   move             every replica off a store being drained (a shard that has a replica on
+//                    every other store already, after a move onto the drained store, just loses
+//                    the drained one: "remove"); then, while the most loaded store
 //                    holds more than one replica more than the least loaded, one replica from the
 //                    most to the least loaded store (never onto a store that holds the shard)
 //   transfer-leader  while a store leads more than one shard more than another member store
@@ -40,7 +42,11 @@ export function coordinatorSettings(given: Partial<CoordinatorSettings> | undefi
 export type Decision =
   | { kind: "split"; shardId: number; reason: string }
   | { kind: "move"; shardId: number; from: number; to: number; reason: string }
-  | { kind: "transfer-leader"; shardId: number; to: number; reason: string };
+  | { kind: "transfer-leader"; shardId: number; to: number; reason: string }
+  | { kind: "remove"; shardId: number; storeId: number; reason: string };
+
+/** A shard keeps at least this many replicas when the plan removes one. */
+const replicaCountMin = 3;
 
 export interface PlanInput {
   topology: Topology;
@@ -62,6 +68,8 @@ export function formatDecision(decision: Decision): string {
       return `move shard ${decision.shardId} from store ${decision.from} to store ${decision.to}: ${decision.reason}`;
     case "transfer-leader":
       return `transfer the lead of shard ${decision.shardId} to store ${decision.to}: ${decision.reason}`;
+    case "remove":
+      return `remove shard ${decision.shardId}'s replica from store ${decision.storeId}: ${decision.reason}`;
   }
 }
 
@@ -110,6 +118,13 @@ export function planBalance(input: PlanInput): Decision[] {
       if (!members.has(storeId) || !canMove(storeId)) continue;
       const to = targets().find((candidate) => !members.has(candidate) && canMove(candidate));
       if (to !== undefined) move(shardId, storeId, to, `store ${storeId} is being drained`);
+      else if (members.size > replicaCountMin) {
+        decisions.push({ kind: "remove", shardId, storeId, reason: `store ${storeId} is being drained and the shard has ${members.size} replicas` });
+        members.delete(storeId);
+        moved.add(shardId);
+        replicaCount.set(storeId, (replicaCount.get(storeId) ?? 0) - 1);
+        movesBy.set(storeId, (movesBy.get(storeId) ?? 0) + 1);
+      }
     }
   }
   for (let round = 0; round < layout.shards.length; round++) {

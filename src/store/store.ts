@@ -277,7 +277,7 @@ export class Store {
         // Not from inside the Ready loop that applied the removal: the replica is closed first.
         setTimeout(() => void this.#deleteReplica(groupId), 0);
       },
-      onSplit: (child) => this.#createSplitChild(child),
+      onSplit: (child) => this.#createSplitChild(child, groupId),
       ...(meta === null ? {} : { transformBatch: meta.transformBatch, onApplied: () => meta.onApplied() }),
       // Undefined unless this binary was built as a mutant (src/store/build-mutation.ts).
       ...(testOnly === undefined ? {} : { testOnly }),
@@ -298,13 +298,14 @@ export class Store {
    * settles the parent takes no snapshot, so a crash at any step replays the split and comes
    * back here; a child the manifest already lists (created before the crash) is left as it is.
    */
-  async #createSplitChild(child: SplitChild): Promise<void> {
+  async #createSplitChild(child: SplitChild, parentId: number): Promise<void> {
     const { childId, membership } = child;
     await this.#changing.get(childId);
     if (this.#replicas.has(childId) || this.#manifest.groups.has(childId) || this.#closing !== null) {
       child.stateMachine.close();
       return;
     }
+    const startedMs = performance.now();
     const creating = (async () => {
       // Leftovers of a creation a crash interrupted (not in the manifest, so nothing live).
       const groupDir = join(this.dir, "groups", String(childId));
@@ -324,7 +325,13 @@ export class Store {
       this.#manifest.groups.set(childId, membership);
       writeManifest(this.dir, this.#manifest);
       await this.#openReplica(childId, membership, { entries: [], hardState, firstIndex: 0 }, state);
-      this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: state.stateMachine.count() });
+      this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: state.stateMachine.count(), durationMs: Math.round(performance.now() - startedMs) });
+      // The parent's leader campaigns for the child at once (after a tick or two, so the other
+      // replicas have created it too): without it the child waits out an election timeout, and
+      // the writes to its keys with it.
+      if (this.#replicas.get(parentId)?.isLeader() === true) {
+        setTimeout(() => this.#replicas.get(childId)?.campaignIfLeaderless(), this.config.tickMs * splitCampaignDelayTicks);
+      }
     })();
     this.#changing.set(childId, creating);
     try {
@@ -434,6 +441,8 @@ export class Store {
  * follow it.
  */
 export const splitBaseIndex = 5;
+/** Ticks the parent's leader waits before campaigning for a new split child. */
+const splitCampaignDelayTicks = 2;
 const splitBaseTerm = 5;
 
 /** How often the shared log reclaims segments no group needs any more. */

@@ -181,6 +181,8 @@ export interface LocalStoresOptions {
   snapshotEntriesThreshold?: number;
   /** RESP clients must AUTH with this password. Default: none. */
   requirepass?: string;
+  /** The config's coordinator section (absent: none, the coordinator is off). */
+  coordinator?: ClusterConfig["coordinator"];
 }
 
 /** One replica's STATUS (GroupStatus of src/node/group-runtime.ts), the fields the tests read. */
@@ -270,6 +272,7 @@ export class LocalStores {
       ...(options.metaStores === undefined ? {} : { metaStores: options.metaStores }),
       ...(options.metricsEnabled === undefined ? {} : { metricsEnabled: options.metricsEnabled }),
       ...(options.requirepass === undefined ? {} : { requirepass: options.requirepass }),
+      ...(options.coordinator === undefined ? {} : { coordinator: options.coordinator }),
     };
     const stores = new LocalStores(dir, config, portBase, spareStoreCount);
     writeFileSync(stores.configPath, renderClusterConfig(config));

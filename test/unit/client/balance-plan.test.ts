@@ -62,6 +62,10 @@ describe("planBalance", () => {
       { kind: "move", shardId: 1, from: 4, to: 3, reason: "store 4 is being drained" },
       { kind: "move", shardId: 2, from: 4, to: 1, reason: "store 4 is being drained" },
     ]);
+    // A shard on every other store already (a move onto the drained store finished) just loses it.
+    const full = planBalance({ topology: topologyOf(4, [[1, 2, 3, 4]], { draining: [4] }), settings });
+    expect(full.filter((decision) => decision.kind !== "transfer-leader")).toEqual([{ kind: "remove", shardId: 1, storeId: 4, reason: "store 4 is being drained and the shard has 4 replicas" }]);
+    expect(planBalance({ topology: topologyOf(3, [[1, 2, 3]], { draining: [3] }), settings }).filter((decision) => decision.kind === "remove")).toEqual([]);
     // Nothing is ever moved onto a drained store.
     const filling = planBalance({ topology: topologyOf(4, [[1, 2, 3], [1, 2, 3]], { draining: [4] }), settings });
     expect(filling.filter((decision) => decision.kind === "move")).toEqual([]);
