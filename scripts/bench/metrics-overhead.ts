@@ -1,8 +1,8 @@
-// Metrics overhead benchmark (issue 17): request throughput of the same local cluster (3 stores,
-// 4 shards x 3 replicas, started by `dist/ukv cluster up`) with metricsEnabled: true (every
-// request, proposal and WAL batch counted and observed; /metrics scraped every 5 s during the
-// run, as a Prometheus would, a little more often) and metricsEnabled: false (nothing counted).
-// Each round runs both, in alternating order, on fresh data dirs; the figure is the median over
+// Metrics overhead benchmark (issue 17): request throughput of two identical local clusters (3
+// stores, 4 shards x 3 replicas each, started by `dist/ukv cluster up`), one with metricsEnabled:
+// true (every request, proposal and WAL batch counted and observed; every store's /metrics
+// scraped before each of its runs) and one with metricsEnabled: false (nothing counted). Both run
+// throughout; each round measures both, in alternating order; the figure is the median over
 // rounds of `redis-benchmark -t set,get -n N -r 100000 -d 100 -c 50 -P 16` against store 1's RESP
 // port. Prints the rounds, the medians, the on/off ratio, and the load average before and after
 // (a busy machine makes single runs noisy: compare the medians, and say how busy it was).
@@ -24,7 +24,6 @@ function option(name: string, fallback: number): number {
 const rounds = option("--rounds", 3);
 const requests = option("--requests", 100_000);
 const ukvBinary = resolve(import.meta.dir, "../../dist/ukv");
-const scrapeIntervalMs = 5000;
 
 interface Result {
   mode: "on" | "off";
@@ -80,27 +79,12 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-async function runOne(root: string, mode: "on" | "off", round: number): Promise<Result> {
-  const portBase = 22000 + 200 + Math.floor(Math.random() * 60) * 50;
-  const dir = join(root, `${mode}-${round}`);
-  const cluster = await startCluster(dir, mode === "on", portBase);
-  let scraper: ReturnType<typeof setInterval> | null = null;
-  try {
-    if (mode === "on") {
-      scraper = setInterval(() => {
-        for (const offset of [3, 13, 23]) void fetch(`http://127.0.0.1:${portBase + offset}/metrics`).then((response) => response.text()).catch(() => undefined);
-      }, scrapeIntervalMs);
-    }
-    // Blocking: the scraper's timer only fires between the two tests; the benchmark itself is
-    // another process, so the cluster is loaded meanwhile all the same.
-    const rates = benchmark(portBase + 2);
-    console.error(`round ${round} metrics ${mode}: SET ${Math.round(rates.set)} ops/s, GET ${Math.round(rates.get)} ops/s`);
-    return { mode, round, ...rates };
-  } finally {
-    if (scraper !== null) clearInterval(scraper);
-    cluster.kill("SIGTERM");
-    await cluster.exited;
-    rmSync(dir, { recursive: true, force: true });
+/** /metrics of every store of the metrics-on cluster, as a Prometheus would scrape between runs. */
+async function scrapeAll(portBase: number): Promise<void> {
+  for (const offset of [3, 13, 23]) {
+    const response = await fetch(`http://127.0.0.1:${portBase + offset}/metrics`);
+    if (!response.ok) throw new Error(`GET /metrics: HTTP ${response.status}`);
+    await response.text();
   }
 }
 
@@ -109,12 +93,26 @@ async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "ukv-metrics-bench-"));
   const loadBefore = loadavg();
   const results: Result[] = [];
+  // Both clusters run for the whole measurement (the one not measured is idle: quiesced shards,
+  // no ticks), and the runs alternate, so start-up and the machine's other load fall on both.
+  const portBases = { on: 22000 + 300, off: 22000 + 400 };
+  const clusters: Subprocess[] = [];
   try {
+    clusters.push(await startCluster(join(root, "on"), true, portBases.on));
+    clusters.push(await startCluster(join(root, "off"), false, portBases.off));
     for (let round = 1; round <= rounds; round++) {
       const order: ("on" | "off")[] = round % 2 === 1 ? ["on", "off"] : ["off", "on"];
-      for (const mode of order) results.push(await runOne(root, mode, round));
+      for (const mode of order) {
+        if (mode === "on") await scrapeAll(portBases.on);
+        const rates = benchmark(portBases[mode] + 2);
+        console.error(`round ${round} metrics ${mode}: SET ${Math.round(rates.set)} ops/s, GET ${Math.round(rates.get)} ops/s`);
+        results.push({ mode, round, ...rates });
+      }
     }
+    await scrapeAll(portBases.on);
   } finally {
+    for (const cluster of clusters) cluster.kill("SIGTERM");
+    await Promise.all(clusters.map((cluster) => cluster.exited));
     rmSync(root, { recursive: true, force: true });
   }
   const loadAfter = loadavg();

@@ -223,8 +223,13 @@ echo "all $acknowledged writes acknowledged during the upgrade read back"
 step "11. a shard loses its quorum, and gets it back"
 stop_store 2
 stop_store 3
-status=0
-"$UKV" status --config "$CONFIG" > "$WORK/status.txt" 2>&1 || status=$?
+# A leader notices it lost its majority within an election timeout (checkQuorum): poll.
+for _ in $(seq 1 100); do
+  status=0
+  "$UKV" status --config "$CONFIG" > "$WORK/status.txt" 2>&1 || status=$?
+  [ "$status" -eq 7 ] && break
+  sleep 0.2
+done
 tail -n 1 "$WORK/status.txt"
 [ "$status" -eq 7 ] || fail "ukv status exited $status with 2 of 3 stores down, not 7 (SHARD_UNAVAILABLE)"
 answer="$(redis-cli -h 127.0.0.2 -p $((PORT + 2)) set during-outage x)"

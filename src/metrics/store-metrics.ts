@@ -12,7 +12,7 @@
 import { statfs } from "node:fs/promises";
 import { Counter, Gauge, Registry } from "prom-client";
 import type { GroupRuntime, ReplicaMetricsHooks } from "../node/group-runtime.ts";
-import type { KvCode } from "../transport/kv-protocol.ts";
+import type { KvCode, KvRequest, KvResponse } from "../transport/kv-protocol.ts";
 import type { RespReply } from "../router/resp/resp-encoder.ts";
 import { ukvVersion } from "../util/version.ts";
 import { BoundCounter, BoundHistogram, type CounterChild, type HistogramChild } from "./bound-metrics.ts";
@@ -156,9 +156,16 @@ export class StoreMetrics {
     this.#writesChild.observe(appendCount);
   };
 
-  /** One request answered on the raw protocol. */
-  observeKvRequest(listener: "client" | "peer", op: string, code: KvCode, seconds: number): void {
-    this.#observeRequest(listener, op, kvResult(code), seconds);
+  /** The raw protocol's handler, timed: each answer counted by listener, op and result. */
+  timedKvHandler(handler: (request: KvRequest) => Promise<KvResponse>): (request: KvRequest) => Promise<KvResponse> {
+    return (request) => {
+      const startedMs = performance.now();
+      return handler(request).then((response) => {
+        const listener = request.shard === undefined || request.shard === 0 ? "client" : "peer";
+        this.#observeRequest(listener, request.op, kvResult(response.code), (performance.now() - startedMs) / 1000);
+        return response;
+      });
+    };
   }
 
   /** One RESP command answered (name null: unknown command or wrong arity). */

@@ -21,7 +21,7 @@ import { ClusterMonitor, type MonitorShard, type MonitorTarget } from "../dashbo
 import { StoreHttpServer } from "../dashboard/http-server.ts";
 import { storeSnapshot } from "../dashboard/store-snapshot.ts";
 import { StoreMetrics } from "../metrics/store-metrics.ts";
-import type { KvRequest } from "../transport/kv-protocol.ts";
+import type { KvRequest, KvResponse } from "../transport/kv-protocol.ts";
 import { Store, type StoreOptions } from "./store.ts";
 import { ActiveExpiry } from "./active-expiry.ts";
 import { StoreReporter } from "./store-reporter.ts";
@@ -146,13 +146,8 @@ export class StoreProcess {
       started.push(router);
       service.attachRouter(router);
       const clientListen = parseAddress(store.self.clientAddress);
-      const handler = metrics === null ? (request: KvRequest) => local.handle(request) : (request: KvRequest) => {
-        const startedMs = performance.now();
-        return local.handle(request).then((response) => {
-          metrics.observeKvRequest(request.shard === undefined || request.shard === 0 ? "client" : "peer", request.op, response.code, (performance.now() - startedMs) / 1000);
-          return response;
-        });
-      };
+      const serve = (request: KvRequest): Promise<KvResponse> => local.handle(request);
+      const handler = metrics === null ? serve : metrics.timedKvHandler(serve);
       const server = new KvServer({ host: clientListen.host, port: clientListen.port, handler, logger });
       parts.server = server;
       const { port: clientPort } = await server.start();

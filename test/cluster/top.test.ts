@@ -71,6 +71,7 @@ describe("the copied binary", () => {
     const style = await (await fetch(`http://${httpAddress(2)}/uplot.css`)).text();
     expect(style).toContain(".uplot");
     expect((await fetch(`http://${httpAddress(0)}/nothing-here`)).status).toBe(404);
+    expect((await fetch(`http://${httpAddress(0)}/metrics`, { method: "POST", body: "x" })).status).toBe(405);
   });
 });
 
