@@ -19,10 +19,12 @@ interface MutantCase {
   /** The anomaly kinds that name the rule it breaks: the run must report at least one. */
   anomalyKinds: readonly Anomaly["kind"][];
   /**
-   * Tried in turn until one run reports the anomaly: whether a paused leader takes client writes
-   * before it hears of the new term is a matter of timing (since the pipelined Ready loop, a
-   * stale leader's proposals go out at once and the followers' refusals depose it sooner, so one
-   * schedule catches it about one run in three or four on a busy machine).
+   * Tried in turn until one run reports the anomaly, which is a matter of timing: the damage is
+   * done by entries the mutant leader committed and applied alone that its followers never got.
+   * With one Ready at a time, proposals that arrived during the leader's fdatasync waited unsent
+   * until it returned, so a SIGSTOP nearly always froze some; the pipelined loop broadcasts them
+   * in the next turn, the window is one turn, and one schedule catches it about one run in three
+   * on a busy machine (the old loop: 3 runs of 3).
    */
   seeds: readonly number[];
   durationMs: number;
