@@ -265,6 +265,7 @@ describe("hash tags and transactions", () => {
         }
       }),
     );
+    await redis.call("CLIENT", "READMODE", "linearizable");
     expect(await redis.mget("{pair}:a", "{pair}:b")).toEqual(["200", "200"]);
 
     const node = createClient({ url: `redis://127.0.0.1:${stores.respPort(2)}` });
