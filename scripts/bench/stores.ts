@@ -9,10 +9,11 @@
 //   3. recovery: S shards x K keys (100-byte values) on 3 stores; kill -9 of one store, restart,
 //      time until it answers and every replica it hosts has applied what it had before.
 // Usage: bun run scripts/bench/stores.ts [--shards 1000] [--idle-s 20] [--trials 3]
-//                                        [--recovery-shards 100] [--recovery-keys 100000] [--load-inflight 128]
+//                                        [--recovery-shards 100] [--recovery-keys 100000] [--load-parallel 8]
 //                                        [--skip many,failover,recovery]
-import { readFileSync } from "node:fs";
-import { LocalStores, bytes, waitFor } from "../../test/cluster/harness.ts";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { LocalStores, bytes, ukvBinary, waitFor } from "../../test/cluster/harness.ts";
 import type { KvResponse } from "../../src/transport/kv-protocol.ts";
 import { topologyFromLayout } from "../../src/client/topology.ts";
 import { layoutFromConfig } from "../../src/meta/meta-service.ts";
@@ -29,7 +30,7 @@ const idleSeconds = optionValue("--idle-s", 20);
 const trialCount = optionValue("--trials", 3);
 const recoveryShardCount = optionValue("--recovery-shards", 100);
 const recoveryKeysPerShard = optionValue("--recovery-keys", 100_000);
-const loadInflightMax = optionValue("--load-inflight", 128);
+const loadParallel = optionValue("--load-parallel", 8);
 const electionTimeoutMs = 1000;
 const timing = { tickMs: 50, electionTicks: 20, heartbeatTicks: 2 };
 
@@ -174,35 +175,38 @@ async function failover(stores: LocalStores): Promise<void> {
   );
 }
 
+/**
+ * S x K keys of 100-byte values, loaded the way a user would: a csv planned by `ukv analyze` and
+ * sent by `ukv load` (many keys per Raft entry, to every shard's leader in parallel).
+ */
 async function load(stores: LocalStores, keysPerShard: number): Promise<void> {
-  const value = bytes("v".repeat(100));
-  const inflightMax = loadInflightMax;
-  const started = performance.now();
-  let written = 0;
-  let retriedCount = 0;
-  const shardIds = stores.config.shards.map((shard) => shard.id);
-  const keysByShard = new Map(shardIds.map((shardId) => [shardId, 0]));
-  let nextIndex = 0;
-  // Keys are written through every store in turn; each store routes to the shard's leader.
-  const worker = async (workerIndex: number): Promise<void> => {
-    for (;;) {
-      const keyIndex = nextIndex++;
-      if (keyIndex >= keysPerShard * shardIds.length) return;
-      const storeId = stores.storeIds[workerIndex % stores.storeIds.length]!;
-      // A SET is idempotent: one that timed out (a busy store) is simply sent again, bounded.
-      let response = await stores.request(storeId, { op: "SET", key: `key-${keyIndex}`, value });
-      for (let retryIndex = 0; response.code !== "OK" && retryIndex < 10; retryIndex++) {
-        retriedCount++;
-        response = await stores.request(storeId, { op: "SET", key: `key-${keyIndex}`, value });
-      }
-      if (response.code !== "OK") throw new Error(`load: ${response.code} ${response.message}`);
-      written++;
-      if (written % 500_000 === 0) console.log(`  loaded ${written} keys (${(written / ((performance.now() - started) / 1000)).toFixed(0)}/s)`);
-    }
+  const rowCount = keysPerShard * stores.config.shards.length;
+  const csvPath = join(stores.dir, "recovery.csv");
+  const planPath = join(stores.dir, "recovery-plan.json");
+  const value = "v".repeat(100);
+  const writer = Bun.file(csvPath).writer();
+  writer.write("key,value\n");
+  for (let blockStart = 0; blockStart < rowCount; blockStart += 65_536) {
+    const parts: string[] = [];
+    for (let index = blockStart; index < Math.min(rowCount, blockStart + 65_536); index++) parts.push(`key-${index},${value}\n`);
+    writer.write(parts.join(""));
+    await writer.flush();
+  }
+  await writer.end();
+  const run = (args: string[]): string => {
+    const result = Bun.spawnSync([ukvBinary, ...args]);
+    if (result.exitCode !== 0) throw new Error(`ukv ${args[0]} failed (${result.exitCode}): ${result.stderr.toString().trim()}`);
+    return result.stdout.toString();
   };
-  await Promise.all(Array.from({ length: inflightMax }, (_, index) => worker(index)));
-  void keysByShard;
-  console.log(`  loaded ${written} keys in ${((performance.now() - started) / 1000).toFixed(1)} s (${retriedCount} SETs sent again after a timeout)`);
+  const started = performance.now();
+  run(["analyze", "--input", csvPath, "--shards", String(stores.config.shards.length), "--out", planPath]);
+  const cluster = stores.config.metaStores.map((storeId) => stores.clientAddress(storeId)).join(",");
+  const report = run(["load", "--plan", planPath, "--input", csvPath, "--cluster", cluster, "--parallel", String(loadParallel), "--into-existing"]);
+  const loaded = /^rows loaded\s+([0-9,]+)/m.exec(report);
+  if (loaded === null || Number((loaded[1] as string).replaceAll(",", "")) !== rowCount) throw new Error(`unexpected load report:\n${report}`);
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`  loaded ${rowCount} keys with ukv analyze + ukv load in ${seconds.toFixed(1)} s (${(rowCount / seconds).toFixed(0)} keys/s)`);
+  rmSync(csvPath, { force: true });
 }
 
 async function recovery(stores: LocalStores): Promise<void> {

@@ -15,6 +15,7 @@ import { ConfChangeType, EntryType, MessageType, Role, type ConfChange, type Ent
 import { decodeConfChange } from "../raft/conf-change.ts";
 import { CommandOp, commandOpOf, decodeCommand } from "../node/command.ts";
 import { decodeBatchSetCommand } from "../node/batch-command.ts";
+import { ascii, encodeKeyedTransaction, ExpiryKind, KeyedOp, SetCondition } from "../kv/keyed-commands.ts";
 import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
 import { SafetyChecker, SimViolation } from "./checker.ts";
@@ -387,9 +388,14 @@ export class SimCluster implements StoreHost {
       this.trace.record(this.nowTicks, "propose", store.id, `${value} refused: not the leader`, replica.groupId);
       return false;
     }
-    this.#proposed.add(value);
     const key = textEncoder.encode(`key-${this.#valueCount % workloadKeyCount}`);
-    replica.runtime.write(CommandOp.Set, key, textEncoder.encode(value)).catch(() => undefined);
+    // Every fourth write is a keyed read-modify-write (issue 15) on keys plain SETs never touch:
+    // its outcome depends on the state it applies to, so replicas that applied differently diverge
+    // and the checker's digests catch it. Chosen by count, not by the random stream.
+    const keyed = !value.startsWith(probePrefix) && this.#valueCount % 4 === 0 ? keyedWorkloadCommand(this.#valueCount, value) : null;
+    const data = keyed ?? textEncoder.encode(value);
+    this.#proposed.add(textDecoder.decode(data));
+    replica.runtime.write(keyed === null ? CommandOp.Set : CommandOp.Keyed, key, data).catch(() => undefined);
     this.trace.record(this.nowTicks, "propose", store.id, value, replica.groupId);
     return true;
   }
@@ -597,4 +603,16 @@ function byNumber(a: number, b: number): number {
 
 export function describeConfChange(change: ConfChange): string {
   return `${ConfChangeType[change.type]} n${change.nodeId}`;
+}
+
+/** A keyed transaction of the sim's workload: INCR, APPEND, SET NX with a deadline, GETDEL; "now" is the write's count. */
+function keyedWorkloadCommand(count: number, value: string): Uint8Array {
+  const key = (name: string): Uint8Array => textEncoder.encode(`kx-${name}-${count % 3}`);
+  const steps = [
+    { op: KeyedOp.IncrBy, key: key("counter"), args: [ascii(1)] },
+    { op: KeyedOp.Append, key: key("log"), args: [textEncoder.encode(`${value};`)] },
+    { op: KeyedOp.Set, key: key("lease"), args: [textEncoder.encode(value), ascii(SetCondition.IfAbsent), ascii(0), ascii(ExpiryKind.Relative), ascii(40)] },
+  ];
+  if (count % 20 === 0) steps.push({ op: KeyedOp.GetDel, key: key("log"), args: [] });
+  return encodeKeyedTransaction({ nowMs: count, watches: [], steps });
 }

@@ -12,8 +12,12 @@ import { SimStateMachine } from "./state-machine.ts";
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
-/** Key and value bytes as one string each (latin1: every byte is one char). */
-const latin1 = new TextDecoder("latin1");
+/**
+ * Key and value bytes as one string each, one char per byte. Not TextDecoder("latin1"): that is
+ * windows-1252, which maps bytes 0x80-0x9f to other characters, so binary values (a stored value's
+ * deadline) came back changed from a snapshot.
+ */
+const latin1 = { decode: (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1") };
 
 function bytesOfLatin1(text: string): Uint8Array {
   const bytes = new Uint8Array(text.length);

@@ -43,6 +43,11 @@ export class SimStateMachine {
     this.#appliedIndex = entry.index;
   }
 
+  /** Folds what an entry left in the table into the digest (keyed commands: their outcome depends on the state). */
+  mix(data: Uint8Array): void {
+    this.#digest = hashBytes(data, this.#digest);
+  }
+
   snapshotData(): Uint8Array {
     const bytes = new Uint8Array(snapshotDataSizeBytes);
     const view = new DataView(bytes.buffer);

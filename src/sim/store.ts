@@ -9,7 +9,9 @@
 // (persisted entries and commit indexes, what a crash keeps) and the transport (every ack).
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
-import { MessageType, Role, type Entry, type Message } from "../raft/types.ts";
+import { EntryType, MessageType, Role, type Entry, type Message } from "../raft/types.ts";
+import { CommandOp, decodeCommand } from "../node/command.ts";
+import { decodeKeyedTransaction, keysOfTransaction } from "../kv/keyed-commands.ts";
 import { GroupRuntime, type ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
 import { entryFromWal, type GroupMembership } from "../node/log-codec.ts";
 import type { ReplicaTransport, SnapshotRef } from "../node/replica-io.ts";
@@ -235,6 +237,8 @@ export class SimStore {
           const checker = host.checker(groupId);
           checker.appliedWithinDurable(this.id, entry.index, this.disk.durableIndex(groupId), "apply");
           state.tracker.apply(entry);
+          const outcome = keyedOutcome(entry, (key) => state.stateMachine.get(key));
+          if (outcome !== null) state.tracker.mix(outcome);
           this.#appliedBeforeCrash.set(groupId, entry.index);
           checker.entryApplied(this.id, entry, state.tracker.digest);
           host.entryApplied(this, groupId, entry);
@@ -339,4 +343,18 @@ export class SimStore {
 
 async function* chunksOf(bytes: Uint8Array): AsyncIterable<Uint8Array> {
   yield bytes;
+}
+
+/**
+ * A keyed command's outcome: the stored bytes of every key it names, after it applied (null for
+ * other entries). Replicas that executed it differently (a nondeterministic state machine) get
+ * different digests, which the checker compares.
+ */
+function keyedOutcome(entry: Entry, read: (key: Uint8Array) => Uint8Array | null): Uint8Array | null {
+  if (entry.type !== EntryType.Normal || entry.data.byteLength === 0) return null;
+  const command = decodeCommand(entry.data);
+  if (command.op !== CommandOp.Keyed) return null;
+  const parts: Uint8Array[] = [];
+  for (const key of keysOfTransaction(decodeKeyedTransaction(command.value))) parts.push(key, read(key) ?? new Uint8Array([0xff]));
+  return Buffer.concat(parts);
 }

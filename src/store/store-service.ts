@@ -116,7 +116,8 @@ export class StoreService {
       const runtime = this.#replicaOf(shardId);
       if (request.op === "SCAN") return makeKvResponse(request.id, "OK", { value: this.#scan(runtime, decodeShardScanRequest(request.value)) });
       if (request.op === "FLUSH") {
-        await runtime.write(CommandOp.Flush, new Uint8Array(0), new Uint8Array(0));
+        // A FLUSH names no key: the whole shard, whatever its range.
+        await runtime.write(CommandOp.Flush, new Uint8Array(0), new Uint8Array(0), []);
         return makeKvResponse(request.id, "OK");
       }
       // The replica's own range decides, not this store's view of the topology (which trails a

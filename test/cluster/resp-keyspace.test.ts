@@ -21,6 +21,19 @@ afterAll(async () => {
   await stores.destroy();
 }, 30_000);
 
+/** MSET is idempotent: under load a leader change can answer TRYAGAIN (outcome unknown); send it again. */
+async function msetRetrying(redis: Redis, pairs: string[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      expect(await redis.mset(...pairs)).toBe("OK");
+      return;
+    } catch (error) {
+      if (attempt >= 5 || !String(error).includes("TRYAGAIN")) throw error;
+      await Bun.sleep(200);
+    }
+  }
+}
+
 function client(storeId: number): Redis {
   const redis = new Redis({ host: "127.0.0.1", port: stores.respPort(storeId), maxRetriesPerRequest: 0 });
   redis.on("error", () => undefined);
@@ -54,7 +67,7 @@ describe("keyspace over every shard", () => {
     for (let start = 0; start < keyCount; start += 2000) {
       const pairs: string[] = [];
       for (let index = start; index < start + 2000; index++) pairs.push(`scan:${index}`, "v");
-      expect(await redis.mset(...pairs)).toBe("OK");
+      await msetRetrying(redis, pairs);
     }
     expect(await redis.dbsize()).toBe(keyCount);
     const shardsUsed = new Set(Array.from({ length: 200 }, (_, index) => stores.shardOf(`scan:${index}`)));
@@ -84,7 +97,7 @@ describe("keyspace over every shard", () => {
         if (round < 10) {
           const pairs: string[] = [];
           for (let index = 0; index < 500; index++) pairs.push(`grow:${round}:${index}`, "g");
-          await writer.mset(...pairs);
+          await msetRetrying(writer, pairs);
           const victim = `scan:${round * 7}`;
           await writer.del(victim);
           deleted.add(victim);
@@ -104,7 +117,7 @@ describe("keyspace over every shard", () => {
     for (let start = 0; start < 50_000; start += 2000) {
       const pairs: string[] = [];
       for (let index = start; index < start + 2000; index++) pairs.push(`more:${index}`, "m");
-      await redis.mset(...pairs);
+      await msetRetrying(redis, pairs);
     }
     await expect(redis.keys("*")).rejects.toThrow("ERR KEYS matched more than 100000 keys: iterate with SCAN instead");
     const before = await redis.dbsize();

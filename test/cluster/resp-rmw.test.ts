@@ -114,9 +114,14 @@ describe("read-modify-write commands are one command in the shard's log", () => 
       const ttl = await second.pTTL("lock:job");
       expect(ttl).toBeGreaterThan(8_000);
       expect(ttl).toBeLessThanOrEqual(10_000);
-      // Release only our own lock: a compare-and-delete as one transaction (WATCH, check, MULTI DEL EXEC).
+      // Release only our own lock: compare-and-delete as WATCH, check the token, MULTI DEL EXEC.
+      // The second client's attempt sees another token and deletes nothing.
+      await second.watch("lock:job");
       expect(await second.get("lock:job")).toBe("token-1");
-      expect(await first.getDel("lock:job")).toBe("token-1");
+      await second.unwatch();
+      await first.watch("lock:job");
+      expect(await first.get("lock:job")).toBe("token-1");
+      expect((await first.multi().del("lock:job").exec()) as unknown).toEqual([1]);
       expect(await second.set("lock:job", "token-2", { NX: true, PX: 200 })).toBe("OK");
       // The PX lock lapses on its own.
       await Bun.sleep(400);
@@ -265,6 +270,7 @@ describe("hash tags and transactions", () => {
         }
       }),
     );
+    await redis.call("CLIENT", "READMODE", "linearizable");
     expect(await redis.mget("{pair}:a", "{pair}:b")).toEqual(["200", "200"]);
 
     const node = createClient({ url: `redis://127.0.0.1:${stores.respPort(2)}` });

@@ -42,21 +42,28 @@ function firstError(results: readonly ReadResult[]): RespReply | null {
   return null;
 }
 
+/** Bytes a step adds to its keyed command (key, first argument, framing): chunks stay well under keyedCommandSizeBytesMax. */
+function stepSizeBytes(step: KeyedStep): number {
+  return step.key.byteLength + (step.args[0]?.byteLength ?? 0) + 64;
+}
+
 /** Steps of one shard, in chunks one log entry holds (a chunk is atomic; chunks of one shard apply in order). */
 function chunksByShard(context: CommandContext, steps: readonly KeyedStep[]): KeyedStep[][] {
-  const byShard = new Map<number, KeyedStep[][]>();
+  const byShard = new Map<number, { chunks: KeyedStep[][]; lastSizeBytes: number }>();
   for (const step of steps) {
     const shardId = context.backend.shardIdOf(step.key);
-    let chunks = byShard.get(shardId);
-    if (chunks === undefined) byShard.set(shardId, (chunks = [[]]));
-    let last = chunks[chunks.length - 1] as KeyedStep[];
-    const sizeBytes = last.reduce((sum, member) => sum + member.key.byteLength + (member.args[0]?.byteLength ?? 0) + 64, 0);
-    if (last.length >= keyedStepCountMax || (last.length > 0 && sizeBytes + step.key.byteLength + (step.args[0]?.byteLength ?? 0) + 64 > valueSizeBytesMax)) {
-      chunks.push((last = []));
+    let shard = byShard.get(shardId);
+    if (shard === undefined) byShard.set(shardId, (shard = { chunks: [[]], lastSizeBytes: 0 }));
+    let last = shard.chunks[shard.chunks.length - 1] as KeyedStep[];
+    const sizeBytes = stepSizeBytes(step);
+    if (last.length >= keyedStepCountMax || (last.length > 0 && shard.lastSizeBytes + sizeBytes > valueSizeBytesMax)) {
+      shard.chunks.push((last = []));
+      shard.lastSizeBytes = 0;
     }
     last.push(step);
+    shard.lastSizeBytes += sizeBytes;
   }
-  return [...byShard.values()].flat();
+  return [...byShard.values()].flatMap((shard) => shard.chunks);
 }
 
 /** Runs steps over any shards: one keyed command per shard chunk; the replies in step order, or the first error. */

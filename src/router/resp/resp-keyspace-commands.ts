@@ -43,55 +43,67 @@ function layoutTagOf(page: ShardScanPage): number {
   return (page.layout % 65535) + 1;
 }
 
-/** Redis's glob (stringmatchlen): * ? [set] [^set] [a-z] and \ escapes, on bytes. */
-export function globMatch(pattern: Uint8Array, key: Uint8Array, patternIndex = 0, keyIndex = 0): boolean {
-  while (patternIndex < pattern.length) {
-    const char = pattern[patternIndex] as number;
-    if (char === 0x2a /* * */) {
-      while (pattern[patternIndex + 1] === 0x2a) patternIndex++;
-      if (patternIndex + 1 === pattern.length) return true;
-      for (let start = keyIndex; start <= key.length; start++) if (globMatch(pattern, key, patternIndex + 1, start)) return true;
+/**
+ * Matches the pattern element at `patternIndex` (not `*`) against one key byte: returns the index
+ * after the element, or -1 when it does not match.
+ */
+function matchOne(pattern: Uint8Array, patternIndex: number, byte: number): number {
+  const char = pattern[patternIndex] as number;
+  if (char === 0x3f /* ? */) return patternIndex + 1;
+  if (char === 0x5b /* [ */) {
+    let index = patternIndex + 1;
+    const negate = pattern[index] === 0x5e; /* ^ */
+    if (negate) index++;
+    let matched = false;
+    while (index < pattern.length && pattern[index] !== 0x5d /* ] */) {
+      if (pattern[index] === 0x5c /* \ */ && index + 1 < pattern.length) {
+        index++;
+        if (pattern[index] === byte) matched = true;
+      } else if (pattern[index + 1] === 0x2d /* - */ && index + 2 < pattern.length && pattern[index + 2] !== 0x5d) {
+        let low = pattern[index] as number;
+        let high = pattern[index + 2] as number;
+        if (low > high) [low, high] = [high, low];
+        if (byte >= low && byte <= high) matched = true;
+        index += 2;
+      } else if (pattern[index] === byte) {
+        matched = true;
+      }
+      index++;
+    }
+    return matched !== negate ? index + 1 : -1;
+  }
+  if (char === 0x5c /* \ */ && patternIndex + 1 < pattern.length) return pattern[patternIndex + 1] === byte ? patternIndex + 2 : -1;
+  return char === byte ? patternIndex + 1 : -1;
+}
+
+/**
+ * Redis's glob (stringmatchlen): * ? [set] [^set] [a-z] and \ escapes, on bytes. Linear
+ * backtracking to the last `*` only, so no pattern takes more than O(pattern x key) steps.
+ */
+export function globMatch(pattern: Uint8Array, key: Uint8Array): boolean {
+  let patternIndex = 0;
+  let keyIndex = 0;
+  let starPattern = -1;
+  let starKey = 0;
+  while (keyIndex < key.length) {
+    if (patternIndex < pattern.length && pattern[patternIndex] === 0x2a /* * */) {
+      starPattern = ++patternIndex;
+      starKey = keyIndex;
+      continue;
+    }
+    const next = patternIndex < pattern.length ? matchOne(pattern, patternIndex, key[keyIndex] as number) : -1;
+    if (next >= 0) {
+      patternIndex = next;
+      keyIndex++;
+    } else if (starPattern >= 0) {
+      patternIndex = starPattern;
+      keyIndex = ++starKey;
+    } else {
       return false;
     }
-    if (keyIndex >= key.length) return false;
-    if (char === 0x3f /* ? */) {
-      keyIndex++;
-      patternIndex++;
-      continue;
-    }
-    if (char === 0x5b /* [ */) {
-      let index = patternIndex + 1;
-      const negate = pattern[index] === 0x5e; /* ^ */
-      if (negate) index++;
-      let matched = false;
-      const target = key[keyIndex] as number;
-      while (index < pattern.length && pattern[index] !== 0x5d /* ] */) {
-        if (pattern[index] === 0x5c /* \ */ && index + 1 < pattern.length) {
-          index++;
-          if (pattern[index] === target) matched = true;
-        } else if (pattern[index + 1] === 0x2d /* - */ && index + 2 < pattern.length && pattern[index + 2] !== 0x5d) {
-          let low = pattern[index] as number;
-          let high = pattern[index + 2] as number;
-          if (low > high) [low, high] = [high, low];
-          if (target >= low && target <= high) matched = true;
-          index += 2;
-        } else if (pattern[index] === target) {
-          matched = true;
-        }
-        index++;
-      }
-      if (negate) matched = !matched;
-      if (!matched) return false;
-      patternIndex = index + 1;
-      keyIndex++;
-      continue;
-    }
-    if (char === 0x5c /* \ */ && patternIndex + 1 < pattern.length) patternIndex++;
-    if (pattern[patternIndex] !== key[keyIndex]) return false;
-    patternIndex++;
-    keyIndex++;
   }
-  return keyIndex === key.length;
+  while (patternIndex < pattern.length && pattern[patternIndex] === 0x2a) patternIndex++;
+  return patternIndex === pattern.length;
 }
 
 async function scanPage(context: CommandContext, shardId: number, slot: number, count: number): Promise<ShardScanPage | RespReply> {

@@ -44,3 +44,12 @@ test("random garbage and every truncation decode to a typed error, never anythin
     }
   }
 });
+
+test("a keyed transaction and a FLUSH round trip; a keyed command may carry the largest value with its key", () => {
+  const keyed = { op: CommandOp.Keyed, proposerId: 2, sequence: 5, key: bytes("k"), value: new Uint8Array(valueSizeBytesMax + 100) };
+  expect(decodeCommand(encodeCommand(keyed))).toEqual(keyed);
+  const flush = { op: CommandOp.Flush, proposerId: 3, sequence: 6, key: new Uint8Array(0), value: new Uint8Array(0) };
+  expect(decodeCommand(encodeCommand(flush))).toEqual(flush);
+  // A SET still may not.
+  expect(() => encodeCommand({ ...keyed, op: CommandOp.Set })).toThrow(/Value too large/);
+});
