@@ -12,7 +12,7 @@ import { readPlan, type ShardPlan } from "../bulk/plan.ts";
 import { fingerprintFile } from "../bulk/source.ts";
 import { loadInput, type BatchAnswer, type LoadProgress, type LoadTarget } from "../bulk/load.ts";
 import { readCheckpoint, type LoadCheckpoint } from "../bulk/load-checkpoint.ts";
-import { compareLayout, createPlannedLayout, planBoundaries, type OwnedRange } from "../bulk/load-layout.ts";
+import { compareLayout, createPlannedLayout, planBoundaries, type OwnedRange, type SplitAt } from "../bulk/load-layout.ts";
 import { formatLoadProgressLine, formatLoadReport, type ShardCountRow } from "../bulk/load-report.ts";
 import { formatCount } from "../bulk/summary.ts";
 import { collectMemberReports } from "../client/cluster-status.ts";
@@ -283,17 +283,25 @@ export class LoadCommand extends Command {
       const client = new ShardedClient({ topologySource: source, requestTimeoutMs: batchRequestTimeoutMs, retryWindowMs: batchRequestTimeoutMs });
       closers.push(() => client.close());
       const notes: string[] = [];
+      let emptyCluster = false;
       if (resume === null) {
         const before = await keysPerShard(client.topology());
         const keyCount = [...before.values()].reduce<number>((sum, count) => sum + (count ?? 0), 0);
         if (keyCount > 0 && !flags.has("--into-existing")) {
           throw new UkvError("BAD_REQUEST", `The cluster is not empty (${formatCount(keyCount)} keys): pass --into-existing to load into it anyway`);
         }
+        emptyCluster = keyCount === 0;
       }
-      const ranges = clusterRanges(client.topology());
-      const step = await createPlannedLayout(planBoundaries(plan), ranges, null);
+      // The planned layout is created on an empty cluster only, before the first key. `splitAt`
+      // is where the cluster's `split --at HASH` plugs in once shards own hash ranges (issue 14);
+      // until then a cluster cannot be cut at a hash, and the load follows its current layout.
+      const splitAt: SplitAt | null = null;
+      if (emptyCluster) {
+        const step = await createPlannedLayout(planBoundaries(plan), clusterRanges(client.topology()), splitAt);
+        if (step.created) await client.refreshTopology();
+        else notes.push(step.description);
+      }
       const comparison = compareLayout(plan, clusterRanges(client.topology()));
-      if (!step.created) notes.push(step.description);
       notes.push(comparison.matches ? `${comparison.description}: per-shard counts are compared with the plan` : `the layouts differ (${comparison.description}): per-shard counts cannot be compared with the plan's`);
       const ordered = !(plan.totals.duplicateKeys === 0 && plan.totals.distinctKeys.method === "exact");
       notes.push(ordered ? "the input may repeat keys: one batch in flight per shard, so the last row of a key wins" : "no key repeats in the input (exact count): batches of a shard in flight at once");
