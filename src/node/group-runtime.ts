@@ -663,6 +663,8 @@ export class GroupRuntime {
     }
     this.#scheduleDrain();
     await done;
+    // A split applied while the read waited may have moved the key out: the child answers it.
+    if (!this.ownsKey(key)) throw this.staleRangeError(key);
     return this.table.get(key);
   }
 

@@ -16,12 +16,17 @@ export interface StoreManifest {
   clusterName: string;
   /** group id -> the membership its replica here was created with. */
   groups: Map<number, GroupMembership>;
+  /**
+   * Groups whose replica here was removed and deleted: never re-created by a replayed split or
+   * adopted from the metadata (which may lag the removal); only an explicit add-replica does.
+   */
+  removed: Set<number>;
 }
 
 export function readManifest(storeDir: string): StoreManifest | null {
   const path = join(storeDir, manifestFileName);
   if (!existsSync(path)) return null;
-  let record: { version?: unknown; storeId?: unknown; clusterName?: unknown; groups?: unknown };
+  let record: { version?: unknown; storeId?: unknown; clusterName?: unknown; groups?: unknown; removed?: unknown };
   try {
     record = JSON.parse(readFileSync(path, "utf8")) as typeof record;
   } catch (error) {
@@ -35,7 +40,8 @@ export function readManifest(storeDir: string): StoreManifest | null {
   for (const [id, membership] of Object.entries((record.groups ?? {}) as Record<string, unknown>)) {
     groups.set(Number(id), decodeMembership(encoder.encode(JSON.stringify(membership))));
   }
-  return { storeId: record.storeId, clusterName: record.clusterName, groups };
+  const removed = new Set(Array.isArray(record.removed) ? record.removed.filter((id): id is number => Number.isSafeInteger(id)) : []);
+  return { storeId: record.storeId, clusterName: record.clusterName, groups, removed };
 }
 
 /** Writes the manifest durably; a full or failing disk is a typed DISK_FULL / IO_ERROR, never a raw error. */
@@ -55,7 +61,7 @@ function writeManifestFile(storeDir: string, manifest: StoreManifest): void {
   const groups: Record<string, unknown> = {};
   for (const [id, membership] of manifest.groups) groups[String(id)] = JSON.parse(decoder.decode(encodeMembership(membership)));
   const temporaryPath = `${path}.tmp`;
-  writeFileSync(temporaryPath, JSON.stringify({ version: manifestVersion, storeId: manifest.storeId, clusterName: manifest.clusterName, groups }, null, 1));
+  writeFileSync(temporaryPath, JSON.stringify({ version: manifestVersion, storeId: manifest.storeId, clusterName: manifest.clusterName, groups, removed: [...manifest.removed] }, null, 1));
   const fileFd = openSync(temporaryPath, "r");
   fsyncSync(fileFd);
   closeSync(fileFd);

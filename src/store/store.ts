@@ -72,8 +72,6 @@ export class Store {
   #ticker: ReturnType<typeof setInterval> | null = null;
   #tickCount = 0;
   #closing: Promise<void> | null = null;
-  /** Groups whose replica this process deleted (removed from them): never adopted again by this run. */
-  readonly #deletedGroups = new Set<number>();
   /** Called when the set of hosted replicas changes (the reporter reports at once). */
   onReplicasChanged: (() => void) | null = null;
 
@@ -229,6 +227,7 @@ export class Store {
     }
     const creating = (async () => {
       this.#manifest.groups.set(groupId, membership);
+      this.#manifest.removed.delete(groupId); // an explicit add places a replica again
       writeManifest(this.dir, this.#manifest);
       await this.#openReplica(groupId, membership, null);
       this.logger.info({ event: "replica_created", shard: groupId, voters: membership.conf.voters });
@@ -301,7 +300,8 @@ export class Store {
   async #createSplitChild(child: SplitChild, parentId: number): Promise<void> {
     const { childId, membership } = child;
     await this.#changing.get(childId);
-    if (this.#replicas.has(childId) || this.#manifest.groups.has(childId) || this.#closing !== null) {
+    // A child removed from this store since (moved away) is not revived by a replayed split.
+    if (this.#replicas.has(childId) || this.#manifest.groups.has(childId) || this.#manifest.removed.has(childId) || this.#closing !== null) {
       child.stateMachine.close();
       return;
     }
@@ -351,7 +351,7 @@ export class Store {
    */
   async adoptMissingReplica(groupId: number, membership: GroupMembership): Promise<boolean> {
     const range = membership.range;
-    if (range === undefined || this.#replicas.has(groupId) || this.#changing.has(groupId) || this.#deletedGroups.has(groupId) || this.#closing !== null) return false;
+    if (range === undefined || this.#replicas.has(groupId) || this.#changing.has(groupId) || this.#manifest.removed.has(groupId) || this.#closing !== null) return false;
     if (!membership.conf.voters.includes(this.storeId) && !membership.conf.learners.includes(this.storeId)) return false;
     for (const runtime of this.#replicas.values()) {
       const mine = runtime.range();
@@ -368,9 +368,9 @@ export class Store {
     if (runtime === undefined || this.#closing !== null) return;
     const deleting = (async () => {
       this.#manifest.groups.delete(groupId);
+      this.#manifest.removed.add(groupId);
       writeManifest(this.dir, this.#manifest);
       this.#replicas.delete(groupId);
-      this.#deletedGroups.add(groupId);
       await runtime.close();
       await this.#log.group(groupId).remove();
       rmSync(join(this.dir, "groups", String(groupId)), { recursive: true, force: true });
@@ -480,7 +480,7 @@ function initialManifest(config: ClusterConfig, storeId: number, joining: boolea
       groups.set(shard.id, { conf: { voters: [...shard.replicas], learners: [] }, addresses: addressesOf(shard.replicas), range });
     }
   }
-  return { storeId, clusterName: config.clusterName, groups };
+  return { storeId, clusterName: config.clusterName, groups, removed: new Set() };
 }
 
 /** UKV_PEER_ADDRESS_OVERRIDES (chaos harness only): a JSON map store id -> "host:port" to dial instead. */

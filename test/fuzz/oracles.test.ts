@@ -108,7 +108,7 @@ describe("snapshot oracle: a snapshot that loads equals the table it was taken o
 });
 
 describe("frame oracles: frames re-encode to their bytes, payloads to a canonical form", () => {
-  const payload = kvProto.encodeRequestBatch({ requests: [{ id: 1, op: 1, key: encoder.encode("k"), value: new Uint8Array(0), linearizable: false, shard: 0, batchKeys: [], batchValues: [] }] } as kvProto.RequestBatch);
+  const payload = kvProto.encodeRequestBatch({ requests: [{ id: 1, op: 1, key: encoder.encode("k"), value: new Uint8Array(0), linearizable: false, shard: 0, batchKeys: [], batchValues: [], rangeVersion: 0 }] } as kvProto.RequestBatch);
   const stream = new Uint8Array([...encodeFrame(FrameType.RaftBatch, payload), ...encodeFrame(FrameType.RaftBatch, encoder.encode("second"))]);
   const codec = { encode: (batch: kvProto.RequestBatch) => kvProto.encodeRequestBatch(batch), decode: kvProto.decodeRequestBatch };
 

@@ -1,11 +1,14 @@
 // The smart client's routing against fake stores: ring placement, shard-tagged requests, leader
 // discovery, NOT_LEADER hints, retries through an election, the retry bound, follower reads and
-// their fallback, and a stale placement (WRONG_SHARD) refreshing the topology.
+// their fallback, a stale placement (WRONG_SHARD) refreshing the topology, and a key moved by a
+// split (STALE_EPOCH) routed again by the refreshed ranges.
 import { afterEach, describe, expect, test } from "bun:test";
 import { ShardedClient } from "../../../src/client/sharded-client.ts";
 import { topologyFromLayout, type Topology, type TopologySource } from "../../../src/client/topology.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
 import { makeKvResponse } from "../../../src/transport/kv-protocol.ts";
+import { hashMax, keyHash } from "../../../src/ring/key-hash.ts";
+import { RangeMap, rangeToJson } from "../../../src/ring/range-map.ts";
 import { disjointPlacement, FakeCluster, keysOf } from "./fake-cluster.ts";
 
 const decoder = new TextDecoder();
@@ -178,6 +181,34 @@ describe("ShardedClient", () => {
     expect(cluster.shard(1).member(1).countOf("SET")).toBe(1);
     expect(source.refreshCount).toBeGreaterThanOrEqual(1);
     expect(performance.now() - startedMs).toBeLessThan(1500);
+  });
+
+  test("a key a split moved (STALE_EPOCH) is routed again by the refreshed ranges to the new shard; every request carries its range version", async () => {
+    cluster = await FakeCluster.start([[1, 2, 3], [1, 2, 3]]);
+    const membersOf = (shardId: number) => cluster!.shard(shardId).members.map((member) => ({ id: member.id, clientAddress: member.address }));
+    const whole = { start: 0n, end: hashMax, version: 1 };
+    const half = 1n << 63n;
+    const split = RangeMap.fromRanges([{ shardId: 1, ...whole }]).split(1, half, 2);
+    const stale = topologyFromLayout({ shards: [{ id: 1, members: membersOf(1), range: rangeToJson(whole) }] }, 1);
+    const fresh = topologyFromLayout({ shards: [1, 2].map((shardId) => ({ id: shardId, members: membersOf(shardId), range: rangeToJson(split.rangeOf(shardId)!) })) }, 2);
+    const source = new RefreshingSource(stale, fresh);
+    client = new ShardedClient({ topologySource: source, requestTimeoutMs: 1000, retryWindowMs: 2000 });
+    const encoder = new TextEncoder();
+    const movedAway = (key: string | Uint8Array): boolean => keyHash(typeof key === "string" ? encoder.encode(key) : key) >= half;
+    const parent = cluster.shard(1).leader()!;
+    // The parent's replica no longer owns the upper half (nothing applied there, in a real store).
+    parent.answerOverride = (request) => (request.op !== "STATUS" && movedAway(request.key) ? makeKvResponse(request.id, "STALE_EPOCH", { message: "Shard 1 no longer owns the key" }) : null);
+    const keys = keysOf("split", 40);
+    const moved = keys.find((key) => movedAway(key))!;
+    const kept = keys.find((key) => !movedAway(key))!;
+    await client.set(moved, "m");
+    expect(decoder.decode(cluster.shard(2).store.get(moved)!)).toBe("m");
+    expect(source.refreshCount).toBe(1);
+    expect(parent.received.find((request) => request.op === "SET")!.rangeVersion).toBe(1);
+    expect(cluster.shard(2).leader()!.received.find((request) => request.op === "SET")!.rangeVersion).toBe(2);
+    await client.set(kept, "k");
+    expect(parent.received.filter((request) => request.op === "SET").at(-1)!.rangeVersion).toBe(2);
+    expect(decoder.decode((await client.get(moved))!)).toBe("m");
   });
 
   test("an empty or oversized key is refused locally with its protocol code", async () => {
