@@ -3,12 +3,11 @@
 // that would create the planned layout on an empty cluster.
 //
 // Why loading does not depend on the layouts matching: the loader routes every key by the
-// cluster's own layout (the store refuses a key its shard does not own), so a load is correct on
-// any layout; only the balance and the comparison with the plan's expected counts need the
-// planned boundaries. Today's clusters place keys on a consistent-hash ring of virtual nodes,
-// which cannot be cut at given hashes; once shards own contiguous hash ranges and can be split
-// online (issue 14), `createPlannedLayout` is handed the cluster's `split --at HASH` and the
-// boundaries it returns are created before the first key is sent.
+// cluster's own layout (a replica refuses a key outside its range), so a load is correct on any
+// layout; only the balance and the comparison with the plan's expected counts need the planned
+// boundaries. On an empty cluster `ukv load` splits at every planned boundary the cluster lacks
+// (`split --at HASH`, nothing to move yet) before the first key; a cluster started with one shard
+// then owns exactly the plan's ranges, one started with K shards keeps its own boundaries too.
 import type { ShardPlan } from "./plan.ts";
 
 const hashSpaceEnd = 1n << 64n;

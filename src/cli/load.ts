@@ -18,6 +18,7 @@ import { formatCount } from "../bulk/summary.ts";
 import { collectMemberReports } from "../client/cluster-status.ts";
 import { MetaTopologySource } from "../client/meta-topology.ts";
 import { ShardedClient } from "../client/sharded-client.ts";
+import { AdminClient } from "../client/admin-client.ts";
 import type { ClusterLayout, Topology } from "../client/topology.ts";
 import { parseAddressList } from "../transport/meta-api.ts";
 import { KvClient } from "../transport/kv-client.ts";
@@ -96,6 +97,9 @@ function besidePlan(planPath: string, suffix: string): string {
 }
 
 /** The metadata stores among `addresses` (those answering TOPOLOGY); UNREACHABLE naming each answer when none does. */
+/** Tries of one planned split before the load gives up (the topology trails a split by a report). */
+const splitAttemptCountMax = 10;
+
 async function findMetadataStores(addresses: readonly string[]): Promise<string[]> {
   const answers = await Promise.all(
     addresses.map(async (address) => {
@@ -278,7 +282,8 @@ export class LoadCommand extends Command {
         return 0;
       }
 
-      const source = await MetaTopologySource.connect({ metaAddresses: await findMetadataStores(addresses) });
+      const metaAddresses = await findMetadataStores(addresses);
+      const source = await MetaTopologySource.connect({ metaAddresses });
       closers.push(() => source.close());
       const client = new ShardedClient({ topologySource: source, requestTimeoutMs: batchRequestTimeoutMs, retryWindowMs: batchRequestTimeoutMs });
       closers.push(() => client.close());
@@ -292,14 +297,35 @@ export class LoadCommand extends Command {
         }
         emptyCluster = keyCount === 0;
       }
-      // The planned layout is created on an empty cluster only, before the first key. `splitAt`
-      // is where the cluster's `split --at HASH` plugs in once shards own hash ranges (issue 14);
-      // until then a cluster cannot be cut at a hash, and the load follows its current layout.
-      const splitAt: SplitAt | null = null;
-      if (emptyCluster) {
+      // The planned layout is created on an empty cluster with fewer shards than the plan, before
+      // the first key: a split at each planned boundary it lacks (`ukv admin split --at HASH`).
+      const admin = new AdminClient(metaAddresses);
+      closers.push(() => admin.close());
+      const splitAt: SplitAt = async (hash) => {
+        for (let attemptIndex = 0; ; attemptIndex++) {
+          // The topology may trail the previous split for a moment: ask its owner again on a refusal.
+          const owner = client.topology().ranges.lookup(hash);
+          if (owner.start === hash) return;
+          try {
+            await admin.split({ shardId: owner.shardId, at: hash });
+            await client.refreshTopology();
+            return;
+          } catch (error) {
+            if (attemptIndex >= splitAttemptCountMax) throw error;
+            await Bun.sleep(200);
+            await client.refreshTopology();
+          }
+        }
+      };
+      const clusterShardCount = client.topology().ranges.ranges().length;
+      if (emptyCluster && clusterShardCount >= plan.shardCount) {
+        // Shards are never merged: splitting a cluster that already has as many shards as the
+        // plan would leave more shards than planned. Its equal ranges are kept.
+        notes.push(`the empty cluster has ${clusterShardCount} shard(s), the plan ${plan.shardCount}: its layout is kept (start it with one shard to get the plan's exact ranges)`);
+      } else if (emptyCluster) {
         const step = await createPlannedLayout(planBoundaries(plan), clusterRanges(client.topology()), splitAt);
         if (step.created) await client.refreshTopology();
-        else notes.push(step.description);
+        notes.push(step.description);
       }
       const comparison = compareLayout(plan, clusterRanges(client.topology()));
       notes.push(comparison.matches ? `${comparison.description}: per-shard counts are compared with the plan` : `the layouts differ (${comparison.description}): per-shard counts cannot be compared with the plan's`);

@@ -155,7 +155,7 @@ describe("ukv load", () => {
   }, 180_000);
 
   test("Ctrl-C, then kill -9 of the loader at random points, then --resume until done: no key missing, counts exact, rejects once", async () => {
-    const rowCount = 200_000;
+    const rowCount = 500_000;
     const input = join(work, "resume.csv");
     const lines: string[] = ["key,value"];
     const badLines: number[] = [];
@@ -171,12 +171,23 @@ describe("ukv load", () => {
     // Slow on purpose (one small batch in flight), so the kills land in the middle of the load.
     const args = ["load", "--plan", plan, "--input", input, "--cluster", clusterAddresses(), "--into-existing", "--parallel", "1", "--batch-keys", "100"];
     const checkpoint = join(work, "resume.checkpoint.json");
-    const killDelaysMs = Array.from({ length: 4 }, () => 1500 + Math.floor(Math.random() * 1500));
-    console.log(`kill delays (ms): ${killDelaysMs.join(", ")}`);
+    // Kills land on progress, not on a clock (the load's speed depends on the machine): each one a
+    // random 0-400 ms after the loader's next checkpoint (written every second) showed progress.
+    const killDelaysMs = Array.from({ length: 4 }, () => Math.floor(Math.random() * 400));
+    console.log(`kill delays after a checkpoint (ms): ${killDelaysMs.join(", ")}`);
     let killsMidLoad = 0;
+    type CheckpointState = { recordsDone: number; complete: boolean; rowsLoaded: number; rowsRejected: number };
+    const readState = (): CheckpointState | null => (existsSync(checkpoint) ? (JSON.parse(readFileSync(checkpoint, "utf8")) as CheckpointState) : null);
+    const afterProgress = async (child: ReturnType<typeof Bun.spawn>, delayMs: number): Promise<void> => {
+      const from = readState()?.recordsDone ?? -1;
+      let exited = false;
+      void child.exited.then(() => (exited = true));
+      while (!exited && (readState()?.recordsDone ?? -1) <= from) await Bun.sleep(10);
+      await Bun.sleep(delayMs);
+    };
     // Ctrl-C first: the loader stops, writes its checkpoint and says how to continue (exit 130).
     const interrupted = Bun.spawn([ukvBinary, ...args], { stdout: "ignore", stderr: "pipe" });
-    await Bun.sleep(1500);
+    await afterProgress(interrupted, 0);
     interrupted.kill("SIGINT");
     const interruptedStatus = await interrupted.exited;
     const interruptedText = await new Response(interrupted.stderr).text();
@@ -184,13 +195,11 @@ describe("ukv load", () => {
     expect(interruptedText).toContain("interrupted: the progress is in the checkpoint");
     expect(interruptedText).toContain("continue with --resume");
     expect(existsSync(checkpoint)).toBe(true);
-    type CheckpointState = { recordsDone: number; complete: boolean; rowsLoaded: number; rowsRejected: number };
-    const readState = (): CheckpointState | null => (existsSync(checkpoint) ? (JSON.parse(readFileSync(checkpoint, "utf8")) as CheckpointState) : null);
     for (const delayMs of killDelaysMs) {
       if (readState()?.complete === true) break;
       const resuming = existsSync(checkpoint);
       const child = Bun.spawn([ukvBinary, ...args, ...(resuming ? ["--resume"] : [])], { stdout: "ignore", stderr: "pipe" });
-      await Bun.sleep(delayMs);
+      await afterProgress(child, delayMs);
       child.kill("SIGKILL");
       await child.exited;
       const childErrors = (await new Response(child.stderr).text()).split("\n").filter((line) => line.startsWith("error"));
@@ -220,7 +229,7 @@ describe("ukv load", () => {
   }, 180_000);
 
   test("kill -9 of a store (leader of some shards) during a load: leaders move, the load completes, every key readable", async () => {
-    const rowCount = 150_000;
+    const rowCount = 400_000;
     const input = join(work, "failover.csv");
     const lines: string[] = ["key,value"];
     for (let index = 0; index < rowCount; index++) lines.push(`fo-${index},f${index}`);
@@ -233,7 +242,11 @@ describe("ukv load", () => {
     const loading = ukv(["load", "--plan", plan, "--input", input, "--cluster", clusterAddresses(), "--into-existing", "--parallel", "2", "--batch-keys", "200"]);
     let finished = false;
     void loading.then(() => (finished = true));
-    await Bun.sleep(1500);
+    // The store dies once the load is under way (its first checkpoint shows progress), not after
+    // a fixed time: on an idle machine the whole load takes a few seconds.
+    const checkpoint = join(work, "failover.checkpoint.json");
+    const progressed = (): boolean => existsSync(checkpoint) && (JSON.parse(readFileSync(checkpoint, "utf8")) as { recordsDone: number }).recordsDone > 0;
+    while (!finished && !progressed()) await Bun.sleep(10);
     expect(finished).toBe(false);
     await stores.kill(victim, "SIGKILL");
     const run = await loading;
