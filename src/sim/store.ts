@@ -10,7 +10,7 @@
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
 import { EntryType, MessageType, Role, type Entry, type Message } from "../raft/types.ts";
-import { CommandOp, decodeCommand } from "../node/command.ts";
+import { CommandOp, commandOpOf, decodeCommand } from "../node/command.ts";
 import { decodeKeyedTransaction, keysOfTransaction } from "../kv/keyed-commands.ts";
 import { GroupRuntime, type ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
 import { entryFromWal, type GroupMembership } from "../node/log-codec.ts";
@@ -352,8 +352,8 @@ async function* chunksOf(bytes: Uint8Array): AsyncIterable<Uint8Array> {
  */
 function keyedOutcome(entry: Entry, read: (key: Uint8Array) => Uint8Array | null): Uint8Array | null {
   if (entry.type !== EntryType.Normal || entry.data.byteLength === 0) return null;
+  if (commandOpOf(entry.data) !== CommandOp.Keyed) return null;
   const command = decodeCommand(entry.data);
-  if (command.op !== CommandOp.Keyed) return null;
   const parts: Uint8Array[] = [];
   for (const key of keysOfTransaction(decodeKeyedTransaction(command.value))) parts.push(key, read(key) ?? new Uint8Array([0xff]));
   return Buffer.concat(parts);
