@@ -95,7 +95,7 @@ test("a split shows with its range, a move in flight is listed until it finishes
   expect(BigInt(parent.range!.start)).toBe(BigInt(shardOf(before, 1)!.range!.start));
   expect(child.range!.end).toBe(shardOf(before, 1)!.range!.end);
   expect(child.members).toEqual([1, 2, 3]);
-  for (const storeId of [1, 2, 3]) await waitFor(`store ${storeId} counts the split`, () => splitsApplied(target, storeId), (count) => count === 1, 15_000);
+  for (const storeId of [1, 2, 3]) await waitFor(`store ${storeId} counts the split`, () => splitsApplied(target, storeId), (count) => count === 1, 30_000);
   expect(await splitsApplied(target, 4)).toBe(0);
 
   // A move of shard 2 (stores 4, 3, 2) from store 2 to store 1, stopped right after the learner add.
@@ -110,7 +110,7 @@ test("a split shows with its range, a move in flight is listed until it finishes
   mover.kill("SIGKILL");
   await mover.exited;
   expect(seen).toContain("as a learner");
-  const inFlight = await waitFor("shard 2's learner in /api/cluster", () => clusterView(target), (view) => shardOf(view, 2)?.learners.includes(1) === true, 15_000);
+  const inFlight = await waitFor("shard 2's learner in /api/cluster", () => clusterView(target), (view) => shardOf(view, 2)?.learners.includes(1) === true, 30_000);
   expect(shardOf(inFlight, 2)!.learners).toEqual([1]);
   expect(inFlight.shards.filter((shard) => shard.learners.length > 0).map((shard) => shard.id)).toEqual([2]);
 
@@ -146,9 +146,9 @@ test("a split shows with its range, a move in flight is listed until it finishes
   const rerun = await admin(target, ["move", "--shard", "2", "--from", "2", "--to", "1"]);
   expect(rerun.stderr).toBe("");
   expect(rerun.exitCode).toBe(0);
-  await waitFor("no learners, shard 2 off store 2, in /api/cluster", () => clusterView(target), (view) => view.shards.every((shard) => shard.learners.length === 0) && shardOf(view, 2)?.members.includes(2) === false, 15_000);
+  await waitFor("no learners, shard 2 off store 2, in /api/cluster", () => clusterView(target), (view) => view.shards.every((shard) => shard.learners.length === 0) && shardOf(view, 2)?.members.includes(2) === false, 30_000);
   if (page !== null) {
-    await page.waitForFunction(() => [...document.querySelectorAll("#moves-list li")].length === 0, undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll("#moves-list li")].length === 0, undefined, { timeout: 20_000 });
     expect(await page.locator("#moves-none").isVisible()).toBe(true);
   }
 }, 180_000);
