@@ -45,6 +45,9 @@ export type Decision =
   | { kind: "transfer-leader"; shardId: number; to: number; reason: string }
   | { kind: "remove"; shardId: number; storeId: number; reason: string };
 
+/** Every kind of decision (the metrics label each from the start). */
+export const decisionKinds = ["split", "move", "transfer-leader", "remove"] as const satisfies readonly Decision["kind"][];
+
 /** A shard keeps at least this many replicas when the plan removes one. */
 const replicaCountMin = 3;
 

@@ -13,10 +13,21 @@ export interface MonitorTarget {
   httpAddress: string | null;
 }
 
+/** A shard's hash range as the topology records it (decimal strings: bigints do not survive JSON); version > 1: split since creation. */
+export interface ShardRangeView {
+  start: string;
+  end: string;
+  version: number;
+}
+
 export interface MonitorShard {
   id: number;
   /** Store ids of its replicas (voters and learners). */
   members: number[];
+  /** Store ids of its learners: replicas catching up, a move (or add) in flight. */
+  learners: number[];
+  /** Null for the metadata group. */
+  range: ShardRangeView | null;
 }
 
 export interface MonitorOptions {
@@ -65,6 +76,8 @@ export interface ShardView {
   writesPerSec: number | null;
   keys: number;
   replicas: Record<string, ReplicaView>;
+  learners: number[];
+  range: ShardRangeView | null;
 }
 
 export interface ClusterSample {
@@ -262,7 +275,7 @@ function buildShard(shard: MonitorShard, latest: Sampled | null, previous: Sampl
     const old = before.replicas.find((candidate) => candidate.shard === shard.id);
     if (old !== undefined) writesPerSec = Math.max(0, leaderCommit - old.commitIndex) / seconds;
   }
-  return { id: shard.id, members: [...storeIds].sort((a, b) => a - b), leader, quorum: leader !== 0, term, writesPerSec, keys, replicas };
+  return { id: shard.id, members: [...storeIds].sort((a, b) => a - b), leader, quorum: leader !== 0, term, writesPerSec, keys, replicas, learners: [...shard.learners], range: shard.range };
 }
 
 /** The requests and fdatasyncs of every store between two samples (stores up in both). */

@@ -29,6 +29,9 @@ export type RequestResult = (typeof requestResults)[number];
  */
 export type RequestListener = "resp" | "client" | "peer";
 
+/** How a coordinator decision's step ended (the `result` label of ukv_coordinator_decisions_total). */
+export type DecisionResult = "ok" | "failed";
+
 /** Latency buckets (seconds): 50 us .. 10 s, for requests and proposals on loopback and real disks. */
 export const latencyBucketsSeconds = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 /** fdatasync buckets: 25 us (NVMe, tmpfs) .. 2.5 s (a stalled disk). */
@@ -71,6 +74,8 @@ export class StoreMetrics {
   readonly #proposals: BoundCounter;
   readonly #proposalSeconds: BoundHistogram;
   readonly #snapshots: BoundCounter;
+  readonly #coordinatorDecisions: Counter<"store" | "kind" | "result">;
+  readonly #splitsApplied: Counter<"store">;
   /** Group ids with labelled children in the event metrics (removed once the replica is gone). */
   readonly #replicaLabelled = new Set<number>();
   readonly #loopTimer: ReturnType<typeof setInterval>;
@@ -114,6 +119,10 @@ export class StoreMetrics {
       buckets: latencyBucketsSeconds,
     });
     this.#snapshots = new BoundCounter(registry, { name: "ukv_replica_snapshots_total", help: "Snapshots taken, sent to a follower, or received from the leader", labelNames: ["shard", "store", "event"] });
+    // Not on the hot path (a decision every few seconds at most, a split now and then): plain prom-client counters.
+    this.#coordinatorDecisions = new Counter({ name: "ukv_coordinator_decisions_total", help: "Coordinator decisions run by this store (while it leads the metadata group), by kind and result", labelNames: ["store", "kind", "result"], registers });
+    this.#splitsApplied = new Counter({ name: "ukv_store_splits_applied_total", help: "Split children this store created from a split its replica applied", labelNames: ["store"], registers });
+    this.#splitsApplied.inc({ store }, 0);
     this.#defineScrapeTimeMetrics(registers);
     let expectedMs = performance.now() + loopSampleIntervalMs;
     const loopChild = this.#loopLag.labels(store);
@@ -149,6 +158,18 @@ export class StoreMetrics {
       snapshotInstalled: () => received.inc(),
     };
   }
+
+  /** The coordinator's decision counter: every kind and result exists at 0 from the start, so rate() and alerts see it before the first decision. */
+  coordinatorDecisionCounter(kinds: readonly string[]): (kind: string, result: DecisionResult) => void {
+    const store = this.#store;
+    for (const kind of kinds) for (const result of ["ok", "failed"]) this.#coordinatorDecisions.inc({ store, kind, result }, 0);
+    return (kind, result) => this.#coordinatorDecisions.inc({ store, kind, result });
+  }
+
+  /** A split child created by this store (Store's onSplitApplied). */
+  readonly splitApplied = (): void => {
+    this.#splitsApplied.inc({ store: this.#store });
+  };
 
   /** The shared log's batch observer (Store.observeLogBatches). */
   readonly logBatchDurable = (seconds: number, appendCount: number): void => {

@@ -6,7 +6,7 @@
 // logged with its reason before it runs. One round at a time; a failed step ends the round (the
 // next round plans again from the topology then, so an interrupted move is resumed).
 import { AdminClient } from "../client/admin-client.ts";
-import { formatDecision, planBalance, type CoordinatorSettings } from "../client/balance-plan.ts";
+import { formatDecision, planBalance, type CoordinatorSettings, type Decision } from "../client/balance-plan.ts";
 import type { Topology } from "../transport/topology-wire.ts";
 import type { Logger } from "../util/log.ts";
 import { metaGroupId } from "../meta/meta-service.ts";
@@ -20,12 +20,15 @@ export class Coordinator {
   readonly #timer: ReturnType<typeof setInterval>;
   /** Shard id -> its leader's last reported applied index and report time: writes/s between reports. */
   readonly #lastApplied = new Map<number, { appliedIndex: number; atMs: number }>();
+  /** Each decision's outcome once its step ends (the store's metrics). */
+  readonly #onDecision: (kind: Decision["kind"], result: "ok" | "failed") => void;
   #round: Promise<void> | null = null;
   #admin: AdminClient | null = null;
   #stopped = false;
 
-  constructor(store: Store, metaAddresses: string[], settings: CoordinatorSettings) {
+  constructor(store: Store, metaAddresses: string[], settings: CoordinatorSettings, onDecision: (kind: Decision["kind"], result: "ok" | "failed") => void = () => undefined) {
     this.#store = store;
+    this.#onDecision = onDecision;
     this.#metaAddresses = metaAddresses;
     this.#settings = settings;
     this.#logger = store.logger.child({ component: "coordinator" });
@@ -49,7 +52,9 @@ export class Coordinator {
       this.#logger.info({ event: "coordinator_decision", ...decision }, formatDecision(decision));
       try {
         await this.#admin.execute([decision]);
+        this.#onDecision(decision.kind, "ok");
       } catch (error) {
+        this.#onDecision(decision.kind, "failed");
         this.#logger.warn({ event: "coordinator_step_failed", ...decision, err: error }, `${formatDecision(decision)}: failed, planned again next round`);
         return;
       }

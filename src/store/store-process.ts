@@ -13,8 +13,9 @@ import { GroupClient } from "../client/group-client.ts";
 import { KvServer } from "../transport/kv-server.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import type { Topology as MetaTopology } from "../transport/topology-wire.ts";
-import { rangeFromJson } from "../ring/range-map.ts";
-import { coordinatorSettings } from "../client/balance-plan.ts";
+import { rangeFromJson, rangeToJson } from "../ring/range-map.ts";
+import type { TopologyShard } from "../client/topology.ts";
+import { coordinatorSettings, decisionKinds } from "../client/balance-plan.ts";
 import { Coordinator } from "./coordinator.ts";
 import { UkvError } from "../util/errors.ts";
 import { ClusterMonitor, type MonitorShard, type MonitorTarget } from "../dashboard/cluster-monitor.ts";
@@ -101,7 +102,7 @@ export class StoreProcess {
       : null;
     let store: Store;
     try {
-      store = await Store.open(metrics === null ? options : { ...options, replicaMetrics: (groupId) => metrics.replicaHooks(groupId) });
+      store = await Store.open(metrics === null ? options : { ...options, replicaMetrics: (groupId) => metrics.replicaHooks(groupId), onSplitApplied: metrics.splitApplied });
     } catch (error) {
       metrics?.close();
       throw error;
@@ -176,7 +177,7 @@ export class StoreProcess {
           selfId: store.storeId,
           local: snapshot,
           targets: () => monitorTargets(config, topology.current().shards.values()),
-          shards: () => monitorShards(config, topology.current().shards.values()),
+          shards: () => monitorShards(config, topology.current().shards.values(), lastMeta),
         });
         http = StoreHttpServer.start({ host: httpListen.host, port: httpListen.port, metrics, snapshot, monitor, logger });
         started.push(http);
@@ -193,7 +194,7 @@ export class StoreProcess {
       }, adoptCheckIntervalMs);
       const settings = coordinatorSettings(config.coordinator);
       // Every metadata store runs one; only the one leading the metadata group plans and acts.
-      const coordinator = settings.enabled && store.meta !== null ? new Coordinator(store, metaAddresses, settings) : null;
+      const coordinator = settings.enabled && store.meta !== null ? new Coordinator(store, metaAddresses, settings, metrics?.coordinatorDecisionCounter(decisionKinds)) : null;
       expiry.start();
       return new StoreProcess({ store, service, topology, router, server, clientPort, resp, reporter, expiry, adoptTimer, coordinator, http, metrics });
     } catch (error) {
@@ -244,10 +245,13 @@ function monitorTargets(config: ClusterConfig, shards: Iterable<{ members: reado
   return [...targets.values()].sort((a, b) => a.id - b.id);
 }
 
-/** The metadata group (as shard 0) and every data shard of the current topology. */
-function monitorShards(config: ClusterConfig, shards: Iterable<{ id: number; members: readonly { id: number }[] }>): MonitorShard[] {
-  const list: MonitorShard[] = [{ id: metaGroupId, members: [...config.metaStores] }];
-  for (const shard of shards) list.push({ id: shard.id, members: shard.members.map((member) => member.id) });
+/** The metadata group (as shard 0) and every data shard of the current topology, with its range and the learners the metadata lists (moves in flight). */
+function monitorShards(config: ClusterConfig, shards: Iterable<TopologyShard>, meta: MetaTopology | null): MonitorShard[] {
+  const learners = new Map((meta?.layout?.shards ?? []).map((shard) => [shard.id, (shard.learners ?? []).map((member) => member.id)]));
+  const list: MonitorShard[] = [{ id: metaGroupId, members: [...config.metaStores], learners: [], range: null }];
+  for (const shard of shards) {
+    list.push({ id: shard.id, members: shard.members.map((member) => member.id), learners: learners.get(shard.id) ?? [], range: shard.range === undefined ? null : rangeToJson(shard.range) });
+  }
   return list.sort((a, b) => a.id - b.id);
 }
 

@@ -41,6 +41,8 @@ export interface StoreOptions {
   joining?: StoreConfig;
   /** Metrics: the hooks of each replica as it opens (absent: metrics off). */
   replicaMetrics?: (groupId: number) => ReplicaMetricsHooks;
+  /** Metrics: a split child created here (not on a replay that finds it already created). */
+  onSplitApplied?: () => void;
 }
 
 /** A replica this store hosts, and how it serves. */
@@ -67,6 +69,7 @@ export class Store {
   readonly #changing = new Map<number, Promise<void>>();
   readonly #fastFailover: boolean;
   readonly #replicaMetrics: ((groupId: number) => ReplicaMetricsHooks) | undefined;
+  readonly #onSplitApplied: (() => void) | undefined;
   readonly #peerOverrides: Map<number, string>;
   readonly #knownPeers = new Map<number, string>();
   #ticker: ReturnType<typeof setInterval> | null = null;
@@ -100,6 +103,7 @@ export class Store {
     this.meta = args.meta;
     this.#fastFailover = args.options.fastFailover ?? true;
     this.#replicaMetrics = args.options.replicaMetrics;
+    this.#onSplitApplied = args.options.onSplitApplied;
     this.#peerOverrides = args.peerOverrides;
   }
 
@@ -325,6 +329,7 @@ export class Store {
       this.#manifest.groups.set(childId, membership);
       writeManifest(this.dir, this.#manifest);
       await this.#openReplica(childId, membership, { entries: [], hardState, firstIndex: 0 }, state);
+      this.#onSplitApplied?.();
       this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: state.stateMachine.count(), durationMs: Math.round(performance.now() - startedMs) });
       // The parent's leader campaigns for the child at once (after a tick or two, so the other
       // replicas have created it too): without it the child waits out an election timeout, and

@@ -24,6 +24,18 @@ async function admin(target: LocalStores, args: string[]): Promise<{ exitCode: n
   return { exitCode, stdout, stderr };
 }
 
+/** ukv_coordinator_decisions_total of one kind and result, summed over the configured stores' /metrics. */
+async function coordinatorDecisions(target: LocalStores, kind: string, result: string): Promise<number> {
+  let total = 0;
+  for (const storeId of [1, 2, 3]) {
+    const text = await (await fetch(`http://${target.httpAddress(storeId)}/metrics`)).text();
+    const line = text.split("\n").find((candidate) => candidate.startsWith(`ukv_coordinator_decisions_total{store="${storeId}",kind="${kind}",result="${result}"} `));
+    if (line === undefined) throw new Error(`store ${storeId} exports no ukv_coordinator_decisions_total{kind="${kind}",result="${result}"}`);
+    total += Number(line.split(" ").pop());
+  }
+  return total;
+}
+
 function replicaCounts(topology: Topology): Map<number, number> {
   const counts = new Map((topology.layout?.stores ?? []).map((store) => [store.id, 0]));
   for (const shard of topology.layout?.shards ?? []) for (const member of [...shard.members, ...(shard.learners ?? [])]) counts.set(member.id, (counts.get(member.id) ?? 0) + 1);
@@ -58,6 +70,8 @@ test("the coordinator splits a growing shard, fills a joined store, and drain em
   const metaLeader = await target.waitForLeader(0);
   expect(target.eventCount(metaLeader, "coordinator_decision")).toBeGreaterThan(0);
   expect(target.log(metaLeader)).toMatch(/split shard \d+: [\d,]+ keys > splitKeys 250/);
+  // The decisions are counted too (by whichever store ran them while leading the metadata group).
+  expect(await coordinatorDecisions(target, "split", "ok")).toBeGreaterThan(0);
 
   target.joinStore(4, 0);
   await waitFor("store 4 to be filled", () => target.topology(), (topology) => (replicaCounts(topology).get(4) ?? 0) > 0 && spread(replicaCounts(topology)) <= 1, 120_000);

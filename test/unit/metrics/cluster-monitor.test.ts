@@ -73,8 +73,8 @@ test("the monitor builds stores x shards: leader, quorum, lag, writes/s; a store
       { id: 3, httpAddress: "a:3" },
     ],
     shards: () => [
-      { id: 1, members: [1, 2, 3] },
-      { id: 2, members: [2, 3, 1] },
+      { id: 1, members: [1, 2, 3], learners: [], range: { start: "0", end: "100", version: 2 } },
+      { id: 2, members: [2, 3, 1], learners: [3], range: { start: "101", end: "200", version: 2 } },
     ],
     local: () => {
       round++;
@@ -109,6 +109,10 @@ test("the monitor builds stores x shards: leader, quorum, lag, writes/s; a store
     expect(shard1!.replicas["2"]).toMatchObject({ role: "follower", lag: 0 });
     expect(shard1!.writesPerSec).toBeGreaterThan(0);
     expect(shard2).toMatchObject({ id: 2, leader: 0, quorum: false });
+    // The topology's range and learners (a move in flight) pass through to the view.
+    expect(shard1!.range).toEqual({ start: "0", end: "100", version: 2 });
+    expect(shard1!.learners).toEqual([]);
+    expect(shard2!.learners).toEqual([3]);
     // Two samples exist after the first view: store 1 answered 100 more requests between them.
     expect(view.stores[0]!.opsPerSec).toBeGreaterThan(0);
     expect(view.history.length).toBe(1);
