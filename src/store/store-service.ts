@@ -21,7 +21,7 @@ import { kvResponseFromError, makeKvResponse } from "../transport/kv-protocol.ts
 import type { StoreInfo, StoreReport } from "../transport/topology-wire.ts";
 import { isUkvError, UkvError } from "../util/errors.ts";
 import { metaGroupId } from "../meta/meta-service.ts";
-import { parseAdminRequest, runAdminRequest } from "../node/admin.ts";
+import { parseAdminRequest, runAdminRequest, type AdminRequest } from "../node/admin.ts";
 import { CommandOp } from "../node/command.ts";
 import type { GroupRuntime, GroupSummary } from "../node/group-runtime.ts";
 import { decodeKeyedTransaction, keysOfTransaction, withNow } from "../kv/keyed-commands.ts";
@@ -65,7 +65,7 @@ export class StoreService {
           return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(shardId === 0 ? this.storeStatus() : this.#replicaOf(shardId).status()) });
         case "ADMIN":
           if (shardId === 0) return await this.#storeAdmin(request);
-          return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(await runAdminRequest(this.#replicaOf(shardId), parseAdminRequest(request.value))) });
+          return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify(await this.#shardAdmin(shardId, parseAdminRequest(request.value))) });
         case "BATCH_SET":
           return await this.#batchSet(shardId, request);
         default:
@@ -172,6 +172,19 @@ export class StoreService {
     // a previous leader (or incarnation) is never taken for one of this table's.
     const layout = (page.layout * 1_000_003 + layoutNonce) % 2 ** 48;
     return encodeShardScanPage({ layout, next: page.next, capacity: page.capacity, keyCount: runtime.table.count(), keys });
+  }
+
+  /**
+   * A shard's admin request on its leader. A split whose child id this store already hosts (or is
+   * creating) is a resend whose first answer was lost with a leader: splitting again would give
+   * the same id to a second range, so it is refused, and the admin command reports it.
+   */
+  async #shardAdmin(shardId: number, admin: AdminRequest): Promise<Record<string, unknown>> {
+    const runtime = this.#replicaOf(shardId);
+    if (admin.action === "split" && (this.#store.replica(admin.childId) !== null || runtime.splitPending())) {
+      throw new UkvError("BAD_REQUEST", `Shard ${shardId} already split off shard ${admin.childId} (or is creating it): see ukv status`);
+    }
+    return runAdminRequest(runtime, admin);
   }
 
   /** The store and a summary of each replica (STATUS with shard S has a replica's full status). */

@@ -127,9 +127,12 @@ describe("keyspace over every shard", () => {
     expect(random).not.toBeNull();
     expect(await redis.exists(random!)).toBe(1);
     expect(await redis.type("dbsize:new")).toBe("string");
-    expect(await redis.call("OBJECT", "ENCODING", "dbsize:new")).toBe("int");
+    // OBJECT reads like GET: a follower read may lag the write just acknowledged (eventual
+    // consistency), so it is asked until the replica caught up.
+    const encodingOf = (key: string): Promise<unknown> => waitFor(`OBJECT ENCODING ${key}`, () => redis.call("OBJECT", "ENCODING", key), (encoding) => encoding !== null, 10_000);
+    expect(await encodingOf("dbsize:new")).toBe("int");
     await redis.set("enc", "x".repeat(100));
-    expect(await redis.call("OBJECT", "ENCODING", "enc")).toBe("raw");
+    expect(await encodingOf("enc")).toBe("raw");
     await expect(redis.call("OBJECT", "FREQ", "enc")).rejects.toThrow("LFU maxmemory policy is not selected");
   }, 120_000);
 
