@@ -15,6 +15,8 @@ import type { Subprocess } from "bun";
 import { parseClusterConfig, renderClusterConfig, storeDataDir, type ClusterConfig, type StoreConfig } from "../config/cluster-config.ts";
 import { localStorePortStride, renderLocalClusterConfig } from "../config/local-cluster.ts";
 import { KvClient } from "../transport/kv-client.ts";
+import { setClientPassword } from "../transport/client-auth.ts";
+import { randomBytes } from "node:crypto";
 import { assert } from "../util/assert.ts";
 import type { StoreExit } from "./checkers.ts";
 import { LinkProxy } from "./link-proxy.ts";
@@ -113,7 +115,11 @@ export class ChaosCluster {
       snapshotEntriesThreshold: options.snapshotEntriesThreshold,
       walSegmentSizeBytes: options.walSegmentSizeBytes,
       router: null,
+      // Every chaos run has a password: the harness's clients, the stores' own clients and the
+      // `ukv admin` children must all authenticate, or the run fails.
+      requirepass: randomBytes(12).toString("hex"),
     };
+    setClientPassword(config.requirepass ?? null);
     // Checked like a file the stores will read, so a bad setting fails here and not in every child.
     parseClusterConfig(renderClusterConfig(config), "chaos cluster config", "/");
     const cluster = new ChaosCluster(options, config);

@@ -2,6 +2,7 @@
 // (FR1.2); `ukv admin move`: those steps chained to move a replica; `ukv admin split`: split a
 // shard's hash range in place. A replica's id is its store's id. The metadata group is found from --meta
 // HOST:PORT,... or from the config's metadata stores.
+import { passwordOption, useCliPassword } from "./password.ts";
 import { Command, Option } from "clipanion";
 import { AdminClient } from "../client/admin-client.ts";
 import { loadClusterConfig } from "../config/cluster-config.ts";
@@ -16,10 +17,16 @@ import { restoreSnapshot } from "./restore.ts";
 abstract class AdminCommand extends Command {
   config = Option.String("--config", { description: "Cluster config (YAML): its metadata stores are asked" });
   meta = Option.String("--meta", { description: "Client addresses of metadata stores, HOST:PORT[,HOST:PORT...] (instead of --config)" });
+  password = passwordOption();
 
   protected metaAddresses(): string[] {
+    useCliPassword(this.password);
     if (this.meta !== undefined) return parseAddressList(this.meta);
-    if (this.config !== undefined) return metaStoreAddresses(loadClusterConfig(this.config));
+    if (this.config !== undefined) {
+      const config = loadClusterConfig(this.config);
+      useCliPassword(this.password, config.requirepass);
+      return metaStoreAddresses(config);
+    }
     throw new UkvError("BAD_REQUEST", "Give --meta HOST:PORT,... or --config FILE to find the metadata group");
   }
 

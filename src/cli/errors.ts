@@ -20,6 +20,8 @@ const exitStatusByCode: Partial<Record<string, number>> = {
   ADDRESS_IN_USE: 14,
   ADDON_UNAVAILABLE: 15,
   STALE_EPOCH: 16,
+  UNAUTHENTICATED: 17,
+  WRONG_TYPE: 18,
 };
 
 export function reportCliError(context: BaseContext, error: unknown): number {

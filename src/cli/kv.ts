@@ -4,6 +4,7 @@
 // hop). Prints the value (get), the status JSON (status) or OK; a failure prints
 // "error (CODE): message" on stderr and exits with the code's status (NOT_FOUND is 1; the table
 // agrees with src/cli/errors.ts).
+import { passwordOption, useCliPassword } from "./password.ts";
 import { Command, Option } from "clipanion";
 import { ShardedClient } from "../client/sharded-client.ts";
 import { MetaTopologySource } from "../client/meta-topology.ts";
@@ -32,6 +33,8 @@ const exitStatusByCode: Record<Exclude<KvCode, "OK">, number> = {
   UNAVAILABLE: 12,
   WRONG_SHARD: 13,
   STALE_EPOCH: 16,
+  UNAUTHENTICATED: 17,
+  WRONG_TYPE: 18,
 };
 const configInvalidExitStatus = 3;
 
@@ -45,6 +48,7 @@ abstract class KvBaseCommand extends Command {
   config = Option.String("--config", { description: "Cluster config: route the key to its shard in-process (smart client)" });
   meta = Option.String("--meta", { description: "Metadata stores' client addresses HOST:PORT[,...]: smart client with the topology read from them" });
   timeoutMs = Option.String("--timeout-ms", { description: `Per-request timeout (default ${requestTimeoutMsDefault})` });
+  password = passwordOption();
 
   protected abstract buildRequest(): Omit<KvRequest, "id">;
   /** Reads what the request needs before it is built (set's value from stdin); may throw UkvError. */
@@ -64,6 +68,7 @@ abstract class KvBaseCommand extends Command {
       this.context.stderr.write("error (BAD_REQUEST): pass exactly one of --node, --router, --config, --meta\n");
       return exitStatusByCode.BAD_REQUEST;
     }
+    useCliPassword(this.password);
     try {
       await this.prepare();
     } catch (error) {
@@ -110,6 +115,7 @@ abstract class KvBaseCommand extends Command {
       client = new ShardedClient({ topologySource: source, requestTimeoutMs: timeoutMs });
     } else {
       const config = loadClusterConfig(this.config ?? "");
+      useCliPassword(this.password, config.requirepass);
       source = new MetaTopologySource({ metaAddresses: metaStoreAddresses(config), fallback: layoutFromConfig(config) });
       await source.start({ firstWaitMs: 2000 });
       client = new ShardedClient({ topologySource: source, requestTimeoutMs: timeoutMs });

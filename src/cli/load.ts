@@ -22,6 +22,7 @@ import { AdminClient } from "../client/admin-client.ts";
 import type { ClusterLayout, Topology } from "../client/topology.ts";
 import { parseAddressList } from "../transport/meta-api.ts";
 import { KvClient } from "../transport/kv-client.ts";
+import { useCliPassword } from "./password.ts";
 import type { KvResponse } from "../transport/kv-protocol.ts";
 import { UkvError, type ErrorCode } from "../util/errors.ts";
 import { batchSetPairCountMax, batchSetSizeBytesMax, loadBatchKeyCountDefault, loadBatchSizeBytesDefault, loadParallelCountMax } from "../util/limits.ts";
@@ -36,7 +37,7 @@ const statusTimeoutMs = 3000;
 /** 128 + SIGINT, as shells report an interrupted command. */
 const interruptedExitStatus = 130;
 
-const valueOptions = ["--plan", "--input", "--cluster", "--parallel", "--reject-file", "--checkpoint", "--batch-keys", "--batch-bytes"] as const;
+const valueOptions = ["--plan", "--input", "--cluster", "--parallel", "--reject-file", "--checkpoint", "--batch-keys", "--batch-bytes", "--password"] as const;
 const flagOptions = ["--resume", "--into-existing"] as const;
 type ValueOption = (typeof valueOptions)[number];
 type FlagOption = (typeof flagOptions)[number];
@@ -114,6 +115,8 @@ async function findMetadataStores(addresses: readonly string[]): Promise<string[
     }),
   );
   const found = answers.filter((answer) => answer.problem === null).map((answer) => answer.address);
+  const refused = answers.find((answer) => answer.problem?.startsWith("UNAUTHENTICATED") === true);
+  if (found.length === 0 && refused !== undefined) throw new UkvError("UNAUTHENTICATED", `${refused.address}: ${(refused.problem ?? "").replace(/^UNAUTHENTICATED: /, "")}`);
   if (found.length === 0) {
     throw new UkvError("UNREACHABLE", `No metadata store answered at ${addresses.join(", ")}: ${answers.map((answer) => `${answer.address} ${answer.problem ?? ""}`).join("; ")}`);
   }
@@ -233,6 +236,7 @@ export class LoadCommand extends Command {
       - \`--plan FILE\` (required): the plan written by \`ukv analyze\` (its format and columns are used)
       - \`--input FILE\` (required): the file the plan was made from (checked by its fingerprint)
       - \`--cluster ADDRS\` (required): client addresses HOST:PORT[,...] of the cluster's stores (at least one metadata store)
+      - \`--password P\`: the cluster's requirepass (default: $UKV_PASSWORD)
       - \`--parallel K\`: batches in flight at once, 1..${loadParallelCountMax} (default ${parallelDefault})
       - \`--resume\`: continue the load of the checkpoint
       - \`--into-existing\`: load into a cluster that already holds keys
@@ -263,6 +267,7 @@ export class LoadCommand extends Command {
       const planPath = requireOption(values, "--plan");
       const inputPath = requireOption(values, "--input");
       const addresses = parseAddressList(requireOption(values, "--cluster"));
+      useCliPassword(values.get("--password"));
       const parallel = boundedInt(values, "--parallel", parallelDefault, loadParallelCountMax);
       const batchKeyCountMax = boundedInt(values, "--batch-keys", loadBatchKeyCountDefault, batchSetPairCountMax);
       const batchSizeBytesMax = boundedInt(values, "--batch-bytes", loadBatchSizeBytesDefault, batchSetSizeBytesMax);

@@ -1,6 +1,7 @@
 // `ukv node --config FILE --id ID [--data-dir DIR]`: runs store ID (one per server) until
 // SIGTERM/SIGINT, then drains and exits 0. `--join` starts a store that is not in the config: it
 // registers its addresses with the metadata group and hosts whatever replicas are placed on it.
+import { setClientPassword } from "../transport/client-auth.ts";
 import { Command, Option } from "clipanion";
 import { existsSync } from "node:fs";
 import { loadClusterConfig, storeDataDir, type ClusterConfig } from "../config/cluster-config.ts";
@@ -56,6 +57,8 @@ export class NodeCommand extends Command {
     try {
       const storeId = parsePositiveInt("--id", this.id);
       const config = loadClusterConfig(this.config);
+      // The store's own clients (forwarding, coordinator, dashboard monitor) use the cluster's secret.
+      setClientPassword(config.requirepass ?? null);
       let joining = undefined;
       if (this.join) {
         if (this.raftAddr === undefined || this.clientAddr === undefined) throw new UkvError("BAD_REQUEST", "--join needs --raft-addr and --client-addr");

@@ -1,5 +1,6 @@
 // `ukv router --config FILE [--listen HOST:PORT]`: runs the optional stateless routing proxy (the
 // same routing every store has built in) until SIGTERM/SIGINT.
+import { setClientPassword } from "../transport/client-auth.ts";
 import { Command, Option } from "clipanion";
 import { loadClusterConfig } from "../config/cluster-config.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
@@ -59,7 +60,9 @@ export class RouterCommand extends Command {
         await topologySource.start();
         source = topologySource;
       }
+      setClientPassword(config.requirepass ?? null);
       router = await RouterServer.start({
+        password: config.requirepass ?? null,
         electionTimeoutMs: config.electionTicks * config.tickMs,
         topologySource: source,
         listen: { host, port },

@@ -3,6 +3,7 @@
 // replica (shard, store, role, term, applied index, lag behind the leader's commit, keys,
 // reachable), the leaders each store holds, and each shard's hash range. Exits 0 when every shard has a reachable leader,
 // 7 (SHARD_UNAVAILABLE) otherwise.
+import { passwordOption, useCliPassword } from "./password.ts";
 import { join } from "node:path";
 import { Command, Option } from "clipanion";
 import { collectMemberReports, metaShardId, shardsWithoutLeader, type MemberReport } from "../client/cluster-status.ts";
@@ -59,16 +60,21 @@ export class StatusCommand extends Command {
   config = Option.String("--config", { description: "Cluster config (YAML)" });
   dir = Option.String("--dir", { description: "Cluster directory of `ukv cluster up` (default ./ukv-data)" });
   json = Option.Boolean("--json", false, { description: "One JSON document instead of the table (for scripts)" });
+  password = passwordOption();
 
   override async execute(): Promise<number> {
     try {
       if (this.config !== undefined && this.dir !== undefined) throw new UkvError("BAD_REQUEST", "Pass --config or --dir, not both");
       const configPath = this.config ?? join(this.dir ?? "ukv-data", "cluster.yaml");
       const config = loadClusterConfig(configPath);
+      useCliPassword(this.password, config.requirepass);
       const { layout, source, learners } = await currentLayout(config);
       const metaMembers = metaStoreAddresses(config).map((clientAddress, index) => ({ id: config.metaStores[index] ?? 0, clientAddress }));
       // The metadata group is listed first, as shard "meta"; only the data shards decide the exit status.
       const reports: MemberReport[] = await collectMemberReports({ shards: [{ id: metaShardId, members: metaMembers }, ...layout.shards] }, { timeoutMs: statusTimeoutMs });
+      // A wrong or missing password: one line saying so, not a table of refusals.
+      const refused = reports.find((report) => report.error?.startsWith("UNAUTHENTICATED") === true);
+      if (refused !== undefined) throw new UkvError("UNAUTHENTICATED", `${refused.address}: ${(refused.error ?? "").replace(/^UNAUTHENTICATED: /, "")}`);
       const missing = shardsWithoutLeader(layout, reports);
       if (this.json) {
         const ranges = topologyFromLayout(layout).ranges.ranges().map((range) => ({ shardId: range.shardId, ...rangeToJson(range) }));

@@ -9,7 +9,7 @@ import { GroupClient } from "./group-client.ts";
 import type { StoreInfo, Topology, TopologyShard } from "../transport/topology-wire.ts";
 import { formatRange, rangeFromJson, type KeyRangeJson } from "../ring/range-map.ts";
 import { formatDecision, planBalance, type CoordinatorSettings, type Decision } from "./balance-plan.ts";
-import { UkvError } from "../util/errors.ts";
+import { isUkvError, UkvError } from "../util/errors.ts";
 
 const encoder = new TextEncoder();
 const catchUpPollMs = 200;
@@ -45,7 +45,7 @@ export class AdminClient {
     const deadline = Date.now() + layoutWaitMsMax;
     for (;;) {
       const topology = await fetchTopology(this.#meta).catch((error: unknown) => {
-        if (Date.now() > deadline) throw error;
+        if (Date.now() > deadline || isUkvError(error, "UNAUTHENTICATED")) throw error;
         return null;
       });
       if (topology !== null && (topology.layout !== null || Date.now() > deadline)) return topology;
@@ -315,10 +315,10 @@ export class AdminClient {
 }
 
 function adminAnswerOk(response: KvResponse): void {
-  if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" ? "TIMEOUT" : "BAD_REQUEST", response.message || response.code);
+  if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" || response.code === "UNAUTHENTICATED" ? response.code : "BAD_REQUEST", response.message || response.code);
 }
 
 function adminAnswer(response: KvResponse): Record<string, unknown> {
-  if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" ? "TIMEOUT" : "BAD_REQUEST", response.message || response.code);
+  if (response.code !== "OK") throw new UkvError(response.code === "TIMEOUT" || response.code === "UNAUTHENTICATED" ? response.code : "BAD_REQUEST", response.message || response.code);
   return JSON.parse(response.statusJson) as Record<string, unknown>;
 }

@@ -33,6 +33,8 @@ export interface LocalReplicas {
 }
 
 export interface RouterServerOptions {
+  /** The cluster's requirepass, required of the raw-protocol listener's clients. */
+  password?: string | null;
   electionTimeoutMs: number;
   topologySource: TopologySource;
   /** The raw-protocol listener of `ukv router`; null inside a store (the store's own listener calls handle()). */
@@ -165,6 +167,7 @@ export class RouterServer {
             host: listen.host,
             port: listen.port,
             logger,
+            password: options.password ?? null,
             handler: (request) => {
               if (router === null) return Promise.resolve(makeKvResponse(request.id, "UNAVAILABLE", { message: "Router is starting" }));
               return router.handle(request);

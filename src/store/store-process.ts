@@ -149,7 +149,7 @@ export class StoreProcess {
       const clientListen = parseAddress(store.self.clientAddress);
       const serve = (request: KvRequest): Promise<KvResponse> => local.handle(request);
       const handler = metrics === null ? serve : metrics.timedKvHandler(serve);
-      const server = new KvServer({ host: clientListen.host, port: clientListen.port, handler, logger });
+      const server = new KvServer({ host: clientListen.host, port: clientListen.port, handler, logger, password: config.requirepass ?? null });
       parts.server = server;
       const { port: clientPort } = await server.start();
       started.push(server);

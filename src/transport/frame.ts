@@ -33,6 +33,8 @@ export enum FrameType {
   SnapshotAck = 5,
   KvRequests = 16,
   KvResponses = 17,
+  /** Client -> server, before any request: the cluster's password (client-auth.ts). */
+  KvAuth = 18,
 }
 
 export interface Hello {

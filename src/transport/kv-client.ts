@@ -9,6 +9,7 @@ import type { Socket } from "node:net";
 import * as pb from "../proto/kv.ts";
 import { assert } from "../util/assert.ts";
 import { frameSizeBytesMax } from "../util/limits.ts";
+import { clientPassword, encodePassword } from "./client-auth.ts";
 import { ConnectionKind, FrameDecoder, FrameType, encodeHello, frameHeaderSizeBytes, sealFrame } from "./frame.ts";
 import { checkKvRequest, makeKvResponse, requestToWire, responseFromWire, type KvCode, type KvRequest, type KvResponse } from "./kv-protocol.ts";
 import { connectSocket, connectTimeoutMsDefault } from "./socket-util.ts";
@@ -20,6 +21,8 @@ export interface KvClientOptions {
   /** Per request, from the call to the answer. Default 5000. */
   timeoutMs?: number;
   connectTimeoutMs?: number;
+  /** The cluster's password; default: the process's (setClientPassword). null: send none. */
+  password?: string | null;
 }
 
 interface PendingRequest {
@@ -33,6 +36,7 @@ export class KvClient {
   readonly address: string;
   readonly #timeoutMs: number;
   readonly #connectTimeoutMs: number;
+  readonly #password: Uint8Array | null;
   #socket: Socket | null = null;
   #connecting = false;
   #nextId = 1;
@@ -45,6 +49,8 @@ export class KvClient {
     this.address = address;
     this.#timeoutMs = options.timeoutMs ?? requestTimeoutMsDefault;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? connectTimeoutMsDefault;
+    const password = options.password === undefined ? clientPassword() : options.password;
+    this.#password = password === null ? null : encodePassword(password);
     assert(this.#timeoutMs > 0 && this.#connectTimeoutMs > 0, "timeouts are positive");
   }
 
@@ -183,6 +189,12 @@ export class KvClient {
       if (error !== null) drop(`Invalid answer from ${this.address}: ${error}`);
     });
     socket.write(encodeHello({ kind: ConnectionKind.Client, nodeId: 0 }));
+    // Before any request frame (#flush runs after this): the server checks it first.
+    if (this.#password !== null) {
+      const frame = new Uint8Array(frameHeaderSizeBytes + this.#password.byteLength);
+      frame.set(this.#password, frameHeaderSizeBytes);
+      socket.write(sealFrame(frame, FrameType.KvAuth));
+    }
   }
 
   #deliver(response: KvResponse): void {

@@ -28,7 +28,11 @@ export type KvCode =
   /** The named shard has no replica on that store, or does not own the key: refresh and reroute. */
   | "WRONG_SHARD"
   /** The shard no longer owns the key (split): nothing was applied; refresh the ranges and reroute. */
-  | "STALE_EPOCH";
+  | "STALE_EPOCH"
+  /** The cluster has a password and this connection gave none or a wrong one: nothing was done. */
+  | "UNAUTHENTICATED"
+  /** The key holds another type (GET on a list): nothing was done. */
+  | "WRONG_TYPE";
 
 export interface KvRequest {
   /** Unique per connection among requests in flight; the response carries it back. */
@@ -83,6 +87,8 @@ const codeToWire: Record<KvCode, pb.Code> = {
   UNAVAILABLE: pb.Code.UNAVAILABLE,
   WRONG_SHARD: pb.Code.WRONG_SHARD,
   STALE_EPOCH: pb.Code.STALE_EPOCH,
+  UNAUTHENTICATED: pb.Code.UNAUTHENTICATED,
+  WRONG_TYPE: pb.Code.WRONG_TYPE,
 };
 const codeFromWire = new Map<number, KvCode>(Object.entries(codeToWire).map(([name, value]) => [value, name as KvCode]));
 assert(codeFromWire.size === Object.keys(pb.Code).length / 2 - 1, "every wire code but CODE_UNSPECIFIED has a name");

@@ -12,6 +12,7 @@ import { ProtoDecodeError } from "../proto/wire.ts";
 import { assert } from "../util/assert.ts";
 import { frameSizeBytesMax, kvConnectionInflightCountMax } from "../util/limits.ts";
 import { rootLogger, type Logger } from "../util/log.ts";
+import { noAuthMessage, passwordMatches, wrongPassMessage } from "./client-auth.ts";
 import { ConnectionServer, ServedConnection } from "./connection-server.ts";
 import { ConnectionKind, FrameDecoder, FrameType, frameHeaderSizeBytes, sealFrame } from "./frame.ts";
 import {
@@ -40,6 +41,8 @@ export interface KvServerOptions {
   inflightCountMax?: number;
   /** How long close() waits for in-flight answers. Default drainTimeoutMsDefault (connection-server.ts). */
   drainTimeoutMs?: number;
+  /** The cluster's requirepass: requests of a connection without it are refused (client-auth.ts). */
+  password?: string | null;
 }
 
 export class KvServer {
@@ -53,7 +56,7 @@ export class KvServer {
       port: options.port,
       logger,
       ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
-      open: (socket, onClosed) => new KvConnection(socket, { handler: options.handler, logger, inflightCountMax, onClosed }),
+      open: (socket, onClosed) => new KvConnection(socket, { handler: options.handler, logger, inflightCountMax, onClosed, password: options.password ?? null }),
     });
   }
 
@@ -77,6 +80,7 @@ interface KvConnectionOptions {
   logger: Logger;
   inflightCountMax: number;
   onClosed(): void;
+  password: string | null;
 }
 
 /** One client connection: decode, dispatch, batch answers; push-back and close are the base's. */
@@ -89,6 +93,8 @@ class KvConnection extends ServedConnection {
   #outgoing: pb.Response[] = [];
   #flushScheduled = false;
   #draining = false;
+  /** "none" until the connection sent a KvAuth frame (only matters with a password). */
+  #auth: "none" | "ok" | "wrong" = "none";
 
   constructor(socket: Socket, options: KvConnectionOptions) {
     assert(options.inflightCountMax > 0, "a connection may run at least one request");
@@ -128,6 +134,12 @@ class KvConnection extends ServedConnection {
     }
     for (const frame of frames) {
       if (this.socket.destroyed) return;
+      if (frame.type === FrameType.KvAuth) {
+        // Without a password the frame is ignored, so clients may send it to any cluster.
+        this.#auth = this.#options.password === null || passwordMatches(frame.payload, this.#options.password) ? "ok" : "wrong";
+        if (this.#auth === "wrong") this.#options.logger.warn({ event: "auth_failed", remote: this.#remote });
+        continue;
+      }
       if (frame.type !== FrameType.KvRequests) return this.#reject(`frame type ${frame.type} on a client connection`);
       let batch: pb.RequestBatch;
       try {
@@ -149,6 +161,9 @@ class KvConnection extends ServedConnection {
   #dispatch(wire: pb.Request): void {
     const decoded = requestFromWire(wire);
     if (!("op" in decoded)) return this.#answer(decoded);
+    if (this.#options.password !== null && this.#auth !== "ok") {
+      return this.#answer(makeKvResponse(decoded.id, "UNAUTHENTICATED", { message: this.#auth === "wrong" ? wrongPassMessage : noAuthMessage }));
+    }
     const refused = checkKvRequest(decoded);
     if (refused !== null) return this.#answer(refused);
     if (this.#draining) return this.#answer(makeKvResponse(decoded.id, "UNAVAILABLE", { message: "Server is shutting down" }));

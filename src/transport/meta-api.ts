@@ -20,6 +20,8 @@ export async function fetchTopology(meta: MetaGroupClient, options: { knownEpoch
     value: options.knownEpoch === undefined ? new Uint8Array(0) : encoder.encode(String(options.knownEpoch)),
     linearizable: false,
   });
+  // A missing or wrong password is not a metadata group that is down: say so.
+  if (response.code === "UNAUTHENTICATED") throw new UkvError("UNAUTHENTICATED", `${meta.addresses.join(", ")}: ${response.message}`);
   if (response.code !== "OK") {
     throw new UkvError("SHARD_UNAVAILABLE", `Metadata group did not answer: ${response.code} ${response.message}`);
   }

@@ -23,6 +23,8 @@ export type ErrorCode =
   | "UNAVAILABLE"
   | "WRONG_SHARD"
   | "STALE_EPOCH"
+  | "UNAUTHENTICATED"
+  | "WRONG_TYPE"
   | "ADDRESS_IN_USE"
   | "ADDON_UNAVAILABLE"
   | "INTERNAL";

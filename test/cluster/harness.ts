@@ -435,7 +435,7 @@ export class LocalStores {
   client(storeId: number): KvClient {
     let client = this.#clients.get(storeId);
     if (client === undefined) {
-      client = new KvClient(this.clientAddress(storeId), { timeoutMs: 3000 });
+      client = new KvClient(this.clientAddress(storeId), { timeoutMs: 3000, password: this.config.requirepass ?? null });
       this.#clients.set(storeId, client);
     }
     return client;

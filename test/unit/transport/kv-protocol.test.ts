@@ -28,6 +28,8 @@ const allCodes: KvCode[] = [
   "UNAVAILABLE",
   "WRONG_SHARD",
   "STALE_EPOCH",
+  "UNAUTHENTICATED",
+  "WRONG_TYPE",
 ];
 
 describe("kv protocol", () => {
