@@ -9,8 +9,9 @@
 // stepCount | steps. A watch: bytes key | u8 present | bytes expected stored value. A step: u8 op
 // | bytes key | u32 argCount | bytes args. "bytes" is u32 size + the bytes.
 import { UkvError } from "../util/errors.ts";
-import { keySizeBytesMax, keyedCommandSizeBytesMax, keyedReplySizeBytesMax, keyedStepCountMax } from "../util/limits.ts";
-import { decodeStoredValue, encodeStoredValue, isExpired, storedPayloadSizeBytesMax, type StoredValue } from "./stored-value.ts";
+import { collectionElementCountMax, keySizeBytesMax, keyedCommandSizeBytesMax, keyedReplyItemCountMax, keyedReplySizeBytesMax, keyedStepCountMax } from "../util/limits.ts";
+import { clampRange, decodeElements, decodeHash, elementsSizeBytes, encodeElements, encodeHash, hashKey } from "./collections.ts";
+import { decodeStoredValue, encodeStoredValue, isExpired, storedPayloadSizeBytesMax, typeName, ValueType, wrongTypeMessage, type StoredValue } from "./stored-value.ts";
 
 /** A write to the table (structurally the storage layer's TableOp). */
 export type KeyedTableOp = { kind: "set"; key: Uint8Array; value: Uint8Array } | { kind: "delete"; key: Uint8Array };
@@ -51,6 +52,40 @@ export enum KeyedOp {
   DeleteExpired = 16,
   /** WATCH: -> the stored bytes (header included) when live, else nil; EXEC compares them. */
   Dump = 17,
+  // Lists (collections.ts): the whole list is one value, decoded and rewritten per command.
+  /** args: side ("l"/"r"), only if the list exists ("0"/"1"), elements (packed). -> the new length */
+  ListPush = 18,
+  /** args: side, count ("" for none). -> bulk/nil without count, array/nil array with one */
+  ListPop = 19,
+  /** -> length */
+  ListLen = 20,
+  /** args: start, stop. -> array */
+  ListRange = 21,
+  /** args: index. -> bulk/nil */
+  ListIndex = 22,
+  /** args: index, element. -> OK */
+  ListSet = 23,
+  /** args: count, element. -> removed count */
+  ListRem = 24,
+  /** args: start, stop. -> OK */
+  ListTrim = 25,
+  // Hashes: field, value pairs in insertion order, one value.
+  /** args: field/value pairs (packed), mode ("set": -> fields added, "nx": -> 1/0). */
+  HashSet = 26,
+  /** args: field. -> bulk/nil */
+  HashGet = 27,
+  /** args: fields (packed). -> array of bulk/nil */
+  HashMGet = 28,
+  /** args: fields (packed). -> removed count */
+  HashDel = 29,
+  /** args: field. -> 1/0 */
+  HashExists = 30,
+  /** -> field count */
+  HashLen = 31,
+  /** args: "all", "keys" or "vals". -> array */
+  HashGetAll = 32,
+  /** args: field, delta (int64). -> the new value */
+  HashIncrBy = 33,
 }
 
 export enum SetCondition {
@@ -345,7 +380,7 @@ export function decodeKeyedReply(bytes: Uint8Array): KeyedReply {
         if (depth > 1) throw invalid("nested arrays");
         const count = reader.u32();
         if (count === 0xffffffff) return { kind: "array", items: null };
-        if (count > keyedStepCountMax) throw invalid(`reply of ${count} items`);
+        if (count > keyedReplyItemCountMax) throw invalid(`reply of ${count} items`);
         const items: KeyedReply[] = [];
         for (let index = 0; index < count; index++) items.push(take(depth + 1));
         return { kind: "array", items };
@@ -430,8 +465,8 @@ export function executeKeyedTransaction(transaction: KeyedTransaction, read: (ke
     const value = decodeStoredValue(bytes);
     return isExpired(value.deadlineMs, nowMs) ? null : value;
   };
-  const put = (key: Uint8Array, payload: Uint8Array, deadlineMs: number | null): void => {
-    overlay.set(keyName(key), { key, bytes: encodeStoredValue(payload, deadlineMs) });
+  const put = (key: Uint8Array, payload: Uint8Array, deadlineMs: number | null, type: ValueType = ValueType.String): void => {
+    overlay.set(keyName(key), { key, bytes: encodeStoredValue(payload, deadlineMs, type) });
   };
   const remove = (key: Uint8Array): void => {
     overlay.set(keyName(key), { key, bytes: null });
@@ -465,7 +500,13 @@ export function executeKeyedTransaction(transaction: KeyedTransaction, read: (ke
       index += count;
       continue;
     }
-    replies.push(runStep(step, nowMs, live, stored, put, remove));
+    try {
+      replies.push(runStep(step, nowMs, live, stored, put, remove));
+    } catch (error) {
+      // Never thrown out of apply (every replica must apply the entry): a value that does not
+      // decode (a bug) answers an error; the same on every replica.
+      replies.push({ kind: "error", text: `ERR ${error instanceof Error ? error.message : String(error)}` });
+    }
   }
   const ops: KeyedTableOp[] = [];
   for (const { key, bytes } of overlay.values()) ops.push(bytes === null ? { kind: "delete", key } : { kind: "set", key, value: bytes });
@@ -495,11 +536,14 @@ function runStep(
   nowMs: number,
   live: (key: Uint8Array) => StoredValue | null,
   stored: (key: Uint8Array) => Uint8Array | null,
-  put: (key: Uint8Array, payload: Uint8Array, deadlineMs: number | null) => void,
+  put: (key: Uint8Array, payload: Uint8Array, deadlineMs: number | null, type?: ValueType) => void,
   remove: (key: Uint8Array) => void,
 ): KeyedReply {
   const { key, args } = step;
   const current = live(key);
+  const expected = expectedType(step);
+  if (current !== null && expected !== null && current.type !== expected) return wrongType;
+  if (step.op >= KeyedOp.ListPush) return runCollectionStep(step, current, put, remove);
   const bulkOrNil = (value: StoredValue | null): KeyedReply => (value === null ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(value.payload) });
   switch (step.op) {
     case KeyedOp.Get:
@@ -576,12 +620,12 @@ function runStep(
         (condition === ExpireCondition.XxLt && old !== null && deadlineMs < old);
       if (!allowed) return { kind: "int", value: 0n };
       if (isExpired(deadlineMs, nowMs)) remove(key);
-      else put(key, current.payload, deadlineMs);
+      else put(key, current.payload, deadlineMs, current.type);
       return { kind: "int", value: 1n };
     }
     case KeyedOp.Persist:
       if (current === null || current.deadlineMs === null) return { kind: "int", value: 0n };
-      put(key, current.payload, null);
+      put(key, current.payload, null, current.type);
       return { kind: "int", value: 1n };
     case KeyedOp.Ttl: {
       if (current === null) return { kind: "int", value: -2n };
@@ -605,7 +649,7 @@ function runStep(
       return bulkOrNil(current);
     }
     case KeyedOp.Type:
-      return { kind: "status", text: current === null ? "none" : "string" };
+      return { kind: "status", text: current === null ? "none" : typeName(current.type) };
     case KeyedOp.SetIfNoneExist:
       return { kind: "error", text: "ERR MSETNX step out of place" };
     case KeyedOp.Dump: {
@@ -617,5 +661,240 @@ function runStep(
       if (current !== null) return { kind: "int", value: 0n };
       remove(key);
       return { kind: "int", value: 1n };
+    default:
+      return { kind: "error", text: `ERR op ${step.op} out of place` };
+  }
+}
+
+const wrongType: KeyedReply = { kind: "error", text: wrongTypeMessage };
+
+/** The type a step needs its key to hold; null: any (the keyspace commands, and SET, which replaces). */
+function expectedType(step: KeyedStep): ValueType | null {
+  switch (step.op) {
+    case KeyedOp.Get:
+    case KeyedOp.IncrBy:
+    case KeyedOp.IncrByFloat:
+    case KeyedOp.Append:
+    case KeyedOp.GetDel:
+    case KeyedOp.Strlen:
+    case KeyedOp.GetEx:
+      return ValueType.String;
+    case KeyedOp.Set:
+      // SET replaces a value of any type; SET ... GET (and GETSET) read the old one as a string first.
+      return argText(step.args[2]) === "1" ? ValueType.String : null;
+    case KeyedOp.ListPush:
+    case KeyedOp.ListPop:
+    case KeyedOp.ListLen:
+    case KeyedOp.ListRange:
+    case KeyedOp.ListIndex:
+    case KeyedOp.ListSet:
+    case KeyedOp.ListRem:
+    case KeyedOp.ListTrim:
+      return ValueType.List;
+    case KeyedOp.HashSet:
+    case KeyedOp.HashGet:
+    case KeyedOp.HashMGet:
+    case KeyedOp.HashDel:
+    case KeyedOp.HashExists:
+    case KeyedOp.HashLen:
+    case KeyedOp.HashGetAll:
+    case KeyedOp.HashIncrBy:
+      return ValueType.Hash;
+    default:
+      return null;
+  }
+}
+
+/** An integer argument (an index or count) as a number; int64 beyond 2^53 is clamped, which no list reaches. */
+function argInt(bytes: Uint8Array | undefined): number | null {
+  const value = parseInt64(bytes ?? new Uint8Array(0));
+  if (value === null) return null;
+  return Number(value > 2n ** 53n ? 2n ** 53n : value < -(2n ** 53n) ? -(2n ** 53n) : value);
+}
+
+function tooBig(what: "list" | "hash", count: number, sizeBytes: number): KeyedReply | null {
+  const unit = what === "list" ? "elements" : "fields";
+  if (count > collectionElementCountMax) return { kind: "error", text: `ERR ${what} would have ${count} ${unit}, limit ${collectionElementCountMax}` };
+  if (sizeBytes > storedPayloadSizeBytesMax) return { kind: "error", text: `ERR ${what} would be ${sizeBytes} bytes, limit ${storedPayloadSizeBytesMax}` };
+  return null;
+}
+
+const arrayOf = (values: readonly Uint8Array[]): KeyedReply => ({ kind: "array", items: values.map((value) => ({ kind: "bulk", value: new Uint8Array(value) })) });
+
+/** List and hash steps; `current` is null or of the step's type (checked by the caller). */
+function runCollectionStep(
+  step: KeyedStep,
+  current: StoredValue | null,
+  put: (key: Uint8Array, payload: Uint8Array, deadlineMs: number | null, type?: ValueType) => void,
+  remove: (key: Uint8Array) => void,
+): KeyedReply {
+  const { key, args } = step;
+  const deadlineMs = current?.deadlineMs ?? null;
+  const list = (): Uint8Array[] => (current === null ? [] : decodeElements(current.payload));
+  /** Writes the list back (an empty one deletes the key, as Redis does), or answers the limit it breaks. */
+  const putList = (elements: Uint8Array[]): KeyedReply | null => {
+    if (elements.length === 0) {
+      remove(key);
+      return null;
+    }
+    const refused = tooBig("list", elements.length, elementsSizeBytes(elements));
+    if (refused !== null) return refused;
+    put(key, encodeElements(elements), deadlineMs, ValueType.List);
+    return null;
+  };
+  const hash = () => (current === null ? new Map() : decodeHash(current.payload));
+  const putHash = (fields: ReturnType<typeof decodeHash>): KeyedReply | null => {
+    if (fields.size === 0) {
+      remove(key);
+      return null;
+    }
+    const payload = encodeHash(fields);
+    const refused = tooBig("hash", fields.size, payload.byteLength);
+    if (refused !== null) return refused;
+    put(key, payload, deadlineMs, ValueType.Hash);
+    return null;
+  };
+  switch (step.op) {
+    case KeyedOp.ListPush: {
+      const left = argText(args[0]) === "l";
+      if (argText(args[1]) === "1" && current === null) return { kind: "int", value: 0n };
+      const added = decodeElements(args[2] ?? new Uint8Array(0));
+      const elements = list();
+      // LPUSH a b c leaves c first: each element goes to the head in turn.
+      const next = left ? [...added.slice().reverse(), ...elements] : [...elements, ...added];
+      const refused = putList(next);
+      return refused ?? { kind: "int", value: BigInt(next.length) };
+    }
+    case KeyedOp.ListPop: {
+      const left = argText(args[0]) === "l";
+      const withCount = (args[1]?.byteLength ?? 0) > 0;
+      if (current === null) return withCount ? { kind: "array", items: null } : { kind: "nil" };
+      const elements = list();
+      const count = withCount ? Math.max(0, argInt(args[1]) ?? 0) : 1;
+      const taken = left ? elements.slice(0, count) : elements.slice(Math.max(0, elements.length - count)).reverse();
+      const rest = left ? elements.slice(taken.length) : elements.slice(0, elements.length - taken.length);
+      if (taken.length > 0) putList(rest);
+      if (!withCount) return taken[0] === undefined ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(taken[0]) };
+      return arrayOf(taken);
+    }
+    case KeyedOp.ListLen:
+      return { kind: "int", value: BigInt(list().length) };
+    case KeyedOp.ListRange: {
+      const start = argInt(args[0]);
+      const stop = argInt(args[1]);
+      if (start === null || stop === null) return { kind: "error", text: notInteger };
+      const elements = list();
+      const range = clampRange(start, stop, elements.length);
+      return arrayOf(range === null ? [] : elements.slice(range.start, range.stop + 1));
+    }
+    case KeyedOp.ListIndex: {
+      const index = argInt(args[0]);
+      if (index === null) return { kind: "error", text: notInteger };
+      const elements = list();
+      const element = elements[index < 0 ? elements.length + index : index];
+      return element === undefined ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(element) };
+    }
+    case KeyedOp.ListSet: {
+      const index = argInt(args[0]);
+      if (index === null) return { kind: "error", text: notInteger };
+      if (current === null) return { kind: "error", text: "ERR no such key" };
+      const elements = list();
+      const at = index < 0 ? elements.length + index : index;
+      if (at < 0 || at >= elements.length) return { kind: "error", text: "ERR index out of range" };
+      elements[at] = args[1] ?? new Uint8Array(0);
+      return putList(elements) ?? { kind: "status", text: "OK" };
+    }
+    case KeyedOp.ListRem: {
+      const count = argInt(args[0]);
+      if (count === null) return { kind: "error", text: notInteger };
+      const target = args[1] ?? new Uint8Array(0);
+      const elements = list();
+      const limit = count === 0 ? Number.POSITIVE_INFINITY : Math.abs(count);
+      const order = count < 0 ? [...elements.keys()].reverse() : [...elements.keys()];
+      const removed = new Set<number>();
+      for (const index of order) {
+        if (removed.size >= limit) break;
+        if (sameBytes(elements[index] as Uint8Array, target)) removed.add(index);
+      }
+      if (removed.size > 0) putList(elements.filter((_, index) => !removed.has(index)));
+      return { kind: "int", value: BigInt(removed.size) };
+    }
+    case KeyedOp.ListTrim: {
+      const start = argInt(args[0]);
+      const stop = argInt(args[1]);
+      if (start === null || stop === null) return { kind: "error", text: notInteger };
+      if (current === null) return { kind: "status", text: "OK" };
+      const elements = list();
+      const range = clampRange(start, stop, elements.length);
+      putList(range === null ? [] : elements.slice(range.start, range.stop + 1));
+      return { kind: "status", text: "OK" };
+    }
+    case KeyedOp.HashSet: {
+      const pairs = decodeElements(args[0] ?? new Uint8Array(0));
+      if (pairs.length === 0 || pairs.length % 2 !== 0) return { kind: "error", text: "ERR wrong number of arguments for 'hset' command" };
+      const fields = hash();
+      const onlyNew = argText(args[1]) === "nx";
+      let added = 0;
+      for (let index = 0; index < pairs.length; index += 2) {
+        const field = pairs[index] as Uint8Array;
+        const name = hashKey(field);
+        if (fields.has(name)) {
+          if (onlyNew) return { kind: "int", value: 0n };
+        } else added++;
+        fields.set(name, { field, value: pairs[index + 1] as Uint8Array });
+      }
+      const refused = putHash(fields);
+      return refused ?? { kind: "int", value: BigInt(added) };
+    }
+    case KeyedOp.HashGet: {
+      const entry = hash().get(hashKey(args[0] ?? new Uint8Array(0)));
+      return entry === undefined ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(entry.value) };
+    }
+    case KeyedOp.HashMGet: {
+      const fields = hash();
+      const wanted = decodeElements(args[0] ?? new Uint8Array(0));
+      return {
+        kind: "array",
+        items: wanted.map((field) => {
+          const entry = fields.get(hashKey(field));
+          return entry === undefined ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(entry.value) };
+        }),
+      };
+    }
+    case KeyedOp.HashDel: {
+      const fields = hash();
+      let removed = 0;
+      for (const field of decodeElements(args[0] ?? new Uint8Array(0))) if (fields.delete(hashKey(field))) removed++;
+      if (removed > 0) putHash(fields);
+      return { kind: "int", value: BigInt(removed) };
+    }
+    case KeyedOp.HashExists:
+      return { kind: "int", value: hash().has(hashKey(args[0] ?? new Uint8Array(0))) ? 1n : 0n };
+    case KeyedOp.HashLen:
+      return { kind: "int", value: BigInt(hash().size) };
+    case KeyedOp.HashGetAll: {
+      const what = argText(args[0]);
+      const values: Uint8Array[] = [];
+      for (const { field, value } of hash().values()) {
+        if (what !== "vals") values.push(field);
+        if (what !== "keys") values.push(value);
+      }
+      return arrayOf(values);
+    }
+    case KeyedOp.HashIncrBy: {
+      const delta = parseInt64(args[1] ?? new Uint8Array(0));
+      if (delta === null) return { kind: "error", text: notInteger };
+      const fields = hash();
+      const field = args[0] ?? new Uint8Array(0);
+      const entry = fields.get(hashKey(field));
+      const base = entry === undefined ? 0n : parseInt64(entry.value);
+      if (base === null) return { kind: "error", text: "ERR hash value is not an integer" };
+      const next = base + delta;
+      if (next > int64Max || next < int64Min) return { kind: "error", text: "ERR increment or decrement would overflow" };
+      fields.set(hashKey(field), { field, value: ascii(next) });
+      return putHash(fields) ?? { kind: "int", value: next };
+    }
+    default:
+      return { kind: "error", text: `ERR op ${step.op} out of place` };
   }
 }

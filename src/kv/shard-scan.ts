@@ -1,10 +1,12 @@
 // The body of a SCAN request to one shard (its leader walks its table in slot order) and of the
 // answer. Binary, little-endian. Request: f64 slot | u32 slotCountMax | u32 entryCountMax. Answer:
-// f64 layout | f64 next | f64 capacity | f64 keyCount | u32 n | n x (u32 size + key). `layout`
+// f64 layout | f64 next | f64 capacity | f64 keyCount | u32 n | n x (u32 size + key) | n x u8 type
+// (stored-value.ts's ValueType; a page without the types, from an older store, is all strings). `layout`
 // identifies the table's slot layout: a cursor is only meaningful under the layout it came from
 // (a resize or rehash moves entries; an insert or delete moves none). Expired keys are left out.
 import { UkvError } from "../util/errors.ts";
 import { keySizeBytesMax } from "../util/limits.ts";
+import { ValueType } from "./stored-value.ts";
 
 export interface ShardScanRequest {
   slot: number;
@@ -20,6 +22,8 @@ export interface ShardScanPage {
   /** Every key the table holds (expired ones not yet reclaimed included), as DBSIZE reports. */
   keyCount: number;
   keys: Uint8Array[];
+  /** The type of each key (SCAN TYPE filters on it); absent: all strings. */
+  types?: ValueType[];
 }
 
 /** Bounds of one page: a SCAN COUNT is clamped to these. */
@@ -50,7 +54,7 @@ export function decodeShardScanRequest(bytes: Uint8Array): ShardScanRequest {
 }
 
 export function encodeShardScanPage(page: ShardScanPage): Uint8Array {
-  const size = 36 + page.keys.reduce((sum, key) => sum + 4 + key.byteLength, 0);
+  const size = 36 + page.keys.reduce((sum, key) => sum + 4 + key.byteLength, 0) + page.keys.length;
   const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
   view.setFloat64(0, page.layout, true);
@@ -64,6 +68,7 @@ export function encodeShardScanPage(page: ShardScanPage): Uint8Array {
     bytes.set(key, offset + 4);
     offset += 4 + key.byteLength;
   }
+  page.keys.forEach((_, index) => view.setUint8(offset + index, page.types?.[index] ?? ValueType.String));
   return bytes;
 }
 
@@ -81,6 +86,14 @@ export function decodeShardScanPage(bytes: Uint8Array): ShardScanPage {
     keys.push(bytes.subarray(offset + 4, offset + 4 + size));
     offset += 4 + size;
   }
-  if (offset !== bytes.byteLength) throw invalid("trailing bytes");
-  return { layout: view.getFloat64(0, true), next: view.getFloat64(8, true), capacity: view.getFloat64(16, true), keyCount: view.getFloat64(24, true), keys };
+  const types: ValueType[] = [];
+  if (offset + count === bytes.byteLength) {
+    for (let index = 0; index < count; index++) {
+      const type = view.getUint8(offset + index);
+      if (type > ValueType.Hash) throw invalid(`type ${type}`);
+      types.push(type);
+    }
+  } else if (offset === bytes.byteLength) types.push(...keys.map(() => ValueType.String));
+  else throw invalid("trailing bytes");
+  return { layout: view.getFloat64(0, true), next: view.getFloat64(8, true), capacity: view.getFloat64(16, true), keyCount: view.getFloat64(24, true), keys, types };
 }

@@ -1,6 +1,7 @@
 // The bytes a data shard's table holds for a key: a one-byte header, then (when the key expires)
 // its absolute deadline, then the client's value. Layout: u8 flags | [f64 deadlineMs, LE, when
-// flags & hasDeadline] | payload. The deadline is milliseconds since the Unix epoch, fixed by the
+// flags & hasDeadline] | payload. Flags: bit 0 hasDeadline, bits 1-2 the value's type (0 string,
+// 1 list, 2 hash: TYPE's answer; a list or hash payload is its elements, src/kv/collections.ts). The deadline is milliseconds since the Unix epoch, fixed by the
 // leader that proposed the write, so every replica stores the same bytes; snapshots and the WAL
 // carry it with no change of their own. Every read of a data shard decodes through liveValue():
 // an expired key reads as absent, by the reader's own clock, until the leader's active expiry
@@ -9,7 +10,26 @@ import { UkvError } from "../util/errors.ts";
 import { valueSizeBytesMax } from "../util/limits.ts";
 
 const flagHasDeadline = 1;
-const flagsKnown = flagHasDeadline;
+const typeShift = 1;
+const typeMask = 0b110;
+const flagsKnown = flagHasDeadline | typeMask;
+
+/** The type of a stored value (Redis's TYPE). A string is 0: values written before types existed read as strings. */
+export enum ValueType {
+  String = 0,
+  List = 1,
+  Hash = 2,
+}
+
+const typeNames: Record<ValueType, string> = { [ValueType.String]: "string", [ValueType.List]: "list", [ValueType.Hash]: "hash" };
+
+/** TYPE's answer for a value type. */
+export function typeName(type: ValueType): string {
+  return typeNames[type];
+}
+
+/** Redis's error for a command on a key of another type. */
+export const wrongTypeMessage = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 /** The header of a value with a deadline: flags + f64. */
 export const storedValueHeaderSizeBytesMax = 1 + 8;
@@ -20,6 +40,7 @@ export interface StoredValue {
   payload: Uint8Array;
   /** Absolute deadline in ms since the epoch, or null when the key never expires. */
   deadlineMs: number | null;
+  type: ValueType;
 }
 
 export function checkPayloadSize(sizeBytes: number): void {
@@ -30,15 +51,17 @@ export function checkPayloadSize(sizeBytes: number): void {
   }
 }
 
-export function encodeStoredValue(payload: Uint8Array, deadlineMs: number | null): Uint8Array {
+export function encodeStoredValue(payload: Uint8Array, deadlineMs: number | null, type: ValueType = ValueType.String): Uint8Array {
   checkPayloadSize(payload.byteLength);
+  const typeBits = type << typeShift;
   if (deadlineMs === null) {
     const bytes = new Uint8Array(1 + payload.byteLength);
+    bytes[0] = typeBits;
     bytes.set(payload, 1);
     return bytes;
   }
   const bytes = new Uint8Array(storedValueHeaderSizeBytesMax + payload.byteLength);
-  bytes[0] = flagHasDeadline;
+  bytes[0] = flagHasDeadline | typeBits;
   new DataView(bytes.buffer).setFloat64(1, deadlineMs, true);
   bytes.set(payload, storedValueHeaderSizeBytesMax);
   return bytes;
@@ -47,13 +70,14 @@ export function encodeStoredValue(payload: Uint8Array, deadlineMs: number | null
 /** The header and payload of table bytes; a value the table holds that is not one is a typed error. */
 export function decodeStoredValue(bytes: Uint8Array): StoredValue {
   const flags = bytes[0];
-  if (flags === undefined || (flags & ~flagsKnown) !== 0) {
+  if (flags === undefined || (flags & ~flagsKnown) !== 0 || (flags & typeMask) === typeMask) {
     throw new UkvError("INTERNAL", `Stored value has an unknown header ${flags === undefined ? "(empty)" : flags}`);
   }
-  if ((flags & flagHasDeadline) === 0) return { payload: bytes.subarray(1), deadlineMs: null };
+  const type = ((flags & typeMask) >> typeShift) as ValueType;
+  if ((flags & flagHasDeadline) === 0) return { payload: bytes.subarray(1), deadlineMs: null, type };
   if (bytes.byteLength < storedValueHeaderSizeBytesMax) throw new UkvError("INTERNAL", `Stored value of ${bytes.byteLength} bytes is shorter than its header`);
   const deadlineMs = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(1, true);
-  return { payload: bytes.subarray(storedValueHeaderSizeBytesMax), deadlineMs };
+  return { payload: bytes.subarray(storedValueHeaderSizeBytesMax), deadlineMs, type };
 }
 
 /** True when a value with this deadline is gone at `nowMs` (Redis: expired once now >= deadline). */

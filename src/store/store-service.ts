@@ -27,7 +27,7 @@ import type { GroupRuntime, GroupSummary } from "../node/group-runtime.ts";
 import { decodeKeyedTransaction, keysOfTransaction, withNow } from "../kv/keyed-commands.ts";
 import { decodeMembership } from "../node/log-codec.ts";
 import { decodeShardScanRequest, encodeShardScanPage, type ShardScanRequest } from "../kv/shard-scan.ts";
-import { encodeStoredValue, liveValue, storedValueHeaderSizeBytesMax } from "../kv/stored-value.ts";
+import { encodeStoredValue, liveValue, storedValueHeaderSizeBytesMax, ValueType, wrongTypeMessage } from "../kv/stored-value.ts";
 import type { Store } from "./store.ts";
 
 const encoder = new TextEncoder();
@@ -129,7 +129,10 @@ export class StoreService {
         case "GET": {
           const stored = request.linearizable ? await runtime.readLinearizable(request.key) : runtime.read(request.key);
           const value = liveValue(stored, Date.now());
-          return value === null ? makeKvResponse(request.id, "NOT_FOUND") : makeKvResponse(request.id, "OK", { value: value.payload });
+          if (value === null) return makeKvResponse(request.id, "NOT_FOUND");
+          // A list or hash is no string: GET answers as Redis does (MGET and EXISTS map it).
+          if (value.type !== ValueType.String) return makeKvResponse(request.id, "WRONG_TYPE", { message: wrongTypeMessage });
+          return makeKvResponse(request.id, "OK", { value: value.payload });
         }
         case "SET":
           await runtime.write(CommandOp.Set, request.key, encodeStoredValue(request.value, null));
@@ -167,11 +170,18 @@ export class StoreService {
     if (!runtime.isLeader()) throw runtime.notLeaderError();
     const page = runtime.table.scan(request.slot, request.slotCountMax, request.entryCountMax, storedValueHeaderSizeBytesMax);
     const nowMs = Date.now();
-    const keys = page.keys.filter((_, index) => liveValue(page.values[index] ?? null, nowMs) !== null);
+    const keys: Uint8Array[] = [];
+    const types: ValueType[] = [];
+    page.keys.forEach((key, index) => {
+      const value = liveValue(page.values[index] ?? null, nowMs);
+      if (value === null) return;
+      keys.push(key);
+      types.push(value.type);
+    });
     // The layout number restarts with the process: mixed with this process's nonce, a cursor from
     // a previous leader (or incarnation) is never taken for one of this table's.
     const layout = (page.layout * 1_000_003 + layoutNonce) % 2 ** 48;
-    return encodeShardScanPage({ layout, next: page.next, capacity: page.capacity, keyCount: runtime.table.count(), keys });
+    return encodeShardScanPage({ layout, next: page.next, capacity: page.capacity, keyCount: runtime.table.count(), keys, types });
   }
 
   /**

@@ -28,6 +28,10 @@ export const keysReplyCountMax = 100_000;
 export const scanPagesPerCallMax = 64;
 /** Commands of one transaction (MULTI ... EXEC), and watched keys of one. */
 export const keyedStepCountMax = 4096;
+/** Elements of one list, fields of one hash (the whole value is also within the value size limit). */
+export const collectionElementCountMax = 65_536;
+/** Items of one keyed reply array (HGETALL of the largest hash: a field and a value each). */
+export const keyedReplyItemCountMax = 2 * collectionElementCountMax;
 
 assert(keySizeBytesMax + keyedCommandSizeBytesMax + 1024 <= recordSizeBytesMax, "a record holds the largest keyed command");
 assert(keyedReplySizeBytesMax + 1024 <= frameSizeBytesMax / 2, "a frame holds the largest keyed reply");

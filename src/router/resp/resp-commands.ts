@@ -2,6 +2,7 @@
 // commands and wrong argument counts, so clients that match on them behave as with Redis.
 import { assert } from "../../util/assert.ts";
 import type { CommandSpec } from "./resp-context.ts";
+import { collectionCommands } from "./resp-collection-commands.ts";
 import { dataCommands } from "./resp-data-commands.ts";
 import { errorReply, type RespReply } from "./resp-encoder.ts";
 import { serverCommands } from "./resp-server-commands.ts";
@@ -31,7 +32,7 @@ export class CommandTable {
   readonly #byName = new Map<string, CommandSpec>();
 
   constructor() {
-    const specs: CommandSpec[] = [...dataCommands, ...stringCommands, ...transactionCommands, ...keyspaceCommands];
+    const specs: CommandSpec[] = [...dataCommands, ...stringCommands, ...transactionCommands, ...keyspaceCommands, ...collectionCommands];
     specs.push(...serverCommands(() => this.specs));
     this.specs = specs;
     for (const spec of specs) {

@@ -128,6 +128,9 @@ export function replyFromKvError(response: KvResponse): RespReply {
     case "VALUE_TOO_LARGE":
     case "BAD_REQUEST":
       return errorReply(`ERR ${detail}`);
+    case "WRONG_TYPE":
+      // The message is Redis's own line, "WRONGTYPE Operation against ...".
+      return errorReply(detail);
     default:
       return errorReply(`ERR ${response.code}: ${detail}`);
   }

@@ -6,17 +6,20 @@
 import { ascii, ExpiryKind, KeyedOp, SetCondition, type KeyedReply, type KeyedStep } from "../../kv/keyed-commands.ts";
 import { keyedStepCountMax, respMultiKeyInflightCountMax, valueSizeBytesMax } from "../../util/limits.ts";
 import { mapBounded, replyFromKvError, send, type CommandContext, type CommandSpec, type TransactionPart } from "./resp-context.ts";
-import { respFromKeyed, runKeyed } from "./resp-keyed.ts";
+import { respFromKeyed, runKeyed, runOne } from "./resp-keyed.ts";
+import { wrongTypeMessage } from "../../kv/stored-value.ts";
 import { arrayReply, bulkReply, errorReply, integerReply, okReply, type RespReply } from "./resp-encoder.ts";
 
 const emptyBytes = new Uint8Array(0);
 
-type ReadResult = { value: Uint8Array | null } | { error: RespReply };
+/** `wrongType`: the key holds a list or hash (value null): GET and STRLEN answer WRONGTYPE, MGET nil, EXISTS counts it. */
+type ReadResult = { value: Uint8Array | null; wrongType?: boolean } | { error: RespReply };
 
 async function readKey(context: CommandContext, key: Uint8Array, linearizable: boolean): Promise<ReadResult> {
   const response = await send(context, { op: "GET", key, value: emptyBytes, linearizable });
   if (response.code === "OK") return { value: response.value };
   if (response.code === "NOT_FOUND") return { value: null };
+  if (response.code === "WRONG_TYPE") return { value: null, wrongType: true };
   return { error: replyFromKvError(response) };
 }
 
@@ -25,15 +28,18 @@ async function lookupKey(context: CommandContext, key: Uint8Array): Promise<Read
   const result = await readKey(context, key, context.linearizable);
   const { stats } = context;
   if ("value" in result) {
-    if (result.value === null) stats.keyspaceMissCountTotal = (stats.keyspaceMissCountTotal ?? 0) + 1;
+    if (result.value === null && result.wrongType !== true) stats.keyspaceMissCountTotal = (stats.keyspaceMissCountTotal ?? 0) + 1;
     else stats.keyspaceHitCountTotal = (stats.keyspaceHitCountTotal ?? 0) + 1;
   }
   return result;
 }
 
+const wrongTypeReply = errorReply(wrongTypeMessage);
+
 async function get(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
   const result = await lookupKey(context, args[1] ?? emptyBytes);
-  return "error" in result ? result.error : bulkReply(result.value);
+  if ("error" in result) return result.error;
+  return result.wrongType === true ? wrongTypeReply : bulkReply(result.value);
 }
 
 /** The first error among `results`, else null. */
@@ -93,7 +99,7 @@ async function readMany(context: CommandContext, keys: readonly Uint8Array[]): P
 
 async function exists(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
   const results = await readMany(context, args.slice(1));
-  return firstError(results) ?? integerReply(results.filter((result) => "value" in result && result.value !== null).length);
+  return firstError(results) ?? integerReply(results.filter((result) => "value" in result && (result.value !== null || result.wrongType === true)).length);
 }
 
 async function mget(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
@@ -112,12 +118,17 @@ async function mset(context: CommandContext, args: readonly Uint8Array[]): Promi
 
 async function strlen(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
   const result = await lookupKey(context, args[1] ?? emptyBytes);
-  return "error" in result ? result.error : integerReply(result.value?.byteLength ?? 0);
+  if ("error" in result) return result.error;
+  return result.wrongType === true ? wrongTypeReply : integerReply(result.value?.byteLength ?? 0);
 }
 
 async function type(context: CommandContext, args: readonly Uint8Array[]): Promise<RespReply> {
-  const result = await readKey(context, args[1] ?? emptyBytes, context.linearizable);
-  return "error" in result ? result.error : { type: "simple", text: result.value === null ? "none" : "string" };
+  const key = args[1] ?? emptyBytes;
+  const result = await readKey(context, key, context.linearizable);
+  if ("error" in result) return result.error;
+  // Not a string: the state machine names the type (through the log).
+  if (result.wrongType === true) return runOne(context, { op: KeyedOp.Type, key, args: [] });
+  return { type: "simple", text: result.value === null ? "none" : "string" };
 }
 
 /** Keys over all shards: each shard's leader count (else the highest a member reported), as of the last health probe. */
@@ -162,7 +173,7 @@ export const dataCommands: readonly CommandSpec[] = [
   { name: "del", arity: -2, flags: ["write"], ...allKeys, write: true, group: "keyspace", summary: "Deletes keys, returns how many existed (atomic per shard, not across shards)", run: del, transaction: perKey(KeyedOp.Delete, sumOf) },
   { name: "unlink", arity: -2, flags: ["write", "fast"], ...allKeys, write: true, group: "keyspace", summary: "DEL (deletion is never deferred: values are freed at apply)", run: del, transaction: perKey(KeyedOp.Delete, sumOf) },
   { name: "strlen", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "string", summary: "The length of a value, 0 when absent", run: strlen, transaction: perKey(KeyedOp.Strlen, firstOf) },
-  { name: "type", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "keyspace", summary: "string or none (ukv has strings only)", run: type, transaction: perKey(KeyedOp.Type, firstOf) },
+  { name: "type", arity: 2, flags: ["readonly", "fast"], ...keyed, write: false, group: "keyspace", summary: "string, list, hash or none", run: type, transaction: perKey(KeyedOp.Type, firstOf) },
   { name: "exists", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "keyspace", summary: "Counts the given keys that exist", run: exists, transaction: perKey(KeyedOp.Exists, sumOf) },
   { name: "mget", arity: -2, flags: ["readonly", "fast"], ...allKeys, write: false, group: "string", summary: "Returns the values of keys", run: mget, transaction: perKey(KeyedOp.Get, (replies) => arrayReply(replies.map(respFromKeyed))) },
   { name: "mset", arity: -3, flags: ["write", "denyoom"], firstKeyIndex: 1, lastKeyIndex: -1, keyStep: 2, write: true, group: "string", summary: "Sets keys (one log entry per shard: atomic per shard up to 4096 keys, not across shards)", run: mset, transaction: msetPart },

@@ -6,6 +6,7 @@
 // the walk of that shard starts over, so a full iteration returns every key present from start to
 // end at least once (some possibly more than once), as Redis guarantees. Layout:
 // cursor = layoutTag << 48 | slot << 12 | shardIndex (unsigned 64-bit decimal; 0 starts and ends).
+import { typeName, ValueType } from "../../kv/stored-value.ts";
 import { parseInt64 } from "../../kv/keyed-commands.ts";
 import { decodeShardScanPage, encodeShardScanRequest, shardScanEntryCountMax, type ShardScanPage } from "../../kv/shard-scan.ts";
 import { keysReplyCountMax, scanPagesPerCallMax } from "../../util/limits.ts";
@@ -121,7 +122,7 @@ function isPage(value: ShardScanPage | RespReply): value is ShardScanPage {
 interface ScanOptions {
   pattern: Uint8Array | null;
   count: number;
-  /** null: any type; otherwise only "string" matches anything. */
+  /** null: any type; else TYPE's name ("string", "list", "hash"; another matches nothing). */
   type: string | null;
 }
 
@@ -143,8 +144,8 @@ function parseScanOptions(args: readonly Uint8Array[], from: number): ScanOption
   return options;
 }
 
-function wanted(options: ScanOptions, key: Uint8Array): boolean {
-  if (options.type !== null && options.type !== "string") return false;
+function wanted(options: ScanOptions, key: Uint8Array, type: ValueType): boolean {
+  if (options.type !== null && options.type !== typeName(type)) return false;
   return options.pattern === null || globMatch(options.pattern, key);
 }
 
@@ -165,7 +166,9 @@ async function scanFrom(context: CommandContext, cursor: Cursor, options: ScanOp
       continue;
     }
     tried += Math.max(1, page.keys.length);
-    for (const key of page.keys) if (wanted(options, key)) keys.push(key);
+    page.keys.forEach((key, index) => {
+      if (wanted(options, key, page.types?.[index] ?? ValueType.String)) keys.push(key);
+    });
     if (page.next >= page.capacity) {
       shardIndex++;
       slot = 0;
@@ -264,6 +267,8 @@ async function object(context: CommandContext, args: readonly Uint8Array[]): Pro
   if (sub !== "ENCODING") return errorReply(`ERR unknown subcommand '${keyName(args[1] ?? emptyBytes)}'. Try OBJECT HELP.`);
   const response = await context.backend.route({ op: "GET", key: args[2] ?? emptyBytes, value: emptyBytes, linearizable: context.linearizable });
   if (response.code === "NOT_FOUND") return nullBulkReply;
+  // A list or hash: Redis holds a small one as a listpack (ukv holds every one as one value).
+  if (response.code === "WRONG_TYPE") return bulkReply(new TextEncoder().encode("listpack"));
   if (response.code !== "OK") return replyFromKvError(response);
   // Redis's names for how it would hold this string: an integer, a short string, or a long one.
   const encoding = parseInt64(response.value) !== null ? "int" : response.value.byteLength <= 44 ? "embstr" : "raw";

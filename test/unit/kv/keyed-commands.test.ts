@@ -20,7 +20,7 @@ import {
   type KeyedStep,
   type KeyedTransaction,
 } from "../../../src/kv/keyed-commands.ts";
-import { decodeStoredValue, encodeStoredValue, liveValue, storedPayloadSizeBytesMax } from "../../../src/kv/stored-value.ts";
+import { decodeStoredValue, encodeStoredValue, liveValue, storedPayloadSizeBytesMax, ValueType } from "../../../src/kv/stored-value.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -56,12 +56,16 @@ const int = (value: number): KeyedReply => ({ kind: "int", value: BigInt(value) 
 const bulk = (value: string): KeyedReply => ({ kind: "bulk", value: bytes(value) });
 
 test("stored values: header round trip, deadline hides the value at and after it", () => {
-  expect(decodeStoredValue(encodeStoredValue(bytes("v"), null))).toEqual({ payload: bytes("v"), deadlineMs: null });
-  expect(decodeStoredValue(encodeStoredValue(bytes("v"), 1234.5))).toEqual({ payload: bytes("v"), deadlineMs: 1234.5 });
+  expect(decodeStoredValue(encodeStoredValue(bytes("v"), null))).toEqual({ payload: bytes("v"), deadlineMs: null, type: ValueType.String });
+  expect(decodeStoredValue(encodeStoredValue(bytes("v"), 1234.5))).toEqual({ payload: bytes("v"), deadlineMs: 1234.5, type: ValueType.String });
+  expect(decodeStoredValue(encodeStoredValue(bytes("v"), 1234.5, ValueType.Hash))).toEqual({ payload: bytes("v"), deadlineMs: 1234.5, type: ValueType.Hash });
+  expect(decodeStoredValue(encodeStoredValue(bytes("v"), null, ValueType.List))).toEqual({ payload: bytes("v"), deadlineMs: null, type: ValueType.List });
+  // Type bits 0b11 are no type.
+  expect(() => decodeStoredValue(new Uint8Array([6, 1]))).toThrow(/unknown header/);
   expect(liveValue(encodeStoredValue(bytes("v"), 1000), 999)?.payload).toEqual(bytes("v"));
   expect(liveValue(encodeStoredValue(bytes("v"), 1000), 1000)).toBeNull();
   expect(liveValue(null, 0)).toBeNull();
-  expect(() => decodeStoredValue(new Uint8Array([7, 1, 2]))).toThrow(/unknown header/);
+  expect(() => decodeStoredValue(new Uint8Array([8, 1, 2]))).toThrow(/unknown header/);
   expect(() => encodeStoredValue(new Uint8Array(storedPayloadSizeBytesMax + 1), null)).toThrow(/Value too large/);
 });
 
@@ -120,7 +124,7 @@ test("expiry uses the transaction's clock only: relative and absolute deadlines,
   table.one(0, set("t", "1", { expiry: ExpiryKind.Absolute, ms: 9000 }));
   table.one(0, set("t", "2", { expiry: ExpiryKind.Keep }));
   table.one(0, step(KeyedOp.IncrBy, "t", "1"));
-  expect(decodeStoredValue(table.data.get("t")!)).toEqual({ payload: bytes("3"), deadlineMs: 9000 });
+  expect(decodeStoredValue(table.data.get("t")!)).toEqual({ payload: bytes("3"), deadlineMs: 9000, type: ValueType.String });
   table.one(0, set("t", "2"));
   expect(decodeStoredValue(table.data.get("t")!).deadlineMs).toBeNull();
 });
