@@ -1,0 +1,187 @@
+// Lists and hashes in the state machine: the element encoding, each command's answer against a
+// table of stored bytes (through the transaction codec, as the log carries it), WRONGTYPE between
+// strings and collections, the limits, and expiry kept across list and hash writes.
+import { expect, test } from "bun:test";
+import { clampRange, decodeElements, decodeHash, encodeElements } from "../../../src/kv/collections.ts";
+import {
+  ascii,
+  decodeKeyedReply,
+  decodeKeyedTransaction,
+  encodeKeyedReply,
+  encodeKeyedTransaction,
+  executeKeyedTransaction,
+  ExpiryKind,
+  KeyedOp,
+  SetCondition,
+  withNow,
+  type KeyedReply,
+  type KeyedStep,
+} from "../../../src/kv/keyed-commands.ts";
+import { decodeStoredValue, encodeStoredValue, storedPayloadSizeBytesMax, ValueType, wrongTypeMessage } from "../../../src/kv/stored-value.ts";
+import { collectionElementCountMax } from "../../../src/util/limits.ts";
+
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const text = (value: Uint8Array): string => new TextDecoder().decode(value);
+const pack = (...items: string[]): Uint8Array => encodeElements(items.map(bytes));
+
+class MapTable {
+  readonly data = new Map<string, Uint8Array>();
+  one(nowMs: number, step: KeyedStep): KeyedReply {
+    const transaction = decodeKeyedTransaction(withNow(encodeKeyedTransaction({ nowMs: 0, watches: [], steps: [step] }), nowMs));
+    const result = executeKeyedTransaction(transaction, (key) => this.data.get(text(key)) ?? null);
+    for (const op of result.ops) {
+      if (op.kind === "delete") this.data.delete(text(op.key));
+      else this.data.set(text(op.key), op.value);
+    }
+    const reply = decodeKeyedReply(encodeKeyedReply(result.reply));
+    if (reply.kind !== "array" || reply.items === null) throw new Error("not an array");
+    return reply.items[0]!;
+  }
+}
+
+const step = (op: KeyedOp, key: string, ...args: (string | Uint8Array)[]): KeyedStep => ({ op, key: bytes(key), args: args.map((arg) => (typeof arg === "string" ? bytes(arg) : arg)) });
+const int = (value: number): KeyedReply => ({ kind: "int", value: BigInt(value) });
+const bulk = (value: string): KeyedReply => ({ kind: "bulk", value: bytes(value) });
+const list = (...values: string[]): KeyedReply => ({ kind: "array", items: values.map(bulk) });
+const ok: KeyedReply = { kind: "status", text: "OK" };
+const wrongType: KeyedReply = { kind: "error", text: wrongTypeMessage };
+const push = (side: "l" | "r", key: string, ...values: string[]): KeyedStep => step(KeyedOp.ListPush, key, side, "0", pack(...values));
+
+test("element lists: round trip (empty and binary elements), malformed buffers are typed errors", () => {
+  const elements = [bytes(""), new Uint8Array([0, 255, 13, 10]), bytes("abc")];
+  expect(decodeElements(encodeElements(elements))).toEqual(elements);
+  expect(decodeElements(encodeElements([]))).toEqual([]);
+  expect(() => decodeElements(new Uint8Array([1, 0, 0, 0, 9, 0, 0, 0]))).toThrow(/truncated/);
+  expect(() => decodeElements(new Uint8Array([0, 0, 0, 0, 1]))).toThrow(/trailing/);
+  expect(() => decodeElements(new Uint8Array(2))).toThrow(/Invalid element list/);
+  expect(() => decodeHash(encodeElements([bytes("f")]))).toThrow(/odd/);
+});
+
+test("Redis's range clamping", () => {
+  expect(clampRange(0, -1, 3)).toEqual({ start: 0, stop: 2 });
+  expect(clampRange(-100, 100, 3)).toEqual({ start: 0, stop: 2 });
+  expect(clampRange(2, 1, 3)).toBeNull();
+  expect(clampRange(5, 10, 3)).toBeNull();
+  expect(clampRange(-2, -1, 3)).toEqual({ start: 1, stop: 2 });
+});
+
+test("list commands answer as Redis's", () => {
+  const table = new MapTable();
+  expect(table.one(1, step(KeyedOp.ListPush, "l", "l", "1", pack("x")))).toEqual(int(0)); // LPUSHX on no list
+  expect(table.data.has("l")).toBeFalse();
+  expect(table.one(1, push("l", "l", "a", "b", "c"))).toEqual(int(3)); // c b a
+  expect(table.one(1, push("r", "l", "d", "e"))).toEqual(int(5)); // c b a d e
+  expect(table.one(1, step(KeyedOp.ListRange, "l", "0", "-1"))).toEqual(list("c", "b", "a", "d", "e"));
+  expect(table.one(1, step(KeyedOp.ListRange, "l", "-2", "100"))).toEqual(list("d", "e"));
+  expect(table.one(1, step(KeyedOp.ListRange, "l", "3", "1"))).toEqual(list());
+  expect(table.one(1, step(KeyedOp.ListLen, "l"))).toEqual(int(5));
+  expect(table.one(1, step(KeyedOp.ListIndex, "l", "-1"))).toEqual(bulk("e"));
+  expect(table.one(1, step(KeyedOp.ListIndex, "l", "9"))).toEqual({ kind: "nil" });
+  expect(table.one(1, step(KeyedOp.ListSet, "l", "1", "B"))).toEqual(ok);
+  expect(table.one(1, step(KeyedOp.ListSet, "l", "9", "B"))).toEqual({ kind: "error", text: "ERR index out of range" });
+  expect(table.one(1, step(KeyedOp.ListSet, "none", "0", "B"))).toEqual({ kind: "error", text: "ERR no such key" });
+  expect(table.one(1, step(KeyedOp.ListPop, "l", "l", ""))).toEqual(bulk("c"));
+  expect(table.one(1, step(KeyedOp.ListPop, "l", "r", "2"))).toEqual(list("e", "d"));
+  expect(table.one(1, step(KeyedOp.ListRange, "l", "0", "-1"))).toEqual(list("B", "a"));
+  expect(table.one(1, step(KeyedOp.ListPop, "none", "l", ""))).toEqual({ kind: "nil" });
+  expect(table.one(1, step(KeyedOp.ListPop, "none", "l", "3"))).toEqual({ kind: "array", items: null });
+  table.one(1, push("r", "r", "x", "y", "x", "z", "x"));
+  expect(table.one(1, step(KeyedOp.ListRem, "r", "-2", "x"))).toEqual(int(2)); // the last two x
+  expect(table.one(1, step(KeyedOp.ListRange, "r", "0", "-1"))).toEqual(list("x", "y", "z"));
+  expect(table.one(1, step(KeyedOp.ListRem, "r", "0", "x"))).toEqual(int(1));
+  expect(table.one(1, step(KeyedOp.ListTrim, "r", "1", "1"))).toEqual(ok);
+  expect(table.one(1, step(KeyedOp.ListRange, "r", "0", "-1"))).toEqual(list("z"));
+  // The last element gone: the key goes, as in Redis.
+  expect(table.one(1, step(KeyedOp.ListPop, "r", "l", "5"))).toEqual(list("z"));
+  expect(table.data.has("r")).toBeFalse();
+  expect(table.one(1, step(KeyedOp.Type, "l"))).toEqual({ kind: "status", text: "list" });
+  expect(decodeStoredValue(table.data.get("l")!).type).toBe(ValueType.List);
+});
+
+test("hash commands answer as Redis's; fields keep their insertion order", () => {
+  const table = new MapTable();
+  expect(table.one(1, step(KeyedOp.HashSet, "h", pack("a", "1", "b", "2"), "set"))).toEqual(int(2));
+  expect(table.one(1, step(KeyedOp.HashSet, "h", pack("a", "9", "c", "3"), "set"))).toEqual(int(1));
+  expect(table.one(1, step(KeyedOp.HashSet, "h", pack("a", "0"), "nx"))).toEqual(int(0));
+  expect(table.one(1, step(KeyedOp.HashSet, "h", pack("d", "4"), "nx"))).toEqual(int(1));
+  expect(table.one(1, step(KeyedOp.HashGet, "h", "a"))).toEqual(bulk("9"));
+  expect(table.one(1, step(KeyedOp.HashGet, "h", "zz"))).toEqual({ kind: "nil" });
+  expect(table.one(1, step(KeyedOp.HashMGet, "h", pack("b", "zz")))).toEqual({ kind: "array", items: [bulk("2"), { kind: "nil" }] });
+  expect(table.one(1, step(KeyedOp.HashGetAll, "h", "all"))).toEqual(list("a", "9", "b", "2", "c", "3", "d", "4"));
+  expect(table.one(1, step(KeyedOp.HashGetAll, "h", "keys"))).toEqual(list("a", "b", "c", "d"));
+  expect(table.one(1, step(KeyedOp.HashGetAll, "h", "vals"))).toEqual(list("9", "2", "3", "4"));
+  expect(table.one(1, step(KeyedOp.HashExists, "h", "c"))).toEqual(int(1));
+  expect(table.one(1, step(KeyedOp.HashDel, "h", pack("c", "zz", "d")))).toEqual(int(2));
+  expect(table.one(1, step(KeyedOp.HashLen, "h"))).toEqual(int(2));
+  expect(table.one(1, step(KeyedOp.HashIncrBy, "h", "n", "5"))).toEqual(int(5));
+  expect(table.one(1, step(KeyedOp.HashIncrBy, "h", "n", "-7"))).toEqual(int(-2));
+  expect(table.one(1, step(KeyedOp.HashIncrBy, "h", "a", "x"))).toEqual({ kind: "error", text: "ERR value is not an integer or out of range" });
+  table.one(1, step(KeyedOp.HashSet, "h", pack("s", "text"), "set"));
+  expect(table.one(1, step(KeyedOp.HashIncrBy, "h", "s", "1"))).toEqual({ kind: "error", text: "ERR hash value is not an integer" });
+  table.one(1, step(KeyedOp.HashSet, "h", pack("big", "9223372036854775807"), "set"));
+  expect(table.one(1, step(KeyedOp.HashIncrBy, "h", "big", "1"))).toEqual({ kind: "error", text: "ERR increment or decrement would overflow" });
+  expect(table.one(1, step(KeyedOp.Type, "h"))).toEqual({ kind: "status", text: "hash" });
+  expect(table.one(1, step(KeyedOp.HashDel, "h", pack("a", "b", "n", "s", "big")))).toEqual(int(5));
+  expect(table.data.has("h")).toBeFalse();
+});
+
+test("WRONGTYPE between strings, lists and hashes; SET replaces any type; DEL, EXISTS, EXPIRE take any", () => {
+  const table = new MapTable();
+  table.one(1, push("l", "l", "a"));
+  table.one(1, step(KeyedOp.HashSet, "h", pack("f", "v"), "set"));
+  table.one(1, step(KeyedOp.Set, "s", "v", ascii(SetCondition.Always), "0", ascii(ExpiryKind.None), "0"));
+  for (const op of [KeyedOp.Get, KeyedOp.Strlen, KeyedOp.GetDel, KeyedOp.Append, KeyedOp.IncrBy]) expect(table.one(1, step(op, "l", "1"))).toEqual(wrongType);
+  expect(table.one(1, step(KeyedOp.Set, "l", "v", ascii(SetCondition.Always), "1", ascii(ExpiryKind.None), "0"))).toEqual(wrongType); // GETSET
+  expect(table.one(1, step(KeyedOp.HashGet, "l", "f"))).toEqual(wrongType);
+  expect(table.one(1, push("l", "h", "x"))).toEqual(wrongType);
+  expect(table.one(1, push("l", "s", "x"))).toEqual(wrongType);
+  expect(table.one(1, step(KeyedOp.ListLen, "h"))).toEqual(wrongType);
+  expect(table.one(1, step(KeyedOp.HashLen, "s"))).toEqual(wrongType);
+  expect(table.one(1, step(KeyedOp.Exists, "h"))).toEqual(int(1));
+  expect(table.one(1, step(KeyedOp.Set, "h", "now a string", ascii(SetCondition.Always), "0", ascii(ExpiryKind.None), "0"))).toEqual(ok);
+  expect(table.one(1, step(KeyedOp.Type, "h"))).toEqual({ kind: "status", text: "string" });
+  expect(table.one(1, step(KeyedOp.Delete, "l"))).toEqual(int(1));
+});
+
+test("expiry applies to lists and hashes and survives their writes", () => {
+  const table = new MapTable();
+  table.one(1000, push("r", "l", "a"));
+  expect(table.one(1000, step(KeyedOp.Expire, "l", ascii(ExpiryKind.Relative), "500", "0"))).toEqual(int(1));
+  expect(table.one(1100, push("r", "l", "b"))).toEqual(int(2));
+  expect(table.one(1200, step(KeyedOp.Ttl, "l", "ms", "ttl"))).toEqual(int(300));
+  expect(decodeStoredValue(table.data.get("l")!).type).toBe(ValueType.List);
+  // Expired: the list reads as absent, and a push starts a new one without a deadline.
+  expect(table.one(1500, step(KeyedOp.ListLen, "l"))).toEqual(int(0));
+  expect(table.one(1500, push("r", "l", "c"))).toEqual(int(1));
+  expect(table.one(1600, step(KeyedOp.Ttl, "l", "ms", "ttl"))).toEqual(int(-1));
+  table.one(1000, step(KeyedOp.HashSet, "h", pack("f", "1"), "set"));
+  table.one(1000, step(KeyedOp.Expire, "h", ascii(ExpiryKind.Absolute), "5000", "0"));
+  table.one(1000, step(KeyedOp.HashIncrBy, "h", "f", "1"));
+  expect(decodeStoredValue(table.data.get("h")!).deadlineMs).toBe(5000);
+  expect(table.one(1000, step(KeyedOp.Persist, "h"))).toEqual(int(1));
+  expect(decodeStoredValue(table.data.get("h")!)).toMatchObject({ deadlineMs: null, type: ValueType.Hash });
+});
+
+test("limits: elements per list and bytes per value answer clear errors and change nothing", () => {
+  const table = new MapTable();
+  const many = Array.from({ length: collectionElementCountMax }, () => "");
+  expect(table.one(1, push("r", "l", ...many))).toEqual(int(collectionElementCountMax));
+  expect(table.one(1, push("r", "l", "x"))).toEqual({ kind: "error", text: `ERR list would have ${collectionElementCountMax + 1} elements, limit ${collectionElementCountMax}` });
+  expect(table.one(1, step(KeyedOp.ListLen, "l"))).toEqual(int(collectionElementCountMax));
+  const big = "x".repeat(600_000);
+  expect(table.one(1, push("r", "b", big))).toEqual(int(1));
+  const refused = table.one(1, push("r", "b", big));
+  expect(refused.kind).toBe("error");
+  expect(refused.kind === "error" && refused.text).toStartWith("ERR list would be ");
+  expect(refused.kind === "error" && refused.text).toEndWith(`bytes, limit ${storedPayloadSizeBytesMax}`);
+  expect(table.one(1, step(KeyedOp.ListLen, "b"))).toEqual(int(1));
+  expect(table.one(1, step(KeyedOp.HashSet, "h", pack("f", big), "set"))).toEqual(int(1));
+  expect(table.one(1, step(KeyedOp.HashSet, "h", pack("g", big), "set")).kind).toBe("error");
+});
+
+test("a value that does not decode answers an error on every replica, never throws at apply", () => {
+  const table = new MapTable();
+  table.data.set("bad", encodeStoredValue(new Uint8Array([9, 9]), null, ValueType.List));
+  const reply = table.one(1, step(KeyedOp.ListLen, "bad"));
+  expect(reply.kind).toBe("error");
+});
