@@ -6,6 +6,7 @@
 // changes) through the real driver's API, delivers due packets, ticks every store, then lets the
 // stores run until they settle (disk landings, timers, deferred calls and the promise chains of
 // the driver), all in ascending id order, so a seed replays exactly.
+import { encodeElements } from "../kv/collections.ts";
 import pino from "pino";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
@@ -605,13 +606,17 @@ export function describeConfChange(change: ConfChange): string {
   return `${ConfChangeType[change.type]} n${change.nodeId}`;
 }
 
-/** A keyed transaction of the sim's workload: INCR, APPEND, SET NX with a deadline, GETDEL; "now" is the write's count. */
+/** A keyed transaction of the sim's workload: INCR, APPEND, SET NX with a deadline, RPUSH + LTRIM, HINCRBY, GETDEL; "now" is the write's count. */
 function keyedWorkloadCommand(count: number, value: string): Uint8Array {
   const key = (name: string): Uint8Array => textEncoder.encode(`kx-${name}-${count % 3}`);
   const steps = [
     { op: KeyedOp.IncrBy, key: key("counter"), args: [ascii(1)] },
     { op: KeyedOp.Append, key: key("log"), args: [textEncoder.encode(`${value};`)] },
     { op: KeyedOp.Set, key: key("lease"), args: [textEncoder.encode(value), ascii(SetCondition.IfAbsent), ascii(0), ascii(ExpiryKind.Relative), ascii(40)] },
+    // A list kept to its last 8 elements and a hash counter: collections are values rewritten at apply.
+    { op: KeyedOp.ListPush, key: key("list"), args: [ascii("r"), ascii(0), encodeElements([textEncoder.encode(value)])] },
+    { op: KeyedOp.ListTrim, key: key("list"), args: [ascii(-8), ascii(-1)] },
+    { op: KeyedOp.HashIncrBy, key: key("hash"), args: [ascii(`f${count % 4}`), ascii(1)] },
   ];
   if (count % 20 === 0) steps.push({ op: KeyedOp.GetDel, key: key("log"), args: [] });
   return encodeKeyedTransaction({ nowMs: count, watches: [], steps });

@@ -116,7 +116,7 @@ describe("lists and hashes", () => {
       const found: string[] = [];
       let cursor = "0";
       do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", "wt:*", "TYPE", type, "COUNT", 1000);
+        const [next, keys] = (await redis.call("SCAN", cursor, "MATCH", "wt:*", "TYPE", type, "COUNT", 1000)) as [string, string[]];
         found.push(...keys);
         cursor = next;
       } while (cursor !== "0");
