@@ -222,7 +222,7 @@ export class RestoreCommand extends AdminCommand {
   static override usage = Command.Usage({
     description: "Write every key of a snapshot file back into the cluster (restore a shard from its backup)",
     details:
-      "Verifies the whole file (checksums) before writing anything, then SETs each of its keys through the cluster, routed by key (so it also works after the shard was moved or split). Keys written since the snapshot keep their newer values unless the snapshot holds them too; keys deleted since come back. Safe to rerun.",
+      "Verifies the whole file (checksums) before writing anything, then writes each of its keys through the cluster as it was stored (strings, lists and hashes, with their deadlines; keys expired by now are skipped), routed by key (so it also works after the shard was moved or split). Keys written since the snapshot keep their newer values unless the snapshot holds them too; keys deleted since come back. Safe to rerun.",
     examples: [["Restore shard 2 from a copied snapshot", "ukv admin restore --config ukv-data/cluster.yaml --snapshot backup/snap-00000000000000000042-00000000000000000002.snap"]],
   });
   snapshot = Option.String("--snapshot", { required: true, description: "A snapshot file (from `ukv admin snapshot`)" });

@@ -86,6 +86,8 @@ export enum KeyedOp {
   HashGetAll = 32,
   /** args: field, delta (int64). -> the new value */
   HashIncrBy = 33,
+  /** `ukv admin restore`: args: stored bytes (header included), written as they are (any type, its deadline). -> OK */
+  Restore = 34,
 }
 
 export enum SetCondition {
@@ -543,6 +545,13 @@ function runStep(
   const current = live(key);
   const expected = expectedType(step);
   if (current !== null && expected !== null && current.type !== expected) return wrongType;
+  if (step.op === KeyedOp.Restore) {
+    // Checked as a stored value (a malformed one throws: an error reply, nothing written).
+    const restored = decodeStoredValue(args[0] ?? new Uint8Array(0));
+    if (isExpired(restored.deadlineMs, nowMs)) remove(key);
+    else put(key, restored.payload, restored.deadlineMs, restored.type);
+    return { kind: "status", text: "OK" };
+  }
   if (step.op >= KeyedOp.ListPush) return runCollectionStep(step, current, put, remove);
   const bulkOrNil = (value: StoredValue | null): KeyedReply => (value === null ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(value.payload) });
   switch (step.op) {

@@ -83,10 +83,10 @@ test("ukv kv: no password and a wrong one are one line and exit 17; --password, 
   const viaFlag = await ukv(["kv", "set", "cli-key", "v1", "--node", node, "--password", password]);
   expect(viaFlag.stderr).toBe("");
   expect(viaFlag.exitCode).toBe(0);
-  const viaEnv = await ukv(["kv", "get", "cli-key", "--node", node], { UKV_PASSWORD: password });
+  const viaEnv = await ukv(["kv", "get", "cli-key", "--node", node, "--linearizable"], { UKV_PASSWORD: password });
   expect(viaEnv.exitCode).toBe(0);
   expect(viaEnv.stdout.trim()).toBe("v1");
-  const viaConfig = await ukv(["kv", "get", "cli-key", "--config", stores.configPath]);
+  const viaConfig = await ukv(["kv", "get", "cli-key", "--config", stores.configPath, "--linearizable"]);
   expect(viaConfig.stderr).toBe("");
   expect(viaConfig.stdout.trim()).toBe("v1");
 });
@@ -127,7 +127,7 @@ test("ukv status, admin, top and load work with the config's or the given passwo
   expect(loadNone.stderr).toContain("error (UNAUTHENTICATED)");
   const loaded = await ukv(["load", "--plan", plan, "--input", input, "--cluster", cluster, "--into-existing", "--password", password]);
   expect(loaded.exitCode).toBe(0);
-  const check = await ukv(["kv", "get", "load-199", "--config", stores.configPath]);
+  const check = await ukv(["kv", "get", "load-199", "--config", stores.configPath, "--linearizable"]);
   expect(check.stdout.trim()).toBe("value-199");
 }, 120_000);
 

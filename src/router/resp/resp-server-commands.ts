@@ -3,7 +3,7 @@
 // router's live shard view), COMMAND (COUNT, LIST, INFO, DOCS: what redis-cli and client
 // handshakes ask), CONFIG GET (the keys redis-benchmark reads), CLIENT (SETNAME, GETNAME, SETINFO,
 // ID, INFO, READMODE). Enough for Redis tools to connect unchanged; nothing here touches data.
-import { timingSafeEqual } from "node:crypto";
+import { passwordMatches } from "../../transport/client-auth.ts";
 import { arch, platform } from "node:os";
 import { ukvVersion } from "../../util/version.ts";
 import { keyName, type CommandContext, type CommandSpec, type RespServerStats } from "./resp-context.ts";
@@ -36,11 +36,8 @@ const wrongPass = errorReply("WRONGPASS invalid username-password pair or user i
 function authenticate(context: CommandContext, user: Uint8Array, password: Uint8Array): RespReply | null {
   const required = context.session.requirepass;
   if (required === null) return errorReply("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
-  const expected = Buffer.from(required, "utf8");
-  const given = Buffer.from(password.buffer, password.byteOffset, password.byteLength);
-  // Constant time in the password's bytes: the comparison leaks only the length.
-  const matches = given.byteLength === expected.byteLength && timingSafeEqual(given, expected);
-  if (keyName(user) !== "default" || !matches) return wrongPass;
+  // The raw protocol's check (client-auth.ts): constant time, neither bytes nor length leak.
+  if (keyName(user) !== "default" || !passwordMatches(password, required)) return wrongPass;
   context.session.authenticated = true;
   return null;
 }

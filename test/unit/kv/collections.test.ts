@@ -42,6 +42,7 @@ class MapTable {
 const step = (op: KeyedOp, key: string, ...args: (string | Uint8Array)[]): KeyedStep => ({ op, key: bytes(key), args: args.map((arg) => (typeof arg === "string" ? bytes(arg) : arg)) });
 const int = (value: number): KeyedReply => ({ kind: "int", value: BigInt(value) });
 const bulk = (value: string): KeyedReply => ({ kind: "bulk", value: bytes(value) });
+const list2 = (...values: string[]): KeyedReply => ({ kind: "array", items: values.map(bulk) });
 const list = (...values: string[]): KeyedReply => ({ kind: "array", items: values.map(bulk) });
 const ok: KeyedReply = { kind: "status", text: "OK" };
 const wrongType: KeyedReply = { kind: "error", text: wrongTypeMessage };
@@ -184,4 +185,16 @@ test("a value that does not decode answers an error on every replica, never thro
   table.data.set("bad", encodeStoredValue(new Uint8Array([9, 9]), null, ValueType.List));
   const reply = table.one(1, step(KeyedOp.ListLen, "bad"));
   expect(reply.kind).toBe("error");
+});
+
+test("RESTORE writes stored bytes as they are (type and deadline); an expired or malformed one writes nothing", () => {
+  const table = new MapTable();
+  const list = encodeStoredValue(pack("a", "b"), 5000, ValueType.List);
+  expect(table.one(1000, step(KeyedOp.Restore, "l", list))).toEqual(ok);
+  expect(table.data.get("l")).toEqual(list);
+  expect(table.one(1000, step(KeyedOp.ListRange, "l", "0", "-1"))).toEqual(list2("a", "b"));
+  expect(table.one(6000, step(KeyedOp.Restore, "gone", list))).toEqual(ok);
+  expect(table.data.has("gone")).toBeFalse();
+  expect(table.one(1000, step(KeyedOp.Restore, "bad", new Uint8Array([8, 1]))).kind).toBe("error");
+  expect(table.data.has("bad")).toBeFalse();
 });

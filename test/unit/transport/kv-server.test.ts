@@ -1,3 +1,4 @@
+import { passwordMatches } from "../../../src/transport/client-auth.ts";
 import { afterEach, describe, expect, test } from "bun:test";
 import { connect, createServer, type Socket } from "node:net";
 import * as pb from "../../../src/proto/kv.ts";
@@ -49,7 +50,7 @@ function mapHandler(seed = 1): { handler: KvHandler; seen: KvRequest[] } {
   return { handler, seen };
 }
 
-async function startServer(handler: KvHandler, options: { inflightCountMax?: number } = {}) {
+async function startServer(handler: KvHandler, options: { inflightCountMax?: number; password?: string } = {}) {
   const captured = captureLogger();
   const server = new KvServer({ host: "127.0.0.1", port: 0, handler, logger: captured.logger, ...options });
   const { port } = await server.start();
@@ -73,6 +74,37 @@ describe("kv server and client", () => {
     });
     expect(seen.length).toBe(1000);
     expect(client.pendingCount).toBe(0);
+  });
+
+  test("with a password, requests of a connection without it or with a wrong one are UNAUTHENTICATED and never reach the handler", async () => {
+    const { handler, seen } = mapHandler();
+    const { port, client, events } = await startServer(handler, { password: "pw" });
+    // The test process has no process-wide password: this client sends none.
+    const none = await client.set(text.encode("k"), text.encode("v"));
+    expect(none.code).toBe("UNAUTHENTICATED");
+    expect(none.message).toStartWith("NOAUTH Authentication required");
+    const wrong = new KvClient(`127.0.0.1:${port}`, { password: "pX" });
+    const right = new KvClient(`127.0.0.1:${port}`, { password: "pw" });
+    cleanups.push(() => wrong.close(), () => right.close());
+    const refused = await Promise.all([wrong.set(text.encode("k"), text.encode("v")), wrong.status()]);
+    expect(refused.map((response) => response.code)).toEqual(["UNAUTHENTICATED", "UNAUTHENTICATED"]);
+    expect(refused[0]?.message).toBe("WRONGPASS invalid password for this cluster");
+    expect(seen.length).toBe(0);
+    expect(events().some((event) => event["event"] === "auth_failed")).toBe(true);
+    expect((await right.set(text.encode("k"), text.encode("v"))).code).toBe("OK");
+    expect(untext.decode((await right.get(text.encode("k"))).value)).toBe("v");
+    // A server without a password ignores a client's.
+    const open = await startServer(mapHandler().handler);
+    const withPassword = new KvClient(`127.0.0.1:${open.port}`, { password: "pw" });
+    cleanups.push(() => withPassword.close());
+    expect((await withPassword.set(text.encode("k"), text.encode("v"))).code).toBe("OK");
+  });
+
+  test("passwords compare in constant time over a digest: equal only when identical", () => {
+    expect(passwordMatches(text.encode("pw"), "pw")).toBe(true);
+    expect(passwordMatches(text.encode("pw "), "pw")).toBe(false);
+    expect(passwordMatches(text.encode(""), "pw")).toBe(false);
+    expect(passwordMatches(text.encode("pW"), "pw")).toBe(false);
   });
 
   test("a missing key is NOT_FOUND, delete removes, status carries JSON", async () => {
