@@ -104,7 +104,7 @@ describe("RESP on every store", () => {
     expect(await redis.config("GET", "appendonly")).toEqual(["appendonly", "yes"]);
     expect(await redis.client("SETNAME", "resp-test")).toBe("OK");
     expect(await redis.client("GETNAME")).toBe("resp-test");
-    await expect(redis.call("LPUSH", "list", "x")).rejects.toThrow("ERR unknown command 'LPUSH'");
+    await expect(redis.call("SADD", "set", "x")).rejects.toThrow("ERR unknown command 'SADD'");
     expect(await redis.quit()).toBe("OK");
   });
 
