@@ -10,7 +10,8 @@
 // | bytes key | u32 argCount | bytes args. "bytes" is u32 size + the bytes.
 import { UkvError } from "../util/errors.ts";
 import { collectionElementCountMax, keySizeBytesMax, keyedCommandSizeBytesMax, keyedReplyItemCountMax, keyedReplySizeBytesMax, keyedStepCountMax } from "../util/limits.ts";
-import { clampRange, decodeElements, decodeHash, elementsSizeBytes, encodeElements, encodeHash, hashKey } from "./collections.ts";
+import { clampRange, decodeElements, decodeHash, encodeHash, hashKey } from "./collections.ts";
+import { chunkIdsOfHeader, chunkKey, ChunkedList, listKeyProblem, parseChunkKey, type RawTable } from "./list-store.ts";
 import { decodeStoredValue, encodeStoredValue, isExpired, storedPayloadSizeBytesMax, typeName, ValueType, wrongTypeMessage, type StoredValue } from "./stored-value.ts";
 
 /** A write to the table (structurally the storage layer's TableOp). */
@@ -88,6 +89,8 @@ export enum KeyedOp {
   HashIncrBy = 33,
   /** `ukv admin restore`: args: stored bytes (header included), written as they are (any type, its deadline). -> OK */
   Restore = 34,
+  /** Active expiry's sweep: deletes a list chunk (list-store.ts) that no live list header lists. -> 1/0 */
+  DeleteOrphanChunk = 35,
 }
 
 export enum SetCondition {
@@ -467,10 +470,26 @@ export function executeKeyedTransaction(transaction: KeyedTransaction, read: (ke
     const value = decodeStoredValue(bytes);
     return isExpired(value.deadlineMs, nowMs) ? null : value;
   };
+  const raw: RawTable = {
+    read: stored,
+    write: (key, bytes) => {
+      overlay.set(keyName(key), { key, bytes });
+    },
+  };
+  // A list's chunks go with its header: when the key is deleted or becomes another type.
+  const dropChunks = (key: Uint8Array): void => {
+    const bytes = stored(key);
+    if (bytes === null) return;
+    const value = decodeStoredValue(bytes);
+    if (value.type !== ValueType.List) return;
+    for (const id of chunkIdsOfHeader(value.payload)) raw.write(chunkKey(key, id), null);
+  };
   const put = (key: Uint8Array, payload: Uint8Array, deadlineMs: number | null, type: ValueType = ValueType.String): void => {
+    if (type !== ValueType.List) dropChunks(key);
     overlay.set(keyName(key), { key, bytes: encodeStoredValue(payload, deadlineMs, type) });
   };
   const remove = (key: Uint8Array): void => {
+    dropChunks(key);
     overlay.set(keyName(key), { key, bytes: null });
   };
 
@@ -503,7 +522,7 @@ export function executeKeyedTransaction(transaction: KeyedTransaction, read: (ke
       continue;
     }
     try {
-      replies.push(runStep(step, nowMs, live, stored, put, remove));
+      replies.push(runStep(step, nowMs, live, stored, put, remove, raw));
     } catch (error) {
       // Never thrown out of apply (every replica must apply the entry): a value that does not
       // decode (a bug) answers an error; the same on every replica.
@@ -540,9 +559,19 @@ function runStep(
   stored: (key: Uint8Array) => Uint8Array | null,
   put: (key: Uint8Array, payload: Uint8Array, deadlineMs: number | null, type?: ValueType) => void,
   remove: (key: Uint8Array) => void,
+  raw: RawTable,
 ): KeyedReply {
   const { key, args } = step;
   const current = live(key);
+  if (step.op === KeyedOp.DeleteOrphanChunk) {
+    // Active expiry's sweep: the chunk goes unless its list (live at the entry's time) lists it.
+    const owner = parseChunkKey(key);
+    if (owner === null || current === null || current.type !== ValueType.ListChunk) return { kind: "int", value: 0n };
+    const header = live(owner.key);
+    if (header !== null && header.type === ValueType.List && chunkIdsOfHeader(header.payload).includes(owner.id)) return { kind: "int", value: 0n };
+    raw.write(key, null);
+    return { kind: "int", value: 1n };
+  }
   const expected = expectedType(step);
   if (current !== null && expected !== null && current.type !== expected) return wrongType;
   if (step.op === KeyedOp.Restore) {
@@ -552,7 +581,7 @@ function runStep(
     else put(key, restored.payload, restored.deadlineMs, restored.type);
     return { kind: "status", text: "OK" };
   }
-  if (step.op >= KeyedOp.ListPush) return runCollectionStep(step, current, put, remove);
+  if (step.op >= KeyedOp.ListPush) return runCollectionStep(step, current, put, remove, raw);
   const bulkOrNil = (value: StoredValue | null): KeyedReply => (value === null ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(value.payload) });
   switch (step.op) {
     case KeyedOp.Get:
@@ -736,21 +765,11 @@ function runCollectionStep(
   current: StoredValue | null,
   put: (key: Uint8Array, payload: Uint8Array, deadlineMs: number | null, type?: ValueType) => void,
   remove: (key: Uint8Array) => void,
+  raw: RawTable,
 ): KeyedReply {
   const { key, args } = step;
   const deadlineMs = current?.deadlineMs ?? null;
-  const list = (): Uint8Array[] => (current === null ? [] : decodeElements(current.payload));
-  /** Writes the list back (an empty one deletes the key, as Redis does), or answers the limit it breaks. */
-  const putList = (elements: Uint8Array[]): KeyedReply | null => {
-    if (elements.length === 0) {
-      remove(key);
-      return null;
-    }
-    const refused = tooBig("list", elements.length, elementsSizeBytes(elements));
-    if (refused !== null) return refused;
-    put(key, encodeElements(elements), deadlineMs, ValueType.List);
-    return null;
-  };
+  const list = (): ChunkedList => new ChunkedList(key, raw, current === null ? null : { payload: current.payload, deadlineMs: current.deadlineMs });
   const hash = () => (current === null ? new Map() : decodeHash(current.payload));
   const putHash = (fields: ReturnType<typeof decodeHash>): KeyedReply | null => {
     if (fields.size === 0) {
@@ -765,59 +784,70 @@ function runCollectionStep(
   };
   switch (step.op) {
     case KeyedOp.ListPush: {
-      const left = argText(args[0]) === "l";
+      const problem = listKeyProblem(key);
+      if (problem !== null) return { kind: "error", text: problem };
       if (argText(args[1]) === "1" && current === null) return { kind: "int", value: 0n };
-      const added = decodeElements(args[2] ?? new Uint8Array(0));
-      const elements = list();
-      // LPUSH a b c leaves c first: each element goes to the head in turn.
-      const next = left ? [...added.slice().reverse(), ...elements] : [...elements, ...added];
-      const refused = putList(next);
-      return refused ?? { kind: "int", value: BigInt(next.length) };
+      // An expired list still in the table goes first (its chunks with it).
+      if (current === null && raw.read(key) !== null) remove(key);
+      const target = list();
+      const refused = target.push(argText(args[0]) === "l", decodeElements(args[2] ?? new Uint8Array(0)));
+      if (refused !== null) return { kind: "error", text: refused };
+      target.save();
+      return { kind: "int", value: BigInt(target.length) };
     }
     case KeyedOp.ListPop: {
-      const left = argText(args[0]) === "l";
       const withCount = (args[1]?.byteLength ?? 0) > 0;
       if (current === null) return withCount ? { kind: "array", items: null } : { kind: "nil" };
-      const elements = list();
       const count = withCount ? Math.max(0, argInt(args[1]) ?? 0) : 1;
-      const taken = left ? elements.slice(0, count) : elements.slice(Math.max(0, elements.length - count)).reverse();
-      const rest = left ? elements.slice(taken.length) : elements.slice(0, elements.length - taken.length);
-      if (taken.length > 0) putList(rest);
+      if (count > keyedReplyItemCountMax) return { kind: "error", text: `ERR at most ${keyedReplyItemCountMax} elements per pop` };
+      const target = list();
+      const taken = target.pop(argText(args[0]) === "l", count);
+      if (taken.length > 0) target.save();
       if (!withCount) return taken[0] === undefined ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(taken[0]) };
       return arrayOf(taken);
     }
     case KeyedOp.ListLen:
-      return { kind: "int", value: BigInt(list().length) };
+      return { kind: "int", value: BigInt(current === null ? 0 : list().length) };
     case KeyedOp.ListRange: {
       const start = argInt(args[0]);
       const stop = argInt(args[1]);
       if (start === null || stop === null) return { kind: "error", text: notInteger };
-      const elements = list();
-      const range = clampRange(start, stop, elements.length);
-      return arrayOf(range === null ? [] : elements.slice(range.start, range.stop + 1));
+      if (current === null) return arrayOf([]);
+      const target = list();
+      const range = clampRange(start, stop, target.length);
+      if (range === null) return arrayOf([]);
+      const count = range.stop - range.start + 1;
+      if (count > keyedReplyItemCountMax) return { kind: "error", text: `ERR LRANGE of ${count} elements: at most ${keyedReplyItemCountMax} per call in ukv, ask for smaller ranges` };
+      return arrayOf(target.range(range.start, range.stop));
     }
     case KeyedOp.ListIndex: {
       const index = argInt(args[0]);
       if (index === null) return { kind: "error", text: notInteger };
-      const elements = list();
-      const element = elements[index < 0 ? elements.length + index : index];
+      if (current === null) return { kind: "nil" };
+      const target = list();
+      const at = index < 0 ? target.length + index : index;
+      const element = at < 0 || at >= target.length ? undefined : target.range(at, at)[0];
       return element === undefined ? { kind: "nil" } : { kind: "bulk", value: new Uint8Array(element) };
     }
     case KeyedOp.ListSet: {
       const index = argInt(args[0]);
       if (index === null) return { kind: "error", text: notInteger };
       if (current === null) return { kind: "error", text: "ERR no such key" };
-      const elements = list();
-      const at = index < 0 ? elements.length + index : index;
-      if (at < 0 || at >= elements.length) return { kind: "error", text: "ERR index out of range" };
-      elements[at] = args[1] ?? new Uint8Array(0);
-      return putList(elements) ?? { kind: "status", text: "OK" };
+      const target = list();
+      const at = index < 0 ? target.length + index : index;
+      if (at < 0 || at >= target.length) return { kind: "error", text: "ERR index out of range" };
+      const refused = target.set(at, args[1] ?? new Uint8Array(0));
+      if (refused !== null) return { kind: "error", text: refused };
+      target.save();
+      return { kind: "status", text: "OK" };
     }
     case KeyedOp.ListRem: {
       const count = argInt(args[0]);
       if (count === null) return { kind: "error", text: notInteger };
+      if (current === null) return { kind: "int", value: 0n };
       const target = args[1] ?? new Uint8Array(0);
-      const elements = list();
+      const subject = list();
+      const elements = subject.all();
       const limit = count === 0 ? Number.POSITIVE_INFINITY : Math.abs(count);
       const order = count < 0 ? [...elements.keys()].reverse() : [...elements.keys()];
       const removed = new Set<number>();
@@ -825,7 +855,10 @@ function runCollectionStep(
         if (removed.size >= limit) break;
         if (sameBytes(elements[index] as Uint8Array, target)) removed.add(index);
       }
-      if (removed.size > 0) putList(elements.filter((_, index) => !removed.has(index)));
+      if (removed.size > 0) {
+        subject.replaceAll(elements.filter((_, index) => !removed.has(index)));
+        subject.save();
+      }
       return { kind: "int", value: BigInt(removed.size) };
     }
     case KeyedOp.ListTrim: {
@@ -833,9 +866,10 @@ function runCollectionStep(
       const stop = argInt(args[1]);
       if (start === null || stop === null) return { kind: "error", text: notInteger };
       if (current === null) return { kind: "status", text: "OK" };
-      const elements = list();
-      const range = clampRange(start, stop, elements.length);
-      putList(range === null ? [] : elements.slice(range.start, range.stop + 1));
+      const subject = list();
+      const range = clampRange(start, stop, subject.length);
+      subject.replaceAll(range === null ? [] : subject.range(range.start, range.stop));
+      subject.save();
       return { kind: "status", text: "OK" };
     }
     case KeyedOp.HashSet: {

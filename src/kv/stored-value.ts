@@ -1,7 +1,7 @@
 // The bytes a data shard's table holds for a key: a one-byte header, then (when the key expires)
 // its absolute deadline, then the client's value. Layout: u8 flags | [f64 deadlineMs, LE, when
 // flags & hasDeadline] | payload. Flags: bit 0 hasDeadline, bits 1-2 the value's type (0 string,
-// 1 list, 2 hash: TYPE's answer; a list or hash payload is its elements, src/kv/collections.ts). The deadline is milliseconds since the Unix epoch, fixed by the
+// 1 list header, 2 hash, 3 list chunk: TYPE's answer; see list-store.ts and collections.ts). The deadline is milliseconds since the Unix epoch, fixed by the
 // leader that proposed the write, so every replica stores the same bytes; snapshots and the WAL
 // carry it with no change of their own. Every read of a data shard decodes through liveValue():
 // an expired key reads as absent, by the reader's own clock, until the leader's active expiry
@@ -19,9 +19,11 @@ export enum ValueType {
   String = 0,
   List = 1,
   Hash = 2,
+  /** Part of a list's elements under an internal key (list-store.ts): never shown as a key. */
+  ListChunk = 3,
 }
 
-const typeNames: Record<ValueType, string> = { [ValueType.String]: "string", [ValueType.List]: "list", [ValueType.Hash]: "hash" };
+const typeNames: Record<ValueType, string> = { [ValueType.String]: "string", [ValueType.List]: "list", [ValueType.Hash]: "hash", [ValueType.ListChunk]: "ukv-list-chunk" };
 
 /** TYPE's answer for a value type. */
 export function typeName(type: ValueType): string {
@@ -70,7 +72,7 @@ export function encodeStoredValue(payload: Uint8Array, deadlineMs: number | null
 /** The header and payload of table bytes; a value the table holds that is not one is a typed error. */
 export function decodeStoredValue(bytes: Uint8Array): StoredValue {
   const flags = bytes[0];
-  if (flags === undefined || (flags & ~flagsKnown) !== 0 || (flags & typeMask) === typeMask) {
+  if (flags === undefined || (flags & ~flagsKnown) !== 0) {
     throw new UkvError("INTERNAL", `Stored value has an unknown header ${flags === undefined ? "(empty)" : flags}`);
   }
   const type = ((flags & typeMask) >> typeShift) as ValueType;

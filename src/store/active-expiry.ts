@@ -5,9 +5,12 @@
 // activeExpiryBatchCountMax in one log entry. The state machine deletes a key only if it is still
 // expired at the entry's time (it may have been written again since), so followers, snapshots and
 // the WAL see ordinary deletes. A shard with more expired keys than one batch is sampled again at
-// once on the next pass, without waiting for the cursor to come round.
+// once on the next pass, without waiting for the cursor to come round. The same sweep deletes list
+// chunks whose list no longer lists them (a plain SET or DELETE over a list leaves them: only
+// keyed commands know a key's old type), checked again at apply (KeyedOp.DeleteOrphanChunk).
 import { encodeKeyedTransaction, KeyedOp, type KeyedStep } from "../kv/keyed-commands.ts";
-import { decodeStoredValue, isExpired, storedValueHeaderSizeBytesMax } from "../kv/stored-value.ts";
+import { decodeStoredValue, isExpired, liveValue, storedValueHeaderSizeBytesMax, ValueType } from "../kv/stored-value.ts";
+import { chunkIdsOfHeader, parseChunkKey } from "../kv/list-store.ts";
 import { metaGroupId } from "../meta/meta-service.ts";
 import { CommandOp } from "../node/command.ts";
 import type { GroupRuntime } from "../node/group-runtime.ts";
@@ -59,11 +62,11 @@ export class ActiveExpiry {
     return proposedCount;
   }
 
-  #sample(groupId: number, runtime: GroupRuntime, nowMs: number): Uint8Array[] {
+  #sample(groupId: number, runtime: GroupRuntime, nowMs: number): KeyedStep[] {
     // Any region of the table is a fair sample: a resize that moves entries under the cursor only
     // changes which keys the next passes look at, so the cursor needs no layout check.
     let slot = this.#cursors.get(groupId) ?? 0;
-    const expired: Uint8Array[] = [];
+    const expired: KeyedStep[] = [];
     let slotsLeft = activeExpirySlotsPerPass;
     // At most two pages: to the end of the table, then on from its start.
     for (let pageIndex = 0; pageIndex < 2 && slotsLeft > 0 && expired.length < activeExpiryBatchCountMax; pageIndex++) {
@@ -73,7 +76,9 @@ export class ActiveExpiry {
         if (expired.length >= activeExpiryBatchCountMax) break;
         const value = page.values[index];
         if (value === undefined || value.byteLength === 0) continue;
-        if (isExpired(decodeStoredValue(value).deadlineMs, nowMs)) expired.push(key);
+        const stored = decodeStoredValue(value);
+        if (isExpired(stored.deadlineMs, nowMs)) expired.push({ op: KeyedOp.DeleteExpired, key, args: [] });
+        else if (stored.type === ValueType.ListChunk && isOrphanChunk(runtime, key, nowMs)) expired.push({ op: KeyedOp.DeleteOrphanChunk, key, args: [] });
       }
       slot = page.next >= page.capacity ? 0 : page.next;
     }
@@ -81,8 +86,8 @@ export class ActiveExpiry {
     return expired;
   }
 
-  #propose(groupId: number, runtime: GroupRuntime, keys: Uint8Array[], nowMs: number): void {
-    const steps: KeyedStep[] = keys.map((key) => ({ op: KeyedOp.DeleteExpired, key, args: [] }));
+  #propose(groupId: number, runtime: GroupRuntime, steps: KeyedStep[], nowMs: number): void {
+    const keys = steps.map((step) => step.key);
     const first = keys[0] as Uint8Array;
     this.#busy.add(groupId);
     runtime
@@ -98,4 +103,12 @@ export class ActiveExpiry {
       )
       .finally(() => this.#busy.delete(groupId));
   }
+}
+
+/** A list chunk whose list is gone, expired, another type, or does not list it. */
+function isOrphanChunk(runtime: GroupRuntime, key: Uint8Array, nowMs: number): boolean {
+  const owner = parseChunkKey(key);
+  if (owner === null) return false;
+  const header = liveValue(runtime.table.get(owner.key), nowMs);
+  return header === null || header.type !== ValueType.List || !chunkIdsOfHeader(header.payload).includes(owner.id);
 }

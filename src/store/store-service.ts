@@ -174,7 +174,8 @@ export class StoreService {
     const types: ValueType[] = [];
     page.keys.forEach((key, index) => {
       const value = liveValue(page.values[index] ?? null, nowMs);
-      if (value === null) return;
+      // A list's chunks are part of its value, not keys (kv/list-store.ts).
+      if (value === null || value.type === ValueType.ListChunk) return;
       keys.push(key);
       types.push(value.type);
     });

@@ -28,8 +28,15 @@ export const keysReplyCountMax = 100_000;
 export const scanPagesPerCallMax = 64;
 /** Commands of one transaction (MULTI ... EXEC), and watched keys of one. */
 export const keyedStepCountMax = 4096;
-/** Elements of one list, fields of one hash (the whole value is also within the value size limit). */
+/** Fields of one hash (the whole hash is one value, within the value size limit). */
 export const collectionElementCountMax = 65_536;
+/** Elements of one list (kv/list-store.ts: a header and chunks). */
+export const listElementCountMax = 4_194_304;
+/** Chunks of one list (its header lists them: 8 bytes each). */
+export const listChunkCountMax = 65_536;
+/** Elements of one list chunk, and the bytes a chunk grows to before a new one starts. */
+export const listChunkElementCountMax = 128;
+export const listChunkSizeBytesTarget = 8192;
 /** Items of one keyed reply array (HGETALL of the largest hash: a field and a value each). */
 export const keyedReplyItemCountMax = 2 * collectionElementCountMax;
 

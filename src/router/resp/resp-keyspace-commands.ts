@@ -7,7 +7,8 @@
 // end at least once (some possibly more than once), as Redis guarantees. Layout:
 // cursor = layoutTag << 48 | slot << 12 | shardIndex (unsigned 64-bit decimal; 0 starts and ends).
 import { typeName, ValueType } from "../../kv/stored-value.ts";
-import { parseInt64 } from "../../kv/keyed-commands.ts";
+import { KeyedOp, parseInt64 } from "../../kv/keyed-commands.ts";
+import { runOne } from "./resp-keyed.ts";
 import { decodeShardScanPage, encodeShardScanRequest, shardScanEntryCountMax, type ShardScanPage } from "../../kv/shard-scan.ts";
 import { keysReplyCountMax, scanPagesPerCallMax } from "../../util/limits.ts";
 import { keyName, replyFromKvError, type CommandContext, type CommandSpec } from "./resp-context.ts";
@@ -267,8 +268,12 @@ async function object(context: CommandContext, args: readonly Uint8Array[]): Pro
   if (sub !== "ENCODING") return errorReply(`ERR unknown subcommand '${keyName(args[1] ?? emptyBytes)}'. Try OBJECT HELP.`);
   const response = await context.backend.route({ op: "GET", key: args[2] ?? emptyBytes, value: emptyBytes, linearizable: context.linearizable });
   if (response.code === "NOT_FOUND") return nullBulkReply;
-  // A list or hash: Redis holds a small one as a listpack (ukv holds every one as one value).
-  if (response.code === "WRONG_TYPE") return bulkReply(new TextEncoder().encode("listpack"));
+  // A list is chunks (Redis's quicklist); a hash is one packed value (Redis's listpack).
+  if (response.code === "WRONG_TYPE") {
+    const type = await runOne(context, { op: KeyedOp.Type, key: args[2] ?? emptyBytes, args: [] });
+    if (type.type !== "simple") return type;
+    return bulkReply(new TextEncoder().encode(type.text === "list" ? "quicklist" : "listpack"));
+  }
   if (response.code !== "OK") return replyFromKvError(response);
   // Redis's names for how it would hold this string: an integer, a short string, or a long one.
   const encoding = parseInt64(response.value) !== null ? "int" : response.value.byteLength <= 44 ? "embstr" : "raw";

@@ -18,7 +18,9 @@ import {
   type KeyedStep,
 } from "../../../src/kv/keyed-commands.ts";
 import { decodeStoredValue, encodeStoredValue, storedPayloadSizeBytesMax, ValueType, wrongTypeMessage } from "../../../src/kv/stored-value.ts";
-import { collectionElementCountMax } from "../../../src/util/limits.ts";
+import { collectionElementCountMax, keySizeBytesMax, listChunkElementCountMax } from "../../../src/util/limits.ts";
+import { chunkKey, listKeyProblem, parseChunkKey } from "../../../src/kv/list-store.ts";
+import { routingKey } from "../../../src/ring/hash-tag.ts";
 
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const text = (value: Uint8Array): string => new TextDecoder().decode(value);
@@ -163,21 +165,80 @@ test("expiry applies to lists and hashes and survives their writes", () => {
   expect(decodeStoredValue(table.data.get("h")!)).toMatchObject({ deadlineMs: null, type: ValueType.Hash });
 });
 
-test("limits: elements per list and bytes per value answer clear errors and change nothing", () => {
+test("a long list is a header and chunks: pushes and pops touch its ends, DEL and SET drop every chunk", () => {
   const table = new MapTable();
-  const many = Array.from({ length: collectionElementCountMax }, () => "");
-  expect(table.one(1, push("r", "l", ...many))).toEqual(int(collectionElementCountMax));
-  expect(table.one(1, push("r", "l", "x"))).toEqual({ kind: "error", text: `ERR list would have ${collectionElementCountMax + 1} elements, limit ${collectionElementCountMax}` });
-  expect(table.one(1, step(KeyedOp.ListLen, "l"))).toEqual(int(collectionElementCountMax));
+  const values = Array.from({ length: 1000 }, (_, index) => `v${index}`.padEnd(100, "."));
+  for (let index = 0; index < values.length; index += 100) table.one(1, push("r", "l", ...values.slice(index, index + 100)));
+  const chunkKeys = [...table.data.keys()].filter((key) => key !== "l");
+  // 100-byte elements: about 78 per 8 KiB chunk.
+  expect(chunkKeys.length).toBeGreaterThanOrEqual(Math.ceil(1000 / listChunkElementCountMax));
+  for (const key of chunkKeys) expect(decodeStoredValue(table.data.get(key)!).type).toBe(ValueType.ListChunk);
+  expect(table.one(1, step(KeyedOp.ListLen, "l"))).toEqual(int(1000));
+  expect(table.one(1, step(KeyedOp.ListRange, "l", "0", "-1"))).toEqual(list(...values));
+  expect(table.one(1, step(KeyedOp.ListRange, "l", "450", "460"))).toEqual(list(...values.slice(450, 461)));
+  expect(table.one(1, step(KeyedOp.ListIndex, "l", "-300"))).toEqual(bulk(values[700]!));
+  expect(table.one(1, step(KeyedOp.ListSet, "l", "500", "middle"))).toEqual(ok);
+  values[500] = "middle";
+  expect(table.one(1, push("l", "l", "head"))).toEqual(int(1001));
+  expect(table.one(1, step(KeyedOp.ListPop, "l", "l", "2"))).toEqual(list("head", values[0]!));
+  expect(table.one(1, step(KeyedOp.ListPop, "l", "r", "150"))).toEqual(list(...values.slice(850).reverse()));
+  expect(table.one(1, step(KeyedOp.ListRange, "l", "0", "-1"))).toEqual(list(...values.slice(1, 850)));
+  expect(table.one(1, step(KeyedOp.ListTrim, "l", "100", "199"))).toEqual(ok);
+  expect(table.one(1, step(KeyedOp.ListRange, "l", "0", "-1"))).toEqual(list(...values.slice(101, 201)));
+  // LTRIM rewrote the list in fewer chunks; the old ones are gone.
+  expect([...table.data.keys()].length).toBeLessThanOrEqual(1 + Math.ceil(100 / 70));
+  expect(table.one(1, step(KeyedOp.Delete, "l"))).toEqual(int(1));
+  expect(table.data.size).toBe(0);
+  table.one(1, push("r", "m", ...values));
+  expect(table.one(1, step(KeyedOp.Set, "m", "s", ascii(SetCondition.Always), "0", ascii(ExpiryKind.None), "0"))).toEqual(ok);
+  expect([...table.data.keys()]).toEqual(["m"]);
+});
+
+test("list chunk keys route with the list's key; keys that cannot hold a list are refused clearly", () => {
+  for (const key of ["plain", "{user:1}:queue", "a{b"]) {
+    const chunk = chunkKey(bytes(key), 7);
+    expect(routingKey(chunk)).toEqual(routingKey(bytes(key)));
+    expect(parseChunkKey(chunk)).toEqual({ key: bytes(key), id: 7 });
+  }
+  expect(parseChunkKey(bytes("not a chunk key at all"))).toBeNull();
+  expect(listKeyProblem(bytes("a}b"))).toContain("'}' outside a hash tag");
+  expect(listKeyProblem(bytes("{t}a}b"))).toBeNull();
+  const table = new MapTable();
+  expect(table.one(1, push("r", "a}b", "x"))).toEqual({ kind: "error", text: listKeyProblem(bytes("a}b"))! });
+  expect(table.one(1, push("r", "k".repeat(keySizeBytesMax - 10), "x")).kind).toBe("error");
+  expect(table.data.size).toBe(0);
+});
+
+test("limits: an element over the value limit, a hash over its field and byte limits answer clear errors and change nothing", () => {
+  const table = new MapTable();
+  const huge = "x".repeat(storedPayloadSizeBytesMax);
+  expect(table.one(1, push("r", "l", "a", huge))).toEqual({ kind: "error", text: `ERR list element too large: ${storedPayloadSizeBytesMax} bytes, limit ${storedPayloadSizeBytesMax - 8}` });
+  expect(table.data.size).toBe(0);
   const big = "x".repeat(600_000);
+  // Each element in a chunk of its own: a list may hold more than one value's bytes.
   expect(table.one(1, push("r", "b", big))).toEqual(int(1));
-  const refused = table.one(1, push("r", "b", big));
-  expect(refused.kind).toBe("error");
-  expect(refused.kind === "error" && refused.text).toStartWith("ERR list would be ");
-  expect(refused.kind === "error" && refused.text).toEndWith(`bytes, limit ${storedPayloadSizeBytesMax}`);
-  expect(table.one(1, step(KeyedOp.ListLen, "b"))).toEqual(int(1));
+  expect(table.one(1, push("r", "b", big))).toEqual(int(2));
+  expect(table.one(1, step(KeyedOp.ListLen, "b"))).toEqual(int(2));
   expect(table.one(1, step(KeyedOp.HashSet, "h", pack("f", big), "set"))).toEqual(int(1));
-  expect(table.one(1, step(KeyedOp.HashSet, "h", pack("g", big), "set")).kind).toBe("error");
+  const refused = table.one(1, step(KeyedOp.HashSet, "h", pack("g", big), "set"));
+  expect(refused.kind === "error" && refused.text).toStartWith("ERR hash would be ");
+  const fields = (from: number, count: number): string[] => Array.from({ length: count }, (_, index) => [`f${from + index}`, ""]).flat();
+  const half = collectionElementCountMax / 2;
+  expect(table.one(1, step(KeyedOp.HashSet, "many", pack(...fields(0, half)), "set"))).toEqual(int(half));
+  expect(table.one(1, step(KeyedOp.HashSet, "many", pack(...fields(half, half)), "set"))).toEqual(int(half));
+  expect(table.one(1, step(KeyedOp.HashSet, "many", pack("one more", ""), "set"))).toEqual({ kind: "error", text: `ERR hash would have ${collectionElementCountMax + 1} fields, limit ${collectionElementCountMax}` });
+  expect(table.one(1, step(KeyedOp.HashLen, "many"))).toEqual(int(collectionElementCountMax));
+});
+
+test("active expiry's sweep: a chunk no live list lists is deleted at apply, a listed one stays", () => {
+  const table = new MapTable();
+  table.one(1, push("r", "l", ...Array.from({ length: 300 }, (_, index) => `e${index}`)));
+  const chunks = [...table.data.keys()].filter((key) => key !== "l");
+  expect(table.one(1, step(KeyedOp.DeleteOrphanChunk, chunks[0]!))).toEqual(int(0));
+  // A plain SET (not a keyed command) over the list leaves its chunks behind.
+  table.data.set("l", encodeStoredValue(bytes("now a string"), null));
+  for (const chunk of chunks) expect(table.one(1, step(KeyedOp.DeleteOrphanChunk, chunk))).toEqual(int(1));
+  expect([...table.data.keys()]).toEqual(["l"]);
 });
 
 test("a value that does not decode answers an error on every replica, never throws at apply", () => {
@@ -189,11 +250,11 @@ test("a value that does not decode answers an error on every replica, never thro
 
 test("RESTORE writes stored bytes as they are (type and deadline); an expired or malformed one writes nothing", () => {
   const table = new MapTable();
-  const list = encodeStoredValue(pack("a", "b"), 5000, ValueType.List);
-  expect(table.one(1000, step(KeyedOp.Restore, "l", list))).toEqual(ok);
-  expect(table.data.get("l")).toEqual(list);
-  expect(table.one(1000, step(KeyedOp.ListRange, "l", "0", "-1"))).toEqual(list2("a", "b"));
-  expect(table.one(6000, step(KeyedOp.Restore, "gone", list))).toEqual(ok);
+  const hash = encodeStoredValue(pack("a", "b"), 5000, ValueType.Hash);
+  expect(table.one(1000, step(KeyedOp.Restore, "h", hash))).toEqual(ok);
+  expect(table.data.get("h")).toEqual(hash);
+  expect(table.one(1000, step(KeyedOp.HashGetAll, "h", "all"))).toEqual(list2("a", "b"));
+  expect(table.one(6000, step(KeyedOp.Restore, "gone", hash))).toEqual(ok);
   expect(table.data.has("gone")).toBeFalse();
   expect(table.one(1000, step(KeyedOp.Restore, "bad", new Uint8Array([8, 1]))).kind).toBe("error");
   expect(table.data.has("bad")).toBeFalse();
