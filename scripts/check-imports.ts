@@ -21,7 +21,8 @@ const allowedImports: Record<string, readonly string[]> = {
   node: ["kv", "raft", "ring", "storage", "transport", "config", "proto", "util"],
   transport: ["kv", "proto", "raft", "ring", "util"],
   // The Redis-compatible data model every layer shares: stored values (deadline header) and keyed commands.
-  kv: ["util"],
+  // ring: a list's chunk keys route with their list's key (kv/list-store.ts); both are pure.
+  kv: ["ring", "util"],
   config: ["util"],
   // The HTTP listener's page and JSON; metrics: prom-client metrics fed by the store's hooks.
   dashboard: ["metrics", "node", "util"],

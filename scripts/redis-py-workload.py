@@ -5,7 +5,8 @@
 # then: /usr/bin/python3 scripts/redis-py-workload.py --port 21002 [--port 21012 ...] [--password P]
 # Checks: a cache with TTLs, a lock (SET NX PX, compare-and-delete through WATCH/MULTI), the default
 # pipeline() (a MULTI/EXEC transaction) on hash-tagged keys, a non-transactional pipeline, INCR
-# from several threads through several stores ending at the exact count, SCAN over every shard.
+# from several threads through several stores ending at the exact count, SCAN over every shard,
+# lists and hashes (RPUSH, LPOP/RPOP count, HSET mapping, HGETALL, HINCRBY, WRONGTYPE, SCAN TYPE).
 # Prints one line per check and "redis-py workload: ok"; exits 1 on the first failure.
 import argparse
 import sys
@@ -57,12 +58,15 @@ def main():
     with r.pipeline() as pipe:
         replies = pipe.set(tag + ":status", "new").incrby(tag + ":total", 42).incr(tag + ":lines").get(tag + ":status").execute()
     check("transaction pipeline", replies == [True, 42, 1, "new"], replies)
-    try:
-        with r.pipeline() as pipe:
-            pipe.set(prefix + "a", "1").set(prefix + "b", "2").execute()
-        cross = None
-    except redis.exceptions.ResponseError as error:
-        cross = str(error)
+    # Two keys may share a shard by chance: of 10 pairs, some are on two shards.
+    cross = None
+    for index in range(10):
+        try:
+            with r.pipeline() as pipe:
+                pipe.set(prefix + f"a{index}", "1").set(prefix + f"b{index}", "2").execute()
+        except redis.exceptions.ResponseError as error:
+            cross = str(error)
+            break
     check("CROSSSLOT across shards", cross is not None and "CROSSSLOT" in cross, cross)
     with r.pipeline(transaction=False) as pipe:
         for index in range(100):
@@ -85,6 +89,24 @@ def main():
     found = set(r.scan_iter(match=prefix + "p*", count=500))
     check("SCAN", found == {prefix + f"p{index}" for index in range(100)}, len(found))
     check("DBSIZE", r.dbsize() >= 100)
+
+    # Lists and hashes: a queue, a record, WRONGTYPE, SCAN TYPE.
+    queue = prefix + "queue"
+    check("RPUSH/LPUSH", r.rpush(queue, "a", "b") == 2 and r.lpush(queue, "z") == 3)
+    check("LRANGE", r.lrange(queue, 0, -1) == ["z", "a", "b"])
+    check("LPOP/RPOP count", r.lpop(queue) == "z" and r.rpop(queue, 2) == ["b", "a"] and r.exists(queue) == 0)
+    record = prefix + "record"
+    check("HSET mapping", r.hset(record, mapping={"name": "ada", "year": "1815"}) == 2)
+    check("HGETALL", r.hgetall(record) == {"name": "ada", "year": "1815"})
+    check("HINCRBY", r.hincrby(record, "year", 1) == 1816)
+    try:
+        r.get(record)
+        wrong = None
+    except redis.exceptions.ResponseError as error:
+        wrong = str(error)
+    check("WRONGTYPE", wrong is not None and wrong.startswith("WRONGTYPE"), wrong)
+    check("TYPE hash", r.type(record) == "hash")
+    check("SCAN TYPE hash", set(r.scan_iter(match=prefix + "*", count=1000, _type="hash")) == {record})
     print("redis-py workload: ok")
 
 

@@ -7,6 +7,7 @@
 // during start-up stops the start-up at its next poll; after start-up the supervisor waits for
 // the first of a stop signal and "every store exited", and both end in stopAll (which skips the
 // children already gone) and an exit. A supervisor whose stores all died exits non-zero.
+import { setClientPassword } from "../transport/client-auth.ts";
 import { Command, Option } from "clipanion";
 import { LocalCluster, storeListenAddresses } from "../cluster/cluster-up.ts";
 import { checkAddressesFree } from "../transport/socket-util.ts";
@@ -78,6 +79,7 @@ export class ClusterUpCommand extends Command {
         replicas: parsePositiveInt("--replicas", this.replicas),
         portBase: parsePositiveInt("--port-base", this.portBase),
         print,
+        useConfig: (config) => setClientPassword(config.requirepass ?? null),
         checkPorts: (config) => checkAddressesFree(storeListenAddresses(config), "stop it, or pass another --port-base (with a new --dir, or delete the dir's cluster.yaml)"),
         stopRequested: () => signals.received() !== null,
       });

@@ -5,7 +5,6 @@
 // back). A directory another `cluster up` is using is refused before anything starts (a lock on
 // DIR held for the life of this process). Waits until the metadata group and every shard have a
 // leader, and stops every store on request.
-import { setClientPassword } from "../transport/client-auth.ts";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { collectMemberReports, metaShardId, shardsWithoutLeader } from "../client/cluster-status.ts";
@@ -34,6 +33,8 @@ export interface ClusterUpOptions {
    * the config is written and before any process starts; throws to refuse. Default: no check.
    */
   checkPorts?: (config: ClusterConfig) => Promise<void>;
+  /** Called with the config before any store starts (the CLI sets the process's client password). */
+  useConfig?: (config: ClusterConfig) => void;
   /** Polled while waiting for readiness: true stops the start-up (every started store stopped). */
   stopRequested?: () => boolean;
 }
@@ -103,7 +104,7 @@ export class LocalCluster {
       const { config, configPath, reused } = await ensureClusterConfig(options, checkPorts);
       if (reused) await checkPorts(config);
       // Its readiness and status checks are clients of the stores: they need the cluster's secret.
-      setClientPassword(config.requirepass ?? null);
+      options.useConfig?.(config);
       options.print(reused ? `Reusing ${configPath} (its stores, shards and ports win over the flags)` : `Wrote ${configPath}`);
       const supervisor = new Supervisor(join(resolve(options.dir), "logs"));
       cluster = new LocalCluster(config, configPath, supervisor, options.stopTimeoutMs ?? stopTimeoutMsDefault, lock);
