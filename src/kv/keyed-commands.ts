@@ -460,9 +460,18 @@ export function executeKeyedTransaction(transaction: KeyedTransaction, read: (ke
   const { nowMs } = transaction;
   // This transaction's writes so far, over the table (a later step sees an earlier one's write).
   const overlay = new Map<string, { key: Uint8Array; bytes: Uint8Array | null }>();
+  // The table's bytes of each key read once (a step reads its key, then put() checks its old type).
+  const tableReads = new Map<string, Uint8Array | null>();
   const stored = (key: Uint8Array): Uint8Array | null => {
-    const written = overlay.get(keyName(key));
-    return written === undefined ? read(key) : written.bytes;
+    const name = keyName(key);
+    const written = overlay.get(name);
+    if (written !== undefined) return written.bytes;
+    let bytes = tableReads.get(name);
+    if (bytes === undefined) {
+      bytes = read(key);
+      tableReads.set(name, bytes);
+    }
+    return bytes;
   };
   const live = (key: Uint8Array): StoredValue | null => {
     const bytes = stored(key);
