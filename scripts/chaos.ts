@@ -1,5 +1,5 @@
 // `npm run chaos -- [--seed N] [--duration-s S] [--clients C] [--stores N] [--shards S]
-//                   [--replicas R] [--nemesis kill,pause,partition,torn-wal,disk-full,membership]
+//                   [--replicas R] [--nemesis kill,pause,partition,torn-wal,disk-full,membership,split,move]
 //                   [--binary PATH] [--keep]`
 // Runs one chaos run against the compiled dist/ukv (or --binary: a copy, so a rebuild of dist/ukv
 // during a long run does not change the binary restarted stores run) and prints the figures.

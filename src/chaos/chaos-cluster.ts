@@ -7,17 +7,26 @@
 // appended to <runDir>/logs/store-<id>.log across restarts. It knows which exits it caused
 // (kill, shutdown), so any other exit is reported as a crash.
 // `groups[].replicas` is the CURRENT membership of each group as the harness knows it (store
-// ids); the membership nemesis moves replicas between stores and keeps it up to date. A removed
-// replica is deleted by its store; the store itself keeps running.
+// ids); the membership and move nemeses move replicas between stores and keep it up to date. A
+// removed replica is deleted by its store; the store itself keeps running. The shards and their
+// hash ranges follow the metadata group (followTopology): the split nemesis makes new shards, which
+// join `groups` with the members the metadata lists, and the range map becomes the metadata's.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { parseClusterConfig, renderClusterConfig, storeDataDir, type ClusterConfig, type StoreConfig } from "../config/cluster-config.ts";
 import { localStorePortStride, renderLocalClusterConfig } from "../config/local-cluster.ts";
+import { GroupClient } from "../client/group-client.ts";
+import { topologyFromLayout } from "../client/topology.ts";
+import { layoutFromConfig } from "../meta/meta-service.ts";
+import type { RangeMap } from "../ring/range-map.ts";
 import { KvClient } from "../transport/kv-client.ts";
 import { setClientPassword } from "../transport/client-auth.ts";
 import { randomBytes } from "node:crypto";
+import { fetchTopology } from "../transport/meta-api.ts";
+import type { Topology as WireTopology } from "../transport/topology-wire.ts";
 import { assert } from "../util/assert.ts";
+import type { KeyRangeJson } from "../ring/range-map.ts";
 import type { StoreExit } from "./checkers.ts";
 import { LinkProxy } from "./link-proxy.ts";
 
@@ -61,6 +70,8 @@ export interface GroupStatusLike {
   voters?: number[];
   learners?: number[];
   removed?: boolean;
+  /** A data shard's range as the replica owns it (STATUS of one shard only). */
+  range?: KeyRangeJson | null;
 }
 
 /** A store's STATUS (shard 0): its id and a status per replica it hosts. */
@@ -74,6 +85,11 @@ const logTailBytes = 4000;
 /** Listen ports stay below the kernel's ephemeral range (see findFreePortBase in run.ts). */
 const listenPortLimit = 32768;
 const statusTimeoutMs = 2000;
+/** The harness's TOPOLOGY requests to the metadata stores: per request, and following elections. */
+const metaTimeoutMs = 2000;
+const metaRetryWindowMs = 3000;
+/** Refreshes asked for by failing requests (STALE_EPOCH) run at most this often. */
+const topologyRefreshGapMs = 300;
 const encoder = new TextEncoder();
 
 /** The ports a cluster of `storeCount` stores takes from portBase on (the local config's router block included). */
@@ -93,12 +109,19 @@ export class ChaosCluster {
   readonly exits: StoreExit[] = [];
   readonly #proxies: LinkProxy[] = [];
   readonly #clients = new Map<number, KvClient>();
+  /** Key hash -> shard: the config's equal ranges at first, then the metadata group's (followTopology). */
+  #ranges: RangeMap;
+  #topologyEpoch = 0;
+  #meta: GroupClient | null = null;
+  #refreshing: Promise<number[]> | null = null;
+  #lastRefreshMs = 0;
 
   private constructor(options: ChaosClusterOptions, config: ClusterConfig) {
     this.#options = options;
     this.config = config;
     this.configPath = join(options.runDir, "cluster.yaml");
     this.groups = [{ groupId: 0, replicas: [...config.metaStores] }, ...config.shards.map((shard) => ({ groupId: shard.id, replicas: [...shard.replicas] }))];
+    this.#ranges = topologyFromLayout(layoutFromConfig(config)).ranges;
     mkdirSync(join(options.runDir, "logs"), { recursive: true });
     writeFileSync(this.configPath, renderClusterConfig(config));
   }
@@ -136,8 +159,67 @@ export class ChaosCluster {
     return this.config.stores.map((store) => store.id);
   }
 
+  /** The current shards (the config's, and every shard a split made since). */
   get shardIds(): number[] {
-    return this.config.shards.map((shard) => shard.id);
+    return this.shardGroups.map((group) => group.groupId);
+  }
+
+  /** The range map the harness routes follower reads by (the metadata group's, as last read). */
+  get ranges(): RangeMap {
+    return this.#ranges;
+  }
+
+  /** The metadata group's topology (any metadata replica answers); null when none answered. */
+  async metaTopology(): Promise<WireTopology | null> {
+    if (this.#meta === null) {
+      const addresses = this.config.metaStores.map((id) => this.store(id).clientAddress);
+      this.#meta = new GroupClient(addresses, { timeoutMs: metaTimeoutMs, retryWindowMs: metaRetryWindowMs });
+    }
+    return fetchTopology(this.#meta).catch(() => null);
+  }
+
+  /**
+   * Follows the metadata group: a shard it lists that the harness does not know (a split's new
+   * shard) joins `groups` with the members and learners the metadata names, and the range map
+   * becomes the metadata's when it is newer and whole. Returns the shards added. Membership of
+   * known shards is left alone: the nemeses track it from the leaders, which the metadata trails.
+   */
+  async followTopology(): Promise<number[]> {
+    this.#refreshing ??= this.#followTopology().finally(() => {
+      this.#refreshing = null;
+      this.#lastRefreshMs = Date.now();
+    });
+    return this.#refreshing;
+  }
+
+  /** followTopology, at most every topologyRefreshGapMs, not awaited: a request found the ranges stale. */
+  requestTopologyRefresh(): void {
+    if (this.#refreshing !== null || Date.now() - this.#lastRefreshMs < topologyRefreshGapMs) return;
+    void this.followTopology();
+  }
+
+  async #followTopology(): Promise<number[]> {
+    const topology = await this.metaTopology();
+    const layout = topology?.layout ?? null;
+    if (topology === null || layout === null) return [];
+    const added: number[] = [];
+    for (const shard of layout.shards) {
+      if (this.groups.some((group) => group.groupId === shard.id)) continue;
+      const replicas = [...shard.members, ...(shard.learners ?? [])].map((member) => member.id);
+      if (replicas.length === 0) continue;
+      this.groups.push({ groupId: shard.id, replicas });
+      added.push(shard.id);
+    }
+    if (topology.epoch >= this.#topologyEpoch) {
+      try {
+        // Only shards the harness knows (all of them, after the loop above) may own a range.
+        this.#ranges = topologyFromLayout(layout, topology.epoch).ranges;
+        this.#topologyEpoch = topology.epoch;
+      } catch {
+        // A layout that does not tile the hash space: the final topology check reports it; keep routing by the last whole one.
+      }
+    }
+    return added;
   }
 
   get shardGroups(): GroupLayout[] {
@@ -343,6 +425,8 @@ export class ChaosCluster {
   async destroy(): Promise<void> {
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
+    this.#meta?.close();
+    this.#meta = null;
     for (const id of [...this.#running.keys()]) this.resume(id);
     await Promise.all([...this.#running.keys()].map((id) => this.kill(id, "SIGKILL")));
     await Promise.all(this.#proxies.map((proxy) => proxy.close()));

@@ -7,13 +7,20 @@
 //                  before the read completed (follower reads may be stale, never invented);
 //   convergence  - once settled, every replica of a shard (one per store) holds the same value for
 //                  every key;
-//   crashes      - no store exited unless the nemesis killed it, and none logged a fatal line.
+//   crashes      - no store exited unless the nemesis killed it, and none logged a fatal line;
+//   topology     - the final ranges of the metadata group cover the 64-bit hash space exactly once,
+//                  every current replica owns exactly its shard's range, and no store hosts a
+//                  shard the metadata does not list (a split neither completed nor abandoned);
+//   key ownership - each key is answered by exactly the shard owning it by the final ranges: no
+//                  key served by two shards or by none.
 // Each returns a list of anomalies (empty = pass) with enough detail to find the ops.
 import type { CompletedOp } from "./history.ts";
 import { checkLinearizability, type KeyVerdict } from "./linearizability.ts";
+import { hashMax } from "../ring/key-hash.ts";
+import { formatHash, formatRange, type KeyRange } from "../ring/range-map.ts";
 
 export interface Anomaly {
-  kind: "linearizability" | "lost-write" | "phantom-read" | "divergence" | "crash" | "check-timeout" | "liveness";
+  kind: "linearizability" | "lost-write" | "phantom-read" | "divergence" | "crash" | "check-timeout" | "liveness" | "topology" | "key-ownership";
   key?: string;
   detail: string;
 }
@@ -122,6 +129,107 @@ export function checkCrashes(exits: readonly StoreExit[], fatalLogLines: readonl
     anomalies.push({ kind: "crash", detail: `Store ${exit.storeId} exited on its own (code ${exit.exitCode}, signal ${exit.signalCode}):\n${exit.logTail}` });
   }
   for (const line of fatalLogLines) anomalies.push({ kind: "crash", detail: `Fatal log line: ${line.slice(0, 2000)}` });
+  return anomalies;
+}
+
+/** The cluster's shards and ranges as read after settling. */
+export interface FinalTopology {
+  /** The metadata group's layout: shard -> its range; null when no metadata replica answered. */
+  layout: ReadonlyMap<number, KeyRange> | null;
+  /** Shard -> store -> the range its replica there owns (null: none reported), for every current member. */
+  members: ReadonlyMap<number, ReadonlyMap<number, KeyRange | null>>;
+  /** Shard -> the stores hosting a live (not removed) replica of it, members or not. */
+  hosted: ReadonlyMap<number, readonly number[]>;
+}
+
+function sameRange(left: KeyRange, right: KeyRange): boolean {
+  return left.start === right.start && left.end === right.end && left.version === right.version;
+}
+
+/** The layout's ranges must tile [0, 2^64 - 1]: every hole and every overlap is an anomaly. */
+function tilingAnomalies(layout: ReadonlyMap<number, KeyRange>): Anomaly[] {
+  const anomalies: Anomaly[] = [];
+  const sorted = [...layout.entries()].sort(([, left], [, right]) => (left.start < right.start ? -1 : left.start > right.start ? 1 : 0));
+  let nextStart = 0n;
+  let previousShard: number | null = null;
+  for (const [shardId, range] of sorted) {
+    if (range.start > range.end) anomalies.push({ kind: "topology", detail: `Shard ${shardId} has an empty range ${formatRange(range)}` });
+    if (range.start > nextStart) {
+      anomalies.push({ kind: "topology", detail: `Hashes ${formatHash(nextStart)}..${formatHash(range.start - 1n)} belong to no shard (between ${previousShard === null ? "the start of the hash space" : `shard ${previousShard}`} and shard ${shardId})` });
+    } else if (range.start < nextStart) {
+      anomalies.push({ kind: "topology", detail: `Hashes ${formatHash(range.start)}..${formatHash(nextStart - 1n < range.end ? nextStart - 1n : range.end)} belong to two shards (${previousShard} and ${shardId})` });
+    }
+    if (range.end + 1n > nextStart) {
+      nextStart = range.end + 1n;
+      previousShard = shardId;
+    }
+  }
+  if (nextStart <= hashMax) anomalies.push({ kind: "topology", detail: `Hashes ${formatHash(nextStart)}..${formatHash(hashMax)} belong to no shard (after ${previousShard === null ? "nothing: the layout has no shard" : `shard ${previousShard}`})` });
+  return anomalies;
+}
+
+/**
+ * The final topology: the metadata's ranges tile the hash space exactly once; every shard it lists
+ * has current members and each member owns exactly the listed range (start, end and version);
+ * every shard with members is listed; no store hosts a live replica of a shard the metadata does
+ * not list (a split's new shard that was neither completed nor abandoned).
+ */
+export function checkTopology(topology: FinalTopology): Anomaly[] {
+  if (topology.layout === null) return [{ kind: "topology", detail: "No metadata replica answered TOPOLOGY after the faults: the final ranges are unknown" }];
+  const layout = topology.layout;
+  const anomalies = tilingAnomalies(layout);
+  for (const [shardId, range] of layout) {
+    const members = topology.members.get(shardId);
+    if (members === undefined || members.size === 0) {
+      anomalies.push({ kind: "topology", detail: `Shard ${shardId} (${formatRange(range)}) is in the metadata's layout but has no member replica` });
+      continue;
+    }
+    for (const [storeId, owned] of members) {
+      if (owned === null) anomalies.push({ kind: "topology", detail: `The replica of shard ${shardId} on store ${storeId} reports no range (the metadata says ${formatRange(range)})` });
+      else if (!sameRange(owned, range)) anomalies.push({ kind: "topology", detail: `The replica of shard ${shardId} on store ${storeId} owns ${formatRange(owned)}, the metadata says ${formatRange(range)}` });
+    }
+  }
+  for (const shardId of topology.members.keys()) {
+    if (!layout.has(shardId)) anomalies.push({ kind: "topology", detail: `Shard ${shardId} has member replicas but is not in the metadata's layout` });
+  }
+  for (const [shardId, storeIds] of topology.hosted) {
+    if (!layout.has(shardId) && storeIds.length > 0) anomalies.push({ kind: "topology", detail: `Stores ${storeIds.join(",")} host a replica of shard ${shardId}, which the metadata does not list: a split neither completed nor abandoned` });
+  }
+  return anomalies;
+}
+
+/** Which shards answered a shard-tagged GET of one key (OK or NOT_FOUND), and which one owns it. */
+export interface KeyOwnershipProbe {
+  key: string;
+  /** The shard owning the key by the final ranges. */
+  owner: number;
+  /** Shards asked (the owner among them). */
+  askedShards: readonly number[];
+  /** The asked shards whose replica served the key. */
+  answeredBy: readonly number[];
+  /** The owner's last answer when it did not serve the key (e.g. "STALE_EPOCH ..."). */
+  ownerRefusal?: string;
+}
+
+/** Keys reported one by one; the rest are counted in one more anomaly (a bad range fails thousands). */
+const ownershipAnomalyKeyCountMax = 20;
+
+/** Each key is served by exactly its owner: a second shard serving it, or none, is an anomaly. */
+export function checkKeyOwnership(probes: readonly KeyOwnershipProbe[]): Anomaly[] {
+  const anomalies: Anomaly[] = [];
+  let badKeyCount = 0;
+  for (const probe of probes) {
+    const good = probe.answeredBy.length === 1 && probe.answeredBy[0] === probe.owner;
+    if (good) continue;
+    badKeyCount++;
+    if (badKeyCount > ownershipAnomalyKeyCountMax) continue;
+    const others = probe.answeredBy.filter((shardId) => shardId !== probe.owner);
+    if (others.length > 0) anomalies.push({ kind: "key-ownership", key: probe.key, detail: `Key ${probe.key} (owned by shard ${probe.owner}) is also served by shard ${others.join(", ")}` });
+    if (!probe.answeredBy.includes(probe.owner)) {
+      anomalies.push({ kind: "key-ownership", key: probe.key, detail: `Key ${probe.key} is not served by shard ${probe.owner}, which owns it${probe.ownerRefusal === undefined ? "" : ` (it answered ${probe.ownerRefusal})`}; asked ${probe.askedShards.join(",")}, served by ${probe.answeredBy.join(",") || "none"}` });
+    }
+  }
+  if (badKeyCount > ownershipAnomalyKeyCountMax) anomalies.push({ kind: "key-ownership", detail: `${badKeyCount - ownershipAnomalyKeyCountMax} more keys not served by exactly their owner` });
   return anomalies;
 }
 

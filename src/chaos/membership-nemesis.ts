@@ -29,26 +29,30 @@ interface MembershipArgs {
   record: MembershipRecorder;
 }
 
-interface AdminOutcome {
+export interface AdminOutcome {
   exitCode: number;
+  /** The last two lines (and, on failure, the exit code or signal): what the schedule records. */
   output: string;
+  /** Everything it printed. */
+  fullOutput: string;
 }
 
-/** Runs `ukv admin ...` as a child process (the event loop keeps serving the clients). */
-async function runAdmin(cluster: ChaosCluster, binaryPath: string, args: string[], waitMs: number): Promise<AdminOutcome> {
+/** Runs `ukv admin ...` as a child process (the event loop keeps serving the clients); SIGKILL after `waitMs`. */
+export async function runAdmin(cluster: ChaosCluster, binaryPath: string, args: string[], waitMs: number): Promise<AdminOutcome> {
   const child = Bun.spawn([binaryPath, "admin", ...args, "--config", cluster.configPath], { stdout: "pipe", stderr: "pipe" });
   const timer = setTimeout(() => child.kill("SIGKILL"), waitMs);
   try {
     const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-    const output = `${stdout}${stderr}`.trim().split("\n").slice(-2).join(" | ");
-    return { exitCode, output: exitCode === 0 ? output : `exit ${exitCode}${child.signalCode === null ? "" : ` (${String(child.signalCode)})`}: ${output}` };
+    const fullOutput = `${stdout}${stderr}`.trim();
+    const output = fullOutput.split("\n").slice(-2).join(" | ");
+    return { exitCode, fullOutput, output: exitCode === 0 ? output : `exit ${exitCode}${child.signalCode === null ? "" : ` (${String(child.signalCode)})`}: ${output}` };
   } finally {
     clearTimeout(timer);
   }
 }
 
 /** The status of the shard's leader as its replicas on `storeIds` report it (null: none found in time). */
-async function leaderStatus(cluster: ChaosCluster, shardId: number, storeIds: readonly number[], waitMs: number): Promise<GroupStatusLike | null> {
+export async function leaderStatus(cluster: ChaosCluster, shardId: number, storeIds: readonly number[], waitMs: number): Promise<GroupStatusLike | null> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const statuses = await Promise.all(storeIds.map((id) => cluster.groupStatus(id, shardId)));
@@ -60,7 +64,7 @@ async function leaderStatus(cluster: ChaosCluster, shardId: number, storeIds: re
 }
 
 /** The serving stores that hold (or may hold) a replica of the shard: who may know its leader. */
-function askableStores(cluster: ChaosCluster, shardId: number, extraIds: readonly number[]): number[] {
+export function askableStores(cluster: ChaosCluster, shardId: number, extraIds: readonly number[]): number[] {
   return [...new Set([...cluster.group(shardId).replicas, ...extraIds])].filter((id) => cluster.isServing(id));
 }
 

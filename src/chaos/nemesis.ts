@@ -14,17 +14,22 @@
 //               add-replica) or, when the shard has more than 3 voters, remove a random one
 //               (remove-replica; its store deletes it) (membership-nemesis.ts); the change is not
 //               undone, the hold after it is a quiet time.
+//   split     - split a random shard (ukv admin split, at its median or at a random --at inside its
+//               range); the harness follows the new shard (topology-nemesis.ts);
+//   move      - move a random voter of a random shard onto a store without one (ukv admin move); a
+//               move that fails under the faults is resumed after the heal.
 // The first faults of a run are a seeded permutation of the kinds, so even a short run injects
 // each kind once; after that each kind is drawn at random.
 // Every action is appended to the schedule (time, action, targets) that a failing run saves.
 import type { ChaosCluster, GroupLayout } from "./chaos-cluster.ts";
 import type { SmallFileSystem } from "./disk-full.ts";
 import { changeMembership } from "./membership-nemesis.ts";
+import { moveReplica, splitShard, type PendingMove, type UnsettledSplit } from "./topology-nemesis.ts";
 import { tearWalTail } from "./torn-wal.ts";
 import { Prng } from "../util/prng.ts";
 import { assert } from "../util/assert.ts";
 
-export const nemesisKinds = ["kill", "pause", "partition", "torn-wal", "disk-full", "membership"] as const;
+export const nemesisKinds = ["kill", "pause", "partition", "torn-wal", "disk-full", "membership", "split", "move"] as const;
 export type NemesisKind = (typeof nemesisKinds)[number];
 
 export interface ScheduleEvent {
@@ -58,6 +63,10 @@ export class Nemesis {
   faultCount = 0;
   /** Faults injected, per kind (a membership change writes two schedule events, counted once here). */
   readonly faultCountByKind = new Map<NemesisKind, number>();
+  /** Moves that failed under faults: resumed after the heal (resumeMoves). */
+  readonly pendingMoves: PendingMove[] = [];
+  /** Splits whose admin command failed: the final topology says whether they completed. */
+  readonly unsettledSplits: UnsettledSplit[] = [];
   readonly #cluster: ChaosCluster;
   readonly #options: NemesisOptions;
   readonly #prng: Prng;
@@ -151,6 +160,10 @@ export class Nemesis {
         return this.#diskFull();
       case "membership":
         return this.#membership();
+      case "split":
+        return this.#split();
+      case "move":
+        return this.#move();
     }
   }
 
@@ -257,6 +270,24 @@ export class Nemesis {
     const binaryPath = this.#options.binaryPath;
     assert(binaryPath !== undefined, "the membership nemesis needs the binary for ukv admin");
     await changeMembership({ cluster: this.#cluster, binaryPath, prng: this.#prng, record: (action, targets) => this.#record("membership", action, targets) });
+    return async () => undefined;
+  }
+
+  #topologyArgs(kind: "split" | "move"): Parameters<typeof splitShard>[0] {
+    const binaryPath = this.#options.binaryPath;
+    assert(binaryPath !== undefined, "the split and move nemeses need the binary for ukv admin");
+    return { cluster: this.#cluster, binaryPath, prng: this.#prng, record: (action, targets) => this.#record(kind, action, targets) };
+  }
+
+  async #split(): Promise<() => Promise<void>> {
+    const unsettled = await splitShard(this.#topologyArgs("split"));
+    if (unsettled !== null) this.unsettledSplits.push(unsettled);
+    return async () => undefined;
+  }
+
+  async #move(): Promise<() => Promise<void>> {
+    const pending = await moveReplica(this.#topologyArgs("move"));
+    if (pending !== null) this.pendingMoves.push(pending);
     return async () => undefined;
   }
 

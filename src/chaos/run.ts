@@ -1,7 +1,9 @@
 // One chaos run end to end: start a real local cluster of stores behind link proxies, run the
-// clients and the nemesis for the fault phase, heal everything, let the cluster settle, read every
-// key back (linearizable GETs routed by the stores, then a follower GET of every key on every
-// replica of its shard), and check the history. A run with anomalies keeps its folder
+// clients and the nemesis for the fault phase, heal everything (resume the moves that failed,
+// follow the shards splits made, take the shard leaders' membership), let the cluster settle,
+// check its final topology, read every key back (linearizable GETs routed by the stores, then a
+// follower GET of every key on every replica of its shard, then which shards serve each key), and
+// check the history. A run with anomalies keeps its folder
 // (history.jsonl, seed, schedule.json, anomalies.json, store logs, data dirs) and returns its path;
 // a clean run removes it unless kept.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -9,12 +11,15 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChaosCluster, clusterPortCount, type GroupStatusLike } from "./chaos-cluster.ts";
-import { checkConvergence, checkCrashes, checkHistory, type Anomaly } from "./checkers.ts";
+import { checkConvergence, checkCrashes, checkHistory, checkKeyOwnership, checkTopology, type Anomaly } from "./checkers.ts";
 import { SmallFileSystem } from "./disk-full.ts";
 import { explainViolation, formatExplanation } from "./explain.ts";
+import { probeKeyOwnership, settleTopology } from "./final-topology.ts";
 import { History, writeHistory, type CompletedOp } from "./history.ts";
 import { reconcileMembership } from "./membership-nemesis.ts";
 import { Nemesis, type NemesisKind, type ScheduleEvent } from "./nemesis.ts";
+import { resumeMoves } from "./topology-nemesis.ts";
+import { formatRange } from "../ring/range-map.ts";
 import { StoreRouter, decodeValue, runWorkload } from "./workload.ts";
 import { assert } from "../util/assert.ts";
 
@@ -179,7 +184,17 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     };
     phaseDone("fault-phase history written");
     const anomalies: Anomaly[] = [];
-    if (options.nemeses.includes("membership")) {
+    const changesTopology = options.nemeses.includes("split") || options.nemeses.includes("move");
+    if (nemesis.pendingMoves.length > 0) {
+      // A move is resumable: rerun each that failed under the faults; with none left, it must complete.
+      const resumed = await resumeMoves({ cluster, binaryPath: options.binaryPath, record: (action, targets) => nemesis.schedule.push({ atMs: Math.round(clock()), kind: "move", action, targets }) }, nemesis.pendingMoves);
+      for (const note of resumed.notes) log(`move: ${note}`);
+      notes.push(...resumed.notes.map((note) => `move: ${note}`));
+      for (const problem of resumed.problems) anomalies.push({ kind: "liveness", detail: problem });
+      phaseDone(`${nemesis.pendingMoves.length} failed move(s) resumed`);
+    }
+    if (changesTopology) await cluster.followTopology();
+    if (options.nemeses.includes("membership") || changesTopology) {
       // Settling and convergence look at the replicas the shard leaders name, not a stale list.
       const reconciled = await reconcileMembership(cluster, settleMsMax / 2);
       for (const note of reconciled.notes) log(`membership: ${note}`);
@@ -191,6 +206,15 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     const settled = await settle(cluster, settleMsMax);
     if (settled !== null) anomalies.push({ kind: "liveness", detail: settled });
     phaseDone(settled === null ? "settled" : "settle gave up");
+    // The final ranges: whole and exactly once, owned by every member as the metadata lists them.
+    const finalTopology = await settleTopology(cluster, changesTopology ? settleMsMax / 2 : 5000);
+    anomalies.push(...checkTopology(finalTopology));
+    for (const split of nemesis.unsettledSplits) {
+      const outcome = split.childId === null ? "no new shard id was allocated" : finalTopology.layout?.has(split.childId) === true ? `completed: shard ${split.childId} exists` : `abandoned: shard ${split.childId} does not exist`;
+      notes.push(`split of shard ${split.shardId} that failed under faults: ${outcome}`);
+    }
+    notes.push(`final ranges: ${cluster.ranges.ranges().map((range) => `shard ${range.shardId} ${formatRange(range)}`).join("; ")}`);
+    phaseDone(`final topology of ${finalTopology.layout?.size ?? 0} shards read`);
     const keys = [...Array.from({ length: contendedKeyCount }, (_, index) => `c${index}`), ...uniqueKeys];
     const { finalValues, unreadable } = await readFinalValues(router, history, keys, log);
     for (const [shardId, detail] of unreadable) anomalies.push({ kind: "liveness", detail: `Shard ${shardId} could not be read after the faults stopped (${detail}); its other keys were not read back` });
@@ -198,6 +222,8 @@ export async function runChaos(options: ChaosRunOptions): Promise<ChaosRunResult
     const readableKeys = unreadable.size === 0 ? keys : keys.filter((key) => !unreadable.has(router.shardOf(key)));
     const replicaValues = await readReplicas(cluster, router, readableKeys, anomalies, log);
     phaseDone("follower reads on every replica");
+    anomalies.push(...checkKeyOwnership(await probeKeyOwnership(cluster, router, readableKeys)));
+    phaseDone("key ownership probed");
     const ops = history.ops();
     const checked = checkHistory(ops, finalValues, { unreadKeys: new Set(keys.filter((key) => !finalValues.has(key))) });
     explainLinearizabilityAnomalies(checked.anomalies, ops);

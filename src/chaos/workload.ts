@@ -11,8 +11,6 @@ import type { ChaosCluster } from "./chaos-cluster.ts";
 import type { History } from "./history.ts";
 import type { KvResponse } from "../transport/kv-protocol.ts";
 import { KvClient } from "../transport/kv-client.ts";
-import { topologyFromLayout, type Topology } from "../client/topology.ts";
-import { layoutFromConfig } from "../meta/meta-service.ts";
 import { Prng } from "../util/prng.ts";
 import { assert } from "../util/assert.ts";
 
@@ -31,12 +29,13 @@ export interface WorkloadOptions {
 const storeTroubleCodes: ReadonlySet<string> = new Set(["UNREACHABLE", "TIMEOUT", "UNAVAILABLE"]);
 
 /**
- * Where the clients send requests: one KvClient per store, and the range map (key -> shard) to find a
- * shard's replicas for follower reads. The replicas of a shard are the cluster's CURRENT ones (the
- * membership nemesis moves them); the ranges never change (no nemesis splits).
+ * Where the clients send requests: one KvClient per store, and the cluster's range map (key ->
+ * shard) to find a shard's replicas for follower reads. Both follow the cluster: the replicas of a
+ * shard are its CURRENT ones (the membership and move nemeses change them), and the ranges are the
+ * metadata group's as last read (the split nemesis makes new shards; a follower read answered
+ * STALE_EPOCH or WRONG_SHARD asks the cluster to read them again).
  */
 export class StoreRouter {
-  readonly topology: Topology;
   readonly #cluster: ChaosCluster;
   readonly #clients = new Map<number, KvClient>();
   readonly #timeoutMs: number;
@@ -44,7 +43,6 @@ export class StoreRouter {
   /** `timeoutMs` per request: longer than a store's routing retry window, so its last answer arrives. */
   constructor(cluster: ChaosCluster, timeoutMs: number) {
     this.#cluster = cluster;
-    this.topology = topologyFromLayout(layoutFromConfig(cluster.config));
     this.#timeoutMs = timeoutMs;
   }
 
@@ -53,15 +51,19 @@ export class StoreRouter {
   }
 
   shardOf(key: string): number {
-    return this.topology.ranges.shardForKey(encoder.encode(key));
+    return this.#cluster.ranges.shardForKey(encoder.encode(key));
   }
 
   /** Store ids of the shard's current replicas. */
   replicasOf(shardId: number): number[] {
-    assert(this.topology.shards.has(shardId), "the range map names known shards");
     const replicas = this.#cluster.group(shardId).replicas;
     assert(replicas.length > 0, "a shard has current replicas");
     return [...replicas];
+  }
+
+  /** The ranges or the placement this router used are stale: have the cluster read them again. */
+  noteStaleRouting(): void {
+    this.#cluster.requestTopologyRefresh();
   }
 
   client(storeId: number): KvClient {
@@ -198,6 +200,7 @@ async function followerRead(state: ClientState, key: string): Promise<boolean> {
     state.history.complete(id, "ok", decodeValue(response));
     return false;
   }
+  if (response.code === "STALE_EPOCH" || response.code === "WRONG_SHARD") state.router.noteStaleRouting();
   state.history.complete(id, "fail");
   return true;
 }

@@ -1,13 +1,18 @@
 // The checkers must be able to fail: hand-made histories with a lost write, a non-linearizable
 // read, a phantom follower read and a divergent replica are each reported; valid ones pass; the
-// explanation of a violation names the op that caused it.
+// explanation of a violation names the op that caused it. Hand-made final topologies with a hole,
+// an overlap, a replica that missed a split and a half-made split are reported, and so are keys
+// served by two shards or by none.
 import { expect, test, describe } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CompletedOp, OpKind, Outcome } from "../../src/chaos/history.ts";
 import { History, readHistory, writeHistory } from "../../src/chaos/history.ts";
-import { checkConvergence, checkCrashes, checkHistory, checkLostWrites, checkPhantomReads } from "../../src/chaos/checkers.ts";
+import { checkConvergence, checkCrashes, checkHistory, checkKeyOwnership, checkLostWrites, checkPhantomReads, checkTopology, type FinalTopology } from "../../src/chaos/checkers.ts";
+import { splitPointInside } from "../../src/chaos/topology-nemesis.ts";
+import { hashMax } from "../../src/ring/key-hash.ts";
+import { RangeMap, type KeyRange } from "../../src/ring/range-map.ts";
 import { explainViolation, formatExplanation } from "../../src/chaos/explain.ts";
 import { checkLinearizability, checkRegister, registerOpsOfKey } from "../../src/chaos/linearizability.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -188,4 +193,94 @@ test("a double-applied write (read v, read u, read v again) is explained at the 
   const ops = [write, op("get", "w", 5, 10), op("set", "x", 20, 22), op("get", "x", 25, 30), op("get", "w", 35, 40)];
   expect(checkLinearizability(ops)[0]!.verdict).toBe("violation");
   expect(explainViolation(ops)?.culprit.id).toBe(ops[4]!.id);
+});
+
+describe("final topology and key ownership (split and move nemeses)", () => {
+  /** Three shards on stores 1-3, shard 1 split at `at` into shard 4: a healthy final topology. */
+  function healthyTopology(at = 1n << 62n): FinalTopology {
+    const map = RangeMap.equal([1, 2, 3]).split(1, at, 4);
+    const layout = new Map(map.ranges().map((range) => [range.shardId, { start: range.start, end: range.end, version: range.version }]));
+    const members = new Map([...layout].map(([shardId, range]) => [shardId, new Map<number, KeyRange | null>([1, 2, 3].map((storeId) => [storeId, { ...range }]))]));
+    const hosted = new Map([...layout.keys()].map((shardId) => [shardId, [1, 2, 3]]));
+    return { layout, members, hosted };
+  }
+
+  test("a split topology whose replicas own their ranges passes", () => {
+    expect(checkTopology(healthyTopology())).toEqual([]);
+  });
+
+  test("a hole in the ranges is reported (a split's new shard missing from the layout)", () => {
+    const topology = healthyTopology();
+    (topology.layout as Map<number, KeyRange>).delete(4);
+    (topology.members as Map<number, unknown>).delete(4);
+    (topology.hosted as Map<number, unknown>).delete(4);
+    const anomalies = checkTopology(topology);
+    expect(anomalies.map((anomaly) => anomaly.kind)).toEqual(["topology"]);
+    expect(anomalies[0]!.detail).toContain("belong to no shard (between shard 1 and shard 2)");
+  });
+
+  test("a parent that kept its whole range overlaps its child", () => {
+    const topology = healthyTopology();
+    const layout = topology.layout as Map<number, KeyRange>;
+    layout.set(1, { ...layout.get(1)!, end: layout.get(4)!.end });
+    const anomalies = checkTopology(topology);
+    expect(anomalies.some((anomaly) => anomaly.kind === "topology" && anomaly.detail.includes("belong to two shards (1 and 4)"))).toBe(true);
+  });
+
+  test("ranges that stop short of 2^64 - 1, or start above 0, leave hashes without an owner", () => {
+    const short = healthyTopology();
+    const layout = short.layout as Map<number, KeyRange>;
+    layout.set(3, { ...layout.get(3)!, end: hashMax - 1n });
+    expect(checkTopology(short).map((anomaly) => anomaly.detail)).toContainEqual(expect.stringContaining("0xffffffffffffffff belong to no shard (after shard 3)"));
+    const late = healthyTopology();
+    (late.layout as Map<number, KeyRange>).set(1, { ...late.layout!.get(1)!, start: 1n });
+    expect(checkTopology(late).map((anomaly) => anomaly.detail)).toContainEqual(expect.stringContaining("0x0000000000000000..0x0000000000000000 belong to no shard (between the start of the hash space and shard 1)"));
+  });
+
+  test("a replica that missed the split (still the old range and version) is reported", () => {
+    const topology = healthyTopology();
+    const before = RangeMap.equal([1, 2, 3]).rangeOf(1)!;
+    (topology.members.get(1) as Map<number, KeyRange | null>).set(2, { start: before.start, end: before.end, version: before.version });
+    const anomalies = checkTopology(topology);
+    expect(anomalies).toHaveLength(1);
+    expect(anomalies[0]!.detail).toContain("The replica of shard 1 on store 2 owns [0x0000000000000000, 0x5555555555555554] v1, the metadata says [0x0000000000000000, 0x3fffffffffffffff] v2");
+  });
+
+  test("a half-made split (a store hosts a shard the metadata does not list) and a listed shard without members are reported", () => {
+    const orphan = healthyTopology();
+    (orphan.hosted as Map<number, number[]>).set(9, [2]);
+    expect(checkTopology(orphan).map((anomaly) => anomaly.detail)).toEqual(["Stores 2 host a replica of shard 9, which the metadata does not list: a split neither completed nor abandoned"]);
+    const memberless = healthyTopology();
+    (memberless.members as Map<number, unknown>).delete(4);
+    expect(checkTopology(memberless).map((anomaly) => anomaly.detail)).toContainEqual(expect.stringContaining("Shard 4 ("));
+    expect(checkTopology({ layout: null, members: new Map(), hosted: new Map() })[0]!.kind).toBe("topology");
+  });
+
+  test("a key served by two shards, or by none, is reported; by its owner alone it passes", () => {
+    expect(checkKeyOwnership([{ key: "a", owner: 4, askedShards: [1, 4, 2], answeredBy: [4] }])).toEqual([]);
+    const twice = checkKeyOwnership([{ key: "a", owner: 4, askedShards: [1, 4, 2], answeredBy: [1, 4] }]);
+    expect(twice.map((anomaly) => [anomaly.kind, anomaly.key, anomaly.detail])).toEqual([["key-ownership", "a", "Key a (owned by shard 4) is also served by shard 1"]]);
+    const none = checkKeyOwnership([{ key: "b", owner: 4, askedShards: [1, 4, 2], answeredBy: [], ownerRefusal: "STALE_EPOCH from store 3: moved" }]);
+    expect(none).toHaveLength(1);
+    expect(none[0]!.detail).toContain("not served by shard 4, which owns it (it answered STALE_EPOCH from store 3: moved)");
+    const elsewhere = checkKeyOwnership([{ key: "c", owner: 4, askedShards: [1, 4, 2], answeredBy: [1] }]);
+    expect(elsewhere).toHaveLength(2);
+    const many = checkKeyOwnership(Array.from({ length: 50 }, (_, index) => ({ key: `k${index}`, owner: 1, askedShards: [1, 2], answeredBy: [2] })));
+    expect(many).toHaveLength(2 * 20 + 1);
+    expect(many.at(-1)!.detail).toBe("30 more keys not served by exactly their owner");
+  });
+
+  test("the split nemesis's --at lies inside the shard's range", () => {
+    const prng = new Prng(5);
+    const range = { start: 100n, end: 103n, version: 1 };
+    const seen = new Set<bigint>();
+    for (let index = 0; index < 200; index++) seen.add(splitPointInside(range, prng)!);
+    expect([...seen].sort()).toEqual([101n, 102n, 103n]);
+    expect(splitPointInside({ start: 7n, end: 7n, version: 1 }, prng)).toBeNull();
+    const whole = { start: 0n, end: hashMax, version: 1 };
+    for (let index = 0; index < 100; index++) {
+      const at = splitPointInside(whole, prng)!;
+      expect(at > 0n && at <= hashMax).toBe(true);
+    }
+  });
 });
