@@ -54,6 +54,8 @@ export const splitGroupCountMax = 6;
 export const splitTimeoutTicks = 100;
 /** A split point leaves each side at least this fraction of the range (1/4): ranges stay wide enough to find keys in. */
 const splitSideFractionMin = 4n;
+/** Per tick, with splits: a store in the middle of creating a split child crashes. */
+const splitCrashProbability = 0.3;
 /** Names tried to find a probe key a group owns. */
 const probeKeySearchMax = 1_000_000;
 
@@ -359,6 +361,9 @@ export class SimCluster implements StoreHost {
     const options = this.options;
     const random = this.#random;
     if (random.chance(options.crashProbability)) this.#crashOne();
+    // Runs with splits: a store creating a split child crashes now and then in that window, so a
+    // restart's replay of the split (and the child's creation then) is exercised.
+    if (this.splits !== null && random.chance(splitCrashProbability)) this.#crashOne((store) => store.creatingChild);
     if (random.chance(options.restartProbability)) this.#restartOne();
     if (random.chance(options.partitionProbability)) this.#partition();
     if (this.network.cutLinkCount > 0 && random.chance(options.healProbability)) {
@@ -367,10 +372,10 @@ export class SimCluster implements StoreHost {
     }
   }
 
-  #crashOne(): void {
+  #crashOne(eligible: (store: SimStore) => boolean = () => true): void {
     const down = [...this.stores.values()].filter((store) => !store.live).length;
     if (down >= this.options.crashedCountMax) return;
-    const store = this.#pick([...this.stores.values()].filter((candidate) => candidate.live));
+    const store = this.#pick([...this.stores.values()].filter((candidate) => candidate.live && eligible(candidate)));
     if (store === null) return;
     const volatileCount = store.disk.volatileCount;
     const tornRecordCount = volatileCount > 0 && this.#random.chance(0.5) ? this.#random.nextInt(volatileCount) + 1 : 0;

@@ -31,6 +31,8 @@ export interface SimStats {
   childrenCreated: number;
   /** Crashes of a store with a split child's creation in flight (the replay path at restart). */
   splitCrashes: number;
+  /** Children created by a restarted parent's replay of the split, after such a crash. */
+  splitReplays: number;
   /** Final reads of keys from the group owning them (acknowledged-write check). */
   keysChecked: number;
 }
@@ -58,6 +60,7 @@ export function emptySimStats(): SimStats {
     splitsApplied: 0,
     childrenCreated: 0,
     splitCrashes: 0,
+    splitReplays: 0,
     keysChecked: 0,
   };
 }

@@ -96,6 +96,8 @@ export class SimStore {
   readonly #opening = new Set<number>();
   /** Split children whose base is being written (not yet in the manifest). */
   readonly #creating = new Set<number>();
+  /** Children whose creation a crash interrupted (the stats count those a replay created later). */
+  readonly #interrupted = new Set<number>();
   /** Applied index of each replica, kept for the durability check at a crash. */
   readonly #appliedBeforeCrash = new Map<number, number>();
 
@@ -107,6 +109,11 @@ export class SimStore {
 
   get live(): boolean {
     return this.#clock !== null;
+  }
+
+  /** A split child's creation is in flight here (its apply happened, its manifest entry not yet). */
+  get creatingChild(): boolean {
+    return this.#creating.size > 0;
   }
 
   get busy(): boolean {
@@ -148,6 +155,7 @@ export class SimStore {
     this.#clock?.kill();
     this.#clock = null;
     if (this.#creating.size > 0) this.#host.stats.splitCrashes += 1;
+    for (const childId of this.#creating) this.#interrupted.add(childId);
     this.replicas.clear();
     this.#opening.clear();
     this.#creating.clear();
@@ -329,6 +337,7 @@ export class SimStore {
     this.#creating.delete(childId);
     host.childCreated(this, childId, membership, keys);
     host.stats.childrenCreated += 1;
+    if (this.#interrupted.delete(childId)) host.stats.splitReplays += 1;
     await this.#open(childId, membership, state);
     if (this.#incarnation !== incarnation || this.#clock === null) return;
     if (parentReplica()?.runtime.isLeader() === true) {
