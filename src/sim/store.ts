@@ -317,7 +317,14 @@ export class SimStore {
     if (host.mutation === "split-overlaps") membership = { ...membership, range: { ...membership.range, start: membership.range.start - 1n } };
     const parent = parentReplica()?.runtime.range() ?? null;
     assert(parent !== null, "a split applies in a replica the store opened, which owns a range");
-    host.splitApplied(this, parentId, parent, childId, membership.range as KeyRange);
+    try {
+      host.splitApplied(this, parentId, parent, childId, membership.range as KeyRange);
+    } catch (error) {
+      // A checker's violation ends the run; thrown from here, the driver would only stop the parent.
+      host.fail(error);
+      keys.close();
+      return;
+    }
     host.stats.splitsApplied += 1;
     if (this.replicas.has(childId) || this.disk.manifest.has(childId) || this.disk.removed.has(childId) || this.#creating.has(childId) || this.#opening.has(childId)) {
       keys.close();
@@ -335,7 +342,12 @@ export class SimStore {
     if (this.#incarnation !== incarnation) return;
     this.disk.manifest.set(childId, membership);
     this.#creating.delete(childId);
-    host.childCreated(this, childId, membership, keys);
+    try {
+      host.childCreated(this, childId, membership, keys);
+    } catch (error) {
+      host.fail(error);
+      return;
+    }
     host.stats.childrenCreated += 1;
     if (this.#interrupted.delete(childId)) host.stats.splitReplays += 1;
     await this.#open(childId, membership, state);
