@@ -634,6 +634,7 @@ export class SimCluster implements StoreHost {
     group.checker.readIssued(context);
     const issuedAt = splits.readIssued();
     this.trace.record(this.nowTicks, "read", store.id, `${context} of ${key} after commit ${group.checker.commitIndexMax}`, group.id);
+    const leaderKnown = replica.runtime.leaderId() !== 0;
     replica.runtime.readLinearizable(textEncoder.encode(key)).then(
       (value) => {
         if (store.replicas.get(group.id) !== replica) return;
@@ -647,7 +648,9 @@ export class SimCluster implements StoreHost {
         this.stats.readsServed += 1;
         this.trace.record(this.nowTicks, "read-state", store.id, `${context}, state at ${tracker.appliedIndex}`, group.id);
       },
-      () => undefined,
+      (error: unknown) => {
+        if (leaderKnown && isUkvError(error, "NOT_LEADER")) this.trace.record(this.nowTicks, "read", store.id, `${context} refused by the core: no leader`, group.id);
+      },
     );
   }
 
@@ -700,6 +703,7 @@ export class SimCluster implements StoreHost {
    */
   #adoptMissingReplicas(): void {
     for (const group of this.groups.values()) {
+      if (group.id <= this.options.groupCount) continue;
       const leader = this.leader(group.id);
       const range = leader?.replica.runtime.range() ?? null;
       if (leader === null || range === null) continue;
