@@ -50,12 +50,14 @@ const workloadKeyCount = 8;
 /** With splits: keys the workload writes, spread over the ranges (more, so each group holds some). */
 const rangedKeyCount = 24;
 /** With splits: groups a run holds at most (initial ones plus children), and a split's timeout. */
-export const splitGroupCountMax = 6;
+export const splitGroupCountMax = 5;
 export const splitTimeoutTicks = 100;
 /** A split point leaves each side at least this fraction of the range (1/4): ranges stay wide enough to find keys in. */
 const splitSideFractionMin = 4n;
 /** Per tick, with splits: a store in the middle of creating a split child crashes. */
-const splitCrashProbability = 0.3;
+const splitCrashProbability = 0.15;
+/** With splits: how often the operator looks for members of a child without a replica (the real store: at each metadata refresh). */
+const adoptEveryTicks = 5;
 /** Names tried to find a probe key a group owns. */
 const probeKeySearchMax = 1_000_000;
 
@@ -257,7 +259,7 @@ export class SimCluster implements StoreHost {
       this.#injectFaults();
       this.#runWorkload();
     }
-    if (this.splits !== null) this.#adoptMissingReplicas();
+    if (this.splits !== null && nowTicks % adoptEveryTicks === 0) this.#adoptMissingReplicas();
     this.#deliverPackets(nowTicks);
     this.#exchangeLiveness(nowTicks);
     for (const store of this.stores.values()) store.tick(this.faultsOn && this.#random.chance(this.options.tickSkipProbability));
