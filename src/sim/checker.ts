@@ -19,6 +19,9 @@ export type Property =
   | "linearizable-read"
   | "durability"
   | "entry-integrity"
+  | "range-ownership"
+  | "split-consistency"
+  | "acknowledged-write"
   | "liveness";
 
 export class SimViolation extends Error {

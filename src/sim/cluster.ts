@@ -6,6 +6,11 @@
 // changes) through the real driver's API, delivers due packets, ticks every store, then lets the
 // stores run until they settle (disk landings, timers, deferred calls and the promise chains of
 // the driver), all in ascending id order, so a seed replays exactly.
+// Splits (issue 14, seeds with a split rate): the groups own hash ranges, the operator splits one
+// now and then through its leader (runtime.split: at the median of its keys or at a random hash),
+// every replica that applies it creates the child's replica from the keys it took (SimStore), a
+// store that is a member of a child but never applied its split adopts it empty, as the real
+// store does, and the workload routes every key to the group owning it (SplitChecker's map).
 import { encodeElements } from "../kv/collections.ts";
 import pino from "pino";
 import { assert } from "../util/assert.ts";
@@ -14,11 +19,15 @@ import { isUkvError } from "../util/errors.ts";
 import { Prng } from "../util/prng.ts";
 import { ConfChangeType, EntryType, MessageType, Role, type ConfChange, type Entry } from "../raft/types.ts";
 import { decodeConfChange } from "../raft/conf-change.ts";
-import { CommandOp, commandOpOf, decodeCommand } from "../node/command.ts";
+import { CommandOp, commandOpOf, decodeCommand, decodeSplitPayload } from "../node/command.ts";
 import { decodeBatchSetCommand } from "../node/batch-command.ts";
 import { ascii, encodeKeyedTransaction, ExpiryKind, KeyedOp, SetCondition } from "../kv/keyed-commands.ts";
 import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
+import { keyHash } from "../ring/key-hash.ts";
+import { equalRanges, formatHash, formatRange, rangeContains, type KeyRange } from "../ring/range-map.ts";
+import { SplitChecker, type KeyWrite } from "./split-checker.ts";
+import type { SimKv } from "./replica-state.ts";
 import { SafetyChecker, SimViolation } from "./checker.ts";
 import { VirtualClock } from "./clock.ts";
 import { simMutations, type SimMutation } from "./mutations.ts";
@@ -39,6 +48,19 @@ export const confChangeTimeoutTicks = 100;
 export const settleRoundsMax = 1000;
 /** Keys the workload writes (few, so values overwrite each other). */
 const workloadKeyCount = 8;
+/** With splits: keys the workload writes, spread over the ranges (more, so each group holds some). */
+const rangedKeyCount = 24;
+/** With splits: groups a run holds at most (initial ones plus children), and a split's timeout. */
+export const splitGroupCountMax = 5;
+export const splitTimeoutTicks = 100;
+/** A split point leaves each side at least this fraction of the range (1/4): ranges stay wide enough to find keys in. */
+const splitSideFractionMin = 4n;
+/** Per tick, with splits: a store in the middle of creating a split child crashes. */
+const splitCrashProbability = 0.15;
+/** With splits: how often the operator looks for members of a child without a replica (the real store: at each metadata refresh). */
+const adoptEveryTicks = 5;
+/** Names tried to find a probe key a group owns. */
+const probeKeySearchMax = 1_000_000;
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -71,6 +93,9 @@ export interface SimGroup {
   /** Index of the first applied liveness probe, once any replica applied one. */
   probeIndex: number;
   probeProposedAtTicks: number;
+  /** With splits: the split in flight through this group (one at a time), and a key it owns for probes. */
+  pendingSplitAtTicks: number | null;
+  probeKey: { range: KeyRange; key: string } | null;
 }
 
 /** Runs every microtask queued so far, and those they queue (a macrotask boundary). */
@@ -101,6 +126,11 @@ export class SimCluster implements StoreHost {
   #removals: { storeId: number; groupId: number }[] = [];
 
   readonly #hooks: SimHooks;
+  /** With splits: the range and acknowledged-write checkers, and the routing table; null without. */
+  readonly splits: SplitChecker | null;
+  /** Child ids proposed so far (the metadata group allocates them before proposing). */
+  readonly #splitsProposed = new Set<number>();
+  #nextGroupId: number;
 
   constructor(options: SimOptions, trace: Trace, mutation: SimMutation | null, hooks: SimHooks = {}) {
     this.options = options;
@@ -114,9 +144,14 @@ export class SimCluster implements StoreHost {
     this.network = new SimNetwork<Packet>(new Prng(this.#random.nextUint32()), options.network);
     this.logger = this.#captureLogger();
     const voters = Array.from({ length: options.memberCount }, (_, i) => i + 1);
-    for (let groupId = 1; groupId <= options.groupCount; groupId++) {
-      const genesis: GroupMembership = { conf: { voters, learners: [] }, addresses: new Map() };
-      this.groups.set(groupId, { id: groupId, checker: new SafetyChecker(), genesis, everHosted: new Set(voters), pendingConfChange: null, probeIndex: 0, probeProposedAtTicks: 0 });
+    const groupIds = Array.from({ length: options.groupCount }, (_, i) => i + 1);
+    const ranges = options.splitProbability > 0 ? equalRanges(groupIds) : null;
+    this.splits = ranges === null ? null : new SplitChecker(ranges);
+    this.#nextGroupId = options.groupCount + 1;
+    for (const groupId of groupIds) {
+      const range = ranges?.find((candidate) => candidate.shardId === groupId);
+      const genesis: GroupMembership = { conf: { voters, learners: [] }, addresses: new Map(), ...(range === undefined ? {} : { range: { start: range.start, end: range.end, version: range.version } }) };
+      this.#addGroup(groupId, genesis, voters);
     }
     for (const id of voters) {
       const store = this.#addStore(id);
@@ -172,6 +207,12 @@ export class SimCluster implements StoreHost {
       return;
     }
     if (entry.data.length === 0) return;
+    if (commandOpOf(entry.data) === CommandOp.Split) {
+      // Integrity: a split the operator proposed (its value is the driver's payload, not a client's).
+      const childId = decodeSplitPayload(decodeCommand(entry.data)).childId;
+      group.checker.entryProposed(store.id, entry, this.#splitsProposed.has(childId));
+      return;
+    }
     if (commandOpOf(entry.data) === CommandOp.BatchSet) {
       // Every pair of a batch was proposed.
       this.stats.batchesApplied += 1;
@@ -181,6 +222,28 @@ export class SimCluster implements StoreHost {
     const value = textDecoder.decode(decodeCommand(entry.data).value);
     group.checker.entryProposed(store.id, entry, this.#proposed.has(value));
     if (value.startsWith(probePrefix) && group.probeIndex === 0) group.probeIndex = entry.index;
+  }
+
+  splitApplied(store: SimStore, parentId: number, parent: KeyRange, childId: number, child: KeyRange): void {
+    const splits = this.splits;
+    assert(splits !== null, "only a run with splits splits");
+    if (!this.groups.has(childId)) {
+      const membership = store.replicas.get(parentId)?.runtime.membership();
+      assert(membership !== undefined, "the parent's replica applies the split");
+      this.#addGroup(childId, { ...membership, range: { ...child } }, [...membership.conf.voters, ...membership.conf.learners]);
+      const group = this.groups.get(parentId);
+      if (group !== undefined) group.pendingSplitAtTicks = null;
+      this.trace.record(this.nowTicks, "split", store.id, `g${parentId} is ${formatRange(parent)}, g${childId} ${formatRange(child)}`, parentId);
+    }
+    splits.splitApplied(store.id, parentId, parent, childId, child);
+  }
+
+  childCreated(store: SimStore, childId: number, membership: GroupMembership, state: SimKv): void {
+    const splits = this.splits;
+    assert(splits !== null && membership.range !== undefined, "only a run with splits creates children, with a range");
+    this.groups.get(childId)?.everHosted.add(store.id);
+    splits.childCreated(store.id, childId, membership.range, state.contentDigest());
+    splits.keysInRange(store.id, childId, membership.range, [...state.entries()].map(([key]) => keyHash(key)));
   }
 
   groupStopped(store: SimStore, groupId: number, error: unknown): void {
@@ -197,6 +260,7 @@ export class SimCluster implements StoreHost {
       this.#injectFaults();
       this.#runWorkload();
     }
+    if (this.splits !== null && nowTicks % adoptEveryTicks === 0) this.#adoptMissingReplicas();
     this.#deliverPackets(nowTicks);
     this.#exchangeLiveness(nowTicks);
     for (const store of this.stores.values()) store.tick(this.faultsOn && this.#random.chance(this.options.tickSkipProbability));
@@ -232,7 +296,41 @@ export class SimCluster implements StoreHost {
   proposeProbe(groupId: number): boolean {
     const leader = this.leader(groupId);
     if (leader === null) return false;
-    return this.#write(leader.store, leader.replica, `${probePrefix}${this.#valueCount++}`);
+    const value = `${probePrefix}${this.#valueCount++}`;
+    if (this.splits === null) return this.#write(leader.store, leader.replica, value);
+    const range = leader.replica.runtime.range();
+    assert(range !== null, "with splits every group owns a range");
+    return this.#writeKey(leader.store, leader.replica, this.#probeKey(groupId, range), value);
+  }
+
+  /**
+   * After the liveness phase, with splits: every live replica holds only keys of its range, and
+   * every key the clients wrote, read from each caught-up replica of the group owning it, shows
+   * its last acknowledged write or a later one.
+   */
+  checkKeysAfterLiveness(): void {
+    const splits = this.splits;
+    if (splits === null) return;
+    for (const store of this.stores.values()) {
+      for (const replica of store.replicas.values()) {
+        const range = replica.runtime.range();
+        if (range !== null) splits.keysInRange(store.id, replica.groupId, range, [...replica.state.stateMachine.entries()].map(([key]) => keyHash(key)));
+      }
+    }
+    for (const key of splits.keys()) {
+      const groupId = splits.map.shardForKey(textEncoder.encode(key));
+      const group = this.groups.get(groupId);
+      const leader = this.leader(groupId);
+      assert(group !== undefined && leader !== null, "after the liveness phase every group has a leader");
+      const conf = leader.replica.runtime.membership().conf;
+      for (const id of [...conf.voters, ...conf.learners]) {
+        const replica = this.stores.get(id)?.replicas.get(groupId);
+        if (replica === undefined || replica.state.tracker.appliedIndex < group.probeIndex) continue;
+        const value = replica.state.stateMachine.get(textEncoder.encode(key));
+        splits.valueRead(id, groupId, key, value === null ? null : textDecoder.decode(value), Number.POSITIVE_INFINITY);
+        this.stats.keysChecked += 1;
+      }
+    }
   }
 
   /** Ends the run with the first failure a callback recorded. */
@@ -266,6 +364,9 @@ export class SimCluster implements StoreHost {
     const options = this.options;
     const random = this.#random;
     if (random.chance(options.crashProbability)) this.#crashOne();
+    // Runs with splits: a store creating a split child crashes now and then in that window, so a
+    // restart's replay of the split (and the child's creation then) is exercised.
+    if (this.splits !== null && random.chance(splitCrashProbability)) this.#crashOne((store) => store.creatingChild);
     if (random.chance(options.restartProbability)) this.#restartOne();
     if (random.chance(options.partitionProbability)) this.#partition();
     if (this.network.cutLinkCount > 0 && random.chance(options.healProbability)) {
@@ -274,10 +375,10 @@ export class SimCluster implements StoreHost {
     }
   }
 
-  #crashOne(): void {
+  #crashOne(eligible: (store: SimStore) => boolean = () => true): void {
     const down = [...this.stores.values()].filter((store) => !store.live).length;
     if (down >= this.options.crashedCountMax) return;
-    const store = this.#pick([...this.stores.values()].filter((candidate) => candidate.live));
+    const store = this.#pick([...this.stores.values()].filter((candidate) => candidate.live && eligible(candidate)));
     if (store === null) return;
     const volatileCount = store.disk.volatileCount;
     const tornRecordCount = volatileCount > 0 && this.#random.chance(0.5) ? this.#random.nextInt(volatileCount) + 1 : 0;
@@ -341,12 +442,12 @@ export class SimCluster implements StoreHost {
     if (random.chance(options.readProbability)) this.#clientRead();
     if (random.chance(options.transferProbability)) this.#transferLeader();
     if (random.chance(options.confChangeProbability)) this.#changeMembership();
+    if (options.splitProbability > 0 && random.chance(options.splitProbability)) this.#split();
   }
 
   #pickGroup(): SimGroup {
-    const groupId = 1 + this.#random.nextInt(this.groups.size);
-    const group = this.groups.get(groupId);
-    assert(group !== undefined, "group ids are 1..groupCount");
+    const group = [...this.groups.values()][this.#random.nextInt(this.groups.size)];
+    assert(group !== undefined, "a run has groups");
     return group;
   }
 
@@ -361,6 +462,10 @@ export class SimCluster implements StoreHost {
   }
 
   #clientWrite(): void {
+    if (this.splits !== null) {
+      this.#clientWriteRouted(this.splits);
+      return;
+    }
     const group = this.#pickGroup();
     const leader = this.leader(group.id);
     const target = leader !== null && this.#random.chance(0.7) ? leader : this.#pick(this.#replicas(group.id));
@@ -402,6 +507,10 @@ export class SimCluster implements StoreHost {
   }
 
   #clientRead(): void {
+    if (this.splits !== null) {
+      this.#clientReadRouted(this.splits);
+      return;
+    }
     const group = this.#pickGroup();
     const target = this.#pick(this.#replicas(group.id));
     if (target === null) return;
@@ -429,6 +538,192 @@ export class SimCluster implements StoreHost {
         if (leaderKnown && isUkvError(error, "NOT_LEADER")) this.trace.record(this.nowTicks, "read", store.id, `${context} refused by the core: no leader`, group.id);
       },
     );
+  }
+
+  // ---- routed workload and splits (runs with splits) ----
+
+  /** The group owning `key` now (the routing table), its leader mostly, else any live replica of it. */
+  #route(splits: SplitChecker, key: Uint8Array): { group: SimGroup; target: { store: SimStore; replica: SimReplica } | null } {
+    const group = this.groups.get(splits.map.shardForKey(key));
+    assert(group !== undefined, "the routing table names groups of the run");
+    const leader = this.leader(group.id);
+    const target = leader !== null && this.#random.chance(0.7) ? leader : this.#pick(this.#replicas(group.id));
+    return { group, target };
+  }
+
+  /**
+   * A SET, a batch of SETs (every fifth write) or a keyed transaction (every fourth) to the keys'
+   * owner. The keyed one's keys share a hash tag, so one group owns them all; a batch takes keys
+   * its group owns. SETs and batches are recorded for the acknowledged-write check.
+   */
+  #clientWriteRouted(splits: SplitChecker): void {
+    this.stats.proposals += 1;
+    const count = this.#valueCount;
+    const key = textEncoder.encode(`key-${count % rangedKeyCount}`);
+    const { group, target } = this.#route(splits, key);
+    if (target === null) return;
+    const { store, replica } = target;
+    if (this.stats.proposals % 5 === 0) {
+      const keys = this.#ownedKeys(splits, group.id, count, 3);
+      const values = keys.map(() => `value-${this.#valueCount++}`);
+      const writes = keys.map((batchKey, index) => ({ key: batchKey, value: values[index] as string }));
+      this.#propose(store, replica, `batch ${values.join(",")}`, writes, () => replica.runtime.writeBatch(keys.map((k) => textEncoder.encode(k)), values.map((v) => textEncoder.encode(v))));
+      return;
+    }
+    const value = `value-${this.#valueCount++}`;
+    const keyed = this.#valueCount % 4 === 0 ? keyedWorkloadCommand(this.#valueCount, value, true) : null;
+    if (keyed !== null) {
+      this.#proposed.add(textDecoder.decode(keyed.data));
+      this.#propose(store, replica, `keyed ${value}`, [], () => replica.runtime.write(CommandOp.Keyed, keyed.keys[0] as Uint8Array, keyed.data, keyed.keys));
+      return;
+    }
+    this.#writeKey(store, replica, textDecoder.decode(key), value);
+  }
+
+  /** Up to `countMax` workload keys the group owns now, from the `from`th on. */
+  #ownedKeys(splits: SplitChecker, groupId: number, from: number, countMax: number): string[] {
+    const keys: string[] = [];
+    for (let i = 0; i < rangedKeyCount && keys.length < countMax; i++) {
+      const key = `key-${(from + i) % rangedKeyCount}`;
+      if (splits.map.shardForKey(textEncoder.encode(key)) === groupId) keys.push(key);
+    }
+    return keys;
+  }
+
+  /** A SET of `key` to `value` through `replica`, recorded for the checks; returns whether the leader took it. */
+  #writeKey(store: SimStore, replica: SimReplica, key: string, value: string): boolean {
+    return this.#propose(store, replica, value, [{ key, value }], () => replica.runtime.write(CommandOp.Set, textEncoder.encode(key), textEncoder.encode(value)));
+  }
+
+  /**
+   * Proposes through `replica` if it leads (a replica whose range no longer holds the keys refuses
+   * at once: STALE_EPOCH, and the client would route again); records the writes, and their
+   * acknowledgment when the proposal resolves.
+   */
+  #propose(store: SimStore, replica: SimReplica, what: string, writes: { key: string; value: string }[], propose: () => Promise<unknown>): boolean {
+    const splits = this.splits;
+    assert(splits !== null, "routed writes run with splits");
+    if (!replica.runtime.isLeader()) {
+      this.trace.record(this.nowTicks, "propose", store.id, `${what} refused: not the leader`, replica.groupId);
+      return false;
+    }
+    for (const write of writes) this.#proposed.add(write.value);
+    const recorded: KeyWrite[] = writes.map((write) => splits.writeProposed(write.key, write.value));
+    let pending: Promise<unknown>;
+    try {
+      pending = propose();
+    } catch (error) {
+      this.trace.record(this.nowTicks, "propose", store.id, `${what} refused: ${error instanceof Error ? error.message : String(error)}`, replica.groupId);
+      return false;
+    }
+    pending.then(
+      () => {
+        for (const write of recorded) splits.writeAcknowledged(write);
+      },
+      () => undefined,
+    );
+    this.trace.record(this.nowTicks, "propose", store.id, what, replica.groupId);
+    return true;
+  }
+
+  /** A linearizable read of a workload key from its owner: the state's digest, and the value against the acknowledged writes. */
+  #clientReadRouted(splits: SplitChecker): void {
+    const key = `key-${this.#random.nextInt(rangedKeyCount)}`;
+    const { group, target } = this.#route(splits, textEncoder.encode(key));
+    if (target === null) return;
+    const { store, replica } = target;
+    const context = `read-${this.stats.reads}`;
+    this.stats.reads += 1;
+    group.checker.readIssued(context);
+    const issuedAt = splits.readIssued();
+    this.trace.record(this.nowTicks, "read", store.id, `${context} of ${key} after commit ${group.checker.commitIndexMax}`, group.id);
+    const leaderKnown = replica.runtime.leaderId() !== 0;
+    replica.runtime.readLinearizable(textEncoder.encode(key)).then(
+      (value) => {
+        if (store.replicas.get(group.id) !== replica) return;
+        const tracker = replica.state.tracker;
+        try {
+          group.checker.readServed(store.id, context, tracker.appliedIndex, { appliedIndex: tracker.appliedIndex, digest: tracker.digest });
+          splits.valueRead(store.id, group.id, key, value === null ? null : textDecoder.decode(value), issuedAt);
+        } catch (error) {
+          this.fail(error);
+        }
+        this.stats.readsServed += 1;
+        this.trace.record(this.nowTicks, "read-state", store.id, `${context}, state at ${tracker.appliedIndex}`, group.id);
+      },
+      (error: unknown) => {
+        if (leaderKnown && isUkvError(error, "NOT_LEADER")) this.trace.record(this.nowTicks, "read", store.id, `${context} refused by the core: no leader`, group.id);
+      },
+    );
+  }
+
+  /** The operator splits a group through its leader: at the median of its keys, or at a random hash in its middle half. */
+  #split(): void {
+    if (this.#nextGroupId > splitGroupCountMax) return;
+    const group = this.#pickGroup();
+    if (group.pendingSplitAtTicks !== null && this.nowTicks - group.pendingSplitAtTicks < splitTimeoutTicks) return;
+    const leader = this.leader(group.id);
+    const range = leader?.replica.runtime.range() ?? null;
+    if (leader === null || range === null || leader.replica.runtime.splitPending()) return;
+    const quarter = (range.end - range.start) / splitSideFractionMin;
+    if (quarter < 1n) return;
+    const random = range.start + quarter + (BigInt(this.#random.nextUint32()) * 2n * quarter) / 0x1_0000_0000n;
+    // The driver's default point is the median of its keys; taken when it leaves both sides wide.
+    const { count, median } = leader.replica.state.stateMachine.medianHash(range.start, range.end);
+    const medianWide = count >= 2 && median !== null && median - range.start >= quarter && range.end - median >= quarter;
+    const at = this.#random.chance(0.5) && medianWide ? null : random;
+    const childId = this.#nextGroupId++;
+    this.#splitsProposed.add(childId);
+    group.pendingSplitAtTicks = this.nowTicks;
+    this.stats.splits += 1;
+    this.trace.record(this.nowTicks, "split", leader.store.id, `proposed: g${childId} ${at === null ? "at the median" : `at ${formatHash(at)}`} of ${formatRange(range)}`, group.id);
+    leader.replica.runtime.split(childId, at).catch((error: unknown) => {
+      this.trace.record(this.nowTicks, "split", leader.store.id, `g${childId}: ${error instanceof Error ? error.message : String(error)}`, group.id);
+    });
+  }
+
+  /** A key the group owns, for its probes (found once per range). */
+  #probeKey(groupId: number, range: KeyRange): string {
+    const group = this.groups.get(groupId);
+    assert(group !== undefined, "a group of the run");
+    const known = group.probeKey;
+    if (known !== null && known.range.version === range.version) return known.key;
+    for (let i = 0; i < probeKeySearchMax; i++) {
+      const key = `probe-key-${i}`;
+      if (!rangeContains(range, keyHash(textEncoder.encode(key)))) continue;
+      group.probeKey = { range, key };
+      return key;
+    }
+    throw new Error(`No probe key found in ${formatRange(range)} of g${groupId} within ${probeKeySearchMax} names`);
+  }
+
+  /**
+   * A store that is a member of a group (by its leader's configuration) but holds no replica of it,
+   * while none of its replicas owns any of its range: a child whose parent here caught up by a
+   * snapshot taken after the split, and so never created it. Created empty; a snapshot fills it
+   * (as Store.adoptMissingReplica). A store still owning part of the range creates it by its own
+   * apply of the split.
+   */
+  #adoptMissingReplicas(): void {
+    for (const group of this.groups.values()) {
+      if (group.id <= this.options.groupCount) continue;
+      const leader = this.leader(group.id);
+      const range = leader?.replica.runtime.range() ?? null;
+      if (leader === null || range === null) continue;
+      const membership = leader.replica.runtime.membership();
+      for (const id of [...membership.conf.voters, ...membership.conf.learners]) {
+        const store = this.stores.get(id);
+        if (store === undefined || !store.live || store.busy || store.disk.manifest.has(group.id) || store.disk.removed.has(group.id)) continue;
+        const overlaps = [...store.replicas.values()].some((replica) => {
+          const mine = replica.runtime.range();
+          return mine !== null && mine.start <= range.end && range.start <= mine.end;
+        });
+        if (overlaps) continue;
+        group.everHosted.add(store.id);
+        void this.#guarded(store.addReplica(group.id, membership));
+        this.trace.record(this.nowTicks, "restart", store.id, "adopted: a member without a replica, created empty", group.id);
+      }
+    }
   }
 
   #transferLeader(): void {
@@ -484,7 +779,9 @@ export class SimCluster implements StoreHost {
 
   /** A live store that never hosted the group, or a new store while there is room for one. */
   #newReplicaStore(group: SimGroup): SimStore | null {
-    const candidates = [...this.stores.values()].filter((store) => store.live && !store.busy && !group.everHosted.has(store.id));
+    const candidates = [...this.stores.values()].filter(
+      (store) => store.live && !store.busy && !group.everHosted.has(store.id) && !store.disk.manifest.has(group.id) && !store.disk.removed.has(group.id),
+    );
     const existing = this.#pick(candidates);
     if (existing !== null) return existing;
     if (this.stores.size >= storeCountMax) return null;
@@ -559,6 +856,20 @@ export class SimCluster implements StoreHost {
 
   // ---- helpers ----
 
+  #addGroup(groupId: number, genesis: GroupMembership, hosts: readonly number[]): void {
+    this.groups.set(groupId, {
+      id: groupId,
+      checker: new SafetyChecker(),
+      genesis,
+      everHosted: new Set(hosts),
+      pendingConfChange: null,
+      probeIndex: 0,
+      probeProposedAtTicks: 0,
+      pendingSplitAtTicks: null,
+      probeKey: null,
+    });
+  }
+
   #addStore(id: number): SimStore {
     assert(!this.stores.has(id), "store ids are never reused");
     assert(this.stores.size < storeCountMax, "a run creates at most storeCountMax stores");
@@ -606,9 +917,14 @@ export function describeConfChange(change: ConfChange): string {
   return `${ConfChangeType[change.type]} n${change.nodeId}`;
 }
 
-/** A keyed transaction of the sim's workload: INCR, APPEND, SET NX with a deadline, RPUSH + LTRIM, HINCRBY, GETDEL; "now" is the write's count. */
-function keyedWorkloadCommand(count: number, value: string): Uint8Array {
-  const key = (name: string): Uint8Array => textEncoder.encode(`kx-${name}-${count % 3}`);
+/**
+ * A keyed transaction of the sim's workload: INCR, APPEND, SET NX with a deadline, RPUSH + LTRIM, HINCRBY, GETDEL; "now" is
+ * the write's count. `tagged`: its keys share a hash tag, so one range holds them all (runs with splits).
+ */
+function keyedWorkloadCommand(count: number, value: string, tagged: true): { data: Uint8Array; keys: Uint8Array[] };
+function keyedWorkloadCommand(count: number, value: string): Uint8Array;
+function keyedWorkloadCommand(count: number, value: string, tagged = false): Uint8Array | { data: Uint8Array; keys: Uint8Array[] } {
+  const key = (name: string): Uint8Array => textEncoder.encode(tagged ? `kx-${name}-{t${count % 3}}` : `kx-${name}-${count % 3}`);
   const steps = [
     { op: KeyedOp.IncrBy, key: key("counter"), args: [ascii(1)] },
     { op: KeyedOp.Append, key: key("log"), args: [textEncoder.encode(`${value};`)] },
@@ -619,5 +935,6 @@ function keyedWorkloadCommand(count: number, value: string): Uint8Array {
     { op: KeyedOp.HashIncrBy, key: key("hash"), args: [ascii(`f${count % 4}`), ascii(1)] },
   ];
   if (count % 20 === 0) steps.push({ op: KeyedOp.GetDel, key: key("log"), args: [] });
-  return encodeKeyedTransaction({ nowMs: count, watches: [], steps });
+  const data = encodeKeyedTransaction({ nowMs: count, watches: [], steps });
+  return tagged ? { data, keys: [key("counter"), key("log"), key("lease"), key("list"), key("hash")] } : data;
 }

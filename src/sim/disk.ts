@@ -124,6 +124,8 @@ export class SimStoreDisk {
   readonly snapshots = new Map<number, SimSnapshotFile[]>();
   /** Groups this store hosts, with the membership each replica was created with. */
   readonly manifest = new Map<number, GroupMembership>();
+  /** Groups whose replica was removed from this store (the manifest's record: never revived). */
+  readonly removed = new Set<number>();
 
   constructor(options: { dropEverySecondSync?: boolean } = {}) {
     this.#dropEverySecondSync = options.dropEverySecondSync === true;
@@ -222,6 +224,13 @@ export class SimStoreDisk {
   forgetGroup(groupId: number): void {
     this.snapshots.delete(groupId);
     this.manifest.delete(groupId);
+    this.removed.add(groupId);
+  }
+
+  /** At start: the logs and files of groups the manifest does not list (a creation a crash cut short) go. */
+  dropUnlisted(): void {
+    for (const groupId of [...this.#durable.keys()]) if (!this.manifest.has(groupId)) this.#durable.delete(groupId);
+    for (const groupId of [...this.snapshots.keys()]) if (!this.manifest.has(groupId)) this.snapshots.delete(groupId);
   }
 
   #makeDurable(record: DiskRecord): void {

@@ -2,7 +2,8 @@
 // without having been seen to fail (issue 19). Each is off unless a run names it. Core mutations
 // switch a test-only RaftConfig flag of the real core (src/raft); driver mutations switch a
 // test-only option of the real driver (src/node/group-runtime.ts, ReplicaTestOnlyOptions: one
-// branch each), and "drop-fsync" is a fault of the simulated disk under it. Each names the
+// branch each), "drop-fsync" is a fault of the simulated disk under it, and the split ones break
+// the simulated store's creation of a split child. Each names the
 // property the checker must report for it; test/sim/broken-core.test.ts holds each to that
 // within a bound.
 import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
@@ -17,13 +18,15 @@ export const simMutationNames = [
   "follower-read",
   "ack-before-persist",
   "drop-fsync",
+  "split-drops-key",
+  "split-overlaps",
 ] as const;
 
 export type SimMutation = (typeof simMutationNames)[number];
 
 export interface SimMutationInfo {
-  /** Where the bug lives: the real Raft core (a RaftConfig flag), the real driver, or the simulated disk. */
-  layer: "core" | "driver" | "disk";
+  /** Where the bug lives: the real Raft core (a RaftConfig flag), the real driver, the simulated disk, or the store's creation of a split child. */
+  layer: "core" | "driver" | "disk" | "store";
   /** The driver's test-only options that make the bug (none for a disk fault). */
   testOnly: ReplicaTestOnlyOptions;
   description: string;
@@ -79,6 +82,18 @@ export const simMutations: Readonly<Record<SimMutation, SimMutationInfo>> = {
     description: "the store's disk skips every second fdatasync of its shared log: those writes are reported durable but lost on a crash until a later sync",
     testOnly: {},
     properties: ["durability", "commit-beyond-log"],
+  },
+  "split-drops-key": {
+    layer: "store",
+    description: "a store creates a split child without one of the keys the split moved to it (src/sim/store.ts)",
+    testOnly: {},
+    properties: ["acknowledged-write"],
+  },
+  "split-overlaps": {
+    layer: "store",
+    description: "a store creates a split child whose range starts one hash below the split point, inside its parent's (src/sim/store.ts)",
+    testOnly: {},
+    properties: ["range-ownership"],
   },
 };
 

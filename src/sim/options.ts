@@ -43,6 +43,11 @@ export interface SimOptions {
   proposalCountMax: number;
   /** The driver's quiescence: idle groups stop ticking after this many ticks (0 = never). */
   quiesceAfterTicks: number;
+  /**
+   * Per tick: the operator splits a group (issue 14). When above 0 the groups own hash ranges
+   * and the workload routes every key to the group owning it; at 0 they own none (as before).
+   */
+  splitProbability: number;
 }
 
 export function pickSimOptions(seed: number): SimOptions {
@@ -81,6 +86,8 @@ export function pickSimOptions(seed: number): SimOptions {
     proposalCountMax: 400,
     // Drawn last, so adding it left every earlier rate of every seed as it was.
     quiesceAfterTicks: random.chance(0.5) ? 10 : 0,
+    // Drawn after it, for the same reason.
+    splitProbability: sometimes(0.5, 0.005, 0.03),
   };
 }
 
@@ -92,6 +99,6 @@ export function formatSimOptions(options: SimOptions): string[] {
     `network: loss=${p(n.lossProbability)} duplicate=${p(n.duplicateProbability)} reorder=${p(n.reorderProbability)} delayTicks=${n.delayTicksMin}..${n.delayTicksMax}`,
     `partition=${p(options.partitionProbability)} heal=${p(options.healProbability)} crash=${p(options.crashProbability)} restart=${p(options.restartProbability)} crashedCountMax=${options.crashedCountMax}`,
     `tickSkip=${p(options.tickSkipProbability)} slowDisk=${p(options.slowDiskProbability)} slowDiskTicksMax=${options.slowDiskTicksMax}`,
-    `propose=${p(options.proposeProbability)} snapshotEntries=${options.snapshotEntriesThreshold} read=${p(options.readProbability)} transfer=${p(options.transferProbability)} confChange=${p(options.confChangeProbability)} proposalCountMax=${options.proposalCountMax} quiesceAfterTicks=${options.quiesceAfterTicks}`,
+    `propose=${p(options.proposeProbability)} snapshotEntries=${options.snapshotEntriesThreshold} read=${p(options.readProbability)} transfer=${p(options.transferProbability)} confChange=${p(options.confChangeProbability)} proposalCountMax=${options.proposalCountMax} quiesceAfterTicks=${options.quiesceAfterTicks} split=${p(options.splitProbability)}`,
   ];
 }

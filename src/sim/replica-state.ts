@@ -8,7 +8,7 @@ import type { IncomingSnapshot, SnapshotInfo } from "../storage/snapshot-store.t
 import type { TableOp, TableScanPage } from "../storage/table.ts";
 import type { ReplicaSnapshots, ReplicaState, ReplicaStateMachine, SnapshotRef } from "../node/replica-io.ts";
 import type { SimSnapshotFile, SimStoreDisk } from "./disk.ts";
-import { SimStateMachine } from "./state-machine.ts";
+import { hashBytes, SimStateMachine } from "./state-machine.ts";
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -25,7 +25,7 @@ function bytesOfLatin1(text: string): Uint8Array {
   return bytes;
 }
 
-class SimKv implements ReplicaStateMachine {
+export class SimKv implements ReplicaStateMachine {
   readonly map = new Map<string, Uint8Array>();
 
   get(key: Uint8Array): Uint8Array | null {
@@ -82,6 +82,16 @@ class SimKv implements ReplicaStateMachine {
     return this.map.size;
   }
 
+  /** A digest of the contents (keys in order, with their values): equal on replicas that hold the same data. */
+  contentDigest(): number {
+    let digest = hashBytes(new Uint8Array(0));
+    for (const key of [...this.map.keys()].sort()) {
+      digest = hashBytes(bytesOfLatin1(key), digest);
+      digest = hashBytes(this.map.get(key) as Uint8Array, digest);
+    }
+    return digest;
+  }
+
   bytesUsed(): number {
     let total = 0;
     for (const [key, value] of this.map) total += key.length + value.byteLength;
@@ -99,13 +109,15 @@ interface EncodedState {
 }
 
 export class SimReplicaState implements ReplicaState {
-  readonly stateMachine: SimKv = new SimKv();
+  readonly stateMachine: SimKv;
   readonly snapshots: ReplicaSnapshots;
   /** Digest of the entries applied so far; the probe advances it. */
   tracker = new SimStateMachine();
 
   /** onSaved: called for each snapshot the driver takes of this replica (not those it receives). */
-  constructor(groupId: number, disk: SimStoreDisk, onSaved: () => void) {
+  /** stateMachine: the state already in hand (a split child's keys), else empty until a snapshot loads. */
+  constructor(groupId: number, disk: SimStoreDisk, onSaved: () => void, stateMachine: SimKv = new SimKv()) {
+    this.stateMachine = stateMachine;
     const files = (): SimSnapshotFile[] => disk.snapshots.get(groupId) ?? [];
     const refOf = (file: SimSnapshotFile): SnapshotRef => ({ index: file.index, term: file.term, sizeBytes: file.bytes.byteLength, location: `${groupId}/${file.index}/${file.term}` });
     const find = (index: number, term?: number): SimSnapshotFile | undefined =>

@@ -112,6 +112,7 @@ async function runLiveness(cluster: SimCluster): Promise<void> {
     }
     if (allDone) {
       cluster.trace.record(cluster.nowTicks, "phase", 0, "liveness ok: every group applied a probe on every live replica");
+      cluster.checkKeysAfterLiveness();
       return;
     }
   }

@@ -37,6 +37,13 @@ export class SimStateMachine {
     return this.#digest;
   }
 
+  /** A split child's first state: its keys, taken from the parent, as of its base index. */
+  startAt(index: number, digest: number): void {
+    assert(this.#appliedIndex === 0, "only an empty state machine starts at a split's base");
+    this.#appliedIndex = index;
+    this.#digest = digest >>> 0;
+  }
+
   apply(entry: Entry): void {
     assert(entry.index === this.#appliedIndex + 1, "entries are applied in order, without gaps");
     this.#digest = hashBytes(entry.data, hashNumber(entry.term, hashNumber(entry.index, this.#digest)));

@@ -25,6 +25,16 @@ export interface SimStats {
   quiesceMessages: number;
   messagesSent: number;
   messagesDropped: number;
+  /** Splits the operator proposed; applies of a split by a replica; children a store created. */
+  splits: number;
+  splitsApplied: number;
+  childrenCreated: number;
+  /** Crashes of a store with a split child's creation in flight (the replay path at restart). */
+  splitCrashes: number;
+  /** Children created by a restarted parent's replay of the split, after such a crash. */
+  splitReplays: number;
+  /** Final reads of keys from the group owning them (acknowledged-write check). */
+  keysChecked: number;
 }
 
 export function emptySimStats(): SimStats {
@@ -46,6 +56,12 @@ export function emptySimStats(): SimStats {
     quiesceMessages: 0,
     messagesSent: 0,
     messagesDropped: 0,
+    splits: 0,
+    splitsApplied: 0,
+    childrenCreated: 0,
+    splitCrashes: 0,
+    splitReplays: 0,
+    keysChecked: 0,
   };
 }
 

@@ -5,6 +5,10 @@
 // A crash takes the whole store down (every replica's volatile state, timers and writes in
 // flight; a torn write may keep a prefix of the shared log's unsynced records); a restart
 // recovers every group in the manifest from the disk alone, as src/store/store.ts does.
+// A split applied by a replica here creates the child's replica from the keys it took, as the real
+// store does (src/node/split-child.ts): its base snapshot, its log reset and hard state (slow
+// writes like any other, so a crash may fall between the split's apply and the child's creation,
+// and the restarted parent's replay of the split creates it then), then the manifest lists it.
 // The checkers see through the driver's probe (roles, applies, snapshots installed), the disk
 // (persisted entries and commit indexes, what a crash keeps) and the transport (every ack).
 import { assert } from "../util/assert.ts";
@@ -12,13 +16,17 @@ import type { Logger } from "../util/log.ts";
 import { EntryType, MessageType, Role, type Entry, type Message } from "../raft/types.ts";
 import { CommandOp, commandOpOf, decodeCommand } from "../node/command.ts";
 import { decodeKeyedTransaction, keysOfTransaction } from "../kv/keyed-commands.ts";
-import { GroupRuntime, type ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
+import { GroupRuntime, type ReplicaTestOnlyOptions, type SplitChild } from "../node/group-runtime.ts";
+import { splitCampaignDelayTicks, splitChildBase } from "../node/split-child.ts";
+import type { KeyRange } from "../ring/range-map.ts";
+import { keyHash } from "../ring/key-hash.ts";
 import { entryFromWal, type GroupMembership } from "../node/log-codec.ts";
 import type { ReplicaTransport, SnapshotRef } from "../node/replica-io.ts";
 import type { SafetyChecker } from "./checker.ts";
 import { StoreClock, tickMs, type VirtualClock } from "./clock.ts";
 import { SimGroupLog, SimStoreDisk, type DiskRecord } from "./disk.ts";
-import { SimReplicaState } from "./replica-state.ts";
+import { SimKv, SimReplicaState } from "./replica-state.ts";
+import type { SimMutation } from "./mutations.ts";
 import type { SimStats } from "./stats.ts";
 import type { Trace } from "./trace.ts";
 
@@ -61,6 +69,12 @@ export interface StoreHost {
   entryApplied(store: SimStore, groupId: number, entry: Entry): void;
   /** Called when a replica's group stopped on an error (a crash of the run). */
   groupStopped(store: SimStore, groupId: number, error: unknown): void;
+  /** The run's deliberate bug, if any (the split ones live in this store's creation of a child). */
+  readonly mutation: SimMutation | null;
+  /** A replica here applied a split: `parent` is its range now, `child` the range the store creates the child with. */
+  splitApplied(store: SimStore, parentId: number, parent: KeyRange, childId: number, child: KeyRange): void;
+  /** The store created a split child's replica (its manifest lists it), with these keys. */
+  childCreated(store: SimStore, childId: number, membership: GroupMembership, state: SimKv): void;
 }
 
 export interface SimReplica {
@@ -80,6 +94,10 @@ export class SimStore {
   readonly replicas = new Map<number, SimReplica>();
   /** Groups whose replica here is being opened (GroupRuntime.open is async). */
   readonly #opening = new Set<number>();
+  /** Split children whose base is being written (not yet in the manifest). */
+  readonly #creating = new Set<number>();
+  /** Children whose creation a crash interrupted (the stats count those a replay created later). */
+  readonly #interrupted = new Set<number>();
   /** Applied index of each replica, kept for the durability check at a crash. */
   readonly #appliedBeforeCrash = new Map<number, number>();
 
@@ -93,8 +111,13 @@ export class SimStore {
     return this.#clock !== null;
   }
 
+  /** A split child's creation is in flight here (its apply happened, its manifest entry not yet). */
+  get creatingChild(): boolean {
+    return this.#creating.size > 0;
+  }
+
   get busy(): boolean {
-    return this.#opening.size > 0;
+    return this.#opening.size > 0 || this.#creating.size > 0;
   }
 
   /** Boots the store: every group of its manifest is recovered from the disk alone. */
@@ -102,6 +125,9 @@ export class SimStore {
     assert(!this.live, "a store starts only when down");
     this.#incarnation += 1;
     this.#clock = new StoreClock(this.#host.clock);
+    // A split child's creation that the crash interrupted left a base the manifest does not list:
+    // removed before any replica runs, so the parent's replay of the split writes it again.
+    this.disk.dropUnlisted();
     const opens = [...this.disk.manifest].map(([groupId, membership]) => this.#open(groupId, membership));
     await Promise.all(opens);
   }
@@ -128,8 +154,11 @@ export class SimStore {
     assert(this.live, "only a live store crashes");
     this.#clock?.kill();
     this.#clock = null;
+    if (this.#creating.size > 0) this.#host.stats.splitCrashes += 1;
+    for (const childId of this.#creating) this.#interrupted.add(childId);
     this.replicas.clear();
     this.#opening.clear();
+    this.#creating.clear();
     const lost = this.disk.crash(tornRecordCount);
     for (const groupId of this.disk.manifest.keys()) {
       this.#host.checker(groupId).appliedWithinDurable(this.id, this.#appliedBeforeCrash.get(groupId) ?? 0, this.disk.durableIndex(groupId), "crash");
@@ -178,14 +207,16 @@ export class SimStore {
     this.replicas.get(groupId)?.runtime.reportUnreachable(peer);
   }
 
-  async #open(groupId: number, membership: GroupMembership): Promise<void> {
+  async #open(groupId: number, membership: GroupMembership, childState?: SimReplicaState): Promise<void> {
     const incarnation = this.#incarnation;
     const clock = this.#clock;
     assert(clock !== null, "a live store opens its groups");
     const host = this.#host;
-    const state = new SimReplicaState(groupId, this.disk, () => {
-      if (this.#incarnation === incarnation) host.stats.snapshots += 1;
-    });
+    const state =
+      childState ??
+      new SimReplicaState(groupId, this.disk, () => {
+        if (this.#incarnation === incarnation) host.stats.snapshots += 1;
+      });
     let replica: SimReplica | null = null;
     // Callbacks of a crashed incarnation, or of a replica the store deleted (its Ready in flight
     // may still finish), reach nothing: that process, or that replica, is gone.
@@ -215,6 +246,7 @@ export class SimStore {
       snapshotEntriesThreshold: host.snapshotEntriesThreshold,
       requestTimeoutMs: 200 * tickMs,
       quiesceAfterTicks: host.quiesceAfterTicks,
+      onSplit: (child) => this.#createSplitChild(child, groupId, () => replica),
       onRemoved: () => {
         if (current()) host.trace.record(host.clock.nowTicks, "decommission", this.id, "applied its own removal", groupId);
       },
@@ -264,12 +296,73 @@ export class SimStore {
     this.#appliedBeforeCrash.set(groupId, state.tracker.appliedIndex);
   }
 
+  /**
+   * The child of a split a replica of `parentId` applied here: the same steps as the real store's
+   * (src/store/store.ts), over this store's disk. A child the store hosts, creates or removed
+   * already is left as it is (a replayed split). Mutations "split-drops-key" and
+   * "split-overlaps" break it here, for the checkers to catch.
+   */
+  async #createSplitChild(child: SplitChild, parentId: number, parentReplica: () => SimReplica | null): Promise<void> {
+    const host = this.#host;
+    const incarnation = this.#incarnation;
+    const { childId } = child;
+    assert(child.stateMachine instanceof SimKv, "a simulated replica's split child holds a simulated table");
+    const keys = child.stateMachine;
+    let membership = child.membership;
+    assert(membership.range !== undefined, "a split child owns a range");
+    if (host.mutation === "split-drops-key") {
+      const dropped = [...keys.map.keys()].filter((key) => key.startsWith("key-")).sort()[0];
+      if (dropped !== undefined) keys.map.delete(dropped);
+    }
+    if (host.mutation === "split-overlaps") membership = { ...membership, range: { ...membership.range, start: membership.range.start - 1n } };
+    const parent = parentReplica()?.runtime.range() ?? null;
+    assert(parent !== null, "a split applies in a replica the store opened, which owns a range");
+    try {
+      host.splitApplied(this, parentId, parent, childId, membership.range as KeyRange);
+    } catch (error) {
+      // A checker's violation ends the run; thrown from here, the driver would only stop the parent.
+      host.fail(error);
+      keys.close();
+      return;
+    }
+    host.stats.splitsApplied += 1;
+    if (this.replicas.has(childId) || this.disk.manifest.has(childId) || this.disk.removed.has(childId) || this.#creating.has(childId) || this.#opening.has(childId)) {
+      keys.close();
+      return;
+    }
+    this.#creating.add(childId);
+    const base = splitChildBase(membership);
+    const state = new SimReplicaState(childId, this.disk, () => undefined, keys);
+    state.tracker.startAt(base.snapshot.index, keys.contentDigest());
+    await state.snapshots.save(base.snapshot);
+    const log = this.#groupLog(childId, incarnation);
+    host.trace.record(host.clock.nowTicks, "split", this.id, `creating g${childId} from g${parentId} (${keys.count()} keys)`, childId);
+    await log.reset(base.snapshot.index);
+    await log.append({ entries: [], hardState: base.hardState });
+    if (this.#incarnation !== incarnation) return;
+    this.disk.manifest.set(childId, membership);
+    this.#creating.delete(childId);
+    try {
+      host.childCreated(this, childId, membership, keys);
+    } catch (error) {
+      host.fail(error);
+      return;
+    }
+    host.stats.childrenCreated += 1;
+    if (this.#interrupted.delete(childId)) host.stats.splitReplays += 1;
+    await this.#open(childId, membership, state);
+    if (this.#incarnation !== incarnation || this.#clock === null) return;
+    if (parentReplica()?.runtime.isLeader() === true) {
+      this.#clock.setTimer(() => this.replicas.get(childId)?.runtime.campaignIfLeaderless(), tickMs * splitCampaignDelayTicks);
+    }
+  }
+
   /** The group's log in the shared log: every record lands at a tick the host picks, in order. */
   #groupLog(groupId: number, incarnation: number): SimGroupLog {
     const host = this.#host;
     return new SimGroupLog(groupId, this.disk, (record: DiskRecord): Promise<void> => {
       // A write from a replica of a crashed incarnation, or of a deleted replica, never reaches the disk.
-      const gone = this.#incarnation !== incarnation || !this.live || (record.kind !== "remove" && !this.disk.manifest.has(groupId));
+      const gone = this.#incarnation !== incarnation || !this.live || (record.kind !== "remove" && !this.disk.manifest.has(groupId) && !this.#creating.has(groupId));
       if (gone) return new Promise<void>(() => undefined);
       const delayTicks = host.writeDelayTicks();
       const nowTicks = host.clock.nowTicks;

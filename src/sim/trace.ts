@@ -27,6 +27,7 @@ export type TraceKind =
   | "apply"
   | "snapshot"
   | "decommission"
+  | "split"
   /** A warning or error the driver logged (its event name). */
   | "warn"
   | "violation";

@@ -9,7 +9,8 @@ import type { MembershipReport, StoreReport } from "../transport/topology-wire.t
 import type { Logger } from "../util/log.ts";
 import { metaGroupId } from "../meta/meta-service.ts";
 import { rangeToJson } from "../ring/range-map.ts";
-import { splitBaseIndex, type Store } from "./store.ts";
+import { splitBaseIndex } from "../node/split-child.ts";
+import type { Store } from "./store.ts";
 
 /** Health is informational (routing follows NOT_LEADER hints): a report every few seconds is enough. */
 export const reportIntervalMs = 5000;

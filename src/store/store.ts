@@ -20,7 +20,7 @@ import { UkvError } from "../util/errors.ts";
 import { storeGroupCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
 import { GroupRuntime, type ReplicaMetricsHooks, type SplitChild } from "../node/group-runtime.ts";
-import { encodeMembership } from "../node/log-codec.ts";
+import { splitCampaignDelayTicks, splitChildBase } from "../node/split-child.ts";
 import { equalRanges } from "../ring/range-map.ts";
 import { openFileReplicaState, realClock, replicaTransportOf, type ReplicaState } from "../node/replica-io.ts";
 import { Table } from "../storage/table.ts";
@@ -316,19 +316,19 @@ export class Store {
       rmSync(groupDir, { recursive: true, force: true });
       assert(child.stateMachine instanceof Table, "a store's replicas hold native tables, and so do their split children");
       const state = openFileReplicaState(join(groupDir, "snap"), child.stateMachine);
+      const base = splitChildBase(membership);
       try {
-        await state.snapshots.save({ index: splitBaseIndex, term: splitBaseTerm, metadata: encodeMembership(membership) });
+        await state.snapshots.save(base.snapshot);
       } catch (error) {
         state.stateMachine.close();
         throw error;
       }
       const log = this.#log.group(childId);
-      await log.reset(splitBaseIndex);
-      const hardState = { term: splitBaseTerm, vote: 0, commit: splitBaseIndex };
-      await log.append({ entries: [], hardState });
+      await log.reset(base.snapshot.index);
+      await log.append({ entries: [], hardState: base.hardState });
       this.#manifest.groups.set(childId, membership);
       writeManifest(this.dir, this.#manifest);
-      await this.#openReplica(childId, membership, { entries: [], hardState, firstIndex: 0 }, state);
+      await this.#openReplica(childId, membership, base.recovery, state);
       this.#onSplitApplied?.();
       this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: state.stateMachine.count(), durationMs: Math.round(performance.now() - startedMs) });
       // The parent's leader campaigns for the child at once (after a tick or two, so the other
@@ -439,16 +439,6 @@ export class Store {
     return this.#closing;
   }
 }
-
-/**
- * Where a split child's log starts: its first state is a snapshot at this index and term, the
- * same on every replica (TiKV starts split regions at 5 too), so the first leader's entries
- * follow it.
- */
-export const splitBaseIndex = 5;
-/** Ticks the parent's leader waits before campaigning for a new split child. */
-const splitCampaignDelayTicks = 2;
-const splitBaseTerm = 5;
 
 /** How often the shared log reclaims segments no group needs any more. */
 const logMaintainIntervalMs = 1000;

@@ -31,6 +31,11 @@ function readHeavy(options: SimOptions): SimOptions {
   };
 }
 
+/** Splits on every seed, often: the split mutations live in the creation of a split child. */
+function splitHeavy(options: SimOptions): SimOptions {
+  return { ...options, splitProbability: 0.05 };
+}
+
 /** Seeds tried at most per mutation: a few times the measured seed of first detection. */
 const sweeps: Record<SimMutation, { seedsMax: number; adjust?: (options: SimOptions) => SimOptions }> = {
   "double-vote": { seedsMax: 50 },
@@ -41,6 +46,8 @@ const sweeps: Record<SimMutation, { seedsMax: number; adjust?: (options: SimOpti
   "follower-read": { seedsMax: 50 },
   "ack-before-persist": { seedsMax: 50 },
   "drop-fsync": { seedsMax: 50 },
+  "split-drops-key": { seedsMax: 50, adjust: splitHeavy },
+  "split-overlaps": { seedsMax: 20, adjust: splitHeavy },
 };
 
 /** The first seed in 1..seedsMax whose run is not ok, or null. */
