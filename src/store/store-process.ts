@@ -8,6 +8,9 @@ import { storeDataDir, type ClusterConfig } from "../config/cluster-config.ts";
 import { layoutFromConfig, metaGroupId } from "../meta/meta-service.ts";
 import type { RespBackend } from "../router/resp/resp-context.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
+import type { RespServerStats } from "../router/resp/resp-context.ts";
+import { availableParallelism } from "node:os";
+import { ReadPool } from "./read-pool.ts";
 import { RouterServer } from "../router/router-server.ts";
 import { GroupClient } from "../client/group-client.ts";
 import { KvServer } from "../transport/kv-server.ts";
@@ -44,7 +47,7 @@ export class StoreProcess {
   readonly #topology: MetaTopologySource;
   readonly #router: RouterServer;
   readonly #server: KvServer;
-  readonly #resp: RespServer | null;
+  readonly #resp: RespListener | null;
   readonly #reporter: StoreReporter;
   readonly #expiry: ActiveExpiry;
   readonly #adoptTimer: ReturnType<typeof setInterval>;
@@ -58,7 +61,7 @@ export class StoreProcess {
     router: RouterServer;
     server: KvServer;
     clientPort: number;
-    resp: RespServer | null;
+    resp: RespListener | null;
     reporter: StoreReporter;
     expiry: ActiveExpiry;
     adoptTimer: ReturnType<typeof setInterval>;
@@ -88,7 +91,7 @@ export class StoreProcess {
     const { config, logger } = options;
     // Made before the store opens: each replica takes its metric hooks as it opens. The store and
     // the listeners it reads at scrape time exist by the time anything scrapes.
-    const parts: { store: Store | null; server: KvServer | null; resp: RespServer | null } = { store: null, server: null, resp: null };
+    const parts: { store: Store | null; server: KvServer | null; resp: RespListener | null } = { store: null, server: null, resp: null };
     const replicasOf = (): ReturnType<Store["replicas"]> => parts.store?.replicas() ?? [];
     const connectionCounts = (): { client: number; resp: number } => ({ client: parts.server?.connectionCount ?? 0, resp: parts.resp?.stats.connectionCount ?? 0 });
     const metrics = config.metricsEnabled
@@ -153,7 +156,7 @@ export class StoreProcess {
       parts.server = server;
       const { port: clientPort } = await server.start();
       started.push(server);
-      let resp: RespServer | null = null;
+      let resp: RespListener | null = null;
       if (store.self.respAddress !== null) {
         const respListen = parseAddress(store.self.respAddress);
         // INFO's used_memory: the bytes of the tables of every replica this store hosts.
@@ -165,7 +168,12 @@ export class StoreProcess {
           view: () => router.view(),
           tableBytesUsed: () => store.replicas().reduce((sum, { runtime }) => sum + runtime.table.bytesUsed(), 0),
         };
-        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, ...(metrics === null ? {} : { observeCommand: metrics.observeRespCommand }) });
+        const observe = metrics === null ? {} : { observeCommand: metrics.observeRespCommand };
+        const readPoolSize = config.readPoolSize ?? Math.max(0, availableParallelism() - 1);
+        resp =
+          readPoolSize === 0
+            ? await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, ...observe })
+            : await ReadPool.start({ size: readPoolSize, backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, replicas: () => store.replicas(), ...observe });
         started.push(resp);
         parts.resp = resp;
       }
@@ -228,6 +236,9 @@ export class StoreProcess {
     return this.#closing;
   }
 }
+
+/** The RESP listener: on this thread (RespServer), or the read pool's Workers (ReadPool, FR3.2). */
+type RespListener = { readonly port: number; readonly stats: RespServerStats; close(): Promise<void> };
 
 /** The client addresses of the metadata stores (what every store, router and client asks). */
 export function metaStoreAddresses(config: ClusterConfig): string[] {

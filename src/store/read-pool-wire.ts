@@ -1,0 +1,33 @@
+// The messages between a store's Raft thread (read-pool.ts) and its read-pool Workers
+// (read-pool-worker.ts). Structured clone carries them; bytes are Uint8Arrays.
+import type { PoolReplica } from "./pool-reads.ts";
+
+/** The session state a Worker needs to decide whether it may answer a read itself. */
+export interface PoolSessionFlags {
+  authenticated: boolean;
+  protocol: 2 | 3;
+  /** CLIENT READMODE linearizable: every read goes through the Raft thread (ReadIndex). */
+  linearizable: boolean;
+  /** Between MULTI and EXEC: reads are queued, not answered. */
+  inMulti: boolean;
+}
+
+export type ToWorker =
+  | { type: "start"; workerIndex: number; host: string; port: number; connectionCountMax: number; requirepass: boolean }
+  | { type: "routing"; replicas: PoolReplica[] }
+  /** Replies of the Raft thread for connection `conn`; `answered`: how many of its forwarded commands they complete. */
+  | { type: "reply"; conn: number; bytes: Uint8Array; answered: number; session: PoolSessionFlags }
+  /** The Raft thread's session ended the connection (QUIT, protocol error) after the replies sent. */
+  | { type: "end"; conn: number }
+  | { type: "stop"; drainTimeoutMs: number };
+
+export type FromWorker =
+  | { type: "listening"; port: number }
+  | { type: "listen-failed"; message: string }
+  | { type: "open"; conn: number; remote: string }
+  /** `count` complete commands, RESP-encoded, for the Raft thread's session of `conn`. */
+  | { type: "forward"; conn: number; bytes: Uint8Array; count: number }
+  | { type: "closed"; conn: number }
+  /** Counters since the last report (INFO's totals). */
+  | { type: "stats"; commands: number; hits: number; misses: number }
+  | { type: "stopped" };
