@@ -28,6 +28,10 @@ export interface PoolReplica {
 export interface PoolReadCounts {
   hits: number;
   misses: number;
+  /** Commands answered, by name. */
+  get: number;
+  mget: number;
+  exists: number;
 }
 
 interface AttachedReplica extends PoolReplica {
@@ -41,7 +45,7 @@ const getName = 0x676574; // "get"
 
 export class PoolReads {
   #replicas: AttachedReplica[] = [];
-  readonly counts: PoolReadCounts = { hits: 0, misses: 0 };
+  readonly counts: PoolReadCounts = { hits: 0, misses: 0, get: 0, mget: 0, exists: 0 };
 
   /** Replaces the routing: attaches new tables, closes the handles of tables no longer listed. */
   setRouting(replicas: readonly PoolReplica[]): void {
@@ -83,11 +87,14 @@ export class PoolReads {
     if (kind === "get") {
       if (args.length !== 2) return null;
       const values = this.#read(args.slice(1), nowMs);
-      return values === null ? null : bulkReply(values[0] ?? null);
+      if (values === null) return null;
+      this.counts.get++;
+      return bulkReply(values[0] ?? null);
     }
     if (args.length < 2 || args.length - 1 > poolReadKeyCountMax) return null;
     const values = this.#read(args.slice(1), nowMs);
     if (values === null) return null;
+    this.counts[kind]++;
     if (kind === "mget") return arrayReply(values.map((value) => bulkReply(value)));
     return integerReply(values.filter((value) => value !== null).length);
   }

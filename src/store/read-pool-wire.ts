@@ -12,6 +12,13 @@ export interface PoolSessionFlags {
   inMulti: boolean;
 }
 
+/** Reads a Worker answered itself, by command. */
+export interface PoolReadCountsByCommand {
+  get: number;
+  mget: number;
+  exists: number;
+}
+
 export type ToWorker =
   | { type: "start"; workerIndex: number; host: string; port: number; connectionCountMax: number; requirepass: boolean }
   | { type: "routing"; replicas: PoolReplica[] }
@@ -29,5 +36,5 @@ export type FromWorker =
   | { type: "forward"; conn: number; bytes: Uint8Array; count: number }
   | { type: "closed"; conn: number }
   /** Counters since the last report (INFO's totals). */
-  | { type: "stats"; commands: number; hits: number; misses: number }
+  | { type: "stats"; commands: number; reads: PoolReadCountsByCommand; hits: number; misses: number }
   | { type: "stopped" };

@@ -17,7 +17,7 @@ import type { FromWorker, PoolSessionFlags, ToWorker } from "./read-pool-wire.ts
 
 declare const self: Worker;
 
-const statsIntervalMs = 1000;
+const statsIntervalMs = 100;
 const parserLimits = { bulkSizeBytesMax: respBulkSizeBytesMax, arrayLengthMax: respArrayLengthMax, inlineSizeBytesMax: respInlineSizeBytesMax };
 const reads = new PoolReads();
 const connections = new Map<number, PoolConnection>();
@@ -99,6 +99,7 @@ class PoolConnection {
           continue;
         }
         commandCount++;
+        scheduleStats();
         this.#writer.write(errorReply(`ERR ${item.message}`), session.protocol);
         if (item.fatal) this.#stopped = true;
         continue;
@@ -107,6 +108,7 @@ class PoolConnection {
         const reply = reads.answer(item.args, nowMs);
         if (reply !== null) {
           commandCount++;
+          scheduleStats();
           this.#writer.write(reply, session.protocol);
           continue;
         }
@@ -174,6 +176,21 @@ class PoolConnection {
   }
 }
 
+let statsScheduled = false;
+
+/** Counters go to the Raft thread (INFO, /metrics) at most every statsIntervalMs, and only after reads. */
+function scheduleStats(): void {
+  if (statsScheduled) return;
+  statsScheduled = true;
+  setTimeout(() => {
+    statsScheduled = false;
+    const counts = reads.counts;
+    post({ type: "stats", commands: commandCount, reads: { get: counts.get, mget: counts.mget, exists: counts.exists }, hits: counts.hits, misses: counts.misses });
+    commandCount = 0;
+    counts.hits = counts.misses = counts.get = counts.mget = counts.exists = 0;
+  }, statsIntervalMs);
+}
+
 function accept(socket: Socket): void {
   if (stopping || connections.size >= connectionCountMax) {
     socket.on("error", () => {});
@@ -196,14 +213,6 @@ function start(message: Extract<ToWorker, { type: "start" }>): void {
     post({ type: "listening", port: typeof address === "object" && address !== null ? address.port : message.port });
   });
   server = listener;
-  setInterval(() => {
-    const { hits, misses } = reads.counts;
-    if (commandCount === 0 && hits === 0 && misses === 0) return;
-    post({ type: "stats", commands: commandCount, hits, misses });
-    commandCount = 0;
-    reads.counts.hits = 0;
-    reads.counts.misses = 0;
-  }, statsIntervalMs).unref();
 }
 
 function stop(drainTimeoutMs: number): void {

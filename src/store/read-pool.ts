@@ -49,6 +49,8 @@ export interface ReadPoolOptions {
   logger: Logger;
   requirepass: string | null;
   observeCommand?: RespCommandObserver;
+  /** Metrics: reads the Workers answered, in bulk (StoreMetrics.countPoolReads). */
+  countPoolReads?: (command: string, count: number) => void;
   drainTimeoutMs?: number;
 }
 
@@ -77,7 +79,7 @@ export class ReadPool {
     this.#options = options;
     this.#port = options.port;
     this.#logger = options.logger.child({ component: "read-pool" });
-    this.stats = { startedAtMs: Date.now(), port: options.port, connectionCount: 0, connectionCountTotal: 0, commandCountTotal: 0, rejectedConnectionCountTotal: 0 };
+    this.stats = { startedAtMs: Date.now(), port: options.port, connectionCount: 0, connectionCountTotal: 0, commandCountTotal: 0, rejectedConnectionCountTotal: 0, poolReadCountTotal: 0 };
   }
 
   get port(): number {
@@ -209,6 +211,8 @@ export class ReadPool {
         return;
       case "stats":
         this.stats.commandCountTotal += message.commands;
+        this.stats.poolReadCountTotal = (this.stats.poolReadCountTotal ?? 0) + message.reads.get + message.reads.mget + message.reads.exists;
+        for (const command of ["get", "mget", "exists"] as const) if (message.reads[command] > 0) this.#options.countPoolReads?.(command, message.reads[command]);
         this.stats.keyspaceHitCountTotal = (this.stats.keyspaceHitCountTotal ?? 0) + message.hits;
         this.stats.keyspaceMissCountTotal = (this.stats.keyspaceMissCountTotal ?? 0) + message.misses;
         return;

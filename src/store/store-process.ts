@@ -173,7 +173,7 @@ export class StoreProcess {
         resp =
           readPoolSize === 0
             ? await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, ...observe })
-            : await ReadPool.start({ size: readPoolSize, backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, replicas: () => store.replicas(), ...observe });
+            : await ReadPool.start({ size: readPoolSize, backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, replicas: () => store.replicas(), ...observe, ...(metrics === null ? {} : { countPoolReads: metrics.countPoolReads }) });
         started.push(resp);
         parts.resp = resp;
       }
