@@ -199,8 +199,8 @@ export class StoreMetrics {
    * in bulk: counted in ukv_requests_total like any command, but not timed (a Worker's reads take
    * microseconds; timing each on this thread would cost more than answering it).
    */
-  readonly countPoolReads = (command: string, count: number): void => {
-    this.#requests.labels(this.#store, "resp", command, "ok").inc(count);
+  readonly countPoolReads = (listener: RequestListener, command: string, count: number): void => {
+    this.#requests.labels(this.#store, listener, command, "ok").inc(count);
   };
 
   #observeRequest(listener: RequestListener, command: string, result: RequestResult, seconds: number): void {

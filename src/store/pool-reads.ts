@@ -32,6 +32,9 @@ export interface PoolReadCounts {
   get: number;
   mget: number;
   exists: number;
+  /** GETs of the raw client protocol: routed by this store (shard 0), and naming a shard (smart clients, other stores). */
+  kvGet: number;
+  kvShardGet: number;
 }
 
 interface AttachedReplica extends PoolReplica {
@@ -45,7 +48,7 @@ const getName = 0x676574; // "get"
 
 export class PoolReads {
   #replicas: AttachedReplica[] = [];
-  readonly counts: PoolReadCounts = { hits: 0, misses: 0, get: 0, mget: 0, exists: 0 };
+  readonly counts: PoolReadCounts = { hits: 0, misses: 0, get: 0, mget: 0, exists: 0, kvGet: 0, kvShardGet: 0 };
 
   /** Replaces the routing: attaches new tables, closes the handles of tables no longer listed. */
   setRouting(replicas: readonly PoolReplica[]): void {
@@ -97,6 +100,27 @@ export class PoolReads {
     this.counts[kind]++;
     if (kind === "mget") return arrayReply(values.map((value) => bulkReply(value)));
     return integerReply(values.filter((value) => value !== null).length);
+  }
+
+  /**
+   * A GET of the raw client protocol: the live payload, null when absent or expired, or undefined
+   * when this thread cannot answer (no replica here owns the key, the request names another shard,
+   * a stale epoch, an undecodable value): the Raft thread answers that one.
+   */
+  readKey(key: Uint8Array, shardId: number, nowMs: number): Uint8Array | null | undefined {
+    if (key.byteLength > keySizeBytesMax || this.#replicas.length === 0) return undefined;
+    const owner = this.#ownerOf(keyHash(key));
+    if (owner === null || (shardId !== 0 && owner.shardId !== shardId)) return undefined;
+    const stored = owner.table.getManyAt(owner.epoch, [key]);
+    if (stored === null) return undefined;
+    try {
+      const live = liveValue(stored[0] ?? null, nowMs)?.payload ?? null;
+      if (shardId === 0) this.counts.kvGet++;
+      else this.counts.kvShardGet++;
+      return live;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The live payloads of `keys` (null: absent or expired), or null if any key cannot be read here. */

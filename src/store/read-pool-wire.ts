@@ -1,5 +1,6 @@
 // The messages between a store's Raft thread (read-pool.ts) and its read-pool Workers
 // (read-pool-worker.ts). Structured clone carries them; bytes are Uint8Arrays.
+import type { KvRequest, KvResponse } from "../transport/kv-protocol.ts";
 import type { PoolReplica } from "./pool-reads.ts";
 
 /** The session state a Worker needs to decide whether it may answer a read itself. */
@@ -17,19 +18,32 @@ export interface PoolReadCountsByCommand {
   get: number;
   mget: number;
   exists: number;
+  /** GETs of the raw client protocol, without and with a shard (metrics: listener client / peer). */
+  kvGet: number;
+  kvShardGet: number;
 }
 
 export type ToWorker =
-  | { type: "start"; workerIndex: number; host: string; port: number; connectionCountMax: number; requirepass: boolean }
+  /** `resp` / `client`: the listeners to share (null: that one is not the pool's). */
+  | { type: "start"; workerIndex: number; resp: PoolListen | null; client: PoolListen | null; requirepass: boolean }
   | { type: "routing"; replicas: PoolReplica[] }
   /** Replies of the Raft thread for connection `conn`; `answered`: how many of its forwarded commands they complete. */
   | { type: "reply"; conn: number; bytes: Uint8Array; answered: number; session: PoolSessionFlags }
   /** The Raft thread's session ended the connection (QUIT, protocol error) after the replies sent. */
   | { type: "end"; conn: number }
-  | { type: "stop"; drainTimeoutMs: number };
+  | { type: "stop"; drainTimeoutMs: number }
+  /** The store's answer to a forwarded raw-protocol request. */
+  | { type: "kv-response"; conn: number; response: KvResponse };
+
+export interface PoolListen {
+  host: string;
+  /** 0: ephemeral (the first Worker's port becomes every Worker's). */
+  port: number;
+  connectionCountMax: number;
+}
 
 export type FromWorker =
-  | { type: "listening"; port: number }
+  | { type: "listening"; respPort: number | null; clientPort: number | null }
   | { type: "listen-failed"; message: string }
   | { type: "open"; conn: number; remote: string }
   /** `count` complete commands, RESP-encoded, for the Raft thread's session of `conn`. */
@@ -37,4 +51,8 @@ export type FromWorker =
   | { type: "closed"; conn: number }
   /** Counters since the last report (INFO's totals). */
   | { type: "stats"; commands: number; reads: PoolReadCountsByCommand; hits: number; misses: number }
-  | { type: "stopped" };
+  | { type: "stopped" }
+  /** Raw client protocol: a connection opened or closed (counted for metrics), a request for the store's handler. */
+  | { type: "kv-open" }
+  | { type: "kv-closed" }
+  | { type: "kv-request"; conn: number; request: KvRequest };

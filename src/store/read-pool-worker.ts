@@ -1,7 +1,9 @@
-// A read-pool Worker (FR3.2): listens on the store's RESP port with SO_REUSEPORT next to the other
-// Workers (the kernel spreads connections over them), parses each connection's commands, answers
-// GET/MGET/EXISTS from the shared tables (pool-reads.ts) and forwards everything else, in order,
-// to the connection's session on the Raft thread (read-pool.ts), relaying its replies.
+// A read-pool Worker (FR3.2): listens on the store's RESP and client ports with SO_REUSEPORT next to
+// the other Workers (the kernel spreads connections over them), parses each connection's commands,
+// answers GET/MGET/EXISTS (RESP) and follower GETs (raw protocol) from the shared tables
+// (pool-reads.ts) and forwards everything else to the Raft thread (read-pool.ts): RESP commands, in
+// order, to the connection's session there; raw requests (answered by id, in any order) to the
+// store's handler.
 //
 // Order: a read is answered here only while nothing forwarded on its connection is unanswered;
 // otherwise it is forwarded too, so replies leave in request order and a read after a pending
@@ -9,11 +11,14 @@
 // connection stops reading while its socket's write buffer is full or it has
 // respConnectionPendingCountMax forwarded commands unanswered.
 import { createServer, type Server, type Socket } from "node:net";
+import * as pb from "../proto/kv.ts";
+import { ConnectionKind, FrameDecoder, FrameType, frameHeaderSizeBytes, sealFrame } from "../transport/frame.ts";
+import { checkKvRequest, makeKvResponse, requestFromWire, responseToWire, type KvResponse } from "../transport/kv-protocol.ts";
 import { errorReply, RespWriter } from "../router/resp/resp-encoder.ts";
 import { RespParser, type RespParsed } from "../router/resp/resp-parser.ts";
-import { respArrayLengthMax, respBulkSizeBytesMax, respConnectionPendingCountMax, respInlineSizeBytesMax } from "../util/limits.ts";
+import { frameSizeBytesMax, kvConnectionInflightCountMax, respArrayLengthMax, respBulkSizeBytesMax, respConnectionPendingCountMax, respInlineSizeBytesMax } from "../util/limits.ts";
 import { PoolReads } from "./pool-reads.ts";
-import type { FromWorker, PoolSessionFlags, ToWorker } from "./read-pool-wire.ts";
+import type { FromWorker, PoolListen, PoolSessionFlags, ToWorker } from "./read-pool-wire.ts";
 
 declare const self: Worker;
 
@@ -21,8 +26,12 @@ const statsIntervalMs = 100;
 const parserLimits = { bulkSizeBytesMax: respBulkSizeBytesMax, arrayLengthMax: respArrayLengthMax, inlineSizeBytesMax: respInlineSizeBytesMax };
 const reads = new PoolReads();
 const connections = new Map<number, PoolConnection>();
-let server: Server | null = null;
-let connectionCountMax = 0;
+const kvConnections = new Map<number, PoolKvConnection>();
+const servers: Server[] = [];
+/** Room left in a response frame for the batch envelope (as kv-server.ts). */
+const responseFrameBudgetBytes = frameSizeBytesMax - 64 * 1024;
+let respConnectionCountMax = 0;
+let kvConnectionCountMax = 0;
 let requirepass = false;
 let nextConn = 1;
 let workerIndex = 0;
@@ -66,7 +75,7 @@ class PoolConnection {
       this.#closed = true;
       connections.delete(conn);
       post({ type: "closed", conn });
-      if (stopping && connections.size === 0) post({ type: "stopped" });
+      noteStopped();
     });
     socket.on("drain", () => {
       this.#writable = true;
@@ -176,6 +185,151 @@ class PoolConnection {
   }
 }
 
+/**
+ * One raw-protocol connection (as transport/kv-server.ts's, whose answers clients match by id):
+ * follower GETs answered here, everything else by the store's handler on the Raft thread.
+ */
+class PoolKvConnection {
+  readonly #socket: Socket;
+  readonly #conn: number;
+  readonly #decoder = new FrameDecoder({ expectHello: true });
+  #helloChecked = false;
+  #inflightCount = 0;
+  #outgoing: pb.Response[] = [];
+  #flushScheduled = false;
+  #writable = true;
+  #paused = false;
+  #closed = false;
+
+  constructor(socket: Socket, conn: number) {
+    this.#socket = socket;
+    this.#conn = conn;
+    socket.setNoDelay(true);
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      this.#closed = true;
+      kvConnections.delete(conn);
+      post({ type: "kv-closed" });
+      noteStopped();
+    });
+    socket.on("drain", () => {
+      this.#writable = true;
+      this.#updateReading();
+    });
+    socket.on("data", (chunk: Uint8Array) => {
+      try {
+        this.#onData(chunk);
+      } catch {
+        this.#socket.destroy(); // a decoding bug drops this connection only
+      }
+    });
+  }
+
+  get idle(): boolean {
+    return this.#inflightCount === 0 && this.#outgoing.length === 0;
+  }
+
+  #onData(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    const { frames, error } = this.#decoder.push(chunk);
+    if (!this.#helloChecked && this.#decoder.hello !== null) {
+      this.#helloChecked = true;
+      if (this.#decoder.hello.kind !== ConnectionKind.Client) return void this.#socket.destroy();
+    }
+    const nowMs = Date.now();
+    for (const frame of frames) {
+      if (frame.type !== FrameType.KvRequests) return void this.#socket.destroy();
+      let batch: pb.RequestBatch;
+      try {
+        batch = pb.decodeRequestBatch(frame.payload);
+      } catch {
+        return void this.#socket.destroy();
+      }
+      for (const wire of batch.requests) this.#dispatch(wire, nowMs);
+    }
+    if (error !== null) this.#socket.destroy();
+    this.#updateReading();
+  }
+
+  #dispatch(wire: pb.Request, nowMs: number): void {
+    const request = requestFromWire(wire);
+    if (!("op" in request)) return this.answer(request);
+    const refused = checkKvRequest(request);
+    if (refused !== null) return this.answer(refused);
+    if (stopping) return this.answer(makeKvResponse(request.id, "UNAVAILABLE", { message: "Server is shutting down" }));
+    if (request.op === "GET" && !request.linearizable) {
+      const value = reads.readKey(request.key, request.shard ?? 0, nowMs);
+      if (value !== undefined) {
+        scheduleStats();
+        return this.answer(value === null ? makeKvResponse(request.id, "NOT_FOUND") : makeKvResponse(request.id, "OK", { value }));
+      }
+    }
+    this.#inflightCount++;
+    post({ type: "kv-request", conn: this.#conn, request });
+  }
+
+  /** The store's answer to a forwarded request. */
+  onResponse(response: KvResponse): void {
+    this.#inflightCount--;
+    this.answer(response);
+    this.#updateReading();
+  }
+
+  answer(response: KvResponse): void {
+    if (this.#closed) return;
+    this.#outgoing.push(responseToWire(response));
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  end(): void {
+    this.#socket.end();
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const responses = this.#outgoing;
+    this.#outgoing = [];
+    if (this.#closed) return;
+    let frame: pb.Response[] = [];
+    let frameBytes = 0;
+    for (const response of responses) {
+      const sizeBytes = pb.sizeResponse(response) + 8;
+      if (frameBytes + sizeBytes > responseFrameBudgetBytes && frame.length > 0) {
+        this.#write(frame);
+        frame = [];
+        frameBytes = 0;
+      }
+      frame.push(response);
+      frameBytes += sizeBytes;
+    }
+    if (frame.length > 0) this.#write(frame);
+    if (stopping && this.idle) this.#socket.end();
+  }
+
+  #write(responses: pb.Response[]): void {
+    if (!this.#socket.write(sealFrame(pb.encodeResponseBatch({ responses }, frameHeaderSizeBytes), FrameType.KvResponses))) this.#writable = false;
+  }
+
+  #updateReading(): void {
+    if (this.#closed) return;
+    const pause = !this.#writable || this.#inflightCount >= kvConnectionInflightCountMax;
+    if (pause && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    } else if (!pause && this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+}
+
 let statsScheduled = false;
 
 /** Counters go to the Raft thread (INFO, /metrics) at most every statsIntervalMs, and only after reads. */
@@ -185,14 +339,19 @@ function scheduleStats(): void {
   setTimeout(() => {
     statsScheduled = false;
     const counts = reads.counts;
-    post({ type: "stats", commands: commandCount, reads: { get: counts.get, mget: counts.mget, exists: counts.exists }, hits: counts.hits, misses: counts.misses });
+    post({ type: "stats", commands: commandCount, reads: { get: counts.get, mget: counts.mget, exists: counts.exists, kvGet: counts.kvGet, kvShardGet: counts.kvShardGet }, hits: counts.hits, misses: counts.misses });
     commandCount = 0;
-    counts.hits = counts.misses = counts.get = counts.mget = counts.exists = 0;
+    counts.hits = counts.misses = counts.get = counts.mget = counts.exists = counts.kvGet = counts.kvShardGet = 0;
   }, statsIntervalMs);
 }
 
-function accept(socket: Socket): void {
-  if (stopping || connections.size >= connectionCountMax) {
+/** After stop: "stopped" once every connection of both listeners closed. */
+function noteStopped(): void {
+  if (stopping && connections.size === 0 && kvConnections.size === 0) post({ type: "stopped" });
+}
+
+function acceptResp(socket: Socket): void {
+  if (stopping || connections.size >= respConnectionCountMax) {
     socket.on("error", () => {});
     socket.end(stopping ? "-ERR server is shutting down\r\n" : "-ERR max number of clients reached\r\n");
     return;
@@ -202,29 +361,52 @@ function accept(socket: Socket): void {
   connections.set(conn, new PoolConnection(socket, conn));
 }
 
-function start(message: Extract<ToWorker, { type: "start" }>): void {
-  workerIndex = message.workerIndex;
-  connectionCountMax = message.connectionCountMax;
-  requirepass = message.requirepass;
-  const listener = createServer(accept);
-  listener.on("error", (error) => post({ type: "listen-failed", message: error.message }));
-  listener.listen({ host: message.host, port: message.port, reusePort: true }, () => {
-    const address = listener.address();
-    post({ type: "listening", port: typeof address === "object" && address !== null ? address.port : message.port });
+function acceptKv(socket: Socket): void {
+  if (stopping || kvConnections.size >= kvConnectionCountMax) {
+    socket.on("error", () => {});
+    socket.destroy();
+    return;
+  }
+  const conn = workerIndex * 2 ** 32 + nextConn++;
+  post({ type: "kv-open" });
+  kvConnections.set(conn, new PoolKvConnection(socket, conn));
+}
+
+function listen(spec: PoolListen, accept: (socket: Socket) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const listener = createServer(accept);
+    listener.once("error", reject);
+    listener.listen({ host: spec.host, port: spec.port, reusePort: true }, () => {
+      const address = listener.address();
+      resolve(typeof address === "object" && address !== null ? address.port : spec.port);
+    });
+    servers.push(listener);
   });
-  server = listener;
+}
+
+async function start(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
+  workerIndex = message.workerIndex;
+  requirepass = message.requirepass;
+  respConnectionCountMax = message.resp?.connectionCountMax ?? 0;
+  kvConnectionCountMax = message.client?.connectionCountMax ?? 0;
+  try {
+    const respPort = message.resp === null ? null : await listen(message.resp, acceptResp);
+    const clientPort = message.client === null ? null : await listen(message.client, acceptKv);
+    post({ type: "listening", respPort, clientPort });
+  } catch (error) {
+    post({ type: "listen-failed", message: error instanceof Error ? error.message : String(error) });
+  }
 }
 
 function stop(drainTimeoutMs: number): void {
   stopping = true;
-  server?.close();
-  if (connections.size === 0) {
-    post({ type: "stopped" });
-    return;
-  }
+  for (const listener of servers) listener.close();
   for (const connection of connections.values()) connection.stop();
+  for (const connection of kvConnections.values()) if (connection.idle) connection.end();
+  noteStopped();
   setTimeout(() => {
     for (const connection of connections.values()) connection.destroy();
+    for (const connection of kvConnections.values()) connection.destroy();
   }, drainTimeoutMs).unref();
 }
 
@@ -232,7 +414,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "start":
-      start(message);
+      void start(message);
       return;
     case "routing":
       reads.setRouting(message.replicas);
@@ -245,6 +427,9 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       return;
     case "stop":
       stop(message.drainTimeoutMs);
+      return;
+    case "kv-response":
+      kvConnections.get(message.conn)?.onResponse(message.response);
       return;
   }
 };

@@ -1,9 +1,10 @@
 // The read pool of a store (FR3.2, docs/design.md "Read pool"): `size` Workers that own the RESP
-// port (each listens on it with SO_REUSEPORT; the kernel spreads connections over them), answer
-// GET/MGET/EXISTS from this store's replica tables themselves (pool-reads.ts), and forward every
-// other command to a session on this (the Raft) thread. Each forwarded connection has a real
-// RespConnection here, over a BridgeSocket that carries bytes to and from its Worker, so every
-// command other than the pooled reads runs exactly as on the listener without a pool.
+// and client ports (each listens on them with SO_REUSEPORT; the kernel spreads connections over
+// them), answer GET/MGET/EXISTS and raw follower GETs from this store's replica tables themselves
+// (pool-reads.ts), and forward everything else to this (the Raft) thread. Each RESP connection
+// has a real RespConnection here, over a BridgeSocket that carries bytes to and from its Worker,
+// so every command other than the pooled reads runs exactly as on the listener without a pool; a
+// raw request goes to the store's handler, as KvServer would give it.
 //
 // This thread keeps the routing the Workers read by: every routingIntervalMs it lists the data
 // replicas (shard, table id, range, table epoch) and sends the list when it changed. A stale list
@@ -20,6 +21,8 @@ import { checkAddressesFree } from "../transport/socket-util.ts";
 import { UkvError } from "../util/errors.ts";
 import { readPoolSizeMax, respConnectionCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
+import { kvResponseFromError, type KvResponse } from "../transport/kv-protocol.ts";
+import type { KvHandler } from "../transport/kv-server.ts";
 import type { GroupRuntime } from "../node/group-runtime.ts";
 import type { PoolReplica } from "./pool-reads.ts";
 import type { FromWorker, PoolSessionFlags, ToWorker } from "./read-pool-wire.ts";
@@ -40,17 +43,20 @@ const workerStartTimeoutMs = 10_000;
 
 export interface ReadPoolOptions {
   size: number;
-  host: string;
-  /** 0 = ephemeral (the first Worker's port is then every Worker's). */
-  port: number;
+  /** The RESP listener (null: none); port 0 = ephemeral (the first Worker's port is then every Worker's). */
+  resp: { host: string; port: number } | null;
+  /** The raw client-protocol listener and the store's handler for what the Workers do not answer. */
+  client: { host: string; port: number; handler: KvHandler };
   backend: RespBackend;
   /** This store's replicas, for the Workers' routing. */
   replicas(): readonly { groupId: number; runtime: GroupRuntime }[];
+  /** The router's health gate refuses this shard (no quorum): its reads stay on this thread, which refuses them. */
+  refuses(shardId: number): boolean;
   logger: Logger;
   requirepass: string | null;
   observeCommand?: RespCommandObserver;
   /** Metrics: reads the Workers answered, in bulk (StoreMetrics.countPoolReads). */
-  countPoolReads?: (command: string, count: number) => void;
+  countPoolReads?: (listener: "resp" | "client" | "peer", command: string, count: number) => void;
   drainTimeoutMs?: number;
 }
 
@@ -63,7 +69,9 @@ interface PoolWorker {
 
 export class ReadPool {
   readonly stats: RespServerStats;
-  #port: number;
+  #respPort: number | null;
+  #clientPort: number;
+  #kvConnectionCount = 0;
   readonly #options: ReadPoolOptions;
   readonly #logger: Logger;
   readonly #table = new CommandTable();
@@ -77,13 +85,23 @@ export class ReadPool {
 
   private constructor(options: ReadPoolOptions) {
     this.#options = options;
-    this.#port = options.port;
+    this.#respPort = options.resp?.port ?? null;
+    this.#clientPort = options.client.port;
     this.#logger = options.logger.child({ component: "read-pool" });
-    this.stats = { startedAtMs: Date.now(), port: options.port, connectionCount: 0, connectionCountTotal: 0, commandCountTotal: 0, rejectedConnectionCountTotal: 0, poolReadCountTotal: 0 };
+    this.stats = { startedAtMs: Date.now(), port: options.resp?.port ?? 0, connectionCount: 0, connectionCountTotal: 0, commandCountTotal: 0, rejectedConnectionCountTotal: 0, poolReadCountTotal: 0 };
   }
 
-  get port(): number {
-    return this.#port;
+  get respPort(): number | null {
+    return this.#respPort;
+  }
+
+  get clientPort(): number {
+    return this.#clientPort;
+  }
+
+  /** Open raw client-protocol connections (metrics). */
+  get kvConnectionCount(): number {
+    return this.#kvConnectionCount;
   }
 
   /** Starts the Workers one by one (the first one's port is the others'); resolves when all listen. */
@@ -93,7 +111,11 @@ export class ReadPool {
     }
     const pool = new ReadPool(options);
     // SO_REUSEPORT would let a second process share a port by mistake: a plain bind first proves it free.
-    if (options.port !== 0) await checkAddressesFree([{ address: `${options.host}:${options.port}`, role: "RESP address" }], "is another store or redis-server running on it?");
+    const listens = [...(options.resp === null ? [] : [{ ...options.resp, role: "RESP address" }]), { ...options.client, role: "client address" }];
+    await checkAddressesFree(
+      listens.filter((listen) => listen.port !== 0).map((listen) => ({ address: `${listen.host}:${listen.port}`, role: listen.role })),
+      "is another store (or redis-server) running on it?",
+    );
     try {
       pool.#refreshRouting();
       for (let index = 0; index < options.size; index++) await pool.#startWorker(index);
@@ -101,9 +123,9 @@ export class ReadPool {
       await pool.close();
       throw error;
     }
-    pool.stats.port = pool.#port;
+    pool.stats.port = pool.#respPort ?? 0;
     pool.#routingTimer = setInterval(() => pool.#refreshRouting(), routingIntervalMs);
-    pool.#logger.info({ event: "resp_started", host: options.host, port: pool.#port, readPoolSize: options.size }, "RESP listener serving (read pool)");
+    pool.#logger.info({ event: "read_pool_started", respPort: pool.#respPort, clientPort: pool.#clientPort, readPoolSize: options.size }, "RESP and client listeners serving (read pool)");
     return pool;
   }
 
@@ -146,11 +168,12 @@ export class ReadPool {
         if (message.type === "listening") {
           listening = true;
           clearTimeout(startTimer);
-          this.#port = message.port;
+          this.#respPort = message.respPort;
+          if (message.clientPort !== null) this.#clientPort = message.clientPort;
           resolve();
         } else if (message.type === "listen-failed") {
           clearTimeout(startTimer);
-          reject(new UkvError("ADDRESS_IN_USE", `Read pool Worker ${index} cannot listen on ${this.#options.host}:${this.#port}: ${message.message}`));
+          reject(new UkvError("ADDRESS_IN_USE", `Read pool Worker ${index} cannot listen (RESP port ${this.#respPort}, client port ${this.#clientPort}): ${message.message}`));
         } else {
           this.#onMessage(entry, message);
         }
@@ -163,7 +186,10 @@ export class ReadPool {
         }
       });
       worker.addEventListener("close", () => this.#onWorkerExit(entry));
-      worker.postMessage({ type: "start", workerIndex: index, host: this.#options.host, port: this.#port, connectionCountMax: Math.ceil(respConnectionCountMax / this.#options.size), requirepass: this.#options.requirepass !== null } satisfies ToWorker);
+      const size = this.#options.size;
+      const resp = this.#options.resp === null || this.#respPort === null ? null : { host: this.#options.resp.host, port: this.#respPort, connectionCountMax: Math.ceil(respConnectionCountMax / size) };
+      const client = { host: this.#options.client.host, port: this.#clientPort, connectionCountMax: Number.MAX_SAFE_INTEGER }; // as KvServer: no connection limit of its own
+      worker.postMessage({ type: "start", workerIndex: index, resp, client, requirepass: this.#options.requirepass !== null } satisfies ToWorker);
       worker.postMessage({ type: "routing", replicas: this.#routing } satisfies ToWorker);
     });
   }
@@ -212,10 +238,33 @@ export class ReadPool {
       case "stats":
         this.stats.commandCountTotal += message.commands;
         this.stats.poolReadCountTotal = (this.stats.poolReadCountTotal ?? 0) + message.reads.get + message.reads.mget + message.reads.exists;
-        for (const command of ["get", "mget", "exists"] as const) if (message.reads[command] > 0) this.#options.countPoolReads?.(command, message.reads[command]);
+        for (const command of ["get", "mget", "exists"] as const) if (message.reads[command] > 0) this.#options.countPoolReads?.("resp", command, message.reads[command]);
+        if (message.reads.kvGet > 0) this.#options.countPoolReads?.("client", "GET", message.reads.kvGet);
+        if (message.reads.kvShardGet > 0) this.#options.countPoolReads?.("peer", "GET", message.reads.kvShardGet);
         this.stats.keyspaceHitCountTotal = (this.stats.keyspaceHitCountTotal ?? 0) + message.hits;
         this.stats.keyspaceMissCountTotal = (this.stats.keyspaceMissCountTotal ?? 0) + message.misses;
         return;
+      case "kv-open":
+        this.#kvConnectionCount++;
+        return;
+      case "kv-closed":
+        this.#kvConnectionCount--;
+        return;
+      case "kv-request": {
+        const { conn, request } = message;
+        const answer = (response: KvResponse): void => entry.worker.postMessage({ type: "kv-response", conn, response: response.id === request.id ? response : { ...response, id: request.id } } satisfies ToWorker);
+        let answered: Promise<KvResponse>;
+        try {
+          answered = this.#options.client.handler(request);
+        } catch (error) {
+          answered = Promise.reject(error);
+        }
+        answered.then(answer, (error: unknown) => {
+          this.#logger.error({ event: "handler_error", requestId: request.id, err: error });
+          answer(kvResponseFromError(request.id, error));
+        });
+        return;
+      }
       case "stopped":
         entry.onStopped();
         return;
@@ -229,7 +278,7 @@ export class ReadPool {
   #refreshRouting(): void {
     const replicas: PoolReplica[] = [];
     for (const { groupId, runtime } of this.#options.replicas()) {
-      if (groupId === metaGroupId || runtime.isRemoved()) continue;
+      if (groupId === metaGroupId || runtime.isRemoved() || this.#options.refuses(groupId)) continue;
       const range = runtime.range();
       const table = runtime.table;
       if (range === null || !(table instanceof Table)) continue;

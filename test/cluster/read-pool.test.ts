@@ -55,6 +55,9 @@ test("GETs through the read pool return written values under writes, across a sp
   const issued = new Map(keys.map((key) => [key, 0]));
   const acked = new Map(keys.map((key) => [key, 0]));
   const problems: string[] = [];
+  // Refusals while a leader changes (a loaded machine elects now and then): allowed, never a wrong value.
+  const unavailable: string[] = [];
+  const isUnavailable = (text: string): boolean => /TRYAGAIN|CLUSTERDOWN/.test(text);
   let running = true;
   let writeCount = 0;
   const writing = (async () => {
@@ -63,8 +66,9 @@ test("GETs through the read pool return written values under writes, across a sp
       const value = Math.floor(round / keyCount) + 1;
       issued.set(key, value);
       const reply = await writer.set(key, String(value)).catch((error: Error) => `error ${error.message}`);
-      if (reply !== "OK") problems.push(`SET ${key} ${value}: ${reply}`);
-      else acked.set(key, value);
+      if (reply === "OK") acked.set(key, value);
+      else if (isUnavailable(reply ?? "")) unavailable.push(`SET ${key} ${value}: ${reply}`);
+      else problems.push(`SET ${key} ${value}: ${reply}`);
       writeCount++;
     }
   })();
@@ -78,7 +82,7 @@ test("GETs through the read pool return written values under writes, across a sp
         values = round % 2 === 0 ? [await reader.get(batch[0] as string)] : await reader.mget(...batch);
       } catch (error) {
         if (readerStopped[readerIndex]) break;
-        problems.push(`store ${readerIndex + 1}: ${(error as Error).message}`);
+        (isUnavailable((error as Error).message) ? unavailable : problems).push(`store ${readerIndex + 1}: ${(error as Error).message}`);
         await Bun.sleep(10);
         continue;
       }
@@ -122,11 +126,14 @@ test("GETs through the read pool return written values under writes, across a sp
     await waitFor("reads after the restart", async () => readCount, (count) => count >= readsAtRestart + 300, 60_000);
     await stop();
     expect(problems).toEqual([]);
+    if (unavailable.length > 0) console.log(`${unavailable.length} requests refused during leader changes, e.g. ${unavailable[0]}`);
     expect(writeCount).toBeGreaterThan(0);
 
-    // Once the writes stop, every store's pool reads the last acknowledged value of every key.
+    // Once the writes stop, every store's pool reads the last acknowledged value of every key (or
+    // the last issued one, when that write was refused with an unknown outcome and applied after all).
+    const settled = (value: string | null, key: string): boolean => Number(value) === acked.get(key) || Number(value) === issued.get(key);
     for (const reader of [...readers, restarted]) {
-      await waitFor("the last writes on every store", () => reader.mget(...keys), (values) => values.every((value, index) => Number(value) === acked.get(keys[index] as string)), 30_000);
+      await waitFor("the last writes on every store", () => reader.mget(...keys), (values) => values.every((value, index) => settled(value, keys[index] as string)), 30_000);
     }
     await waitFor("store 3's Workers to answer reads", () => poolReads(restarted), (count) => count > 0);
   } finally {
