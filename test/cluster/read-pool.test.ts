@@ -3,7 +3,8 @@
 // visible on every store) before the readers start, so a GET answered by a Worker must hold a
 // value that was written, never nil: a Worker reading a parent table after a split moved the key
 // out would answer nil. Checked under continuous writes, across a split, and after kill -9 and
-// restart of a store; INFO's ukv_pool_reads shows the Workers answered the reads themselves.
+// restart of a store; INFO's ukv_pool_reads shows the Workers answered the reads themselves, and
+// raw-protocol GETs (the Workers own the client port too) read the same values.
 import { afterEach, expect, test } from "bun:test";
 import Redis from "ioredis";
 import { LocalStores, ukvBinary, waitFor } from "./harness.ts";
@@ -136,6 +137,13 @@ test("GETs through the read pool return written values under writes, across a sp
       await waitFor("the last writes on every store", () => reader.mget(...keys), (values) => values.every((value, index) => settled(value, keys[index] as string)), 30_000);
     }
     await waitFor("store 3's Workers to answer reads", () => poolReads(restarted), (count) => count > 0);
+    // The raw client protocol's follower GETs (answered by the Workers on the client port) agree.
+    for (const storeId of target.storeIds) {
+      for (const key of keys.slice(0, 50)) {
+        const response = await target.request(storeId, { op: "GET", key });
+        if (response.code !== "OK" || !settled(new TextDecoder().decode(response.value), key)) throw new Error(`raw GET ${key} via store ${storeId}: ${response.code} ${new TextDecoder().decode(response.value)}`);
+      }
+    }
   } finally {
     running = false;
   }
