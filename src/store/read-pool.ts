@@ -39,7 +39,8 @@ function workerEntry(): string {
   return new URL("./read-pool-worker.ts", import.meta.url).href;
 }
 const workerRestartDelayMs = 1000;
-const workerStartTimeoutMs = 10_000;
+// Generous: a store on a loaded machine must not fail to start because a thread started slowly.
+const workerStartTimeoutMs = 30_000;
 
 export interface ReadPoolOptions {
   size: number;
