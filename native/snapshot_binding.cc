@@ -120,6 +120,8 @@ Napi::Value Load(const Napi::CallbackInfo& info) {
         {
           std::unique_lock<std::shared_mutex> guard(table->mutex);
           table->map.swap(loaded);
+          // New content, maybe for another range: readers routed by the old epoch go back to the Raft thread.
+          table->epoch.fetch_add(ukv::kEpochStep, std::memory_order_release);
         }
         // `loaded` now holds the old content, freed here on the worker thread.
         return true;

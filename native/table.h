@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -182,7 +183,14 @@ struct Table {
   mutable std::shared_mutex mutex;
   SwissTable map;
   uint64_t tableId = 0;
+  // Which keys this table answers for: bumped (under the write lock) whenever keys leave it other
+  // than by a logged delete (a split moving a range out, a snapshot replacing the content) or its
+  // replica is retired. A reader on another thread (the read pool) names the epoch its routing was
+  // built at, and a mismatch sends the read back to the Raft thread instead of answering from a
+  // table that no longer owns the key. Even numbers are live; retired tables hold an odd epoch.
+  std::atomic<uint64_t> epoch{0};
 };
+constexpr uint64_t kEpochStep = 2;
 
 // Process-global id -> Table, so a Worker can attach to a table by number. It holds weak
 // references: the Table is freed when the last handle (shared_ptr) is dropped.

@@ -127,14 +127,13 @@ Napi::Value Delete(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), table->map.erase(key.data, key.size));
 }
 
-// getMany(handle, keys: Uint8Array, keyEnds: Uint32Array, count, outSizes: Int32Array) -> ArrayBuffer
-Napi::Value GetMany(const Napi::CallbackInfo& info) {
-  ukv::Table* table = tableOf(info);
-  if (table == nullptr) return info.Env().Undefined();
-  Bytes keys = bytesOf(info[1]);
-  auto keyEnds = info[2].As<Napi::Uint32Array>();
-  uint32_t count = info[3].As<Napi::Number>().Uint32Value();
-  auto outSizes = info[4].As<Napi::Int32Array>();
+// The lookups of getMany / getManyAt, from argument `first` on (keys, keyEnds, count, outSizes);
+// the caller holds the table's read lock.
+Napi::Value lookUpMany(const Napi::CallbackInfo& info, ukv::Table* table, size_t first) {
+  Bytes keys = bytesOf(info[first]);
+  auto keyEnds = info[first + 1].As<Napi::Uint32Array>();
+  uint32_t count = info[first + 2].As<Napi::Number>().Uint32Value();
+  auto outSizes = info[first + 3].As<Napi::Int32Array>();
   UKV_ASSERT(count <= ukv::kTableBatchCountMax, "batch count checked in TS");
   UKV_ASSERT(keyEnds.ElementLength() >= count && outSizes.ElementLength() >= count, "scratch arrays hold the batch");
   const uint32_t* ends = keyEnds.Data();
@@ -142,7 +141,6 @@ Napi::Value GetMany(const Napi::CallbackInfo& info) {
 
   thread_local std::vector<const ukv::Entry*> found;
   found.resize(count);
-  std::shared_lock<std::shared_mutex> guard(table->mutex);
   size_t totalBytes = 0;
   uint32_t start = 0;
   for (uint32_t i = 0; i < count; i++) {
@@ -162,6 +160,43 @@ Napi::Value GetMany(const Napi::CallbackInfo& info) {
     out += found[i]->valueSize;
   }
   return buffer;
+}
+
+// getMany(handle, keys: Uint8Array, keyEnds: Uint32Array, count, outSizes: Int32Array) -> ArrayBuffer
+Napi::Value GetMany(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  return lookUpMany(info, table, 1);
+}
+
+// getManyAt(handle, epoch, keys, keyEnds, count, outSizes) -> ArrayBuffer | null: getMany, but
+// null (nothing read) unless the table is still at `epoch`, checked under the read lock so that no
+// split or snapshot install can land between the check and the lookups.
+Napi::Value GetManyAt(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  double expected = info[1].As<Napi::Number>().DoubleValue();
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  if (static_cast<double>(table->epoch.load(std::memory_order_acquire)) != expected) return info.Env().Null();
+  return lookUpMany(info, table, 2);
+}
+
+// epoch(handle) -> number (exact below 2^53: one bump per split or snapshot install).
+Napi::Value Epoch(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), static_cast<double>(table->epoch.load(std::memory_order_acquire)));
+}
+
+// retire(handle): the replica stopped; every read at an earlier epoch now misses (odd = retired).
+Napi::Value Retire(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  std::unique_lock<std::shared_mutex> guard(table->mutex);
+  uint64_t epoch = table->epoch.load(std::memory_order_relaxed);
+  if (epoch % 2 == 0) table->epoch.store(epoch + 1, std::memory_order_release);
+  return info.Env().Undefined();
 }
 
 // applyBatch(handle, packed: Uint8Array, ops: Uint32Array, count): all ops under one write lock.
@@ -312,6 +347,8 @@ Napi::Value MoveHashRange(const Napi::CallbackInfo& info) {
   uint64_t high = uint64Of(info[3]);
   std::unique_lock<std::shared_mutex> sourceGuard(source->mutex);
   std::unique_lock<std::shared_mutex> destinationGuard(destination->mutex);
+  // Keys leave the source: readers routed by its old epoch must not take their absence for an answer.
+  source->epoch.fetch_add(ukv::kEpochStep, std::memory_order_release);
   std::vector<const ukv::Entry*> moving;
   source->map.forEach([&](const ukv::Entry& entry) {
     uint64_t hash = ukv::routingHash(entry.key(), entry.keySize);
@@ -386,6 +423,9 @@ void InitTable(Napi::Env env, Napi::Object exports) {
   exports.Set("tableSet", Napi::Function::New(env, Set));
   exports.Set("tableDelete", Napi::Function::New(env, Delete));
   exports.Set("tableGetMany", Napi::Function::New(env, GetMany));
+  exports.Set("tableGetManyAt", Napi::Function::New(env, GetManyAt));
+  exports.Set("tableEpoch", Napi::Function::New(env, Epoch));
+  exports.Set("tableRetire", Napi::Function::New(env, Retire));
   exports.Set("tableApplyBatch", Napi::Function::New(env, ApplyBatch));
   exports.Set("tableCount", Napi::Function::New(env, Count));
   exports.Set("tableBytesUsed", Napi::Function::New(env, BytesUsed));

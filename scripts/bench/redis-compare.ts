@@ -17,13 +17,19 @@
 //
 // Usage: bun scripts/bench/redis-compare.ts [--requests-scale 1] [--port-base P] [--only resp|smart]
 //                                          [--tests set,get] [--binary dist/ukv] [--no-redis]
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+//                                          [--read-pools 0,1,2]
+// --read-pools: instead of the table above, the read pool's table (FR3.2, issue 20): for each
+// size, a fresh default cluster whose stores run that many read-pool Workers (config
+// readPoolSize; 0 = every RESP command on the Raft thread), filled by one SET run, then GET -c 50
+// and GET -c 50 -P 16 through store 1's RESP port, next to redis-server without persistence.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { MetaTopologySource } from "../../src/client/meta-topology.ts";
 import { ShardedClient } from "../../src/client/sharded-client.ts";
 import { loadClusterConfig } from "../../src/config/cluster-config.ts";
+import { renderLocalClusterConfig } from "../../src/config/local-cluster.ts";
 import { layoutFromConfig } from "../../src/meta/meta-service.ts";
 import { metaStoreAddresses } from "../../src/store/store-process.ts";
 import { KvClient } from "../../src/transport/kv-client.ts";
@@ -61,6 +67,9 @@ const portBaseOption = option("--port-base");
 const only = option("--only");
 const tests = (option("--tests") ?? "set,get").toUpperCase().split(",");
 const withRedis = !argv.includes("--no-redis");
+const readPoolsOption = option("--read-pools");
+const readPoolSizes = readPoolsOption === undefined ? null : readPoolsOption.split(",").map(Number);
+if (readPoolSizes !== null && readPoolSizes.some((size) => !Number.isInteger(size) || size < 0)) throw new Error(`--read-pools takes sizes like 0,1,2, got ${readPoolsOption}`);
 const cases: Case[] = [];
 for (const test of (["SET", "GET"] as const).filter((name) => tests.includes(name))) {
   const getFactor = test === "GET" ? 2 : 1;
@@ -114,8 +123,14 @@ interface Ukv {
   storePids: number[];
 }
 
-async function startUkv(dir: string): Promise<Ukv> {
+/** `readPoolSize`: written into the config `cluster up` then reuses (null: the config default). */
+async function startUkv(dir: string, readPoolSize: number | null = null): Promise<Ukv> {
   const portBase = portBaseOption === undefined ? 20000 + Math.floor(Math.random() * 20000) : Number(portBaseOption);
+  if (readPoolSize !== null) {
+    mkdirSync(dir, { recursive: true });
+    const text = renderLocalClusterConfig({ dir: join(dir, "data"), storeCount: 3, shardCount: 8, replication: 3, portBase });
+    writeFileSync(join(dir, "cluster.yaml"), `${text}readPoolSize: ${readPoolSize}\n`);
+  }
   const child = Bun.spawn([ukvBinary, "cluster", "up", "--dir", dir, "--port-base", String(portBase)], { stdout: "pipe", stderr: "inherit" });
   const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
   let output = "";
@@ -307,4 +322,62 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+async function stopUkv(ukv: Ukv): Promise<void> {
+  ukv.child.kill("SIGINT");
+  await Promise.race([ukv.child.exited, Bun.sleep(15_000)]);
+}
+
+/** The read-pool table: GET through 0, 1, 2... Workers per store, next to redis-server in the same run. */
+async function comparePools(sizes: readonly number[]): Promise<void> {
+  ensureRedisTools();
+  const loadAtStart = loadavg()
+    .map((value) => value.toFixed(2))
+    .join(" ");
+  const dir = mkdtempSync(join(tmpdir(), "ukv-read-pool-"));
+  const poolCases = cases.filter((benchCase) => benchCase.test === "GET" && benchCase.clients === 50);
+  const fill: Case = { label: "fill", test: "SET", clients: 50, pipeline: 16, requests: 100_000 };
+  const results = new Map<string, Measure>();
+  try {
+    const plainDir = join(dir, "redis-plain");
+    mkdirSync(plainDir, { recursive: true });
+    const plain = await startRedis("redis-plain", plainDir, ["--appendonly", "no"]);
+    runRedisBenchmark(plain.port, fill);
+    for (const size of sizes) {
+      const ukv = await startUkv(join(dir, `ukv-pool-${size}`), size);
+      try {
+        runRedisBenchmark(ukv.respPort, fill);
+        for (const benchCase of poolCases) {
+          // redis-server measured right before each ukv run: the machine's load drifts.
+          const reference = runRedisBenchmark(plain.port, benchCase);
+          const measure = await measureUkv(ukv, benchCase, () => runRedisBenchmark(ukv.respPort, benchCase));
+          results.set(`redis ${size} ${benchCase.label}`, reference);
+          results.set(`ukv ${size} ${benchCase.label}`, measure);
+          console.error(`pool ${size} ${benchCase.label}: ukv ${describe(measure)}, ${measure.cpuMicrosPerRequest?.toFixed(0)} us CPU/req; redis ${describe(reference)}`);
+        }
+      } finally {
+        await stopUkv(ukv);
+      }
+    }
+    const lines = [
+      `machine load average at start: ${loadAtStart} (${navigator.hardwareConcurrency} cores); requests scale ${requestsScale}`,
+      "",
+      "| case | read-pool Workers per store | ukv RESP (store 1) | redis no persistence (same run) | ratio | CPU us/req (3 stores) |",
+      "|---|---:|---|---|---:|---:|",
+    ];
+    for (const benchCase of poolCases) {
+      for (const size of sizes) {
+        const ours = results.get(`ukv ${size} ${benchCase.label}`);
+        const theirs = results.get(`redis ${size} ${benchCase.label}`);
+        lines.push(`| ${benchCase.label} | ${size} | ${describe(ours)} | ${describe(theirs)} | ${ratio(ours, theirs)} | ${ours?.cpuMicrosPerRequest?.toFixed(0) ?? "-"} |`);
+      }
+    }
+    console.log(lines.join("\n"));
+  } finally {
+    for (const child of children) child.kill("SIGTERM");
+    await Promise.all(children.map((child) => child.exited));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (readPoolSizes === null) await main();
+else await comparePools(readPoolSizes);

@@ -64,6 +64,8 @@ export interface ClusterConfig {
   coordinator?: { enabled?: boolean; intervalMs?: number; splitKeys?: number; splitWritesPerSec?: number; movesPerStoreMax?: number };
   /** RESP clients must AUTH with this password first (absent or null: no password). */
   requirepass?: string | null;
+  /** Read-pool Workers per store (FR3.2); absent: cores - 1; 0: the RESP listener on the Raft thread. */
+  readPoolSize?: number;
 }
 
 /** The one CONFIG_INVALID error listing every problem of `sourceName` as `<sourceName>: <path>: <reason>`. */
@@ -160,6 +162,7 @@ function fromParsed(parsed: ParsedClusterConfig, baseDir: string): ClusterConfig
     router: parsed.router === null ? null : { clientAddress: parsed.router.clientAddress, respAddress: parsed.router.respAddress },
     ...(parsed.coordinator === undefined ? {} : { coordinator: { ...parsed.coordinator } }),
     requirepass: parsed.requirepass,
+    ...(parsed.readPoolSize === undefined ? {} : { readPoolSize: parsed.readPoolSize }),
   };
 }
 
@@ -224,6 +227,7 @@ export function renderClusterConfig(config: ClusterConfig): string {
     router: config.router,
     ...(config.coordinator === undefined ? {} : { coordinator: config.coordinator }),
     ...(config.requirepass === undefined || config.requirepass === null ? {} : { requirepass: config.requirepass }),
+    ...(config.readPoolSize === undefined ? {} : { readPoolSize: config.readPoolSize }),
   };
   // No anchors for shared objects: the loader allows few aliases (yamlAliasCountMax).
   return header + stringify(file, { lineWidth: 0, aliasDuplicateObjects: false });

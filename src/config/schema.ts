@@ -3,7 +3,7 @@
 // span fields (duplicates, references to store ids, group sizes, the choice between explicit and
 // computed placement, wildcard binds, tick relations) live in cross-checks.ts.
 import { z } from "zod";
-import { groupMemberCountMax, recordSizeBytesMax, shardCountMax, storeCountMax, walSegmentSizeBytesDefault } from "../util/limits.ts";
+import { groupMemberCountMax, readPoolSizeMax, recordSizeBytesMax, shardCountMax, storeCountMax, walSegmentSizeBytesDefault } from "../util/limits.ts";
 import { parseAddress } from "./address.ts";
 
 /** Store and shard ids are positive and fit in an int32 (0 means "none" in the Raft core). */
@@ -107,6 +107,8 @@ export const clusterConfigSchema = z.strictObject({
       movesPerStoreMax: boundedInt(1, 64).optional(),
     })
     .optional(),
+  // Issue 20 (FR3.2): Workers answering RESP reads from the shared tables; absent: cores - 1; 0: none (one thread).
+  readPoolSize: boundedInt(0, readPoolSizeMax).optional(),
   // Issue 15: the password every RESP client must give (AUTH, HELLO AUTH) before any other command.
   requirepass: z.string().min(1, { error: "must not be empty (leave it out for no password)" }).max(512, { error: "must be at most 512 characters" }).nullable().default(null),
 });

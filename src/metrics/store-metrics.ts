@@ -194,6 +194,15 @@ export class StoreMetrics {
     this.#observeRequest("resp", name ?? "unknown", respResult(reply), seconds);
   };
 
+  /**
+   * `count` RESP reads the read pool's Workers answered themselves (store/read-pool.ts), reported
+   * in bulk: counted in ukv_requests_total like any command, but not timed (a Worker's reads take
+   * microseconds; timing each on this thread would cost more than answering it).
+   */
+  readonly countPoolReads = (listener: RequestListener, command: string, count: number): void => {
+    this.#requests.labels(this.#store, listener, command, "ok").inc(count);
+  };
+
   #observeRequest(listener: RequestListener, command: string, result: RequestResult, seconds: number): void {
     let byCommand = this.#requestChildren.get(listener);
     if (byCommand === undefined) {

@@ -182,6 +182,11 @@ export class RouterServer {
   }
 
   /** The router's view: per shard its health, leader, queue and members as last probed. */
+  /** Whether the health gate refuses requests for `shardId` now (no quorum, and no leader known here): the read pool stops answering it. */
+  refuses(shardId: number): boolean {
+    return this.#monitor.health(shardId).state === "unavailable" && this.#local?.knowsLeader(shardId) !== true;
+  }
+
   view(): RouterView {
     const topology = this.#topology.current();
     const shards: RouterShardView[] = [];

@@ -45,6 +45,16 @@ interface TableBindings {
     count: number,
     outSizes: Int32Array,
   ): ArrayBuffer;
+  tableGetManyAt(
+    handle: NativeTableHandle,
+    epoch: number,
+    keys: Uint8Array,
+    keyEnds: Uint32Array,
+    count: number,
+    outSizes: Int32Array,
+  ): ArrayBuffer | null;
+  tableEpoch(handle: NativeTableHandle): number;
+  tableRetire(handle: NativeTableHandle): void;
   tableApplyBatch(handle: NativeTableHandle, packed: Uint8Array, ops: Uint32Array, count: number): void;
   tableCount(handle: NativeTableHandle): number;
   tableBytesUsed(handle: NativeTableHandle): number;
@@ -131,12 +141,53 @@ export function nativeKeyHash(key: Uint8Array): bigint {
   return bindings.keyHash64(key);
 }
 
+function packKeys(keys: Uint8Array[]): { packed: Uint8Array; keyEnds: Uint32Array; sizes: Int32Array } {
+  const count = keys.length;
+  checkBatchCount(count);
+  let sizeBytes = 0;
+  for (const key of keys) {
+    checkKey(key);
+    sizeBytes += key.length;
+  }
+  checkBatchSize(sizeBytes);
+  const packed = scratchBytesFor(sizeBytes);
+  const keyEnds = scratchOffsetsFor(count);
+  const sizes = scratchSizesFor(count);
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    const key = keys[i] as Uint8Array;
+    packed.set(key, offset);
+    offset += key.length;
+    keyEnds[i] = offset;
+  }
+  return { packed, keyEnds, sizes };
+}
+
+function unpackValues(values: ArrayBuffer, sizes: Int32Array, count: number): (Uint8Array | null)[] {
+  const result: (Uint8Array | null)[] = new Array(count);
+  let valueOffset = 0;
+  for (let i = 0; i < count; i++) {
+    const size = sizes[i] as number;
+    if (size < 0) {
+      result[i] = null;
+    } else {
+      result[i] = new Uint8Array(values, valueOffset, size);
+      valueOffset += size;
+    }
+  }
+  assert(valueOffset === values.byteLength, "every returned byte belongs to one value");
+  return result;
+}
+
 export class Table {
   readonly tableId: number;
   #handle: NativeTableHandle | null;
+  /** Made by create (the replica's own handle), not attach: closing it retires the table for every reader. */
+  readonly #owner: boolean;
 
-  private constructor(handle: NativeTableHandle) {
+  private constructor(handle: NativeTableHandle, owner: boolean) {
     this.#handle = handle;
+    this.#owner = owner;
     this.tableId = bindings.tableId(handle);
   }
 
@@ -148,7 +199,7 @@ export class Table {
         data: { capacityHint },
       });
     }
-    return new Table(bindings.tableCreate(capacityHint));
+    return new Table(bindings.tableCreate(capacityHint), true);
   }
 
   /** Another handle on a live table, e.g. in a Worker given `tableId`. Throws CLOSED if it is gone. */
@@ -157,7 +208,7 @@ export class Table {
     if (handle === null) {
       throw new UkvError("CLOSED", `Table is closed or unknown: ${tableId}`, { data: { tableId } });
     }
-    return new Table(handle);
+    return new Table(handle, false);
   }
 
   /** The native handle, for the snapshot binding. */
@@ -190,38 +241,26 @@ export class Table {
 
   /** One N-API call and one read lock for the batch; each value is a copy (views of one fresh buffer). */
   getMany(keys: Uint8Array[]): (Uint8Array | null)[] {
-    const count = keys.length;
-    checkBatchCount(count);
-    let sizeBytes = 0;
-    for (const key of keys) {
-      checkKey(key);
-      sizeBytes += key.length;
-    }
-    checkBatchSize(sizeBytes);
-    const packed = scratchBytesFor(sizeBytes);
-    const keyEnds = scratchOffsetsFor(count);
-    const sizes = scratchSizesFor(count);
-    let offset = 0;
-    for (let i = 0; i < count; i++) {
-      const key = keys[i] as Uint8Array;
-      packed.set(key, offset);
-      offset += key.length;
-      keyEnds[i] = offset;
-    }
-    const values = bindings.tableGetMany(this.#live(), packed, keyEnds, count, sizes);
-    const result: (Uint8Array | null)[] = new Array(count);
-    let valueOffset = 0;
-    for (let i = 0; i < count; i++) {
-      const size = sizes[i] as number;
-      if (size < 0) {
-        result[i] = null;
-      } else {
-        result[i] = new Uint8Array(values, valueOffset, size);
-        valueOffset += size;
-      }
-    }
-    assert(valueOffset === values.byteLength, "every returned byte belongs to one value");
-    return result;
+    const { packed, keyEnds, sizes } = packKeys(keys);
+    return unpackValues(bindings.tableGetMany(this.#live(), packed, keyEnds, keys.length, sizes), sizes, keys.length);
+  }
+
+  /**
+   * getMany if the table is still at `epoch` (see epoch()), else null and nothing read: a reader on
+   * another thread routed by that epoch learns, atomically with the lookups, that keys have left.
+   */
+  getManyAt(epoch: number, keys: Uint8Array[]): (Uint8Array | null)[] | null {
+    const { packed, keyEnds, sizes } = packKeys(keys);
+    const values = bindings.tableGetManyAt(this.#live(), epoch, packed, keyEnds, keys.length, sizes);
+    return values === null ? null : unpackValues(values, sizes, keys.length);
+  }
+
+  /**
+   * Changes whenever keys leave the table other than by a logged delete (a split moves a range
+   * out, a snapshot replaces the content) and when its replica closes (retired: odd, never read again).
+   */
+  epoch(): number {
+    return bindings.tableEpoch(this.#live());
   }
 
   /** One N-API call and one write lock for the batch, applied in order. A bad op applies nothing. */
@@ -308,6 +347,8 @@ export class Table {
   /** Drops this handle; the table is freed when its last handle (in any Worker) is closed or collected. */
   close(): void {
     if (this.#handle === null) return;
+    // Workers may still hold handles (the table lives until theirs close): retire it so that none reads it again.
+    if (this.#owner) bindings.tableRetire(this.#handle);
     bindings.tableClose(this.#handle);
     this.#handle = null;
   }

@@ -8,6 +8,9 @@ import { storeDataDir, type ClusterConfig } from "../config/cluster-config.ts";
 import { layoutFromConfig, metaGroupId } from "../meta/meta-service.ts";
 import type { RespBackend } from "../router/resp/resp-context.ts";
 import { RespServer } from "../router/resp/resp-server.ts";
+import type { RespServerStats } from "../router/resp/resp-context.ts";
+import { availableParallelism } from "node:os";
+import { ReadPool } from "./read-pool.ts";
 import { RouterServer } from "../router/router-server.ts";
 import { GroupClient } from "../client/group-client.ts";
 import { KvServer } from "../transport/kv-server.ts";
@@ -43,8 +46,8 @@ export class StoreProcess {
   readonly #metrics: StoreMetrics | null;
   readonly #topology: MetaTopologySource;
   readonly #router: RouterServer;
-  readonly #server: KvServer;
-  readonly #resp: RespServer | null;
+  readonly #server: ClientListener;
+  readonly #resp: RespListener | null;
   readonly #reporter: StoreReporter;
   readonly #expiry: ActiveExpiry;
   readonly #adoptTimer: ReturnType<typeof setInterval>;
@@ -56,9 +59,9 @@ export class StoreProcess {
     service: StoreService;
     topology: MetaTopologySource;
     router: RouterServer;
-    server: KvServer;
+    server: ClientListener;
     clientPort: number;
-    resp: RespServer | null;
+    resp: RespListener | null;
     reporter: StoreReporter;
     expiry: ActiveExpiry;
     adoptTimer: ReturnType<typeof setInterval>;
@@ -88,7 +91,7 @@ export class StoreProcess {
     const { config, logger } = options;
     // Made before the store opens: each replica takes its metric hooks as it opens. The store and
     // the listeners it reads at scrape time exist by the time anything scrapes.
-    const parts: { store: Store | null; server: KvServer | null; resp: RespServer | null } = { store: null, server: null, resp: null };
+    const parts: { store: Store | null; server: ClientListener | null; resp: RespListener | null } = { store: null, server: null, resp: null };
     const replicasOf = (): ReturnType<Store["replicas"]> => parts.store?.replicas() ?? [];
     const connectionCounts = (): { client: number; resp: number } => ({ client: parts.server?.connectionCount ?? 0, resp: parts.resp?.stats.connectionCount ?? 0 });
     const metrics = config.metricsEnabled
@@ -149,26 +152,53 @@ export class StoreProcess {
       const clientListen = parseAddress(store.self.clientAddress);
       const serve = (request: KvRequest): Promise<KvResponse> => local.handle(request);
       const handler = metrics === null ? serve : metrics.timedKvHandler(serve);
-      const server = new KvServer({ host: clientListen.host, port: clientListen.port, handler, logger, password: config.requirepass ?? null });
-      parts.server = server;
-      const { port: clientPort } = await server.start();
-      started.push(server);
-      let resp: RespServer | null = null;
-      if (store.self.respAddress !== null) {
-        const respListen = parseAddress(store.self.respAddress);
-        // INFO's used_memory: the bytes of the tables of every replica this store hosts.
-        const backend: RespBackend = {
-          route: (request) => router.route(request),
-          routeShard: (shardId, request) => router.routeShard(shardId, request),
-          shardIds: () => router.shardIds(),
-          shardIdOf: (key) => router.shardIdOf(key),
-          view: () => router.view(),
-          tableBytesUsed: () => store.replicas().reduce((sum, { runtime }) => sum + runtime.table.bytesUsed(), 0),
-        };
-        resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, ...(metrics === null ? {} : { observeCommand: metrics.observeRespCommand }) });
-        started.push(resp);
-        parts.resp = resp;
+      // INFO's used_memory: the bytes of the tables of every replica this store hosts.
+      const backend: RespBackend = {
+        route: (request) => router.route(request),
+        routeShard: (shardId, request) => router.routeShard(shardId, request),
+        shardIds: () => router.shardIds(),
+        shardIdOf: (key) => router.shardIdOf(key),
+        view: () => router.view(),
+        tableBytesUsed: () => store.replicas().reduce((sum, { runtime }) => sum + runtime.table.bytesUsed(), 0),
+      };
+      const observe = metrics === null ? {} : { observeCommand: metrics.observeRespCommand };
+      const respListen = store.self.respAddress === null ? null : parseAddress(store.self.respAddress);
+      const readPoolSize = config.readPoolSize ?? Math.max(0, availableParallelism() - 1);
+      let server: ClientListener;
+      let clientPort: number;
+      let resp: RespListener | null = null;
+      if (readPoolSize === 0) {
+        const kvServer = new KvServer({ host: clientListen.host, port: clientListen.port, handler, logger, password: config.requirepass ?? null });
+        parts.server = kvServer;
+        clientPort = (await kvServer.start()).port;
+        started.push(kvServer);
+        server = kvServer;
+        if (respListen !== null) {
+          resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, ...observe });
+          started.push(resp);
+        }
+      } else {
+        // The Workers own both client-facing ports (store/read-pool.ts); this thread answers what they forward.
+        const pool = await ReadPool.start({
+          size: readPoolSize,
+          resp: respListen,
+          client: { ...clientListen, handler },
+          backend,
+          logger,
+          requirepass: config.requirepass ?? null,
+          replicas: () => store.replicas(),
+          refuses: (shardId) => router.refuses(shardId),
+          ...observe,
+          ...(metrics === null ? {} : { countPoolReads: metrics.countPoolReads }),
+        });
+        started.push(pool);
+        clientPort = pool.clientPort;
+        server = { get connectionCount() { return pool.kvConnectionCount; }, close: () => pool.close() };
+        parts.server = server;
+        const respPort = pool.respPort;
+        if (respPort !== null) resp = { port: respPort, stats: pool.stats, close: () => pool.close() };
       }
+      parts.resp = resp;
       let http: StoreHttpServer | null = null;
       if (store.self.httpAddress !== null) {
         const httpListen = parseAddress(store.self.httpAddress);
@@ -228,6 +258,11 @@ export class StoreProcess {
     return this.#closing;
   }
 }
+
+/** The RESP listener: on this thread (RespServer), or the read pool's Workers (ReadPool, FR3.2). */
+type RespListener = { readonly port: number; readonly stats: RespServerStats; close(): Promise<void> };
+/** The raw client-protocol listener: KvServer on this thread, or the read pool's Workers. */
+type ClientListener = { readonly connectionCount: number; close(): Promise<void> };
 
 /** The client addresses of the metadata stores (what every store, router and client asks). */
 export function metaStoreAddresses(config: ClusterConfig): string[] {

@@ -101,6 +101,8 @@ export const respInlineSizeBytesMax = 64 * 1024;
 export const respConnectionPendingCountMax = 1024;
 /** RESP: client connections open at once; past it a new connection is answered an error and closed. */
 export const respConnectionCountMax = 10000;
+/** Read-pool Workers of one store (FR3.2; config readPoolSize): beyond the cores of any server we target. */
+export const readPoolSizeMax = 256;
 /** RESP: keys of one multi-key command routed at once (the rest wait), so one MSET cannot fill a shard queue. */
 export const respMultiKeyInflightCountMax = 256;
 

@@ -181,6 +181,8 @@ export interface LocalStoresOptions {
   snapshotEntriesThreshold?: number;
   /** RESP clients must AUTH with this password. Default: none. */
   requirepass?: string;
+  /** Read-pool Workers per store (absent: the config default, cores - 1; 0: none). */
+  readPoolSize?: number;
   /** The config's coordinator section (absent: none, the coordinator is off). */
   coordinator?: ClusterConfig["coordinator"];
 }
@@ -272,6 +274,7 @@ export class LocalStores {
       ...(options.metaStores === undefined ? {} : { metaStores: options.metaStores }),
       ...(options.metricsEnabled === undefined ? {} : { metricsEnabled: options.metricsEnabled }),
       ...(options.requirepass === undefined ? {} : { requirepass: options.requirepass }),
+      ...(options.readPoolSize === undefined ? {} : { readPoolSize: options.readPoolSize }),
       ...(options.coordinator === undefined ? {} : { coordinator: options.coordinator }),
     };
     const stores = new LocalStores(dir, config, portBase, spareStoreCount);

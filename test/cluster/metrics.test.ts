@@ -64,7 +64,9 @@ describe("/metrics", () => {
       redis.disconnect();
     }
     // Followers apply the last writes a heartbeat later: wait for the key gauges, not just the leader.
-    const after = await waitFor("every replica to hold the writes", scrapeAll, (samples) => sumOf(samples, "ukv_replica_keys", { shard: "1" }) + sumOf(samples, "ukv_replica_keys", { shard: "2" }) >= 3 * writeCount);
+    // A read answered by the read pool's Worker is counted when the Worker reports (within 100 ms).
+    const readCounted = (samples: Awaited<ReturnType<typeof scrapeAll>>): boolean => sumOf(samples, "ukv_requests_total", { listener: "resp", command: "get", result: "ok" }) > sumOf(before, "ukv_requests_total", { listener: "resp", command: "get", result: "ok" });
+    const after = await waitFor("every replica to hold the writes", scrapeAll, (samples) => readCounted(samples) && sumOf(samples, "ukv_replica_keys", { shard: "1" }) + sumOf(samples, "ukv_replica_keys", { shard: "2" }) >= 3 * writeCount);
     const delta = (name: string, match: Record<string, string> = {}): number => sumOf(after, name, match) - sumOf(before, name, match);
     expect(delta("ukv_requests_total", { listener: "resp", command: "set", result: "ok" })).toBe(writeCount);
     expect(delta("ukv_requests_total", { listener: "resp", command: "get", result: "ok" })).toBe(1);

@@ -71,6 +71,11 @@ export class RespConnection extends ServedConnection {
     this.#session = newSession(options.sessionId, options.requirepass ?? null);
   }
 
+  /** The session (read by the read pool's bridge, store/read-pool.ts, to tell its Worker what it may answer). */
+  get session(): Readonly<RespSession> {
+    return this.#session;
+  }
+
   get pendingCount(): number {
     return this.#slots.length - this.#headIndex;
   }

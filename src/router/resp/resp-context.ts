@@ -66,6 +66,8 @@ export interface RespServerStats {
   keyspaceHitCountTotal?: number;
   /** Reads of a missing key by GET, MGET, EXISTS (INFO keyspace_misses). */
   keyspaceMissCountTotal?: number;
+  /** Commands answered by the read pool's Workers themselves (INFO ukv_pool_reads); absent without a pool. */
+  poolReadCountTotal?: number;
 }
 
 export interface CommandContext {

@@ -107,6 +107,8 @@ function infoSections(context: CommandContext): Map<string, string[]> {
     `rejected_connections:${stats.rejectedConnectionCountTotal}`,
     `keyspace_hits:${stats.keyspaceHitCountTotal ?? 0}`,
     `keyspace_misses:${stats.keyspaceMissCountTotal ?? 0}`,
+    // Only with a read pool (store/read-pool.ts): the reads its Workers answered themselves.
+    ...(stats.poolReadCountTotal === undefined ? [] : [`ukv_pool_reads:${stats.poolReadCountTotal}`]),
   ]);
   sections.set("keyspace", [`db0:keys=${dbSize(context)},expires=0,avg_ttl=0`]);
   const cluster = ["cluster_enabled:0", `ukv_topology_epoch:${view.epoch}`, `ukv_shards:${view.shards.length}`];
