@@ -9,7 +9,7 @@
 // stepCount | steps. A watch: bytes key | u8 present | bytes expected stored value. A step: u8 op
 // | bytes key | u32 argCount | bytes args. "bytes" is u32 size + the bytes.
 import { UkvError } from "../util/errors.ts";
-import { collectionElementCountMax, keySizeBytesMax, keyedCommandSizeBytesMax, keyedReplyItemCountMax, keyedReplySizeBytesMax, keyedStepCountMax } from "../util/limits.ts";
+import { collectionElementCountMax, tableBatchCountMax, tableBatchSizeBytesMax, keySizeBytesMax, keyedCommandSizeBytesMax, keyedReplyItemCountMax, keyedReplySizeBytesMax, keyedStepCountMax } from "../util/limits.ts";
 import { clampRange, decodeElements, decodeHash, encodeHash, hashKey } from "./collections.ts";
 import { chunkIdsOfHeader, chunkKey, ChunkedList, listKeyProblem, parseChunkKey, type RawTable } from "./list-store.ts";
 import { decodeStoredValue, encodeStoredValue, isExpired, storedPayloadSizeBytesMax, typeName, ValueType, wrongTypeMessage, type StoredValue } from "./stored-value.ts";
@@ -539,7 +539,16 @@ export function executeKeyedTransaction(transaction: KeyedTransaction, read: (ke
     }
   }
   const ops: KeyedTableOp[] = [];
-  for (const { key, bytes } of overlay.values()) ops.push(bytes === null ? { kind: "delete", key } : { kind: "set", key, value: bytes });
+  let sizeBytes = 0;
+  for (const { key, bytes } of overlay.values()) {
+    ops.push(bytes === null ? { kind: "delete", key } : { kind: "set", key, value: bytes });
+    sizeBytes += key.byteLength + (bytes?.byteLength ?? 0);
+  }
+  // The writes go to the table in one batch: one it would refuse (a transaction rewriting several
+  // long lists, a list of large elements rewritten whole) is refused here, the same on every replica.
+  if (ops.length > tableBatchCountMax || sizeBytes > tableBatchSizeBytesMax) {
+    return { ops: [], reply: { kind: "error", text: `ERR the command would write ${ops.length} table entries (${sizeBytes} bytes) at once, limit ${tableBatchCountMax} entries and ${tableBatchSizeBytesMax} bytes: nothing was done` } };
+  }
   return { ops, reply: { kind: "array", items: replies } };
 }
 

@@ -31,9 +31,9 @@ export const keyedStepCountMax = 4096;
 /** Fields of one hash (the whole hash is one value, within the value size limit). */
 export const collectionElementCountMax = 65_536;
 /** Elements of one list (kv/list-store.ts: a header and chunks). */
-export const listElementCountMax = 4_194_304;
-/** Chunks of one list (its header lists them: 8 bytes each). */
-export const listChunkCountMax = 65_536;
+export const listElementCountMax = 2_097_152;
+/** Chunks of one list (its header lists them: 8 bytes each). Dropping every chunk and writing as many new ones (LTRIM) fits one table batch. */
+export const listChunkCountMax = 16_384;
 /** Elements of one list chunk, and the bytes a chunk grows to before a new one starts. */
 export const listChunkElementCountMax = 128;
 export const listChunkSizeBytesTarget = 8192;
@@ -161,3 +161,5 @@ export const loadBatchSizeBytesDefault = 1024 * 1024;
 
 assert(loadBatchKeyCountDefault <= batchSetPairCountMax && loadBatchSizeBytesDefault <= batchSetSizeBytesMax, "the loader's default batch is a valid batch");
 assert(loadWindowRecordCountMax >= 4 * batchSetPairCountMax, "the read window holds several full batches");
+assert(2 * listChunkCountMax + 1024 <= tableBatchCountMax, "a list rewritten whole (old chunks dropped, new ones written) fits one table batch");
+assert(listChunkCountMax * listChunkElementCountMax >= listElementCountMax, "the chunk limit does not cut the element limit for small elements");
