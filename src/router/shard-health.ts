@@ -1,6 +1,6 @@
 // Health of each shard as the router sees it (PRD FR1.3): every probeIntervalMs, a STATUS to every
 // member of every shard. A shard is unavailable ("no quorum") when fewer than a majority of its
-// members answered the last probe (no majority can elect or commit), or when no member has
+// members answered either of the last two probes (no majority can elect or commit), or when no member has
 // reported a leader for longer than noLeaderLimitMs (about two election timeouts: an election that
 // long has failed). Until its first probe completes a shard counts as available, so the router
 // does not refuse traffic during its own start-up. The probe answers also feed the leader cache.
@@ -18,7 +18,17 @@ export interface MemberProbe {
   reachable: boolean;
   /** Null when unreachable. */
   status: MemberStatus | null;
+  /** Probe rounds in a row this member has not answered (0 when it answered this one). */
+  missedCount: number;
 }
+
+/**
+ * A member counts toward a shard's quorum until it misses this many probe rounds in a row: one
+ * STATUS answered late by an overloaded store must not turn a healthy shard "unavailable" and
+ * refuse its requests (seen at load average 50: 49 CLUSTERDOWN in a second); a store really gone
+ * is noticed one round later.
+ */
+export const missedRoundsUnreachable = 2;
 
 export interface ShardHealth {
   shardId: number;
@@ -169,7 +179,7 @@ export class ShardHealthMonitor {
         const members = shard.members.map((member): MemberProbe => {
           const statuses = byAddress.get(member.clientAddress);
           const status = statuses?.get(shard.id) ?? null;
-          return { id: member.id, address: member.clientAddress, reachable: status !== null, status };
+          return { id: member.id, address: member.clientAddress, reachable: status !== null, status, missedCount: 0 };
         });
         this.#record(shard, members);
       }
@@ -186,7 +196,7 @@ export class ShardHealthMonitor {
         shard.members.map(async (member): Promise<MemberProbe> => {
           const answer = await pool.send(member.clientAddress, { op: "STATUS", key: emptyBytes, value: emptyBytes, linearizable: false, shard: shard.id }, probeTimeoutMs);
           const status = answer.code === "OK" ? parseMemberStatus(answer.statusJson) : null;
-          return { id: member.id, address: member.clientAddress, reachable: status !== null, status };
+          return { id: member.id, address: member.clientAddress, reachable: status !== null, status, missedCount: 0 };
         }),
       );
       return this.#record(shard, members);
@@ -198,9 +208,14 @@ export class ShardHealthMonitor {
   #record(shard: TopologyShard, members: MemberProbe[]): ShardHealth {
     const previous = this.health(shard.id);
     const nowMs = this.#options.pool.nowMs();
+    for (const member of members) {
+      if (member.reachable) continue;
+      const before = previous.members.find((probe) => probe.id === member.id);
+      member.missedCount = (before?.missedCount ?? missedRoundsUnreachable - 1) + 1;
+    }
     const { leaderId, term } = leaderOfProbe(members);
     const leaderSeenMs = leaderId !== 0 ? nowMs : previous.leaderSeenMs;
-    const reachableCount = members.filter((member) => member.reachable).length;
+    const reachableCount = members.filter((member) => member.missedCount < missedRoundsUnreachable).length;
     const assessment = assessShard({ memberCount: shard.members.length, reachableCount, leaderSeenMs, nowMs, noLeaderLimitMs: this.#options.noLeaderLimitMs });
     const health: ShardHealth = {
       shardId: shard.id,

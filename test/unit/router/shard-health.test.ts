@@ -2,14 +2,18 @@
 // leader was seen for longer than the limit; and the leader of a probe round is the self-declared
 // leader of the highest term.
 import { describe, expect, test } from "bun:test";
-import { assessShard, leaderOfProbe, type MemberProbe } from "../../../src/router/shard-health.ts";
+import type { MemberPool } from "../../../src/client/member-pool.ts";
+import type { Topology, TopologyShard } from "../../../src/client/topology.ts";
+import type { KvResponse } from "../../../src/transport/kv-protocol.ts";
+import { assessShard, leaderOfProbe, ShardHealthMonitor, type MemberProbe } from "../../../src/router/shard-health.ts";
 
 function probe(id: number, role: string | null, term = 1): MemberProbe {
-  if (role === null) return { id, address: `127.0.0.1:${id}`, reachable: false, status: null };
+  if (role === null) return { id, address: `127.0.0.1:${id}`, reachable: false, status: null, missedCount: 1 };
   return {
     id,
     address: `127.0.0.1:${id}`,
     reachable: true,
+    missedCount: 0,
     status: { nodeId: id, role, term, leader: 0, commitIndex: 0, appliedIndex: 0, lastIndex: 0, snapshotIndex: 0, keyCount: 0 },
   };
 }
@@ -43,5 +47,47 @@ describe("leaderOfProbe", () => {
 
   test("no member claiming leadership means no leader", () => {
     expect(leaderOfProbe([probe(1, "candidate", 4), probe(2, null), probe(3, "follower", 3)])).toEqual({ leaderId: 0, term: 4 });
+  });
+});
+
+describe("ShardHealthMonitor", () => {
+  /** Shard 7 on stores 1-3; `answering` says which stores answer STATUS in the next round. */
+  function monitorOf(answering: Set<number>): ShardHealthMonitor {
+    const shard: TopologyShard = { id: 7, members: [1, 2, 3].map((id) => ({ id, clientAddress: `127.0.0.1:${id}` })) };
+    const topology: Topology = { epoch: 1, ranges: undefined as never, shards: new Map([[7, shard]]) };
+    const pool = {
+      nowMs: () => 1000,
+      send: async (address: string): Promise<KvResponse> => {
+        const id = Number(address.split(":")[1]);
+        if (!answering.has(id)) return { id: 0, code: "TIMEOUT", message: "no answer" } as unknown as KvResponse;
+        const group = { groupId: 7, nodeId: id, role: id === 1 ? "leader" : "follower", term: 2, leader: 1, commitIndex: 5, appliedIndex: 5, lastIndex: 5, snapshotIndex: 0, keyCount: 0 };
+        return { id: 0, code: "OK", statusJson: JSON.stringify({ groups: [group] }) } as unknown as KvResponse;
+      },
+    } as unknown as MemberPool;
+    return new ShardHealthMonitor({ pool, topology: () => topology, probeIntervalMs: 500, probeTimeoutMs: 400, noLeaderLimitMs: 2000, onProbed: () => {} });
+  }
+
+  test("a quorum is lost only when a majority missed two rounds in a row, not on one late answer", async () => {
+    const answering = new Set([1, 2, 3]);
+    const monitor = monitorOf(answering);
+    await monitor.probeAll();
+    expect(monitor.health(7).state).toBe("available");
+    answering.delete(2);
+    answering.delete(3);
+    await monitor.probeAll(); // one round late (an overloaded store): still counted
+    expect(monitor.health(7).state).toBe("available");
+    expect(monitor.health(7).reachableCount).toBe(3);
+    await monitor.probeAll(); // the second miss in a row: gone
+    expect(monitor.health(7).state).toBe("unavailable");
+    expect(monitor.health(7).detail).toBe("1 of 3 members reachable, a majority is 2");
+    answering.add(2);
+    await monitor.probeAll();
+    expect(monitor.health(7).state).toBe("available");
+  });
+
+  test("members that never answered count as unreachable from the first round", async () => {
+    const monitor = monitorOf(new Set([1]));
+    await monitor.probeAll();
+    expect(monitor.health(7).state).toBe("unavailable");
   });
 });
