@@ -80,6 +80,7 @@ try {
   const preloadMs = await preload(leader);
   const acks: { atMs: number; latencyMs: number }[] = [];
   let failures = 0;
+  const failureCodes = new Map<string, number>();
   let running = true;
   const writers = Array.from({ length: writerCount }, async (_, writerIndex) => {
     const client = new KvClient(addresses[writerIndex % addresses.length]!, { timeoutMs: 10_000 });
@@ -87,7 +88,10 @@ try {
       const sentMs = performance.now();
       const response = await client.set(encoder.encode(`w${writerIndex}-${index}`), value);
       if (response.code === "OK") acks.push({ atMs: performance.now(), latencyMs: performance.now() - sentMs });
-      else failures++;
+      else {
+        failures++;
+        failureCodes.set(`${response.code} (${response.message})`, (failureCodes.get(`${response.code} (${response.message})`) ?? 0) + 1);
+      }
     }
     client.close();
   });
@@ -120,6 +124,7 @@ try {
   console.log(
     `| ${keyCount.toLocaleString("en-US")} | ${writerCount} | ${(preloadMs / 1000).toFixed(1)} s | ${(splitMs / 1000).toFixed(2)} s (exit ${splitExit}${splitErr === "" ? "" : `: ${splitErr.trim()}`}) | ${longestGapMs.toFixed(0)} ms | ${percentile(before, 0.5).toFixed(1)} / ${percentile(before, 0.99).toFixed(1)} ms | ${percentile(during, 0.5).toFixed(1)} / ${percentile(during, 0.99).toFixed(1)} ms | ${failures} |`,
   );
+  if (failures > 0) console.log(`failed: ${[...failureCodes].map(([code, count]) => `${count} ${code}`).join(", ")}`);
   console.log(`longest window: from +${longestGapFromMs.toFixed(0)} ms after the split command started`);
   // Where the stall comes from: each store's split, child creation and the child's election, from its log.
   for (const store of config.stores) {

@@ -73,10 +73,12 @@ export interface GroupRuntimeOptions {
   onLeaderChanged?(leader: number): void;
   /**
    * A split was applied: the store creates the new shard's replica here from `child` (its range
-   * and membership, and the keys that moved to it). Until the promise settles this replica takes
-   * no snapshot, so the split stays in its log and a crash replays it (recreating the child).
+   * and membership, and the keys that moved to it), settling once the child is open. Until then,
+   * and until the `baseDurable` it may return settles (the child opened before its state was on
+   * disk), this replica takes no snapshot, so the split stays in its log and a crash replays it
+   * (recreating the child from it).
    */
-  onSplit?(child: SplitChild): Promise<void>;
+  onSplit?(child: SplitChild): Promise<void | { baseDurable: Promise<void> }>;
   /**
    * A snapshot is due but split children of this replica still need its log (see onSplit): the
    * store asks those children to make their own state durable (requestSnapshot) so this one can go on.
@@ -267,8 +269,10 @@ export class GroupRuntime {
   #idleTickCount = 0;
   /** The term in which this leader last handed leadership to the preferred leader (once a term). */
   #preferredTransferTerm = -1;
-  /** Split children the store is still creating: no snapshot meanwhile (see onSplit). */
+  /** Split children the store is still creating (see onSplit). */
   #splitChildrenPending = 0;
+  /** Split children whose state needs this replica's log (created or not): no snapshot meanwhile. */
+  #splitBasesPending = 0;
   /** inMemoryBase until the first snapshot saved (then null): resolved true then, false on close before it. */
   #baseDurable: { promise: Promise<boolean>; resolve(durable: boolean): void } | null = null;
 
@@ -1138,7 +1142,7 @@ export class GroupRuntime {
     // An in-memory base is worth saving even with nothing applied since (a cold split child).
     const wanted = this.#snapshotWanted && (this.#appliedIndex > this.#snapshotIndex || this.#baseDurable !== null);
     if (!wanted && this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEntriesThreshold) return;
-    if (this.#splitChildrenPending > 0) {
+    if (this.#splitBasesPending > 0) {
       this.#options.onSnapshotDeferred?.();
       return;
     }
@@ -1334,14 +1338,28 @@ export class GroupRuntime {
     const onSplit = this.#options.onSplit;
     if (onSplit !== undefined) {
       this.#splitChildrenPending++;
+      this.#splitBasesPending++;
       onSplit({ childId: payload.childId, splitIndex: index, membership: childMembership, stateMachine: childState })
-        .catch((error: unknown) => {
-          // The child is not on this store: stop this replica, so a restart replays the split.
-          this.#fatalError = error as Error;
-          this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the child of a split could not be created");
-        })
+        .then(
+          async (created) => {
+            this.#splitChildrenPending--;
+            try {
+              await created?.baseDurable;
+            } catch (error) {
+              // Not known durable: this replica must keep the split in its log, so it stops here.
+              this.#fatalError = error as Error;
+              this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the base of a split child could not be made durable");
+            }
+          },
+          (error: unknown) => {
+            // The child is not on this store: stop this replica, so a restart replays the split.
+            this.#splitChildrenPending--;
+            this.#fatalError = error as Error;
+            this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the child of a split could not be created");
+          },
+        )
         .finally(() => {
-          this.#splitChildrenPending--;
+          this.#splitBasesPending--;
           if (!this.#closed) this.#maybeStartSnapshot();
         });
     } else {

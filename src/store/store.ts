@@ -337,7 +337,7 @@ export class Store {
    * log (votes, entries) continues. A listed child is left as it is by a replay, and so is one
    * removed from this store since.
    */
-  async #createSplitChild(child: SplitChild, parentId: number): Promise<void> {
+  async #createSplitChild(child: SplitChild, parentId: number): Promise<void | { baseDurable: Promise<void> }> {
     const { childId, membership } = child;
     await this.#changing.get(childId);
     if (this.#replicas.has(childId) || this.#manifest.groups.has(childId) || this.#manifest.removed.has(childId) || this.#closing !== null) {
@@ -394,6 +394,11 @@ export class Store {
     // its vote requests until their own apply created it (EarlyMessages), so no election timeout.
     if (this.#replicas.get(parentId)?.isLeader() === true) runtime.campaignIfLeaderless();
     this.onReplicasChanged?.();
+    return { baseDurable: this.#listWhenBaseDurable(childId, membership, runtime, startedMs) };
+  }
+
+  /** The manifest lists a split child once a snapshot of it is durable (a replay of the split then leaves it alone). */
+  async #listWhenBaseDurable(childId: number, membership: GroupMembership, runtime: GroupRuntime, startedMs: number): Promise<void> {
     const durable = await runtime.whenBaseDurable();
     if (durable && this.#closing === null && this.#replicas.get(childId) === runtime && !this.#manifest.groups.has(childId)) {
       this.#listInManifest(childId, membership);
