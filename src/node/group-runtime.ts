@@ -1463,7 +1463,8 @@ export class GroupRuntime {
       this.#snapshotRetryAfterMs = this.#clock.nowMs() + snapshotRetryDelayMs;
       return;
     }
-    this.#storage.createSnapshot(index, this.#membership.conf, new Uint8Array(0));
+    // A cold split child saves its in-memory base: the core has that snapshot already.
+    if (index > this.#snapshotIndex) this.#storage.createSnapshot(index, this.#membership.conf, new Uint8Array(0));
     // Keep a tail of the log so a follower that is slightly behind catches up by log, not snapshot.
     const compactIndex = Math.max(this.#storage.firstIndex() - 1, index - Math.floor(threshold / 4));
     if (compactIndex >= this.#storage.firstIndex()) {

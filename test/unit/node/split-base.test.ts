@@ -48,7 +48,7 @@ function baseOptions(dir: string, log: StoreLog, groupId: number) {
     log: log.group(groupId),
     transport: { send: () => undefined, sendSnapshot: () => Promise.reject(new Error("no peers")) },
     clock: realClock,
-    logger: pino({ level: "silent" }),
+    logger: pino({ level: process.env.T_LOG ?? "silent" }),
     tickMs: 10,
     electionTicks: 10,
     heartbeatTicks: 1,
@@ -94,7 +94,7 @@ test("the parent keeps the split in its log until the child's in-memory base is 
   for (let index = 0; index < 10; index++) await parent.write(CommandOp.Set, encoder.encode(`k${index}`), encoder.encode("v"));
   const keys = Array.from({ length: 10 }, (_, index) => keyHash(encoder.encode(`k${index}`))).sort((a, b) => (a < b ? -1 : 1));
   const split = await parent.split(childId, keys[5]!);
-  expect(child).not.toBeNull();
+  await until(() => child !== null, "the child's creation");
   const opened = child as unknown as GroupRuntime;
   expect(opened.table.count()).toBe(5);
   expect(parent.table.count()).toBe(5);
@@ -118,7 +118,7 @@ test("the parent keeps the split in its log until the child's in-memory base is 
   // Now the parent's snapshot goes past the split.
   await parent.write(CommandOp.Set, encoder.encode("p0"), encoder.encode("x"));
   await until(() => parent.summary().snapshotIndex > splitIndex, "the parent's snapshot past the split");
-});
+}, 30_000);
 
 test("after the split, the parent's commit index covering it is on disk: a restart replays the split before hearing from anyone", async () => {
   const dir = mkdtempSync(join(tmpdir(), "ukv-split-base-"));
