@@ -388,8 +388,9 @@ export class Store {
     } finally {
       this.#changing.delete(childId);
     }
-    this.#onSplitApplied?.();
-    this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: runtime.table.count(), rebuilt, durationMs: Math.round(performance.now() - startedMs) });
+    // A restart that rebuilt a child from the replayed split did not create a new one.
+    if (!rebuilt) this.#onSplitApplied?.();
+    this.logger.info({ event: rebuilt ? "split_child_rebuilt" : "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: runtime.table.count(), durationMs: Math.round(performance.now() - startedMs) });
     // The parent's leader campaigns for the child at once, as TiKV does: the other replicas hold
     // its vote requests until their own apply created it (EarlyMessages), so no election timeout.
     if (this.#replicas.get(parentId)?.isLeader() === true) runtime.campaignIfLeaderless();

@@ -184,7 +184,8 @@ test("kill -9 of a follower store as the split applies, then of every store: the
   await expectAllPlaced(target, acked, [1, 2]);
   const afterRestart = await Promise.all(target.storeIds.map(async (storeId) => (await target.replicaStatus(storeId, 2))!.keyCount));
   expect(afterRestart).toEqual(childKeys);
-  // Each store created the child once; after the full restart every parent replayed the split.
+  // Each store created the child once; after the full restart every parent replayed the split
+  // (rebuilding the child's base when no snapshot of the child was durable yet: split_child_rebuilt).
   for (const storeId of target.storeIds) {
     expect(target.eventCount(storeId, "split_child_created")).toBe(1);
     expect(target.eventCount(storeId, "split_applied")).toBeGreaterThanOrEqual(2);
