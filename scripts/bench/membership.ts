@@ -4,7 +4,10 @@
 // group), store 4 empty until `ukv admin add-replica` places the new replica there. Requests are
 // tagged with the shard and follow NOT_LEADER hints to its leader's store. Timing is the config
 // defaults (50 ms ticks, 20 election ticks).
-// Usage: bun run scripts/bench/membership.ts [--keys 1000000] [--clients 16]
+// --move (issue 14): `ukv admin move --shard 1 --from 3 --to 4` instead: the same learner add,
+// snapshot, catch-up and promotion, then the removal of store 3's replica (a leader hands over
+// first if store 3 leads): the time to move a replica of N keys.
+// Usage: bun run scripts/bench/membership.ts [--keys 1000000] [--clients 16] [--move]
 import { GroupClient } from "../../src/client/group-client.ts";
 import { LocalStores, bytes, ukvBinary } from "../../test/cluster/harness.ts";
 
@@ -15,6 +18,8 @@ const optionValue = (flag: string, fallback: number): number => {
 };
 const keyCount = optionValue("--keys", 1_000_000);
 const clientCount = optionValue("--clients", 16);
+const moving = argv.includes("--move");
+const moveFromStoreId = 3;
 const windowMs = 250;
 const shardId = 1;
 const newStoreId = 4;
@@ -83,7 +88,10 @@ const main = async (): Promise<void> => {
     const baselineWindows = windows.length;
 
     const addStarted = performance.now();
-    const admin = Bun.spawn([ukvBinary, "admin", "add-replica", "--config", stores.configPath, "--shard", String(shardId), "--store", String(newStoreId)], {
+    const adminArgs = moving
+      ? ["move", "--shard", String(shardId), "--from", String(moveFromStoreId), "--to", String(newStoreId)]
+      : ["add-replica", "--shard", String(shardId), "--store", String(newStoreId)];
+    const admin = Bun.spawn([ukvBinary, "admin", ...adminArgs, "--config", stores.configPath], {
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -96,7 +104,7 @@ const main = async (): Promise<void> => {
     clearInterval(ticker);
     for (const client of clients) client.close();
 
-    if (adminExit !== 0) throw new Error(`add-replica failed: ${adminErr}`);
+    if (adminExit !== 0) throw new Error(`${adminArgs[0]} failed: ${adminErr}`);
     const perSecond = (count: number): number => (count * 1000) / windowMs;
     const baseline = windows.slice(1, baselineWindows);
     const during = windows.slice(baselineWindows, changeWindows);
@@ -104,7 +112,11 @@ const main = async (): Promise<void> => {
     const duringMean = during.reduce((sum, value) => sum + value, 0) / Math.max(1, during.length);
     const duringMin = Math.min(...during);
     console.log(adminOut.trim().split("\n").slice(-2).join("\n"));
-    console.log(`add-replica with ${keyCount} keys: ${addSeconds.toFixed(2)} s (learner + snapshot + catch-up + promotion)`);
+    console.log(
+      moving
+        ? `move of a ${keyCount}-key replica from store ${moveFromStoreId} to store ${newStoreId}: ${addSeconds.toFixed(2)} s (learner + snapshot + catch-up + promotion + removal)`
+        : `add-replica with ${keyCount} keys: ${addSeconds.toFixed(2)} s (learner + snapshot + catch-up + promotion)`,
+    );
     console.log(`SET throughput, ${clientCount} clients: before ${perSecond(baselineMean).toFixed(0)}/s; during the change mean ${perSecond(duringMean).toFixed(0)}/s (${((duringMean / baselineMean) * 100).toFixed(0)}%), worst ${windowMs} ms window ${perSecond(duringMin).toFixed(0)}/s (${((duringMin / baselineMean) * 100).toFixed(0)}%)`);
   } finally {
     if (process.env.UKV_BENCH_KEEP_LOGS) for (const storeId of stores.storeIds) await Bun.write(`/tmp/bench-store-${storeId}.log`, stores.log(storeId));

@@ -5,7 +5,8 @@
 // window without an acknowledged write (target: < 250 ms), p50/p99 latency before the split and
 // in the 5 s from its start (moonshot: p99 during < 2x before), failed requests, and how long the
 // split command took. Prints a Markdown table; writes nothing else.
-// Usage: bun run scripts/bench/split-stall.ts [--binary dist/ukv] [--keys 1000000] [--writers 16] [--seconds 5] [--port-base 36400]
+// With --keep the cluster's dir (store logs included) stays; its path is printed.
+// Usage: bun run scripts/bench/split-stall.ts [--binary dist/ukv] [--keys 1000000] [--writers 16] [--seconds 5] [--port-base 36400] [--dir-prefix /tmp/ukv-bench-split-] [--keep]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -21,6 +22,8 @@ const { values } = parseArgs({
     writers: { type: "string", default: "16" },
     seconds: { type: "string", default: "5" },
     "port-base": { type: "string", default: "36400" },
+    "dir-prefix": { type: "string", default: join(tmpdir(), "ukv-bench-split-") },
+    keep: { type: "boolean", default: false },
   },
 });
 const binary = resolve(values.binary);
@@ -30,7 +33,7 @@ const phaseMs = Number(values.seconds) * 1000;
 const encoder = new TextEncoder();
 const value = encoder.encode("v".repeat(100));
 
-const dir = mkdtempSync(join(tmpdir(), "ukv-bench-split-"));
+const dir = mkdtempSync(values["dir-prefix"]);
 const configPath = join(dir, "cluster.yaml");
 writeFileSync(configPath, renderLocalClusterConfig({ dir: join(dir, "data"), storeCount: 3, shardCount: 1, replication: 3, portBase: Number(values["port-base"]) }));
 const config = loadClusterConfig(configPath);
@@ -77,6 +80,7 @@ try {
   const preloadMs = await preload(leader);
   const acks: { atMs: number; latencyMs: number }[] = [];
   let failures = 0;
+  const failureCodes = new Map<string, number>();
   let running = true;
   const writers = Array.from({ length: writerCount }, async (_, writerIndex) => {
     const client = new KvClient(addresses[writerIndex % addresses.length]!, { timeoutMs: 10_000 });
@@ -84,7 +88,10 @@ try {
       const sentMs = performance.now();
       const response = await client.set(encoder.encode(`w${writerIndex}-${index}`), value);
       if (response.code === "OK") acks.push({ atMs: performance.now(), latencyMs: performance.now() - sentMs });
-      else failures++;
+      else {
+        failures++;
+        failureCodes.set(`${response.code} (${response.message})`, (failureCodes.get(`${response.code} (${response.message})`) ?? 0) + 1);
+      }
     }
     client.close();
   });
@@ -100,10 +107,14 @@ try {
   await Promise.all(writers);
   const sortedAt = acks.map((ack) => ack.atMs).sort((a, b) => a - b);
   let longestGapMs = 0;
+  let longestGapFromMs = 0;
   let gapStartMs = splitStartMs;
   for (const atMs of sortedAt) {
     if (atMs < splitStartMs - phaseMs / 2) continue;
-    if (atMs - gapStartMs > longestGapMs) longestGapMs = atMs - gapStartMs;
+    if (atMs - gapStartMs > longestGapMs) {
+      longestGapMs = atMs - gapStartMs;
+      longestGapFromMs = gapStartMs - splitStartMs;
+    }
     gapStartMs = Math.max(gapStartMs, atMs);
   }
   const before = acks.filter((ack) => ack.atMs < splitStartMs).map((ack) => ack.latencyMs).sort((a, b) => a - b);
@@ -113,16 +124,23 @@ try {
   console.log(
     `| ${keyCount.toLocaleString("en-US")} | ${writerCount} | ${(preloadMs / 1000).toFixed(1)} s | ${(splitMs / 1000).toFixed(2)} s (exit ${splitExit}${splitErr === "" ? "" : `: ${splitErr.trim()}`}) | ${longestGapMs.toFixed(0)} ms | ${percentile(before, 0.5).toFixed(1)} / ${percentile(before, 0.99).toFixed(1)} ms | ${percentile(during, 0.5).toFixed(1)} / ${percentile(during, 0.99).toFixed(1)} ms | ${failures} |`,
   );
-  // Where the stall comes from: each store's split and child creation, from its log.
+  if (failures > 0) console.log(`failed: ${[...failureCodes].map(([code, count]) => `${count} ${code}`).join(", ")}`);
+  console.log(`longest window: from +${longestGapFromMs.toFixed(0)} ms after the split command started`);
+  // Where the stall comes from: each store's split, child creation and the child's election, from its log.
   for (const store of config.stores) {
-    const lines = (await Bun.file(logPath(store.id)).text()).split("\n").filter((line) => /"event":"(split_applied|split_child_created)"/.test(line));
+    const lines = (await Bun.file(logPath(store.id)).text()).split("\n");
     for (const line of lines) {
-      const event = JSON.parse(line) as { time: string; event: string; durationMs?: number };
-      console.log(`store ${store.id}: ${event.event} at +${Date.parse(event.time) - splitStartWallMs} ms${event.durationMs === undefined ? "" : `, took ${event.durationMs} ms`}`);
+      if (!/"event":"(split_proposed|split_applied|split_child_created|split_child_base_durable|snapshot_taken|role_changed)"/.test(line)) continue;
+      const event = JSON.parse(line) as { time: string; event: string; shard?: number; role?: string | number; leader?: number; durationMs?: number; medianMs?: number; takeMs?: number };
+      const atMs = Date.parse(event.time) - splitStartWallMs;
+      if (atMs < -phaseMs / 2) continue;
+      const what = event.event === "role_changed" ? `shard ${event.shard} role ${event.role} leader ${event.leader}` : event.event === "snapshot_taken" ? `shard ${event.shard} snapshot_taken` : event.event;
+      console.log(`store ${store.id}: ${what} at +${atMs} ms${event.durationMs === undefined ? "" : `, took ${event.durationMs} ms`}${event.medianMs === undefined ? "" : `, median ${event.medianMs} ms`}${event.takeMs === undefined ? "" : `, moving the keys ${event.takeMs} ms`}`);
     }
   }
 } finally {
   for (const child of children) child.kill("SIGKILL");
   await Promise.all(children.map((child) => child.exited));
-  rmSync(dir, { recursive: true, force: true });
+  if (values.keep) console.log(`kept ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
 }

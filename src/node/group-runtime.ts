@@ -73,10 +73,23 @@ export interface GroupRuntimeOptions {
   onLeaderChanged?(leader: number): void;
   /**
    * A split was applied: the store creates the new shard's replica here from `child` (its range
-   * and membership, and the keys that moved to it). Until the promise settles this replica takes
-   * no snapshot, so the split stays in its log and a crash replays it (recreating the child).
+   * and membership, and the keys that moved to it), settling once the child is open. Until then,
+   * and until the `baseDurable` it may return settles (the child opened before its state was on
+   * disk), this replica takes no snapshot, so the split stays in its log and a crash replays it
+   * (recreating the child from it).
    */
-  onSplit?(child: SplitChild): Promise<void>;
+  onSplit?(child: SplitChild): Promise<void | { baseDurable: Promise<void> }>;
+  /**
+   * A snapshot is due but split children of this replica still need its log (see onSplit): the
+   * store asks those children to make their own state durable (requestSnapshot) so this one can go on.
+   */
+  onSnapshotDeferred?(): void;
+  /**
+   * The state machine already holds the group's state at this index and term, not yet saved as a
+   * snapshot: a split child opened before its base is durable. The first snapshot taken makes it
+   * durable (whenBaseDurable); until then the state can be rebuilt only by replaying the parent's split.
+   */
+  inMemoryBase?: { index: number; term: number };
   /**
    * Quiescence: a leader whose group stayed idle and fully replicated this many ticks tells its
    * followers, and they all stop ticking until the next message or request (0 = never). Default 0.
@@ -256,8 +269,12 @@ export class GroupRuntime {
   #idleTickCount = 0;
   /** The term in which this leader last handed leadership to the preferred leader (once a term). */
   #preferredTransferTerm = -1;
-  /** Split children the store is still creating: no snapshot meanwhile (see onSplit). */
+  /** Split children the store is still creating (see onSplit). */
   #splitChildrenPending = 0;
+  /** Split children whose state needs this replica's log (created or not): no snapshot meanwhile. */
+  #splitBasesPending = 0;
+  /** inMemoryBase until the first snapshot saved (then null): resolved true then, false on close before it. */
+  #baseDurable: { promise: Promise<boolean>; resolve(durable: boolean): void } | null = null;
 
   private constructor(args: {
     options: GroupRuntimeOptions;
@@ -284,6 +301,13 @@ export class GroupRuntime {
     this.#wasMember = this.#isMember();
     this.#requestTimeoutMs = args.options.requestTimeoutMs ?? requestTimeoutMsDefault;
     this.#traceReady = this.#logger.isLevelEnabled("debug");
+    if (args.options.inMemoryBase !== undefined) {
+      let resolve: (durable: boolean) => void = () => undefined;
+      const promise = new Promise<boolean>((settle) => {
+        resolve = settle;
+      });
+      this.#baseDurable = { promise, resolve };
+    }
     const recovered = args.storage.initialState().hardState;
     this.#issuedTerm = recovered.term;
     this.#issuedVote = recovered.vote;
@@ -307,7 +331,10 @@ export class GroupRuntime {
    * ticks it from then on.
    */
   static async open(options: GroupRuntimeOptions): Promise<GroupRuntime> {
-    const snapshotInfo = await options.state.snapshots.loadLatest();
+    const onDisk = await options.state.snapshots.loadLatest();
+    const base = options.inMemoryBase;
+    assert(base === undefined || onDisk === null, "a replica with an in-memory base has no snapshot on disk yet");
+    const snapshotInfo = onDisk ?? (base === undefined ? null : { index: base.index, term: base.term, metadata: encodeMembership(options.initialMembership) });
     const recovery = options.recovery ?? { entries: [], hardState: null, firstIndex: 0 };
     // Without a snapshot the membership is the bootstrap one from the config: conf changes since
     // then are in the log and are applied again on replay. With a snapshot, its metadata holds it.
@@ -584,9 +611,11 @@ export class GroupRuntime {
     if (this.#role !== Role.Leader) throw this.notLeaderError();
     const range = this.#membership.range;
     if (range === undefined) throw new UkvError("BAD_REQUEST", `Group ${this.groupId} owns no key range: it cannot split`);
+    const startedMs = this.#clock.nowMs();
     const splitAt = at ?? this.#medianHash(range);
     const expected = splitRange(range, splitAt); // validates the point before anything is proposed
     const { key, value } = splitCommandKeyValue({ at: splitAt, childId, expectedVersion: range.version });
+    this.#logger.info({ event: "split_proposed", childId, at: formatHash(splitAt), medianMs: at === null ? Math.round(this.#clock.nowMs() - startedMs) : 0 });
     await this.#propose((sequence) => encodeCommand({ op: CommandOp.Split, proposerId: this.nodeId, sequence, key, value }));
     const now = this.#membership.range;
     assert(now !== undefined && now.version >= expected.parent.version, "an applied split moved the version on");
@@ -844,7 +873,33 @@ export class GroupRuntime {
     this.#reads.rejectAll(closedError);
     for (let waitIndex = 0; this.#completing && waitIndex < closeWaitCountMax; waitIndex++) await this.#clock.sleep(closeWaitDelayMs);
     await this.#snapshotInFlight;
+    this.#baseDurable?.resolve(false);
     this.table.close();
+  }
+
+  /** Take a snapshot as soon as the apply loop allows, whatever the threshold says. */
+  requestSnapshot(): void {
+    if (this.#closed) return;
+    this.#snapshotWanted = true;
+    this.#scheduleDrain();
+  }
+
+  /**
+   * inMemoryBase: resolves true once a snapshot made this replica's state durable (its log no
+   * longer needs the parent's), false if it closed before; at once true without an in-memory base.
+   */
+  whenBaseDurable(): Promise<boolean> {
+    return this.#baseDurable?.promise ?? Promise.resolve(true);
+  }
+
+  /**
+   * Writes the hard state with the current commit index (a commit-only change is otherwise not
+   * written at once): after this, a restart applies every entry applied so far from the local
+   * log alone, before hearing from any leader.
+   */
+  async makeCommitDurable(): Promise<void> {
+    this.#checkOpen();
+    await this.#log.append({ entries: [], hardState: this.#storage.initialState().hardState });
   }
 
   #checkOpen(): void {
@@ -1083,9 +1138,14 @@ export class GroupRuntime {
 
   /** Starts a snapshot in the background when one is due; the apply queue holds entries meanwhile. */
   #maybeStartSnapshot(): void {
-    if (this.#snapshotInFlight !== null || this.#closed || this.#splitChildrenPending > 0) return;
-    const wanted = this.#snapshotWanted && this.#appliedIndex > this.#snapshotIndex;
+    if (this.#snapshotInFlight !== null || this.#closed) return;
+    // An in-memory base is worth saving even with nothing applied since (a cold split child).
+    const wanted = this.#snapshotWanted && (this.#appliedIndex > this.#snapshotIndex || this.#baseDurable !== null);
     if (!wanted && this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEntriesThreshold) return;
+    if (this.#splitBasesPending > 0) {
+      this.#options.onSnapshotDeferred?.();
+      return;
+    }
     if (this.#clock.nowMs() < this.#snapshotRetryAfterMs) return;
     this.#snapshotWanted = false;
     this.#snapshotInFlight = this.#takeSnapshot()
@@ -1149,6 +1209,8 @@ export class GroupRuntime {
     const info = this.#snapshots.find(index);
     if (info === null) {
       this.#raw.reportSnapshot(message.to, false);
+      // An in-memory base (a split child's) has no file to send: make one.
+      if (this.#baseDurable !== null) this.requestSnapshot();
       return;
     }
     this.#logger.info({ event: "snapshot_sending", to: message.to, index, sizeBytes: info.sizeBytes });
@@ -1267,21 +1329,37 @@ export class GroupRuntime {
     // The one O(keys) step inside the apply: a single native pass moving the child's entries to
     // a new table (docs/design.md, "Split"); everything else (copy to disk, the child's start)
     // happens in the store after it, while this replica keeps applying.
+    const takeStartedMs = this.#clock.nowMs();
     const childState = this.table.takeHashRange(payload.at, range.end);
+    const takeMs = Math.round(this.#clock.nowMs() - takeStartedMs);
     this.#membership = { ...this.#membership, range: parent };
     const childMembership: GroupMembership = { ...cloneMembership(this.#membership), range: child };
-    this.#logger.info({ event: "split_applied", index, childId: payload.childId, parent: formatRange(parent), child: formatRange(child), movedKeyCount: childState.count() });
+    this.#logger.info({ event: "split_applied", index, childId: payload.childId, parent: formatRange(parent), child: formatRange(child), movedKeyCount: childState.count(), takeMs });
     const onSplit = this.#options.onSplit;
     if (onSplit !== undefined) {
       this.#splitChildrenPending++;
+      this.#splitBasesPending++;
       onSplit({ childId: payload.childId, splitIndex: index, membership: childMembership, stateMachine: childState })
-        .catch((error: unknown) => {
-          // The child is not on this store: stop this replica, so a restart replays the split.
-          this.#fatalError = error as Error;
-          this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the child of a split could not be created");
-        })
+        .then(
+          async (created) => {
+            this.#splitChildrenPending--;
+            try {
+              await created?.baseDurable;
+            } catch (error) {
+              // Not known durable: this replica must keep the split in its log, so it stops here.
+              this.#fatalError = error as Error;
+              this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the base of a split child could not be made durable");
+            }
+          },
+          (error: unknown) => {
+            // The child is not on this store: stop this replica, so a restart replays the split.
+            this.#splitChildrenPending--;
+            this.#fatalError = error as Error;
+            this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the child of a split could not be created");
+          },
+        )
         .finally(() => {
-          this.#splitChildrenPending--;
+          this.#splitBasesPending--;
           if (!this.#closed) this.#maybeStartSnapshot();
         });
     } else {
@@ -1385,7 +1463,8 @@ export class GroupRuntime {
       this.#snapshotRetryAfterMs = this.#clock.nowMs() + snapshotRetryDelayMs;
       return;
     }
-    this.#storage.createSnapshot(index, this.#membership.conf, new Uint8Array(0));
+    // A cold split child saves its in-memory base: the core has that snapshot already.
+    if (index > this.#snapshotIndex) this.#storage.createSnapshot(index, this.#membership.conf, new Uint8Array(0));
     // Keep a tail of the log so a follower that is slightly behind catches up by log, not snapshot.
     const compactIndex = Math.max(this.#storage.firstIndex() - 1, index - Math.floor(threshold / 4));
     if (compactIndex >= this.#storage.firstIndex()) {
@@ -1395,6 +1474,8 @@ export class GroupRuntime {
     this.#snapshotIndex = index;
     this.#logger.info({ event: "snapshot_taken", index, term, sizeBytes: info.sizeBytes, compactIndex });
     this.#options.metrics?.snapshotTaken();
+    this.#baseDurable?.resolve(true);
+    this.#baseDurable = null;
   }
 
   /** Returns whether this replica stopped leading. */

@@ -96,8 +96,8 @@ export interface ReplicaTransport {
 
 /**
  * A real store's replica state: a native Table and snapshot files under snapshotDir. `preloaded`:
- * a split child's table, which already holds what its newest snapshot holds (it was just saved
- * from it), so the first loadLatest does not read the file back.
+ * a split child's table, which already holds what its newest snapshot holds (or its in-memory
+ * base, with no snapshot file yet), so the first loadLatest does not read a file back.
  */
 export function openFileReplicaState(snapshotDir: string, preloaded: Table | null = null): ReplicaState {
   mkdirSync(snapshotDir, { recursive: true });
@@ -115,7 +115,8 @@ export function openFileReplicaState(snapshotDir: string, preloaded: Table | nul
       if (tableHoldsLatest) {
         tableHoldsLatest = false;
         const latest = files.latest();
-        if (latest !== null) return { ...toRef(latest), metadata: latest.metadata };
+        // No file yet: the table is an in-memory base (a split child opened before its base is durable).
+        return latest === null ? null : { ...toRef(latest), metadata: latest.metadata };
       }
       const info = await files.loadLatest(table);
       return info === null ? null : { ...toRef(info), metadata: info.metadata };

@@ -20,7 +20,7 @@ import { UkvError } from "../util/errors.ts";
 import { storeGroupCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
 import { GroupRuntime, type ReplicaMetricsHooks, type SplitChild } from "../node/group-runtime.ts";
-import { splitCampaignDelayTicks, splitChildBase } from "../node/split-child.ts";
+import { encodeMembership } from "../node/log-codec.ts";
 import { equalRanges } from "../ring/range-map.ts";
 import { openFileReplicaState, realClock, replicaTransportOf, type ReplicaState } from "../node/replica-io.ts";
 import { Table } from "../storage/table.ts";
@@ -28,6 +28,9 @@ import type { GroupMembership } from "../node/log-codec.ts";
 import { readManifest, writeManifest, type StoreManifest } from "./store-manifest.ts";
 import { buildMutationTestOnly } from "./build-mutation.ts";
 import { LeaderSignal } from "./leader-signal.ts";
+import { EarlyMessages } from "./early-messages.ts";
+import { SnapshotStore } from "../storage/snapshot-store.ts";
+import { splitBaseIndex, splitBaseTerm } from "../node/split-child.ts";
 
 export interface StoreOptions {
   config: ClusterConfig;
@@ -72,6 +75,14 @@ export class Store {
   readonly #onSplitApplied: (() => void) | undefined;
   readonly #peerOverrides: Map<number, string>;
   readonly #knownPeers = new Map<number, string>();
+  /** Raft messages for groups not hosted yet (a split child this store's apply has not created). */
+  readonly #earlyMessages = new EarlyMessages();
+  /**
+   * After a restart: the recovered logs of split children whose base was not durable yet (a
+   * group with log records that the manifest neither lists nor marks removed: a child is listed
+   * once a snapshot of it is durable); each opens when its parent's replayed split hands it its base.
+   */
+  readonly #splitBaseRecovery = new Map<number, GroupRecovery | null>();
   #ticker: ReturnType<typeof setInterval> | null = null;
   #tickCount = 0;
   #closing: Promise<void> | null = null;
@@ -149,7 +160,11 @@ export class Store {
       listenPort: raftListen.port,
       peers: new Map(),
       logger,
-      onMessages: (groupId, messages) => replicaOf(groupId)?.step(messages),
+      onMessages: (groupId, messages) => {
+        const runtime = replicaOf(groupId);
+        if (runtime !== undefined) runtime.step(messages);
+        else if (store !== null) store.#earlyMessages.hold(groupId, messages);
+      },
       onSnapshot: async (groupId, message, chunks) => {
         const runtime = replicaOf(groupId);
         if (runtime === undefined) throw new UkvError("WRONG_SHARD", `Store ${storeId} holds no replica of group ${groupId}`);
@@ -177,6 +192,9 @@ export class Store {
       // created) when the store stopped. Removed before any replica runs: a parent replaying its
       // split creates that child again, through a fresh log handle.
       for (const groupId of recovery.keys()) if (!manifest.groups.has(groupId)) await log.group(groupId).remove();
+      for (const [groupId, groupRecovery] of recovery) {
+        if (!manifest.groups.has(groupId) && !manifest.removed.has(groupId)) store.#splitBaseRecovery.set(groupId, groupRecovery);
+      }
       for (const [groupId, membership] of manifest.groups) {
         await store.#openReplica(groupId, membership, recovery.get(groupId) ?? null);
       }
@@ -245,8 +263,17 @@ export class Store {
     this.onReplicasChanged?.();
   }
 
-  /** Opens a hosted replica; `state`: its state already in hand (a split child's), else from its snapshot dir. */
-  async #openReplica(groupId: number, membership: GroupMembership, recovery: GroupRecovery | null, state?: ReplicaState): Promise<void> {
+  /**
+   * Opens a hosted replica; `state`: its state already in hand (a split child's), else from its
+   * snapshot dir; `inMemoryBase`: that state is the group's at this index, not on disk yet.
+   */
+  async #openReplica(
+    groupId: number,
+    membership: GroupMembership,
+    recovery: GroupRecovery | null,
+    state?: ReplicaState,
+    inMemoryBase?: { index: number; term: number },
+  ): Promise<GroupRuntime> {
     const config = this.config;
     const logger = this.logger.child(groupId === metaGroupId ? { group: "meta" } : { shard: groupId });
     const meta = groupId === metaGroupId ? this.meta : null;
@@ -281,6 +308,8 @@ export class Store {
         setTimeout(() => void this.#deleteReplica(groupId), 0);
       },
       onSplit: (child) => this.#createSplitChild(child, groupId),
+      onSnapshotDeferred: () => this.#requestSplitBaseSnapshots(),
+      ...(inMemoryBase === undefined ? {} : { inMemoryBase }),
       ...(meta === null ? {} : { transformBatch: meta.transformBatch, onApplied: () => meta.onApplied() }),
       // Undefined unless this binary was built as a mutant (src/store/build-mutation.ts).
       ...(testOnly === undefined ? {} : { testOnly }),
@@ -288,63 +317,105 @@ export class Store {
     });
     this.#replicas.set(groupId, runtime);
     meta?.attach(runtime);
+    const early = this.#earlyMessages.take(groupId);
+    if (early.length > 0) runtime.step(early);
     if (preferredLeaderOf(config, groupId) === this.storeId) {
       // A few ticks for the other stores to come up, so the pre-vote can reach a majority.
       setTimeout(() => runtime.campaignIfLeaderless(), config.tickMs * preferredCampaignDelayTicks);
     }
+    return runtime;
   }
 
   /**
-   * The child of a split applied by a replica here: its keys become a snapshot at splitBaseIndex
-   * in its own directory, its log starts after it, then the manifest lists it and it opens (no
-   * network copy: every replica of the parent does the same with the same keys). Until this
-   * settles the parent takes no snapshot, so a crash at any step replays the split and comes
-   * back here; a child the manifest already lists (created before the crash) is left as it is.
+   * The child of a split applied by a replica here: it opens at once with the keys the split took
+   * out of the parent (its base, at splitBaseIndex, the same on every replica: no network copy),
+   * before that base is on disk: saving it (O(keys)) would keep the child, and every write to its
+   * keys, waiting. The manifest lists the child only once a snapshot of it is durable, and the
+   * returned promise settles then; until then the parent takes no snapshot, so its log keeps the
+   * split, and the parent's commit index covering the split is durable before the child writes
+   * anything (the same store log batch, ahead of the child's records): a restart replays the split
+   * from the parent's own log and comes back here with the same base, which the child's recovered
+   * log (votes, entries) continues. A listed child is left as it is by a replay, and so is one
+   * removed from this store since.
    */
-  async #createSplitChild(child: SplitChild, parentId: number): Promise<void> {
+  async #createSplitChild(child: SplitChild, parentId: number): Promise<void | { baseDurable: Promise<void> }> {
     const { childId, membership } = child;
     await this.#changing.get(childId);
-    // A child removed from this store since (moved away) is not revived by a replayed split.
     if (this.#replicas.has(childId) || this.#manifest.groups.has(childId) || this.#manifest.removed.has(childId) || this.#closing !== null) {
       child.stateMachine.close();
       return;
     }
     const startedMs = performance.now();
-    const creating = (async () => {
-      // Leftovers of a creation a crash interrupted (not in the manifest, so nothing live).
-      const groupDir = join(this.dir, "groups", String(childId));
-      rmSync(groupDir, { recursive: true, force: true });
+    const rebuilt = this.#splitBaseRecovery.has(childId);
+    const creating = (async (): Promise<GroupRuntime> => {
       assert(child.stateMachine instanceof Table, "a store's replicas hold native tables, and so do their split children");
-      const state = openFileReplicaState(join(groupDir, "snap"), child.stateMachine);
-      const base = splitChildBase(membership);
-      try {
-        await state.snapshots.save(base.snapshot);
-      } catch (error) {
-        state.stateMachine.close();
-        throw error;
+      const snapDir = join(this.dir, "groups", String(childId), "snap");
+      const recovered = this.#splitBaseRecovery.get(childId) ?? null;
+      this.#splitBaseRecovery.delete(childId);
+      if (recovered !== null && new SnapshotStore(snapDir).latest() !== null) {
+        // Its first snapshot became durable just before a crash (the manifest not written yet).
+        child.stateMachine.close();
+        this.#listInManifest(childId, membership);
+        return await this.#openReplica(childId, membership, recovered);
       }
+      if (recovered !== null && (recovered.hardState !== null || recovered.entries.length > 0)) {
+        return await this.#openReplica(childId, membership, recovered, openFileReplicaState(snapDir, child.stateMachine), splitBase);
+      }
+      // A new child (or leftovers of a creation a crash interrupted before it wrote anything).
+      rmSync(join(this.dir, "groups", String(childId)), { recursive: true, force: true });
+      const state = openFileReplicaState(snapDir, child.stateMachine);
+      const parent = this.#replicas.get(parentId);
+      assert(parent !== undefined, "a split is applied by a replica this store hosts");
       const log = this.#log.group(childId);
-      await log.reset(base.snapshot.index);
-      await log.append({ entries: [], hardState: base.hardState });
-      this.#manifest.groups.set(childId, membership);
-      writeManifest(this.dir, this.#manifest);
-      await this.#openReplica(childId, membership, base.recovery, state);
-      this.#onSplitApplied?.();
-      this.logger.info({ event: "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: state.stateMachine.count(), durationMs: Math.round(performance.now() - startedMs) });
-      // The parent's leader campaigns for the child at once (after a tick or two, so the other
-      // replicas have created it too): without it the child waits out an election timeout, and
-      // the writes to its keys with it.
-      if (this.#replicas.get(parentId)?.isLeader() === true) {
-        setTimeout(() => this.#replicas.get(childId)?.campaignIfLeaderless(), this.config.tickMs * splitCampaignDelayTicks);
-      }
+      const hardState = { term: splitBase.term, vote: 0, commit: splitBase.index };
+      // One store log batch: the parent's commit first, so any record of the child implies it.
+      await Promise.all([parent.makeCommitDurable(), log.reset(splitBase.index), log.append({ entries: [], hardState })]);
+      return await this.#openReplica(childId, membership, { entries: [], hardState, firstIndex: 0 }, state, splitBase);
     })();
-    this.#changing.set(childId, creating);
+    // Others wait for this creation to settle, not for its outcome (the parent's apply gets that).
+    this.#changing.set(
+      childId,
+      creating.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    let runtime: GroupRuntime;
     try {
-      await creating;
+      runtime = await creating;
+    } catch (error) {
+      child.stateMachine.close();
+      throw error;
     } finally {
       this.#changing.delete(childId);
     }
+    // A restart that rebuilt a child from the replayed split did not create a new one.
+    if (!rebuilt) this.#onSplitApplied?.();
+    this.logger.info({ event: rebuilt ? "split_child_rebuilt" : "split_child_created", shard: childId, parentIndex: child.splitIndex, keyCount: runtime.table.count(), durationMs: Math.round(performance.now() - startedMs) });
+    // The parent's leader campaigns for the child at once, as TiKV does: the other replicas hold
+    // its vote requests until their own apply created it (EarlyMessages), so no election timeout.
+    if (this.#replicas.get(parentId)?.isLeader() === true) runtime.campaignIfLeaderless();
     this.onReplicasChanged?.();
+    return { baseDurable: this.#listWhenBaseDurable(childId, membership, runtime, startedMs) };
+  }
+
+  /** The manifest lists a split child once a snapshot of it is durable (a replay of the split then leaves it alone). */
+  async #listWhenBaseDurable(childId: number, membership: GroupMembership, runtime: GroupRuntime, startedMs: number): Promise<void> {
+    const durable = await runtime.whenBaseDurable();
+    if (durable && this.#closing === null && this.#replicas.get(childId) === runtime && !this.#manifest.groups.has(childId)) {
+      this.#listInManifest(childId, membership);
+      this.logger.info({ event: "split_child_base_durable", shard: childId, durationMs: Math.round(performance.now() - startedMs) });
+    }
+  }
+
+  #listInManifest(groupId: number, membership: GroupMembership): void {
+    this.#manifest.groups.set(groupId, membership);
+    writeManifest(this.dir, this.#manifest);
+  }
+
+  /** A parent's snapshot waits for its split children's bases: each child not listed yet takes a snapshot now. */
+  #requestSplitBaseSnapshots(): void {
+    for (const [groupId, runtime] of this.#replicas) if (!this.#manifest.groups.has(groupId)) runtime.requestSnapshot();
   }
 
   /**
@@ -356,7 +427,7 @@ export class Store {
    */
   async adoptMissingReplica(groupId: number, membership: GroupMembership): Promise<boolean> {
     const range = membership.range;
-    if (range === undefined || this.#replicas.has(groupId) || this.#changing.has(groupId) || this.#manifest.removed.has(groupId) || this.#closing !== null) return false;
+    if (range === undefined || this.#replicas.has(groupId) || this.#changing.has(groupId) || this.#manifest.removed.has(groupId) || this.#splitBaseRecovery.has(groupId) || this.#closing !== null) return false;
     if (!membership.conf.voters.includes(this.storeId) && !membership.conf.learners.includes(this.storeId)) return false;
     for (const runtime of this.#replicas.values()) {
       const mine = runtime.range();
@@ -439,6 +510,9 @@ export class Store {
     return this.#closing;
   }
 }
+
+/** Where a split child's log starts (node/split-child.ts: the same in the simulator's store). */
+const splitBase = { index: splitBaseIndex, term: splitBaseTerm };
 
 /** How often the shared log reclaims segments no group needs any more. */
 const logMaintainIntervalMs = 1000;

@@ -64,6 +64,13 @@ export const storeCountMax = 256;
 
 /** Replicas one store hosts (data shards + the metadata group): bounds its memory and per-tick work. */
 export const storeGroupCountMax = 8192;
+/**
+ * Raft messages a store holds for groups it does not host yet (a split child its own apply has
+ * not created): groups, messages per group, and how long (src/store/early-messages.ts).
+ */
+export const earlyMessageGroupCountMax = 64;
+export const earlyMessagesPerGroupMax = 256;
+export const earlyMessageAgeMsMax = 3000;
 
 assert(groupMemberCountMax <= storeCountMax, "a group of the largest size fits on distinct stores");
 /** Packed bytes (keys + values) of one table batch call: offsets cross N-API as u32. */

@@ -184,9 +184,12 @@ test("kill -9 of a follower store as the split applies, then of every store: the
   await expectAllPlaced(target, acked, [1, 2]);
   const afterRestart = await Promise.all(target.storeIds.map(async (storeId) => (await target.replicaStatus(storeId, 2))!.keyCount));
   expect(afterRestart).toEqual(childKeys);
-  // Each store created the child once; after the full restart every parent replayed the split.
+  // Each store created the child at most once (the follower killed as the split applied may have
+  // written the child's first record before it died: its restart rebuilds it instead); every
+  // restart that found no durable snapshot of the child rebuilt its base from the replayed split.
   for (const storeId of target.storeIds) {
-    expect(target.eventCount(storeId, "split_child_created")).toBe(1);
+    expect(target.eventCount(storeId, "split_child_created")).toBeLessThanOrEqual(1);
+    expect(target.eventCount(storeId, "split_child_created") + target.eventCount(storeId, "split_child_rebuilt")).toBeGreaterThanOrEqual(1);
     expect(target.eventCount(storeId, "split_applied")).toBeGreaterThanOrEqual(2);
   }
 }, 240_000);
