@@ -1099,10 +1099,10 @@ export class GroupRuntime {
   }
 
   /** A failed apply or snapshot install leaves the member in an unknown state: stop the group rather than serve wrong data. */
-  #stop(error: unknown): void {
+  #stop(error: unknown, why = "raft group stopped after an unrecoverable error", fields: Record<string, unknown> = {}): void {
     if (this.#fatalError !== null) return;
     this.#fatalError = error as Error;
-    this.#logger.fatal({ event: "group_stopped", err: error }, "raft group stopped after an unrecoverable error");
+    this.#logger.fatal({ event: "group_stopped", err: error, ...fields }, why);
     this.#options.probe?.stopped(error);
     this.#proposals.rejectAll(new UkvError("IO_ERROR", `Group ${this.groupId} stopped`, { cause: error }));
   }
@@ -1149,11 +1149,7 @@ export class GroupRuntime {
     if (this.#clock.nowMs() < this.#snapshotRetryAfterMs) return;
     this.#snapshotWanted = false;
     this.#snapshotInFlight = this.#takeSnapshot()
-      .catch((error: unknown) => {
-        this.#fatalError = error as Error;
-        this.#logger.fatal({ event: "group_stopped", err: error }, "raft group stopped after a snapshot error");
-        this.#options.probe?.stopped(error);
-      })
+      .catch((error: unknown) => this.#stop(error, "raft group stopped after a snapshot error"))
       .finally(() => {
         this.#snapshotInFlight = null;
         if (this.#closed) return;
@@ -1347,15 +1343,13 @@ export class GroupRuntime {
               await created?.baseDurable;
             } catch (error) {
               // Not known durable: this replica must keep the split in its log, so it stops here.
-              this.#fatalError = error as Error;
-              this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the base of a split child could not be made durable");
+              this.#stop(error, "the base of a split child could not be made durable", { childId: payload.childId });
             }
           },
           (error: unknown) => {
             // The child is not on this store: stop this replica, so a restart replays the split.
             this.#splitChildrenPending--;
-            this.#fatalError = error as Error;
-            this.#logger.fatal({ event: "group_stopped", err: error, childId: payload.childId }, "the child of a split could not be created");
+            this.#stop(error, "the child of a split could not be created", { childId: payload.childId });
           },
         )
         .finally(() => {
