@@ -350,7 +350,8 @@ export class LocalStores {
     const joined = this.#joined.get(storeId);
     if (joined === undefined) return this.spawn(storeName(storeId), ["node", "--config", this.configPath, "--id", String(storeId)]);
     const respArgs = joined.respAddress === null ? [] : ["--resp-addr", joined.respAddress];
-    const addressArgs = ["--raft-addr", joined.raftAddress, "--client-addr", joined.clientAddress, ...respArgs];
+    const httpArgs = joined.httpAddress === null ? [] : ["--http-addr", joined.httpAddress];
+    const addressArgs = ["--raft-addr", joined.raftAddress, "--client-addr", joined.clientAddress, ...respArgs, ...httpArgs];
     return this.spawn(storeName(storeId), ["node", "--config", this.configPath, "--id", String(storeId), "--join", ...addressArgs, "--data-dir", this.storeDir(storeId)]);
   }
 
@@ -366,7 +367,8 @@ export class LocalStores {
     if (spareIndex >= this.#spareStoreCount) throw new Error(`Spare block ${spareIndex} not reserved (spareStoreCount ${this.#spareStoreCount})`);
     const port = this.portBase + localStorePortStride * (this.config.stores.length + 1 + spareIndex);
     const addresses = { raftAddress: `127.0.0.1:${port}`, clientAddress: `127.0.0.1:${port + 1}`, respAddress: `127.0.0.1:${port + 2}` };
-    this.#joined.set(storeId, { id: storeId, ...addresses, advertised: addresses, httpAddress: null, advertisedHttpAddress: null });
+    const httpAddress = `127.0.0.1:${port + 3}`;
+    this.#joined.set(storeId, { id: storeId, ...addresses, advertised: addresses, httpAddress, advertisedHttpAddress: httpAddress });
     return this.start(storeId);
   }
 

@@ -10,6 +10,7 @@ import { afterEach, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { KvClient } from "../../src/transport/kv-client.ts";
+import { localStorePortStride } from "../../src/config/local-cluster.ts";
 import { LocalStores, bytes, text, ukvBinary, waitFor } from "./harness.ts";
 
 const shardId = 1;
@@ -97,6 +98,10 @@ test("add, remove, move the lead and replace the leader under load: nothing fail
   target.joinStore(5, 1);
   await waitForRegistered(target, 4);
   await waitForRegistered(target, 5);
+  // A joined store's HTTP address (--http-addr) is in the topology, where dashboards find it.
+  const joinedHttp = (await target.topology()).layout?.stores.find((store) => store.id === 4)?.httpAddress;
+  expect(joinedHttp).toBe(`127.0.0.1:${target.portBase + localStorePortStride * (target.storeIds.length + 1) + 3}`);
+  expect((await fetch(`http://${joinedHttp}/metrics`)).status).toBe(200);
   await target.waitForRouting();
   const load = startLoad(target, target.storeIds);
   await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 30);
