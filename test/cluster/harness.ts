@@ -606,3 +606,15 @@ export class LocalStores {
 function storeName(storeId: number): string {
   return `store-${storeId}`;
 }
+
+/** Starts `ukv admin ARGS --config` on `target`'s config (a child process: the test's event loop keeps running). */
+export function spawnAdmin(target: LocalStores, args: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
+  return Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+}
+
+/** Runs `ukv admin ARGS` to its end (see spawnAdmin). */
+export async function runAdmin(target: LocalStores, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const child = spawnAdmin(target, args);
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { exitCode, stdout, stderr };
+}
