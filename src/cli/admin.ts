@@ -46,57 +46,63 @@ abstract class AdminCommand extends Command {
   }
 }
 
-export class AddReplicaCommand extends AdminCommand {
+/** A command on one shard: the `--shard` option they all take. */
+abstract class ShardAdminCommand extends AdminCommand {
+  shard = Option.String("--shard", { required: true, description: "The shard id" });
+
+  protected shardId(): number {
+    return parsePositiveInt("--shard", this.shard);
+  }
+}
+
+export class AddReplicaCommand extends ShardAdminCommand {
   static override paths = [["admin", "add-replica"]];
   static override usage = Command.Usage({
     description: "Place a replica of a shard on a store: it joins as a learner, catches up, then becomes a voter",
     details: "The store must be running: one of the config's stores, or a new one started with `ukv node --join`. Rerunning after an interruption continues where it stopped.",
     examples: [["Put a replica of shard 2 on store 3", "ukv admin add-replica --config ukv-data/cluster.yaml --shard 2 --store 3"]],
   });
-  shard = Option.String("--shard", { required: true, description: "The shard id" });
   store = Option.String("--store", { required: true, description: "The id of the store that gets the replica" });
   noWait = Option.Boolean("--no-wait", false, { description: "Return once it is a learner; do not wait for catch-up and promotion" });
 
   protected async run(admin: AdminClient): Promise<void> {
     await admin.addReplica({
-      shardId: parsePositiveInt("--shard", this.shard),
+      shardId: this.shardId(),
       storeId: parsePositiveInt("--store", this.store),
       noWait: this.noWait,
     });
   }
 }
 
-export class RemoveReplicaCommand extends AdminCommand {
+export class RemoveReplicaCommand extends ShardAdminCommand {
   static override paths = [["admin", "remove-replica"]];
   static override usage = Command.Usage({
     description: "Remove a shard's replica from a store (a leader hands over leadership first); the store deletes its data",
     details: "Refused if it would leave fewer than 3 voters, unless --force.",
     examples: [["Remove shard 2's replica from store 3", "ukv admin remove-replica --config ukv-data/cluster.yaml --shard 2 --store 3"]],
   });
-  shard = Option.String("--shard", { required: true, description: "The shard id" });
   store = Option.String("--store", { required: true, description: "The id of the store whose replica goes" });
   force = Option.Boolean("--force", false, { description: "Allow leaving fewer than 3 voters" });
 
   protected async run(admin: AdminClient): Promise<void> {
-    await admin.removeReplica({ shardId: parsePositiveInt("--shard", this.shard), storeId: parsePositiveInt("--store", this.store), force: this.force });
+    await admin.removeReplica({ shardId: this.shardId(), storeId: parsePositiveInt("--store", this.store), force: this.force });
   }
 }
 
-export class TransferLeaderCommand extends AdminCommand {
+export class TransferLeaderCommand extends ShardAdminCommand {
   static override paths = [["admin", "transfer-leader"]];
   static override usage = Command.Usage({
     description: "Move a shard's leadership to the replica on another store",
     examples: [["Make store 2 lead shard 1", "ukv admin transfer-leader --config ukv-data/cluster.yaml --shard 1 --to 2"]],
   });
-  shard = Option.String("--shard", { required: true, description: "The shard id" });
   to = Option.String("--to", { required: true, description: "The store whose replica should lead" });
 
   protected async run(admin: AdminClient): Promise<void> {
-    await admin.transferLeader({ shardId: parsePositiveInt("--shard", this.shard), toStoreId: parsePositiveInt("--to", this.to) });
+    await admin.transferLeader({ shardId: this.shardId(), toStoreId: parsePositiveInt("--to", this.to) });
   }
 }
 
-export class SplitCommand extends AdminCommand {
+export class SplitCommand extends ShardAdminCommand {
   static override paths = [["admin", "split"]];
   static override usage = Command.Usage({
     description: "Split a shard's hash range in two; the upper part becomes a new shard on the same stores",
@@ -107,27 +113,25 @@ export class SplitCommand extends AdminCommand {
       ["Split shard 1 at an explicit hash (a bulk load's planned boundary)", "ukv admin split --config ukv-data/cluster.yaml --shard 1 --at 0x4000000000000000"],
     ],
   });
-  shard = Option.String("--shard", { required: true, description: "The shard id" });
   at = Option.String("--at", { description: "Split hash, decimal or 0x-hex: the new shard gets [HASH, end]" });
 
   protected async run(admin: AdminClient): Promise<void> {
-    await admin.split({ shardId: parsePositiveInt("--shard", this.shard), at: this.at === undefined ? null : parseHash(this.at) });
+    await admin.split({ shardId: this.shardId(), at: this.at === undefined ? null : parseHash(this.at) });
   }
 }
 
-export class MoveCommand extends AdminCommand {
+export class MoveCommand extends ShardAdminCommand {
   static override paths = [["admin", "move"]];
   static override usage = Command.Usage({
     description: "Move a shard's replica from one store to another: learner add, snapshot catch-up, promotion, removal from the source",
     details: "One membership step at a time (the shard keeps its voter count but for the moment between promotion and removal). Rerunning after an interruption continues where it stopped.",
     examples: [["Move shard 2's replica from store 1 to store 4", "ukv admin move --config ukv-data/cluster.yaml --shard 2 --from 1 --to 4"]],
   });
-  shard = Option.String("--shard", { required: true, description: "The shard id" });
   from = Option.String("--from", { required: true, description: "The store whose replica goes" });
   to = Option.String("--to", { required: true, description: "The store that gets the replica" });
 
   protected async run(admin: AdminClient): Promise<void> {
-    await admin.move({ shardId: parsePositiveInt("--shard", this.shard), fromStoreId: parsePositiveInt("--from", this.from), toStoreId: parsePositiveInt("--to", this.to) });
+    await admin.move({ shardId: this.shardId(), fromStoreId: parsePositiveInt("--from", this.from), toStoreId: parsePositiveInt("--to", this.to) });
   }
 }
 
@@ -202,7 +206,7 @@ export class DrainCommand extends AdminCommand {
   }
 }
 
-export class SnapshotCommand extends AdminCommand {
+export class SnapshotCommand extends ShardAdminCommand {
   static override paths = [["admin", "snapshot"]];
   static override usage = Command.Usage({
     description: "Have a shard's leader take a snapshot now, and print where its store wrote it (a backup's source)",
@@ -210,10 +214,9 @@ export class SnapshotCommand extends AdminCommand {
       "The file (a checksummed dump of the shard's keys at one log index) is on the leader's server, under <dataDir>/store-<id>/groups/<shard>/snap/: copy it off that server at once, since a store keeps only its 2 newest snapshots per shard. `ukv admin restore` writes it back.",
     examples: [["Snapshot shard 2", "ukv admin snapshot --config ukv-data/cluster.yaml --shard 2"]],
   });
-  shard = Option.String("--shard", { required: true, description: "The shard id" });
 
   protected async run(admin: AdminClient): Promise<void> {
-    await admin.snapshot({ shardId: parsePositiveInt("--shard", this.shard) });
+    await admin.snapshot({ shardId: this.shardId() });
   }
 }
 

@@ -4,7 +4,6 @@
 // missing value, bad number) is one line on stderr with a non-zero exit status, like the errors
 // of the analysis itself.
 import { resolve } from "node:path";
-import { SingleBar } from "cli-progress";
 import { Command, Option } from "clipanion";
 import { analyzeInput } from "../bulk/analysis.ts";
 import type { AnalysisProgress } from "../bulk/analysis.ts";
@@ -16,8 +15,8 @@ import { formatCount, formatProgressLine, formatSummary } from "../bulk/summary.
 import { shardCountMax } from "../util/limits.ts";
 import { UkvError } from "../util/errors.ts";
 import { parsePositiveInt, reportCliError } from "./errors.ts";
+import { createProgressReporter, type ProgressFormat, type ProgressReporter } from "./progress.ts";
 
-const plainProgressIntervalMs = 5000;
 const valueOptions = ["--input", "--format", "--key-column", "--value-column", "--shards", "--out", "--balance"] as const;
 type ValueOption = (typeof valueOptions)[number];
 
@@ -50,41 +49,11 @@ function requireOption(values: Map<ValueOption, string>, option: ValueOption): s
   return value;
 }
 
-/** Progress on stderr: a cli-progress bar on a terminal, else a plain line every 5 s and at the end. */
-function createProgressReporter(stderr: NodeJS.WritableStream & { isTTY?: boolean }): { update: (progress: AnalysisProgress) => void; stop: () => void } {
-  if (stderr.isTTY === true) {
-    const bar = new SingleBar({
-      stream: stderr,
-      format: "analyze [{bar}] {percentage}% | {rows} rows | {rowRate} rows/s | {megabyteRate} MB/s | ETA {eta_formatted}",
-      hideCursor: true,
-      etaBuffer: 40,
-    });
-    let started = false;
-    return {
-      update(progress) {
-        const seconds = Math.max(progress.elapsedMs / 1000, 1e-3);
-        const payload = { rows: formatCount(progress.rowCount), rowRate: formatCount(Math.round(progress.rowCount / seconds)), megabyteRate: (progress.fileBytesRead / 1e6 / seconds).toFixed(1) };
-        if (!started) bar.start(Math.max(progress.fileSizeBytes, 1), 0, payload);
-        started = true;
-        bar.update(progress.fileBytesRead, payload);
-      },
-      stop: () => bar.stop(),
-    };
-  }
-  let printedMs = 0;
-  let last: AnalysisProgress | null = null;
-  return {
-    update(progress) {
-      last = progress;
-      if (progress.elapsedMs - printedMs < plainProgressIntervalMs) return;
-      printedMs = progress.elapsedMs;
-      stderr.write(`${formatProgressLine(progress)}\n`);
-    },
-    stop() {
-      if (last !== null) stderr.write(`${formatProgressLine(last)}\n`);
-    },
-  };
-}
+const analyzeProgressFormat: ProgressFormat<AnalysisProgress> = {
+  barFormat: "analyze [{bar}] {percentage}% | {rows} rows | {rowRate} rows/s | {megabyteRate} MB/s | ETA {eta_formatted}",
+  payload: (progress, seconds) => ({ rows: formatCount(progress.rowCount), rowRate: formatCount(Math.round(progress.rowCount / seconds)), megabyteRate: (progress.fileBytesRead / 1e6 / seconds).toFixed(1) }),
+  plainLine: formatProgressLine,
+};
 
 export class AnalyzeCommand extends Command {
   static override paths = [["analyze"]];
@@ -114,7 +83,7 @@ export class AnalyzeCommand extends Command {
       this.context.stdout.write(this.cli.usage(AnalyzeCommand, { detailed: true }));
       return 0;
     }
-    let progress: ReturnType<typeof createProgressReporter> | null = null;
+    let progress: ProgressReporter<AnalysisProgress> | null = null;
     try {
       const values = parseAnalyzeArguments(this.args);
       const inputPath = requireOption(values, "--input");
@@ -128,7 +97,7 @@ export class AnalyzeCommand extends Command {
       const format = resolveFormat(inputPath, values.get("--format"));
       const keyColumn = values.get("--key-column") ?? null;
       const valueColumn = values.get("--value-column") ?? null;
-      progress = createProgressReporter(process.stderr);
+      progress = createProgressReporter(process.stderr, analyzeProgressFormat);
       const reporter = progress;
       const analysis = await analyzeInput({
         path: inputPath,

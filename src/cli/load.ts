@@ -5,7 +5,6 @@
 // layout is compared with the plan's (src/bulk/load-layout.ts). Arguments are parsed by hand like
 // analyze's, so every mistake is one line on stderr and an exit status.
 import { basename, dirname, extname, join, resolve } from "node:path";
-import { SingleBar } from "cli-progress";
 import { Command, Option } from "clipanion";
 import { parseColumnSelector } from "../bulk/reader.ts";
 import { readPlan, type ShardPlan } from "../bulk/plan.ts";
@@ -27,9 +26,9 @@ import type { KvResponse } from "../transport/kv-protocol.ts";
 import { UkvError, type ErrorCode } from "../util/errors.ts";
 import { batchSetPairCountMax, batchSetSizeBytesMax, loadBatchKeyCountDefault, loadBatchSizeBytesDefault, loadParallelCountMax } from "../util/limits.ts";
 import { parsePositiveInt, reportCliError } from "./errors.ts";
+import { createProgressReporter, type ProgressFormat, type ProgressReporter } from "./progress.ts";
 
 const parallelDefault = 8;
-const plainProgressIntervalMs = 5000;
 const probeTimeoutMs = 2000;
 /** A batch of a few MiB through a loaded store can take seconds; the loader resends after it. */
 const batchRequestTimeoutMs = 15000;
@@ -175,40 +174,11 @@ function answerOf(response: KvResponse): BatchAnswer {
   return { kind: "retry", reason };
 }
 
-function createProgressReporter(stderr: NodeJS.WritableStream & { isTTY?: boolean }): { update: (progress: LoadProgress) => void; stop: () => void } {
-  if (stderr.isTTY === true) {
-    const bar = new SingleBar({
-      stream: stderr,
-      format: "load [{bar}] {percentage}% | {rows} rows | {rowRate} keys/s | {rejected} rejected | ETA {eta_formatted}",
-      hideCursor: true,
-      etaBuffer: 40,
-    });
-    let started = false;
-    return {
-      update(progress) {
-        const seconds = Math.max(progress.elapsedMs / 1000, 1e-3);
-        const payload = { rows: formatCount(progress.rowsLoaded), rowRate: formatCount(Math.round(progress.rowsLoaded / seconds)), rejected: formatCount(progress.rowsRejected) };
-        if (!started) bar.start(Math.max(progress.fileSizeBytes, 1), 0, payload);
-        started = true;
-        bar.update(progress.fileBytesRead, payload);
-      },
-      stop: () => bar.stop(),
-    };
-  }
-  let printedMs = 0;
-  let last: LoadProgress | null = null;
-  return {
-    update(progress) {
-      last = progress;
-      if (progress.elapsedMs - printedMs < plainProgressIntervalMs) return;
-      printedMs = progress.elapsedMs;
-      stderr.write(`${formatLoadProgressLine(progress)}\n`);
-    },
-    stop() {
-      if (last !== null) stderr.write(`${formatLoadProgressLine(last)}\n`);
-    },
-  };
-}
+const loadProgressFormat: ProgressFormat<LoadProgress> = {
+  barFormat: "load [{bar}] {percentage}% | {rows} rows | {rowRate} keys/s | {rejected} rejected | ETA {eta_formatted}",
+  payload: (progress, seconds) => ({ rows: formatCount(progress.rowsLoaded), rowRate: formatCount(Math.round(progress.rowsLoaded / seconds)), rejected: formatCount(progress.rowsRejected) }),
+  plainLine: formatLoadProgressLine,
+};
 
 /** The checkpoint to continue from (null for a fresh load), after the checks of --resume. */
 function checkpointToResume(checkpointPath: string, resume: boolean, input: LoadCheckpoint["input"]): LoadCheckpoint | null {
@@ -258,7 +228,7 @@ export class LoadCommand extends Command {
       this.context.stdout.write(this.cli.usage(LoadCommand, { detailed: true }));
       return 0;
     }
-    let progress: ReturnType<typeof createProgressReporter> | null = null;
+    let progress: ProgressReporter<LoadProgress> | null = null;
     const closers: (() => Promise<void> | void)[] = [];
     const interrupt = new AbortController();
     let checkpointPathForMessage = "";
@@ -337,7 +307,7 @@ export class LoadCommand extends Command {
       const ordered = !(plan.totals.duplicateKeys === 0 && plan.totals.distinctKeys.method === "exact");
       notes.push(ordered ? "the input may repeat keys: one batch in flight per shard, so the last row of a key wins" : "no key repeats in the input (exact count): batches of a shard in flight at once");
 
-      progress = createProgressReporter(process.stderr);
+      progress = createProgressReporter(process.stderr, loadProgressFormat);
       const reporter = progress;
       // Ctrl-C or SIGTERM: stop sending, write the checkpoint, say how to continue.
       const onSignal = (): void => interrupt.abort();

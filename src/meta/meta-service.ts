@@ -23,7 +23,7 @@ export const metaGroupId = 0;
 const encoder = new TextEncoder();
 
 export function storeInfoFromConfig(config: ClusterConfig): StoreInfo[] {
-  return config.stores.map((store) => ({ id: store.id, ...store.advertised }));
+  return config.stores.map((store) => ({ id: store.id, ...store.advertised, httpAddress: store.advertisedHttpAddress }));
 }
 
 export function layoutFromConfig(config: ClusterConfig): TopologyLayout {

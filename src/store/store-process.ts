@@ -15,7 +15,7 @@ import { RouterServer } from "../router/router-server.ts";
 import { GroupClient } from "../client/group-client.ts";
 import { KvServer } from "../transport/kv-server.ts";
 import { parseAddress } from "../transport/socket-util.ts";
-import type { Topology as MetaTopology } from "../transport/topology-wire.ts";
+import type { Topology as MetaTopology, StoreInfo } from "../transport/topology-wire.ts";
 import { rangeFromJson, rangeToJson } from "../ring/range-map.ts";
 import type { TopologyShard } from "../client/topology.ts";
 import { coordinatorSettings, decisionKinds } from "../client/balance-plan.ts";
@@ -206,7 +206,7 @@ export class StoreProcess {
         const monitor = new ClusterMonitor({
           selfId: store.storeId,
           local: snapshot,
-          targets: () => monitorTargets(config, topology.current().shards.values()),
+          targets: () => monitorTargets(config, lastMeta?.layout?.stores ?? [], topology.current().shards.values()),
           shards: () => monitorShards(config, topology.current().shards.values(), lastMeta),
         });
         http = StoreHttpServer.start({ host: httpListen.host, port: httpListen.port, metrics, snapshot, monitor, logger });
@@ -273,9 +273,10 @@ export function metaStoreAddresses(config: ClusterConfig): string[] {
   });
 }
 
-/** The stores the dashboard samples: the config's, and any member of a shard that joined since (no HTTP address known). */
-function monitorTargets(config: ClusterConfig, shards: Iterable<{ members: readonly { id: number }[] }>): MonitorTarget[] {
+/** The stores the dashboard samples: the config's, those registered since (`ukv node --join`, with the HTTP address they gave), and any other member of a shard. */
+export function monitorTargets(config: ClusterConfig, registered: readonly StoreInfo[], shards: Iterable<{ members: readonly { id: number }[] }>): MonitorTarget[] {
   const targets = new Map<number, MonitorTarget>(config.stores.map((store) => [store.id, { id: store.id, httpAddress: store.advertisedHttpAddress }]));
+  for (const store of registered) if (!targets.has(store.id)) targets.set(store.id, { id: store.id, httpAddress: store.httpAddress ?? null });
   for (const shard of shards) for (const member of shard.members) if (!targets.has(member.id)) targets.set(member.id, { id: member.id, httpAddress: null });
   return [...targets.values()].sort((a, b) => a.id - b.id);
 }

@@ -218,7 +218,7 @@ export class Store {
   }
 
   storeInfo(): StoreInfo {
-    return { id: this.storeId, ...this.self.advertised };
+    return { id: this.storeId, ...this.self.advertised, httpAddress: this.self.advertisedHttpAddress };
   }
 
   /** Resolves when this store's replica of `groupId` learns of a leader, or after timeoutMs. */

@@ -9,6 +9,8 @@ export interface StoreInfo {
   raftAddress: string;
   clientAddress: string;
   respAddress: string | null;
+  /** Where its /metrics and dashboard answer (absent in layouts written before it was carried). */
+  httpAddress?: string | null;
 }
 
 /** A replica of a shard, named by the store that hosts it (a replica's Raft id is its store id). */

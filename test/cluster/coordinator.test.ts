@@ -7,7 +7,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { KvClient } from "../../src/transport/kv-client.ts";
 import type { Topology } from "../../src/transport/topology-wire.ts";
-import { LocalStores, bytes, text, ukvBinary, waitFor } from "./harness.ts";
+import { LocalStores, runAdmin, bytes, text, waitFor } from "./harness.ts";
 
 let stores: LocalStores | null = null;
 const clients: KvClient[] = [];
@@ -17,12 +17,6 @@ afterEach(async () => {
   await stores?.destroy();
   stores = null;
 });
-
-async function admin(target: LocalStores, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const child = Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { exitCode, stdout, stderr };
-}
 
 /** ukv_coordinator_decisions_total of one kind and result, summed over the configured stores' /metrics. */
 async function coordinatorDecisions(target: LocalStores, kind: string, result: string): Promise<number> {
@@ -77,11 +71,11 @@ test("the coordinator splits a growing shard, fills a joined store, and drain em
   await waitFor("store 4 to be filled", () => target.topology(), (topology) => (replicaCounts(topology).get(4) ?? 0) > 0 && spread(replicaCounts(topology)) <= 1, 120_000);
   expect(target.log(metaLeader)).toMatch(/move shard \d+ from store \d to store 4: store \d holds \d+ replicas, store 4/);
 
-  const dryRun = await admin(target, ["rebalance", "--dry-run"]);
+  const dryRun = await runAdmin(target, ["rebalance", "--dry-run"]);
   expect(dryRun.exitCode).toBe(0);
   expect(dryRun.stderr).toBe("");
 
-  const drained = await admin(target, ["drain", "--store", "4"]);
+  const drained = await runAdmin(target, ["drain", "--store", "4"]);
   expect(drained.stderr).toBe("");
   expect(drained.exitCode).toBe(0);
   expect(drained.stdout).toContain("store 4 holds no replica");

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import type { ClusterView, ShardView } from "../../src/dashboard/cluster-monitor.ts";
-import { LocalStores, twoShardsOnFourStores, ukvBinary, waitFor } from "./harness.ts";
+import { LocalStores, runAdmin, spawnAdmin, twoShardsOnFourStores, waitFor } from "./harness.ts";
 
 interface PageElement {
   getAttribute(name: string): string | null;
@@ -40,16 +40,6 @@ afterAll(async () => {
   if (profileDir !== null) rmSync(profileDir, { recursive: true, force: true });
 }, 30_000);
 
-function spawnAdmin(target: LocalStores, args: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
-  return Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-}
-
-async function admin(target: LocalStores, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const child = spawnAdmin(target, args);
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { exitCode, stdout, stderr };
-}
-
 async function clusterView(target: LocalStores): Promise<ClusterView> {
   const response = await fetch(`http://${target.httpAddress(servingStoreId)}/api/cluster`);
   expect(response.status).toBe(200);
@@ -76,7 +66,7 @@ test("a split shows with its range, a move in flight is listed until it finishes
   expect(before.shards.every((shard) => shard.learners.length === 0)).toBe(true);
   for (const storeId of [1, 2, 3, 4]) expect(await splitsApplied(target, storeId)).toBe(0);
 
-  const split = await admin(target, ["split", "--shard", "1"]);
+  const split = await runAdmin(target, ["split", "--shard", "1"]);
   expect(split.stderr).toBe("");
   expect(split.exitCode).toBe(0);
   const childId = Number(/new shard id (\d+) allocated/.exec(split.stdout)?.[1]);
@@ -143,7 +133,7 @@ test("a split shows with its range, a move in flight is listed until it finishes
   }
 
   // Rerun: the move finishes (promotion, removal of store 2) and nothing is in flight any more.
-  const rerun = await admin(target, ["move", "--shard", "2", "--from", "2", "--to", "1"]);
+  const rerun = await runAdmin(target, ["move", "--shard", "2", "--from", "2", "--to", "1"]);
   expect(rerun.stderr).toBe("");
   expect(rerun.exitCode).toBe(0);
   await waitFor("no learners, shard 2 off store 2, in /api/cluster", () => clusterView(target), (view) => view.shards.every((shard) => shard.learners.length === 0) && shardOf(view, 2)?.members.includes(2) === false, 30_000);

@@ -353,7 +353,8 @@ export class LocalStores {
     const joined = this.#joined.get(storeId);
     if (joined === undefined) return this.spawn(storeName(storeId), ["node", "--config", this.configPath, "--id", String(storeId)]);
     const respArgs = joined.respAddress === null ? [] : ["--resp-addr", joined.respAddress];
-    const addressArgs = ["--raft-addr", joined.raftAddress, "--client-addr", joined.clientAddress, ...respArgs];
+    const httpArgs = joined.httpAddress === null ? [] : ["--http-addr", joined.httpAddress];
+    const addressArgs = ["--raft-addr", joined.raftAddress, "--client-addr", joined.clientAddress, ...respArgs, ...httpArgs];
     return this.spawn(storeName(storeId), ["node", "--config", this.configPath, "--id", String(storeId), "--join", ...addressArgs, "--data-dir", this.storeDir(storeId)]);
   }
 
@@ -369,7 +370,8 @@ export class LocalStores {
     if (spareIndex >= this.#spareStoreCount) throw new Error(`Spare block ${spareIndex} not reserved (spareStoreCount ${this.#spareStoreCount})`);
     const port = this.portBase + localStorePortStride * (this.config.stores.length + 1 + spareIndex);
     const addresses = { raftAddress: `127.0.0.1:${port}`, clientAddress: `127.0.0.1:${port + 1}`, respAddress: `127.0.0.1:${port + 2}` };
-    this.#joined.set(storeId, { id: storeId, ...addresses, advertised: addresses, httpAddress: null, advertisedHttpAddress: null });
+    const httpAddress = `127.0.0.1:${port + 3}`;
+    this.#joined.set(storeId, { id: storeId, ...addresses, advertised: addresses, httpAddress, advertisedHttpAddress: httpAddress });
     return this.start(storeId);
   }
 
@@ -606,4 +608,16 @@ export class LocalStores {
 
 function storeName(storeId: number): string {
   return `store-${storeId}`;
+}
+
+/** Starts `ukv admin ARGS --config` on `target`'s config (a child process: the test's event loop keeps running). */
+export function spawnAdmin(target: LocalStores, args: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
+  return Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+}
+
+/** Runs `ukv admin ARGS` to its end (see spawnAdmin). */
+export async function runAdmin(target: LocalStores, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const child = spawnAdmin(target, args);
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { exitCode, stdout, stderr };
 }

@@ -10,7 +10,8 @@ import { afterEach, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { KvClient } from "../../src/transport/kv-client.ts";
-import { LocalStores, bytes, text, ukvBinary, waitFor } from "./harness.ts";
+import { localStorePortStride } from "../../src/config/local-cluster.ts";
+import { LocalStores, runAdmin, bytes, text, waitFor } from "./harness.ts";
 
 const shardId = 1;
 let stores: LocalStores | null = null;
@@ -21,13 +22,6 @@ afterEach(async () => {
   await stores?.destroy();
   stores = null;
 });
-
-/** Runs `ukv admin ...` without blocking this process's event loop (the load keeps running). */
-async function admin(target: LocalStores, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const child = Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { exitCode, stdout, stderr };
-}
 
 /** Waits until the metadata group knows store `storeId` (a joined store registered). */
 async function waitForRegistered(target: LocalStores, storeId: number): Promise<void> {
@@ -97,44 +91,48 @@ test("add, remove, move the lead and replace the leader under load: nothing fail
   target.joinStore(5, 1);
   await waitForRegistered(target, 4);
   await waitForRegistered(target, 5);
+  // A joined store's HTTP address (--http-addr) is in the topology, where dashboards find it.
+  const joinedHttp = (await target.topology()).layout?.stores.find((store) => store.id === 4)?.httpAddress;
+  expect(joinedHttp).toBe(`127.0.0.1:${target.portBase + localStorePortStride * (target.storeIds.length + 1) + 3}`);
+  expect((await fetch(`http://${joinedHttp}/metrics`)).status).toBe(200);
   await target.waitForRouting();
   const load = startLoad(target, target.storeIds);
   await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 30);
 
-  const added = await admin(target, ["add-replica", "--shard", "1", "--store", "4"]);
+  const added = await runAdmin(target, ["add-replica", "--shard", "1", "--store", "4"]);
   expect(added.stderr).toBe("");
   expect(added.exitCode).toBe(0);
   expect(added.stdout).toContain("promoted to voter");
 
   const oldFollower = target.storeIds.find((storeId) => storeId !== leader)!;
-  const removed = await admin(target, ["remove-replica", "--shard", "1", "--store", String(oldFollower)]);
+  const removed = await runAdmin(target, ["remove-replica", "--shard", "1", "--store", String(oldFollower)]);
   expect(removed.stderr).toBe("");
   expect(removed.exitCode).toBe(0);
 
-  const addedB = await admin(target, ["add-replica", "--shard", "1", "--store", "5"]);
+  const addedB = await runAdmin(target, ["add-replica", "--shard", "1", "--store", "5"]);
   expect(addedB.stderr).toBe("");
   expect(addedB.exitCode).toBe(0);
   // Removing the leader's replica: it hands the lead over first.
-  const replaced = await admin(target, ["remove-replica", "--shard", "1", "--store", String(leader)]);
+  const replaced = await runAdmin(target, ["remove-replica", "--shard", "1", "--store", String(leader)]);
   expect(replaced.stderr).toBe("");
   expect(replaced.exitCode).toBe(0);
-  const moved = await admin(target, ["transfer-leader", "--shard", "1", "--to", "4"]);
+  const moved = await runAdmin(target, ["transfer-leader", "--shard", "1", "--to", "4"]);
   expect(moved.stderr).toBe("");
   expect(moved.exitCode).toBe(0);
   expect(await target.waitForLeader(shardId)).toBe(4);
 
   // Unsafe or wrong requests, each refused with its reason; a repeated add changes nothing.
-  const tooFew = await admin(target, ["remove-replica", "--shard", "1", "--store", "4"]);
+  const tooFew = await runAdmin(target, ["remove-replica", "--shard", "1", "--store", "4"]);
   expect(tooFew.exitCode).not.toBe(0);
   expect(tooFew.stderr).toContain("would leave 2 voters");
-  const unknown = await admin(target, ["remove-replica", "--shard", "1", "--store", "99"]);
+  const unknown = await runAdmin(target, ["remove-replica", "--shard", "1", "--store", "99"]);
   expect(unknown.exitCode).not.toBe(0);
   expect(unknown.stderr).toContain("is not a member");
-  const unknownStore = await admin(target, ["add-replica", "--shard", "1", "--store", "99"]);
+  const unknownStore = await runAdmin(target, ["add-replica", "--shard", "1", "--store", "99"]);
   expect(unknownStore.exitCode).not.toBe(0);
   expect(unknownStore.stderr).toContain("Unknown store 99");
   const duplicateStartedMs = performance.now();
-  const duplicate = await admin(target, ["add-replica", "--shard", "1", "--store", "4"]);
+  const duplicate = await runAdmin(target, ["add-replica", "--shard", "1", "--store", "4"]);
   expect(duplicate.stderr).toBe("");
   expect(duplicate.exitCode).toBe(0);
   expect(duplicate.stdout).toContain("already a voter");
@@ -165,12 +163,12 @@ test("a replica whose store crashed during catch-up can be removed again; the sh
   await target.waitForLeader(shardId);
   target.joinStore(4, 0);
   await waitForRegistered(target, 4);
-  const added = await admin(target, ["add-replica", "--shard", "1", "--store", "4", "--no-wait"]);
+  const added = await runAdmin(target, ["add-replica", "--shard", "1", "--store", "4", "--no-wait"]);
   expect(added.stderr).toBe("");
   expect(added.exitCode).toBe(0);
   expect(added.stdout).toContain("as a learner");
   await target.kill(4, "SIGKILL");
-  const removed = await admin(target, ["remove-replica", "--shard", "1", "--store", "4"]);
+  const removed = await runAdmin(target, ["remove-replica", "--shard", "1", "--store", "4"]);
   expect(removed.stderr).toBe("");
   expect(removed.exitCode).toBe(0);
   const leader = await target.waitForLeader(shardId);
@@ -204,11 +202,11 @@ test("stores restarted after a change reach the replicas added since they bootst
   const leader = await target.waitForLeader(shardId);
   target.joinStore(4, 0);
   await waitForRegistered(target, 4);
-  const added = await admin(target, ["add-replica", "--shard", "1", "--store", "4"]);
+  const added = await runAdmin(target, ["add-replica", "--shard", "1", "--store", "4"]);
   expect(added.stderr).toBe("");
   expect(added.exitCode).toBe(0);
   const removedId = target.storeIds.find((storeId) => storeId !== leader)!;
-  const removed = await admin(target, ["remove-replica", "--shard", "1", "--store", String(removedId)]);
+  const removed = await runAdmin(target, ["remove-replica", "--shard", "1", "--store", String(removedId)]);
   expect(removed.exitCode).toBe(0);
   const voters = target.storeIds.filter((storeId) => storeId !== removedId).concat(4);
   let writer = leader;

@@ -6,7 +6,7 @@ import { afterEach, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { KvClient } from "../../src/transport/kv-client.ts";
-import { LocalStores, bytes, text, ukvBinary, waitFor } from "./harness.ts";
+import { LocalStores, runAdmin, spawnAdmin, bytes, text, waitFor } from "./harness.ts";
 
 let stores: LocalStores | null = null;
 const clients: KvClient[] = [];
@@ -16,16 +16,6 @@ afterEach(async () => {
   await stores?.destroy();
   stores = null;
 });
-
-function spawnAdmin(target: LocalStores, args: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {
-  return Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-}
-
-async function admin(target: LocalStores, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const child = spawnAdmin(target, args);
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { exitCode, stdout, stderr };
-}
 
 function startLoad(target: LocalStores, storeIds: number[]): { ackedCount(): number; stop(): Promise<{ acked: Map<string, string>; failures: string[] }> } {
   const acked = new Map<string, string>();
@@ -74,7 +64,7 @@ test("move the leader's replica to a joined store under writes: nothing fails or
   const source = await target.waitForLeader(1);
   const load = startLoad(target, target.storeIds.filter((storeId) => storeId !== source));
   await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 300);
-  const moved = await admin(target, ["move", "--shard", "1", "--from", String(source), "--to", "4"]);
+  const moved = await runAdmin(target, ["move", "--shard", "1", "--from", String(source), "--to", "4"]);
   expect(moved.stderr).toBe("");
   expect(moved.exitCode).toBe(0);
   expect(moved.stdout).toContain("promoted to voter");
@@ -91,10 +81,10 @@ test("move the leader's replica to a joined store under writes: nothing fails or
     if (response.code !== "OK" || text(response.value) !== value) throw new Error(`store 4's replica lacks acknowledged ${key}: ${response.code}`);
   }
   // A rerun of a finished move changes nothing; a move of a replica the store does not hold is refused.
-  const again = await admin(target, ["move", "--shard", "1", "--from", String(source), "--to", "4"]);
+  const again = await runAdmin(target, ["move", "--shard", "1", "--from", String(source), "--to", "4"]);
   expect(again.exitCode).toBe(0);
   expect(again.stdout).toContain("the move is complete");
-  const bogus = await admin(target, ["move", "--shard", "1", "--from", String(source), "--to", String(source)]);
+  const bogus = await runAdmin(target, ["move", "--shard", "1", "--from", String(source), "--to", String(source)]);
   expect(bogus.exitCode).not.toBe(0);
   expect(bogus.stderr).toContain("the same store");
 }, 180_000);
@@ -115,7 +105,7 @@ test("a move whose admin process is killed after the learner add continues when 
   child.kill("SIGKILL");
   await child.exited;
   expect(seen).toContain("as a learner");
-  const rerun = await admin(target, ["move", "--shard", "1", "--from", String(source), "--to", "4"]);
+  const rerun = await runAdmin(target, ["move", "--shard", "1", "--from", String(source), "--to", "4"]);
   expect(rerun.stderr).toBe("");
   expect(rerun.exitCode).toBe(0);
   expect(rerun.stdout).toContain("is a member of shard 1 already");

@@ -10,7 +10,7 @@ import { keyHash } from "../../src/ring/key-hash.ts";
 import { rangeFromJson, rangeContains, type KeyRange } from "../../src/ring/range-map.ts";
 import { KvClient } from "../../src/transport/kv-client.ts";
 import type { Topology } from "../../src/transport/topology-wire.ts";
-import { LocalStores, bytes, text, ukvBinary, waitFor } from "./harness.ts";
+import { LocalStores, runAdmin, bytes, text, ukvBinary, waitFor } from "./harness.ts";
 
 let stores: LocalStores | null = null;
 const clients: KvClient[] = [];
@@ -20,12 +20,6 @@ afterEach(async () => {
   await stores?.destroy();
   stores = null;
 });
-
-async function admin(target: LocalStores, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const child = Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { exitCode, stdout, stderr };
-}
 
 /** Writers of unique keys through the given stores (shard 0: the store routes), until stopped. */
 function startLoad(target: LocalStores, storeIds: number[]): { ackedCount(): number; stop(): Promise<{ acked: Map<string, string>; failures: string[] }> } {
@@ -87,7 +81,7 @@ test("split under writes: no failed request, no lost write, every key readable a
   const load = startLoad(target, target.storeIds);
   await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 150);
 
-  const split = await admin(target, ["split", "--shard", "1"]);
+  const split = await runAdmin(target, ["split", "--shard", "1"]);
   expect(split.stderr).toBe("");
   expect(split.exitCode).toBe(0);
   expect(split.stdout).toContain("new shard id 2 allocated");
@@ -96,7 +90,7 @@ test("split under writes: no failed request, no lost write, every key readable a
   // A second split, of the new shard, at an explicit hash inside its range.
   const childRange = rangeOfShard(await target.topology(), 2)!;
   const at = childRange.start + (childRange.end - childRange.start) / 2n;
-  const again = await admin(target, ["split", "--shard", "2", "--at", `0x${at.toString(16)}`]);
+  const again = await runAdmin(target, ["split", "--shard", "2", "--at", `0x${at.toString(16)}`]);
   expect(again.stderr).toBe("");
   expect(again.exitCode).toBe(0);
   await waitFor("writes after the second split", async () => load.ackedCount(), (count) => count >= 900);
@@ -155,7 +149,7 @@ test("kill -9 of a follower store as the split applies, then of every store: the
   const writers = target.storeIds.filter((storeId) => storeId !== victim);
   const load = startLoad(target, writers);
   await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 150);
-  const splitting = admin(target, ["split", "--shard", "1"]);
+  const splitting = runAdmin(target, ["split", "--shard", "1"]);
   // Kill the follower's store the moment any store applied the split (or soon after it started).
   await waitFor("the split to apply somewhere", async () => target.storeIds.reduce((sum, storeId) => sum + target.eventCount(storeId, "split_applied"), 0), (count) => count > 0, 20_000);
   await target.kill(victim);
@@ -206,7 +200,7 @@ test("a store down during a split catches up on the parent by snapshot, then ado
   await target.kill(absent);
   const load = startLoad(target, writers);
   await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 150);
-  const split = await admin(target, ["split", "--shard", "1"]);
+  const split = await runAdmin(target, ["split", "--shard", "1"]);
   expect(split.stderr).toBe("");
   expect(split.exitCode).toBe(0);
   await waitFor("writes past a few snapshots", async () => load.ackedCount(), (count) => count >= 700);
@@ -239,7 +233,7 @@ test.each([0, 150])("kill -9 of the metadata leader %i ms into a split: after it
   const writers = target.storeIds.filter((storeId) => storeId !== metaLeader);
   const load = startLoad(target, writers);
   await waitFor("the load to run", async () => load.ackedCount(), (count) => count >= 150);
-  const splitting = admin(target, ["split", "--shard", "1"]);
+  const splitting = runAdmin(target, ["split", "--shard", "1"]);
   await Bun.sleep(killDelayMs);
   await target.kill(metaLeader);
   const split = await splitting;
@@ -267,13 +261,13 @@ test("bad split requests are refused with one clear line", async () => {
   const target = stores;
   target.startAll();
   await target.waitForLeader(1);
-  const unknown = await admin(target, ["split", "--shard", "9"]);
+  const unknown = await runAdmin(target, ["split", "--shard", "9"]);
   expect(unknown.exitCode).not.toBe(0);
   expect(unknown.stderr).toContain("9");
-  const outside = await admin(target, ["split", "--shard", "1", "--at", "0"]);
+  const outside = await runAdmin(target, ["split", "--shard", "1", "--at", "0"]);
   expect(outside.exitCode).not.toBe(0);
   expect(outside.stderr).toContain("must be in (start, end]");
-  const garbage = await admin(target, ["split", "--shard", "1", "--at", "0xzz"]);
+  const garbage = await runAdmin(target, ["split", "--shard", "1", "--at", "0xzz"]);
   expect(garbage.exitCode).not.toBe(0);
   expect(garbage.stderr).toContain("Invalid hash");
   for (const result of [unknown, outside, garbage]) expect(result.stderr.trim().split("\n").length).toBe(1);
