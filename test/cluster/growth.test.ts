@@ -12,7 +12,7 @@ import { afterEach, expect, test } from "bun:test";
 import Redis from "ioredis";
 import { fetchTopology } from "../../src/transport/meta-api.ts";
 import { describeBalance as describe, isBalanced as balanced, storeCounts } from "./balance-check.ts";
-import { LocalStores, ukvBinary, waitFor } from "./harness.ts";
+import { LocalStores, runAdmin, waitFor } from "./harness.ts";
 
 let stores: LocalStores | null = null;
 const redisClients: Redis[] = [];
@@ -29,12 +29,6 @@ const tryAgainRetriesMax = 50;
 const tryAgainDelayMs = 100;
 /** New keys (then overwrites) a second, all clients together. */
 const writesPerSec = 150;
-
-async function admin(target: LocalStores, args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const child = Bun.spawn([ukvBinary, "admin", ...args, "--config", target.configPath], { stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-  return { exitCode, stdout, stderr };
-}
 
 test("3 stores grow from 1 shard to 8+ under RESP writes, fill a joined store and drain it: no failed request, no lost write", async () => {
   stores = await LocalStores.create({ spareStoreCount: 1, coordinator: { enabled: true, intervalMs: 300, splitKeys: 200, movesPerStoreMax: 2 } });
@@ -129,7 +123,7 @@ test("3 stores grow from 1 shard to 8+ under RESP writes, fill a joined store an
   expect(coordinatorLog).toMatch(/move shard \d+ from store \d to store 4: store \d holds \d+ replicas, store 4/);
 
   const drainedMs = performance.now();
-  const drained = await admin(target, ["drain", "--store", "4"]);
+  const drained = await runAdmin(target, ["drain", "--store", "4"]);
   expect(drained.stderr).toBe("");
   expect(drained.exitCode).toBe(0);
   expect(drained.stdout).toContain("store 4 holds no replica");
