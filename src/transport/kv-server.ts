@@ -6,7 +6,6 @@
 // hostile client cannot grow our memory. Bad bytes close that connection only, logged as
 // "frame_invalid"; a throwing handler becomes an INTERNAL answer. The listener, push-back and the
 // bounded close are the connection base's (connection-server.ts), shared with RESP.
-import type { Socket } from "node:net";
 import * as pb from "../proto/kv.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
 import { assert } from "../util/assert.ts";
@@ -14,6 +13,8 @@ import { frameSizeBytesMax, kvConnectionInflightCountMax } from "../util/limits.
 import { rootLogger, type Logger } from "../util/log.ts";
 import { ConnectionServer, ServedConnection } from "./connection-server.ts";
 import { ConnectionKind, FrameDecoder, FrameType, frameHeaderSizeBytes, sealFrame } from "./frame.ts";
+import type { TcpConnection } from "./tcp-connection.ts";
+import { atTurnEnd } from "./turn-end.ts";
 import {
   checkKvRequest,
   kvResponseFromError,
@@ -53,7 +54,7 @@ export class KvServer {
       port: options.port,
       logger,
       ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
-      open: (socket, onClosed) => new KvConnection(socket, { handler: options.handler, logger, inflightCountMax, onClosed }),
+      open: (connection, onClosed) => new KvConnection(connection, { handler: options.handler, logger, inflightCountMax, onClosed }),
     });
   }
 
@@ -89,12 +90,13 @@ class KvConnection extends ServedConnection {
   #outgoing: pb.Response[] = [];
   #flushScheduled = false;
   #draining = false;
+  readonly #flushTask = (): void => this.#flush();
 
-  constructor(socket: Socket, options: KvConnectionOptions) {
+  constructor(connection: TcpConnection, options: KvConnectionOptions) {
     assert(options.inflightCountMax > 0, "a connection may run at least one request");
-    super(socket, options.onClosed);
+    super(connection, options.onClosed);
     this.#options = options;
-    this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.#remote = `${connection.remoteAddress}:${connection.remotePort}`;
   }
 
   protected override onData(chunk: Uint8Array): void {
@@ -127,7 +129,7 @@ class KvConnection extends ServedConnection {
       if (this.#decoder.hello.kind !== ConnectionKind.Client) return this.#reject(`connection kind ${this.#decoder.hello.kind} on the client port`);
     }
     for (const frame of frames) {
-      if (this.socket.destroyed) return;
+      if (this.closed) return;
       if (frame.type !== FrameType.KvRequests) return this.#reject(`frame type ${frame.type} on a client connection`);
       let batch: pb.RequestBatch;
       try {
@@ -182,7 +184,7 @@ class KvConnection extends ServedConnection {
     this.#outgoing.push(responseToWire(response));
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
+      atTurnEnd(this.#flushTask);
     }
   }
 
