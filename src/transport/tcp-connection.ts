@@ -137,7 +137,9 @@ export class TcpConnection {
     if (this.#ending) {
       if (!this.#endSent) {
         this.#endSent = true;
-        this.#socket.end();
+        // shutdown, not Bun's end(): end() reports the close at once, while shutdown sends the
+        // FIN and closes when the peer answers with its own, so close() means the peer is gone.
+        this.#socket.shutdown();
       }
       return;
     }
