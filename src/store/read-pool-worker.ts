@@ -10,11 +10,13 @@
 // write of the same connection sees it (the Raft thread's session orders those). Push-back: a
 // connection stops reading while its socket's write buffer is full or it has
 // respConnectionPendingCountMax forwarded commands unanswered.
-import { createServer, type Server, type Socket } from "node:net";
 import * as pb from "../proto/kv.ts";
 import { ConnectionKind, FrameDecoder, FrameType, frameHeaderSizeBytes, sealFrame } from "../transport/frame.ts";
 import { noAuthMessage, passwordMatches, wrongPassMessage } from "../transport/client-auth.ts";
 import { checkKvRequest, makeKvResponse, requestFromWire, responseToWire, type KvResponse } from "../transport/kv-protocol.ts";
+import { listenTcp, type TcpConnection, type TcpListener } from "../transport/tcp-connection.ts";
+import { atTurnEnd } from "../transport/turn-end.ts";
+import { rootLogger } from "../util/log.ts";
 import { errorReply, RespWriter } from "../router/resp/resp-encoder.ts";
 import { RespParser, type RespParsed } from "../router/resp/resp-parser.ts";
 import { frameSizeBytesMax, kvConnectionInflightCountMax, respArrayLengthMax, respBulkSizeBytesMax, respConnectionPendingCountMax, respInlineSizeBytesMax } from "../util/limits.ts";
@@ -28,7 +30,7 @@ const parserLimits = { bulkSizeBytesMax: respBulkSizeBytesMax, arrayLengthMax: r
 const reads = new PoolReads();
 const connections = new Map<number, PoolConnection>();
 const kvConnections = new Map<number, PoolKvConnection>();
-const servers: Server[] = [];
+const servers: TcpListener[] = [];
 /** Room left in a response frame for the batch envelope (as kv-server.ts). */
 const responseFrameBudgetBytes = frameSizeBytesMax - 64 * 1024;
 let respConnectionCountMax = 0;
@@ -53,7 +55,7 @@ function encodeCommand(args: readonly Uint8Array[], out: Uint8Array[]): void {
 const crlf = Buffer.from("\r\n", "latin1");
 
 class PoolConnection {
-  readonly #socket: Socket;
+  readonly #socket: TcpConnection;
   readonly #conn: number;
   readonly #parser = new RespParser(parserLimits);
   readonly #writer = new RespWriter();
@@ -67,23 +69,23 @@ class PoolConnection {
   #paused = false;
   #closed = false;
 
-  constructor(socket: Socket, conn: number) {
+  constructor(socket: TcpConnection, conn: number) {
     this.#socket = socket;
     this.#conn = conn;
     this.#session = { authenticated: requirepass === null, protocol: 2, linearizable: false, inMulti: false };
-    socket.setNoDelay(true);
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      this.#closed = true;
-      connections.delete(conn);
-      post({ type: "closed", conn });
-      noteStopped();
+    socket.attach({
+      data: (chunk) => this.#take(this.#parser.push(chunk)),
+      drain: () => {
+        this.#writable = true;
+        this.#updateReading();
+      },
+      close: () => {
+        this.#closed = true;
+        connections.delete(conn);
+        post({ type: "closed", conn });
+        noteStopped();
+      },
     });
-    socket.on("drain", () => {
-      this.#writable = true;
-      this.#updateReading();
-    });
-    socket.on("data", (chunk: Uint8Array) => this.#take(this.#parser.push(chunk)));
   }
 
   get outstanding(): number {
@@ -192,7 +194,7 @@ class PoolConnection {
  * follower GETs answered here, everything else by the store's handler on the Raft thread.
  */
 class PoolKvConnection {
-  readonly #socket: Socket;
+  readonly #socket: TcpConnection;
   readonly #conn: number;
   readonly #decoder = new FrameDecoder({ expectHello: true });
   #helloChecked = false;
@@ -201,31 +203,32 @@ class PoolKvConnection {
   #inflightCount = 0;
   #outgoing: pb.Response[] = [];
   #flushScheduled = false;
+  readonly #flushTask = (): void => this.#flush();
   #writable = true;
   #paused = false;
   #closed = false;
 
-  constructor(socket: Socket, conn: number) {
+  constructor(socket: TcpConnection, conn: number) {
     this.#socket = socket;
     this.#conn = conn;
-    socket.setNoDelay(true);
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      this.#closed = true;
-      kvConnections.delete(conn);
-      post({ type: "kv-closed" });
-      noteStopped();
-    });
-    socket.on("drain", () => {
-      this.#writable = true;
-      this.#updateReading();
-    });
-    socket.on("data", (chunk: Uint8Array) => {
-      try {
-        this.#onData(chunk);
-      } catch {
-        this.#socket.destroy(); // a decoding bug drops this connection only
-      }
+    socket.attach({
+      data: (chunk) => {
+        try {
+          this.#onData(chunk);
+        } catch {
+          this.#socket.destroy(); // a decoding bug drops this connection only
+        }
+      },
+      drain: () => {
+        this.#writable = true;
+        this.#updateReading();
+      },
+      close: () => {
+        this.#closed = true;
+        kvConnections.delete(conn);
+        post({ type: "kv-closed" });
+        noteStopped();
+      },
     });
   }
 
@@ -291,7 +294,7 @@ class PoolKvConnection {
     this.#outgoing.push(responseToWire(response));
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
+      atTurnEnd(this.#flushTask);
     }
   }
 
@@ -361,20 +364,20 @@ function noteStopped(): void {
   if (stopping && connections.size === 0 && kvConnections.size === 0) post({ type: "stopped" });
 }
 
-function acceptResp(socket: Socket): void {
+function acceptResp(socket: TcpConnection): void {
   if (stopping || connections.size >= respConnectionCountMax) {
-    socket.on("error", () => {});
+    socket.attach({ data: () => {}, close: () => {} });
     socket.end(stopping ? "-ERR server is shutting down\r\n" : "-ERR max number of clients reached\r\n");
     return;
   }
   const conn = workerIndex * 2 ** 32 + nextConn++;
-  post({ type: "open", conn, remote: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}` });
+  post({ type: "open", conn, remote: `${socket.remoteAddress}:${socket.remotePort}` });
   connections.set(conn, new PoolConnection(socket, conn));
 }
 
-function acceptKv(socket: Socket): void {
+function acceptKv(socket: TcpConnection): void {
   if (stopping || kvConnections.size >= kvConnectionCountMax) {
-    socket.on("error", () => {});
+    socket.attach({ data: () => {}, close: () => {} });
     socket.destroy();
     return;
   }
@@ -383,16 +386,10 @@ function acceptKv(socket: Socket): void {
   kvConnections.set(conn, new PoolKvConnection(socket, conn));
 }
 
-function listen(spec: PoolListen, accept: (socket: Socket) => void): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const listener = createServer(accept);
-    listener.once("error", reject);
-    listener.listen({ host: spec.host, port: spec.port, reusePort: true }, () => {
-      const address = listener.address();
-      resolve(typeof address === "object" && address !== null ? address.port : spec.port);
-    });
-    servers.push(listener);
-  });
+async function listen(spec: PoolListen, accept: (socket: TcpConnection) => void): Promise<number> {
+  const listener = await listenTcp({ host: spec.host, port: spec.port, reusePort: true, logger: rootLogger.child({ readPoolWorker: workerIndex }), accept });
+  servers.push(listener);
+  return listener.port;
 }
 
 async function start(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
@@ -411,7 +408,7 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
 
 function stop(drainTimeoutMs: number): void {
   stopping = true;
-  for (const listener of servers) listener.close();
+  for (const listener of servers) listener.stop();
   for (const connection of connections.values()) connection.stop();
   for (const connection of kvConnections.values()) if (connection.idle) connection.end();
   noteStopped();

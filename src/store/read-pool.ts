@@ -9,8 +9,6 @@
 // This thread keeps the routing the Workers read by: every routingIntervalMs it lists the data
 // replicas (shard, table id, range, table epoch) and sends the list when it changed. A stale list
 // is safe (the epoch check sends such reads back here); a fresh one keeps reads in the Workers.
-import { EventEmitter } from "node:events";
-import type { Socket } from "node:net";
 import { metaGroupId } from "../meta/meta-service.ts";
 import { CommandTable } from "../router/resp/resp-commands.ts";
 import { RespConnection, type RespCommandObserver } from "../router/resp/resp-connection.ts";
@@ -18,6 +16,7 @@ import type { RespBackend, RespServerStats } from "../router/resp/resp-context.t
 import { Table } from "../storage/table.ts";
 import { drainTimeoutMsDefault } from "../transport/connection-server.ts";
 import { checkAddressesFree } from "../transport/socket-util.ts";
+import type { ByteConnection, TcpEvents } from "../transport/tcp-connection.ts";
 import { UkvError } from "../util/errors.ts";
 import { readPoolSizeMax, respConnectionCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
@@ -77,7 +76,7 @@ export class ReadPool {
   readonly #logger: Logger;
   readonly #table = new CommandTable();
   readonly #workers: (PoolWorker | null)[] = [];
-  readonly #bridges = new Map<number, BridgeSocket>();
+  readonly #bridges = new Map<number, BridgeConnection>();
   #routing: PoolReplica[] = [];
   #routingSignature = "";
   #routingTimer: ReturnType<typeof setInterval> | null = null;
@@ -212,9 +211,9 @@ export class ReadPool {
     switch (message.type) {
       case "open": {
         this.stats.connectionCountTotal++;
-        const bridge = new BridgeSocket(entry.worker, message.conn, message.remote);
+        const bridge = new BridgeConnection(entry.worker, message.conn, message.remote);
         this.#bridges.set(message.conn, bridge);
-        bridge.connection = new RespConnection(bridge as unknown as Socket, {
+        bridge.connection = new RespConnection(bridge, {
           sessionId: this.#nextSessionId++,
           table: this.#table,
           backend: this.#options.backend,
@@ -300,29 +299,35 @@ export class ReadPool {
 }
 
 /**
- * The Socket a bridged RespConnection runs over: bytes from the Worker come in as 'data' (held
+ * The connection a bridged RespConnection runs over: bytes from the Worker come in as data (held
  * while paused, which is how the session's push-back reaches the Worker: it stops reading once its
  * forwarded commands go unanswered), replies go back with how many commands they complete.
  */
-class BridgeSocket extends EventEmitter {
+class BridgeConnection implements ByteConnection {
   readonly remoteAddress: string;
+  readonly remotePort = 0;
   connection: RespConnection | null = null;
   readonly #worker: Worker;
   readonly #conn: number;
   readonly #queue: { bytes: Uint8Array; count: number }[] = [];
+  #events: TcpEvents | null = null;
   #delivered = 0;
   #paused = false;
   #ended = false;
 
   constructor(worker: Worker, conn: number, remote: string) {
-    super();
     this.#worker = worker;
     this.#conn = conn;
     this.remoteAddress = remote;
   }
 
-  setNoDelay(): this {
-    return this;
+  get closed(): boolean {
+    return this.#ended;
+  }
+
+  attach(events: TcpEvents): void {
+    this.#events = events;
+    this.#deliver();
   }
 
   feed(bytes: Uint8Array, count: number): void {
@@ -339,28 +344,24 @@ class BridgeSocket extends EventEmitter {
     return true;
   }
 
-  pause(): this {
+  pause(): void {
     this.#paused = true;
-    return this;
   }
 
-  resume(): this {
+  resume(): void {
     this.#paused = false;
     this.#deliver();
-    return this;
   }
 
   /** The session ended the connection: the Worker ends its socket after the replies sent. */
-  end(): this {
-    if (!this.#ended) {
-      this.#worker.postMessage({ type: "end", conn: this.#conn } satisfies ToWorker);
-      this.workerClosed();
-    }
-    return this;
+  end(): void {
+    if (this.#ended) return;
+    this.#worker.postMessage({ type: "end", conn: this.#conn } satisfies ToWorker);
+    this.workerClosed();
   }
 
-  destroy(): this {
-    return this.end();
+  destroy(): void {
+    this.end();
   }
 
   /** The client's socket closed (or its Worker is gone). */
@@ -368,16 +369,15 @@ class BridgeSocket extends EventEmitter {
     if (this.#ended) return;
     this.#ended = true;
     this.#queue.length = 0;
-    // As a socket does: 'close' after the current turn.
-    setImmediate(() => this.emit("close"));
+    // As a socket does: close after the current turn.
+    setImmediate(() => this.#events?.close(false));
   }
 
   #deliver(): void {
-    while (!this.#paused && !this.#ended && this.#queue.length > 0) {
+    while (this.#events !== null && !this.#paused && !this.#ended && this.#queue.length > 0) {
       const next = this.#queue.shift() as { bytes: Uint8Array; count: number };
       this.#delivered += next.count;
-      this.emit("data", next.bytes);
+      this.#events.data(next.bytes);
     }
   }
 }
-

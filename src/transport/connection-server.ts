@@ -6,14 +6,13 @@
 // answer what it took, end the sockets (end, not destroy, so answers still in a socket buffer
 // reach the client), destroy whatever is left when the drain timeout passes.
 //
-// ServedConnection owns one socket: the close bookkeeping, push-back (reading pauses while the
+// ServedConnection owns one connection (transport/tcp-connection.ts, Bun's native sockets): the close bookkeeping, push-back (reading pauses while the
 // write buffer is full or the protocol's own limit is reached, so TCP pushes back on the client
 // and a fast or hostile client cannot grow our memory), and the idle wait close() needs. A
 // protocol subclass parses, runs and writes; it says when it is idle and when reading must stop.
-import { createServer, type Server, type Socket } from "node:net";
 import { assert } from "../util/assert.ts";
 import type { Logger } from "../util/log.ts";
-import { listenTcp } from "./socket-util.ts";
+import { listenTcp, type ByteConnection, type TcpConnection, type TcpListener } from "./tcp-connection.ts";
 
 export const drainTimeoutMsDefault = 5000;
 
@@ -29,10 +28,10 @@ export interface ConnectionServerOptions<C extends ServedConnection> {
   connectionCountMax?: number;
   /** How long close() waits for answers in flight. Default drainTimeoutMsDefault. */
   drainTimeoutMs?: number;
-  /** Makes the protocol's connection; it must call `onClosed` once when its socket closed. */
-  open(socket: Socket, onClosed: () => void): C;
-  /** Answers a refused socket (and closes it). Default: destroy it. */
-  refuse?(socket: Socket, reason: RefusalReason): void;
+  /** Makes the protocol's connection; it must call `onClosed` once when its connection closed. */
+  open(connection: TcpConnection, onClosed: () => void): C;
+  /** Answers a refused connection (and closes it). Default: destroy it. */
+  refuse?(connection: TcpConnection, reason: RefusalReason): void;
   /** After every change of the number of open connections (RESP's INFO counts them). */
   onConnectionCountChanged?(count: number): void;
 }
@@ -41,7 +40,8 @@ export class ConnectionServer<C extends ServedConnection> {
   readonly #options: ConnectionServerOptions<C>;
   readonly #connections = new Set<C>();
   readonly #drainTimeoutMs: number;
-  #server: Server | null = null;
+  #listener: TcpListener | null = null;
+  #starting = false;
   #closing: Promise<void> | null = null;
 
   constructor(options: ConnectionServerOptions<C>) {
@@ -56,11 +56,13 @@ export class ConnectionServer<C extends ServedConnection> {
   }
 
   /** Listens; resolves with the bound port. */
-  start(): Promise<number> {
-    assert(this.#server === null, "start is called once");
-    const server = createServer((socket) => this.#accept(socket));
-    this.#server = server;
-    return listenTcp(server, { host: this.#options.host, port: this.#options.port, logger: this.#options.logger });
+  async start(): Promise<number> {
+    assert(!this.#starting, "start is called once");
+    this.#starting = true;
+    const listener = await listenTcp({ host: this.#options.host, port: this.#options.port, logger: this.#options.logger, accept: (connection) => this.#accept(connection) });
+    this.#listener = listener;
+    if (this.#closing !== null) listener.stop(); // closed while starting
+    return listener.port;
   }
 
   /** Stops accepting, lets each connection answer what it took (bounded), then closes them. */
@@ -70,8 +72,7 @@ export class ConnectionServer<C extends ServedConnection> {
   }
 
   async #drainAndClose(): Promise<void> {
-    const server = this.#server;
-    const listenerClosed = server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
+    this.#listener?.stop();
     const connections = [...this.#connections];
     const drained = Promise.all(connections.map((connection) => connection.stopAndDrain().then(() => connection.end())));
     let timer: ReturnType<typeof setTimeout> | null = null;
@@ -83,13 +84,12 @@ export class ConnectionServer<C extends ServedConnection> {
     await Promise.race([drained, timedOut]);
     if (timer !== null) clearTimeout(timer);
     for (const connection of connections) connection.destroy();
-    await listenerClosed;
   }
 
-  #accept(socket: Socket): void {
+  #accept(socket: TcpConnection): void {
     const full = this.#connections.size >= (this.#options.connectionCountMax ?? Number.POSITIVE_INFINITY);
     if (this.#closing !== null || full) {
-      socket.on("error", () => {}); // a refused client may reset; followed by 'close'
+      socket.attach({ data: () => {}, close: () => {} }); // what a refused client sends is ignored
       const reason: RefusalReason = this.#closing !== null ? "closing" : "full";
       if (this.#options.refuse === undefined) socket.destroy();
       else this.#options.refuse(socket, reason);
@@ -104,28 +104,30 @@ export class ConnectionServer<C extends ServedConnection> {
   }
 }
 
-/** One served socket: close bookkeeping, push-back and the idle wait; the protocol is the subclass's. */
+/** One served connection: close bookkeeping, push-back and the idle wait; the protocol is the subclass's. */
 export abstract class ServedConnection {
-  readonly #socket: Socket;
+  readonly #connection: ByteConnection;
   #writable = true;
   #paused = false;
   #closed = false;
   #onIdle: (() => void) | null = null;
+  #onClosed: (() => void)[] = [];
 
-  constructor(socket: Socket, onClosed: () => void) {
-    this.#socket = socket;
-    socket.setNoDelay(true);
-    socket.on("error", () => {}); // followed by 'close'
-    socket.on("close", () => {
-      this.#closed = true;
-      this.#onIdle?.();
-      onClosed();
+  constructor(connection: ByteConnection, onClosed: () => void) {
+    this.#connection = connection;
+    connection.attach({
+      data: (chunk) => this.onData(chunk),
+      drain: () => {
+        this.#writable = true;
+        this.updateReading();
+      },
+      close: () => {
+        this.#closed = true;
+        this.#onIdle?.();
+        onClosed();
+        for (const resolve of this.#onClosed.splice(0)) resolve();
+      },
     });
-    socket.on("drain", () => {
-      this.#writable = true;
-      this.updateReading();
-    });
-    socket.on("data", (chunk: Uint8Array) => this.onData(chunk));
   }
 
   /** Bytes from the client. */
@@ -137,30 +139,30 @@ export abstract class ServedConnection {
   /** close() began: take no more work (answer it with a refusal, or stop reading it). */
   protected abstract stopTaking(): void;
 
-  protected get socket(): Socket {
-    return this.#socket;
+  protected get connection(): ByteConnection {
+    return this.#connection;
   }
 
   protected get closed(): boolean {
-    return this.#closed;
+    return this.#closed || this.#connection.closed;
   }
 
-  /** Writes; a full buffer pauses reading until 'drain'. */
+  /** Writes (sent at the end of the turn, with everything else written in it); a full connection pauses reading until it drains. */
   protected write(bytes: Uint8Array): void {
-    if (!this.#socket.write(bytes)) this.#writable = false;
+    if (!this.#connection.write(bytes)) this.#writable = false;
     this.updateReading();
   }
 
-  /** Reads only while answers can be taken: the write buffer drained and the protocol not blocked. */
+  /** Reads only while answers can be taken: the output drained and the protocol not blocked. */
   protected updateReading(): void {
     if (this.#closed) return;
     const shouldPause = !this.#writable || this.readingBlocked();
     if (shouldPause && !this.#paused) {
       this.#paused = true;
-      this.#socket.pause();
+      this.#connection.pause();
     } else if (!shouldPause && this.#paused) {
       this.#paused = false;
-      this.#socket.resume();
+      this.#connection.resume();
     }
   }
 
@@ -169,7 +171,7 @@ export abstract class ServedConnection {
     if (this.isIdle()) this.#onIdle?.();
   }
 
-  /** Takes no more work; resolves when every request taken was answered (or the socket closed). */
+  /** Takes no more work; resolves when every request taken was answered (or the connection closed). */
   stopAndDrain(): Promise<void> {
     this.stopTaking();
     if (this.#closed || this.isIdle()) return Promise.resolve();
@@ -178,16 +180,16 @@ export abstract class ServedConnection {
     });
   }
 
-  /** Half-closes after the answers written; resolves when the socket closed. */
+  /** Half-closes after the answers written; resolves when the connection closed. */
   end(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     return new Promise((resolve) => {
-      this.#socket.once("close", () => resolve());
-      this.#socket.end();
+      this.#onClosed.push(resolve);
+      this.#connection.end();
     });
   }
 
   destroy(): void {
-    this.#socket.destroy();
+    this.#connection.destroy();
   }
 }

@@ -5,14 +5,15 @@
 // the request never left (the node cannot be reached: nothing was applied, safe to send again). The connection is
 // dialed lazily and redialed by the next request after a failure. Redirects (NOT_LEADER) are the
 // caller's business: this client talks to exactly one address.
-import type { Socket } from "node:net";
 import * as pb from "../proto/kv.ts";
 import { assert } from "../util/assert.ts";
 import { frameSizeBytesMax } from "../util/limits.ts";
 import { clientPassword, encodePassword } from "./client-auth.ts";
 import { ConnectionKind, FrameDecoder, FrameType, encodeHello, frameHeaderSizeBytes, sealFrame } from "./frame.ts";
 import { checkKvRequest, makeKvResponse, requestToWire, responseFromWire, type KvCode, type KvRequest, type KvResponse } from "./kv-protocol.ts";
-import { connectSocket, connectTimeoutMsDefault } from "./socket-util.ts";
+import { connectTimeoutMsDefault } from "./socket-util.ts";
+import { dialTcp, type TcpConnection } from "./tcp-connection.ts";
+import { atTurnEnd } from "./turn-end.ts";
 
 export const requestTimeoutMsDefault = 5000;
 const requestFrameBudgetBytes = frameSizeBytesMax - 64 * 1024;
@@ -37,13 +38,14 @@ export class KvClient {
   readonly #timeoutMs: number;
   readonly #connectTimeoutMs: number;
   readonly #password: Uint8Array | null;
-  #socket: Socket | null = null;
+  #socket: TcpConnection | null = null;
   #connecting = false;
   #nextId = 1;
   readonly #pending = new Map<number, PendingRequest>();
   #outgoing: KvRequest[] = [];
   #flushScheduled = false;
   #closed = false;
+  readonly #flushTask = (): void => this.#flush();
 
   constructor(address: string, options: KvClientOptions = {}) {
     this.address = address;
@@ -71,7 +73,7 @@ export class KvClient {
       this.#outgoing.push({ ...fields, id });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
-        setImmediate(() => this.#flush());
+        atTurnEnd(this.#flushTask);
       }
     });
   }
@@ -148,7 +150,7 @@ export class KvClient {
 
   #connect(): void {
     this.#connecting = true;
-    connectSocket(this.address, this.#connectTimeoutMs).then(
+    dialTcp(this.address, this.#connectTimeoutMs).then(
       (socket) => {
         this.#connecting = false;
         if (this.#closed) {
@@ -166,7 +168,7 @@ export class KvClient {
     );
   }
 
-  #attach(socket: Socket): void {
+  #attach(socket: TcpConnection): void {
     this.#socket = socket;
     const decoder = new FrameDecoder({ expectHello: false });
     const drop = (message: string): void => {
@@ -175,18 +177,20 @@ export class KvClient {
       socket.destroy();
       this.#failAll(message);
     };
-    socket.on("close", () => drop(`Connection to ${this.address} closed before the answer`));
-    socket.on("data", (chunk: Uint8Array) => {
-      const { frames, error } = decoder.push(chunk);
-      for (const frame of frames) {
-        if (frame.type !== FrameType.KvResponses) return drop(`Invalid answer from ${this.address}: frame type ${frame.type}`);
-        try {
-          for (const response of pb.decodeResponseBatch(frame.payload).responses) this.#deliver(responseFromWire(response));
-        } catch (decodeError) {
-          return drop(`Invalid answer from ${this.address}: ${decodeError instanceof Error ? decodeError.message : String(decodeError)}`);
+    socket.attach({
+      close: () => drop(`Connection to ${this.address} closed before the answer`),
+      data: (chunk) => {
+        const { frames, error } = decoder.push(chunk);
+        for (const frame of frames) {
+          if (frame.type !== FrameType.KvResponses) return drop(`Invalid answer from ${this.address}: frame type ${frame.type}`);
+          try {
+            for (const response of pb.decodeResponseBatch(frame.payload).responses) this.#deliver(responseFromWire(response));
+          } catch (decodeError) {
+            return drop(`Invalid answer from ${this.address}: ${decodeError instanceof Error ? decodeError.message : String(decodeError)}`);
+          }
         }
-      }
-      if (error !== null) drop(`Invalid answer from ${this.address}: ${error}`);
+        if (error !== null) drop(`Invalid answer from ${this.address}: ${error}`);
+      },
     });
     socket.write(encodeHello({ kind: ConnectionKind.Client, nodeId: 0 }));
     // Before any request frame (#flush runs after this): the server checks it first.

@@ -6,7 +6,6 @@
 // hostile client cannot grow our memory. Bad bytes close that connection only, logged as
 // "frame_invalid"; a throwing handler becomes an INTERNAL answer. The listener, push-back and the
 // bounded close are the connection base's (connection-server.ts), shared with RESP.
-import type { Socket } from "node:net";
 import * as pb from "../proto/kv.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
 import { assert } from "../util/assert.ts";
@@ -15,6 +14,8 @@ import { rootLogger, type Logger } from "../util/log.ts";
 import { noAuthMessage, passwordMatches, wrongPassMessage } from "./client-auth.ts";
 import { ConnectionServer, ServedConnection } from "./connection-server.ts";
 import { ConnectionKind, FrameDecoder, FrameType, frameHeaderSizeBytes, sealFrame } from "./frame.ts";
+import type { TcpConnection } from "./tcp-connection.ts";
+import { atTurnEnd } from "./turn-end.ts";
 import {
   checkKvRequest,
   kvResponseFromError,
@@ -56,7 +57,7 @@ export class KvServer {
       port: options.port,
       logger,
       ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
-      open: (socket, onClosed) => new KvConnection(socket, { handler: options.handler, logger, inflightCountMax, onClosed, password: options.password ?? null }),
+      open: (connection, onClosed) => new KvConnection(connection, { handler: options.handler, logger, inflightCountMax, onClosed, password: options.password ?? null }),
     });
   }
 
@@ -95,12 +96,13 @@ class KvConnection extends ServedConnection {
   #draining = false;
   /** "none" until the connection sent a KvAuth frame (only matters with a password). */
   #auth: "none" | "ok" | "wrong" = "none";
+  readonly #flushTask = (): void => this.#flush();
 
-  constructor(socket: Socket, options: KvConnectionOptions) {
+  constructor(connection: TcpConnection, options: KvConnectionOptions) {
     assert(options.inflightCountMax > 0, "a connection may run at least one request");
-    super(socket, options.onClosed);
+    super(connection, options.onClosed);
     this.#options = options;
-    this.#remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.#remote = `${connection.remoteAddress}:${connection.remotePort}`;
   }
 
   protected override onData(chunk: Uint8Array): void {
@@ -133,7 +135,7 @@ class KvConnection extends ServedConnection {
       if (this.#decoder.hello.kind !== ConnectionKind.Client) return this.#reject(`connection kind ${this.#decoder.hello.kind} on the client port`);
     }
     for (const frame of frames) {
-      if (this.socket.destroyed) return;
+      if (this.closed) return;
       if (frame.type === FrameType.KvAuth) {
         // Without a password the frame is ignored, so clients may send it to any cluster.
         this.#auth = this.#options.password === null || passwordMatches(frame.payload, this.#options.password) ? "ok" : "wrong";
@@ -197,7 +199,7 @@ class KvConnection extends ServedConnection {
     this.#outgoing.push(responseToWire(response));
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
+      atTurnEnd(this.#flushTask);
     }
   }
 

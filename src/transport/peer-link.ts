@@ -3,13 +3,13 @@
 // Raft tolerates loss (it retransmits), not unbounded memory: when the queue is over
 // peerQueueBytesMax the oldest frames are dropped and reported, and while the peer is in backoff
 // new frames are dropped at once and reported, so the leader probes instead of piling up.
+// Frames written in one event-loop turn leave in one send (the connection corks until the turn ends).
 // States: idle -> connecting -> connected -> (remote closed / error) -> backoff -> connecting ...
-import type { Socket } from "node:net";
 import { assert } from "../util/assert.ts";
 import { peerQueueBytesMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
 import { ConnectionKind, encodeHello } from "./frame.ts";
-import { connectSocket } from "./socket-util.ts";
+import { dialTcp, type TcpConnection } from "./tcp-connection.ts";
 
 export const reconnectDelayMsMin = 50;
 export const reconnectDelayMsMax = 2000;
@@ -49,7 +49,7 @@ export class PeerLink {
   readonly #options: PeerLinkOptions;
   readonly #queueBytesMax: number;
   #state: PeerLinkState = "idle";
-  #socket: Socket | null = null;
+  #socket: TcpConnection | null = null;
   #writable = true;
   #queue: QueuedFrame[] = [];
   #queuedBytes = 0;
@@ -131,13 +131,13 @@ export class PeerLink {
   #dial(): void {
     this.#state = "connecting";
     this.#dialCount++;
-    connectSocket(this.#options.address).then(
+    dialTcp(this.#options.address).then(
       (socket) => this.#onConnected(socket),
       (error: unknown) => this.#onConnectFailed(error),
     );
   }
 
-  #onConnected(socket: Socket): void {
+  #onConnected(socket: TcpConnection): void {
     if (this.#state !== "connecting") {
       socket.destroy(); // closed while dialing
       return;
@@ -148,16 +148,14 @@ export class PeerLink {
     this.#connectCount++;
     this.#backoffDelayMs = reconnectDelayMsMin;
     this.#options.logger.debug({ event: "peer_connected", peer: this.#options.peerId, address: this.#options.address });
-    let hadError = false;
-    socket.on("error", () => {
-      hadError = true;
+    socket.attach({
+      data: () => {}, // raft connections are one-way; reading lets us see the remote's FIN
+      drain: () => {
+        this.#writable = true;
+        if (this.#socket === socket) this.#pump();
+      },
+      close: (hadError) => this.#onClosed(socket, hadError),
     });
-    socket.on("data", () => {}); // raft connections are one-way; reading lets us see the remote's FIN
-    socket.on("drain", () => {
-      this.#writable = true;
-      this.#pump();
-    });
-    socket.on("close", () => this.#onClosed(socket, hadError));
     this.#writable = socket.write(encodeHello({ kind: ConnectionKind.Raft, nodeId: this.#options.localNodeId }));
     this.#pump();
   }
@@ -168,7 +166,7 @@ export class PeerLink {
     this.#enterBackoff();
   }
 
-  #onClosed(socket: Socket, hadError: boolean): void {
+  #onClosed(socket: TcpConnection, hadError: boolean): void {
     if (this.#socket !== socket) return; // an old socket, already replaced or closed by us
     this.#socket = null;
     const reason = hadError ? "error" : "closed";

@@ -3,9 +3,8 @@
 // encoded once per event-loop turn into one RAFT_BATCH frame (several groups share it), so a
 // Ready with many messages costs one write per peer. Snapshots stream on their own connections
 // (snapshot-stream.ts). Anything malformed a peer sends closes that connection with a logged
-// reason ("frame_invalid"); nothing a peer sends can throw out of a socket handler.
-import { listenTcp } from "./socket-util.ts";
-import { createServer, type Server, type Socket } from "node:net";
+// reason ("frame_invalid"); nothing a peer sends can throw out of a socket handler. Connections are
+// the one connection base's (tcp-connection.ts): everything sent to a peer in a turn is one send.
 import { ProtoDecodeError } from "../proto/wire.ts";
 import type { Message } from "../raft/types.ts";
 import { MessageType } from "../raft/types.ts";
@@ -17,6 +16,8 @@ import { ConnectionKind, FrameDecoder, FrameType, frameHeaderSizeBytes, sealFram
 import { PeerLink, type PeerLinkStats, type QueuedFrame } from "./peer-link.ts";
 import { decodeRaftBatch, encodeRaftBatch, messageSizeBytes, type GroupMessages } from "./raft-codec.ts";
 import { SnapshotReceiver, sendSnapshotFile } from "./snapshot-stream.ts";
+import { listenTcp, type TcpConnection, type TcpListener } from "./tcp-connection.ts";
+import { atTurnEnd } from "./turn-end.ts";
 
 export interface RaftTransportOptions {
   nodeId: number;
@@ -55,8 +56,9 @@ export class RaftTransport {
   /** peer -> group -> messages queued this turn. */
   #pending = new Map<number, Map<number, Message[]>>();
   #flushScheduled = false;
-  #server: Server | null = null;
-  readonly #inbound = new Set<Socket>();
+  #listener: TcpListener | null = null;
+  #started = false;
+  readonly #inbound = new Set<TcpConnection>();
   #nextStreamId = 1;
   /** peer -> when a frame from it last arrived (performance.now() ms); liveness for quiesced groups. */
   readonly #lastHeardMs = new Map<number, number>();
@@ -64,6 +66,7 @@ export class RaftTransport {
   #closed = false;
   /** Aborted by close(): ends outbound snapshot streams. */
   readonly #closing = new AbortController();
+  readonly #flushTask = (): void => this.#flush();
 
   constructor(options: RaftTransportOptions) {
     assert(Number.isInteger(options.nodeId) && options.nodeId > 0, "a node id is a positive integer");
@@ -72,11 +75,13 @@ export class RaftTransport {
     for (const [id, address] of options.peers) this.setPeer(id, address);
   }
 
-  start(): Promise<{ port: number }> {
-    assert(this.#server === null, "start is called once");
-    const server = createServer((socket) => this.#accept(socket));
-    this.#server = server;
-    return listenTcp(server, { host: this.#options.listenHost, port: this.#options.listenPort, logger: this.#logger }).then((port) => ({ port }));
+  async start(): Promise<{ port: number }> {
+    assert(!this.#started, "start is called once");
+    this.#started = true;
+    const listener = await listenTcp({ host: this.#options.listenHost, port: this.#options.listenPort, logger: this.#logger, accept: (connection) => this.#accept(connection) });
+    this.#listener = listener;
+    if (this.#closed) listener.stop(); // closed while starting
+    return { port: listener.port };
   }
 
   send(groupId: number, messages: Message[]): void {
@@ -97,7 +102,7 @@ export class RaftTransport {
     }
     if (!this.#flushScheduled && this.#pending.size > 0) {
       this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
+      atTurnEnd(this.#flushTask);
     }
   }
 
@@ -156,9 +161,8 @@ export class RaftTransport {
     this.#closing.abort();
     this.#pending.clear();
     for (const link of this.#links.values()) link.close();
-    for (const socket of this.#inbound) socket.destroy();
-    const server = this.#server;
-    if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const connection of this.#inbound) connection.destroy();
+    this.#listener?.stop();
   }
 
   #newLink(id: number, address: string): PeerLink {
@@ -259,41 +263,21 @@ export class RaftTransport {
     }
   }
 
-  #accept(socket: Socket): void {
+  #accept(socket: TcpConnection): void {
     if (this.#closed) {
+      socket.attach({ data: () => {}, close: () => {} });
       socket.destroy();
       return;
     }
     this.#inbound.add(socket);
-    socket.setNoDelay(true);
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const decoder = new FrameDecoder({ expectHello: true });
     let hello: Hello | null = null;
     let snapshot: SnapshotReceiver | null = null;
-    let hadError = false;
     const reject = (reason: string): void => {
       this.#logger.warn({ event: "frame_invalid", remote, peer: hello?.nodeId, reason });
       socket.destroy();
     };
-    socket.on("error", () => {
-      hadError = true;
-    });
-    socket.on("close", () => {
-      this.#inbound.delete(socket);
-      snapshot?.connectionClosed();
-      // Only established Raft connections report: snapshot connections close after every stream.
-      if (hello?.kind === ConnectionKind.Raft) this.#peerDisconnected(hello.nodeId, hadError ? "error" : "closed");
-    });
-    socket.on("data", (chunk: Uint8Array) => {
-      if (socket.destroyed) return;
-      try {
-        onData(chunk);
-      } catch (error) {
-        // A bug in decoding must not take the node down with it: drop this connection only.
-        this.#logger.error({ event: "frame_invalid", remote, peer: hello?.nodeId, reason: "internal error", err: error });
-        socket.destroy();
-      }
-    });
     const onData = (chunk: Uint8Array): void => {
       const { frames, error } = decoder.push(chunk);
       if (hello === null && decoder.hello !== null) {
@@ -303,13 +287,31 @@ export class RaftTransport {
         if (hello.kind === ConnectionKind.Snapshot) snapshot = this.#newSnapshotReceiver(socket, hello.nodeId);
       }
       for (const frame of frames) {
-        if (socket.destroyed) return;
+        if (socket.closed) return;
         assert(hello !== null, "frames follow the hello");
         const why = snapshot === null ? this.#handleRaftFrame(hello.nodeId, frame) : handleSnapshotFrame(snapshot, frame);
         if (why !== null) return reject(why);
       }
       if (error !== null) reject(error);
     };
+    socket.attach({
+      data: (chunk) => {
+        if (socket.closed) return;
+        try {
+          onData(chunk);
+        } catch (error) {
+          // A bug in decoding must not take the node down with it: drop this connection only.
+          this.#logger.error({ event: "frame_invalid", remote, peer: hello?.nodeId, reason: "internal error", err: error });
+          socket.destroy();
+        }
+      },
+      close: (hadError) => {
+        this.#inbound.delete(socket);
+        snapshot?.connectionClosed();
+        // Only established Raft connections report: snapshot connections close after every stream.
+        if (hello?.kind === ConnectionKind.Raft) this.#peerDisconnected(hello.nodeId, hadError ? "error" : "closed");
+      },
+    });
   }
 
   #checkHello(hello: Hello): string | null {
@@ -318,13 +320,13 @@ export class RaftTransport {
     return null;
   }
 
-  #newSnapshotReceiver(socket: Socket, peerId: number): SnapshotReceiver {
+  #newSnapshotReceiver(socket: TcpConnection, peerId: number): SnapshotReceiver {
     return new SnapshotReceiver({
       peerId,
       localNodeId: this.#options.nodeId,
       onSnapshot: this.#options.onSnapshot,
       reply: (frame) => {
-        if (!socket.destroyed) socket.write(frame);
+        socket.write(frame);
       },
       pause: () => socket.pause(),
       resume: () => socket.resume(),

@@ -4,7 +4,6 @@
 // for socket drain), SNAPSHOT_END (chunk count and size, checked by the receiver), then waits for
 // SNAPSHOT_ACK. Receiver: hands the runtime an async iterable of the chunks at BEGIN; pauses the
 // socket while too many chunks wait unread; acks with the outcome of the runtime's onSnapshot.
-import type { Socket } from "node:net";
 import { open, type FileHandle } from "node:fs/promises";
 import * as pb from "../proto/raft.ts";
 import { ProtoDecodeError } from "../proto/wire.ts";
@@ -16,7 +15,7 @@ import { snapshotChunkSizeBytes } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
 import { ConnectionKind, FrameDecoder, FrameType, encodeHello, frameHeaderSizeBytes, sealFrame } from "./frame.ts";
 import { messageFromProto, messageToProto, ownedBytes } from "./raft-codec.ts";
-import { connectSocket, writeWithBackpressure } from "./socket-util.ts";
+import { dialTcp, type TcpConnection } from "./tcp-connection.ts";
 
 /** Chunks received but not yet read by the runtime before the socket is paused. */
 const chunksBufferedMax = 8;
@@ -107,15 +106,15 @@ export async function sendSnapshotFile(options: SnapshotSendOptions): Promise<vo
   const file = await open(options.filePath, "r").catch((error: unknown) => {
     throw new UkvError("IO_ERROR", `Cannot open snapshot file: ${options.filePath}`, { cause: error });
   });
-  let socket: Socket | null = null;
+  let socket: TcpConnection | null = null;
   const abort = (): void => {
     socket?.destroy();
   };
   try {
-    socket = await connectSocket(options.address);
+    socket = await dialTcp(options.address);
     if (options.signal?.aborted === true) abort();
     options.signal?.addEventListener("abort", abort);
-    await streamFile(socket, file, options);
+    await streamFile(new SnapshotSendConnection(socket, options.streamId, options.stallTimeoutMs ?? snapshotStallTimeoutMsDefault), file, options);
   } finally {
     options.signal?.removeEventListener("abort", abort);
     socket?.destroy();
@@ -123,84 +122,135 @@ export async function sendSnapshotFile(options: SnapshotSendOptions): Promise<vo
   }
 }
 
-async function streamFile(socket: Socket, file: FileHandle, options: SnapshotSendOptions): Promise<void> {
+/**
+ * The sending end of one snapshot connection: writes that wait while the connection is full
+ * (failing with TIMEOUT, and closing it, when the receiver reads nothing for the stall timeout;
+ * with CLOSED when it closes), and the wait for the receiver's acknowledgement.
+ */
+class SnapshotSendConnection {
+  readonly #socket: TcpConnection;
+  readonly #streamId: number;
+  readonly #stallTimeoutMs: number;
+  readonly #decoder = new FrameDecoder({ expectHello: false });
+  #wakeWriter: (() => void) | null = null;
+  #ackTimer: ReturnType<typeof setTimeout> | null = null;
+  #ackDone = false;
+  #resolveAck!: () => void;
+  #rejectAck!: (error: Error) => void;
+  /** Settles once with the receiver's answer (or the connection's end). */
+  readonly ack: Promise<void>;
+
+  constructor(socket: TcpConnection, streamId: number, stallTimeoutMs: number) {
+    this.#socket = socket;
+    this.#streamId = streamId;
+    this.#stallTimeoutMs = stallTimeoutMs;
+    this.ack = new Promise<void>((resolve, reject) => {
+      this.#resolveAck = resolve;
+      this.#rejectAck = reject;
+    });
+    socket.attach({
+      data: (chunk) => this.#onData(chunk),
+      drain: () => this.#wake(),
+      close: () => {
+        this.#finishAck(new UkvError("CLOSED", "Snapshot connection closed before the acknowledgement"));
+        this.#wake();
+      },
+    });
+  }
+
+  get ackSettled(): boolean {
+    return this.#ackDone;
+  }
+
+  /** Writes; while the connection is full, waits for it to drain. */
+  async write(bytes: Uint8Array): Promise<void> {
+    if (this.#socket.closed) throw new UkvError("CLOSED", "Socket closed before the write");
+    if (this.#socket.write(bytes)) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = Number.isFinite(this.#stallTimeoutMs)
+        ? setTimeout(() => {
+            this.#wakeWriter = null;
+            const error = new UkvError("TIMEOUT", `Peer read nothing for ${this.#stallTimeoutMs} ms`);
+            this.#finishAck(error); // the stream's outcome, not the close that follows
+            this.#socket.destroy();
+            reject(error);
+          }, this.#stallTimeoutMs)
+        : null;
+      this.#wakeWriter = () => {
+        if (timer !== null) clearTimeout(timer);
+        if (this.#socket.closed) reject(new UkvError("CLOSED", "Socket closed while waiting for drain"));
+        else resolve();
+      };
+    });
+  }
+
+  startAckDeadline(timeoutMs: number): void {
+    if (this.#ackDone) return;
+    this.#ackTimer = setTimeout(() => this.#finishAck(new UkvError("TIMEOUT", `No snapshot acknowledgement ${timeoutMs} ms after the end`)), timeoutMs);
+  }
+
+  #wake(): void {
+    const wake = this.#wakeWriter;
+    this.#wakeWriter = null;
+    wake?.();
+  }
+
+  #onData(chunk: Uint8Array): void {
+    const { frames, error } = this.#decoder.push(chunk);
+    if (error !== null) return this.#finishAck(new UkvError("FRAME_INVALID", `Invalid answer from the snapshot receiver: ${error}`));
+    for (const frame of frames) {
+      if (frame.type !== FrameType.SnapshotAck) return this.#finishAck(new UkvError("FRAME_INVALID", `Unexpected frame type ${frame.type}`));
+      let answer: pb.SnapshotAck;
+      try {
+        answer = pb.decodeSnapshotAck(frame.payload);
+      } catch (cause) {
+        return this.#finishAck(new UkvError("FRAME_INVALID", "Malformed snapshot acknowledgement", { cause }));
+      }
+      if (answer.streamId !== this.#streamId) return this.#finishAck(new UkvError("FRAME_INVALID", `Acknowledgement for stream ${answer.streamId}`));
+      return this.#finishAck(answer.ok ? null : new UkvError("IO_ERROR", `Peer refused the snapshot: ${answer.error}`));
+    }
+  }
+
+  #finishAck(error: Error | null): void {
+    if (this.#ackDone) return;
+    this.#ackDone = true;
+    if (this.#ackTimer !== null) clearTimeout(this.#ackTimer);
+    if (error === null) this.#resolveAck();
+    else this.#rejectAck(error);
+  }
+}
+
+async function streamFile(link: SnapshotSendConnection, file: FileHandle, options: SnapshotSendOptions): Promise<void> {
   const { streamId, groupId, message } = options;
-  const stallTimeoutMs = options.stallTimeoutMs ?? snapshotStallTimeoutMsDefault;
-  const write = (bytes: Uint8Array): Promise<void> => writeWithBackpressure(socket, bytes, stallTimeoutMs);
-  const ack = waitForAck(socket, streamId);
-  let ackSettled = false;
-  ack.promise.then(
-    () => (ackSettled = true),
-    () => (ackSettled = true),
-  );
+  // Observed, so a failure before the end is not an unhandled rejection (the catch below reads it).
+  link.ack.catch(() => {});
   try {
-    await write(encodeHello({ kind: ConnectionKind.Snapshot, nodeId: options.localNodeId }));
-    await write(payloadFrame(FrameType.SnapshotBegin, { streamId, groupId, message: messageToProto(message) }, pb.encodeSnapshotBegin));
+    await link.write(encodeHello({ kind: ConnectionKind.Snapshot, nodeId: options.localNodeId }));
+    await link.write(payloadFrame(FrameType.SnapshotBegin, { streamId, groupId, message: messageToProto(message) }, pb.encodeSnapshotBegin));
     let chunkCount = 0;
     let sizeBytes = 0;
     // Stop early when the receiver already answered (it failed): the rest would be wasted.
-    while (!ackSettled) {
+    while (!link.ackSettled) {
       const buffer = new Uint8Array(snapshotChunkSizeBytes);
       const { bytesRead } = await file.read(buffer, 0, buffer.byteLength, sizeBytes);
       if (bytesRead === 0) break;
       const chunk: pb.SnapshotChunk = { streamId, data: buffer.subarray(0, bytesRead) };
-      await write(payloadFrame(FrameType.SnapshotChunk, chunk, pb.encodeSnapshotChunk));
+      await link.write(payloadFrame(FrameType.SnapshotChunk, chunk, pb.encodeSnapshotChunk));
       chunkCount++;
       sizeBytes += bytesRead;
     }
-    if (!ackSettled) {
-      await write(payloadFrame(FrameType.SnapshotEnd, { streamId, chunkCount, sizeBytes }, pb.encodeSnapshotEnd));
+    if (!link.ackSettled) {
+      await link.write(payloadFrame(FrameType.SnapshotEnd, { streamId, chunkCount, sizeBytes }, pb.encodeSnapshotEnd));
     }
     // The deadline starts once everything is sent: streaming time depends on the file, storing does not.
-    ack.startDeadline(options.ackTimeoutMs ?? snapshotAckTimeoutMsDefault);
-    await ack.promise;
+    link.startAckDeadline(options.ackTimeoutMs ?? snapshotAckTimeoutMsDefault);
+    await link.ack;
     options.logger.debug({ event: "snapshot_streamed", group: groupId, to: message.to, chunkCount, sizeBytes });
   } catch (error) {
     // A failed write usually means the receiver answered and closed: its answer decides.
-    if (!ackSettled) throw error;
-    await ack.promise;
+    if (!link.ackSettled) throw error;
+    await link.ack;
   }
-}
-
-interface AckWait {
-  promise: Promise<void>;
-  startDeadline(timeoutMs: number): void;
-}
-
-function waitForAck(socket: Socket, streamId: number): AckWait {
-  let startDeadline: (timeoutMs: number) => void = () => {};
-  const promise = new Promise<void>((resolve, reject) => {
-    const decoder = new FrameDecoder({ expectHello: false });
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    let done = false;
-    const finish = (error: Error | null): void => {
-      if (done) return;
-      done = true;
-      if (timer !== null) clearTimeout(timer);
-      if (error === null) resolve();
-      else reject(error);
-    };
-    startDeadline = (timeoutMs) => {
-      if (done) return;
-      timer = setTimeout(() => finish(new UkvError("TIMEOUT", `No snapshot acknowledgement ${timeoutMs} ms after the end`)), timeoutMs);
-    };
-    socket.on("data", (chunk: Uint8Array) => {
-      const { frames, error } = decoder.push(chunk);
-      if (error !== null) return finish(new UkvError("FRAME_INVALID", `Invalid answer from the snapshot receiver: ${error}`));
-      for (const frame of frames) {
-        if (frame.type !== FrameType.SnapshotAck) return finish(new UkvError("FRAME_INVALID", `Unexpected frame type ${frame.type}`));
-        try {
-          const answer = pb.decodeSnapshotAck(frame.payload);
-          if (answer.streamId !== streamId) return finish(new UkvError("FRAME_INVALID", `Acknowledgement for stream ${answer.streamId}`));
-          return finish(answer.ok ? null : new UkvError("IO_ERROR", `Peer refused the snapshot: ${answer.error}`));
-        } catch (cause) {
-          return finish(new UkvError("FRAME_INVALID", "Malformed snapshot acknowledgement", { cause }));
-        }
-      }
-    });
-    socket.on("close", () => finish(new UkvError("CLOSED", "Snapshot connection closed before the acknowledgement")));
-  });
-  return { promise, startDeadline: (timeoutMs) => startDeadline(timeoutMs) };
 }
 
 export interface SnapshotReceiverOptions {

@@ -10,8 +10,9 @@
 // buffer is full, the connection stops reading (TCP pushes back on the client). A fatal protocol
 // error is answered, then the connection closes; QUIT closes after its +OK. The socket's
 // push-back and close bookkeeping are the connection base's (transport/connection-server.ts).
-import type { Socket } from "node:net";
 import { ServedConnection } from "../../transport/connection-server.ts";
+import type { ByteConnection } from "../../transport/tcp-connection.ts";
+import { atTurnEnd } from "../../transport/turn-end.ts";
 import { assert } from "../../util/assert.ts";
 import { respArrayLengthMax, respBulkSizeBytesMax, respConnectionPendingCountMax, respInlineSizeBytesMax } from "../../util/limits.ts";
 import type { Logger } from "../../util/log.ts";
@@ -65,8 +66,14 @@ export class RespConnection extends ServedConnection {
   /** The last reply to write was written: end the socket. */
   #ending = false;
 
-  constructor(socket: Socket, options: RespConnectionOptions) {
-    super(socket, options.onClosed);
+  readonly #flushTask = (): void => {
+    this.#flushScheduled = false;
+    this.#flush();
+    this.updateReading();
+  };
+
+  constructor(connection: ByteConnection, options: RespConnectionOptions) {
+    super(connection, options.onClosed);
     this.#options = options;
     this.#session = newSession(options.sessionId, options.requirepass ?? null);
   }
@@ -100,15 +107,14 @@ export class RespConnection extends ServedConnection {
       if (parsed.kind === "error") {
         this.#pushSlot({ reply: errorReply(`ERR ${parsed.message}`), protocol: this.#session.protocol, closeAfter: parsed.fatal });
         if (parsed.fatal) {
-          this.#options.logger.warn({ event: "resp_protocol_error", session: this.#session.id, remote: this.socket.remoteAddress, reason: parsed.message });
+          this.#options.logger.warn({ event: "resp_protocol_error", session: this.#session.id, remote: this.connection.remoteAddress, reason: parsed.message });
           this.#stopped = true;
         }
         continue;
       }
       this.#execute(parsed.args);
     }
-    this.#writeReady();
-    this.#flush();
+    this.#onSlotFilled();
     this.updateReading();
   }
 
@@ -191,14 +197,10 @@ export class RespConnection extends ServedConnection {
 
   #onSlotFilled(): void {
     this.#writeReady();
-    if (!this.#flushScheduled) {
+    if (!this.#flushScheduled && (this.#writer.sizeBytes > 0 || this.#ending)) {
       this.#flushScheduled = true;
-      // One write per event-loop turn for every reply completed in it.
-      setImmediate(() => {
-        this.#flushScheduled = false;
-        this.#flush();
-        this.updateReading();
-      });
+      // One write per event-loop turn for every reply completed in it (turn-end.ts).
+      atTurnEnd(this.#flushTask);
     }
   }
 
@@ -225,7 +227,7 @@ export class RespConnection extends ServedConnection {
     if (this.closed) return;
     if (this.#writer.sizeBytes > 0) this.write(this.#writer.take());
     if (this.#ending) {
-      this.socket.end();
+      this.connection.end();
       return;
     }
     this.noteAnswered();

@@ -51,13 +51,13 @@ export class RespServer {
       logger,
       connectionCountMax: respConnectionCountMax,
       ...(options.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: options.drainTimeoutMs }),
-      open: (socket, onClosed) => {
+      open: (connection, onClosed) => {
         stats.connectionCountTotal++;
-        return new RespConnection(socket, { sessionId: nextSessionId++, table, backend: options.backend, stats, logger, observeCommand: options.observeCommand, onClosed, requirepass: options.requirepass ?? null });
+        return new RespConnection(connection, { sessionId: nextSessionId++, table, backend: options.backend, stats, logger, observeCommand: options.observeCommand, onClosed, requirepass: options.requirepass ?? null });
       },
-      refuse: (socket, reason) => {
+      refuse: (connection, reason) => {
         stats.rejectedConnectionCountTotal++;
-        socket.end(reason === "full" ? "-ERR max number of clients reached\r\n" : "-ERR server is shutting down\r\n");
+        connection.end(reason === "full" ? "-ERR max number of clients reached\r\n" : "-ERR server is shutting down\r\n");
       },
       onConnectionCountChanged: (count) => {
         stats.connectionCount = count;
