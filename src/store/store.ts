@@ -359,6 +359,13 @@ export class Store {
         return await this.#openReplica(childId, membership, recovered);
       }
       if (recovered !== null && (recovered.hardState !== null || recovered.entries.length > 0)) {
+        // The store took this unlisted group out of its log at start: write its votes and entries
+        // back after the base, or the next restart would find them gone (entries this replica
+        // acknowledged; seen in chaos as "the log resumes at index 603 but the snapshot ends at 5").
+        const log = this.#log.group(childId);
+        const entries = recovered.entries.filter((entry) => entry.index > splitBase.index);
+        await log.reset(splitBase.index);
+        await log.append(recovered.hardState === null ? { entries } : { entries, hardState: recovered.hardState });
         return await this.#openReplica(childId, membership, recovered, openFileReplicaState(snapDir, child.stateMachine), splitBase);
       }
       // A new child (or leftovers of a creation a crash interrupted before it wrote anything).

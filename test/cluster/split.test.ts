@@ -22,7 +22,7 @@ afterEach(async () => {
 });
 
 /** Writers of unique keys through the given stores (shard 0: the store routes), until stopped. */
-function startLoad(target: LocalStores, storeIds: number[]): { ackedCount(): number; stop(): Promise<{ acked: Map<string, string>; failures: string[] }> } {
+function startLoad(target: LocalStores, storeIds: number[], prefix = "w"): { ackedCount(): number; stop(): Promise<{ acked: Map<string, string>; failures: string[] }> } {
   const acked = new Map<string, string>();
   const failures: string[] = [];
   let running = true;
@@ -30,7 +30,7 @@ function startLoad(target: LocalStores, storeIds: number[]): { ackedCount(): num
     const client = new KvClient(target.clientAddress(storeId), { timeoutMs: 5000 });
     clients.push(client);
     for (let keyIndex = 0; running && keyIndex < 100_000; keyIndex++) {
-      const key = `w${storeId}-${keyIndex}`;
+      const key = `${prefix}${storeId}-${keyIndex}`;
       const value = `v${keyIndex}`;
       const response = await client.set(bytes(key), bytes(value));
       if (response.code === "OK") acked.set(key, value);
@@ -178,6 +178,23 @@ test("kill -9 of a follower store as the split applies, then of every store: the
   await expectAllPlaced(target, acked, [1, 2]);
   const afterRestart = await Promise.all(target.storeIds.map(async (storeId) => (await target.replicaStatus(storeId, 2))!.keyCount));
   expect(afterRestart).toEqual(childKeys);
+
+  // Writes again, then kill -9 of everything once more: the child's base is still not durable (the
+  // high threshold), so each store rebuilds it again, and what the child logged after the first
+  // rebuild must still be on disk (it was once dropped: "the log resumes at index N but the
+  // snapshot ends at 5").
+  const again = startLoad(target, target.storeIds, "x");
+  await waitFor("writes after the restart", async () => again.ackedCount(), (count) => count >= 300);
+  const second = await again.stop();
+  expect(second.failures).toEqual([]);
+  for (const storeId of target.storeIds) await target.kill(storeId);
+  target.startAll();
+  await target.waitForLeader(1);
+  await target.waitForLeader(2);
+  await target.waitForRouting();
+  await waitForReplicas(target, [1, 2]);
+  await expectAllPlaced(target, new Map([...acked, ...second.acked]), [1, 2]);
+  for (const storeId of target.storeIds) expect(target.eventCount(storeId, "group_stopped")).toBe(0);
   // Each store created the child at most once (the follower killed as the split applied may have
   // written the child's first record before it died: its restart rebuilds it instead); every
   // restart that found no durable snapshot of the child rebuilt its base from the replayed split.
