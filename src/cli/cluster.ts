@@ -16,6 +16,9 @@ import { parsePositiveInt, reportCliError } from "./errors.ts";
 
 export { watchParentFromEnvironment } from "../cluster/parent-watch.ts";
 
+/** How long "every store exited" waits for a stop signal that may be in flight to us too. */
+const signalGraceMs = 500;
+
 /** 128 + SIGINT's number, what a shell reports for a command stopped by Ctrl-C during start-up. */
 const interruptedExitStatus = 130;
 
@@ -97,6 +100,11 @@ export class ClusterUpCommand extends Command {
     const raced = await Promise.race([signals.first, cluster.supervisor.allExited().then(() => null)]);
     // Ctrl-C in a terminal may reach the stores too and they can all be gone before our handler
     // runs: a signal received counts as a requested stop whichever event won the race.
+    // A signal sent to the whole process group can reach the stores (which exit at once) before it
+    // reaches us: after they all exit, give a signal in flight a moment before calling it a crash.
+    if (raced === null && signals.received() === null) {
+      await Promise.race([signals.first, Bun.sleep(signalGraceMs)]);
+    }
     const outcome = raced ?? signals.received();
     if (outcome === null) {
       await cluster.down();

@@ -57,6 +57,12 @@ export interface RouterServerOptions {
   waitingCountMax?: number;
   /** Default 5000. */
   summaryIntervalMs?: number;
+  /**
+   * Called when a shard's health changes state and when a request is refused for no quorum: a store
+   * whose read pool serves reads off its own thread must stop serving that shard now, not at its
+   * next routing refresh.
+   */
+  onRefusalsChanged?: (shardId: number) => void;
 }
 
 export interface RouterShardView {
@@ -128,6 +134,7 @@ export class RouterServer {
       if (monitor === null || monitor.health(shard.id).state !== "unavailable") return null;
       if (options.local?.knowsLeader(shard.id) === true) return null;
       alerts.refused({ shardId: shard.id, op: request.op, keySizeBytes: request.key.byteLength, detail: monitor.health(shard.id).detail });
+      options.onRefusalsChanged?.(shard.id);
       return makeKvResponse(0, "SHARD_UNAVAILABLE", { message: noQuorumMessage(shard.id) });
     };
     const routing = new ShardRouting({
@@ -149,6 +156,7 @@ export class RouterServer {
       onProbed: (shard, health, previous) => {
         routing.noteStatuses(shard, health.members.flatMap((member) => (member.status === null ? [] : [member.status])));
         logHealthChange(logger, health, previous);
+        if (health.state !== previous.state) options.onRefusalsChanged?.(shard.id);
       },
     });
     const queues = new Map<number, ShardQueue>();

@@ -79,6 +79,7 @@ export class ReadPool {
   readonly #bridges = new Map<number, BridgeConnection>();
   #routing: PoolReplica[] = [];
   #routingSignature = "";
+  #routedShardIds = new Set<number>();
   #routingTimer: ReturnType<typeof setInterval> | null = null;
   #nextSessionId = 1;
   #closing: Promise<void> | null = null;
@@ -117,14 +118,14 @@ export class ReadPool {
       "is another store (or redis-server) running on it?",
     );
     try {
-      pool.#refreshRouting();
+      pool.refreshRouting();
       for (let index = 0; index < options.size; index++) await pool.#startWorker(index);
     } catch (error) {
       await pool.close();
       throw error;
     }
     pool.stats.port = pool.#respPort ?? 0;
-    pool.#routingTimer = setInterval(() => pool.#refreshRouting(), routingIntervalMs);
+    pool.#routingTimer = setInterval(() => pool.refreshRouting(), routingIntervalMs);
     pool.#logger.info({ event: "read_pool_started", respPort: pool.#respPort, clientPort: pool.#clientPort, readPoolSize: options.size }, "RESP and client listeners serving (read pool)");
     return pool;
   }
@@ -274,8 +275,13 @@ export class ReadPool {
     }
   }
 
+  /** Called when a shard starts or stops being refused: re-list at once if the Workers serve it. */
+  noteRefusalsChanged(shardId: number): void {
+    if (this.#routedShardIds.has(shardId) || this.#options.refuses(shardId) === false) this.refreshRouting();
+  }
+
   /** Lists the data replicas (same turn: ranges and epochs agree) and tells the Workers if it changed. */
-  #refreshRouting(): void {
+  refreshRouting(): void {
     const replicas: PoolReplica[] = [];
     for (const { groupId, runtime } of this.#options.replicas()) {
       if (groupId === metaGroupId || runtime.isRemoved() || this.#options.refuses(groupId)) continue;
@@ -294,6 +300,7 @@ export class ReadPool {
     if (signature === this.#routingSignature) return;
     this.#routingSignature = signature;
     this.#routing = replicas;
+    this.#routedShardIds = new Set(replicas.map((replica) => replica.shardId));
     for (const entry of this.#workers) entry?.worker.postMessage({ type: "routing", replicas } satisfies ToWorker);
   }
 }

@@ -128,6 +128,7 @@ export class StoreProcess {
     try {
       service = new StoreService(store);
       const local = service;
+      let onRefusalsChanged = (_shardId: number): void => undefined;
       const router = await RouterServer.start({
         electionTimeoutMs: config.electionTicks * config.tickMs,
         topologySource: topology,
@@ -145,6 +146,8 @@ export class StoreProcess {
           knowsLeader: (shardId) => local.knowsLeader(shardId),
           waitForLeader: (shardId, timeoutMs) => local.waitForLeader(shardId, timeoutMs),
         },
+        // The read pool starts after the router: bound late.
+        onRefusalsChanged: (shardId) => onRefusalsChanged(shardId),
         logger,
       });
       started.push(router);
@@ -192,6 +195,7 @@ export class StoreProcess {
           ...(metrics === null ? {} : { countPoolReads: metrics.countPoolReads }),
         });
         started.push(pool);
+        onRefusalsChanged = (shardId) => pool.noteRefusalsChanged(shardId);
         clientPort = pool.clientPort;
         server = { get connectionCount() { return pool.kvConnectionCount; }, close: () => pool.close() };
         parts.server = server;

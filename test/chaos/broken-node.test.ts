@@ -5,7 +5,7 @@
 // must cause, by name, trying the seeds of the case in turn until one does. About 35 to 100 s a run: a 30 s fault phase, then the harness's 60 s settle, which a
 // shard whose replicas hold different committed logs never passes. It skips, with a SKIP line, only if the mutant cannot be built.
 import { expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Anomaly } from "../../src/chaos/checkers.ts";
@@ -36,10 +36,23 @@ interface MutantCase {
 // or an acknowledged write is gone from the final reads (lost-write).
 const mutantCases: readonly MutantCase[] = [{ mutation: "unsafe-commit", anomalyKinds: ["divergence", "lost-write"], seeds: [1, 2, 3, 4], durationMs: 30_000 }];
 
+/**
+ * The entry points `npm run build:bin` compiles (main, and the read pool's Worker): read from
+ * package.json so the mutant is the real binary but for its mutation (a mutant without the Worker
+ * entry starts no store).
+ */
+function binaryEntryPoints(): string[] {
+  const packageJson = JSON.parse(readFileSync(join(repoDir, "package.json"), "utf8")) as { scripts: Record<string, string> };
+  const words = (packageJson.scripts["build:bin"] ?? "").split(/\s+/);
+  const entries = words.filter((word) => word.endsWith(".ts"));
+  if (entries.length === 0) throw new Error(`package.json's build:bin names no .ts entry point: ${packageJson.scripts["build:bin"]}`);
+  return entries;
+}
+
 function buildMutant(mutation: BuildMutation, outDir: string): string | { skip: string } {
   const binaryPath = join(outDir, `ukv-${mutation}`);
   const built = Bun.spawnSync({
-    cmd: [process.execPath, "build", "--compile", "src/main.ts", "--outfile", binaryPath, "--define", `UKV_BUILD_MUTATION=${JSON.stringify(mutation)}`],
+    cmd: [process.execPath, "build", "--compile", ...binaryEntryPoints(), "--outfile", binaryPath, "--define", `UKV_BUILD_MUTATION=${JSON.stringify(mutation)}`],
     cwd: repoDir,
     stdout: "pipe",
     stderr: "pipe",

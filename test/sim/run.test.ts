@@ -52,10 +52,12 @@ describe("runSeed", () => {
     let writesTorn = 0;
     let quiesceMessages = 0;
     let multiGroupRuns = 0;
-    // Seeds 1..40, plus 108: torn writes are rare (a store crash while its write is in flight),
-    // and since the pipelined Ready loop none of 1..40 tears one.
-    const seeds = [...Array.from({ length: 40 }, (_, position) => position + 1), 108];
-    for (const seed of seeds) {
+    // Seeds 1..40, then on until one tears a write (at most seed 300): torn writes are rare (a
+    // store crash while its write is in flight) and which seed tears one moves whenever the
+    // simulated schedule changes, so a fixed extra seed goes stale (108 did, 69 tears today).
+    const tornSearchLimit = 300;
+    for (let seed = 1; seed <= tornSearchLimit; seed += 1) {
+      if (seed > 40 && writesTorn > 0) break;
       const { stats } = await runSeed(seed);
       if (pickSimOptions(seed).groupCount > 1) multiGroupRuns += 1;
       writesTorn += stats.writesTorn;
