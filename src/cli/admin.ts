@@ -9,7 +9,7 @@ import { loadClusterConfig } from "../config/cluster-config.ts";
 import { metaStoreAddresses } from "../store/store-process.ts";
 import { parseAddressList } from "../transport/meta-api.ts";
 import { parseHash } from "../ring/range-map.ts";
-import { coordinatorSettings, formatDecision } from "../client/balance-plan.ts";
+import { coordinatorSettings, formatDecision, planBalance } from "../client/balance-plan.ts";
 import { UkvError } from "../util/errors.ts";
 import { parsePositiveInt, reportCliError } from "./errors.ts";
 import { restoreSnapshot } from "./restore.ts";
@@ -136,6 +136,8 @@ export class MoveCommand extends ShardAdminCommand {
 }
 
 const drainRetryDelayMs = 500;
+/** Plans in a row with nothing to move off a store still holding replicas before drain gives up (10 s). */
+const drainIdleRoundsMax = 20;
 
 export class RebalanceCommand extends AdminCommand {
   static override paths = [["admin", "rebalance"]];
@@ -183,24 +185,36 @@ export class DrainCommand extends AdminCommand {
     }
     await admin.setDraining(storeId, true);
     const settings = coordinatorSettings(this.config === undefined ? undefined : loadClusterConfig(this.config).coordinator);
-    // Plan after plan (each moves at most movesPerStoreMax replicas of a store) until it is
-    // empty; bounded, since the metadata's copy of a finished move may trail it for a moment.
+    // Plan after plan (each moves at most movesPerStoreMax replicas of a store) until it is empty,
+    // each plan and the check of what is left made from one read of the topology. A round with
+    // nothing to move while the store still holds replicas waits: the coordinator may be halfway
+    // through a move of that shard (its replicas on every other store for a moment), or a split
+    // the last plan did not see just placed a child on the store.
     const roundsMax = 4 * ((await admin.topology()).layout?.shards.length ?? 0) + 10;
+    let idleRounds = 0;
     // A step that fails (the coordinator changing the same shard at that moment) is planned again.
     let lastError: unknown = null;
-    for (let round = 0; round < roundsMax; round++) {
-      const moves = (await admin.plan(settings)).filter((decision) => (decision.kind === "move" && decision.from === storeId) || (decision.kind === "remove" && decision.storeId === storeId));
-      if (moves.length === 0) break;
+    let left: number[] = [];
+    for (let round = 0; round < roundsMax + drainIdleRoundsMax; round++) {
+      const topology = await admin.topology();
+      left = (topology.layout?.shards ?? []).filter((shard) => [...shard.members, ...(shard.learners ?? [])].some((member) => member.id === storeId)).map((shard) => shard.id);
+      if (left.length === 0) break;
+      const moves = planBalance({ topology, settings }).filter((decision) => (decision.kind === "move" && decision.from === storeId) || (decision.kind === "remove" && decision.storeId === storeId));
+      if (moves.length === 0) {
+        if (++idleRounds > drainIdleRoundsMax) break;
+        await Bun.sleep(drainRetryDelayMs);
+        continue;
+      }
+      idleRounds = 0;
       lastError = await admin.execute(moves).then(
         () => null,
         (error: unknown) => error,
       );
       if (lastError !== null) await Bun.sleep(drainRetryDelayMs);
     }
-    const left = ((await admin.topology()).layout?.shards ?? []).filter((shard) => [...shard.members, ...(shard.learners ?? [])].some((member) => member.id === storeId));
     if (left.length > 0) {
       const why = lastError instanceof Error ? `last step failed: ${lastError.message}` : "no other store can take them";
-      throw new UkvError("UNAVAILABLE", `Store ${storeId} still holds replicas of shard ${left.map((shard) => shard.id).join(", ")}: ${why}`);
+      throw new UkvError("UNAVAILABLE", `Store ${storeId} still holds replicas of shard ${left.join(", ")}: ${why}`);
     }
     this.context.stdout.write(`store ${storeId} holds no replica\n`);
   }
