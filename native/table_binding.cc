@@ -280,9 +280,10 @@ Napi::Value Entries(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// tableScan(handle, slotBegin, slotCountMax, entryCountMax, valuePrefixBytes): the entries of up
-// to slotCountMax slots from slotBegin (stopping early after entryCountMax entries), each value cut
-// to its first valuePrefixBytes. Returns { layout, next, keys, values }; next = capacity at the end.
+// tableScan(handle, slotBegin, slotCountMax, entryCountMax, valuePrefixBytes[, firstByteMask]): the
+// entries of up to slotCountMax slots from slotBegin (stopping early after entryCountMax entries),
+// each value cut to its first valuePrefixBytes; with a nonzero firstByteMask, only the entries whose
+// value's first byte shares a bit with it. Returns { layout, next, keys, values }; next = capacity at the end.
 Napi::Value Scan(const Napi::CallbackInfo& info) {
   ukv::Table* table = tableOf(info);
   if (table == nullptr) return info.Env().Undefined();
@@ -291,7 +292,9 @@ Napi::Value Scan(const Napi::CallbackInfo& info) {
   const double slotCountMax = info[2].As<Napi::Number>().DoubleValue();
   const double entryCountMax = info[3].As<Napi::Number>().DoubleValue();
   const double valuePrefixBytes = info[4].As<Napi::Number>().DoubleValue();
-  if (!(slotBegin >= 0) || !(slotCountMax >= 1) || !(entryCountMax >= 1) || !(valuePrefixBytes >= 0) || slotCountMax > 1e9 || entryCountMax > 1e6) {
+  const double firstByteMask = info.Length() > 5 ? info[5].As<Napi::Number>().DoubleValue() : 0;
+  if (!(slotBegin >= 0) || !(slotCountMax >= 1) || !(entryCountMax >= 1) || !(valuePrefixBytes >= 0) || slotCountMax > 1e9 || entryCountMax > 1e6 ||
+      !(firstByteMask >= 0 && firstByteMask <= 255)) {
     throwCoded(env, "BAD_REQUEST", "tableScan: bad arguments");
     return env.Undefined();
   }
@@ -300,10 +303,14 @@ Napi::Value Scan(const Napi::CallbackInfo& info) {
   const size_t end = begin + static_cast<size_t>(slotCountMax);
   const size_t entriesMax = static_cast<size_t>(entryCountMax);
   const uint32_t prefixMax = static_cast<uint32_t>(std::min(valuePrefixBytes, 4294967295.0));
+  const uint8_t mask = static_cast<uint8_t>(firstByteMask);
   Napi::Array keys = Napi::Array::New(env);
   Napi::Array values = Napi::Array::New(env);
   uint32_t index = 0;
   const size_t next = table->map.forEachInSlots(begin, end, [&](const ukv::Entry& entry) {
+    // The filter runs here so that skipped entries cost no JS object (active expiry walks every
+    // slot of every shard it leads ten times a second and wants only a few kinds of value).
+    if (mask != 0 && (entry.valueSize == 0 || (entry.value()[0] & mask) == 0)) return true;
     Napi::Uint8Array key = Napi::Uint8Array::New(env, entry.keySize);
     std::memcpy(key.Data(), entry.key(), entry.keySize);
     const uint32_t valueSize = std::min(entry.valueSize, prefixMax);

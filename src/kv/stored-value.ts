@@ -33,6 +33,13 @@ export function typeName(type: ValueType): string {
 /** Redis's error for a command on a key of another type. */
 export const wrongTypeMessage = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
+/**
+ * A value whose first byte shares no bit with this is a string without a deadline: it can neither
+ * expire nor be a list chunk, so active expiry need not see it (Table.scan's native filter). Lists
+ * and hashes without deadlines pass too; the sweep decodes and skips them.
+ */
+export const expiryCandidateFirstByteMask = flagHasDeadline | typeMask;
+
 /** The header of a value with a deadline: flags + f64. */
 export const storedValueHeaderSizeBytesMax = 1 + 8;
 /** The largest client value: the table's limit less the header, so any value can get a deadline. */

@@ -49,8 +49,8 @@ export interface ReplicaStateMachine {
   get(key: Uint8Array): Uint8Array | null;
   applyBatch(ops: TableOp[]): void;
   entries(): [Uint8Array, Uint8Array][];
-  /** A bounded page of a slot-order walk (SCAN, active expiry): see Table.scan. */
-  scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage;
+  /** A bounded page of a slot-order walk (SCAN, active expiry), optionally filtered by the value's first byte: see Table.scan. */
+  scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number, firstByteMask?: number): TableScanPage;
   /** A split: the entries whose key hash is in [low, high] leave this state machine for a new one. */
   takeHashRange(low: bigint, high: bigint): ReplicaStateMachine;
   /** How many keys hash into [low, high] and their median hash (null for none): a split's default point. */

@@ -48,13 +48,14 @@ export class SimKv implements ReplicaStateMachine {
   }
 
   /** Slots are positions in the map's insertion order; the layout is fixed (no rehash). */
-  scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage {
+  scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number, firstByteMask = 0): TableScanPage {
     const all = [...this.map];
     const keys: Uint8Array[] = [];
     const values: Uint8Array[] = [];
     let slot = slotBegin;
     for (; slot < Math.min(all.length, slotBegin + slotCountMax) && keys.length < entryCountMax; slot++) {
       const [key, value] = all[slot] as [string, Uint8Array];
+      if (firstByteMask !== 0 && ((value[0] ?? 0) & firstByteMask) === 0) continue;
       keys.push(bytesOfLatin1(key));
       values.push(value.slice(0, valuePrefixBytes));
     }

@@ -60,7 +60,7 @@ interface TableBindings {
   tableBytesUsed(handle: NativeTableHandle): number;
   tableClear(handle: NativeTableHandle): void;
   tableEntries(handle: NativeTableHandle): [Uint8Array, Uint8Array][];
-  tableScan(handle: NativeTableHandle, slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage;
+  tableScan(handle: NativeTableHandle, slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number, firstByteMask: number): TableScanPage;
   tableMoveHashRange(source: NativeTableHandle, destination: NativeTableHandle, low: bigint, high: bigint): number;
   tableMedianHash(handle: NativeTableHandle, low: bigint, high: bigint): [number, bigint];
   keyHash64(bytes: Uint8Array): bigint;
@@ -321,9 +321,11 @@ export class Table {
    * Up to `slotCountMax` slots from `slotBegin` in slot order (stopping after `entryCountMax`
    * entries), each value cut to `valuePrefixBytes`. Bounded work for SCAN and active expiry; a
    * cursor is only valid while `layout` stays the same (an insert or delete moves no other entry).
+   * A nonzero `firstByteMask` (0..255) keeps only entries whose value's first byte shares a bit
+   * with it, filtered natively (skipped entries still count as slots walked, not as entries).
    */
-  scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number): TableScanPage {
-    return bindings.tableScan(this.#live(), slotBegin, slotCountMax, entryCountMax, valuePrefixBytes);
+  scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number, firstByteMask = 0): TableScanPage {
+    return bindings.tableScan(this.#live(), slotBegin, slotCountMax, entryCountMax, valuePrefixBytes, firstByteMask);
   }
 
   /**

@@ -20,6 +20,8 @@ export const keyedCommandSizeBytesMax = valueSizeBytesMax + 2 * keySizeBytesMax 
 export const keyedReplySizeBytesMax = 3 * 1024 * 1024;
 /** Active expiry: table slots a shard leader samples per pass (bounded work per tick, as Redis's active expire cycle). */
 export const activeExpirySlotsPerPass = 4096;
+/** Active expiry: passes a shard whose samples keep finding nothing is skipped for, at most (16 x 100 ms). */
+export const activeExpiryIdleBackoffPassesMax = 16;
 /** Active expiry: expired keys deleted by one log entry of one shard. */
 export const activeExpiryBatchCountMax = 512;
 /** RESP KEYS: matched keys of one reply; more is an error pointing at SCAN. */

@@ -213,7 +213,9 @@ describe("expiry", () => {
     const before = await keyCounts();
     const keys = Array.from({ length: 400 }, (_, index) => `reclaim-${index}`);
     const pipeline = writer.pipeline();
-    for (const key of keys) pipeline.set(key, "x", "PX", 400);
+    // Long enough that the keys are seen on every replica before they expire on a loaded machine
+    // (at 400 ms a slow poll once saw them only after active expiry had removed them).
+    for (const key of keys) pipeline.set(key, "x", "PX", 3000);
     await pipeline.exec();
     const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
     // Each key is on 3 replicas: 1,200 more entries, then back to where it was.

@@ -257,3 +257,31 @@ test("a closed handle throws CLOSED, other handles keep the table, and it is gon
   expectCode(() => Table.attach(0), "CLOSED");
   expect(Table.create().tableId).not.toBe(table.tableId);
 });
+
+test("scan with a first-byte mask returns exactly the entries whose value's first byte shares a bit with it, walking the same slots", () => {
+  const table = newTable();
+  const expected = new Set<string>();
+  for (let index = 0; index < 5000; index++) {
+    // First bytes cycle through 0..7; an empty value never matches a nonzero mask.
+    const first = index % 9 === 8 ? null : index % 8;
+    table.set(bytes(`k${index}`), first === null ? new Uint8Array(0) : new Uint8Array([first, 1, 2]));
+    if (first !== null && (first & 0b101) !== 0) expected.add(`k${index}`);
+  }
+  const capacity = table.scan(0, 1, 1, 0).capacity;
+  let seen = 0;
+  const matched = new Set<string>();
+  for (let slot = 0; slot < capacity; ) {
+    const all = table.scan(slot, 700, 100_000, 1);
+    const filtered = table.scan(slot, 700, 100_000, 1, 0b101);
+    expect(filtered.next).toBe(all.next);
+    seen += all.keys.length;
+    for (const [index, key] of filtered.keys.entries()) {
+      expect((filtered.values[index]![0]! & 0b101) !== 0).toBe(true);
+      matched.add(new TextDecoder().decode(key));
+    }
+    slot = all.next;
+  }
+  expect(seen).toBe(5000);
+  expect([...matched].sort()).toEqual([...expected].sort());
+  expect(() => table.scan(0, 10, 10, 1, 256)).toThrow();
+});
