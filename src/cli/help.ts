@@ -29,6 +29,8 @@ const placeholderByOption: Readonly<Record<string, string>> = {
   "--shard": "N",
   "--store": "N",
   "--to": "N",
+  "--from": "N",
+  "--snapshot": "FILE",
   "--stores": "N",
   "--shards": "N",
   "--replicas": "N",
@@ -79,6 +81,25 @@ function isGroupCommandClass(value: unknown): value is GroupCommandClass {
   return typeof value === "function" && "groupSubcommands" in value && Array.isArray(value.groupSubcommands);
 }
 
+/**
+ * Clipanion answers a known command missing a required option with "Command not found; did you
+ * mean" and the usage, which reads as a misspelt command: when the input names exactly the one
+ * candidate's command, say which options it lacks instead (the usage stays).
+ */
+function missingRequiredOptions(error: Error): string | null {
+  if (error.name !== "UnknownSyntaxError") return null;
+  const { input, candidates } = error as Error & { input?: unknown; candidates?: { usage: string }[] };
+  if (!Array.isArray(input) || candidates?.length !== 1) return null;
+  const usage = namePlaceholders(candidates[0]?.usage ?? "");
+  const path = usage.split(" [")[0]?.split(" <")[0]?.split(" ").slice(1) ?? [];
+  const words = input.filter((word): word is string => typeof word === "string");
+  if (path.length === 0 || path.some((part, index) => words[index] !== part)) return null;
+  const required = [...usage.matchAll(/<(--[a-z][a-z0-9-]*)( [A-Z:,.]+)?>/g)];
+  const absent = required.filter((match) => !words.some((word) => word === match[1] || word.startsWith(`${match[1]}=`)));
+  if (absent.length === 0) return null;
+  return `Unknown Syntax Error: ukv ${path.join(" ")} needs ${absent.map((match) => `${match[1]}${match[2] ?? ""}`).join(" and ")}\n\n$ ${usage}\n`;
+}
+
 export class UkvCli extends Cli<BaseContext> {
   override usage(command: CommandClass<BaseContext> | Command<BaseContext> | null = null, options: { colored?: boolean; detailed?: boolean; prefix?: string } = {}): string {
     const commandClass: unknown = command instanceof Command ? command.constructor : command;
@@ -89,7 +110,11 @@ export class UkvCli extends Cli<BaseContext> {
   override error(error: unknown, options: { colored?: boolean; command?: Command<BaseContext> | null } = {}): string {
     // A command-line mistake keeps clipanion's page (what was wrong, then the usage); anything
     // else a command let escape is one line: the code and the message, never a stack trace.
-    if (error instanceof Error && "clipanion" in error) return namePlaceholders(super.error(error, options));
+    if (error instanceof Error && "clipanion" in error) {
+      const missing = missingRequiredOptions(error);
+      if (missing !== null) return missing;
+      return namePlaceholders(super.error(error, options));
+    }
     if (error instanceof UkvError) return `error (${error.code}): ${error.message}\n`;
     return `error (INTERNAL): ${error instanceof Error ? error.message : String(error)}\n`;
   }

@@ -307,6 +307,23 @@ describe("4. help pages", () => {
     }
   });
 
+  test("a command missing a required option names what it needs (not clipanion's 'Command not found'), shows its usage, exit 1", () => {
+    const cases: [string[], string][] = [
+      [["admin", "add-replica"], "ukv admin add-replica needs --shard N and --store N"],
+      [["admin", "move", "--shard=2", "--to", "4"], "ukv admin move needs --from N"],
+      [["node", "--id", "1"], "ukv node needs --config FILE"],
+    ];
+    for (const [args, line] of cases) {
+      const ran = run(args);
+      expect(ran.exitCode).toBe(1);
+      expect(ran.stdout + ran.stderr).toContain(line);
+      expect(ran.stdout + ran.stderr).toContain(`$ ukv ${args[0] === "node" ? "node" : `admin ${args[1]}`} `);
+      expect(ran.stdout + ran.stderr).not.toContain("Command not found");
+    }
+    // A misspelt command still gets clipanion's own answer.
+    expect(run(["admin", "add-replca"]).exitCode).toBe(1);
+  });
+
   test("the kv examples work against cluster up's default ports (store 1's client port is port base + 1)", () => {
     const page = run(["kv", "--help"]).stdout + run(["kv", "get", "--help"]).stdout + run(["kv", "set", "--help"]).stdout;
     const examplePorts = [...page.matchAll(/--node 127\.0\.0\.1:(\d+)/g)].map((match) => Number(match[1]));
