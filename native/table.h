@@ -147,6 +147,18 @@ class SwissTable {
     return index;
   }
 
+  // Visits the full slots among start, start + stride, start + 2 * stride, ... in slot order,
+  // until `visit` returns false. A key's slot follows from this table's own hash (and the order of
+  // writes), not from anything the caller keys on, so for a caller looking at another property of
+  // the keys (the routing hash: XXH64, unrelated to this hash) these entries are a uniform sample.
+  template <typename Visit>
+  void forEachStrided(size_t start, size_t stride, Visit visit) const {
+    UKV_ASSERT(stride >= 1, "a strided walk moves forward");
+    for (size_t index = start; index < capacity_; index += stride) {
+      if (control_[index] >= 0 && !visit(*slots_[index])) return;
+    }
+  }
+
   // Visits every entry in slot order: the stable order snapshots are written in.
   template <typename Visit>
   void forEach(Visit visit) const {

@@ -9,6 +9,7 @@
 #include <napi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -376,25 +377,48 @@ Napi::Value MoveHashRange(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(moving.size()));
 }
 
-// medianHash(table, low, high) -> [count, median]: how many keys hash into [low, high], and the
-// median of their hashes (0n when there are none), by nth_element over the hashes.
+// A split point only needs halves holding about equal keys, and the median of a uniform sample of
+// n keys is off from the true median by about 0.5 / sqrt(n) of the keys (one standard deviation):
+// 0.4% at 16,384, while hashing that many keys took 1-7 ms on the loaded 2-core machine. Hashing
+// every key took 114 ms for 1M keys (221 ms under load), the leader's event loop answering nothing.
+constexpr size_t kMedianSampleCountMax = 16384;
+
+// medianHash(table, low, high) -> [countEstimate, median]: how many keys hash into [low, high],
+// and the median of their hashes (0n when none was seen), by nth_element over the hashes. A table
+// of at most kMedianSampleCountMax keys is read whole, so both are exact. A larger one is sampled:
+// every stride-th slot, the stride chosen so that about kMedianSampleCountMax entries are seen
+// (never more), across the whole slot array; the count is the sample's in-range share scaled to
+// the table. Slot positions come from the table's own hash, unrelated to the routing hash, so the
+// sample is uniform in routing hash even though the walk is regular.
 Napi::Value MedianHash(const Napi::CallbackInfo& info) {
   ukv::Table* table = tableOf(info);
   if (table == nullptr) return info.Env().Undefined();
   uint64_t low = uint64Of(info[1]);
   uint64_t high = uint64Of(info[2]);
   std::vector<uint64_t> hashes;
+  double countEstimate = 0;
   {
     std::shared_lock<std::shared_mutex> guard(table->mutex);
-    hashes.reserve(table->map.count());
-    table->map.forEach([&](const ukv::Entry& entry) {
+    size_t count = table->map.count();
+    size_t stride = std::max<size_t>(1, (count + kMedianSampleCountMax - 1) / kMedianSampleCountMax);
+    hashes.reserve(std::min(count, kMedianSampleCountMax));
+    size_t seen = 0;
+    table->map.forEachStrided(0, stride, [&](const ukv::Entry& entry) {
+      seen++;
       uint64_t hash = ukv::routingHash(entry.key(), entry.keySize);
       if (hash >= low && hash <= high) hashes.push_back(hash);
+      // The stride makes kMedianSampleCountMax the expected number of entries seen; this makes it a bound.
+      return seen < kMedianSampleCountMax;
     });
+    if (stride == 1) {
+      countEstimate = static_cast<double>(hashes.size());
+    } else if (seen > 0) {
+      countEstimate = std::round(static_cast<double>(hashes.size()) * static_cast<double>(count) / static_cast<double>(seen));
+    }
   }
   Napi::Env env = info.Env();
   Napi::Array result = Napi::Array::New(env, 2);
-  result.Set(uint32_t{0}, Napi::Number::New(env, static_cast<double>(hashes.size())));
+  result.Set(uint32_t{0}, Napi::Number::New(env, countEstimate));
   uint64_t median = 0;
   if (!hashes.empty()) {
     auto middle = hashes.begin() + static_cast<std::ptrdiff_t>(hashes.size() / 2);
@@ -446,5 +470,6 @@ void InitTable(Napi::Env env, Napi::Object exports) {
   limits.Set("keySizeBytesMax", Napi::Number::New(env, ukv::kKeySizeBytesMax));
   limits.Set("valueSizeBytesMax", Napi::Number::New(env, ukv::kValueSizeBytesMax));
   limits.Set("tableBatchCountMax", Napi::Number::New(env, ukv::kTableBatchCountMax));
+  limits.Set("medianSampleCountMax", Napi::Number::New(env, static_cast<double>(kMedianSampleCountMax)));
   exports.Set("tableLimits", limits);
 }

@@ -602,9 +602,9 @@ export class GroupRuntime {
 
   /**
    * Leader: splits this shard's range at `at` (default: the median hash of its keys, so the halves
-   * hold about equal keys; one native pass on the leader before proposing, never in the apply),
-   * the upper part going to the new shard `childId` (allocated by the metadata group). Resolves
-   * once applied here, with both new ranges.
+   * hold about equal keys; from a bounded native sample on the leader before proposing, never in
+   * the apply), the upper part going to the new shard `childId` (allocated by the metadata group).
+   * Resolves once applied here, with both new ranges.
    */
   async split(childId: number, at: bigint | null): Promise<{ parent: KeyRange; child: KeyRange; at: bigint }> {
     this.#checkOpen();
@@ -622,10 +622,10 @@ export class GroupRuntime {
     return { parent: { ...now }, child: expected.child, at: splitAt };
   }
 
-  /** The hash that halves this replica's keys: their median hash (the range's middle below two keys). */
+  /** The hash that about halves this replica's keys: their (sampled) median hash (the range's middle below two keys). */
   #medianHash(range: KeyRange): bigint {
-    const { count, median } = this.table.medianHash(range.start, range.end);
-    const point = count >= 2 && median !== null ? median : range.start + (range.end - range.start + 1n) / 2n;
+    const { countEstimate, median } = this.table.medianHash(range.start, range.end);
+    const point = countEstimate >= 2 && median !== null ? median : range.start + (range.end - range.start + 1n) / 2n;
     return point > range.start ? point : range.start + 1n;
   }
 

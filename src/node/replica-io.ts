@@ -53,8 +53,11 @@ export interface ReplicaStateMachine {
   scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number, firstByteMask?: number): TableScanPage;
   /** A split: the entries whose key hash is in [low, high] leave this state machine for a new one. */
   takeHashRange(low: bigint, high: bigint): ReplicaStateMachine;
-  /** How many keys hash into [low, high] and their median hash (null for none): a split's default point. */
-  medianHash(low: bigint, high: bigint): { count: number; median: bigint | null };
+  /**
+   * About how many keys hash into [low, high] and their median hash (null for none): a split's
+   * default point. May come from a sample of a large table (see Table.medianHash); exact when small.
+   */
+  medianHash(low: bigint, high: bigint): { countEstimate: number; median: bigint | null };
   count(): number;
   /** Removes every entry (FLUSHDB). */
   clear(): void;

@@ -669,8 +669,8 @@ export class SimCluster implements StoreHost {
     if (quarter < 1n) return;
     const random = range.start + quarter + (BigInt(this.#random.nextUint32()) * 2n * quarter) / 0x1_0000_0000n;
     // The driver's default point is the median of its keys; taken when it leaves both sides wide.
-    const { count, median } = leader.replica.state.stateMachine.medianHash(range.start, range.end);
-    const medianWide = count >= 2 && median !== null && median - range.start >= quarter && range.end - median >= quarter;
+    const { countEstimate, median } = leader.replica.state.stateMachine.medianHash(range.start, range.end);
+    const medianWide = countEstimate >= 2 && median !== null && median - range.start >= quarter && range.end - median >= quarter;
     const at = this.#random.chance(0.5) && medianWide ? null : random;
     const childId = this.#nextGroupId++;
     this.#splitsProposed.add(childId);

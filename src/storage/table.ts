@@ -64,7 +64,7 @@ interface TableBindings {
   tableMoveHashRange(source: NativeTableHandle, destination: NativeTableHandle, low: bigint, high: bigint): number;
   tableMedianHash(handle: NativeTableHandle, low: bigint, high: bigint): [number, bigint];
   keyHash64(bytes: Uint8Array): bigint;
-  tableLimits: { keySizeBytesMax: number; valueSizeBytesMax: number; tableBatchCountMax: number };
+  tableLimits: { keySizeBytesMax: number; valueSizeBytesMax: number; tableBatchCountMax: number; medianSampleCountMax: number };
 }
 
 const bindings = native as unknown as TableBindings;
@@ -72,6 +72,9 @@ const bindings = native as unknown as TableBindings;
 assert(bindings.tableLimits.keySizeBytesMax === keySizeBytesMax, "native and TS key limits agree");
 assert(bindings.tableLimits.valueSizeBytesMax === valueSizeBytesMax, "native and TS value limits agree");
 assert(bindings.tableLimits.tableBatchCountMax === tableBatchCountMax, "native and TS batch limits agree");
+
+/** Tables holding at most this many keys get medianHash exactly; larger ones from a sample of this many (native constant). */
+export const tableMedianSampleCountMax = bindings.tableLimits.medianSampleCountMax;
 
 /** Capacity hints above this are refused: 2^32 entries is far beyond one node's memory. */
 export const tableCapacityHintMax = 2 ** 32;
@@ -339,11 +342,17 @@ export class Table {
     return taken;
   }
 
-  /** How many keys hash into [low, high], and the median of those hashes (null for none), in one native pass. */
-  medianHash(low: bigint, high: bigint): { count: number; median: bigint | null } {
+  /**
+   * About how many keys hash into [low, high], and the median of those hashes (null for none seen).
+   * Exact for a table of at most tableMedianSampleCountMax keys; a larger one is sampled (that many
+   * entries spread over the whole table, so a split point costs ~1 ms, not a pass over every key):
+   * the median then splits the range's keys within about a percent of half, and the count is scaled
+   * from the sample.
+   */
+  medianHash(low: bigint, high: bigint): { countEstimate: number; median: bigint | null } {
     checkHashBounds(low, high);
-    const [count, median] = bindings.tableMedianHash(this.#live(), low, high);
-    return { count, median: count === 0 ? null : median };
+    const [countEstimate, median] = bindings.tableMedianHash(this.#live(), low, high);
+    return { countEstimate, median: countEstimate === 0 ? null : median };
   }
 
   /** Drops this handle; the table is freed when its last handle (in any Worker) is closed or collected. */

@@ -1,9 +1,10 @@
 // The native table's range operations for splits: its XXH64 equals the routing hash (so native
 // code puts every key on the side of the split the routers and replicas put it), takeHashRange
-// moves exactly the keys of the range and nothing else, and medianHash is the median of them.
+// moves exactly the keys of the range and nothing else, and medianHash is the median of them: exact
+// on a small table, from a bounded sample on a large one (still within a percent or so of half).
 import { describe, expect, test } from "bun:test";
 import { keyHash } from "../../../src/ring/key-hash.ts";
-import { nativeKeyHash, Table } from "../../../src/storage/table.ts";
+import { nativeKeyHash, Table, tableMedianSampleCountMax } from "../../../src/storage/table.ts";
 import { Prng } from "../../../src/util/prng.ts";
 
 const encoder = new TextEncoder();
@@ -29,7 +30,11 @@ describe("takeHashRange and medianHash", () => {
   function filled(count: number): { table: Table; keys: Uint8Array[] } {
     const table = Table.create();
     const keys = Array.from({ length: count }, (_, index) => encoder.encode(`key-${index}`));
-    table.applyBatch(keys.map((key, index) => ({ kind: "set", key, value: encoder.encode(`value-${index}`) })));
+    // In batches under the table's batch limit (65,536 ops).
+    for (let begin = 0; begin < count; begin += 50_000) {
+      const batch = keys.slice(begin, begin + 50_000);
+      table.applyBatch(batch.map((key, offset) => ({ kind: "set", key, value: encoder.encode(`value-${begin + offset}`) })));
+    }
     return { table, keys };
   }
 
@@ -54,14 +59,61 @@ describe("takeHashRange and medianHash", () => {
     table.close();
   });
 
+  const allHashes = (1n << 64n) - 1n;
+  const sorted = (hashes: bigint[]): bigint[] => hashes.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+
   test("the median hash halves the keys of the range; an empty range has none", () => {
     const { table, keys } = filled(2001);
-    const hashes = keys.map(keyHash).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    expect(table.medianHash(0n, (1n << 64n) - 1n)).toEqual({ count: 2001, median: hashes[1000]! });
+    const hashes = sorted(keys.map(keyHash));
+    expect(table.medianHash(0n, allHashes)).toEqual({ countEstimate: 2001, median: hashes[1000]! });
     const upper = hashes.filter((hash) => hash >= 1n << 63n);
-    expect(table.medianHash(1n << 63n, (1n << 64n) - 1n)).toEqual({ count: upper.length, median: upper[upper.length >> 1]! });
-    expect(table.medianHash(5n, 5n)).toEqual({ count: 0, median: null });
+    expect(table.medianHash(1n << 63n, allHashes)).toEqual({ countEstimate: upper.length, median: upper[upper.length >> 1]! });
+    expect(table.medianHash(5n, 5n)).toEqual({ countEstimate: 0, median: null });
     expect(() => table.medianHash(6n, 5n)).toThrow(/Invalid hash bounds/);
+    table.close();
+  });
+
+  test("a table of exactly the sample size still gets the exact median and count", () => {
+    const { table, keys } = filled(tableMedianSampleCountMax);
+    const hashes = sorted(keys.map(keyHash));
+    expect(table.medianHash(0n, allHashes)).toEqual({ countEstimate: hashes.length, median: hashes[hashes.length >> 1]! });
+    table.close();
+  });
+
+  test("on 200k keys the sampled median splits the keys within 2% of half, and the count is estimated", () => {
+    const keyCount = 200_000;
+    const { table, keys } = filled(keyCount);
+    const hashes = keys.map(keyHash);
+    // One standard deviation of the sample median's rank is 0.5 / sqrt(16384) = 0.4%: 2% is 5 of them.
+    const belowFraction = (median: bigint, inRange: bigint[]): number => inRange.filter((hash) => hash < median).length / inRange.length;
+    const whole = table.medianHash(0n, allHashes);
+    expect(Math.abs(belowFraction(whole.median!, hashes) - 0.5)).toBeLessThan(0.02);
+    expect(Math.abs(whole.countEstimate - keyCount) / keyCount).toBeLessThan(0.02);
+
+    // A sub-range: the sample is filtered to it, so the count is scaled from its share of the sample.
+    const low = 1n << 62n;
+    const high = (3n << 62n) - 1n;
+    const inRange = hashes.filter((hash) => hash >= low && hash <= high);
+    const part = table.medianHash(low, high);
+    expect(part.median! >= low && part.median! <= high).toBe(true);
+    expect(Math.abs(belowFraction(part.median!, inRange) - 0.5)).toBeLessThan(0.03);
+    expect(Math.abs(part.countEstimate - inRange.length) / inRange.length).toBeLessThan(0.05);
+    table.close();
+  });
+
+  test("after most keys are deleted the sample still covers the table", () => {
+    // Deletes leave the capacity (and tombstones) behind: the stride must follow the keys, not the slots.
+    const { table, keys } = filled(100_000);
+    const kept = keys.filter((_, index) => index % 5 === 0);
+    for (let begin = 0; begin < keys.length; begin += 50_000) {
+      const ops = keys.slice(begin, begin + 50_000).flatMap((key, offset) => ((begin + offset) % 5 === 0 ? [] : [{ kind: "delete" as const, key }]));
+      table.applyBatch(ops);
+    }
+    expect(table.count()).toBe(kept.length);
+    const hashes = kept.map(keyHash);
+    const { countEstimate, median } = table.medianHash(0n, allHashes);
+    expect(Math.abs(hashes.filter((hash) => hash < median!).length / hashes.length - 0.5)).toBeLessThan(0.02);
+    expect(Math.abs(countEstimate - kept.length) / kept.length).toBeLessThan(0.02);
     table.close();
   });
 });
