@@ -214,6 +214,14 @@ const snapshotRetryDelayMs = 2000;
 const closeWaitCountMax = 500;
 const closeWaitDelayMs = 10;
 
+/**
+ * Election timeouts a replica that never was a member waits, outside its group's newer membership,
+ * before it takes that as its removal (an add-replica's learner add lands within one or two).
+ */
+const neverMemberRemovalGraceElections = 10;
+/** ... and at least this long: a loaded machine can stall an add-replica between its steps for seconds. */
+const neverMemberRemovalGraceMsMin = 30_000;
+
 export class GroupRuntime {
   readonly nodeId: number;
   readonly groupId: number;
@@ -234,6 +242,10 @@ export class GroupRuntime {
   #removed = false;
   /** This node has been a member at some point (a joiner waiting to be added has not). */
   #wasMember = false;
+  /** When this replica was opened (this process): the grace of a never-member replica counts from it. */
+  #openedMs = 0;
+  /** A never-member replica's removal, looked at again when its grace ends. */
+  #neverMemberTimer: { cancel(): void } | null = null;
   /** A snapshot is needed now (for a new member), whatever the threshold says. */
   #snapshotWanted = false;
   /** The snapshot being written, if any; committed entries wait in #applyQueue meanwhile. */
@@ -299,6 +311,7 @@ export class GroupRuntime {
     this.#membership = args.membership;
     this.#membershipIndex = args.appliedIndex;
     this.#wasMember = this.#isMember();
+    this.#openedMs = this.#clock.nowMs();
     this.#requestTimeoutMs = args.options.requestTimeoutMs ?? requestTimeoutMsDefault;
     this.#traceReady = this.#logger.isLevelEnabled("debug");
     if (args.options.inMemoryBase !== undefined) {
@@ -868,6 +881,7 @@ export class GroupRuntime {
     if (this.#closed) return;
     this.#closed = true;
     this.#failoverTimer?.cancel();
+    this.#neverMemberTimer?.cancel();
     const closedError = new UkvError("CLOSED", `Node ${this.nodeId} is shutting down`);
     this.#proposals.rejectAll(closedError);
     this.#reads.rejectAll(closedError);
@@ -1412,7 +1426,21 @@ export class GroupRuntime {
    * once, so the member may never apply its own removal).
    */
   removedElsewhere(confIndex: number): void {
-    if (this.#removed || confIndex <= this.#membershipIndex || !this.#wasMember) return;
+    if (this.#removed || confIndex <= this.#membershipIndex) return;
+    // A replica that never was a member may be one made for an add-replica whose learner add has
+    // not reached it yet: it goes only once it stayed outside for a while. Never a member, it never
+    // counted in a quorum, so deleting it cannot lose an acknowledged write (and should its add
+    // commit after all, rerunning add-replica places the replica again).
+    const graceMs = Math.max(neverMemberRemovalGraceMsMin, neverMemberRemovalGraceElections * this.#options.tickMs * this.#options.electionTicks);
+    const graceLeftMs = this.#openedMs + graceMs - this.#clock.nowMs();
+    if (!this.#wasMember && graceLeftMs > 0) {
+      // The metadata may report nothing new for long: look again when the grace is over.
+      this.#neverMemberTimer ??= this.#clock.setTimer(() => {
+        this.#neverMemberTimer = null;
+        if (!this.#closed && !this.#isMember()) this.removedElsewhere(confIndex);
+      }, graceLeftMs);
+      return;
+    }
     this.#logger.warn({ event: "removal_learned_from_meta", confIndex, membershipIndex: this.#membershipIndex });
     this.#onRemoved(confIndex);
   }
