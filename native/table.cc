@@ -126,6 +126,11 @@ inline uint64_t read32(const uint8_t* p) {
   return value;
 }
 
+// How far ahead a move prefetches: moves (4 to 32 measured alike), and 64-byte lines of the entry
+// (a 16 + 100-byte entry spans up to three; larger values are copied while the rest streams in).
+constexpr size_t kPrefetchMovesAhead = 8;
+constexpr size_t kPrefetchEntryLines = 3;
+
 size_t capacityForHint(size_t capacityHint) {
   UKV_ASSERT(capacityHint <= (size_t{1} << 40), "capacity hint is bounded by the caller");
   size_t capacity = kCapacityMin;
@@ -343,7 +348,12 @@ bool SwissTable::set(const uint8_t* key, uint32_t keySize, const uint8_t* value,
     if (valueSize > 0) std::memcpy(entry->value(), value, valueSize);
     return false;
   }
-  index = findFirstNonFull(hash);
+  insertAbsent(key, keySize, value, valueSize, hash);
+  return true;
+}
+
+void SwissTable::insertAbsent(const uint8_t* key, uint32_t keySize, const uint8_t* value, uint32_t valueSize, uint64_t hash) {
+  size_t index = findFirstNonFull(hash);
   if (control_[index] == kEmpty && count_ + tombstoneCount_ >= growthLimit()) {
     // Mostly tombstones: rehash at the same size to drop them (each such rehash frees >= 3/32 of
     // the slots, so it is amortized). Otherwise double.
@@ -359,12 +369,17 @@ bool SwissTable::set(const uint8_t* key, uint32_t keySize, const uint8_t* value,
   count_++;
   entryBytes_ += entry->blockSizeBytes();
   UKV_ASSERT(count_ + tombstoneCount_ <= growthLimit(), "load stays at or below 7/8");
-  return true;
 }
 
 bool SwissTable::erase(const uint8_t* key, uint32_t keySize) {
   size_t index = findSlot(key, keySize, hashBytes(key, keySize));
   if (index == capacity_) return false;
+  eraseAt(index);
+  return true;
+}
+
+void SwissTable::eraseAt(size_t index) {
+  UKV_ASSERT(index < capacity_ && control_[index] >= 0, "only a full slot is erased");
   entryBytes_ -= slots_[index]->blockSizeBytes();
   freeEntry(slots_[index]);
   slots_[index] = nullptr;
@@ -377,7 +392,29 @@ bool SwissTable::erase(const uint8_t* key, uint32_t keySize) {
   bool neverFull = emptyBefore && emptyAfter && emptyAfter.trailingZeros() + emptyBefore.leadingZeros() < kGroupWidth;
   setControl(index, neverFull ? kEmpty : kDeleted);
   if (!neverFull) tombstoneCount_++;
-  return true;
+}
+
+void SwissTable::moveSlots(SwissTable& destination, const std::vector<MovingSlot>& moving) {
+  UKV_ASSERT(&destination != this && destination.count_ == 0, "entries move to another, empty table");
+  // Sized for the moved entries up front: no rehash while they go in.
+  SwissTable sized(moving.size());
+  destination.swap(sized);
+  const size_t destinationMask = destination.capacity_ - 1;
+  for (size_t position = 0; position < moving.size(); position++) {
+    if (position + kPrefetchMovesAhead < moving.size()) {
+      // Each move reads a random entry here and writes a random group there; fetching both a few
+      // moves early overlaps the misses. Lines past a short entry's end are harmless to fetch.
+      const MovingSlot& ahead = moving[position + kPrefetchMovesAhead];
+      const uint8_t* block = reinterpret_cast<const uint8_t*>(slots_[ahead.index]);
+      for (size_t line = 0; line < kPrefetchEntryLines; line++) __builtin_prefetch(block + 64 * line);
+      size_t group = static_cast<size_t>(h1Of(ahead.hash)) & destinationMask;
+      __builtin_prefetch(destination.control_ + group, 1);
+      __builtin_prefetch(destination.slots_ + group, 1);
+    }
+    const Entry* entry = slots_[moving[position].index];
+    destination.insertAbsent(entry->key(), entry->keySize, entry->value(), entry->valueSize, moving[position].hash);
+    eraseAt(moving[position].index);
+  }
 }
 
 void SwissTable::resize(size_t newCapacity) {

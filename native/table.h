@@ -43,6 +43,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <vector>
 
 // Invariant check, on in production: a failure is a bug, so the process stops with a message.
 #ifndef UKV_ASSERT
@@ -167,7 +168,39 @@ class SwissTable {
     }
   }
 
+  // Moves every entry for which `take(entry)` holds into `destination`, which must be empty; it is
+  // replaced by a table sized for exactly those entries. Returns how many moved. The result is
+  // that of collecting them in slot order, then set() each into destination and erase() each from
+  // here in that order (same slots, tombstones, free lists, hence the same snapshot bytes), but no
+  // key is looked up: destination's keys are known distinct and each erase knows its slot.
+  template <typename Take>
+  size_t moveInto(SwissTable& destination, Take take) {
+    std::vector<MovingSlot> moving;
+    for (size_t index = 0; index < capacity_; index++) {
+      // Slot order is random in memory: without this every entry read is a cache miss in turn.
+      // A slot that is not full may hold a stale pointer; a prefetch never faults.
+      if (index + kPrefetchSlotsAhead < capacity_) __builtin_prefetch(slots_[index + kPrefetchSlotsAhead]);
+      if (control_[index] < 0) continue;
+      const Entry& entry = *slots_[index];
+      // The key is in cache now: hashing it here spares the second pass a read before it can prefetch.
+      if (take(entry)) moving.push_back({index, hashBytes(entry.key(), entry.keySize)});
+    }
+    moveSlots(destination, moving);
+    return moving.size();
+  }
+
  private:
+  struct MovingSlot {
+    size_t index;   // the entry's slot here
+    uint64_t hash;  // hashBytes of its key, so destination can place it without reading it first
+  };
+  // Slots, about 8 entries at the load a split sees (measured: 8 to 64 perform alike).
+  static constexpr size_t kPrefetchSlotsAhead = 16;
+  void moveSlots(SwissTable& destination, const std::vector<MovingSlot>& moving);
+  // set() of a key known to be absent, its hash already computed.
+  void insertAbsent(const uint8_t* key, uint32_t keySize, const uint8_t* value, uint32_t valueSize, uint64_t hash);
+  // erase() of the entry in a full slot.
+  void eraseAt(size_t index);
   size_t findSlot(const uint8_t* key, uint32_t keySize, uint64_t hash) const;  // capacity_ if absent
   size_t findFirstNonFull(uint64_t hash) const;
   void setControl(size_t index, int8_t control);

@@ -339,8 +339,10 @@ uint64_t uint64Of(const Napi::Value& value) {
 }
 
 // moveHashRange(source, destination, low, high) -> count: every entry of source whose routing hash
-// is in [low, high] moves to destination (a split's child), in one pass under both write locks.
-// O(keys) in C++ rather than materializing the table in JS (3.7 s for 1M keys via entries()).
+// is in [low, high] moves to destination (a split's child, empty), in one pass under both write
+// locks. O(keys) in C++ rather than materializing the table in JS (3.7 s for 1M keys via entries()).
+// It runs inside the Raft apply on the event loop, so it is SwissTable::moveInto: no key looked up
+// again, entries prefetched (collect, set, then erase by key took 238 ms for 1M keys, 500k moved).
 Napi::Value MoveHashRange(const Napi::CallbackInfo& info) {
   ukv::Table* source = tableOf(info);
   if (source == nullptr) return info.Env().Undefined();
@@ -357,24 +359,11 @@ Napi::Value MoveHashRange(const Napi::CallbackInfo& info) {
   std::unique_lock<std::shared_mutex> destinationGuard(destination->mutex);
   // Keys leave the source: readers routed by its old epoch must not take their absence for an answer.
   source->epoch.fetch_add(ukv::kEpochStep, std::memory_order_release);
-  std::vector<const ukv::Entry*> moving;
-  source->map.forEach([&](const ukv::Entry& entry) {
+  size_t moved = source->map.moveInto(destination->map, [&](const ukv::Entry& entry) {
     uint64_t hash = ukv::routingHash(entry.key(), entry.keySize);
-    if (hash >= low && hash <= high) moving.push_back(&entry);
+    return hash >= low && hash <= high;
   });
-  if (destination->map.count() == 0) {
-    // Sized for the moved entries up front: no rehash while they go in.
-    ukv::SwissTable sized(moving.size());
-    destination->map.swap(sized);
-  }
-  std::vector<uint8_t> key;
-  for (const ukv::Entry* entry : moving) {
-    destination->map.set(entry->key(), entry->keySize, entry->value(), entry->valueSize);
-    // Erasing frees the entry's block, key included: erase by a copy of the key.
-    key.assign(entry->key(), entry->key() + entry->keySize);
-    source->map.erase(key.data(), entry->keySize);
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(moving.size()));
+  return Napi::Number::New(info.Env(), static_cast<double>(moved));
 }
 
 // A split point only needs halves holding about equal keys, and the median of a uniform sample of
