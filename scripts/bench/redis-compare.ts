@@ -17,7 +17,9 @@
 //
 // Usage: bun scripts/bench/redis-compare.ts [--requests-scale 1] [--port-base P] [--only resp|smart]
 //                                          [--tests set,get] [--binary dist/ukv] [--no-redis]
-//                                          [--read-pools 0,1,2]
+//                                          [--read-pools 0,1,2] [--read-pool N]
+// --read-pool N: the main table with every store's readPoolSize set to N (default: the config's
+// default, cores - 1), to compare the write path with and without the Workers' hop.
 // --read-pools: instead of the table above, the read pool's table (FR3.2, issue 20): for each
 // size, a fresh default cluster whose stores run that many read-pool Workers (config
 // readPoolSize; 0 = every RESP command on the Raft thread), filled by one SET run, then GET -c 50
@@ -68,6 +70,9 @@ const only = option("--only");
 const tests = (option("--tests") ?? "set,get").toUpperCase().split(",");
 const withRedis = !argv.includes("--no-redis");
 const readPoolsOption = option("--read-pools");
+const mainReadPoolOption = option("--read-pool");
+const mainReadPoolSize = mainReadPoolOption === undefined ? null : Number(mainReadPoolOption);
+if (mainReadPoolSize !== null && (!Number.isInteger(mainReadPoolSize) || mainReadPoolSize < 0)) throw new Error(`--read-pool takes a size like 0 or 1, got ${mainReadPoolOption}`);
 const readPoolSizes = readPoolsOption === undefined ? null : readPoolsOption.split(",").map(Number);
 if (readPoolSizes !== null && readPoolSizes.some((size) => !Number.isInteger(size) || size < 0)) throw new Error(`--read-pools takes sizes like 0,1,2, got ${readPoolsOption}`);
 const cases: Case[] = [];
@@ -295,7 +300,7 @@ async function main(): Promise<void> {
     Bun.spawnSync(["mkdir", "-p", plainDir, fsyncDir]);
     const plain = await startRedis("redis-plain", plainDir, ["--appendonly", "no"]);
     const fsync = await startRedis("redis-fsync", fsyncDir, ["--appendonly", "yes", "--appendfsync", "always"]);
-    ukv = await startUkv(join(dir, "ukv"));
+    ukv = await startUkv(join(dir, "ukv"), mainReadPoolSize);
     const started = ukv;
     const config = loadClusterConfig(started.configPath);
     source = new MetaTopologySource({ metaAddresses: metaStoreAddresses(config), fallback: layoutFromConfig(config) });
