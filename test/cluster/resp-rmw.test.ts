@@ -216,18 +216,23 @@ describe("expiry", () => {
     // Long enough that the keys are seen on every replica before they expire on a loaded machine
     // (at 400 ms a slow poll once saw them only after active expiry had removed them).
     for (const key of keys) pipeline.set(key, "x", "PX", 3000);
-    await pipeline.exec();
+    const written = (await pipeline.exec()) ?? [];
+    expect(written.filter(([error, answer]) => error !== null || answer !== "OK").map(([error, answer]) => `${String(error)} ${String(answer)}`).slice(0, 5)).toEqual([]);
     const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
     // Each key is on 3 replicas: 1,200 more entries, then back to where it was.
     await waitFor("the keys to be written", keyCounts, (counts) => sum(counts) >= sum(before) + 1200, 10_000);
-    await waitFor("active expiry to delete every expired key on every replica", keyCounts, (counts) => sum(counts) === sum(before), 15_000);
+    // At most where it was: keys with deadlines left by the file's earlier tests may go meanwhile
+    // too (a shard whose sweep found nothing for a while samples less often), and they are few
+    // against these 1,200.
+    await waitFor("active expiry to delete every expired key on every replica", keyCounts, (counts) => sum(counts) <= sum(before), 15_000);
+    const baseline = sum(await keyCounts());
 
     // Keys that expire while every store is down are gone after the restart, and reclaimed.
     const late = Array.from({ length: 100 }, (_, index) => `late-${index}`);
     const latePipeline = writer.pipeline();
     for (const key of late) latePipeline.set(key, "y", "PX", 1500);
     await latePipeline.exec();
-    await waitFor("the late keys to be on every replica", keyCounts, (counts) => sum(counts) === sum(before) + 300, 10_000);
+    await waitFor("the late keys to be on every replica", keyCounts, (counts) => sum(counts) >= baseline + 300, 10_000);
     for (const storeId of stores.storeIds) await stores.kill(storeId);
     await Bun.sleep(1600);
     for (const storeId of stores.storeIds) stores.start(storeId);
@@ -237,7 +242,7 @@ describe("expiry", () => {
     await reader.call("CLIENT", "READMODE", "linearizable");
     expect(await reader.mget(...late)).toEqual(late.map(() => null));
     expect(await reader.exists(...late)).toBe(0);
-    await waitFor("active expiry to reclaim the late keys after the restart", keyCounts, (counts) => sum(counts) === sum(before), 15_000);
+    await waitFor("active expiry to reclaim the late keys after the restart", keyCounts, (counts) => sum(counts) <= baseline, 15_000);
   }, 90_000);
 });
 
