@@ -9,7 +9,7 @@
 // split moved keys out, a snapshot replaced the content, or the replica closed (Table.getManyAt).
 // A table freed by the Raft thread stays alive while a Worker handle holds it (shared_ptr), so a
 // late reader finds it retired, never freed.
-import { liveValue } from "../kv/stored-value.ts";
+import { liveValue, ValueType, type StoredValue } from "../kv/stored-value.ts";
 import { keyHash } from "../ring/key-hash.ts";
 import { arrayReply, bulkReply, integerReply, type RespReply } from "../router/resp/resp-encoder.ts";
 import { Table } from "../storage/table.ts";
@@ -113,14 +113,11 @@ export class PoolReads {
     if (owner === null || (shardId !== 0 && owner.shardId !== shardId)) return undefined;
     const stored = owner.table.getManyAt(owner.epoch, [key]);
     if (stored === null) return undefined;
-    try {
-      const live = liveValue(stored[0] ?? null, nowMs)?.payload ?? null;
-      if (shardId === 0) this.counts.kvGet++;
-      else this.counts.kvShardGet++;
-      return live;
-    } catch {
-      return undefined;
-    }
+    const live = stringPayload(stored[0] ?? null, nowMs);
+    if (live === undefined) return undefined;
+    if (shardId === 0) this.counts.kvGet++;
+    else this.counts.kvShardGet++;
+    return live;
   }
 
   /** The live payloads of `keys` (null: absent or expired), or null if any key cannot be read here. */
@@ -148,15 +145,13 @@ export class PoolReads {
     if (stored === null) return null;
     const values: (Uint8Array | null)[] = [];
     for (const bytes of stored) {
-      let live: Uint8Array | null;
-      try {
-        live = liveValue(bytes, nowMs)?.payload ?? null;
-      } catch {
-        return null; // a value this thread cannot decode: the Raft thread reports it
-      }
-      if (live === null) this.counts.misses++;
-      else this.counts.hits++;
+      const live = stringPayload(bytes, nowMs);
+      if (live === undefined) return null;
       values.push(live);
+    }
+    for (const value of values) {
+      if (value === null) this.counts.misses++;
+      else this.counts.hits++;
     }
     return values;
   }
@@ -165,6 +160,22 @@ export class PoolReads {
     for (const replica of this.#replicas) if (hash >= replica.start && hash <= replica.end) return replica;
     return null;
   }
+}
+
+/**
+ * A string's live payload, null when absent or expired, or undefined when this thread must not
+ * answer: a list or hash (GET answers WRONGTYPE, MGET nil, by the Raft thread's rules) or a value
+ * it cannot decode (the Raft thread reports it).
+ */
+function stringPayload(bytes: Uint8Array | null, nowMs: number): Uint8Array | null | undefined {
+  let live: StoredValue | null;
+  try {
+    live = liveValue(bytes, nowMs);
+  } catch {
+    return undefined;
+  }
+  if (live === null) return null;
+  return live.type === ValueType.String ? live.payload : undefined;
 }
 
 /** get / mget / exists (any case), else null: compared on the bytes, no string per command. */

@@ -52,6 +52,14 @@ test("GETs through the read pool return written values under writes, across a sp
   await writer.mset(...keys.flatMap((key) => [key, "0"]));
   const readers = target.storeIds.map((storeId) => connect(target, storeId));
   for (const reader of readers) await waitFor("round 0 on every store", () => reader.mget(...keys), (values) => values.every((value) => value !== null));
+  // A hash read by GET through any store's pool is Redis's WRONGTYPE, and nil within an MGET (the
+  // Workers once answered the hash's stored bytes as a string).
+  await writer.hset("pool-hash", "field", "value");
+  for (const reader of readers) {
+    await waitFor("the hash on every store", () => reader.type("pool-hash"), (type) => type === "hash");
+    expect(await reader.get("pool-hash").then((value) => `value ${value}`, (error: Error) => error.message)).toStartWith("WRONGTYPE");
+    expect(await reader.mget("pool-hash", keys[0] as string)).toEqual([null, "0"]);
+  }
 
   const issued = new Map(keys.map((key) => [key, 0]));
   const acked = new Map(keys.map((key) => [key, 0]));

@@ -3,7 +3,7 @@
 // Worker reading while the main thread splits and drops the tables neither crashes nor answers a
 // key as absent that the table gave away.
 import { expect, test } from "bun:test";
-import { encodeStoredValue } from "../../../src/kv/stored-value.ts";
+import { encodeStoredValue, ValueType } from "../../../src/kv/stored-value.ts";
 import { hashMax, keyHash } from "../../../src/ring/key-hash.ts";
 import { Table } from "../../../src/storage/table.ts";
 import { PoolReads, type PoolReplica } from "../../../src/store/pool-reads.ts";
@@ -46,6 +46,26 @@ test("GET, MGET and EXISTS answered from the routed table, expiry decoded, anyth
   expect(reads.answer([bytes("MGET")], nowMs)).toBeNull();
   expect(reads.answer([bytes("GETSET"), bytes("a")], nowMs)).toBeNull();
   expect(reads.counts.hits).toBeGreaterThan(0);
+  reads.close();
+  table.close();
+});
+
+test("a list or a hash is not answered here (GET must say WRONGTYPE, MGET nil): the whole command goes to the Raft thread", () => {
+  const table = Table.create();
+  const nowMs = 1_000_000;
+  table.set(bytes("s"), encodeStoredValue(bytes("1"), null));
+  table.set(bytes("h"), encodeStoredValue(bytes("field-bytes"), null, ValueType.Hash));
+  table.set(bytes("l"), encodeStoredValue(bytes("list-header"), null, ValueType.List));
+  const reads = new PoolReads();
+  reads.setRouting([replicaOf(1, table, 0n, hashMax)]);
+  const hitsBefore = reads.counts.hits;
+  for (const name of ["h", "l"]) {
+    expect(reads.answer([bytes("GET"), bytes(name)], nowMs)).toBeNull();
+    expect(reads.answer([bytes("MGET"), bytes("s"), bytes(name)], nowMs)).toBeNull();
+    expect(reads.readKey(bytes(name), 0, nowMs)).toBeUndefined();
+  }
+  expect(reads.counts.hits).toBe(hitsBefore);
+  expect(reads.answer([bytes("GET"), bytes("s")], nowMs)).toEqual({ type: "bulk", value: bytes("1") });
   reads.close();
   table.close();
 });
