@@ -285,6 +285,8 @@ export class GroupRuntime {
   #splitChildrenPending = 0;
   /** Split children whose state needs this replica's log (created or not): no snapshot meanwhile. */
   #splitBasesPending = 0;
+  /** onSnapshotDeferred was called since the last child was created. */
+  #snapshotDeferralReported = false;
   /** inMemoryBase until the first snapshot saved (then null): resolved true then, false on close before it. */
   #baseDurable: { promise: Promise<boolean>; resolve(durable: boolean): void } | null = null;
 
@@ -1157,7 +1159,13 @@ export class GroupRuntime {
     const wanted = this.#snapshotWanted && (this.#appliedIndex > this.#snapshotIndex || this.#baseDurable !== null);
     if (!wanted && this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEntriesThreshold) return;
     if (this.#splitBasesPending > 0) {
-      this.#options.onSnapshotDeferred?.();
+      // Once per child created: the store then asks its unlisted replicas (this one too, if it
+      // is a child itself) for snapshots, which come back here; telling it again on each would
+      // spin until the child's base is durable (found by the simulator).
+      if (!this.#snapshotDeferralReported) {
+        this.#snapshotDeferralReported = true;
+        this.#options.onSnapshotDeferred?.();
+      }
       return;
     }
     if (this.#clock.nowMs() < this.#snapshotRetryAfterMs) return;
@@ -1349,6 +1357,7 @@ export class GroupRuntime {
     if (onSplit !== undefined) {
       this.#splitChildrenPending++;
       this.#splitBasesPending++;
+      this.#snapshotDeferralReported = false;
       onSplit({ childId: payload.childId, splitIndex: index, membership: childMembership, stateMachine: childState })
         .then(
           async (created) => {

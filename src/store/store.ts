@@ -188,12 +188,16 @@ export class Store {
       if (configured.id !== storeId) store.#learnPeer(configured.id, configured.advertised.raftAddress);
     }
     try {
-      // Groups the log knows but the manifest does not were being deleted (or, a split's child,
-      // created) when the store stopped. Removed before any replica runs: a parent replaying its
-      // split creates that child again, through a fresh log handle.
-      for (const groupId of recovery.keys()) if (!manifest.groups.has(groupId)) await log.group(groupId).remove();
+      // Groups the log knows but the manifest does not were being deleted when the store stopped
+      // (listed as removed: their records go now), or are split children whose base was not yet
+      // durable: their records (votes, entries this replica acknowledged) stay in the log, held
+      // until the parent's replay of the split rebuilds the base they continue. Taking them out
+      // here and writing them back later lost them to a second crash in between (found by the
+      // simulator once it created children in the store's order).
       for (const [groupId, groupRecovery] of recovery) {
-        if (!manifest.groups.has(groupId) && !manifest.removed.has(groupId)) store.#splitBaseRecovery.set(groupId, groupRecovery);
+        if (manifest.groups.has(groupId)) continue;
+        if (manifest.removed.has(groupId)) await log.group(groupId).remove();
+        else store.#splitBaseRecovery.set(groupId, groupRecovery);
       }
       for (const [groupId, membership] of manifest.groups) {
         await store.#openReplica(groupId, membership, recovery.get(groupId) ?? null);
@@ -359,13 +363,8 @@ export class Store {
         return await this.#openReplica(childId, membership, recovered);
       }
       if (recovered !== null && (recovered.hardState !== null || recovered.entries.length > 0)) {
-        // The store took this unlisted group out of its log at start: write its votes and entries
-        // back after the base, or the next restart would find them gone (entries this replica
-        // acknowledged; seen in chaos as "the log resumes at index 603 but the snapshot ends at 5").
-        const log = this.#log.group(childId);
-        const entries = recovered.entries.filter((entry) => entry.index > splitBase.index);
-        await log.reset(splitBase.index);
-        await log.append(recovered.hardState === null ? { entries } : { entries, hardState: recovered.hardState });
+        // Its votes and entries are still in the store log (start-up keeps an unlisted child's
+        // records): they continue the base the replay just rebuilt.
         return await this.#openReplica(childId, membership, recovered, openFileReplicaState(snapDir, child.stateMachine), splitBase);
       }
       // A new child (or leftovers of a creation a crash interrupted before it wrote anything).
