@@ -306,7 +306,7 @@ export class GroupRuntime {
     this.#snapshots = args.options.state.snapshots;
     this.#clock = args.options.clock;
     this.#proposals = new ProposalWaiters(this.#clock);
-    this.#reads = new ReadWaiters(this.#clock);
+    this.#reads = new ReadWaiters(this.#clock, this.nodeId);
     this.#storage = args.storage;
     this.#appliedIndex = args.appliedIndex;
     this.#snapshotIndex = args.appliedIndex;
@@ -408,8 +408,24 @@ export class GroupRuntime {
   tick(): void {
     if (this.#closed || this.#removed || this.#quiesced) return;
     this.#raw.tick();
+    this.#resendUnansweredReads();
     this.#maybeQuiesce();
     if (this.#raw.hasReady()) this.#scheduleDrain();
+  }
+
+  /** ReadIndex again for reads unanswered for an election timeout (ReadWaiters.dueForResend says why). */
+  #resendUnansweredReads(): void {
+    if (this.#reads.size === 0 || this.#leader === 0) return;
+    const intervalMs = this.#options.tickMs * this.#options.electionTicks;
+    for (const context of this.#reads.dueForResend(this.#clock.nowMs(), intervalMs)) {
+      try {
+        this.#raw.readIndex(context);
+      } catch (error) {
+        // No leader in the core right now: the next tick tries again; the read's timeout bounds it.
+        if (!(error instanceof ProposalDroppedError)) throw error;
+        return;
+      }
+    }
   }
 
   /**

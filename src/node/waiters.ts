@@ -81,15 +81,24 @@ export class ProposalWaiters {
 
 interface ReadWaiter extends Waiter {
   readIndex: number; // 0 until the leader answered
+  context: Uint8Array;
+  sentMs: number; // when its ReadIndex last went out
 }
 
 export class ReadWaiters {
   readonly #waiters = new Map<number, ReadWaiter>();
   readonly #clock: ReplicaClock;
+  readonly #nodeId: number;
   #contextNext: number;
 
-  constructor(clock: ReplicaClock) {
+  /**
+   * `nodeId` goes into every context: the leader keeps one pending read per context, so two
+   * replicas that handed out the same number (created in the same millisecond, as the simulator's
+   * replicas are) had the second one's ReadIndex dropped as a duplicate of the first.
+   */
+  constructor(clock: ReplicaClock, nodeId: number) {
     this.#clock = clock;
+    this.#nodeId = nodeId;
     // From the clock, as proposal sequences: the leader may answer a ReadIndex of this replica's
     // previous incarnation after a restart, and with contexts restarting at 1 that answer (a read
     // index from before writes this read must see) confirmed a new read (found by the simulator,
@@ -106,20 +115,39 @@ export class ReadWaiters {
       throw new UkvError("SHARD_UNAVAILABLE", `Too many linearizable reads in flight: limit ${waiterCountMax}`);
     }
     const id = this.#contextNext++;
-    const context = encodeReadContext(id);
+    const context = encodeReadContext(id, this.#nodeId);
     const done = new Promise<void>((resolve, reject) => {
       const timer = this.#clock.setTimer(() => {
         this.#waiters.delete(id);
         reject(new UkvError("TIMEOUT", `Linearizable read not confirmed within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#waiters.set(id, { resolve: () => resolve(), reject, timer, readIndex: 0 });
+      this.#waiters.set(id, { resolve: () => resolve(), reject, timer, readIndex: 0, context, sentMs: this.#clock.nowMs() });
     });
     return { context, done };
   }
 
+  /**
+   * The contexts of reads the leader has not answered for `intervalMs`, marked as sent now. A
+   * ReadIndex is a message like any other: the forward to the leader, or the leader's answer, can
+   * be lost (a peer connection re-dialling, a leader deposed with the read pending), and without a
+   * resend the read waited out its whole timeout, longer than a client's retry window (the
+   * deployment trial's linearizable GET after a quorum loss). Sending the same context again is
+   * safe: any read index the leader fixes after the read began serves it, and a second answer
+   * for a settled read is ignored.
+   */
+  dueForResend(nowMs: number, intervalMs: number): Uint8Array[] {
+    const due: Uint8Array[] = [];
+    for (const waiter of this.#waiters.values()) {
+      if (waiter.readIndex !== 0 || nowMs - waiter.sentMs < intervalMs) continue;
+      waiter.sentMs = nowMs;
+      due.push(waiter.context);
+    }
+    return due;
+  }
+
   /** Fails one read (its ReadIndex could not be sent). */
   reject(context: Uint8Array, error: Error): void {
-    const id = decodeReadContext(context);
+    const id = decodeReadContext(context, this.#nodeId);
     const waiter = id === null ? undefined : this.#waiters.get(id);
     if (waiter === undefined || id === null) return;
     waiter.timer.cancel();
@@ -129,7 +157,7 @@ export class ReadWaiters {
 
   /** The leader confirmed the read at `readIndex`; it may be served once that index is applied. */
   confirm(context: Uint8Array, readIndex: number, appliedIndex: number): void {
-    const id = decodeReadContext(context);
+    const id = decodeReadContext(context, this.#nodeId);
     const waiter = id === null ? undefined : this.#waiters.get(id);
     if (waiter === undefined || id === null) return;
     waiter.readIndex = readIndex;
@@ -158,13 +186,20 @@ export class ReadWaiters {
   }
 }
 
-function encodeReadContext(id: number): Uint8Array {
-  const bytes = new Uint8Array(8);
-  new DataView(bytes.buffer).setFloat64(0, id, true);
+const readContextBytes = 12;
+
+function encodeReadContext(id: number, nodeId: number): Uint8Array {
+  const bytes = new Uint8Array(readContextBytes);
+  const view = new DataView(bytes.buffer);
+  view.setFloat64(0, id, true);
+  view.setUint32(8, nodeId, true);
   return bytes;
 }
 
-function decodeReadContext(bytes: Uint8Array): number | null {
-  if (bytes.byteLength !== 8) return null;
-  return new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0, true);
+/** The read's id, or null for a context that is not one of `nodeId`'s. */
+function decodeReadContext(bytes: Uint8Array, nodeId: number): number | null {
+  if (bytes.byteLength !== readContextBytes) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, readContextBytes);
+  if (view.getUint32(8, true) !== nodeId) return null;
+  return view.getFloat64(0, true);
 }

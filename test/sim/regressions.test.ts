@@ -10,6 +10,8 @@
 // became 1857, 1699 became 473 and 14530 became 10 (the first seeds that walk each path).
 // Splits in the simulator (issue 14 part 6: half the seeds own ranges and split) changed the
 // schedules of the seeds that split: 27 became 66, 473 became 537 and 10 became 24.
+// Resending an unanswered ReadIndex every election timeout (and read contexts that name their
+// replica) changed the read schedules: 66 became 56, 537 became 214 and 24 became 6.
 //
 // Bugs 1-4 were in the simulator's model of the operator or in its checker, none in the Raft core;
 // bug 5 is in the driver (src/node/group-runtime.ts), found once the simulator ran it:
@@ -88,8 +90,8 @@ test("seed 18: a replica added at run time installs a snapshot taken after it jo
   expect(result.outcome).toBe("ok");
 }, timeoutMs);
 
-test("seed 66: a ReadIndex forwarded on behalf of another member is carried and answered", async () => {
-  const { result, seen } = await runWatching(66, (e) => e.kind === "send" && e.message?.type === MessageType.ReadIndex && e.message.from !== e.member);
+test("seed 56: a ReadIndex forwarded on behalf of another member is carried and answered", async () => {
+  const { result, seen } = await runWatching(56, (e) => e.kind === "send" && e.message?.type === MessageType.ReadIndex && e.message.from !== e.member);
   expect(seen).toBe(true);
   expect(result.outcome).toBe("ok");
   expect(result.stats.readsServed).toBeGreaterThan(0);
@@ -101,12 +103,12 @@ test("seed 1857: a store restarting with a snapshot newer than its log's end res
   expect(result.outcome).toBe("ok");
 }, timeoutMs);
 
-test("seed 537: a ReadIndex the core refuses while the driver still knew a leader leaves no waiter behind", async () => {
+test("seed 214: a ReadIndex the core refuses while the driver still knew a leader leaves no waiter behind", async () => {
   const unhandled: unknown[] = [];
   const onUnhandled = (error: unknown): void => void unhandled.push(error);
   process.on("unhandledRejection", onUnhandled);
   try {
-    const { result, seen } = await runWatching(537, (e) => e.kind === "read" && e.detail.endsWith("refused by the core: no leader"));
+    const { result, seen } = await runWatching(214, (e) => e.kind === "read" && e.detail.endsWith("refused by the core: no leader"));
     expect(seen).toBe(true);
     expect(result.outcome).toBe("ok");
     expect(unhandled).toEqual([]);
@@ -115,10 +117,10 @@ test("seed 537: a ReadIndex the core refuses while the driver still knew a leade
   }
 }, timeoutMs);
 
-test("seed 24: a leader's answer to a ReadIndex of a replica's previous incarnation confirms no read of the new one", async () => {
+test("seed 6: a leader's answer to a ReadIndex of a replica's previous incarnation confirms no read of the new one", async () => {
   const readIndexSentAt = new Map<string, number>();
   const crashedAt = new Map<number, number>();
-  const { result, seen } = await runWatching(24, (e) => {
+  const { result, seen } = await runWatching(6, (e) => {
     if (e.kind === "crash") crashedAt.set(e.member, e.tick);
     if (e.kind === "send" && e.message?.type === MessageType.ReadIndex) readIndexSentAt.set(`${e.member}/${e.group}`, e.tick);
     if (e.kind !== "deliver" || e.message?.type !== MessageType.ReadIndexResponse) return false;

@@ -4,6 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { MessageType } from "../../src/raft/types.ts";
 import { exitCodeCrash, exitCodeLiveness, exitCodeOf, runSeed } from "../../src/sim/run.ts";
+import type { Packet } from "../../src/sim/store.ts";
 import { formatTraceEvent, traceEventsKept } from "../../src/sim/trace.ts";
 import { formatSimOptions, pickSimOptions } from "../../src/sim/options.ts";
 
@@ -77,6 +78,33 @@ describe("runSeed", () => {
     expect(quiesceMessages).toBeGreaterThan(0);
     expect(multiGroupRuns).toBeGreaterThan(0);
   }, 120_000);
+
+  test("a linearizable read whose ReadIndex or answer was lost is sent again, not left to time out", async () => {
+    // Drops the first copy of every ReadIndex and ReadIndexResponse (keyed by its read context),
+    // or every copy. With the resend, reads that lost their first message are still served, so the
+    // first run serves more reads than the second; without it the two runs are the same schedule.
+    const readMessages = [MessageType.ReadIndex, MessageType.ReadIndexResponse];
+    const served = async (seed: number, dropEvery: boolean): Promise<{ reads: number; served: number; outcome: string }> => {
+      const seen = new Set<string>();
+      const deliverable = (packet: Packet): boolean => {
+        if (!readMessages.includes(packet.message.type)) return true;
+        const key = `${packet.groupId}:${packet.from}:${packet.message.type}:${Array.from(packet.message.context).join(",")}`;
+        if (dropEvery || !seen.has(key)) {
+          seen.add(key);
+          return false;
+        }
+        return true;
+      };
+      const result = await runSeed(seed, { hooks: { deliverable }, adjust: (o) => ({ ...o, safetyTicks: 1500, livenessTicksMax: 400 }) });
+      return { reads: result.stats.reads, served: result.stats.readsServed, outcome: result.outcome };
+    };
+    const lost = await served(5, false);
+    const never = await served(5, true);
+    expect(lost.outcome).toBe("ok");
+    console.log(`seed 5: ${lost.reads} reads, ${lost.served} served with first messages lost, ${never.served} with every one lost`);
+    expect(lost.reads).toBeGreaterThan(20);
+    expect(lost.served).toBeGreaterThan(never.served);
+  });
 
   test("the seed picks every rate, and a verbose run can print them all", () => {
     const text = formatSimOptions(pickSimOptions(5)).join("\n");
