@@ -14,6 +14,7 @@ import { KvServer } from "../transport/kv-server.ts";
 import { assert } from "../util/assert.ts";
 import { routerShardInflightCountMax, routerShardWaitingCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
+import { HealthGate } from "./health-gate.ts";
 import { ShardHealthMonitor, type ShardHealth } from "./shard-health.ts";
 import { ShardQueue } from "./shard-queue.ts";
 import { noQuorumMessage, UnavailableLog } from "./unavailable-log.ts";
@@ -92,6 +93,7 @@ export class RouterServer {
   readonly #pool: MemberPool;
   readonly #routing: ShardRouting;
   readonly #monitor: ShardHealthMonitor;
+  readonly #healthGate: HealthGate;
   readonly #queues: Map<number, ShardQueue>;
   readonly #alerts: UnavailableLog;
   readonly #server: KvServer | null;
@@ -106,6 +108,7 @@ export class RouterServer {
     pool: MemberPool;
     routing: ShardRouting;
     monitor: ShardHealthMonitor;
+    healthGate: HealthGate;
     queues: Map<number, ShardQueue>;
     alerts: UnavailableLog;
     server: KvServer | null;
@@ -117,6 +120,7 @@ export class RouterServer {
     this.#pool = parts.pool;
     this.#routing = parts.routing;
     this.#monitor = parts.monitor;
+    this.#healthGate = parts.healthGate;
     this.#queues = parts.queues;
     this.#alerts = parts.alerts;
     this.#server = parts.server;
@@ -130,9 +134,16 @@ export class RouterServer {
     const pool = new MemberPool({ requestTimeoutMs: options.requestTimeoutMs ?? 2000 });
     const alerts = new UnavailableLog({ logger, summaryIntervalMs: options.summaryIntervalMs ?? 5000, nowMs: () => pool.nowMs() });
     let monitor: ShardHealthMonitor | null = null;
+    const healthGate = new HealthGate({
+      health: (shardId) => {
+        assert(monitor !== null, "the monitor exists before any request is routed");
+        return monitor.health(shardId);
+      },
+      ...(options.local === undefined ? {} : { knowsLeader: (shardId: number) => options.local?.knowsLeader(shardId) === true }),
+      nowMs: () => pool.nowMs(),
+    });
     const gate = (shard: TopologyShard, request: RouteFields): KvResponse | null => {
-      if (monitor === null || monitor.health(shard.id).state !== "unavailable") return null;
-      if (options.local?.knowsLeader(shard.id) === true) return null;
+      if (monitor === null || !healthGate.refuses(shard.id)) return null;
       alerts.refused({ shardId: shard.id, op: request.op, keySizeBytes: request.key.byteLength, detail: monitor.health(shard.id).detail });
       options.onRefusalsChanged?.(shard.id);
       return makeKvResponse(0, "SHARD_UNAVAILABLE", { message: noQuorumMessage(shard.id) });
@@ -182,7 +193,7 @@ export class RouterServer {
             },
           });
     const port = server === null ? 0 : (await server.start()).port;
-    router = new RouterServer({ port, topology, pool, routing, monitor, queues, alerts, server, local: options.local ?? null, logger });
+    router = new RouterServer({ port, topology, pool, routing, monitor, healthGate, queues, alerts, server, local: options.local ?? null, logger });
     router.#gate = gate;
     monitor.start();
     if (listen !== null) logger.info({ event: "router_started", host: listen.host, port, shards: [...queues.keys()] }, "router serving");
@@ -192,7 +203,7 @@ export class RouterServer {
   /** The router's view: per shard its health, leader, queue and members as last probed. */
   /** Whether the health gate refuses requests for `shardId` now (no quorum, and no leader known here): the read pool stops answering it. */
   refuses(shardId: number): boolean {
-    return this.#monitor.health(shardId).state === "unavailable" && this.#local?.knowsLeader(shardId) !== true;
+    return this.#healthGate.refuses(shardId);
   }
 
   view(): RouterView {
