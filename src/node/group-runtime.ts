@@ -287,6 +287,10 @@ export class GroupRuntime {
   #splitBasesPending = 0;
   /** onSnapshotDeferred was called since the last child was created. */
   #snapshotDeferralReported = false;
+  /** A leader's snapshot is being installed (#installSnapshot). */
+  #installingSnapshot = false;
+  /** Settled when #splitBasesPending next reaches 0. */
+  #splitBasesSaved: { promise: Promise<void>; resolve(): void } | null = null;
   /** inMemoryBase until the first snapshot saved (then null): resolved true then, false on close before it. */
   #baseDurable: { promise: Promise<boolean>; resolve(durable: boolean): void } | null = null;
 
@@ -909,6 +913,23 @@ export class GroupRuntime {
     this.table.close();
   }
 
+  /**
+   * Resolves once no split child of this replica still needs its log (every child's base durable,
+   * or the child gone): what must hold before the log is dropped by a snapshot install or by
+   * deleting this replica. The store is asked (onSnapshotDeferred) to save the children now.
+   * Null when none does.
+   */
+  whenSplitChildrenSaved(): Promise<void> | null {
+    if (this.#splitBasesPending === 0) return null;
+    if (this.#splitBasesSaved === null) {
+      let resolve = (): void => undefined;
+      const promise = new Promise<void>((settle) => (resolve = settle));
+      this.#splitBasesSaved = { promise, resolve };
+    }
+    this.#options.onSnapshotDeferred?.();
+    return this.#splitBasesSaved.promise;
+  }
+
   /** Take a snapshot as soon as the apply loop allows, whatever the threshold says. */
   requestSnapshot(): void {
     if (this.#closed) return;
@@ -1061,7 +1082,7 @@ export class GroupRuntime {
   /** A failed append (DISK_FULL, IO_ERROR) is retried with every later one, in order, until it succeeds. */
   async #awaitPersisted(item: InFlightReady): Promise<void> {
     if (item.ready.snapshot !== null) {
-      await this.#installSnapshot(item.ready.snapshot);
+      if (!(await this.#installSnapshot(item.ready.snapshot))) return;
       this.#startAppend(item);
     }
     for (let attemptIndex = 0; ; attemptIndex++) {
@@ -1170,7 +1191,7 @@ export class GroupRuntime {
 
   /** Starts a snapshot in the background when one is due; the apply queue holds entries meanwhile. */
   #maybeStartSnapshot(): void {
-    if (this.#snapshotInFlight !== null || this.#closed) return;
+    if (this.#snapshotInFlight !== null || this.#installingSnapshot || this.#closed) return;
     // An in-memory base is worth saving even with nothing applied since (a cold split child).
     const wanted = this.#snapshotWanted && (this.#appliedIndex > this.#snapshotIndex || this.#baseDurable !== null);
     if (!wanted && this.#appliedIndex - this.#snapshotIndex < this.#options.snapshotEntriesThreshold) return;
@@ -1196,13 +1217,33 @@ export class GroupRuntime {
       });
   }
 
-  async #installSnapshot(snapshot: Snapshot): Promise<void> {
+  /** False when the replica closed before it could install (nothing changed). */
+  async #installSnapshot(snapshot: Snapshot): Promise<boolean> {
     const { index, term } = snapshot.metadata;
     const info = this.#snapshots.find(index, term);
     if (info === null) {
       throw new UkvError("SNAPSHOT_CORRUPT", `Snapshot ${index}/${term} to install is not on disk`);
     }
-    if (this.#snapshotInFlight !== null) await this.#snapshotInFlight;
+    // No snapshot of our own may start until this one is in: between the core's log moving past
+    // the applied index and the applied index following it, one would read a compacted term
+    // (LogCompactedError, stopping the group: simulator seeds 256 and 801).
+    this.#installingSnapshot = true;
+    try {
+      return await this.#installSnapshotNow(snapshot, info);
+    } finally {
+      this.#installingSnapshot = false;
+    }
+  }
+
+  async #installSnapshotNow(snapshot: Snapshot, info: NonNullable<ReturnType<ReplicaSnapshots["find"]>>): Promise<boolean> {
+    const { index, term } = snapshot.metadata;
+    while (this.#snapshotInFlight !== null) await this.#snapshotInFlight;
+    // Resetting the log drops the split entries that the children's in-memory bases still need:
+    // a crash after it left a child that no replay could rebuild, so the store held its records
+    // and that shard lost this member for good (found by the simulator porting the store's child
+    // order: seeds 256, 1703). The leader's snapshot waits until the children are saved.
+    await this.whenSplitChildrenSaved();
+    if (this.#closed) return false;
     const loaded = await this.#snapshots.load(info);
     this.#storage.applySnapshot(snapshot);
     // The log before the snapshot is gone, and what followed it came from an old leader: the
@@ -1218,6 +1259,10 @@ export class GroupRuntime {
     this.#logger.info({ event: "snapshot_installed", index, term, keyCount: this.table.count() });
     this.#options.probe?.snapshotInstalled(index);
     this.#options.metrics?.snapshotInstalled();
+    // A split child's in-memory base is replaced by a durable one.
+    this.#baseDurable?.resolve(true);
+    this.#baseDurable = null;
+    return true;
   }
 
   #send(messages: Message[]): void {
@@ -1393,6 +1438,10 @@ export class GroupRuntime {
         )
         .finally(() => {
           this.#splitBasesPending--;
+          if (this.#splitBasesPending === 0) {
+            this.#splitBasesSaved?.resolve();
+            this.#splitBasesSaved = null;
+          }
           if (!this.#closed) this.#maybeStartSnapshot();
         });
     } else {
