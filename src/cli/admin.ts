@@ -107,16 +107,17 @@ export class SplitCommand extends ShardAdminCommand {
   static override usage = Command.Usage({
     description: "Split a shard's hash range in two; the upper part becomes a new shard on the same stores",
     details:
-      "Without --at the split point is the median hash of the shard's keys (the halves hold about equal keys). The new shard's id is allocated by the metadata group; its data is carried locally by every replica (no network copy). A rerun after an interruption is a new split of the (possibly already split) shard: check `ukv status` first.",
+      "Without --at the split point is the median hash of the shard's keys (the halves hold about equal keys); with --at load it is the median of the accesses the leader's store sampled recently (the halves take about equal load: what the coordinator's load-based splits use). The new shard's id is allocated by the metadata group; its data is carried locally by every replica (no network copy). A rerun after an interruption is a new split of the (possibly already split) shard: check `ukv status` first.",
     examples: [
       ["Split shard 1 at its median key hash", "ukv admin split --config ukv-data/cluster.yaml --shard 1"],
       ["Split shard 1 at an explicit hash (a bulk load's planned boundary)", "ukv admin split --config ukv-data/cluster.yaml --shard 1 --at 0x4000000000000000"],
+      ["Split shard 1 where its load is", "ukv admin split --config ukv-data/cluster.yaml --shard 1 --at load"],
     ],
   });
-  at = Option.String("--at", { description: "Split hash, decimal or 0x-hex: the new shard gets [HASH, end]" });
+  at = Option.String("--at", { description: "Split hash, decimal or 0x-hex, or `load`: the new shard gets [HASH, end]" });
 
   protected async run(admin: AdminClient): Promise<void> {
-    await admin.split({ shardId: this.shardId(), at: this.at === undefined ? null : parseHash(this.at) });
+    await admin.split({ shardId: this.shardId(), at: this.at === undefined ? null : this.at === "load" ? "load" : parseHash(this.at) });
   }
 }
 

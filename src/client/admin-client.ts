@@ -238,7 +238,7 @@ export class AdminClient {
       this.#progress(formatDecision(decision));
       switch (decision.kind) {
         case "split":
-          await this.split({ shardId: decision.shardId, at: null });
+          await this.split({ shardId: decision.shardId, at: decision.byLoad === true ? "load" : null });
           break;
         case "move":
           await this.move({ shardId: decision.shardId, fromStoreId: decision.from, toStoreId: decision.to });
@@ -265,11 +265,11 @@ export class AdminClient {
 
   /**
    * Splits a shard: the metadata group allocates the new shard's id, the shard's leader proposes
-   * the split (at `at`, or its keys' median hash), every replica applies it and creates the new
+   * the split (at `at`, where its store saw the load's median for "load", or its keys' median hash), every replica applies it and creates the new
    * shard locally, and the stores report both ranges; resolves once the metadata lists the new
    * shard. Returns the split as the leader applied it.
    */
-  async split(args: { shardId: number; at: bigint | null }): Promise<{ childId: number; at: string; parent: KeyRangeJson; child: KeyRangeJson }> {
+  async split(args: { shardId: number; at: bigint | "load" | null }): Promise<{ childId: number; at: string; parent: KeyRangeJson; child: KeyRangeJson }> {
     const topology = await this.topology();
     findShard(topology, args.shardId); // a clear error for an unknown shard before an id is allocated
     const token = `split-${args.shardId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
@@ -279,7 +279,7 @@ export class AdminClient {
     const { client } = await this.#shardClient(args.shardId);
     let result: Record<string, unknown>;
     try {
-      result = await this.#admin(client, args.shardId, { action: "split", childId, ...(args.at === null ? {} : { at: args.at.toString() }) });
+      result = await this.#admin(client, args.shardId, { action: "split", childId, ...(args.at === null ? {} : { at: args.at === "load" ? "load" : args.at.toString() }) });
     } finally {
       client.close();
     }

@@ -1,7 +1,9 @@
 // The coordinator's decisions, as a pure function of the topology the metadata group holds (the
 // layout with every shard's members, the stores' reports, the leaders, the stores being drained):
-//   split            a shard whose leader reports more than splitKeys keys, or (when
-//                    splitWritesPerSec > 0) more applied entries a second than that
+//   split            a shard whose leader reports more than splitKeys keys or a table of more
+//                    than splitBytes, or (when the load thresholds are > 0) more applied entries
+//                    a second than splitWritesPerSec or more keys read a second over all its
+//                    replicas than splitReadsPerSec
 //   move             every replica off a store being drained (a shard that has a replica on
 //                    every other store already, after a move onto the drained store, just loses
 //                    the drained one: "remove"); then, while the most loaded store
@@ -12,7 +14,7 @@
 // next plan is made after these ran). Every decision carries the reason it was made, which the
 // coordinator logs and `ukv admin rebalance --dry-run` prints. Thresholds and their defaults:
 // coordinatorDefaults below and docs/design.md ("Coordinator").
-import type { Topology } from "../transport/topology-wire.ts";
+import type { GroupHealth, Topology } from "../transport/topology-wire.ts";
 
 export interface CoordinatorSettings {
   /** The metadata leader runs the coordinator every intervalMs. Default false: operators run `ukv admin rebalance`. */
@@ -20,8 +22,12 @@ export interface CoordinatorSettings {
   intervalMs: number;
   /** Split a shard whose leader reports more keys than this. */
   splitKeys: number;
-  /** Split a shard applying more entries a second than this (0: no load-based splits). */
+  /** Split a shard whose leader's table takes more bytes than this (entries, slots, control bytes). */
+  splitBytes: number;
+  /** Split a shard applying more entries a second than this (0: no write-load splits). */
   splitWritesPerSec: number;
+  /** Split a shard whose replicas together read more keys a second than this (0: no read-load splits). */
+  splitReadsPerSec: number;
   /** Moves one store takes part in per plan. */
   movesPerStoreMax: number;
 }
@@ -30,7 +36,9 @@ export const coordinatorDefaults: CoordinatorSettings = {
   enabled: false,
   intervalMs: 10_000,
   splitKeys: 1_000_000,
+  splitBytes: 512 * 1024 * 1024,
   splitWritesPerSec: 0,
+  splitReadsPerSec: 0,
   movesPerStoreMax: 1,
 };
 
@@ -40,7 +48,8 @@ export function coordinatorSettings(given: Partial<CoordinatorSettings> | undefi
 }
 
 export type Decision =
-  | { kind: "split"; shardId: number; reason: string }
+  /** byLoad: cut where the load is (the leader's store's access sample), not at the keys' median. */
+  | { kind: "split"; shardId: number; reason: string; byLoad?: true }
   | { kind: "move"; shardId: number; from: number; to: number; reason: string }
   | { kind: "transfer-leader"; shardId: number; to: number; reason: string }
   | { kind: "remove"; shardId: number; storeId: number; reason: string };
@@ -56,6 +65,8 @@ export interface PlanInput {
   settings: CoordinatorSettings;
   /** Shard id -> entries applied a second by its leader (from two reports), when known. */
   writesPerSec?: ReadonlyMap<number, number>;
+  /** Shard id -> keys read a second from all its replicas (from two reports of each), when known. */
+  readsPerSec?: ReadonlyMap<number, number>;
 }
 
 /** "1,234,567". */
@@ -76,6 +87,19 @@ export function formatDecision(decision: Decision): string {
   }
 }
 
+/** Why a shard is split (the first threshold it passes, size before load), or null. */
+function splitReason(settings: CoordinatorSettings, reported: GroupHealth | undefined, writes: number | undefined, reads: number | undefined): { reason: string; byLoad: boolean } | null {
+  if (reported !== undefined && reported.keyCount > settings.splitKeys) return { reason: `${count(reported.keyCount)} keys > splitKeys ${count(settings.splitKeys)}`, byLoad: false };
+  if (reported?.bytes !== undefined && reported.bytes > settings.splitBytes) return { reason: `${count(reported.bytes)} bytes > splitBytes ${count(settings.splitBytes)}`, byLoad: false };
+  if (settings.splitWritesPerSec > 0 && writes !== undefined && writes > settings.splitWritesPerSec) {
+    return { reason: `${count(writes)} writes/s > splitWritesPerSec ${count(settings.splitWritesPerSec)}`, byLoad: true };
+  }
+  if (settings.splitReadsPerSec > 0 && reads !== undefined && reads > settings.splitReadsPerSec) {
+    return { reason: `${count(reads)} reads/s > splitReadsPerSec ${count(settings.splitReadsPerSec)}`, byLoad: true };
+  }
+  return null;
+}
+
 export function planBalance(input: PlanInput): Decision[] {
   const { topology, settings } = input;
   const layout = topology.layout;
@@ -88,14 +112,8 @@ export function planBalance(input: PlanInput): Decision[] {
   for (const shard of layout.shards) {
     const leader = topology.leaders[String(shard.id)]?.nodeId;
     const reported = leader === undefined ? undefined : topology.health[String(leader)]?.groups.find((group) => group.shardId === shard.id);
-    if (reported !== undefined && reported.keyCount > settings.splitKeys) {
-      decisions.push({ kind: "split", shardId: shard.id, reason: `${count(reported.keyCount)} keys > splitKeys ${count(settings.splitKeys)}` });
-      continue;
-    }
-    const writes = input.writesPerSec?.get(shard.id);
-    if (settings.splitWritesPerSec > 0 && writes !== undefined && writes > settings.splitWritesPerSec) {
-      decisions.push({ kind: "split", shardId: shard.id, reason: `${count(writes)} writes/s > splitWritesPerSec ${count(settings.splitWritesPerSec)}` });
-    }
+    const split = splitReason(settings, reported, input.writesPerSec?.get(shard.id), input.readsPerSec?.get(shard.id));
+    if (split !== null) decisions.push({ kind: "split", shardId: shard.id, reason: split.reason, ...(split.byLoad ? { byLoad: true as const } : {}) });
   }
 
   // Replica moves: drain first, then balance counts.

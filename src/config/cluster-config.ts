@@ -61,7 +61,7 @@ export interface ClusterConfig {
   shards: ShardPlacement[];
   router: { clientAddress: string; respAddress: string | null } | null;
   /** The coordinator's settings as the file gives them (absent: every default). */
-  coordinator?: { enabled?: boolean; intervalMs?: number; splitKeys?: number; splitWritesPerSec?: number; movesPerStoreMax?: number };
+  coordinator?: { enabled?: boolean; intervalMs?: number; splitKeys?: number; splitBytes?: number; splitWritesPerSec?: number; splitReadsPerSec?: number; movesPerStoreMax?: number };
   /** RESP clients must AUTH with this password first (absent or null: no password). */
   requirepass?: string | null;
   /** Read-pool Workers per store (FR3.2); absent: cores - 1; 0: the RESP listener on the Raft thread. */

@@ -103,7 +103,9 @@ export const clusterConfigSchema = z.strictObject({
       enabled: z.boolean().optional(),
       intervalMs: boundedInt(100, 3_600_000).optional(),
       splitKeys: boundedInt(1, 1_000_000_000_000).optional(),
+      splitBytes: boundedInt(1, 1_000_000_000_000_000).optional(),
       splitWritesPerSec: boundedInt(0, 1_000_000_000).optional(),
+      splitReadsPerSec: boundedInt(0, 1_000_000_000).optional(),
       movesPerStoreMax: boundedInt(1, 64).optional(),
     })
     .optional(),

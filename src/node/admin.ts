@@ -17,7 +17,8 @@ export type AdminRequest =
   | { action: "promote"; nodeId: number }
   | { action: "remove"; nodeId: number; force?: boolean }
   | { action: "transfer-leader"; nodeId: number }
-  | { action: "split"; childId: number; at: bigint | null }
+  /** at: a hash, "load" (where the leader's store saw the load's median), or null (the keys' median). */
+  | { action: "split"; childId: number; at: bigint | "load" | null }
 
   | { action: "snapshot" };
 
@@ -33,7 +34,8 @@ export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
   if (request.action === "split") {
     if (!Number.isSafeInteger(request.childId) || (request.childId as number) <= 0) throw new UkvError("BAD_REQUEST", `split needs a positive childId: ${String(request.childId)}`);
     if (request.at !== undefined && request.at !== null && typeof request.at !== "string") throw new UkvError("BAD_REQUEST", "split's at must be a hash string");
-    return { action: "split", childId: request.childId as number, at: typeof request.at === "string" ? parseHash(request.at) : null };
+    const at = request.at === "load" ? "load" : typeof request.at === "string" ? parseHash(request.at) : null;
+    return { action: "split", childId: request.childId as number, at };
   }
   if (request.action === "snapshot") return { action: "snapshot" };
   const nodeId = request.nodeId;
@@ -58,6 +60,8 @@ export function parseAdminRequest(bytes: Uint8Array): AdminRequest {
 export async function runAdminRequest(runtime: GroupRuntime, request: AdminRequest): Promise<Record<string, unknown>> {
   if (!runtime.isLeader()) throw runtime.notLeaderError();
   if (request.action === "split") {
+    // The store resolves "load" from its access sample before it comes here.
+    if (request.at === "load") throw new UkvError("BAD_REQUEST", "A split at the load's median is answered by a store");
     const { parent, child, at } = await runtime.split(request.childId, request.at);
     return { done: "split", shardId: runtime.groupId, childId: request.childId, at: formatHash(at), parent: rangeToJson(parent), child: rangeToJson(child) };
   }

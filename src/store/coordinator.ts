@@ -7,6 +7,7 @@
 // next round plans again from the topology then, so an interrupted move is resumed).
 import { AdminClient } from "../client/admin-client.ts";
 import { formatDecision, planBalance, type CoordinatorSettings, type Decision } from "../client/balance-plan.ts";
+import { ShardLoad } from "../client/shard-load.ts";
 import type { Topology } from "../transport/topology-wire.ts";
 import type { Logger } from "../util/log.ts";
 import { metaGroupId } from "../meta/meta-service.ts";
@@ -18,8 +19,8 @@ export class Coordinator {
   readonly #settings: CoordinatorSettings;
   readonly #logger: Logger;
   readonly #timer: ReturnType<typeof setInterval>;
-  /** Shard id -> its leader's last reported applied index and report time: writes/s between reports. */
-  readonly #lastApplied = new Map<number, { appliedIndex: number; atMs: number }>();
+  /** Writes/s and reads/s of each shard between the stores' reports. */
+  readonly #load = new ShardLoad();
   /** Each decision's outcome once its step ends (the store's metrics). */
   readonly #onDecision: (kind: Decision["kind"], result: "ok" | "failed") => void;
   #round: Promise<void> | null = null;
@@ -44,7 +45,7 @@ export class Coordinator {
   }
 
   async #runRound(topology: Topology): Promise<void> {
-    const decisions = planBalance({ topology, settings: this.#settings, writesPerSec: this.#writesPerSec(topology) });
+    const decisions = planBalance({ topology, settings: this.#settings, ...this.#load.observe(topology) });
     if (decisions.length === 0) return;
     this.#admin ??= new AdminClient(this.#metaAddresses);
     for (const decision of decisions) {
@@ -59,23 +60,6 @@ export class Coordinator {
         return;
       }
     }
-  }
-
-  /** Entries applied a second by each shard's leader, from its last two reports. */
-  #writesPerSec(topology: Topology): Map<number, number> {
-    const rates = new Map<number, number>();
-    for (const [shardKey, leader] of Object.entries(topology.leaders)) {
-      const shardId = Number(shardKey);
-      const health = topology.health[String(leader.nodeId)];
-      const group = health?.groups.find((candidate) => candidate.shardId === shardId);
-      if (health === undefined || group === undefined) continue;
-      const previous = this.#lastApplied.get(shardId);
-      if (previous !== undefined && health.reportedAtMs > previous.atMs && group.appliedIndex >= previous.appliedIndex) {
-        rates.set(shardId, ((group.appliedIndex - previous.appliedIndex) * 1000) / (health.reportedAtMs - previous.atMs));
-      }
-      if (previous === undefined || health.reportedAtMs > previous.atMs) this.#lastApplied.set(shardId, { appliedIndex: group.appliedIndex, atMs: health.reportedAtMs });
-    }
-    return rates;
   }
 
   async stop(): Promise<void> {

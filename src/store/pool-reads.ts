@@ -14,6 +14,7 @@ import { keyHash } from "../ring/key-hash.ts";
 import { arrayReply, bulkReply, integerReply, type RespReply } from "../router/resp/resp-encoder.ts";
 import { Table } from "../storage/table.ts";
 import { keySizeBytesMax } from "../util/limits.ts";
+import { loadSampleCountMax, loadSampleStride } from "./load-sample.ts";
 
 /** One data replica of the store, as the Raft thread saw it (read-pool-wire.ts carries it). */
 export interface PoolReplica {
@@ -49,6 +50,11 @@ const getName = 0x676574; // "get"
 export class PoolReads {
   #replicas: AttachedReplica[] = [];
   readonly counts: PoolReadCounts = { hits: 0, misses: 0, get: 0, mget: 0, exists: 0, kvGet: 0, kvShardGet: 0 };
+  /** Keys read per shard since the last stats message (the coordinator's load-based splits). */
+  readonly keysReadByShard = new Map<number, number>();
+  /** One in loadSampleStride keys read, by hash, per shard since the last stats message (at most loadSampleCountMax each). */
+  readonly hashesByShard = new Map<number, bigint[]>();
+  #readCount = 0;
 
   /** Replaces the routing: attaches new tables, closes the handles of tables no longer listed. */
   setRouting(replicas: readonly PoolReplica[]): void {
@@ -109,7 +115,8 @@ export class PoolReads {
    */
   readKey(key: Uint8Array, shardId: number, nowMs: number): Uint8Array | null | undefined {
     if (key.byteLength > keySizeBytesMax || this.#replicas.length === 0) return undefined;
-    const owner = this.#ownerOf(keyHash(key));
+    const hash = keyHash(key);
+    const owner = this.#ownerOf(hash);
     if (owner === null || (shardId !== 0 && owner.shardId !== shardId)) return undefined;
     const stored = owner.table.getManyAt(owner.epoch, [key]);
     if (stored === null) return undefined;
@@ -117,6 +124,7 @@ export class PoolReads {
     if (live === undefined) return undefined;
     if (shardId === 0) this.counts.kvGet++;
     else this.counts.kvShardGet++;
+    this.#countKeysRead(owner.shardId, hash);
     return live;
   }
 
@@ -124,11 +132,14 @@ export class PoolReads {
   #read(keys: Uint8Array[], nowMs: number): (Uint8Array | null)[] | null {
     if (this.#replicas.length === 0) return null;
     const owners: AttachedReplica[] = [];
+    const hashes: bigint[] = [];
     for (const key of keys) {
       if (key.byteLength > keySizeBytesMax) return null; // the Raft thread gives the error
-      const owner = this.#ownerOf(keyHash(key));
+      const hash = keyHash(key);
+      const owner = this.#ownerOf(hash);
       if (owner === null) return null;
       owners.push(owner);
+      hashes.push(hash);
     }
     const first = owners[0] as AttachedReplica;
     let stored: (Uint8Array | null)[] | null;
@@ -153,7 +164,16 @@ export class PoolReads {
       if (value === null) this.counts.misses++;
       else this.counts.hits++;
     }
+    owners.forEach((owner, index) => this.#countKeysRead(owner.shardId, hashes[index] as bigint));
     return values;
+  }
+
+  #countKeysRead(shardId: number, hash: bigint): void {
+    this.keysReadByShard.set(shardId, (this.keysReadByShard.get(shardId) ?? 0) + 1);
+    if (++this.#readCount % loadSampleStride !== 0) return;
+    let hashes = this.hashesByShard.get(shardId);
+    if (hashes === undefined) this.hashesByShard.set(shardId, (hashes = []));
+    if (hashes.length < loadSampleCountMax) hashes.push(hash);
   }
 
   #ownerOf(hash: bigint): AttachedReplica | null {

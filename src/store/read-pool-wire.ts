@@ -50,7 +50,7 @@ export type FromWorker =
   | { type: "forward"; conn: number; bytes: Uint8Array; count: number }
   | { type: "closed"; conn: number }
   /** Counters since the last report (INFO's totals). */
-  | { type: "stats"; commands: number; reads: PoolReadCountsByCommand; hits: number; misses: number }
+  | { type: "stats"; commands: number; reads: PoolReadCountsByCommand; hits: number; misses: number; /** [shardId, keys read] */ keysReadByShard: [number, number][]; /** [shardId, sampled hashes] */ hashesByShard: [number, bigint[]][] }
   | { type: "stopped" }
   /** Raw client protocol: a connection opened or closed (counted for metrics), a request for the store's handler. */
   | { type: "kv-open" }

@@ -353,7 +353,17 @@ function scheduleStats(): void {
   setTimeout(() => {
     statsScheduled = false;
     const counts = reads.counts;
-    post({ type: "stats", commands: commandCount, reads: { get: counts.get, mget: counts.mget, exists: counts.exists, kvGet: counts.kvGet, kvShardGet: counts.kvShardGet }, hits: counts.hits, misses: counts.misses });
+    post({
+      type: "stats",
+      commands: commandCount,
+      reads: { get: counts.get, mget: counts.mget, exists: counts.exists, kvGet: counts.kvGet, kvShardGet: counts.kvShardGet },
+      hits: counts.hits,
+      misses: counts.misses,
+      keysReadByShard: [...reads.keysReadByShard],
+      hashesByShard: [...reads.hashesByShard],
+    });
+    reads.keysReadByShard.clear();
+    reads.hashesByShard.clear();
     commandCount = 0;
     counts.hits = counts.misses = counts.get = counts.mget = counts.exists = counts.kvGet = counts.kvShardGet = 0;
   }, statsIntervalMs);

@@ -52,6 +52,10 @@ export interface ReadPoolOptions {
   replicas(): readonly { groupId: number; runtime: GroupRuntime }[];
   /** The router's health gate refuses this shard (no quorum): its reads stay on this thread, which refuses them. */
   refuses(shardId: number): boolean;
+  /** Keys the Workers read from this store's replica of a shard (Store.countKeysRead). */
+  countKeysRead(shardId: number, count: number): void;
+  /** A sampled key hash the Workers read (Store.sampleLoad). */
+  sampleLoad(shardId: number, hash: bigint): void;
   logger: Logger;
   requirepass: string | null;
   observeCommand?: RespCommandObserver;
@@ -244,6 +248,8 @@ export class ReadPool {
         if (message.reads.kvShardGet > 0) this.#options.countPoolReads?.("peer", "GET", message.reads.kvShardGet);
         this.stats.keyspaceHitCountTotal = (this.stats.keyspaceHitCountTotal ?? 0) + message.hits;
         this.stats.keyspaceMissCountTotal = (this.stats.keyspaceMissCountTotal ?? 0) + message.misses;
+        for (const [shardId, count] of message.keysReadByShard) this.#options.countKeysRead(shardId, count);
+        for (const [shardId, hashes] of message.hashesByShard) for (const hash of hashes) this.#options.sampleLoad(shardId, hash);
         return;
       case "kv-open":
         this.#kvConnectionCount++;

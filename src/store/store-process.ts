@@ -191,6 +191,8 @@ export class StoreProcess {
           requirepass: config.requirepass ?? null,
           replicas: () => store.replicas(),
           refuses: (shardId) => router.refuses(shardId),
+          countKeysRead: (shardId, count) => store.countKeysRead(shardId, count),
+          sampleLoad: (shardId, hash) => store.sampleLoad(shardId, hash),
           ...observe,
           ...(metrics === null ? {} : { countPoolReads: metrics.countPoolReads }),
         });

@@ -87,6 +87,8 @@ export class StoreReporter {
         appliedIndex: status.appliedIndex,
         lastIndex: status.lastIndex,
         keyCount: status.keyCount,
+        bytes: runtime.table.bytesUsed(),
+        keysRead: this.#store.keysRead(groupId),
       });
       const { conf, addresses, range } = runtime.membership();
       // Not while this replica's split child is still being created: the parent's new range

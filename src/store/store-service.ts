@@ -28,6 +28,8 @@ import { decodeKeyedTransaction, keysOfTransaction, withNow } from "../kv/keyed-
 import { decodeMembership } from "../node/log-codec.ts";
 import { decodeShardScanRequest, encodeShardScanPage, type ShardScanRequest } from "../kv/shard-scan.ts";
 import { encodeStoredValue, liveValue, storedValueHeaderSizeBytesMax, ValueType, wrongTypeMessage } from "../kv/stored-value.ts";
+import { keyHash } from "../ring/key-hash.ts";
+import { loadSampleStride } from "./load-sample.ts";
 import type { Store } from "./store.ts";
 
 const encoder = new TextEncoder();
@@ -46,6 +48,8 @@ export type StoreAdminRequest =
 export class StoreService {
   readonly #store: Store;
   #router: RouterServer | null = null;
+  /** Key operations served here: one in loadSampleStride is sampled for load-based splits. */
+  #accessCount = 0;
 
   constructor(store: Store) {
     this.#store = store;
@@ -125,9 +129,11 @@ export class StoreService {
       const keyed = request.op === "KEYED" ? decodeKeyedTransaction(request.value) : null;
       const keys = keyed === null ? [request.key] : keysOfTransaction(keyed);
       for (const key of keys) if (!runtime.ownsKey(key)) throw runtime.staleRangeError(key);
+      if (++this.#accessCount % loadSampleStride === 0 && keys[0] !== undefined) this.#store.sampleLoad(shardId, keyHash(keys[0]));
       switch (request.op) {
         case "GET": {
           const stored = request.linearizable ? await runtime.readLinearizable(request.key) : runtime.read(request.key);
+          this.#store.countKeysRead(shardId, 1);
           const value = liveValue(stored, Date.now());
           if (value === null) return makeKvResponse(request.id, "NOT_FOUND");
           // A list or hash is no string: GET answers as Redis does (MGET and EXISTS map it).
@@ -194,6 +200,14 @@ export class StoreService {
     const runtime = this.#replicaOf(shardId);
     if (admin.action === "split" && (this.#store.replica(admin.childId) !== null || runtime.splitPending())) {
       throw new UkvError("BAD_REQUEST", `Shard ${shardId} already split off shard ${admin.childId} (or is creating it): see ukv status`);
+    }
+    if (admin.action === "split" && admin.at === "load") {
+      const range = runtime.range();
+      const at = range === null ? null : this.#store.loadSplitPoint(shardId, range);
+      if (at === null) {
+        throw new UkvError("BAD_REQUEST", `Shard ${shardId}'s sampled load has no cut with load on both sides (too few accesses seen here, or all on one key): not split`);
+      }
+      return runAdminRequest(runtime, { ...admin, at });
     }
     return runAdminRequest(runtime, admin);
   }

@@ -21,7 +21,7 @@ import { storeGroupCountMax } from "../util/limits.ts";
 import type { Logger } from "../util/log.ts";
 import { GroupRuntime, type ReplicaMetricsHooks, type SplitChild } from "../node/group-runtime.ts";
 import { encodeMembership } from "../node/log-codec.ts";
-import { equalRanges } from "../ring/range-map.ts";
+import { equalRanges, type KeyRange } from "../ring/range-map.ts";
 import { openFileReplicaState, realClock, replicaTransportOf, type ReplicaState } from "../node/replica-io.ts";
 import { Table } from "../storage/table.ts";
 import type { GroupMembership } from "../node/log-codec.ts";
@@ -29,6 +29,7 @@ import { readManifest, writeManifest, type StoreManifest } from "./store-manifes
 import { buildMutationTestOnly } from "./build-mutation.ts";
 import { LeaderSignal } from "./leader-signal.ts";
 import { EarlyMessages } from "./early-messages.ts";
+import { LoadSample } from "./load-sample.ts";
 import { SnapshotStore } from "../storage/snapshot-store.ts";
 import { splitBaseIndex, splitBaseTerm } from "../node/split-child.ts";
 
@@ -67,6 +68,10 @@ export class Store {
   readonly #lock: DirLock;
   readonly #manifest: StoreManifest;
   readonly #replicas = new Map<number, GroupRuntime>();
+  /** Group id -> keys read since start (countKeysRead); dropped with the replica. */
+  readonly #keysRead = new Map<number, number>();
+  /** Group id -> the hashes of its recent accesses here (a load-based split's cut); dropped with the replica. */
+  readonly #loadSamples = new Map<number, LoadSample>();
   readonly #leaderSignal = new LeaderSignal();
   /** Replicas being created or deleted: one change per group at a time. */
   readonly #changing = new Map<number, Promise<void>>();
@@ -215,6 +220,30 @@ export class Store {
   /** The replica of `groupId` on this store, or null. */
   replica(groupId: number): GroupRuntime | null {
     return this.#replicas.get(groupId) ?? null;
+  }
+
+  /** Keys read from this store's replica of `groupId` (follower and leader reads, either thread). */
+  countKeysRead(groupId: number, count: number): void {
+    if (!this.#replicas.has(groupId)) return;
+    this.#keysRead.set(groupId, (this.#keysRead.get(groupId) ?? 0) + count);
+  }
+
+  /** Records a sampled access (read or write) to a key of `groupId` by its hash. */
+  sampleLoad(groupId: number, hash: bigint): void {
+    if (!this.#replicas.has(groupId)) return;
+    let sample = this.#loadSamples.get(groupId);
+    if (sample === undefined) this.#loadSamples.set(groupId, (sample = new LoadSample()));
+    sample.record(hash);
+  }
+
+  /** Where a load-based split of `groupId` should cut its range (LoadSample.splitPoint), or null. */
+  loadSplitPoint(groupId: number, range: KeyRange): bigint | null {
+    return this.#loadSamples.get(groupId)?.splitPoint(range) ?? null;
+  }
+
+  /** Keys read from the replica of `groupId` since this store started: the coordinator's read load. */
+  keysRead(groupId: number): number {
+    return this.#keysRead.get(groupId) ?? 0;
   }
 
   replicas(): HostedReplica[] {
@@ -458,6 +487,8 @@ export class Store {
       this.#manifest.removed.add(groupId);
       writeManifest(this.dir, this.#manifest);
       this.#replicas.delete(groupId);
+      this.#keysRead.delete(groupId);
+      this.#loadSamples.delete(groupId);
       await runtime.close();
       await this.#log.group(groupId).remove();
       rmSync(join(this.dir, "groups", String(groupId)), { recursive: true, force: true });

@@ -48,6 +48,10 @@ export interface GroupHealth {
   appliedIndex: number;
   lastIndex: number;
   keyCount: number;
+  /** The replica's table memory (entries, slots, control bytes); absent in a report of an older store. */
+  bytes?: number;
+  /** Keys read from this replica since its store started; absent in a report of an older store. */
+  keysRead?: number;
 }
 
 export interface StoreHealth {

@@ -5,6 +5,7 @@
 // TIMEOUT of a write in flight during a leader hand-over) and no acknowledged one is lost; every
 // decision is logged with its reason. `ukv admin rebalance --dry-run` prints the plan.
 import { afterEach, expect, test } from "bun:test";
+import { keyHash } from "../../src/ring/key-hash.ts";
 import { KvClient } from "../../src/transport/kv-client.ts";
 import type { Topology } from "../../src/transport/topology-wire.ts";
 import { LocalStores, runAdmin, bytes, text, waitFor } from "./harness.ts";
@@ -93,3 +94,46 @@ test("the coordinator splits a growing shard, fills a joined store, and drain em
     if (response.code !== "OK" || text(response.value) !== value) throw new Error(`acknowledged ${key} reads ${response.code} ${response.message}`);
   }
 }, 300_000);
+
+test("a shard read hot above splitReadsPerSec is split by the coordinator where its reads are (counted on every replica), with the rate as its reason", async () => {
+  // splitKeys far above the keys written: only the read load can split.
+  stores = await LocalStores.create({ coordinator: { enabled: true, intervalMs: 500, splitKeys: 1_000_000, splitReadsPerSec: 300 } });
+  const target = stores;
+  target.startAll();
+  await target.waitForLeader(1);
+  await target.waitForRouting();
+  // Cold keys everywhere in the hash space, never read; the hot ones all in its lowest quarter,
+  // so a cut at the keys' median would leave every hot key on one side.
+  const coldKeys = Array.from({ length: 400 }, (_, index) => `cold-${index}`);
+  const hotKeys: string[] = [];
+  for (let index = 0; hotKeys.length < 40; index++) if (keyHash(bytes(`hot-${index}`)) < 1n << 62n) hotKeys.push(`hot-${index}`);
+  for (const key of [...coldKeys, ...hotKeys]) expect((await target.request(1, { op: "SET", key, value: key })).code).toBe("OK");
+  // Follower reads through every store: each store's replica answers the reads it receives.
+  let reading = true;
+  const readers = target.storeIds.map(async (storeId) => {
+    const client = new KvClient(target.clientAddress(storeId), { timeoutMs: 5000 });
+    clients.push(client);
+    for (let index = 0; reading; index++) {
+      const key = hotKeys[index % hotKeys.length]!;
+      const response = await client.get(bytes(key));
+      if (response.code !== "OK" || text(response.value) !== key) throw new Error(`GET ${key} via store ${storeId}: ${response.code} ${response.message}`);
+      if (index % 64 === 63) await Bun.sleep(5);
+    }
+  });
+  try {
+    await waitFor("the coordinator to split the read-hot shard", async () => (await target.topology()).layout?.shards.length ?? 0, (count) => count >= 2, 60_000);
+  } finally {
+    reading = false;
+    await Promise.all(readers);
+  }
+  const metaLeader = await target.waitForLeader(0);
+  expect(target.log(metaLeader)).toMatch(/split shard 1: [\d,]+ reads\/s > splitReadsPerSec 300/);
+  // The cut divided the hot keys: no shard owns more than 80% of them.
+  const shards = (await target.topology()).layout?.shards ?? [];
+  const hotPerShard = shards.map((shard) => hotKeys.filter((key) => {
+    const hash = keyHash(bytes(key));
+    return hash >= BigInt(shard.range.start) && hash <= BigInt(shard.range.end);
+  }).length);
+  expect(Math.max(...hotPerShard)).toBeLessThanOrEqual(32);
+  for (const key of [...coldKeys, ...hotKeys]) expect(text((await target.request(2, { op: "GET", key, linearizable: true })).value)).toBe(key);
+}, 120_000);

@@ -40,7 +40,22 @@ describe("planBalance", () => {
     const topology = topologyOf(3, [[1, 2, 3]]);
     const writesPerSec = new Map([[1, 5000]]);
     expect(planBalance({ topology, settings, writesPerSec })).toEqual([]);
-    expect(planBalance({ topology, settings: { ...settings, splitWritesPerSec: 2000 }, writesPerSec })).toEqual([{ kind: "split", shardId: 1, reason: "5,000 writes/s > splitWritesPerSec 2,000" }]);
+    expect(planBalance({ topology, settings: { ...settings, splitWritesPerSec: 2000 }, writesPerSec })).toEqual([{ kind: "split", shardId: 1, reason: "5,000 writes/s > splitWritesPerSec 2,000", byLoad: true }]);
+  });
+
+  test("read-load splits only when splitReadsPerSec is set", () => {
+    const topology = topologyOf(3, [[1, 2, 3], [2, 3, 1]]);
+    const readsPerSec = new Map([[1, 900], [2, 12_000]]);
+    expect(planBalance({ topology, settings, readsPerSec })).toEqual([]);
+    expect(planBalance({ topology, settings: { ...settings, splitReadsPerSec: 10_000 }, readsPerSec })).toEqual([{ kind: "split", shardId: 2, reason: "12,000 reads/s > splitReadsPerSec 10,000", byLoad: true }]);
+  });
+
+  test("a shard whose leader's table is above splitBytes is split, whatever its key count", () => {
+    const topology = topologyOf(3, [[1, 2, 3], [2, 3, 1]]);
+    topology.health["2"]!.groups[0]!.bytes = 2_000_000;
+    topology.health["1"]!.groups[0]!.bytes = 900_000;
+    expect(planBalance({ topology, settings: { ...settings, splitBytes: 1_000_000 } })).toEqual([{ kind: "split", shardId: 2, reason: "2,000,000 bytes > splitBytes 1,000,000" }]);
+    expect(planBalance({ topology, settings })).toEqual([]);
   });
 
   test("a new empty store is filled one move per store per plan, from the most loaded store (ties: the highest id)", () => {
@@ -82,6 +97,6 @@ describe("planBalance", () => {
   test("settings: the config's subset over the defaults", () => {
     expect(coordinatorSettings(undefined)).toEqual(coordinatorDefaults);
     expect(coordinatorSettings({ splitKeys: 5 })).toEqual({ ...coordinatorDefaults, splitKeys: 5 });
-    expect(coordinatorDefaults).toEqual({ enabled: false, intervalMs: 10_000, splitKeys: 1_000_000, splitWritesPerSec: 0, movesPerStoreMax: 1 });
+    expect(coordinatorDefaults).toEqual({ enabled: false, intervalMs: 10_000, splitKeys: 1_000_000, splitBytes: 536_870_912, splitWritesPerSec: 0, splitReadsPerSec: 0, movesPerStoreMax: 1 });
   });
 });
