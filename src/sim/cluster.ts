@@ -713,7 +713,7 @@ export class SimCluster implements StoreHost {
       const membership = leader.replica.runtime.membership();
       for (const id of [...membership.conf.voters, ...membership.conf.learners]) {
         const store = this.stores.get(id);
-        if (store === undefined || !store.live || store.busy || store.disk.manifest.has(group.id) || store.disk.removed.has(group.id)) continue;
+        if (store === undefined || !store.live || store.busy || store.hosts(group.id) || store.disk.removed.has(group.id)) continue;
         const overlaps = [...store.replicas.values()].some((replica) => {
           const mine = replica.runtime.range();
           return mine !== null && mine.start <= range.end && range.start <= mine.end;
@@ -758,7 +758,7 @@ export class SimCluster implements StoreHost {
   #nextConfChange(group: SimGroup, leader: SimReplica): ConfChange | null {
     const { voters, learners } = leader.runtime.membership().conf;
     const context = new Uint8Array(0);
-    const learner = learners.find((id) => this.stores.get(id)?.disk.manifest.has(group.id) === true);
+    const learner = learners.find((id) => this.stores.get(id)?.hosts(group.id) === true);
     if (learner !== undefined) return { type: ConfChangeType.AddVoter, nodeId: learner, context };
     const host = this.#newReplicaStore(group);
     const canAdd = voters.length < votersCountMax && host !== null;
@@ -780,7 +780,7 @@ export class SimCluster implements StoreHost {
   /** A live store that never hosted the group, or a new store while there is room for one. */
   #newReplicaStore(group: SimGroup): SimStore | null {
     const candidates = [...this.stores.values()].filter(
-      (store) => store.live && !store.busy && !group.everHosted.has(store.id) && !store.disk.manifest.has(group.id) && !store.disk.removed.has(group.id),
+      (store) => store.live && !store.busy && !group.everHosted.has(store.id) && !store.hosts(group.id) && !store.disk.removed.has(group.id),
     );
     const existing = this.#pick(candidates);
     if (existing !== null) return existing;
@@ -804,9 +804,8 @@ export class SimCluster implements StoreHost {
     this.#removals = [];
     for (const { storeId, groupId } of removals) {
       const store = this.stores.get(storeId);
-      if (store === undefined || !store.disk.manifest.has(groupId)) continue;
-      store.deleteReplica(groupId);
-      this.trace.record(this.nowTicks, "decommission", storeId, "replica removed and deleted", groupId);
+      if (store === undefined || !store.hosts(groupId) || !store.deleteReplica(groupId)) continue;
+      this.trace.record(this.nowTicks, "decommission", storeId, "replica removed: the store deletes it", groupId);
     }
   }
 

@@ -133,12 +133,17 @@ export class SimStoreDisk {
 
   /** The group's log as a crash would leave it now (the checkers' view of the disk). */
   durable(groupId: number): GroupImage {
-    let image = this.#durable.get(groupId);
-    if (image === undefined) {
-      image = new GroupImage();
-      this.#durable.set(groupId, image);
-    }
-    return image;
+    return this.#durable.get(groupId) ?? new GroupImage();
+  }
+
+  /** Groups with records in the log (as the store log's recovery lists them) that the manifest does not list. */
+  unlistedLogs(): number[] {
+    return [...this.#durable.keys()].filter((groupId) => !this.manifest.has(groupId));
+  }
+
+  /** Whether the log holds records of the group. */
+  hasLog(groupId: number): boolean {
+    return this.#durable.has(groupId);
   }
 
   live(groupId: number): GroupImage {
@@ -227,10 +232,9 @@ export class SimStoreDisk {
     this.removed.add(groupId);
   }
 
-  /** At start: the logs and files of groups the manifest does not list (a creation a crash cut short) go. */
-  dropUnlisted(): void {
-    for (const groupId of [...this.#durable.keys()]) if (!this.manifest.has(groupId)) this.#durable.delete(groupId);
-    for (const groupId of [...this.snapshots.keys()]) if (!this.manifest.has(groupId)) this.snapshots.delete(groupId);
+  /** At start: the log records of a group removed from this store go (its deletion's own remove record may have been lost). */
+  dropLog(groupId: number): void {
+    this.#durable.delete(groupId);
   }
 
   #makeDurable(record: DiskRecord): void {
@@ -238,7 +242,12 @@ export class SimStoreDisk {
       this.#durable.delete(record.groupId);
       return;
     }
-    this.durable(record.groupId).apply(record);
+    let image = this.#durable.get(record.groupId);
+    if (image === undefined) {
+      image = new GroupImage();
+      this.#durable.set(record.groupId, image);
+    }
+    image.apply(record);
   }
 }
 

@@ -127,7 +127,7 @@ function probeAppliedEverywhere(cluster: SimCluster, groupId: number): boolean {
   const conf = leader.replica.runtime.membership().conf;
   for (const id of [...conf.voters, ...conf.learners]) {
     const store = cluster.stores.get(id);
-    if (store === undefined || !store.disk.manifest.has(groupId)) continue;
+    if (store === undefined || !store.hosts(groupId)) continue;
     const replica = store.replicas.get(groupId);
     if (replica === undefined || replica.state.tracker.appliedIndex < group.probeIndex) return false;
   }
@@ -139,10 +139,10 @@ function describeGroups(cluster: SimCluster): string {
   for (const group of cluster.groups.values()) {
     const replicas: string[] = [];
     for (const store of cluster.stores.values()) {
-      if (!store.disk.manifest.has(group.id)) continue;
+      if (!store.hosts(group.id)) continue;
       const replica = store.replicas.get(group.id);
       if (replica === undefined) {
-        replicas.push(`n${store.id} down`);
+        replicas.push(`n${store.id} ${store.live ? "not open" : "down"}`);
         continue;
       }
       const summary = replica.runtime.summary();

@@ -5,10 +5,14 @@
 // A crash takes the whole store down (every replica's volatile state, timers and writes in
 // flight; a torn write may keep a prefix of the shared log's unsynced records); a restart
 // recovers every group in the manifest from the disk alone, as src/store/store.ts does.
-// A split applied by a replica here creates the child's replica from the keys it took, as the real
-// store does (src/node/split-child.ts): its base snapshot, its log reset and hard state (slow
-// writes like any other, so a crash may fall between the split's apply and the child's creation,
-// and the restarted parent's replay of the split creates it then), then the manifest lists it.
+// A split applied by a replica here creates the child's replica from the keys it took in the real
+// store's order (src/store/store.ts): the parent's commit and the child's log reset and hard state
+// (slow writes like any other), then the child opens at once over its in-memory base
+// (src/node/split-child.ts), and the manifest lists it only once its first snapshot is durable.
+// A restart holds an unlisted child's records in the log, and the parent's replay of the split
+// rebuilds the child's base under them. The parent's driver keeps its log (no snapshot of its own
+// or from its leader) until its children's bases are durable, and the store deletes a removed
+// replica only then (GroupRuntime.whenSplitChildrenSaved).
 // The checkers see through the driver's probe (roles, applies, snapshots installed), the disk
 // (persisted entries and commit indexes, what a crash keeps) and the transport (every ack).
 import { assert } from "../util/assert.ts";
@@ -18,6 +22,7 @@ import { CommandOp, commandOpOf, decodeCommand } from "../node/command.ts";
 import { decodeKeyedTransaction, keysOfTransaction } from "../kv/keyed-commands.ts";
 import { GroupRuntime, type ReplicaTestOnlyOptions, type SplitChild } from "../node/group-runtime.ts";
 import { splitCampaignDelayTicks, splitChildBase } from "../node/split-child.ts";
+import type { GroupRecovery } from "../storage/store-log.ts";
 import type { KeyRange } from "../ring/range-map.ts";
 import { keyHash } from "../ring/key-hash.ts";
 import { entryFromWal, type GroupMembership } from "../node/log-codec.ts";
@@ -73,7 +78,7 @@ export interface StoreHost {
   readonly mutation: SimMutation | null;
   /** A replica here applied a split: `parent` is its range now, `child` the range the store creates the child with. */
   splitApplied(store: SimStore, parentId: number, parent: KeyRange, childId: number, child: KeyRange): void;
-  /** The store created a split child's replica (its manifest lists it), with these keys. */
+  /** The store opens a split child's replica over these keys (its base, not yet durable: the manifest lists it later). */
   childCreated(store: SimStore, childId: number, membership: GroupMembership, state: SimKv): void;
 }
 
@@ -81,7 +86,11 @@ export interface SimReplica {
   readonly groupId: number;
   readonly runtime: GroupRuntime;
   readonly state: SimReplicaState;
+  /** The commit index it recovered: until it applied that far, its restart is still replaying its log. */
+  readonly recoveredCommit: number;
   role: Role;
+  /** The store is deleting it (waiting for its split children's bases). */
+  deleting: boolean;
 }
 
 export class SimStore {
@@ -94,8 +103,17 @@ export class SimStore {
   readonly replicas = new Map<number, SimReplica>();
   /** Groups whose replica here is being opened (GroupRuntime.open is async). */
   readonly #opening = new Set<number>();
-  /** Split children whose base is being written (not yet in the manifest). */
+  /** Split children being created, until their replica is open. */
   readonly #creating = new Set<number>();
+  /** Split children created here and not yet listed in the manifest (their base not yet durable). */
+  readonly #unlisted = new Set<number>();
+  /** After a restart: the log records of unlisted children, held for their parent's replay of the split. */
+  readonly #held = new Map<number, GroupRecovery>();
+  /**
+   * Replicas to delete (removed from their group): each waits for its split children's bases, and
+   * for a restart's replay of its log; a crash keeps them for the next incarnation.
+   */
+  readonly #deletions = new Set<number>();
   /** Children whose creation a crash interrupted (the stats count those a replay created later). */
   readonly #interrupted = new Set<number>();
   /** Applied index of each replica, kept for the durability check at a crash. */
@@ -111,13 +129,21 @@ export class SimStore {
     return this.#clock !== null;
   }
 
-  /** A split child's creation is in flight here (its apply happened, its manifest entry not yet). */
+  /** A split child created here is not listed yet: its apply happened, its base is not durable. */
   get creatingChild(): boolean {
-    return this.#creating.size > 0;
+    return this.#unlisted.size > 0;
   }
 
   get busy(): boolean {
     return this.#opening.size > 0 || this.#creating.size > 0;
+  }
+
+  /**
+   * The store hosts the group: listed, open, being created, or with records in its log that no
+   * deletion marked (a split child held for its parent's replay, even while the store is down).
+   */
+  hosts(groupId: number): boolean {
+    return this.disk.manifest.has(groupId) || this.replicas.has(groupId) || this.#creating.has(groupId) || (this.disk.hasLog(groupId) && !this.disk.removed.has(groupId));
   }
 
   /** Boots the store: every group of its manifest is recovered from the disk alone. */
@@ -125,9 +151,13 @@ export class SimStore {
     assert(!this.live, "a store starts only when down");
     this.#incarnation += 1;
     this.#clock = new StoreClock(this.#host.clock);
-    // A split child's creation that the crash interrupted left a base the manifest does not list:
-    // removed before any replica runs, so the parent's replay of the split writes it again.
-    this.disk.dropUnlisted();
+    // Records of a group the manifest does not list: a removed group's go; a split child's whose
+    // base was not durable stay, held until the parent's replay of the split rebuilds that base.
+    for (const groupId of this.disk.unlistedLogs()) {
+      const recovery = this.disk.recovery(groupId);
+      if (this.disk.removed.has(groupId) || recovery === null) this.disk.dropLog(groupId);
+      else this.#held.set(groupId, recovery);
+    }
     const opens = [...this.disk.manifest].map(([groupId, membership]) => this.#open(groupId, membership));
     await Promise.all(opens);
   }
@@ -139,14 +169,38 @@ export class SimStore {
     await this.#open(groupId, membership);
   }
 
-  /** The replica was removed from its group: the store deletes it (its log and files). */
-  deleteReplica(groupId: number): void {
-    this.disk.forgetGroup(groupId);
+  /**
+   * The replica was removed from its group: the store deletes it (its log and files), as the real
+   * store does once no split child needs its log any more. Not hosted right now (the store down,
+   * the replica opening or held), it is deleted once it opened and replayed its log. False when
+   * its deletion was asked already.
+   */
+  deleteReplica(groupId: number): boolean {
+    if (this.#deletions.has(groupId)) return false;
+    this.#deletions.add(groupId);
     const replica = this.replicas.get(groupId);
-    if (replica === undefined) return;
+    if (replica !== undefined) this.#deleteWhenChildrenSaved(replica);
+    return true;
+  }
+
+  #deleteWhenChildrenSaved(replica: SimReplica): void {
+    if (!this.#deletionDue(replica)) return;
+    replica.deleting = true;
+    const saved = replica.runtime.whenSplitChildrenSaved();
+    if (saved === null) this.#delete(replica);
+    else void saved.then(() => this.#delete(replica));
+  }
+
+  #delete(replica: SimReplica): void {
+    const { groupId } = replica;
+    // A crash since the wait began: the next incarnation deletes it.
+    if (this.replicas.get(groupId) !== replica || !this.#deletions.delete(groupId)) return;
+    this.disk.forgetGroup(groupId);
     this.replicas.delete(groupId);
+    this.#unlisted.delete(groupId);
+    this.#appliedBeforeCrash.delete(groupId);
     void replica.runtime.close();
-    if (this.live) void this.#groupLog(groupId, this.#incarnation).remove();
+    void this.#groupLog(groupId, this.#incarnation).remove();
   }
 
   /** Whole-store crash; returns the records lost. */
@@ -154,14 +208,16 @@ export class SimStore {
     assert(this.live, "only a live store crashes");
     this.#clock?.kill();
     this.#clock = null;
-    if (this.#creating.size > 0) this.#host.stats.splitCrashes += 1;
-    for (const childId of this.#creating) this.#interrupted.add(childId);
+    if (this.#unlisted.size > 0) this.#host.stats.splitCrashes += 1;
+    for (const childId of this.#unlisted) this.#interrupted.add(childId);
     this.replicas.clear();
     this.#opening.clear();
     this.#creating.clear();
+    this.#unlisted.clear();
+    this.#held.clear();
     const lost = this.disk.crash(tornRecordCount);
-    for (const groupId of this.disk.manifest.keys()) {
-      this.#host.checker(groupId).appliedWithinDurable(this.id, this.#appliedBeforeCrash.get(groupId) ?? 0, this.disk.durableIndex(groupId), "crash");
+    for (const [groupId, appliedIndex] of this.#appliedBeforeCrash) {
+      this.#host.checker(groupId).appliedWithinDurable(this.id, appliedIndex, this.disk.durableIndex(groupId), "crash");
     }
     this.#appliedBeforeCrash.clear();
     return lost;
@@ -207,16 +263,25 @@ export class SimStore {
     this.replicas.get(groupId)?.runtime.reportUnreachable(peer);
   }
 
-  async #open(groupId: number, membership: GroupMembership, childState?: SimReplicaState): Promise<void> {
+  /**
+   * Opens a replica of the group, from what the disk holds of it; `child`: a split child's, over
+   * the keys its split took (its in-memory base) and the log records it continues.
+   */
+  async #open(groupId: number, membership: GroupMembership, child?: { keys: SimKv; recovery: GroupRecovery }): Promise<SimReplica | null> {
     const incarnation = this.#incarnation;
     const clock = this.#clock;
     assert(clock !== null, "a live store opens its groups");
     const host = this.#host;
-    const state =
-      childState ??
-      new SimReplicaState(groupId, this.disk, () => {
+    const state = new SimReplicaState(
+      groupId,
+      this.disk,
+      () => {
         if (this.#incarnation === incarnation) host.stats.snapshots += 1;
-      });
+      },
+      child?.keys,
+    );
+    const base = child === undefined ? undefined : splitChildBase().inMemoryBase;
+    if (child !== undefined && base !== undefined) state.tracker.startAt(base.index, child.keys.contentDigest());
     let replica: SimReplica | null = null;
     // Callbacks of a crashed incarnation, or of a replica the store deleted (its Ready in flight
     // may still finish), reach nothing: that process, or that replica, is gone.
@@ -234,7 +299,7 @@ export class SimStore {
       groupId,
       initialMembership: membership,
       log: this.#groupLog(groupId, incarnation),
-      recovery: this.disk.recovery(groupId),
+      recovery: child?.recovery ?? this.disk.recovery(groupId),
       state,
       transport: this.#transport(groupId, current, () => replica),
       clock,
@@ -246,7 +311,11 @@ export class SimStore {
       snapshotEntriesThreshold: host.snapshotEntriesThreshold,
       requestTimeoutMs: 200 * tickMs,
       quiesceAfterTicks: host.quiesceAfterTicks,
-      onSplit: (child) => this.#createSplitChild(child, groupId, () => replica),
+      onSplit: (split) => this.#createSplitChild(split, groupId, () => replica),
+      onSnapshotDeferred: () => {
+        if (current()) this.#requestChildBaseSnapshots();
+      },
+      ...(base === undefined ? {} : { inMemoryBase: base }),
       onRemoved: () => {
         if (current()) host.trace.record(host.clock.nowTicks, "decommission", this.id, "applied its own removal", groupId);
       },
@@ -274,6 +343,7 @@ export class SimStore {
           this.#appliedBeforeCrash.set(groupId, entry.index);
           checker.entryApplied(this.id, entry, state.tracker.digest);
           host.entryApplied(this, groupId, entry);
+          this.#deleteIfReplayed(replica);
         }),
         snapshotInstalled: (index) => guard(() => {
           if (!current()) return;
@@ -281,6 +351,7 @@ export class SimStore {
           host.checker(groupId).snapshotApplied(this.id, index, state.tracker.digest);
           host.stats.snapshotsInstalled += 1;
           host.trace.record(host.clock.nowTicks, "apply", this.id, `snapshot at ${index}`, groupId);
+          this.#deleteIfReplayed(replica);
         }),
         stopped: (error) => {
           if (current()) host.groupStopped(this, groupId, error);
@@ -288,21 +359,44 @@ export class SimStore {
       },
       ...(host.testOnly === undefined ? {} : { testOnly: host.testOnly }),
     });
-    if (!current()) return;
+    if (!current()) return null;
     this.#opening.delete(groupId);
-    if (!this.disk.manifest.has(groupId)) return;
-    replica = { groupId, runtime, state, role: Role.Follower };
+    replica = { groupId, runtime, state, recoveredCommit: runtime.summary().commitIndex, role: Role.Follower, deleting: false };
     this.replicas.set(groupId, replica);
     this.#appliedBeforeCrash.set(groupId, state.tracker.appliedIndex);
+    this.#deleteIfReplayed(replica);
+    return replica;
   }
 
   /**
-   * The child of a split a replica of `parentId` applied here: the same steps as the real store's
-   * (src/store/store.ts), over this store's disk. A child the store hosts, creates or removed
-   * already is left as it is (a replayed split). Mutations "split-drops-key" and
-   * "split-overlaps" break it here, for the checkers to catch.
+   * A deletion waits until the replica replayed the log it recovered: until then the splits in it
+   * have not recreated their children, and none would wait for them.
    */
-  async #createSplitChild(child: SplitChild, parentId: number, parentReplica: () => SimReplica | null): Promise<void> {
+  #deletionDue(replica: SimReplica): boolean {
+    return !replica.deleting && this.#deletions.has(replica.groupId) && replica.runtime.summary().appliedIndex >= replica.recoveredCommit;
+  }
+
+  /** A deletion waiting for the replica to open and replay its log starts now (outside the apply that got there). */
+  #deleteIfReplayed(replica: SimReplica | null): void {
+    if (replica !== null && this.#deletionDue(replica)) this.#clock?.defer(() => this.#deleteWhenChildrenSaved(replica));
+  }
+
+  /** A parent's snapshot or deletion waits for its split children's bases: every unlisted replica here takes a snapshot now. */
+  #requestChildBaseSnapshots(): void {
+    for (const [groupId, replica] of this.replicas) if (!this.disk.manifest.has(groupId)) replica.runtime.requestSnapshot();
+  }
+
+  /**
+   * The child of a split a replica of `parentId` applied here, in the real store's order
+   * (src/store/store.ts, #createSplitChild): a child the store hosts, or removed, is left as it is
+   * (a replayed split); one whose records a restart held is rebuilt over them (or only listed, if
+   * its first snapshot was durable already); a new one writes the parent's commit and its own log
+   * reset and hard state (one batch of the store log, in that order). It opens at once over the
+   * keys the split took, and the manifest lists it when its first snapshot is durable (the
+   * returned baseDurable). Mutations "split-drops-key" and "split-overlaps" break it here, for the
+   * checkers to catch.
+   */
+  async #createSplitChild(child: SplitChild, parentId: number, parentReplica: () => SimReplica | null): Promise<void | { baseDurable: Promise<void> }> {
     const host = this.#host;
     const incarnation = this.#incarnation;
     const { childId } = child;
@@ -315,10 +409,11 @@ export class SimStore {
       if (dropped !== undefined) keys.map.delete(dropped);
     }
     if (host.mutation === "split-overlaps") membership = { ...membership, range: { ...membership.range, start: membership.range.start - 1n } };
-    const parent = parentReplica()?.runtime.range() ?? null;
-    assert(parent !== null, "a split applies in a replica the store opened, which owns a range");
+    const parent = parentReplica();
+    const parentRange = parent?.runtime.range() ?? null;
+    assert(parent !== null && parentRange !== null, "a split applies in a replica the store opened, which owns a range");
     try {
-      host.splitApplied(this, parentId, parent, childId, membership.range as KeyRange);
+      host.splitApplied(this, parentId, parentRange, childId, membership.range as KeyRange);
     } catch (error) {
       // A checker's violation ends the run; thrown from here, the driver would only stop the parent.
       host.fail(error);
@@ -330,31 +425,64 @@ export class SimStore {
       keys.close();
       return;
     }
+    const held = this.#held.get(childId) ?? null;
+    this.#held.delete(childId);
+    let replica: SimReplica | null;
+    if (held !== null && this.disk.snapshots.has(childId)) {
+      // Its first snapshot became durable just before a crash (the manifest not written yet).
+      keys.close();
+      this.disk.manifest.set(childId, membership);
+      replica = await this.#open(childId, membership);
+    } else {
+      replica = await this.#createFromBase(childId, parentId, parent, membership, keys, held);
+    }
+    if (replica === null || this.#clock === null) return;
+    if (parentReplica()?.runtime.isLeader() === true) {
+      this.#clock.setTimer(() => this.replicas.get(childId)?.runtime.campaignIfLeaderless(), tickMs * splitCampaignDelayTicks);
+    }
+    return { baseDurable: this.#listWhenBaseDurable(replica, membership) };
+  }
+
+  /** Opens the child over its in-memory base: over the records a restart held, or over new ones. */
+  async #createFromBase(childId: number, parentId: number, parent: SimReplica, membership: GroupMembership, keys: SimKv, held: GroupRecovery | null): Promise<SimReplica | null> {
+    const host = this.#host;
+    const incarnation = this.#incarnation;
     this.#creating.add(childId);
-    const base = splitChildBase(membership);
-    const state = new SimReplicaState(childId, this.disk, () => undefined, keys);
-    state.tracker.startAt(base.snapshot.index, keys.contentDigest());
-    await state.snapshots.save(base.snapshot);
-    const log = this.#groupLog(childId, incarnation);
-    host.trace.record(host.clock.nowTicks, "split", this.id, `creating g${childId} from g${parentId} (${keys.count()} keys)`, childId);
-    await log.reset(base.snapshot.index);
-    await log.append({ entries: [], hardState: base.hardState });
-    if (this.#incarnation !== incarnation) return;
-    this.disk.manifest.set(childId, membership);
-    this.#creating.delete(childId);
+    this.#unlisted.add(childId);
+    const base = splitChildBase();
+    let recovery = base.recovery;
+    if (held !== null && (held.hardState !== null || held.entries.length > 0)) {
+      // Its votes and entries are still in the log (start-up held them): they continue the base
+      // the replay just rebuilt.
+      recovery = held;
+      host.trace.record(host.clock.nowTicks, "split", this.id, `rebuilding g${childId} from g${parentId}'s replay (${keys.count()} keys)`, childId);
+    } else {
+      // A new child (or leftovers of a creation a crash interrupted before it wrote anything).
+      this.disk.snapshots.delete(childId);
+      const log = this.#groupLog(childId, incarnation);
+      host.trace.record(host.clock.nowTicks, "split", this.id, `creating g${childId} from g${parentId} (${keys.count()} keys)`, childId);
+      await Promise.all([parent.runtime.makeCommitDurable(), log.reset(base.inMemoryBase.index), log.append({ entries: [], hardState: base.hardState })]);
+      if (this.#incarnation !== incarnation) return null;
+    }
     try {
       host.childCreated(this, childId, membership, keys);
     } catch (error) {
       host.fail(error);
-      return;
+      return null;
     }
     host.stats.childrenCreated += 1;
     if (this.#interrupted.delete(childId)) host.stats.splitReplays += 1;
-    await this.#open(childId, membership, state);
-    if (this.#incarnation !== incarnation || this.#clock === null) return;
-    if (parentReplica()?.runtime.isLeader() === true) {
-      this.#clock.setTimer(() => this.replicas.get(childId)?.runtime.campaignIfLeaderless(), tickMs * splitCampaignDelayTicks);
-    }
+    const replica = await this.#open(childId, membership, { keys, recovery });
+    if (replica !== null) this.#creating.delete(childId);
+    return replica;
+  }
+
+  /** The manifest lists a split child once a snapshot of it is durable (a replay of the split then leaves it alone). */
+  async #listWhenBaseDurable(replica: SimReplica, membership: GroupMembership): Promise<void> {
+    const durable = await replica.runtime.whenBaseDurable();
+    if (!durable || this.replicas.get(replica.groupId) !== replica) return;
+    this.disk.manifest.set(replica.groupId, membership);
+    this.#unlisted.delete(replica.groupId);
   }
 
   /** The group's log in the shared log: every record lands at a tick the host picks, in order. */
@@ -362,7 +490,8 @@ export class SimStore {
     const host = this.#host;
     return new SimGroupLog(groupId, this.disk, (record: DiskRecord): Promise<void> => {
       // A write from a replica of a crashed incarnation, or of a deleted replica, never reaches the disk.
-      const gone = this.#incarnation !== incarnation || !this.live || (record.kind !== "remove" && !this.disk.manifest.has(groupId) && !this.#creating.has(groupId));
+      const hosted = this.replicas.has(groupId) || this.#opening.has(groupId) || this.#creating.has(groupId);
+      const gone = this.#incarnation !== incarnation || !this.live || (record.kind !== "remove" && !hosted);
       if (gone) return new Promise<void>(() => undefined);
       const delayTicks = host.writeDelayTicks();
       const nowTicks = host.clock.nowTicks;

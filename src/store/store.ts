@@ -31,7 +31,7 @@ import { LeaderSignal } from "./leader-signal.ts";
 import { EarlyMessages } from "./early-messages.ts";
 import { LoadSample } from "./load-sample.ts";
 import { SnapshotStore } from "../storage/snapshot-store.ts";
-import { splitBaseIndex, splitBaseTerm } from "../node/split-child.ts";
+import { splitChildBase } from "../node/split-child.ts";
 
 export interface StoreOptions {
   config: ClusterConfig;
@@ -380,6 +380,7 @@ export class Store {
     }
     const startedMs = performance.now();
     const rebuilt = this.#splitBaseRecovery.has(childId);
+    const base = splitChildBase();
     const creating = (async (): Promise<GroupRuntime> => {
       assert(child.stateMachine instanceof Table, "a store's replicas hold native tables, and so do their split children");
       const snapDir = join(this.dir, "groups", String(childId), "snap");
@@ -394,7 +395,7 @@ export class Store {
       if (recovered !== null && (recovered.hardState !== null || recovered.entries.length > 0)) {
         // Its votes and entries are still in the store log (start-up keeps an unlisted child's
         // records): they continue the base the replay just rebuilt.
-        return await this.#openReplica(childId, membership, recovered, openFileReplicaState(snapDir, child.stateMachine), splitBase);
+        return await this.#openReplica(childId, membership, recovered, openFileReplicaState(snapDir, child.stateMachine), base.inMemoryBase);
       }
       // A new child (or leftovers of a creation a crash interrupted before it wrote anything).
       rmSync(join(this.dir, "groups", String(childId)), { recursive: true, force: true });
@@ -402,10 +403,9 @@ export class Store {
       const parent = this.#replicas.get(parentId);
       assert(parent !== undefined, "a split is applied by a replica this store hosts");
       const log = this.#log.group(childId);
-      const hardState = { term: splitBase.term, vote: 0, commit: splitBase.index };
       // One store log batch: the parent's commit first, so any record of the child implies it.
-      await Promise.all([parent.makeCommitDurable(), log.reset(splitBase.index), log.append({ entries: [], hardState })]);
-      return await this.#openReplica(childId, membership, { entries: [], hardState, firstIndex: 0 }, state, splitBase);
+      await Promise.all([parent.makeCommitDurable(), log.reset(base.inMemoryBase.index), log.append({ entries: [], hardState: base.hardState })]);
+      return await this.#openReplica(childId, membership, base.recovery, state, base.inMemoryBase);
     })();
     // Others wait for this creation to settle, not for its outcome (the parent's apply gets that).
     this.#changing.set(
@@ -552,9 +552,6 @@ export class Store {
     return this.#closing;
   }
 }
-
-/** Where a split child's log starts (node/split-child.ts: the same in the simulator's store). */
-const splitBase = { index: splitBaseIndex, term: splitBaseTerm };
 
 /** How often the shared log reclaims segments no group needs any more. */
 const logMaintainIntervalMs = 1000;
