@@ -5,7 +5,8 @@
 // branch each), "drop-fsync" is a fault of the simulated disk under it, and the split ones break
 // the simulated store's creation of a split child. Each names the
 // property the checker must report for it; test/sim/broken-core.test.ts holds each to that
-// within a bound.
+// within a bound. One is caught as a liveness failure, not a safety one: "skip-split-children-wait"
+// loses a member of a shard for good, which only the liveness phase sees (held to a chosen seed).
 import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
 import type { Property } from "./checker.ts";
 
@@ -20,6 +21,7 @@ export const simMutationNames = [
   "drop-fsync",
   "split-drops-key",
   "split-overlaps",
+  "skip-split-children-wait",
 ] as const;
 
 export type SimMutation = (typeof simMutationNames)[number];
@@ -94,6 +96,13 @@ export const simMutations: Readonly<Record<SimMutation, SimMutationInfo>> = {
     description: "a store creates a split child whose range starts one hash below the split point, inside its parent's (src/sim/store.ts)",
     testOnly: {},
     properties: ["range-ownership"],
+  },
+  "skip-split-children-wait": {
+    layer: "driver",
+    description:
+      "a parent replica installs a leader's snapshot, or its store deletes it, while a split child's base is still in memory (ReplicaTestOnlyOptions.skipSplitChildrenWait): after a crash no replay rebuilds that child, and the shard loses the member",
+    testOnly: { skipSplitChildrenWait: true },
+    properties: ["liveness"],
   },
 };
 
