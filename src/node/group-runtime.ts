@@ -534,7 +534,7 @@ export class GroupRuntime {
     this.#scheduleDrain();
   }
 
-  /** An inbound streamed snapshot: stored durably first, then handed to the core. */
+  /** An inbound streamed snapshot: received whole (held apart until installed: ReplicaSnapshots.createIncoming), then handed to the core. */
   async receiveSnapshot(message: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     assert(message.snapshot !== null, "a snapshot message carries snapshot metadata");
     const { index, term } = message.snapshot.metadata;
@@ -1221,23 +1221,18 @@ export class GroupRuntime {
 
   /** False when the replica closed before it could install (nothing changed). */
   async #installSnapshot(snapshot: Snapshot): Promise<boolean> {
-    const { index, term } = snapshot.metadata;
-    const info = this.#snapshots.find(index, term);
-    if (info === null) {
-      throw new UkvError("SNAPSHOT_CORRUPT", `Snapshot ${index}/${term} to install is not on disk`);
-    }
     // No snapshot of our own may start until this one is in: between the core's log moving past
     // the applied index and the applied index following it, one would read a compacted term
     // (LogCompactedError, stopping the group: simulator seeds 256 and 801).
     this.#installingSnapshot = true;
     try {
-      return await this.#installSnapshotNow(snapshot, info);
+      return await this.#installSnapshotNow(snapshot);
     } finally {
       this.#installingSnapshot = false;
     }
   }
 
-  async #installSnapshotNow(snapshot: Snapshot, info: NonNullable<ReturnType<ReplicaSnapshots["find"]>>): Promise<boolean> {
+  async #installSnapshotNow(snapshot: Snapshot): Promise<boolean> {
     const { index, term } = snapshot.metadata;
     while (this.#snapshotInFlight !== null) await this.#snapshotInFlight;
     // Resetting the log drops the split entries that the children's in-memory bases still need:
@@ -1246,6 +1241,10 @@ export class GroupRuntime {
     // order: seeds 256, 1703). The leader's snapshot waits until the children are saved.
     await this.whenSplitChildrenSaved();
     if (this.#closed) return false;
+    // Only now does the received file become the snapshot a restart opens from (see
+    // ReplicaSnapshots.createIncoming): before the wait, a crash restarted this replica past a
+    // split its children still needed replayed.
+    const info = await this.#snapshots.installReceived(index, term);
     const loaded = await this.#snapshots.load(info);
     this.#storage.applySnapshot(snapshot);
     // The log before the snapshot is gone, and what followed it came from an old leader: the

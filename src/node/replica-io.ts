@@ -82,8 +82,13 @@ export interface ReplicaSnapshots {
   load(ref: SnapshotRef): Promise<{ metadata: Uint8Array }>;
   /** Saves the state machine as it is now; nothing else may change it until this settles. */
   save(args: { index: number; term: number; metadata: Uint8Array }): Promise<SnapshotRef>;
-  /** A snapshot streamed from the leader, held once finish() resolves. */
+  /**
+   * A snapshot streamed from the leader, held once finish() resolves: held apart, not one of the
+   * snapshots above (nor any after a restart) until installReceived.
+   */
   createIncoming(args: { index: number; term: number }): IncomingSnapshot;
+  /** The received snapshot at index/term becomes the newest snapshot, durably; SNAPSHOT_CORRUPT if none was received. */
+  installReceived(index: number, term: number): Promise<SnapshotRef>;
 }
 
 export interface ReplicaState {
@@ -137,6 +142,7 @@ export function openFileReplicaState(snapshotDir: string, preloaded: Table | nul
       return toRef(await files.save(table, args));
     },
     createIncoming: (args) => files.createIncoming(args),
+    installReceived: async (index, term) => toRef(files.installReceived(index, term)),
   };
   return { stateMachine: table, snapshots };
 }

@@ -2,11 +2,13 @@
 // without having been seen to fail (issue 19). Each is off unless a run names it. Core mutations
 // switch a test-only RaftConfig flag of the real core (src/raft); driver mutations switch a
 // test-only option of the real driver (src/node/group-runtime.ts, ReplicaTestOnlyOptions: one
-// branch each), "drop-fsync" is a fault of the simulated disk under it, and the split ones break
-// the simulated store's creation of a split child. Each names the
+// branch each), "drop-fsync" is a fault of the simulated disk under it, the split ones break
+// the simulated store's creation of a split child, and "received-snapshot-at-once" its snapshot
+// files (as the real store kept them before received snapshots were held apart). Each names the
 // property the checker must report for it; test/sim/broken-core.test.ts holds each to that
-// within a bound. One is caught as a liveness failure, not a safety one: "skip-split-children-wait"
-// loses a member of a shard for good, which only the liveness phase sees (held to a chosen seed).
+// within a bound. Two are caught as liveness failures, not safety ones: "skip-split-children-wait"
+// and "received-snapshot-at-once" lose a member of a shard for good, which only the liveness
+// phase sees (each held to a chosen seed).
 import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
 import type { Property } from "./checker.ts";
 
@@ -22,6 +24,7 @@ export const simMutationNames = [
   "split-drops-key",
   "split-overlaps",
   "skip-split-children-wait",
+  "received-snapshot-at-once",
 ] as const;
 
 export type SimMutation = (typeof simMutationNames)[number];
@@ -102,6 +105,13 @@ export const simMutations: Readonly<Record<SimMutation, SimMutationInfo>> = {
     description:
       "a parent replica installs a leader's snapshot, or its store deletes it, while a split child's base is still in memory (ReplicaTestOnlyOptions.skipSplitChildrenWait): after a crash no replay rebuilds that child, and the shard loses the member",
     testOnly: { skipSplitChildrenWait: true },
+    properties: ["liveness"],
+  },
+  "received-snapshot-at-once": {
+    layer: "store",
+    description:
+      "a snapshot received from the leader is one of the replica's snapshot files at once, before its install waits for split children or even if it is never installed (src/sim/replica-state.ts): a restart opens from it, past a split a held child needed replayed",
+    testOnly: {},
     properties: ["liveness"],
   },
 };

@@ -1,9 +1,12 @@
 // A simulated replica's state (the driver's ReplicaState): an in-memory key-value map, plus the
 // digest of every entry applied (SimStateMachine), which the checkers compare across replicas.
 // The digest follows the driver's applies through the probe; snapshots carry both, so a replica
-// restored from a snapshot continues the same digest. Snapshot files live on the store's disk.
+// restored from a snapshot continues the same digest. Snapshot files live on the store's disk; a
+// received one lives here until installed, as the real store's received files are deleted at a
+// restart (src/storage/snapshot-store.ts).
 import { keyHash } from "../ring/key-hash.ts";
 import { assert } from "../util/assert.ts";
+import { UkvError } from "../util/errors.ts";
 import type { IncomingSnapshot, SnapshotInfo } from "../storage/snapshot-store.ts";
 import type { TableOp, TableScanPage } from "../storage/table.ts";
 import type { ReplicaSnapshots, ReplicaState, ReplicaStateMachine, SnapshotRef } from "../node/replica-io.ts";
@@ -115,15 +118,23 @@ export class SimReplicaState implements ReplicaState {
   readonly snapshots: ReplicaSnapshots;
   /** Digest of the entries applied so far; the probe advances it. */
   tracker = new SimStateMachine();
+  /** Snapshots received from the leader and not installed (lost with this object at a crash). */
+  #received: SimSnapshotFile[] = [];
 
   /** onSaved: called for each snapshot the driver takes of this replica (not those it receives). */
   /** stateMachine: the state already in hand (a split child's keys), else empty until a snapshot loads. */
-  constructor(groupId: number, disk: SimStoreDisk, onSaved: () => void, stateMachine: SimKv = new SimKv()) {
+  /** receivedAtOnce: TEST ONLY (mutation "received-snapshot-at-once"), a received snapshot is saved as a file at once. */
+  constructor(groupId: number, disk: SimStoreDisk, onSaved: () => void, stateMachine: SimKv = new SimKv(), receivedAtOnce = false) {
     this.stateMachine = stateMachine;
     const files = (): SimSnapshotFile[] => disk.snapshots.get(groupId) ?? [];
     const refOf = (file: SimSnapshotFile): SnapshotRef => ({ index: file.index, term: file.term, sizeBytes: file.bytes.byteLength, location: `${groupId}/${file.index}/${file.term}` });
     const find = (index: number, term?: number): SimSnapshotFile | undefined =>
       files().find((file) => file.index === index && (term === undefined || file.term === term));
+    // As the real store prunes them: a received file at or below the newest snapshot is never installed.
+    const pruneReceived = (): void => {
+      const newestIndex = files()[0]?.index ?? 0;
+      this.#received = this.#received.filter((file) => file.index > newestIndex);
+    };
     this.snapshots = {
       loadLatest: async () => {
         const file = files()[0];
@@ -145,10 +156,22 @@ export class SimReplicaState implements ReplicaState {
         assert(this.tracker.appliedIndex === args.index, "a snapshot is of everything applied");
         const file: SimSnapshotFile = { index: args.index, term: args.term, metadata: args.metadata.slice(), bytes: this.#encode() };
         disk.saveSnapshot(groupId, file);
+        pruneReceived();
         onSaved();
         return refOf(file);
       },
-      createIncoming: (args) => incoming(groupId, disk, args),
+      createIncoming: (args) =>
+        incoming(groupId, args, (file) => {
+          if (receivedAtOnce) disk.saveSnapshot(groupId, file);
+          else this.#received = this.#received.filter((other) => !(other.index === file.index && other.term === file.term)).concat(file);
+        }),
+      installReceived: async (index, term) => {
+        const file = receivedAtOnce ? find(index, term) : this.#received.find((candidate) => candidate.index === index && candidate.term === term);
+        if (file === undefined) throw new UkvError("SNAPSHOT_CORRUPT", `No received snapshot ${index}/${term} to install`);
+        disk.saveSnapshot(groupId, file);
+        pruneReceived();
+        return refOf(file);
+      },
     };
   }
 
@@ -185,7 +208,7 @@ function encodeFile(file: SimSnapshotFile): Uint8Array {
   return bytes;
 }
 
-function incoming(groupId: number, disk: SimStoreDisk, args: { index: number; term: number }): IncomingSnapshot {
+function incoming(groupId: number, args: { index: number; term: number }, keep: (file: SimSnapshotFile) => void): IncomingSnapshot {
   const chunks: Uint8Array[] = [];
   let state: "open" | "finished" | "aborted" = "open";
   return {
@@ -204,7 +227,7 @@ function incoming(groupId: number, disk: SimStoreDisk, args: { index: number; te
       }
       const metadataSize = new DataView(all.buffer).getUint32(0, true);
       const file: SimSnapshotFile = { index: args.index, term: args.term, metadata: all.slice(4, 4 + metadataSize), bytes: all.slice(4 + metadataSize) };
-      disk.saveSnapshot(groupId, file);
+      keep(file);
       return { path: `${groupId}/${args.index}/${args.term}`, index: args.index, term: args.term, metadata: file.metadata, sizeBytes: all.byteLength };
     },
     abort: () => {

@@ -12,7 +12,9 @@
 // A restart holds an unlisted child's records in the log, and the parent's replay of the split
 // rebuilds the child's base under them. The parent's driver keeps its log (no snapshot of its own
 // or from its leader) until its children's bases are durable, and the store deletes a removed
-// replica only then (GroupRuntime.whenSplitChildrenSaved).
+// replica only then (GroupRuntime.whenSplitChildrenSaved). As in the real store, a snapshot
+// received from the leader becomes a snapshot file only when the driver installs it (a restart
+// forgets it before: src/sim/replica-state.ts).
 // The checkers see through the driver's probe (roles, applies, snapshots installed), the disk
 // (persisted entries and commit indexes, what a crash keeps) and the transport (every ack).
 import { assert } from "../util/assert.ts";
@@ -279,6 +281,7 @@ export class SimStore {
         if (this.#incarnation === incarnation) host.stats.snapshots += 1;
       },
       child?.keys,
+      host.mutation === "received-snapshot-at-once",
     );
     const base = child === undefined ? undefined : splitChildBase().inMemoryBase;
     if (child !== undefined && base !== undefined) state.tracker.startAt(base.index, child.keys.contentDigest());

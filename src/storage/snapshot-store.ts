@@ -1,7 +1,8 @@
 // The snapshot files of one Raft group in one directory: saving a table (native, off the event
-// loop), listing by header, loading the newest good one, pruning to keepCount, and installing a
-// snapshot received over the network. File format and durability steps: native/snapshot.h.
-import { closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from "node:fs";
+// loop), listing by header, loading the newest good one, pruning to keepCount, and receiving a
+// snapshot over the network, held apart until the replica installs it. File format and
+// durability steps: native/snapshot.h.
+import { closeSync, fsyncSync, fstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../util/assert.ts";
@@ -53,9 +54,15 @@ const headerSizeBytes = bindings.snapshotLimits.headerSizeBytes;
 const magic = "UKVSNAP1";
 const formatVersion = 1;
 const snapshotNamePattern = /^snap-(\d{20})-(\d+)\.snap$/;
+const receivedNamePattern = /^snap-(\d{20})-(\d+)\.recv$/;
 
 export function snapshotFileName(index: number, term: number): string {
   return `snap-${String(index).padStart(20, "0")}-${term}.snap`;
+}
+
+/** A received snapshot's name until it is installed: not a `.snap`, so nothing lists or loads it. */
+export function receivedSnapshotFileName(index: number, term: number): string {
+  return snapshotFileName(index, term).replace(/\.snap$/, ".recv");
 }
 
 /** Native rejections carry code, path and offset; turn them into typed errors. */
@@ -135,7 +142,8 @@ export class SnapshotStore {
   /**
    * `keepCount` (default 2): snapshots kept after a save, newest first; older ones are deleted.
    * `logger` (default: the root logger with `{ dir }`): receives `snapshot_corrupt` events.
-   * Leftover `.tmp` files from a crash are removed.
+   * Leftover `.tmp` files from a crash are removed, and so are received snapshots never installed
+   * (see createIncoming): the replica restarts without them.
    */
   constructor(dir: string, options: { keepCount?: number; logger?: Logger } = {}) {
     const keepCount = options.keepCount ?? snapshotKeepCountDefault;
@@ -146,7 +154,7 @@ export class SnapshotStore {
     this.#keepCount = keepCount;
     this.#logger = options.logger ?? childLogger({ dir });
     for (const name of readdirSync(dir)) {
-      if (name.startsWith("snap-") && name.endsWith(".tmp")) unlinkSync(join(dir, name));
+      if (name.startsWith("snap-") && (name.endsWith(".tmp") || receivedNamePattern.test(name))) unlinkSync(join(dir, name));
     }
   }
 
@@ -212,11 +220,19 @@ export class SnapshotStore {
     return loadSnapshotFile(path, table);
   }
 
-  /** A snapshot arriving in chunks: written to a temp file, verified (CRC, index, term) and installed by finish(). */
+  /**
+   * A snapshot arriving in chunks: written to a temp file, then verified (CRC, index, term) and
+   * kept by finish() as a received file, which is not one of this group's snapshots (list,
+   * latest, loadLatest) until installReceived makes it one. The Raft core may never install it
+   * (its log already holds that index), or only after the replica has waited for its split
+   * children: as a `.snap` at once, a crash before that restarted the replica from it, past
+   * entries (a split) that the replica had not applied and that a held split child needed
+   * replayed (found by the simulator, seeds 256, 264 and 1188).
+   */
   createIncoming(args: { index: number; term: number }): IncomingSnapshot {
     checkPosition(args.index, args.term);
-    const finalPath = join(this.dir, snapshotFileName(args.index, args.term));
-    const tmpPath = finalPath.replace(/\.snap$/, ".recv.tmp");
+    const finalPath = join(this.dir, receivedSnapshotFileName(args.index, args.term));
+    const tmpPath = `${finalPath}.tmp`;
     let file: Promise<FileHandle> | null = null;
     let chain: Promise<void> = Promise.resolve();
     let state: "open" | "finished" | "aborted" = "open";
@@ -228,7 +244,7 @@ export class SnapshotStore {
       try {
         unlinkSync(tmpPath);
       } catch {
-        // Already gone (never written, or installed).
+        // Already gone (never written, or kept as the received file).
       }
     };
     const checkOpen = (): void => {
@@ -255,7 +271,6 @@ export class SnapshotStore {
           await fileHandle();
           await closeFile();
           const header = await bindings.snapshotInstall(tmpPath, finalPath, this.dir, args.index, args.term);
-          this.#prune();
           return { path: finalPath, index: header.index, term: header.term, metadata: header.metadata, sizeBytes: header.sizeBytes };
         } catch (error) {
           removeTemp();
@@ -270,6 +285,36 @@ export class SnapshotStore {
     };
   }
 
+  /**
+   * Makes the received snapshot at index/term (createIncoming) one of this group's snapshots, the
+   * newest: renamed to its `.snap` name, durably (the directory synced), then pruned to keepCount.
+   */
+  installReceived(index: number, term: number): SnapshotInfo {
+    checkPosition(index, term);
+    const receivedPath = join(this.dir, receivedSnapshotFileName(index, term));
+    const finalPath = join(this.dir, snapshotFileName(index, term));
+    const header = readHeader(receivedPath);
+    if ("error" in header) {
+      throw new UkvError("SNAPSHOT_CORRUPT", `No received snapshot ${index}/${term} to install: ${header.error.message}`, {
+        data: { path: receivedPath },
+        cause: header.error,
+      });
+    }
+    try {
+      renameSync(receivedPath, finalPath);
+      const dirFd = openSync(this.dir, "r");
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
+    } catch (error) {
+      throw toUkvError(error);
+    }
+    this.#prune();
+    return { ...header.info, path: finalPath };
+  }
+
   /** Every `.snap` file, newest first: a readable header, or the error that made it unreadable. */
   #scan(): HeaderResult[] {
     const named: { name: string; index: bigint; term: bigint }[] = [];
@@ -281,9 +326,18 @@ export class SnapshotStore {
     return named.map(({ name }) => readHeader(join(this.dir, name)));
   }
 
-  /** Keeps the newest keepCount snapshots by name; corrupt-headed files are left for inspection. */
+  /**
+   * Keeps the newest keepCount snapshots by name; corrupt-headed files are left for inspection.
+   * Received files at or below the newest snapshot go too: the core installs a snapshot only
+   * beyond its commit index, which is at least that.
+   */
   #prune(): void {
     const infos = this.list();
     for (const stale of infos.slice(this.#keepCount)) unlinkSync(stale.path);
+    const newestIndex = BigInt(infos[0]?.index ?? 0);
+    for (const name of readdirSync(this.dir)) {
+      const match = receivedNamePattern.exec(name);
+      if (match !== null && BigInt(match[1] as string) <= newestIndex) unlinkSync(join(this.dir, name));
+    }
   }
 }

@@ -36,9 +36,12 @@ function splitHeavy(options: SimOptions): SimOptions {
   return { ...options, splitProbability: 0.05 };
 }
 
-/** Caught as a liveness failure (a member lost for good), which a bug-free run can show too: held to a chosen seed below. */
-type PinnedMutation = "skip-split-children-wait";
-const pinnedSeed = 48;
+/** Caught as a liveness failure (a member lost for good), which a bug-free run can show too: each held to a chosen seed below. */
+type PinnedMutation = "skip-split-children-wait" | "received-snapshot-at-once";
+const pinnedSeeds: Record<PinnedMutation, number> = {
+  "skip-split-children-wait": 48,
+  "received-snapshot-at-once": 256,
+};
 
 /** Seeds tried at most per mutation: a few times the measured seed of first detection. */
 const sweeps: Record<Exclude<SimMutation, PinnedMutation>, { seedsMax: number; adjust?: (options: SimOptions) => SimOptions }> = {
@@ -64,7 +67,7 @@ async function firstCaught(mutation: Exclude<SimMutation, PinnedMutation>): Prom
   return null;
 }
 
-const swept = simMutationNames.filter((name): name is Exclude<SimMutation, PinnedMutation> => name !== "skip-split-children-wait");
+const swept = simMutationNames.filter((name): name is Exclude<SimMutation, PinnedMutation> => !(name in pinnedSeeds));
 
 test.each(swept.map((name) => [name, simMutations[name].properties.join(" or ")] as const))(
   "mutation %s is caught as %s",
@@ -84,12 +87,12 @@ test.each(swept.map((name) => [name, simMutations[name].properties.join(" or ")]
   60_000,
 );
 
-test(`mutation skip-split-children-wait: seed ${pinnedSeed} loses a split child's replica for good, and passes without the mutation`, async () => {
-  const broken = await runSeed(pinnedSeed, { mutation: "skip-split-children-wait" });
+test.each(Object.entries(pinnedSeeds))("mutation %s: seed %d loses a split child's replica for good, and passes without the mutation", async (mutation, seed) => {
+  const broken = await runSeed(seed, { mutation: mutation as PinnedMutation });
   expect(broken.outcome).toBe("liveness");
   // A member store with the child's records held and no replica open: no replay rebuilds it.
   expect(broken.message).toContain("not open");
-  expect((await runSeed(pinnedSeed)).outcome).toBe("ok");
+  expect((await runSeed(seed)).outcome).toBe("ok");
 }, 60_000);
 
 test("the same core and driver with no mutation pass those seeds", async () => {

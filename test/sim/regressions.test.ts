@@ -12,6 +12,8 @@
 // schedules of the seeds that split: 27 became 66, 473 became 537 and 10 became 24.
 // Resending an unanswered ReadIndex every election timeout (and read contexts that name their
 // replica) changed the read schedules: 66 became 56, 537 became 214 and 24 became 6.
+// A received snapshot now becomes a snapshot file only at its install, after the wait for split
+// children, so a crash between the file and the log reset is rarer: 1857 became 647.
 //
 // Bugs 1-4 were in the simulator's model of the operator or in its checker, none in the Raft core;
 // bug 5 is in the driver (src/node/group-runtime.ts), found once the simulator ran it:
@@ -97,8 +99,8 @@ test("seed 56: a ReadIndex forwarded on behalf of another member is carried and 
   expect(result.stats.readsServed).toBeGreaterThan(0);
 }, timeoutMs);
 
-test("seed 1857: a store restarting with a snapshot newer than its log's end resets the log to the snapshot", async () => {
-  const { result, seen } = await runWatching(1857, (e) => e.kind === "warn" && e.detail === "log_reset_to_snapshot");
+test("seed 647: a store restarting with a snapshot newer than its log's end resets the log to the snapshot", async () => {
+  const { result, seen } = await runWatching(647, (e) => e.kind === "warn" && e.detail === "log_reset_to_snapshot");
   expect(seen).toBe(true);
   expect(result.outcome).toBe("ok");
 }, timeoutMs);

@@ -1,12 +1,12 @@
 // Snapshot files through SnapshotStore: round trip of a large table, stable bytes, corruption
-// detection (CRC, truncation) with fallback to the previous snapshot, pruning, network install,
-// and a full disk.
+// detection (CRC, truncation) with fallback to the previous snapshot, pruning, receiving over the
+// network and installing what was received, and a full disk.
 import { afterEach, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { SnapshotStore, snapshotFileName } from "../../../src/storage/snapshot-store.ts";
+import { receivedSnapshotFileName, SnapshotStore, snapshotFileName } from "../../../src/storage/snapshot-store.ts";
 import { Table, type TableOp } from "../../../src/storage/table.ts";
 import { isUkvError, type UkvError } from "../../../src/util/errors.ts";
 
@@ -181,7 +181,7 @@ test("save keeps the newest keepCount snapshots, newest first, and removes older
   expect(new SnapshotStore(tempDir()).latest()).toBeNull();
 });
 
-test("createIncoming writes chunks, verifies and installs the snapshot; a bad one is refused and leaves nothing", async () => {
+test("createIncoming writes chunks and verifies a received snapshot, kept apart until installReceived; a bad one is refused and leaves nothing", async () => {
   const source = new SnapshotStore(tempDir());
   const table = newTable();
   fill(table, 10_000, "net");
@@ -196,9 +196,16 @@ test("createIncoming writes chunks, verifies and installs the snapshot; a bad on
   expect(info.index).toBe(77);
   expect(info.metadata).toEqual(metadata);
   expect(readFileSync(info.path).equals(bytes)).toBe(true);
+  // Received, not installed: none of the group's snapshots, so a restart would not open from it.
+  expect(receiver.latest()).toBeNull();
+  expect(readdirSync(receiverDir)).toEqual([receivedSnapshotFileName(77, 4)]);
+  const installed = receiver.installReceived(77, 4);
+  expect(installed.path).toBe(join(receiverDir, snapshotFileName(77, 4)));
+  expect(readdirSync(receiverDir)).toEqual([snapshotFileName(77, 4)]);
   const loaded = newTable();
   expect((await receiver.loadLatest(loaded))?.index).toBe(77);
   expect(loaded.count()).toBe(10_000);
+  expect((await rejection(Promise.resolve().then(() => receiver.installReceived(78, 4)))).code).toBe("SNAPSHOT_CORRUPT");
 
   // Announced as a different index: refused.
   const wrong = receiver.createIncoming({ index: 78, term: 4 });
@@ -216,6 +223,26 @@ test("createIncoming writes chunks, verifies and installs the snapshot; a bad on
   aborted.abort();
   for (let attempt = 0; attempt < 100 && readdirSync(receiverDir).length > 1; attempt++) await Bun.sleep(10);
   expect(readdirSync(receiverDir)).toEqual([snapshotFileName(77, 4)]);
+});
+
+test("received snapshots never installed go at a restart, and once a snapshot at or past them is saved", async () => {
+  const source = new SnapshotStore(tempDir());
+  const table = newTable();
+  fill(table, 100, "net");
+  const receiverDir = tempDir();
+  const receiver = new SnapshotStore(receiverDir);
+  const receive = async (index: number): Promise<void> => {
+    const bytes = readFileSync((await source.save(table, { index, term: 1, metadata })).path);
+    const incoming = receiver.createIncoming({ index, term: 1 });
+    await incoming.write(bytes);
+    await incoming.finish();
+  };
+  await receive(10);
+  await receive(20);
+  await receiver.save(table, { index: 15, term: 1, metadata });
+  expect(readdirSync(receiverDir).sort()).toEqual([snapshotFileName(15, 1), receivedSnapshotFileName(20, 1)]);
+  new SnapshotStore(receiverDir);
+  expect(readdirSync(receiverDir)).toEqual([snapshotFileName(15, 1)]);
 });
 
 const canMountTmpfs = process.platform === "linux" && process.getuid?.() === 0 && existsSync("/usr/bin/mount");
