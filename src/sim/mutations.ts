@@ -6,9 +6,9 @@
 // the simulated store's creation of a split child, and "received-snapshot-at-once" its snapshot
 // files (as the real store kept them before received snapshots were held apart). Each names the
 // property the checker must report for it; test/sim/broken-core.test.ts holds each to that
-// within a bound. Two are caught as liveness failures, not safety ones: "skip-split-children-wait"
-// and "received-snapshot-at-once" lose a member of a shard for good, which only the liveness
-// phase sees (each held to a chosen seed).
+// within a bound. Three are caught as liveness failures, not safety ones: "skip-split-children-wait",
+// "snapshot-before-replay" and "received-snapshot-at-once" lose a member of a shard for good,
+// which only the liveness phase sees (each held to a chosen seed).
 import type { ReplicaTestOnlyOptions } from "../node/group-runtime.ts";
 import type { Property } from "./checker.ts";
 
@@ -24,6 +24,7 @@ export const simMutationNames = [
   "split-drops-key",
   "split-overlaps",
   "skip-split-children-wait",
+  "snapshot-before-replay",
   "received-snapshot-at-once",
 ] as const;
 
@@ -105,6 +106,13 @@ export const simMutations: Readonly<Record<SimMutation, SimMutationInfo>> = {
     description:
       "a parent replica installs a leader's snapshot, or its store deletes it, while a split child's base is still in memory (ReplicaTestOnlyOptions.skipSplitChildrenWait): after a crash no replay rebuilds that child, and the shard loses the member",
     testOnly: { skipSplitChildrenWait: true },
+    properties: ["liveness"],
+  },
+  "snapshot-before-replay": {
+    layer: "driver",
+    description:
+      "a restarted replica takes a leader's snapshot before it applied the committed entries it recovered (ReplicaTestOnlyOptions.snapshotBeforeReplay): a split among them is never replayed, and the split child its store held stays unopened",
+    testOnly: { snapshotBeforeReplay: true },
     properties: ["liveness"],
   },
   "received-snapshot-at-once": {

@@ -14,7 +14,8 @@
 // or from its leader) until its children's bases are durable, and the store deletes a removed
 // replica only then (GroupRuntime.whenSplitChildrenSaved). As in the real store, a snapshot
 // received from the leader becomes a snapshot file only when the driver installs it (a restart
-// forgets it before: src/sim/replica-state.ts).
+// forgets it before: src/sim/replica-state.ts), and a restarted replica refuses the leader's
+// snapshots until it applied the committed entries it recovered (GroupRuntime.receiveSnapshot).
 // The checkers see through the driver's probe (roles, applies, snapshots installed), the disk
 // (persisted entries and commit indexes, what a crash keeps) and the transport (every ack).
 import { assert } from "../util/assert.ts";

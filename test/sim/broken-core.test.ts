@@ -37,9 +37,10 @@ function splitHeavy(options: SimOptions): SimOptions {
 }
 
 /** Caught as a liveness failure (a member lost for good), which a bug-free run can show too: each held to a chosen seed below. */
-type PinnedMutation = "skip-split-children-wait" | "received-snapshot-at-once";
+type PinnedMutation = "skip-split-children-wait" | "snapshot-before-replay" | "received-snapshot-at-once";
 const pinnedSeeds: Record<PinnedMutation, number> = {
   "skip-split-children-wait": 48,
+  "snapshot-before-replay": 1311,
   "received-snapshot-at-once": 256,
 };
 
