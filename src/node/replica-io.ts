@@ -142,7 +142,7 @@ export function openFileReplicaState(snapshotDir: string, preloaded: Table | nul
       return toRef(await files.save(table, args));
     },
     createIncoming: (args) => files.createIncoming(args),
-    installReceived: async (index, term) => toRef(files.installReceived(index, term)),
+    installReceived: async (index, term) => toRef(await files.installReceived(index, term)),
   };
   return { stateMachine: table, snapshots };
 }

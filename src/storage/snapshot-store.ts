@@ -2,8 +2,8 @@
 // loop), listing by header, loading the newest good one, pruning to keepCount, and receiving a
 // snapshot over the network, held apart until the replica installs it. File format and
 // durability steps: native/snapshot.h.
-import { closeSync, fsyncSync, fstatSync, openSync, readdirSync, readSync, renameSync, unlinkSync } from "node:fs";
-import { open, type FileHandle } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from "node:fs";
+import { open, rename, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { assert } from "../util/assert.ts";
 import { isUkvError, UkvError, type ErrorCode } from "../util/errors.ts";
@@ -289,7 +289,7 @@ export class SnapshotStore {
    * Makes the received snapshot at index/term (createIncoming) one of this group's snapshots, the
    * newest: renamed to its `.snap` name, durably (the directory synced), then pruned to keepCount.
    */
-  installReceived(index: number, term: number): SnapshotInfo {
+  async installReceived(index: number, term: number): Promise<SnapshotInfo> {
     checkPosition(index, term);
     const receivedPath = join(this.dir, receivedSnapshotFileName(index, term));
     const finalPath = join(this.dir, snapshotFileName(index, term));
@@ -301,12 +301,13 @@ export class SnapshotStore {
       });
     }
     try {
-      renameSync(receivedPath, finalPath);
-      const dirFd = openSync(this.dir, "r");
+      // Off the event loop: the rename and the directory's fsync are disk waits.
+      await rename(receivedPath, finalPath);
+      const directory = await open(this.dir, "r");
       try {
-        fsyncSync(dirFd);
+        await directory.sync();
       } finally {
-        closeSync(dirFd);
+        await directory.close();
       }
     } catch (error) {
       throw toUkvError(error);

@@ -199,13 +199,13 @@ test("createIncoming writes chunks and verifies a received snapshot, kept apart 
   // Received, not installed: none of the group's snapshots, so a restart would not open from it.
   expect(receiver.latest()).toBeNull();
   expect(readdirSync(receiverDir)).toEqual([receivedSnapshotFileName(77, 4)]);
-  const installed = receiver.installReceived(77, 4);
+  const installed = await receiver.installReceived(77, 4);
   expect(installed.path).toBe(join(receiverDir, snapshotFileName(77, 4)));
   expect(readdirSync(receiverDir)).toEqual([snapshotFileName(77, 4)]);
   const loaded = newTable();
   expect((await receiver.loadLatest(loaded))?.index).toBe(77);
   expect(loaded.count()).toBe(10_000);
-  expect((await rejection(Promise.resolve().then(() => receiver.installReceived(78, 4)))).code).toBe("SNAPSHOT_CORRUPT");
+  expect((await rejection(receiver.installReceived(78, 4))).code).toBe("SNAPSHOT_CORRUPT");
 
   // Announced as a different index: refused.
   const wrong = receiver.createIncoming({ index: 78, term: 4 });
