@@ -67,6 +67,8 @@ export interface PlanInput {
   writesPerSec?: ReadonlyMap<number, number>;
   /** Shard id -> keys read a second from all its replicas (from two reports of each), when known. */
   readsPerSec?: ReadonlyMap<number, number>;
+  /** Shards not split for load now (their last load-based split failed); size splits still apply. */
+  loadSplitsHeld?: ReadonlySet<number>;
 }
 
 /** "1,234,567". */
@@ -113,7 +115,7 @@ export function planBalance(input: PlanInput): Decision[] {
     const leader = topology.leaders[String(shard.id)]?.nodeId;
     const reported = leader === undefined ? undefined : topology.health[String(leader)]?.groups.find((group) => group.shardId === shard.id);
     const split = splitReason(settings, reported, input.writesPerSec?.get(shard.id), input.readsPerSec?.get(shard.id));
-    if (split !== null) decisions.push({ kind: "split", shardId: shard.id, reason: split.reason, ...(split.byLoad ? { byLoad: true as const } : {}) });
+    if (split !== null && !(split.byLoad && input.loadSplitsHeld?.has(shard.id) === true)) decisions.push({ kind: "split", shardId: shard.id, reason: split.reason, ...(split.byLoad ? { byLoad: true as const } : {}) });
   }
 
   // Replica moves: drain first, then balance counts.

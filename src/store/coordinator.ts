@@ -13,6 +13,9 @@ import type { Logger } from "../util/log.ts";
 import { metaGroupId } from "../meta/meta-service.ts";
 import type { Store } from "./store.ts";
 
+/** How long a shard whose load-based split failed is left out of load-based splits. */
+const loadSplitHoldMs = 60_000;
+
 export class Coordinator {
   readonly #store: Store;
   readonly #metaAddresses: string[];
@@ -21,6 +24,8 @@ export class Coordinator {
   readonly #timer: ReturnType<typeof setInterval>;
   /** Writes/s and reads/s of each shard between the stores' reports. */
   readonly #load = new ShardLoad();
+  /** Shard id -> until when a failed load-based split of it is not planned again. */
+  readonly #loadSplitsHeld = new Map<number, number>();
   /** Each decision's outcome once its step ends (the store's metrics). */
   readonly #onDecision: (kind: Decision["kind"], result: "ok" | "failed") => void;
   #round: Promise<void> | null = null;
@@ -45,7 +50,9 @@ export class Coordinator {
   }
 
   async #runRound(topology: Topology): Promise<void> {
-    const decisions = planBalance({ topology, settings: this.#settings, ...this.#load.observe(topology) });
+    const nowMs = Date.now();
+    for (const [shardId, untilMs] of this.#loadSplitsHeld) if (untilMs <= nowMs) this.#loadSplitsHeld.delete(shardId);
+    const decisions = planBalance({ topology, settings: this.#settings, ...this.#load.observe(topology), loadSplitsHeld: new Set(this.#loadSplitsHeld.keys()) });
     if (decisions.length === 0) return;
     this.#admin ??= new AdminClient(this.#metaAddresses);
     for (const decision of decisions) {
@@ -56,6 +63,13 @@ export class Coordinator {
         this.#onDecision(decision.kind, "ok");
       } catch (error) {
         this.#onDecision(decision.kind, "failed");
+        if (decision.kind === "split" && decision.byLoad === true) {
+          // Refused most likely because the load is on one key, which no split divides: planned
+          // again, it would end each round that sees the load before any move (and allocate an id).
+          this.#loadSplitsHeld.set(decision.shardId, Date.now() + loadSplitHoldMs);
+          this.#logger.warn({ event: "coordinator_step_failed", ...decision, err: error }, `${formatDecision(decision)}: failed, not planned again for ${loadSplitHoldMs / 1000} s`);
+          continue;
+        }
         this.#logger.warn({ event: "coordinator_step_failed", ...decision, err: error }, `${formatDecision(decision)}: failed, planned again next round`);
         return;
       }

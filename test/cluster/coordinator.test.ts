@@ -37,6 +37,13 @@ function replicaCounts(topology: Topology): Map<number, number> {
   return counts;
 }
 
+/** Waits until a follower read of `key` through every store answers `value`. */
+async function followerReadsSee(target: LocalStores, key: string, value: string): Promise<void> {
+  for (const storeId of target.storeIds) {
+    await waitFor(`store ${storeId} to read ${key}`, () => target.request(storeId, { op: "GET", key }), (response) => response.code === "OK" && text(response.value) === value, 10_000);
+  }
+}
+
 function spread(counts: Map<number, number>): number {
   return Math.max(...counts.values()) - Math.min(...counts.values());
 }
@@ -108,6 +115,8 @@ test("a shard read hot above splitReadsPerSec is split by the coordinator where 
   const hotKeys: string[] = [];
   for (let index = 0; hotKeys.length < 40; index++) if (keyHash(bytes(`hot-${index}`)) < 1n << 62n) hotKeys.push(`hot-${index}`);
   for (const key of [...coldKeys, ...hotKeys]) expect((await target.request(1, { op: "SET", key, value: key })).code).toBe("OK");
+  // Follower reads are eventually consistent: every replica has applied the last write (one shard, applied in order) before they start.
+  await followerReadsSee(target, hotKeys[hotKeys.length - 1]!, hotKeys[hotKeys.length - 1]!);
   // Follower reads through every store: each store's replica answers the reads it receives.
   let reading = true;
   const readers = target.storeIds.map(async (storeId) => {
@@ -126,8 +135,8 @@ test("a shard read hot above splitReadsPerSec is split by the coordinator where 
     reading = false;
     await Promise.all(readers);
   }
-  const metaLeader = await target.waitForLeader(0);
-  expect(target.log(metaLeader)).toMatch(/split shard 1: [\d,]+ reads\/s > splitReadsPerSec 300/);
+  // Whichever store led the metadata group ran the coordinator.
+  expect(target.storeIds.map((storeId) => target.log(storeId)).join("\n")).toMatch(/split shard 1: [\d,]+ reads\/s > splitReadsPerSec 300/);
   // The cut divided the hot keys: no shard owns more than 80% of them.
   const shards = (await target.topology()).layout?.shards ?? [];
   const hotPerShard = shards.map((shard) => hotKeys.filter((key) => {
@@ -137,3 +146,36 @@ test("a shard read hot above splitReadsPerSec is split by the coordinator where 
   expect(Math.max(...hotPerShard)).toBeLessThanOrEqual(32);
   for (const key of [...coldKeys, ...hotKeys]) expect(text((await target.request(2, { op: "GET", key, linearizable: true })).value)).toBe(key);
 }, 120_000);
+
+test("a load split refused (the load is on one key) holds only that shard: the coordinator still fills a joined store", async () => {
+  stores = await LocalStores.create({ shardCount: 3, spareStoreCount: 1, coordinator: { enabled: true, intervalMs: 500, splitKeys: 1_000_000, splitReadsPerSec: 300 } });
+  const target = stores;
+  target.startAll();
+  await target.waitForLeaders();
+  await target.waitForRouting();
+  expect((await target.request(1, { op: "SET", key: "the-hot-key", value: "v" })).code).toBe("OK");
+  await followerReadsSee(target, "the-hot-key", "v");
+  let reading = true;
+  const readers = target.storeIds.map(async (storeId) => {
+    const client = new KvClient(target.clientAddress(storeId), { timeoutMs: 5000 });
+    clients.push(client);
+    for (let index = 0; reading; index++) {
+      const response = await client.get(bytes("the-hot-key"));
+      if (response.code !== "OK") throw new Error(`GET via store ${storeId}: ${response.code} ${response.message}`);
+      if (index % 64 === 63) await Bun.sleep(5);
+    }
+  });
+  try {
+    // Whichever store leads the metadata group runs the coordinator.
+    const logs = (): string => target.storeIds.map((storeId) => target.log(storeId)).join("\n");
+    await waitFor("the load split to be refused", async () => logs(), (log) => /reads\/s > splitReadsPerSec 300: failed/.test(log), 60_000);
+    // The refused split is held (logged), and the rounds go on to the moves.
+    target.joinStore(4, 0);
+    await waitFor("store 4 to be filled", () => target.topology(), (topology) => (replicaCounts(topology).get(4) ?? 0) > 0 && spread(replicaCounts(topology)) <= 1, 60_000);
+    expect((await target.topology()).layout?.shards.length).toBe(3);
+    expect(logs()).toMatch(/splitReadsPerSec 300: failed, not planned again for 60 s/);
+  } finally {
+    reading = false;
+    await Promise.all(readers);
+  }
+}, 150_000);

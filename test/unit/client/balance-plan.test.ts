@@ -50,6 +50,14 @@ describe("planBalance", () => {
     expect(planBalance({ topology, settings: { ...settings, splitReadsPerSec: 10_000 }, readsPerSec })).toEqual([{ kind: "split", shardId: 2, reason: "12,000 reads/s > splitReadsPerSec 10,000", byLoad: true }]);
   });
 
+  test("a shard held from load splits (its last one failed) is not split for load, but still for size", () => {
+    const topology = topologyOf(3, [[1, 2, 3], [2, 3, 1]], { keyCounts: [10, 1500] });
+    const readsPerSec = new Map([[1, 50_000], [2, 50_000]]);
+    const loadSettings = { ...settings, splitReadsPerSec: 10_000 };
+    expect(planBalance({ topology, settings: loadSettings, readsPerSec, loadSplitsHeld: new Set([1, 2]) })).toEqual([{ kind: "split", shardId: 2, reason: "1,500 keys > splitKeys 1,000" }]);
+    expect(planBalance({ topology, settings: loadSettings, readsPerSec, loadSplitsHeld: new Set([2]) }).map((decision) => decision.shardId)).toEqual([1, 2]);
+  });
+
   test("a shard whose leader's table is above splitBytes is split, whatever its key count", () => {
     const topology = topologyOf(3, [[1, 2, 3], [2, 3, 1]]);
     topology.health["2"]!.groups[0]!.bytes = 2_000_000;
