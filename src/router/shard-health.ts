@@ -40,7 +40,7 @@ export interface ShardHealth {
   /** Member id of the leader seen in the last probe; 0 if none. */
   leaderId: number;
   term: number;
-  /** Clock time a leader was last seen (or the monitor started); for the no-leader rule. */
+  /** Clock time of the last round that saw a leader or followed one that did (or the monitor's start); for the no-leader rule. */
   leaderSeenMs: number;
   probedMs: number | null;
   members: MemberProbe[];
@@ -214,7 +214,11 @@ export class ShardHealthMonitor {
       member.missedCount = (before?.missedCount ?? missedRoundsUnreachable - 1) + 1;
     }
     const { leaderId, term } = leaderOfProbe(members);
-    const leaderSeenMs = leaderId !== 0 ? nowMs : previous.leaderSeenMs;
+    // A leader seen by the previous round may have lived until just before this one: the no-leader
+    // clock starts at the first round without one, not at the last round with one (a probe
+    // interval earlier, which read a normal election after a leader's store died as a failed one:
+    // CI saw a split test's writes refused so for one round).
+    const leaderSeenMs = leaderId !== 0 || previous.leaderId !== 0 ? nowMs : previous.leaderSeenMs;
     const reachableCount = members.filter((member) => member.missedCount < missedRoundsUnreachable).length;
     const assessment = assessShard({ memberCount: shard.members.length, reachableCount, leaderSeenMs, nowMs, noLeaderLimitMs: this.#options.noLeaderLimitMs });
     const health: ShardHealth = {

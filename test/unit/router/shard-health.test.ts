@@ -85,6 +85,32 @@ describe("ShardHealthMonitor", () => {
     expect(monitor.health(7).state).toBe("available");
   });
 
+  test("the no-leader clock starts at the first round without a leader, not at the last round with one", async () => {
+    const world = { nowMs: 1000, leaderId: 1 };
+    const shard: TopologyShard = { id: 7, members: [1, 2, 3].map((id) => ({ id, clientAddress: `127.0.0.1:${id}` })) };
+    const topology: Topology = { epoch: 1, ranges: undefined as never, shards: new Map([[7, shard]]) };
+    const pool = {
+      nowMs: () => world.nowMs,
+      send: async (address: string): Promise<KvResponse> => {
+        const id = Number(address.split(":")[1]);
+        const group = { groupId: 7, nodeId: id, role: id === world.leaderId ? "leader" : "follower", term: 2, leader: world.leaderId, commitIndex: 5, appliedIndex: 5, lastIndex: 5, snapshotIndex: 0, keyCount: 0 };
+        return { id: 0, code: "OK", statusJson: JSON.stringify({ groups: [group] }) } as unknown as KvResponse;
+      },
+    } as unknown as MemberPool;
+    const monitor = new ShardHealthMonitor({ pool, topology: () => topology, probeIntervalMs: 500, probeTimeoutMs: 400, noLeaderLimitMs: 2000, onProbed: () => {} });
+    await monitor.probeAll(); // t=1000: leader 1
+    world.leaderId = 0; // its store dies just after this round
+    world.nowMs = 1500;
+    await monitor.probeAll(); // the first round without a leader: the clock starts here
+    world.nowMs = 3400;
+    await monitor.probeAll(); // 1,900 ms since then (2,400 since the last leader seen): still electing
+    expect(monitor.health(7).state).toBe("available");
+    world.nowMs = 3600;
+    await monitor.probeAll();
+    expect(monitor.health(7).state).toBe("unavailable");
+    expect(monitor.health(7).detail).toBe("no leader for 2100 ms (limit 2000 ms)");
+  });
+
   test("members that never answered count as unreachable from the first round", async () => {
     const monitor = monitorOf(new Set([1]));
     await monitor.probeAll();
