@@ -279,7 +279,7 @@ export class AdminClient {
     const { client } = await this.#shardClient(args.shardId);
     let result: Record<string, unknown>;
     try {
-      result = await this.#admin(client, args.shardId, { action: "split", childId, ...(args.at === null ? {} : { at: args.at === "load" ? "load" : args.at.toString() }) });
+      result = await this.#admin(client, args.shardId, { action: "split", childId, ...(args.at === null ? {} : { at: args.at.toString() }) });
     } finally {
       client.close();
     }

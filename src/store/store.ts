@@ -68,10 +68,8 @@ export class Store {
   readonly #lock: DirLock;
   readonly #manifest: StoreManifest;
   readonly #replicas = new Map<number, GroupRuntime>();
-  /** Group id -> keys read since start (countKeysRead); dropped with the replica. */
-  readonly #keysRead = new Map<number, number>();
-  /** Group id -> the hashes of its recent accesses here (a load-based split's cut); dropped with the replica. */
-  readonly #loadSamples = new Map<number, LoadSample>();
+  /** Group id -> its load here: keys read since start, and the hashes of recent accesses (a load split's cut); dropped with the replica. */
+  readonly #loads = new Map<number, { keysRead: number; sample: LoadSample }>();
   readonly #leaderSignal = new LeaderSignal();
   /** Replicas being created or deleted: one change per group at a time. */
   readonly #changing = new Map<number, Promise<void>>();
@@ -224,26 +222,31 @@ export class Store {
 
   /** Keys read from this store's replica of `groupId` (follower and leader reads, either thread). */
   countKeysRead(groupId: number, count: number): void {
-    if (!this.#replicas.has(groupId)) return;
-    this.#keysRead.set(groupId, (this.#keysRead.get(groupId) ?? 0) + count);
+    const load = this.#loadOf(groupId);
+    if (load !== null) load.keysRead += count;
   }
 
   /** Records a sampled access (read or write) to a key of `groupId` by its hash. */
   sampleLoad(groupId: number, hash: bigint): void {
-    if (!this.#replicas.has(groupId)) return;
-    let sample = this.#loadSamples.get(groupId);
-    if (sample === undefined) this.#loadSamples.set(groupId, (sample = new LoadSample()));
-    sample.record(hash);
+    this.#loadOf(groupId)?.sample.record(hash);
   }
 
   /** Where a load-based split of `groupId` should cut its range (LoadSample.splitPoint), or null. */
   loadSplitPoint(groupId: number, range: KeyRange): bigint | null {
-    return this.#loadSamples.get(groupId)?.splitPoint(range) ?? null;
+    return this.#loads.get(groupId)?.sample.splitPoint(range) ?? null;
   }
 
   /** Keys read from the replica of `groupId` since this store started: the coordinator's read load. */
   keysRead(groupId: number): number {
-    return this.#keysRead.get(groupId) ?? 0;
+    return this.#loads.get(groupId)?.keysRead ?? 0;
+  }
+
+  /** The load record of a replica this store hosts (made on first use), or null for any other group. */
+  #loadOf(groupId: number): { keysRead: number; sample: LoadSample } | null {
+    if (!this.#replicas.has(groupId)) return null;
+    let load = this.#loads.get(groupId);
+    if (load === undefined) this.#loads.set(groupId, (load = { keysRead: 0, sample: new LoadSample() }));
+    return load;
   }
 
   replicas(): HostedReplica[] {
@@ -487,8 +490,7 @@ export class Store {
       this.#manifest.removed.add(groupId);
       writeManifest(this.dir, this.#manifest);
       this.#replicas.delete(groupId);
-      this.#keysRead.delete(groupId);
-      this.#loadSamples.delete(groupId);
+      this.#loads.delete(groupId);
       await runtime.close();
       await this.#log.group(groupId).remove();
       rmSync(join(this.dir, "groups", String(groupId)), { recursive: true, force: true });
