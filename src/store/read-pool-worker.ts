@@ -21,6 +21,7 @@ import { errorReply, RespWriter } from "../router/resp/resp-encoder.ts";
 import { RespParser, type RespParsed } from "../router/resp/resp-parser.ts";
 import { frameSizeBytesMax, kvConnectionInflightCountMax, respArrayLengthMax, respBulkSizeBytesMax, respConnectionPendingCountMax, respInlineSizeBytesMax } from "../util/limits.ts";
 import { PoolReads } from "./pool-reads.ts";
+import { forEachPosted, PostBatcher, type PostBatch } from "./post-batcher.ts";
 import type { FromWorker, PoolListen, PoolSessionFlags, ToWorker } from "./read-pool-wire.ts";
 
 declare const self: Worker;
@@ -42,8 +43,10 @@ let workerIndex = 0;
 let commandCount = 0;
 let stopping = false;
 
+const outbox = new PostBatcher<FromWorker>((message) => self.postMessage(message));
+
 function post(message: FromWorker): void {
-  self.postMessage(message);
+  outbox.post(message);
 }
 
 /** A command as a RESP array of bulk strings (what the Raft thread's session parses). */
@@ -428,8 +431,9 @@ function stop(drainTimeoutMs: number): void {
   }, drainTimeoutMs).unref();
 }
 
-self.onmessage = (event: MessageEvent<ToWorker>) => {
-  const message = event.data;
+self.onmessage = (event: MessageEvent<ToWorker | PostBatch<ToWorker>>) => forEachPosted(event.data, handleMessage);
+
+function handleMessage(message: ToWorker): void {
   switch (message.type) {
     case "start":
       void start(message);
@@ -450,4 +454,4 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       kvConnections.get(message.conn)?.onResponse(message.response);
       return;
   }
-};
+}

@@ -24,6 +24,7 @@ import { kvResponseFromError, type KvResponse } from "../transport/kv-protocol.t
 import type { KvHandler } from "../transport/kv-server.ts";
 import type { GroupRuntime } from "../node/group-runtime.ts";
 import type { PoolReplica } from "./pool-reads.ts";
+import { forEachPosted, PostBatcher, type PostBatch } from "./post-batcher.ts";
 import type { FromWorker, PoolSessionFlags, ToWorker } from "./read-pool-wire.ts";
 
 const routingIntervalMs = 50;
@@ -67,6 +68,8 @@ export interface ReadPoolOptions {
 interface PoolWorker {
   index: number;
   worker: Worker;
+  /** Every message to the Worker goes through it: one postMessage per turn. */
+  outbox: PostBatcher<ToWorker>;
   stopped: Promise<void>;
   onStopped: () => void;
 }
@@ -143,7 +146,7 @@ export class ReadPool {
     if (this.#routingTimer !== null) clearInterval(this.#routingTimer);
     const drainTimeoutMs = this.#options.drainTimeoutMs ?? drainTimeoutMsDefault;
     const running = this.#workers.filter((worker): worker is PoolWorker => worker !== null);
-    for (const { worker } of running) worker.postMessage({ type: "stop", drainTimeoutMs } satisfies ToWorker);
+    for (const { outbox } of running) outbox.post({ type: "stop", drainTimeoutMs });
     let timer: ReturnType<typeof setTimeout> | null = null;
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, drainTimeoutMs + 1000);
@@ -163,13 +166,12 @@ export class ReadPool {
     const stopped = new Promise<void>((resolve) => {
       onStopped = resolve;
     });
-    const entry: PoolWorker = { index, worker, stopped, onStopped };
+    const entry: PoolWorker = { index, worker, outbox: new PostBatcher<ToWorker>((message) => worker.postMessage(message)), stopped, onStopped };
     this.#workers[index] = entry;
     return new Promise<void>((resolve, reject) => {
       const startTimer = setTimeout(() => reject(new UkvError("UNAVAILABLE", `Read pool Worker ${index} did not start in ${workerStartTimeoutMs} ms`)), workerStartTimeoutMs);
       let listening = false;
-      worker.onmessage = (event: MessageEvent<FromWorker>) => {
-        const message = event.data;
+      worker.onmessage = (event: MessageEvent<FromWorker | PostBatch<FromWorker>>) => forEachPosted(event.data, (message) => {
         if (message.type === "listening") {
           listening = true;
           clearTimeout(startTimer);
@@ -182,7 +184,7 @@ export class ReadPool {
         } else {
           this.#onMessage(entry, message);
         }
-      };
+      });
       worker.addEventListener("error", (event: ErrorEvent) => {
         this.#logger.error({ event: "read_pool_worker_failed", worker: index, reason: event.message });
         if (!listening) {
@@ -194,8 +196,8 @@ export class ReadPool {
       const size = this.#options.size;
       const resp = this.#options.resp === null || this.#respPort === null ? null : { host: this.#options.resp.host, port: this.#respPort, connectionCountMax: Math.ceil(respConnectionCountMax / size) };
       const client = { host: this.#options.client.host, port: this.#clientPort, connectionCountMax: Number.MAX_SAFE_INTEGER }; // as KvServer: no connection limit of its own
-      worker.postMessage({ type: "start", workerIndex: index, resp, client, requirepass: this.#options.requirepass } satisfies ToWorker);
-      worker.postMessage({ type: "routing", replicas: this.#routing } satisfies ToWorker);
+      entry.outbox.post({ type: "start", workerIndex: index, resp, client, requirepass: this.#options.requirepass });
+      entry.outbox.post({ type: "routing", replicas: this.#routing });
     });
   }
 
@@ -216,7 +218,7 @@ export class ReadPool {
     switch (message.type) {
       case "open": {
         this.stats.connectionCountTotal++;
-        const bridge = new BridgeConnection(entry.worker, message.conn, message.remote);
+        const bridge = new BridgeConnection(entry.outbox, message.conn, message.remote);
         this.#bridges.set(message.conn, bridge);
         bridge.connection = new RespConnection(bridge, {
           sessionId: this.#nextSessionId++,
@@ -259,7 +261,7 @@ export class ReadPool {
         return;
       case "kv-request": {
         const { conn, request } = message;
-        const answer = (response: KvResponse): void => entry.worker.postMessage({ type: "kv-response", conn, response: response.id === request.id ? response : { ...response, id: request.id } } satisfies ToWorker);
+        const answer = (response: KvResponse): void => entry.outbox.post({ type: "kv-response", conn, response: response.id === request.id ? response : { ...response, id: request.id } });
         let answered: Promise<KvResponse>;
         try {
           answered = this.#options.client.handler(request);
@@ -307,7 +309,7 @@ export class ReadPool {
     this.#routingSignature = signature;
     this.#routing = replicas;
     this.#routedShardIds = new Set(replicas.map((replica) => replica.shardId));
-    for (const entry of this.#workers) entry?.worker.postMessage({ type: "routing", replicas } satisfies ToWorker);
+    for (const entry of this.#workers) entry?.outbox.post({ type: "routing", replicas });
   }
 }
 
@@ -320,7 +322,7 @@ class BridgeConnection implements ByteConnection {
   readonly remoteAddress: string;
   readonly remotePort = 0;
   connection: RespConnection | null = null;
-  readonly #worker: Worker;
+  readonly #outbox: PostBatcher<ToWorker>;
   readonly #conn: number;
   readonly #queue: { bytes: Uint8Array; count: number }[] = [];
   #events: TcpEvents | null = null;
@@ -328,8 +330,8 @@ class BridgeConnection implements ByteConnection {
   #paused = false;
   #ended = false;
 
-  constructor(worker: Worker, conn: number, remote: string) {
-    this.#worker = worker;
+  constructor(outbox: PostBatcher<ToWorker>, conn: number, remote: string) {
+    this.#outbox = outbox;
     this.#conn = conn;
     this.remoteAddress = remote;
   }
@@ -353,7 +355,7 @@ class BridgeConnection implements ByteConnection {
     if (this.#ended || this.connection === null) return true;
     const session = this.connection.session;
     const flags: PoolSessionFlags = { authenticated: session.authenticated, protocol: session.protocol, linearizable: session.readMode === "linearizable", inMulti: session.multi !== null };
-    this.#worker.postMessage({ type: "reply", conn: this.#conn, bytes, answered: this.#delivered - this.connection.pendingCount, session: flags } satisfies ToWorker);
+    this.#outbox.post({ type: "reply", conn: this.#conn, bytes, answered: this.#delivered - this.connection.pendingCount, session: flags });
     return true;
   }
 
@@ -369,7 +371,7 @@ class BridgeConnection implements ByteConnection {
   /** The session ended the connection: the Worker ends its socket after the replies sent. */
   end(): void {
     if (this.#ended) return;
-    this.#worker.postMessage({ type: "end", conn: this.#conn } satisfies ToWorker);
+    this.#outbox.post({ type: "end", conn: this.#conn });
     this.workerClosed();
   }
 
