@@ -1,5 +1,6 @@
 // The messages between a store's Raft thread (read-pool.ts) and its read-pool Workers
-// (read-pool-worker.ts). Structured clone carries them, a turn's messages batched (post-batcher.ts); bytes are Uint8Arrays.
+// (read-pool-worker.ts). Structured clone carries them, a turn's messages in one batch
+// (post-batcher.ts); bytes are Uint8Arrays.
 import type { KvRequest, KvResponse } from "../transport/kv-protocol.ts";
 import type { PoolReplica } from "./pool-reads.ts";
 
