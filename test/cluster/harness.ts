@@ -551,6 +551,25 @@ export class LocalStores {
   }
 
   /**
+   * SETs each key (value `valueOf(key)`) through `storeId`, one at a time, right after a store was
+   * killed; returns the writes that did not succeed. One answer is not a failure: the first write
+   * may be forwarded on the dead store's connection in the event-loop turn that connection closes,
+   * before the forwarding store has seen the close; its outcome is unknown to that store, which
+   * answers TIMEOUT and never resends it (CI saw this now and then). That key comes back apart: it
+   * may or may not hold its value.
+   */
+  async setAfterKill(storeId: number, keys: readonly string[], valueOf: (key: string) => string): Promise<{ failures: string[]; unknownKey: string | null }> {
+    const failures: string[] = [];
+    let unknownKey: string | null = null;
+    for (const [index, key] of keys.entries()) {
+      const response = await this.request(storeId, { op: "SET", key, value: valueOf(key) });
+      if (index === 0 && response.code === "TIMEOUT" && /outcome unknown/.test(response.message)) unknownKey = key;
+      else if (response.code !== "OK") failures.push(`${key}: ${response.code} ${response.message}`);
+    }
+    return { failures, unknownKey };
+  }
+
+  /**
    * Waits until every running replica of `shardId` applied the highest commit index any of them
    * knows. Not the current leader's alone: a newly elected leader learns the commit index of its
    * predecessor only once it commits an entry of its own term, so a write the old leader

@@ -124,21 +124,11 @@ describe("every store routes", () => {
     const leader = await stores.waitForLeader(1);
     const keys = stores.keysOfShard("failover-", 1, 40);
     await stores.kill(leader);
-    const failures: string[] = [];
-    // The one answer a store cannot avoid: the first write, forwarded in the same event-loop turn
-    // as the dead store's connection closes (the close not yet seen), left on the dead connection;
-    // its outcome is unknown to the forwarding store, so it answers TIMEOUT and never resends it
-    // (CI saw this once in ~20 runs). Any other failure, or a later one, is a defect.
-    let unknownFirst: string | null = null;
-    for (const [index, key] of keys.entries()) {
-      const response = await stores.request(4, { op: "SET", key, value: `after-${key}` });
-      if (index === 0 && response.code === "TIMEOUT" && /outcome unknown/.test(response.message)) unknownFirst = key;
-      else if (response.code !== "OK") failures.push(`${key}: ${response.code} ${response.message}`);
-    }
+    const { failures, unknownKey } = await stores.setAfterKill(4, keys, (key) => `after-${key}`);
     expect(failures).toEqual([]);
     const newLeader = await stores.waitForLeader(1);
     expect(newLeader).not.toBe(leader);
-    expect(await missingThrough(4, new Map(keys.filter((key) => key !== unknownFirst).map((key) => [key, `after-${key}`])))).toEqual([]);
+    expect(await missingThrough(4, new Map(keys.filter((key) => key !== unknownKey).map((key) => [key, `after-${key}`])))).toEqual([]);
   }, 60_000);
 
   test("with stores 1 and 2 down, shard-1 requests fail fast with no quorum and a CRITICAL line each; shard 2 serves; after the restart nothing is lost", async () => {
