@@ -63,15 +63,14 @@ export class Coordinator {
         this.#onDecision(decision.kind, "ok");
       } catch (error) {
         this.#onDecision(decision.kind, "failed");
-        if (decision.kind === "split" && decision.byLoad === true) {
-          // Refused most likely because the load is on one key, which no split divides: planned
-          // again, it would end each round that sees the load before any move (and allocate an id).
-          this.#loadSplitsHeld.set(decision.shardId, Date.now() + loadSplitHoldMs);
-          this.#logger.warn({ event: "coordinator_step_failed", ...decision, err: error }, `${formatDecision(decision)}: failed, not planned again for ${loadSplitHoldMs / 1000} s`);
-          continue;
-        }
-        this.#logger.warn({ event: "coordinator_step_failed", ...decision, err: error }, `${formatDecision(decision)}: failed, planned again next round`);
-        return;
+        // A load split is refused most likely because the load is on one key, which no split
+        // divides: planned again, it would end each round that sees the load before any move (and
+        // allocate an id). It is held, and the round goes on; any other step ends the round.
+        const held = decision.kind === "split" && decision.byLoad === true;
+        if (held) this.#loadSplitsHeld.set(decision.shardId, Date.now() + loadSplitHoldMs);
+        const next = held ? `not planned again for ${loadSplitHoldMs / 1000} s` : "planned again next round";
+        this.#logger.warn({ event: "coordinator_step_failed", ...decision, err: error }, `${formatDecision(decision)}: failed, ${next}`);
+        if (!held) return;
       }
     }
   }
