@@ -44,6 +44,33 @@ async function followerReadsSee(target: LocalStores, key: string, value: string)
   }
 }
 
+/**
+ * Follower GETs of `keys`, in turn, through every store until the returned stop() is awaited; a
+ * wrong answer ends that store's reader and stop() throws it.
+ */
+function readContinuously(target: LocalStores, keys: readonly string[], valueOf: (key: string) => string): () => Promise<void> {
+  let reading = true;
+  const readers = target.storeIds.map(async (storeId) => {
+    const client = new KvClient(target.clientAddress(storeId), { timeoutMs: 5000 });
+    clients.push(client);
+    for (let index = 0; reading; index++) {
+      const key = keys[index % keys.length]!;
+      const response = await client.get(bytes(key));
+      if (response.code !== "OK" || text(response.value) !== valueOf(key)) throw new Error(`GET ${key} via store ${storeId}: ${response.code} ${response.message}`);
+      if (index % 64 === 63) await Bun.sleep(5);
+    }
+  });
+  return async () => {
+    reading = false;
+    await Promise.all(readers);
+  };
+}
+
+/** Every store's log: whichever store leads the metadata group runs the coordinator. */
+function allLogs(target: LocalStores): string {
+  return target.storeIds.map((storeId) => target.log(storeId)).join("\n");
+}
+
 function spread(counts: Map<number, number>): number {
   return Math.max(...counts.values()) - Math.min(...counts.values());
 }
@@ -118,25 +145,13 @@ test("a shard read hot above splitReadsPerSec is split by the coordinator where 
   // Follower reads are eventually consistent: every replica has applied the last write (one shard, applied in order) before they start.
   await followerReadsSee(target, hotKeys[hotKeys.length - 1]!, hotKeys[hotKeys.length - 1]!);
   // Follower reads through every store: each store's replica answers the reads it receives.
-  let reading = true;
-  const readers = target.storeIds.map(async (storeId) => {
-    const client = new KvClient(target.clientAddress(storeId), { timeoutMs: 5000 });
-    clients.push(client);
-    for (let index = 0; reading; index++) {
-      const key = hotKeys[index % hotKeys.length]!;
-      const response = await client.get(bytes(key));
-      if (response.code !== "OK" || text(response.value) !== key) throw new Error(`GET ${key} via store ${storeId}: ${response.code} ${response.message}`);
-      if (index % 64 === 63) await Bun.sleep(5);
-    }
-  });
+  const stopReading = readContinuously(target, hotKeys, (key) => key);
   try {
     await waitFor("the coordinator to split the read-hot shard", async () => (await target.topology()).layout?.shards.length ?? 0, (count) => count >= 2, 60_000);
   } finally {
-    reading = false;
-    await Promise.all(readers);
+    await stopReading();
   }
-  // Whichever store led the metadata group ran the coordinator.
-  expect(target.storeIds.map((storeId) => target.log(storeId)).join("\n")).toMatch(/split shard 1: [\d,]+ reads\/s > splitReadsPerSec 300/);
+  expect(allLogs(target)).toMatch(/split shard 1: [\d,]+ reads\/s > splitReadsPerSec 300/);
   // The cut divided the hot keys: no shard owns more than 80% of them.
   const shards = (await target.topology()).layout?.shards ?? [];
   const hotPerShard = shards.map((shard) => hotKeys.filter((key) => {
@@ -155,27 +170,15 @@ test("a load split refused (the load is on one key) holds only that shard: the c
   await target.waitForRouting();
   expect((await target.request(1, { op: "SET", key: "the-hot-key", value: "v" })).code).toBe("OK");
   await followerReadsSee(target, "the-hot-key", "v");
-  let reading = true;
-  const readers = target.storeIds.map(async (storeId) => {
-    const client = new KvClient(target.clientAddress(storeId), { timeoutMs: 5000 });
-    clients.push(client);
-    for (let index = 0; reading; index++) {
-      const response = await client.get(bytes("the-hot-key"));
-      if (response.code !== "OK") throw new Error(`GET via store ${storeId}: ${response.code} ${response.message}`);
-      if (index % 64 === 63) await Bun.sleep(5);
-    }
-  });
+  const stopReading = readContinuously(target, ["the-hot-key"], () => "v");
   try {
-    // Whichever store leads the metadata group runs the coordinator.
-    const logs = (): string => target.storeIds.map((storeId) => target.log(storeId)).join("\n");
-    await waitFor("the load split to be refused", async () => logs(), (log) => /reads\/s > splitReadsPerSec 300: failed/.test(log), 60_000);
+    await waitFor("the load split to be refused", async () => allLogs(target), (log) => /reads\/s > splitReadsPerSec 300: failed/.test(log), 60_000);
     // The refused split is held (logged), and the rounds go on to the moves.
     target.joinStore(4, 0);
     await waitFor("store 4 to be filled", () => target.topology(), (topology) => (replicaCounts(topology).get(4) ?? 0) > 0 && spread(replicaCounts(topology)) <= 1, 60_000);
     expect((await target.topology()).layout?.shards.length).toBe(3);
-    expect(logs()).toMatch(/splitReadsPerSec 300: failed, not planned again for 60 s/);
+    expect(allLogs(target)).toMatch(/splitReadsPerSec 300: failed, not planned again for 60 s/);
   } finally {
-    reading = false;
-    await Promise.all(readers);
+    await stopReading();
   }
 }, 150_000);

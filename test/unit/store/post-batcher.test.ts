@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { forEachPosted, PostBatcher, type PostBatch } from "../../../src/store/post-batcher.ts";
+import { atTurnEnd } from "../../../src/transport/turn-end.ts";
 
 type Message = { type: "a" | "b"; n: number };
 const turnEnd = (): Promise<unknown> => new Promise((resolve) => setImmediate(resolve));
@@ -29,17 +30,16 @@ test("a turn's first message goes at once, the rest of the turn in one batch at 
   expect(received.map((message) => message.n)).toEqual([1, 2, 3, 4, 5]);
 });
 
-test("messages posted by other turn-end tasks (replies flushed at the turn's end) go in that same turn", async () => {
+test("messages posted by another turn-end task (replies flushed at the turn's end) go in that same turn", async () => {
   const posted: (Message | PostBatch<Message>)[] = [];
   const outbox = new PostBatcher<Message>((message) => posted.push(message));
-  const other = new PostBatcher<Message>(() => {
-    // Runs at once (its first message); queues two replies behind the outbox's own first one.
+  // As a connection's reply flush: a task that runs at the turn's end and posts three messages there.
+  atTurnEnd(() => {
     outbox.post({ type: "a", n: 1 });
     outbox.post({ type: "a", n: 2 });
     outbox.post({ type: "a", n: 3 });
   });
-  other.post({ type: "b", n: 0 });
-  expect(posted).toEqual([{ type: "a", n: 1 }]);
-  await turnEnd();
+  expect(posted).toEqual([]);
+  await turnEnd(); // queued after that turn's end: it ran, and so did the batch it started
   expect(posted).toEqual([{ type: "a", n: 1 }, { type: "batch", messages: [{ type: "a", n: 2 }, { type: "a", n: 3 }] }]);
 });
