@@ -134,6 +134,8 @@ describe("a shard replicated on 3 stores", () => {
 
   test("a linearizable read on a follower's replica sees the write acknowledged just before; a follower read catches up", async () => {
     const target = await startStores();
+    // As in the first test: a leader agreed by a majority says nothing of the third store's client port.
+    await target.waitForRouting();
     const leader = await target.waitForLeader(shardId);
     const follower = target.storeIds.find((storeId) => storeId !== leader)!;
     for (let roundIndex = 0; roundIndex < 30; roundIndex++) {
