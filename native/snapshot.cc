@@ -107,7 +107,7 @@ class SnapshotWriter {
 };
 
 // Streams the header, the entries and the trailer. Called with the table's read lock held.
-bool writeBody(SnapshotWriter& writer, const SwissTable& map, uint64_t index, uint64_t term,
+bool writeBody(SnapshotWriter& writer, const SegmentedTable& map, uint64_t index, uint64_t term,
                const std::vector<uint8_t>& metadata) {
   uint8_t header[kSnapshotHeaderSizeBytes];
   std::memcpy(header, kSnapshotMagic, sizeof(kSnapshotMagic));
@@ -185,7 +185,7 @@ class SnapshotReader {
 };
 
 // Parses everything after the file is open. Fills `error` with the offset of the first problem.
-bool readBody(SnapshotReader& reader, const std::string& path, uint64_t fileSizeBytes, SwissTable* into,
+bool readBody(SnapshotReader& reader, const std::string& path, uint64_t fileSizeBytes, SegmentedTable* into,
               SnapshotHeader* header, SnapshotError* error) {
   auto truncated = [&](const char* what) {
     if (reader.lastErrno() != 0) {
@@ -227,7 +227,7 @@ bool readBody(SnapshotReader& reader, const std::string& path, uint64_t fileSize
     return false;
   }
   if (into != nullptr) {
-    SwissTable sized(header->entryCount);
+    SegmentedTable sized(header->entryCount);
     into->swap(sized);
   }
   for (uint64_t entryIndex = 0; entryIndex < header->entryCount; entryIndex++) {
@@ -315,7 +315,7 @@ bool writeSnapshot(const Table& table, const std::string& dir, uint64_t index, u
   return true;
 }
 
-bool readSnapshot(const std::string& path, SwissTable* into, SnapshotHeader* header, uint64_t* sizeBytes,
+bool readSnapshot(const std::string& path, SegmentedTable* into, SnapshotHeader* header, uint64_t* sizeBytes,
                   SnapshotError* error) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

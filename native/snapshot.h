@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "table.h"
+#include "table_registry.h"
 
 namespace ukv {
 
@@ -75,7 +75,7 @@ bool writeSnapshot(const Table& table, const std::string& dir, uint64_t index, u
 // Reads and verifies `path` (header, every entry's sizes against the limits, CRC32C). If `into`
 // is not null each entry is inserted into it as it is read; the caller publishes `into` only on
 // success, so a corrupt file never shows half its content.
-bool readSnapshot(const std::string& path, SwissTable* into, SnapshotHeader* header, uint64_t* sizeBytes,
+bool readSnapshot(const std::string& path, SegmentedTable* into, SnapshotHeader* header, uint64_t* sizeBytes,
                   SnapshotError* error);
 
 // Makes a fully written `tmpPath` durable as `finalPath` in `dir`: fsync, rename, fsync dir.

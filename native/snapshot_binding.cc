@@ -115,7 +115,7 @@ Napi::Value Load(const Napi::CallbackInfo& info) {
   auto* task = new SnapshotTask(
       info.Env(),
       [table, path](SnapshotOutcome& outcome) {
-        ukv::SwissTable loaded(0);
+        ukv::SegmentedTable loaded(0);
         if (!ukv::readSnapshot(path, &loaded, &outcome.header, &outcome.file.sizeBytes, &outcome.error)) return false;
         {
           std::unique_lock<std::shared_mutex> guard(table->mutex);

@@ -5,7 +5,7 @@
 //   control_  [capacity + kGroupWidth - 1] int8   one control byte per slot, then clones
 //   slots_    [capacity]               Entry*     one pointer per slot (valid where control is full)
 //   each Entry, one block:               [u32 keySize][u32 valueSize][key bytes][value bytes]
-//   entries_  EntryArena: blocks up to kArenaBlockSizeBytesMax come from 1 MiB chunks in 8-byte
+//   entries_  EntryArena: blocks up to kArenaBlockSizeBytesMax come from 256 KiB chunks in 8-byte
 //             size classes, each class with an intrusive free list (glibc malloc would add an 8-byte
 //             header and round to 16, ~16% on a 16+100-byte entry); larger blocks use malloc.
 //
@@ -30,19 +30,15 @@
 // The hash is a fixed-seed 64-bit wyhash-style function (multiply-fold mixing), so the slot order,
 // and with it the snapshot byte stream, depends only on the sequence of operations: runs replay.
 //
-// Thread safety: SwissTable itself is single-threaded; Table wraps it with a std::shared_mutex
-// (FR3.2: readers in parallel, writers exclusive) and TableRegistry shares Tables across Workers.
+// Thread safety: SwissTable itself is single-threaded. A shard's map is many of them, one per
+// routing-hash segment (segmented_table.h); table_registry.h's Table guards that with a
+// std::shared_mutex (FR3.2: readers in parallel, writers exclusive) and shares it across Workers.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <atomic>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <vector>
 
 // Invariant check, on in production: a failure is a bug, so the process stops with a message.
@@ -87,7 +83,8 @@ class EntryArena {
  public:
   static constexpr size_t kBlockAlignBytes = 8;
   static constexpr size_t kArenaBlockSizeBytesMax = 1024;
-  static constexpr size_t kChunkSizeBytes = 1024 * 1024;
+  // Small against a segment's entries (57,344 of ~130 bytes: 7 MiB), so a segment's unused tail is a few %.
+  static constexpr size_t kChunkSizeBytes = 256 * 1024;
   static_assert(kArenaBlockSizeBytesMax % kBlockAlignBytes == 0, "size classes tile the small range");
   static_assert(kChunkSizeBytes >= 64 * kArenaBlockSizeBytesMax, "a chunk holds many of the largest small blocks");
 
@@ -220,34 +217,6 @@ class SwissTable {
   size_t tombstoneCount_ = 0;
   size_t entryBytes_ = 0;
   uint64_t layout_ = 0;
-};
-
-// A SwissTable shared by several JS threads: one shared_mutex, readers in parallel.
-struct Table {
-  explicit Table(size_t capacityHint) : map(capacityHint) {}
-  mutable std::shared_mutex mutex;
-  SwissTable map;
-  uint64_t tableId = 0;
-  // Which keys this table answers for: bumped (under the write lock) whenever keys leave it other
-  // than by a logged delete (a split moving a range out, a snapshot replacing the content) or its
-  // replica is retired. A reader on another thread (the read pool) names the epoch its routing was
-  // built at, and a mismatch sends the read back to the Raft thread instead of answering from a
-  // table that no longer owns the key. Even numbers are live; retired tables hold an odd epoch.
-  std::atomic<uint64_t> epoch{0};
-};
-constexpr uint64_t kEpochStep = 2;
-
-// Process-global id -> Table, so a Worker can attach to a table by number. It holds weak
-// references: the Table is freed when the last handle (shared_ptr) is dropped.
-class TableRegistry {
- public:
-  static std::shared_ptr<Table> create(size_t capacityHint);
-  static std::shared_ptr<Table> attach(uint64_t tableId);  // nullptr if closed or unknown
- private:
-  static void forget(uint64_t tableId);
-  static std::mutex mutex_;
-  static std::map<uint64_t, std::weak_ptr<Table>> tables_;
-  static uint64_t nextTableId_;
 };
 
 }  // namespace ukv

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "key_hash.h"
-#include "table.h"
+#include "table_registry.h"
 
 #include <algorithm>
 
@@ -249,10 +249,17 @@ Napi::Value BytesUsed(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(table->map.bytesUsed()));
 }
 
+Napi::Value SegmentCount(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  return Napi::Number::New(info.Env(), static_cast<double>(table->map.segmentCount()));
+}
+
 Napi::Value Clear(const Napi::CallbackInfo& info) {
   ukv::Table* table = tableOf(info);
   if (table == nullptr) return info.Env().Undefined();
-  ukv::SwissTable emptied(0);
+  ukv::SegmentedTable emptied(0);
   {
     std::unique_lock<std::shared_mutex> guard(table->mutex);
     table->map.swap(emptied);
@@ -281,34 +288,36 @@ Napi::Value Entries(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// tableScan(handle, slotBegin, slotCountMax, entryCountMax, valuePrefixBytes[, firstByteMask]): the
-// entries of up to slotCountMax slots from slotBegin (stopping early after entryCountMax entries),
-// each value cut to its first valuePrefixBytes; with a nonzero firstByteMask, only the entries whose
-// value's first byte shares a bit with it. Returns { layout, next, keys, values }; next = capacity at the end.
+// tableScan(handle, position, slotCountMax, entryCountMax, valuePrefixBytes[, firstByteMask]): the
+// entries of up to slotCountMax slots from scan position `position` (segmented_table.h), stopping
+// early after entryCountMax entries, each value cut to its first valuePrefixBytes; with a nonzero
+// firstByteMask, only the entries whose value's first byte shares a bit with it. Returns { layout,
+// next, capacity, startLayout, startSegment, slotsVisited, keys, values }: continue from `next`
+// (valid under `layout`; next = capacity at the end); a cursor whose layout differs from
+// `startLayout` restarts from `startSegment`.
 Napi::Value Scan(const Napi::CallbackInfo& info) {
   ukv::Table* table = tableOf(info);
   if (table == nullptr) return info.Env().Undefined();
   Napi::Env env = info.Env();
-  const double slotBegin = info[1].As<Napi::Number>().DoubleValue();
+  const double position = info[1].As<Napi::Number>().DoubleValue();
   const double slotCountMax = info[2].As<Napi::Number>().DoubleValue();
   const double entryCountMax = info[3].As<Napi::Number>().DoubleValue();
   const double valuePrefixBytes = info[4].As<Napi::Number>().DoubleValue();
   const double firstByteMask = info.Length() > 5 ? info[5].As<Napi::Number>().DoubleValue() : 0;
-  if (!(slotBegin >= 0) || !(slotCountMax >= 1) || !(entryCountMax >= 1) || !(valuePrefixBytes >= 0) || slotCountMax > 1e9 || entryCountMax > 1e6 ||
+  if (!(position >= 0) || !(slotCountMax >= 1) || !(entryCountMax >= 1) || !(valuePrefixBytes >= 0) || slotCountMax > 1e9 || entryCountMax > 1e6 ||
       !(firstByteMask >= 0 && firstByteMask <= 255)) {
     throwCoded(env, "BAD_REQUEST", "tableScan: bad arguments");
     return env.Undefined();
   }
   std::shared_lock<std::shared_mutex> guard(table->mutex);
-  const size_t begin = static_cast<size_t>(slotBegin);
-  const size_t end = begin + static_cast<size_t>(slotCountMax);
+  const uint64_t begin = position >= static_cast<double>(ukv::SegmentedTable::kScanEnd) ? ukv::SegmentedTable::kScanEnd : static_cast<uint64_t>(position);
   const size_t entriesMax = static_cast<size_t>(entryCountMax);
   const uint32_t prefixMax = static_cast<uint32_t>(std::min(valuePrefixBytes, 4294967295.0));
   const uint8_t mask = static_cast<uint8_t>(firstByteMask);
   Napi::Array keys = Napi::Array::New(env);
   Napi::Array values = Napi::Array::New(env);
   uint32_t index = 0;
-  const size_t next = table->map.forEachInSlots(begin, end, [&](const ukv::Entry& entry) {
+  const ukv::SegmentedTable::ScanPage page = table->map.scan(begin, static_cast<size_t>(slotCountMax), [&](const ukv::Entry& entry) {
     // The filter runs here so that skipped entries cost no JS object (active expiry walks every
     // slot of every shard it leads ten times a second and wants only a few kinds of value).
     if (mask != 0 && (entry.valueSize == 0 || (entry.value()[0] & mask) == 0)) return true;
@@ -322,10 +331,14 @@ Napi::Value Scan(const Napi::CallbackInfo& info) {
     index++;
     return index < entriesMax;
   });
+  constexpr uint64_t kExactMax = uint64_t{1} << 53;
   Napi::Object result = Napi::Object::New(env);
-  result.Set("layout", Napi::Number::New(env, static_cast<double>(table->map.layout() % (uint64_t{1} << 53))));
-  result.Set("next", Napi::Number::New(env, static_cast<double>(std::min(next, table->map.capacity()))));
-  result.Set("capacity", Napi::Number::New(env, static_cast<double>(table->map.capacity())));
+  result.Set("layout", Napi::Number::New(env, static_cast<double>(page.nextLayout % kExactMax)));
+  result.Set("next", Napi::Number::New(env, static_cast<double>(page.next)));
+  result.Set("capacity", Napi::Number::New(env, static_cast<double>(ukv::SegmentedTable::kScanEnd)));
+  result.Set("startLayout", Napi::Number::New(env, static_cast<double>(page.startLayout % kExactMax)));
+  result.Set("startSegment", Napi::Number::New(env, static_cast<double>(page.startSegment)));
+  result.Set("slotsVisited", Napi::Number::New(env, static_cast<double>(page.slotsVisited)));
   result.Set("keys", keys);
   result.Set("values", values);
   return result;
@@ -340,9 +353,9 @@ uint64_t uint64Of(const Napi::Value& value) {
 
 // moveHashRange(source, destination, low, high) -> count: every entry of source whose routing hash
 // is in [low, high] moves to destination (a split's child, empty), in one pass under both write
-// locks. O(keys) in C++ rather than materializing the table in JS (3.7 s for 1M keys via entries()).
-// It runs inside the Raft apply on the event loop, so it is SwissTable::moveInto: no key looked up
-// again, entries prefetched (collect, set, then erase by key took 238 ms for 1M keys, 500k moved).
+// locks. It runs inside the Raft apply on every replica's event loop, so only the segments the
+// range's bounds fall in are copied entry by entry (SwissTable::moveInto, prefetched); the others
+// move by pointer (SegmentedTable::moveHashRange).
 Napi::Value MoveHashRange(const Napi::CallbackInfo& info) {
   ukv::Table* source = tableOf(info);
   if (source == nullptr) return info.Env().Undefined();
@@ -359,10 +372,7 @@ Napi::Value MoveHashRange(const Napi::CallbackInfo& info) {
   std::unique_lock<std::shared_mutex> destinationGuard(destination->mutex);
   // Keys leave the source: readers routed by its old epoch must not take their absence for an answer.
   source->epoch.fetch_add(ukv::kEpochStep, std::memory_order_release);
-  size_t moved = source->map.moveInto(destination->map, [&](const ukv::Entry& entry) {
-    uint64_t hash = ukv::routingHash(entry.key(), entry.keySize);
-    return hash >= low && hash <= high;
-  });
+  size_t moved = source->map.moveHashRange(destination->map, low, high);
   return Napi::Number::New(info.Env(), static_cast<double>(moved));
 }
 
@@ -449,6 +459,7 @@ void InitTable(Napi::Env env, Napi::Object exports) {
   exports.Set("tableApplyBatch", Napi::Function::New(env, ApplyBatch));
   exports.Set("tableCount", Napi::Function::New(env, Count));
   exports.Set("tableBytesUsed", Napi::Function::New(env, BytesUsed));
+  exports.Set("tableSegmentCount", Napi::Function::New(env, SegmentCount));
   exports.Set("tableClear", Napi::Function::New(env, Clear));
   exports.Set("tableEntries", Napi::Function::New(env, Entries));
   exports.Set("tableScan", Napi::Function::New(env, Scan));
@@ -460,5 +471,7 @@ void InitTable(Napi::Env env, Napi::Object exports) {
   limits.Set("valueSizeBytesMax", Napi::Number::New(env, ukv::kValueSizeBytesMax));
   limits.Set("tableBatchCountMax", Napi::Number::New(env, ukv::kTableBatchCountMax));
   limits.Set("medianSampleCountMax", Napi::Number::New(env, static_cast<double>(kMedianSampleCountMax)));
+  limits.Set("segmentKeyCountMax", Napi::Number::New(env, static_cast<double>(ukv::SegmentedTable::kSegmentKeyCountMax)));
+  limits.Set("segmentCountMax", Napi::Number::New(env, static_cast<double>(ukv::SegmentedTable::kRegionCount)));
   exports.Set("tableLimits", limits);
 }

@@ -1,5 +1,7 @@
 // The body of a SCAN request to one shard (its leader walks its table in slot order) and of the
-// answer. Binary, little-endian. Request: f64 slot | u32 slotCountMax | u32 entryCountMax. Answer:
+// answer. Binary, little-endian. Request: f64 slot | u32 slotCountMax | u32 entryCountMax |
+// u32 layoutTag (the cursor's: 0 for a walk from the start, else scanLayoutTag of the page that
+// gave `slot`; the leader restarts a stale cursor at its hash segment's start). Answer:
 // f64 layout | f64 next | f64 capacity | f64 keyCount | u32 n | n x (u32 size + key) | n x u8 type
 // (stored-value.ts's ValueType; a page without the types, from an older store, is all strings). `layout`
 // identifies the table's slot layout: a cursor is only meaningful under the layout it came from
@@ -12,6 +14,8 @@ export interface ShardScanRequest {
   slot: number;
   slotCountMax: number;
   entryCountMax: number;
+  /** 0: not started; else the tag of the layout the cursor's slot was valid under. */
+  layoutTag: number;
 }
 
 export interface ShardScanPage {
@@ -30,23 +34,33 @@ export interface ShardScanPage {
 export const shardScanEntryCountMax = 10_000;
 export const shardScanSlotCountMax = 1 << 20;
 
+/** How many bits of the layout a cursor keeps (SCAN cursors are 64-bit: tag | slot | shard). */
+export const scanLayoutTagBits = 16;
+
+/** The cursor's short form of a page's layout: 1..2^16 - 1 (0 means a walk from the start). */
+export function scanLayoutTag(layout: number): number {
+  return (layout % (2 ** scanLayoutTagBits - 1)) + 1;
+}
+
 function invalid(why: string): UkvError {
   return new UkvError("BAD_REQUEST", `Invalid scan: ${why}`);
 }
 
 export function encodeShardScanRequest(request: ShardScanRequest): Uint8Array {
-  const bytes = new Uint8Array(16);
+  const bytes = new Uint8Array(20);
   const view = new DataView(bytes.buffer);
   view.setFloat64(0, request.slot, true);
   view.setUint32(8, request.slotCountMax, true);
   view.setUint32(12, request.entryCountMax, true);
+  view.setUint32(16, request.layoutTag, true);
   return bytes;
 }
 
 export function decodeShardScanRequest(bytes: Uint8Array): ShardScanRequest {
-  if (bytes.byteLength !== 16) throw invalid(`request of ${bytes.byteLength} bytes`);
+  if (bytes.byteLength !== 20) throw invalid(`request of ${bytes.byteLength} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const request = { slot: view.getFloat64(0, true), slotCountMax: view.getUint32(8, true), entryCountMax: view.getUint32(12, true) };
+  const request = { slot: view.getFloat64(0, true), slotCountMax: view.getUint32(8, true), entryCountMax: view.getUint32(12, true), layoutTag: view.getUint32(16, true) };
+  if (request.layoutTag >= 2 ** scanLayoutTagBits) throw invalid(`layout tag ${request.layoutTag}`);
   if (!Number.isSafeInteger(request.slot) || request.slot < 0) throw invalid(`slot ${request.slot}`);
   if (request.slotCountMax < 1 || request.slotCountMax > shardScanSlotCountMax) throw invalid(`slot count ${request.slotCountMax}`);
   if (request.entryCountMax < 1 || request.entryCountMax > shardScanEntryCountMax) throw invalid(`entry count ${request.entryCountMax}`);

@@ -14,13 +14,24 @@ import { native } from "./native.ts";
 
 export type TableOp = { kind: "set"; key: Uint8Array; value: Uint8Array } | { kind: "delete"; key: Uint8Array };
 
-/** One page of a slot-order scan (Table.scan). */
+/**
+ * One page of a scan (Table.scan). Positions address the slots of the table's hash segments
+ * (native/segmented_table.h): a position is valid under the layout of the segment it is in, which
+ * changes whenever that segment's entries may move (rehash, segment split, clear, snapshot install).
+ */
 export interface TableScanPage {
-  /** The slot layout scanned: it changes whenever entries may move (resize, rehash, clear, snapshot install). */
+  /** The layout `next` is valid under. */
   layout: number;
-  /** The slot to continue from; equal to capacity at the end. */
+  /** The position to continue from; equal to capacity at the end. */
   next: number;
+  /** One past the last position (the same for every table). */
   capacity: number;
+  /** The layout of the segment the scan began in: a cursor kept under another layout is stale. */
+  startLayout: number;
+  /** The first position of that segment: where a stale cursor restarts without skipping a key. */
+  startSegment: number;
+  /** Slots walked (positions jump between segments, so next - begin is not the work done). */
+  slotsVisited: number;
   keys: Uint8Array[];
   /** Each value cut to the prefix asked for. */
   values: Uint8Array[];
@@ -64,7 +75,8 @@ interface TableBindings {
   tableMoveHashRange(source: NativeTableHandle, destination: NativeTableHandle, low: bigint, high: bigint): number;
   tableMedianHash(handle: NativeTableHandle, low: bigint, high: bigint): [number, bigint];
   keyHash64(bytes: Uint8Array): bigint;
-  tableLimits: { keySizeBytesMax: number; valueSizeBytesMax: number; tableBatchCountMax: number; medianSampleCountMax: number };
+  tableSegmentCount(handle: NativeTableHandle): number;
+  tableLimits: { keySizeBytesMax: number; valueSizeBytesMax: number; tableBatchCountMax: number; medianSampleCountMax: number; segmentKeyCountMax: number; segmentCountMax: number };
 }
 
 const bindings = native as unknown as TableBindings;
@@ -75,6 +87,9 @@ assert(bindings.tableLimits.tableBatchCountMax === tableBatchCountMax, "native a
 
 /** Tables holding at most this many keys get medianHash exactly; larger ones from a sample of this many (native constant). */
 export const tableMedianSampleCountMax = bindings.tableLimits.medianSampleCountMax;
+/** A hash segment splits in two when it reaches this many keys (native/segmented_table.h), up to segmentCountMax segments. */
+export const tableSegmentKeyCountMax = bindings.tableLimits.segmentKeyCountMax;
+export const tableSegmentCountMax = bindings.tableLimits.segmentCountMax;
 
 /** Capacity hints above this are refused: 2^32 entries is far beyond one node's memory. */
 export const tableCapacityHintMax = 2 ** 32;
@@ -305,6 +320,11 @@ export class Table {
     return bindings.tableCount(this.#live());
   }
 
+  /** How many hash segments the table is made of (it splits a segment as it fills). */
+  segmentCount(): number {
+    return bindings.tableSegmentCount(this.#live());
+  }
+
   /** Control bytes + slots + entry blocks. */
   bytesUsed(): number {
     return bindings.tableBytesUsed(this.#live());
@@ -321,9 +341,9 @@ export class Table {
   }
 
   /**
-   * Up to `slotCountMax` slots from `slotBegin` in slot order (stopping after `entryCountMax`
-   * entries), each value cut to `valuePrefixBytes`. Bounded work for SCAN and active expiry; a
-   * cursor is only valid while `layout` stays the same (an insert or delete moves no other entry).
+   * Up to `slotCountMax` slots from position `slotBegin` (stopping after `entryCountMax` entries),
+   * each value cut to `valuePrefixBytes`. Bounded work for SCAN and active expiry; a cursor is only
+   * valid while its segment's layout stays the same (an insert or delete moves no other entry).
    * A nonzero `firstByteMask` (0..255) keeps only entries whose value's first byte shares a bit
    * with it, filtered natively (skipped entries still count as slots walked, not as entries).
    */
@@ -333,7 +353,8 @@ export class Table {
 
   /**
    * A split's child: a new table holding every entry whose key hash (XXH64, the routing hash)
-   * is in [low, high], removed from this one, in one native pass (no entry crosses into JS).
+   * is in [low, high], removed from this one, natively (no entry crosses into JS): whole hash
+   * segments move by pointer, only the ones a bound falls in are copied entry by entry.
    */
   takeHashRange(low: bigint, high: bigint): Table {
     checkHashBounds(low, high);

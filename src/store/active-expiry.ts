@@ -82,31 +82,20 @@ export class ActiveExpiry {
 
   #sample(groupId: number, runtime: GroupRuntime, nowMs: number): KeyedStep[] {
     // Any region of the table is a fair sample: a resize that moves entries under the cursor only
-    // changes which keys the next passes look at, so the cursor needs no layout check.
-    let slot = this.#cursors.get(groupId) ?? 0;
-    const startSlot = slot;
+    // changes which keys the next passes look at, so the cursor needs no layout check. A pass ends
+    // at the table's end (the next one starts over), so no pass lists a key twice.
+    const slot = this.#cursors.get(groupId) ?? 0;
     const expired: KeyedStep[] = [];
-    let slotsLeft = activeExpirySlotsPerPass;
-    // At most two pages: to the end of the table, then on from its start, but not past where this
-    // sample began (a table smaller than a sample would list its keys twice).
-    for (let pageIndex = 0; pageIndex < 2 && slotsLeft > 0 && expired.length < activeExpiryBatchCountMax; pageIndex++) {
-      if (pageIndex === 1) {
-        slotsLeft = Math.min(slotsLeft, startSlot);
-        if (slotsLeft === 0) break;
-      }
-      const page = runtime.table.scan(slot, slotsLeft, activeExpirySlotsPerPass, storedValueHeaderSizeBytesMax, expiryCandidateFirstByteMask);
-      slotsLeft -= Math.max(1, page.next - slot);
-      for (const [index, key] of page.keys.entries()) {
-        if (expired.length >= activeExpiryBatchCountMax) break;
-        const value = page.values[index];
-        if (value === undefined || value.byteLength === 0) continue;
-        const stored = decodeStoredValue(value);
-        if (isExpired(stored.deadlineMs, nowMs)) expired.push({ op: KeyedOp.DeleteExpired, key, args: [] });
-        else if (stored.type === ValueType.ListChunk && isOrphanChunk(runtime, key, nowMs)) expired.push({ op: KeyedOp.DeleteOrphanChunk, key, args: [] });
-      }
-      slot = page.next >= page.capacity ? 0 : page.next;
+    const page = runtime.table.scan(slot, activeExpirySlotsPerPass, activeExpirySlotsPerPass, storedValueHeaderSizeBytesMax, expiryCandidateFirstByteMask);
+    for (const [index, key] of page.keys.entries()) {
+      if (expired.length >= activeExpiryBatchCountMax) break;
+      const value = page.values[index];
+      if (value === undefined || value.byteLength === 0) continue;
+      const stored = decodeStoredValue(value);
+      if (isExpired(stored.deadlineMs, nowMs)) expired.push({ op: KeyedOp.DeleteExpired, key, args: [] });
+      else if (stored.type === ValueType.ListChunk && isOrphanChunk(runtime, key, nowMs)) expired.push({ op: KeyedOp.DeleteOrphanChunk, key, args: [] });
     }
-    this.#cursors.set(groupId, slot);
+    this.#cursors.set(groupId, page.next >= page.capacity ? 0 : page.next);
     return expired;
   }
 

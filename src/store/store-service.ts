@@ -26,7 +26,7 @@ import { CommandOp } from "../node/command.ts";
 import type { GroupRuntime, GroupSummary } from "../node/group-runtime.ts";
 import { decodeKeyedTransaction, keysOfTransaction, withNow } from "../kv/keyed-commands.ts";
 import { decodeMembership } from "../node/log-codec.ts";
-import { decodeShardScanRequest, encodeShardScanPage, type ShardScanRequest } from "../kv/shard-scan.ts";
+import { decodeShardScanRequest, encodeShardScanPage, scanLayoutTag, type ShardScanRequest } from "../kv/shard-scan.ts";
 import { encodeStoredValue, liveValue, storedValueHeaderSizeBytesMax, ValueType, wrongTypeMessage } from "../kv/stored-value.ts";
 import { keyHash } from "../ring/key-hash.ts";
 import { loadSampleStride } from "./load-sample.ts";
@@ -171,10 +171,19 @@ export class StoreService {
     return makeKvResponse(request.id, "OK");
   }
 
-  /** A page of the leader's table walk (the leader's: a cursor is only valid on one replica's table). */
+  /**
+   * A page of the leader's table walk (the leader's: a cursor is only valid on one replica's
+   * table). A cursor whose tag is not that of its segment's layout (the segment split or rehashed,
+   * or another leader answers) walks again from that segment's start: it starts at or before the
+   * cursor's, so a key present throughout is still returned (maybe twice, as SCAN allows).
+   */
   #scan(runtime: GroupRuntime, request: ShardScanRequest): Uint8Array {
     if (!runtime.isLeader()) throw runtime.notLeaderError();
-    const page = runtime.table.scan(request.slot, request.slotCountMax, request.entryCountMax, storedValueHeaderSizeBytesMax);
+    const walk = (slot: number) => runtime.table.scan(slot, request.slotCountMax, request.entryCountMax, storedValueHeaderSizeBytesMax);
+    let page = walk(request.slot);
+    if (request.layoutTag !== 0 && scanLayoutTag(this.#cursorLayout(page.startLayout)) !== request.layoutTag && page.startSegment !== request.slot) {
+      page = walk(page.startSegment);
+    }
     const nowMs = Date.now();
     const keys: Uint8Array[] = [];
     const types: ValueType[] = [];
@@ -185,10 +194,15 @@ export class StoreService {
       keys.push(key);
       types.push(value.type);
     });
-    // The layout number restarts with the process: mixed with this process's nonce, a cursor from
-    // a previous leader (or incarnation) is never taken for one of this table's.
-    const layout = (page.layout * 1_000_003 + layoutNonce) % 2 ** 48;
-    return encodeShardScanPage({ layout, next: page.next, capacity: page.capacity, keyCount: runtime.table.count(), keys, types });
+    return encodeShardScanPage({ layout: this.#cursorLayout(page.layout), next: page.next, capacity: page.capacity, keyCount: runtime.table.count(), keys, types });
+  }
+
+  /**
+   * A table layout as cursors see it. The layout number restarts with the process: mixed with this
+   * process's nonce, a cursor from a previous leader (or incarnation) is never taken for one of this table's.
+   */
+  #cursorLayout(layout: number): number {
+    return (layout * 1_000_003 + layoutNonce) % 2 ** 48;
   }
 
   /**

@@ -9,14 +9,15 @@
 import { typeName, ValueType } from "../../kv/stored-value.ts";
 import { KeyedOp, parseInt64 } from "../../kv/keyed-commands.ts";
 import { runOne } from "./resp-keyed.ts";
-import { decodeShardScanPage, encodeShardScanRequest, shardScanEntryCountMax, type ShardScanPage } from "../../kv/shard-scan.ts";
+import { decodeShardScanPage, encodeShardScanRequest, scanLayoutTag, scanLayoutTagBits, shardScanEntryCountMax, type ShardScanPage } from "../../kv/shard-scan.ts";
 import { keysReplyCountMax, scanPagesPerCallMax } from "../../util/limits.ts";
 import { keyName, replyFromKvError, type CommandContext, type CommandSpec } from "./resp-context.ts";
 import { arrayReply, bulkReply, errorReply, integerReply, nullBulkReply, okReply, textReply, type RespReply } from "./resp-encoder.ts";
 
 const emptyBytes = new Uint8Array(0);
 const shardIndexBits = 12n;
-const slotBits = 36n;
+// 36 bits: a table scan position (native/segmented_table.h: 12 region bits + 24 slot bits).
+const slotBits = 64n - BigInt(scanLayoutTagBits) - shardIndexBits;
 const word = (arg: Uint8Array | undefined): string => keyName(arg ?? emptyBytes).toUpperCase();
 
 interface Cursor {
@@ -39,10 +40,6 @@ export function decodeCursor(text: string): Cursor | null {
     slot: Number((value >> shardIndexBits) & ((1n << slotBits) - 1n)),
     layoutTag: Number(value >> (slotBits + shardIndexBits)),
   };
-}
-
-function layoutTagOf(page: ShardScanPage): number {
-  return (page.layout % 65535) + 1;
 }
 
 /**
@@ -108,9 +105,9 @@ export function globMatch(pattern: Uint8Array, key: Uint8Array): boolean {
   return patternIndex === pattern.length;
 }
 
-async function scanPage(context: CommandContext, shardId: number, slot: number, count: number): Promise<ShardScanPage | RespReply> {
+async function scanPage(context: CommandContext, shardId: number, slot: number, layoutTag: number, count: number): Promise<ShardScanPage | RespReply> {
   const entryCountMax = Math.max(1, Math.min(count, shardScanEntryCountMax));
-  const request = encodeShardScanRequest({ slot, slotCountMax: Math.min(1 << 20, entryCountMax * 8), entryCountMax });
+  const request = encodeShardScanRequest({ slot, slotCountMax: Math.min(1 << 20, entryCountMax * 8), entryCountMax, layoutTag });
   const response = await context.backend.routeShard(shardId, { op: "SCAN", key: emptyBytes, value: request, linearizable: false });
   if (response.code !== "OK") return replyFromKvError(response);
   return decodeShardScanPage(response.value);
@@ -158,14 +155,9 @@ async function scanFrom(context: CommandContext, cursor: Cursor, options: ScanOp
   const keys: Uint8Array[] = [];
   let tried = 0;
   for (let pageIndex = 0; pageIndex < scanPagesPerCallMax && tried < options.count; pageIndex++) {
-    const page = await scanPage(context, shardIds[shardIndex] as number, slot, options.count - tried);
+    // A stale cursor (entries moved since it was made) is the shard leader's to restart.
+    const page = await scanPage(context, shardIds[shardIndex] as number, slot, layoutTag, options.count - tried);
     if (!isPage(page)) return page;
-    if (layoutTag !== 0 && layoutTagOf(page) !== layoutTag && slot !== 0) {
-      // Entries moved since the cursor was made: walk this shard again from its start.
-      slot = 0;
-      layoutTag = 0;
-      continue;
-    }
     tried += Math.max(1, page.keys.length);
     page.keys.forEach((key, index) => {
       if (wanted(options, key, page.types?.[index] ?? ValueType.String)) keys.push(key);
@@ -177,7 +169,7 @@ async function scanFrom(context: CommandContext, cursor: Cursor, options: ScanOp
       if (shardIndex >= shardIds.length) return { next: "0", keys };
     } else {
       slot = page.next;
-      layoutTag = layoutTagOf(page);
+      layoutTag = scanLayoutTag(page.layout);
     }
   }
   return { next: encodeCursor({ shardIndex, slot, layoutTag }), keys };
@@ -218,7 +210,7 @@ async function keys(context: CommandContext, args: readonly Uint8Array[]): Promi
 async function shardHeads(context: CommandContext): Promise<{ shardId: number; page: ShardScanPage }[] | RespReply> {
   const heads: { shardId: number; page: ShardScanPage }[] = [];
   for (const shardId of context.backend.shardIds()) {
-    const page = await scanPage(context, shardId, 0, 1);
+    const page = await scanPage(context, shardId, 0, 0, 1);
     if (!isPage(page)) return page;
     heads.push({ shardId, page });
   }
@@ -241,7 +233,7 @@ async function randomkey(context: CommandContext): Promise<RespReply> {
   const head = heads.find((candidate) => (pick -= candidate.page.keyCount) < 0) ?? (heads[heads.length - 1] as (typeof heads)[number]);
   let slot = Math.floor(Math.random() * head.page.capacity);
   for (let pageIndex = 0; pageIndex < scanPagesPerCallMax; pageIndex++) {
-    const page = await scanPage(context, head.shardId, slot, 1);
+    const page = await scanPage(context, head.shardId, slot, 0, 1);
     if (!isPage(page)) return page;
     const key = page.keys[0];
     if (key !== undefined) return bulkReply(key);
