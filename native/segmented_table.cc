@@ -7,8 +7,19 @@
 namespace ukv {
 
 SegmentedTable::SegmentedTable(size_t capacityHint) : regionIndex_(kRegionCount, 0) {
-  // One segment to start: it splits as it fills, so a hint past one segment's worth buys nothing.
-  segments_.push_back({0, 0, std::make_unique<SwissTable>(std::min(capacityHint, kSegmentKeyCountMax))});
+  // A hint of more than one segment's keys (a snapshot load) starts at the depth whose segments
+  // hold about half a segment each if the keys are spread over the whole hash space, so the load
+  // does not copy every key again through a chain of segment splits. Each starts small and grows:
+  // a shard owning a narrow range fills a few of them (which split further), and the rest cost
+  // only an empty table each.
+  unsigned depth = 0;
+  while (depth < kDepthMax && (capacityHint >> depth) > kSegmentKeyCountMax / 2) depth++;
+  const size_t segmentCount = size_t{1} << depth;
+  for (size_t index = 0; index < segmentCount; index++) {
+    const uint64_t start = depth == 0 ? 0 : static_cast<uint64_t>(index) << (64 - depth);
+    segments_.push_back({start, depth, std::make_unique<SwissTable>(depth == 0 ? capacityHint : 0)});
+  }
+  rebuildIndex();
 }
 
 const Entry* SegmentedTable::find(const uint8_t* key, uint32_t keySize) const {

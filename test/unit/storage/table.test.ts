@@ -231,15 +231,18 @@ test("bytesUsed grows with entries and shrinks after deletes and clear", () => {
   expect(table.count()).toBe(1);
 });
 
-test("a capacity hint presizes the table so filling it to the hint does not grow it", () => {
-  const table = newTable(50_000);
+test("a capacity hint presizes the table so filling it to the hint does not grow it; a larger hint shapes the segments", () => {
+  const table = newTable(20_000);
   const before = table.bytesUsed();
-  for (let i = 0; i < 50_000; i++) table.set(bytes(`k${i}`), new Uint8Array(0));
+  for (let i = 0; i < 20_000; i++) table.set(bytes(`k${i}`), new Uint8Array(0));
   const entryBytes = table.bytesUsed() - before;
   // Only the entry blocks were added: 8-byte header + key per entry, no slot array growth.
   let keyBytes = 0;
-  for (let i = 0; i < 50_000; i++) keyBytes += `k${i}`.length;
-  expect(entryBytes).toBe(50_000 * 8 + keyBytes);
+  for (let i = 0; i < 20_000; i++) keyBytes += `k${i}`.length;
+  expect(entryBytes).toBe(20_000 * 8 + keyBytes);
+  // Past half a segment's keys, the hint starts the table as that many segments (a snapshot load's shape).
+  expect(newTable(1_000_000).segmentCount()).toBe(64);
+  expect(newTable(20_000).segmentCount()).toBe(1);
   expectCode(() => Table.create({ capacityHint: -1 }), "CONFIG_INVALID");
 });
 
