@@ -99,6 +99,20 @@ size_t SegmentedTable::moveHashRange(SegmentedTable& destination, uint64_t low, 
   return moved;
 }
 
+uint64_t SegmentedTable::positionAtFraction(double fraction) const {
+  const double clamped = fraction >= 0 && fraction < 1 ? fraction : 0;
+  double target = clamped * static_cast<double>(count_);
+  for (size_t index = 0; index < segments_.size(); index++) {
+    const double keys = static_cast<double>(segments_[index].map->count());
+    if (target < keys) {
+      const size_t capacity = std::min<size_t>(segments_[index].map->capacity(), size_t{1} << kScanSlotBits);
+      return positionOf(index, std::min(capacity - 1, static_cast<size_t>(target / keys * static_cast<double>(capacity))));
+    }
+    target -= keys;
+  }
+  return 0;
+}
+
 void SegmentedTable::clear() {
   SegmentedTable emptied(0);
   swap(emptied);

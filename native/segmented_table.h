@@ -136,6 +136,11 @@ class SegmentedTable {
     }
   }
 
+  // A scan position about `fraction` (0..1) of the way through the keys: in the segment holding
+  // that share of the keys (in hash order), at that share of its slots. A random fraction gives a
+  // start that is close to uniform over the keys (RANDOMKEY), whatever the segments' sizes.
+  uint64_t positionAtFraction(double fraction) const;
+
   // Moves every entry whose routing hash is in [low, high] into `destination` (empty), which takes
   // this table's segment boundaries: a segment inside the range moves whole by pointer, one that
   // straddles a bound moves entry by entry. Returns how many entries moved.

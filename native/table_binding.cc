@@ -256,6 +256,15 @@ Napi::Value SegmentCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(table->map.segmentCount()));
 }
 
+// tableRandomPosition(handle, fraction) -> the scan position `fraction` (0..1) of the way through the keys.
+Napi::Value PositionAtFraction(const Napi::CallbackInfo& info) {
+  ukv::Table* table = tableOf(info);
+  if (table == nullptr) return info.Env().Undefined();
+  const double fraction = info[1].As<Napi::Number>().DoubleValue();
+  std::shared_lock<std::shared_mutex> guard(table->mutex);
+  return Napi::Number::New(info.Env(), static_cast<double>(table->map.positionAtFraction(fraction)));
+}
+
 Napi::Value Clear(const Napi::CallbackInfo& info) {
   ukv::Table* table = tableOf(info);
   if (table == nullptr) return info.Env().Undefined();
@@ -460,6 +469,7 @@ void InitTable(Napi::Env env, Napi::Object exports) {
   exports.Set("tableCount", Napi::Function::New(env, Count));
   exports.Set("tableBytesUsed", Napi::Function::New(env, BytesUsed));
   exports.Set("tableSegmentCount", Napi::Function::New(env, SegmentCount));
+  exports.Set("tablePositionAtFraction", Napi::Function::New(env, PositionAtFraction));
   exports.Set("tableClear", Napi::Function::New(env, Clear));
   exports.Set("tableEntries", Napi::Function::New(env, Entries));
   exports.Set("tableScan", Napi::Function::New(env, Scan));

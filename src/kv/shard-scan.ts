@@ -1,7 +1,8 @@
 // The body of a SCAN request to one shard (its leader walks its table in slot order) and of the
 // answer. Binary, little-endian. Request: f64 slot | u32 slotCountMax | u32 entryCountMax |
-// u32 layoutTag (the cursor's: 0 for a walk from the start, else scanLayoutTag of the page that
-// gave `slot`; the leader restarts a stale cursor at its hash segment's start). Answer:
+// u16 layoutTag (the cursor's: 0 for a walk from the start, else scanLayoutTag of the page that
+// gave `slot`; the leader restarts a stale cursor at its hash segment's start) | u16 flags (bit 0:
+// start at a random key instead of `slot`, for RANDOMKEY). Answer:
 // f64 layout | f64 next | f64 capacity | f64 keyCount | u32 n | n x (u32 size + key) | n x u8 type
 // (stored-value.ts's ValueType; a page without the types, from an older store, is all strings). `layout`
 // identifies the table's slot layout: a cursor is only meaningful under the layout it came from
@@ -16,6 +17,8 @@ export interface ShardScanRequest {
   entryCountMax: number;
   /** 0: not started; else the tag of the layout the cursor's slot was valid under. */
   layoutTag: number;
+  /** Start at a key the leader picks at random (close to uniformly) instead of at `slot`. */
+  randomStart: boolean;
 }
 
 export interface ShardScanPage {
@@ -52,15 +55,17 @@ export function encodeShardScanRequest(request: ShardScanRequest): Uint8Array {
   view.setFloat64(0, request.slot, true);
   view.setUint32(8, request.slotCountMax, true);
   view.setUint32(12, request.entryCountMax, true);
-  view.setUint32(16, request.layoutTag, true);
+  view.setUint16(16, request.layoutTag, true);
+  view.setUint16(18, request.randomStart ? 1 : 0, true);
   return bytes;
 }
 
 export function decodeShardScanRequest(bytes: Uint8Array): ShardScanRequest {
   if (bytes.byteLength !== 20) throw invalid(`request of ${bytes.byteLength} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const request = { slot: view.getFloat64(0, true), slotCountMax: view.getUint32(8, true), entryCountMax: view.getUint32(12, true), layoutTag: view.getUint32(16, true) };
-  if (request.layoutTag >= 2 ** scanLayoutTagBits) throw invalid(`layout tag ${request.layoutTag}`);
+  const flags = view.getUint16(18, true);
+  if (flags > 1) throw invalid(`flags ${flags}`);
+  const request = { slot: view.getFloat64(0, true), slotCountMax: view.getUint32(8, true), entryCountMax: view.getUint32(12, true), layoutTag: view.getUint16(16, true), randomStart: flags === 1 };
   if (!Number.isSafeInteger(request.slot) || request.slot < 0) throw invalid(`slot ${request.slot}`);
   if (request.slotCountMax < 1 || request.slotCountMax > shardScanSlotCountMax) throw invalid(`slot count ${request.slotCountMax}`);
   if (request.entryCountMax < 1 || request.entryCountMax > shardScanEntryCountMax) throw invalid(`entry count ${request.entryCountMax}`);

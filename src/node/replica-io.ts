@@ -51,6 +51,8 @@ export interface ReplicaStateMachine {
   entries(): [Uint8Array, Uint8Array][];
   /** A bounded page of a slot-order walk (SCAN, active expiry), optionally filtered by the value's first byte: see Table.scan. */
   scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number, firstByteMask?: number): TableScanPage;
+  /** The scan position `fraction` (0..1) of the way through the keys (RANDOMKEY's start): see Table.positionAtFraction. */
+  positionAtFraction(fraction: number): number;
   /** A split: the entries whose key hash is in [low, high] leave this state machine for a new one. */
   takeHashRange(low: bigint, high: bigint): ReplicaStateMachine;
   /**

@@ -65,6 +65,10 @@ export class SimKv implements ReplicaStateMachine {
     return { layout: 0, next: slot, capacity: all.length, startLayout: 0, startSegment: 0, slotsVisited: slot - slotBegin, keys, values };
   }
 
+  positionAtFraction(fraction: number): number {
+    return Math.floor(fraction * this.map.size);
+  }
+
   takeHashRange(low: bigint, high: bigint): SimKv {
     const taken = new SimKv();
     for (const [key, value] of this.map) {

@@ -76,6 +76,7 @@ interface TableBindings {
   tableMedianHash(handle: NativeTableHandle, low: bigint, high: bigint): [number, bigint];
   keyHash64(bytes: Uint8Array): bigint;
   tableSegmentCount(handle: NativeTableHandle): number;
+  tablePositionAtFraction(handle: NativeTableHandle, fraction: number): number;
   tableLimits: { keySizeBytesMax: number; valueSizeBytesMax: number; tableBatchCountMax: number; medianSampleCountMax: number; segmentKeyCountMax: number; segmentCountMax: number };
 }
 
@@ -349,6 +350,15 @@ export class Table {
    */
   scan(slotBegin: number, slotCountMax: number, entryCountMax: number, valuePrefixBytes: number, firstByteMask = 0): TableScanPage {
     return bindings.tableScan(this.#live(), slotBegin, slotCountMax, entryCountMax, valuePrefixBytes, firstByteMask);
+  }
+
+  /**
+   * The scan position about `fraction` (0 <= fraction < 1) of the way through the keys in scan
+   * order: a random fraction starts a scan at a close-to-uniformly chosen key (RANDOMKEY).
+   */
+  positionAtFraction(fraction: number): number {
+    assert(fraction >= 0 && fraction < 1, "a fraction of the keys is in [0, 1)");
+    return bindings.tablePositionAtFraction(this.#live(), fraction);
   }
 
   /**

@@ -180,8 +180,8 @@ export class StoreService {
   #scan(runtime: GroupRuntime, request: ShardScanRequest): Uint8Array {
     if (!runtime.isLeader()) throw runtime.notLeaderError();
     const walk = (slot: number) => runtime.table.scan(slot, request.slotCountMax, request.entryCountMax, storedValueHeaderSizeBytesMax);
-    let page = walk(request.slot);
-    if (request.layoutTag !== 0 && scanLayoutTag(this.#cursorLayout(page.startLayout)) !== request.layoutTag && page.startSegment !== request.slot) {
+    let page = walk(request.randomStart ? runtime.table.positionAtFraction(Math.random()) : request.slot);
+    if (!request.randomStart && request.layoutTag !== 0 && scanLayoutTag(this.#cursorLayout(page.startLayout)) !== request.layoutTag && page.startSegment !== request.slot) {
       page = walk(page.startSegment);
     }
     const nowMs = Date.now();

@@ -105,9 +105,13 @@ export function globMatch(pattern: Uint8Array, key: Uint8Array): boolean {
   return patternIndex === pattern.length;
 }
 
-async function scanPage(context: CommandContext, shardId: number, slot: number, layoutTag: number, count: number): Promise<ShardScanPage | RespReply> {
+/** Where a page starts: a cursor's slot under its layout tag, or a key the leader picks at random. */
+type PageStart = { slot: number; layoutTag: number } | "random";
+
+async function scanPage(context: CommandContext, shardId: number, start: PageStart, count: number): Promise<ShardScanPage | RespReply> {
   const entryCountMax = Math.max(1, Math.min(count, shardScanEntryCountMax));
-  const request = encodeShardScanRequest({ slot, slotCountMax: Math.min(1 << 20, entryCountMax * 8), entryCountMax, layoutTag });
+  const cursor = start === "random" ? { slot: 0, layoutTag: 0, randomStart: true } : { ...start, randomStart: false };
+  const request = encodeShardScanRequest({ ...cursor, slotCountMax: Math.min(1 << 20, entryCountMax * 8), entryCountMax });
   const response = await context.backend.routeShard(shardId, { op: "SCAN", key: emptyBytes, value: request, linearizable: false });
   if (response.code !== "OK") return replyFromKvError(response);
   return decodeShardScanPage(response.value);
@@ -156,7 +160,7 @@ async function scanFrom(context: CommandContext, cursor: Cursor, options: ScanOp
   let tried = 0;
   for (let pageIndex = 0; pageIndex < scanPagesPerCallMax && tried < options.count; pageIndex++) {
     // A stale cursor (entries moved since it was made) is the shard leader's to restart.
-    const page = await scanPage(context, shardIds[shardIndex] as number, slot, layoutTag, options.count - tried);
+    const page = await scanPage(context, shardIds[shardIndex] as number, { slot, layoutTag }, options.count - tried);
     if (!isPage(page)) return page;
     tried += Math.max(1, page.keys.length);
     page.keys.forEach((key, index) => {
@@ -210,7 +214,7 @@ async function keys(context: CommandContext, args: readonly Uint8Array[]): Promi
 async function shardHeads(context: CommandContext): Promise<{ shardId: number; page: ShardScanPage }[] | RespReply> {
   const heads: { shardId: number; page: ShardScanPage }[] = [];
   for (const shardId of context.backend.shardIds()) {
-    const page = await scanPage(context, shardId, 0, 0, 1);
+    const page = await scanPage(context, shardId, { slot: 0, layoutTag: 0 }, 1);
     if (!isPage(page)) return page;
     heads.push({ shardId, page });
   }
@@ -228,16 +232,16 @@ async function randomkey(context: CommandContext): Promise<RespReply> {
   if (!Array.isArray(heads)) return heads;
   const total = heads.reduce((sum, head) => sum + head.page.keyCount, 0);
   if (total === 0) return nullBulkReply;
-  // A shard in proportion to its keys, then the first live key from a random slot on (wrapping once).
+  // A shard in proportion to its keys, then the first live key from a random one on (wrapping once).
   let pick = Math.random() * total;
   const head = heads.find((candidate) => (pick -= candidate.page.keyCount) < 0) ?? (heads[heads.length - 1] as (typeof heads)[number]);
-  let slot = Math.floor(Math.random() * head.page.capacity);
+  let start: PageStart = "random";
   for (let pageIndex = 0; pageIndex < scanPagesPerCallMax; pageIndex++) {
-    const page = await scanPage(context, head.shardId, slot, 0, 1);
+    const page = await scanPage(context, head.shardId, start, 1);
     if (!isPage(page)) return page;
     const key = page.keys[0];
     if (key !== undefined) return bulkReply(key);
-    slot = page.next >= page.capacity ? 0 : page.next;
+    start = page.next >= page.capacity ? { slot: 0, layoutTag: 0 } : { slot: page.next, layoutTag: scanLayoutTag(page.layout) };
   }
   return nullBulkReply;
 }

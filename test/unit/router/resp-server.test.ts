@@ -85,8 +85,9 @@ class FakeBackend implements RespBackend {
       return makeKvResponse(0, "OK");
     }
     const scan = decodeShardScanRequest(request.value);
-    const end = Math.min(names.length, scan.slot + scan.slotCountMax);
-    const keys = names.slice(scan.slot, end).map((name) => Buffer.from(name, "latin1"));
+    const start = scan.randomStart ? Math.floor(Math.random() * names.length) : scan.slot;
+    const end = Math.min(names.length, start + scan.slotCountMax);
+    const keys = names.slice(start, end).map((name) => Buffer.from(name, "latin1"));
     return makeKvResponse(0, "OK", { value: encodeShardScanPage({ layout: 1, next: end, capacity: names.length, keyCount: names.length, keys }) });
   }
 

@@ -166,3 +166,28 @@ test("keys of one hash tag stay in one segment, which grows past the split size 
   expect(scanAll(table, 1 << 20).size).toBe(tagged.length);
   table.close();
 });
+
+test("a scan from a random fraction of the keys starts at a close-to-uniformly chosen key, empty segments or not (RANDOMKEY)", () => {
+  const table = Table.create();
+  const keys = keysOf(200_000);
+  fill(table, keys, () => encoder.encode("x"));
+  // The parent of a split keeps empty segments where the child's range was: they draw no starts.
+  table.takeHashRange(1n << 63n, (1n << 64n) - 1n).close();
+  expect(table.segmentCount()).toBe(4);
+  const draws = 4000;
+  const drawn = new Map<string, number>();
+  let lowHalf = 0;
+  for (let draw = 0; draw < draws; draw++) {
+    const fraction = (draw + 0.5) / draws;
+    const page = table.scan(table.positionAtFraction(fraction), 1 << 20, 1, 0);
+    const name = decoder.decode(page.keys[0]!);
+    drawn.set(name, (drawn.get(name) ?? 0) + 1);
+    // Fractions walk the keys in hash order: the first half of them land on the lower half of the parent's hashes.
+    if (fraction < 0.5 && keyHash(page.keys[0]!) < 1n << 62n) lowHalf++;
+  }
+  // ~100k keys: evenly spread draws almost never repeat (a fixed start, or a segment's first key, would).
+  expect(drawn.size).toBeGreaterThan(draws * 0.97);
+  expect(lowHalf).toBeGreaterThan(draws * 0.45);
+  expect(table.positionAtFraction(0)).toBe(0);
+  table.close();
+});
