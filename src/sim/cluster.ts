@@ -698,19 +698,21 @@ export class SimCluster implements StoreHost {
   }
 
   /**
-   * A store that is a member of a group (by its leader's configuration) but holds no replica of it,
-   * while none of its replicas owns any of its range: a child whose parent here caught up by a
-   * snapshot taken after the split, and so never created it. Created empty; a snapshot fills it
-   * (as Store.adoptMissingReplica). A store still owning part of the range creates it by its own
-   * apply of the split.
+   * A store that is a member of a group (by its leader's configuration, or with no leader by a live
+   * replica's: the real store takes it from the metadata, which any replica's report fills) but
+   * holds no replica of it, while none of its replicas owns any of its range: a child whose parent
+   * here caught up by a snapshot taken after the split, and so never created it. Created empty; a
+   * snapshot fills it (as Store.adoptMissingReplica). A store still owning part of the range
+   * creates it by its own apply of the split. Without the leaderless case, a child created on one
+   * store only (the others' parents skipped the split by snapshot) could never elect anyone.
    */
   #adoptMissingReplicas(): void {
     for (const group of this.groups.values()) {
       if (group.id <= this.options.groupCount) continue;
-      const leader = this.leader(group.id);
-      const range = leader?.replica.runtime.range() ?? null;
-      if (leader === null || range === null) continue;
-      const membership = leader.replica.runtime.membership();
+      const source = this.leader(group.id)?.replica ?? this.#liveReplica(group.id);
+      const range = source?.runtime.range() ?? null;
+      if (source === null || range === null) continue;
+      const membership = source.runtime.membership();
       for (const id of [...membership.conf.voters, ...membership.conf.learners]) {
         const store = this.stores.get(id);
         if (store === undefined || !store.live || store.busy || store.hosts(group.id) || store.disk.removed.has(group.id)) continue;
@@ -724,6 +726,15 @@ export class SimCluster implements StoreHost {
         this.trace.record(this.nowTicks, "restart", store.id, "adopted: a member without a replica, created empty", group.id);
       }
     }
+  }
+
+  /** A replica of the group on a live store, or null. */
+  #liveReplica(groupId: number): SimReplica | null {
+    for (const store of this.stores.values()) {
+      const replica = store.live ? store.replicas.get(groupId) : undefined;
+      if (replica !== undefined) return replica;
+    }
+    return null;
   }
 
   #transferLeader(): void {
