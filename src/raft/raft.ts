@@ -195,7 +195,6 @@ export class Raft {
       this.heartbeatElapsed = 0;
       this.#broadcastHeartbeat();
     }
-    this.#announceCommit();
   }
 
   #checkQuorum(): void {
@@ -543,10 +542,14 @@ export class Raft {
       progress.inflights.freeLE(m.index);
     }
     if (this.#maybeCommit()) {
-      this.#commitAdvanced();
+      this.#releasePendingReadIndexMessages();
+      this.broadcastAppend();
     } else {
       // Keep the pipeline full: bounded by the inflight window (each send fills one slot).
-      while (this.#sendAppend(m.from, progress, false));
+      let sent = false;
+      while (this.#sendAppend(m.from, progress, false)) sent = true;
+      // A follower that was paused when the commit index moved still needs to learn it.
+      if (!sent && progress.sentCommit < this.log.committed) this.#sendAppend(m.from, progress, true);
     }
     if (m.from === this.leadTransferee && progress.match === this.log.lastIndex()) {
       this.#sendTimeoutNow(m.from);
@@ -681,28 +684,6 @@ export class Raft {
     if (this.role === Role.Leader) this.broadcastAppend();
   }
 
-  /**
-   * The commit index moved. Followers with entries to receive get them now, the new index with
-   * them; the others learn it with their next Append or at the next tick (#announceCommit), not
-   * in an Append of its own: under load the next Append follows within a turn or two, and an own
-   * message per commit (plus each follower's answer) was 4 of the ~13 messages of a durable write.
-   * Nothing waits on a follower knowing it: the leader answers the write, a follower's ReadIndex
-   * learns it from the heartbeat round that confirms the read, and follower reads are eventual.
-   */
-  #commitAdvanced(): void {
-    this.#releasePendingReadIndexMessages();
-    for (const [id, progress] of this.tracker.progress) {
-      if (id !== this.id) this.#sendAppend(id, progress, false);
-    }
-  }
-
-  /** Each leader tick: a follower the commit index has not reached gets it, so its apply lags by at most a tick. */
-  #announceCommit(): void {
-    for (const [id, progress] of this.tracker.progress) {
-      if (id !== this.id && progress.sentCommit < this.log.committed) this.#sendAppend(id, progress, true);
-    }
-  }
-
   broadcastAppend(): void {
     for (const [id, progress] of this.tracker.progress) {
       if (id !== this.id) this.#sendAppend(id, progress, true);
@@ -782,7 +763,10 @@ export class Raft {
     if (this.role !== Role.Leader) return;
     // The leader's own entries now count toward the quorum: they are durable.
     const self = this.tracker.progress.get(this.id);
-    if (self !== undefined && self.maybeUpdate(this.log.persistedLastIndex()) && this.#maybeCommit()) this.#commitAdvanced();
+    if (self !== undefined && self.maybeUpdate(this.log.persistedLastIndex()) && this.#maybeCommit()) {
+      this.#releasePendingReadIndexMessages();
+      this.broadcastAppend();
+    }
   }
 
   /** Applies a committed membership change; it takes effect now (single-server changes). */
@@ -791,16 +775,15 @@ export class Raft {
     if (this.role !== Role.Leader) return this.tracker.confState();
     const self = this.tracker.progress.get(this.id);
     if (self === undefined || self.learner) {
-      // Removed or demoted: step down; the remaining voters elect a leader among themselves. They
-      // learn the commit index (this change's) first, so they apply it without waiting for that.
-      this.#announceCommit();
+      // Removed or demoted: step down; the remaining voters elect a leader among themselves.
       this.becomeFollower(this.term, noneId);
       return this.tracker.confState();
     }
     if (this.leadTransferee !== noneId && !this.tracker.isVoter(this.leadTransferee)) this.#abortLeaderTransfer();
     // The quorum changed: something may now be committed, and new members need the log.
     if (this.#maybeCommit()) {
-      this.#commitAdvanced();
+      this.#releasePendingReadIndexMessages();
+      this.broadcastAppend();
     } else {
       for (const [id, progress] of this.tracker.progress) {
         if (id !== this.id) this.#sendAppend(id, progress, false);

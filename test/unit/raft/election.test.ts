@@ -36,8 +36,7 @@ test("a node campaigning wins with a majority and appends an empty entry of its 
   expect(status.role).toBe(Role.Leader);
   expect(status.term).toBe(1);
   expect(net.get(2).node.status().lead).toBe(1);
-  // The empty entry is committed and applied everywhere (the followers learn that at the leader's next tick); applying it is a no-op.
-  net.tickLeaders();
+  // The empty entry is committed and applied everywhere; applying it is a no-op.
   for (const id of [1, 2, 3]) {
     const applied = net.get(id).applied;
     expect(applied.length).toBe(1);

@@ -30,7 +30,6 @@ test("a learner receives the log but is not counted in the quorum; AddVoter prom
   net.stabilize();
   net.tick(1, 2);
   net.propose(1, "to-learner");
-  net.tickLeaders();
   expect(net.get(1).conf).toEqual({ voters: [1, 2, 3], learners: [4] });
   expect(net.get(4).conf).toEqual({ voters: [1, 2, 3], learners: [4] });
   expect(net.appliedTexts(4)).toEqual(["to-learner"]);
@@ -82,7 +81,7 @@ test("a conf change takes effect when applied, not when appended", () => {
   // Appended on the leader but not committed: the membership is unchanged.
   expect(net.get(1).node.status().conf.voters).toEqual([1, 2, 3]);
   net.heal();
-  net.tick(1, 2);
+  net.tick(1);
   expect(net.get(1).node.status().conf.voters).toEqual([1, 2]);
   expect(net.get(2).node.status().conf.voters).toEqual([1, 2]);
 });
@@ -98,7 +97,6 @@ test("removing the leader: it steps down once the change is applied, never campa
   const leader = electLeaderAmong(net, [2, 3], 100);
   expect(leader).not.toBeNull();
   net.propose(leader as NodeId, "after-removal");
-  net.tickLeaders();
   expect(net.appliedTexts(2)).toEqual(["after-removal"]);
   // The removed node stays quiet: it never becomes a candidate.
   net.isolate(1);
@@ -113,7 +111,6 @@ test("removing a follower shrinks the quorum: two of the remaining two commit", 
   net.stabilize();
   net.remove(3);
   net.propose(1, "x");
-  net.tickLeaders();
   expect(net.appliedTexts(2)).toEqual(["x"]);
   expect(net.get(1).node.status().progress.has(3)).toBe(false);
 });

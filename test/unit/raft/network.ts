@@ -150,15 +150,6 @@ export class Network {
     }
   }
 
-  /**
-   * One tick of every leader, then delivery: the followers learn the latest commit index, which a
-   * leader sends with its next Append or at its next tick, not in a message of its own.
-   */
-  tickLeaders(): void {
-    for (const id of this.leaders()) this.get(id).node.tick();
-    this.stabilize();
-  }
-
   campaign(id: NodeId): void {
     this.get(id).node.campaign();
     this.stabilize();

@@ -107,7 +107,6 @@ test("a restarted node recovers term, vote, commit and log from storage and re-a
   net.campaign(1);
   net.propose(1, "a");
   net.propose(1, "b");
-  net.tickLeaders();
   const before = net.get(2).node.status();
   const restarted = net.restart(2);
   const after = restarted.node.status();
@@ -140,7 +139,6 @@ test("malformed or unknown-peer messages are ignored without throwing", () => {
   expect(net.get(1).node.status().commit).toBe(status.commit);
   expect(net.get(3).node.status().lastIndex).toBe(status.lastIndex);
   net.propose(1, "still-works");
-  net.tickLeaders();
   expect(net.appliedTexts(3)).toEqual(["still-works"]);
 });
 

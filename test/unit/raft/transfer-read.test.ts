@@ -46,7 +46,6 @@ test("transfer: proposals are refused while in progress, and it aborts after an 
   net.heal();
   expect(net.leaders()).toEqual([1]);
   net.propose(1, "after-abort");
-  net.tickLeaders();
   expect(net.appliedTexts(2)).toEqual(["a", "after-abort"]);
 });
 
