@@ -308,6 +308,9 @@ describe("hash tags and transactions", () => {
   test("WATCH: EXEC runs when the watched key is unchanged, answers nil when another client changed it; DISCARD, EXECABORT", async () => {
     const redis = client(4);
     const other = client(1);
+    // The balance is read back right after the SET: a follower read may not show the write just
+    // acknowledged yet (eventual consistency, FR4.3), so this session reads through ReadIndex.
+    await redis.call("CLIENT", "READMODE", "linearizable");
     await redis.set("{acct}:balance", "100");
     await redis.watch("{acct}:balance");
     const balance = Number(await redis.get("{acct}:balance"));
@@ -315,7 +318,6 @@ describe("hash tags and transactions", () => {
     await redis.watch("{acct}:balance");
     await other.incrby("{acct}:balance", 5);
     expect(await redis.multi().set("{acct}:balance", "0").exec()).toBeNull();
-    await redis.call("CLIENT", "READMODE", "linearizable");
     expect(await redis.get("{acct}:balance")).toBe("75");
     // A compare-and-delete lock release: WATCH, check the token, MULTI DEL EXEC.
     await redis.set("{lock}:r", "mine", "PX", 10_000);
