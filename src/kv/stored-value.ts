@@ -77,16 +77,26 @@ export function encodeStoredValue(payload: Uint8Array, deadlineMs: number | null
 }
 
 /** The header and payload of table bytes; a value the table holds that is not one is a typed error. */
+/**
+ * The payload after a header of `offset` bytes. A small one is copied: a subarray of a typed array
+ * that has no ArrayBuffer object yet (as every value a table read returns) first makes one, about
+ * 300 ns in Bun against 80 ns for copying a 100-byte payload; a large one is a view (no copy).
+ */
+function payloadAfter(bytes: Uint8Array, offset: number): Uint8Array {
+  return bytes.byteLength - offset <= payloadCopySizeBytesMax ? bytes.slice(offset) : bytes.subarray(offset);
+}
+const payloadCopySizeBytesMax = 4096;
+
 export function decodeStoredValue(bytes: Uint8Array): StoredValue {
   const flags = bytes[0];
   if (flags === undefined || (flags & ~flagsKnown) !== 0) {
     throw new UkvError("INTERNAL", `Stored value has an unknown header ${flags === undefined ? "(empty)" : flags}`);
   }
   const type = ((flags & typeMask) >> typeShift) as ValueType;
-  if ((flags & flagHasDeadline) === 0) return { payload: bytes.subarray(1), deadlineMs: null, type };
+  if ((flags & flagHasDeadline) === 0) return { payload: payloadAfter(bytes, 1), deadlineMs: null, type };
   if (bytes.byteLength < storedValueHeaderSizeBytesMax) throw new UkvError("INTERNAL", `Stored value of ${bytes.byteLength} bytes is shorter than its header`);
   const deadlineMs = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(1, true);
-  return { payload: bytes.subarray(storedValueHeaderSizeBytesMax), deadlineMs, type };
+  return { payload: payloadAfter(bytes, storedValueHeaderSizeBytesMax), deadlineMs, type };
 }
 
 /** True when a value with this deadline is gone at `nowMs` (Redis: expired once now >= deadline). */

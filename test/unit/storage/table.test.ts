@@ -208,6 +208,27 @@ test("get and getMany return copies: changing them does not change the table", (
   expect(latin1(table.get(bytes("own")) as Uint8Array)).toBe("data");
 });
 
+test("values come back intact whether they fit the reused read buffer or not, and later reads do not change them", () => {
+  const table = newTable();
+  const small = bytes("small value");
+  const large = new Uint8Array(200 * 1024).fill(3);
+  table.set(bytes("small"), small);
+  table.set(bytes("large"), large);
+  table.set(bytes("other"), bytes("other value"));
+  const one = table.get(bytes("small")) as Uint8Array;
+  const fitting = table.getMany([bytes("small"), bytes("missing"), bytes("other")]);
+  // 400 KiB in one batch: past the read buffer, so in a buffer of its own.
+  const spilling = table.getMany([bytes("large"), bytes("small"), bytes("large")]);
+  table.get(bytes("other"));
+  table.getMany([bytes("large"), bytes("other")]);
+  expect(latin1(one)).toBe("small value");
+  expect(fitting.map((value) => (value === null ? null : latin1(value)))).toEqual(["small value", null, "other value"]);
+  expect(spilling[0]).toEqual(large);
+  expect(latin1(spilling[1] as Uint8Array)).toBe("small value");
+  expect(spilling[2]).toEqual(large);
+  expect(table.getManyAt(table.epoch(), [bytes("other")])?.map((value) => latin1(value as Uint8Array))).toEqual(["other value"]);
+});
+
 test("bytesUsed grows with entries and shrinks after deletes and clear", () => {
   const table = newTable();
   const emptyBytes = table.bytesUsed();
