@@ -95,13 +95,12 @@ class SegmentedTable {
     uint64_t nextLayout;     // the layout `next` is valid under (0 at the end)
     uint64_t startLayout;    // the layout of the segment holding the position the walk began at
     uint64_t startSegment;   // that segment's first position: where a stale cursor restarts
-    size_t slotsVisited;
   };
   // Visits the full slots from position `begin` on, at most slotCountMax slots, until `visit`
   // returns false (that entry is the last one visited).
   template <typename Visit>
   ScanPage scan(uint64_t begin, size_t slotCountMax, Visit visit) const {
-    ScanPage page{kScanEnd, 0, 0, kScanEnd, 0};
+    ScanPage page{kScanEnd, 0, 0, kScanEnd};
     if (begin >= kScanEnd) return page;
     size_t index = regionIndex_[begin >> kScanSlotBits];
     page.startLayout = segments_[index].map->layout();
@@ -118,7 +117,6 @@ class SegmentedTable {
           stopped = !visit(entry);
           return !stopped;
         });
-        page.slotsVisited += reached - slot;
         budget -= reached - slot;
       }
       if (reached < end) {

@@ -272,7 +272,7 @@ Napi::Value SegmentCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(table->map.segmentCount()));
 }
 
-// tableRandomPosition(handle, fraction) -> the scan position `fraction` (0..1) of the way through the keys.
+// tablePositionAtFraction(handle, fraction) -> the scan position `fraction` (0..1) of the way through the keys.
 Napi::Value PositionAtFraction(const Napi::CallbackInfo& info) {
   ukv::Table* table = tableOf(info);
   if (table == nullptr) return info.Env().Undefined();
@@ -317,7 +317,7 @@ Napi::Value Entries(const Napi::CallbackInfo& info) {
 // entries of up to slotCountMax slots from scan position `position` (segmented_table.h), stopping
 // early after entryCountMax entries, each value cut to its first valuePrefixBytes; with a nonzero
 // firstByteMask, only the entries whose value's first byte shares a bit with it. Returns { layout,
-// next, capacity, startLayout, startSegment, slotsVisited, keys, values }: continue from `next`
+// next, capacity, startLayout, startSegment, keys, values }: continue from `next`
 // (valid under `layout`; next = capacity at the end); a cursor whose layout differs from
 // `startLayout` restarts from `startSegment`.
 Napi::Value Scan(const Napi::CallbackInfo& info) {
@@ -363,7 +363,6 @@ Napi::Value Scan(const Napi::CallbackInfo& info) {
   result.Set("capacity", Napi::Number::New(env, static_cast<double>(ukv::SegmentedTable::kScanEnd)));
   result.Set("startLayout", Napi::Number::New(env, static_cast<double>(page.startLayout % kExactMax)));
   result.Set("startSegment", Napi::Number::New(env, static_cast<double>(page.startSegment)));
-  result.Set("slotsVisited", Napi::Number::New(env, static_cast<double>(page.slotsVisited)));
   result.Set("keys", keys);
   result.Set("values", values);
   return result;

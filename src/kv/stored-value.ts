@@ -76,7 +76,6 @@ export function encodeStoredValue(payload: Uint8Array, deadlineMs: number | null
   return bytes;
 }
 
-/** The header and payload of table bytes; a value the table holds that is not one is a typed error. */
 /**
  * The payload after a header of `offset` bytes. A small one is copied: a subarray of a typed array
  * that has no ArrayBuffer object yet (as every value a table read returns) first makes one, about
@@ -87,6 +86,7 @@ function payloadAfter(bytes: Uint8Array, offset: number): Uint8Array {
 }
 const payloadCopySizeBytesMax = 4096;
 
+/** The header and payload of table bytes; a value the table holds that is not one is a typed error. */
 export function decodeStoredValue(bytes: Uint8Array): StoredValue {
   const flags = bytes[0];
   if (flags === undefined || (flags & ~flagsKnown) !== 0) {

@@ -62,7 +62,7 @@ export class SimKv implements ReplicaStateMachine {
       keys.push(bytesOfLatin1(key));
       values.push(value.slice(0, valuePrefixBytes));
     }
-    return { layout: 0, next: slot, capacity: all.length, startLayout: 0, startSegment: 0, slotsVisited: slot - slotBegin, keys, values };
+    return { layout: 0, next: slot, capacity: all.length, startLayout: 0, startSegment: 0, keys, values };
   }
 
   positionAtFraction(fraction: number): number {

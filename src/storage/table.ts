@@ -30,8 +30,6 @@ export interface TableScanPage {
   startLayout: number;
   /** The first position of that segment: where a stale cursor restarts without skipping a key. */
   startSegment: number;
-  /** Slots walked (positions jump between segments, so next - begin is not the work done). */
-  slotsVisited: number;
   keys: Uint8Array[];
   /** Each value cut to the prefix asked for. */
   values: Uint8Array[];
