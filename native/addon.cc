@@ -1,4 +1,4 @@
-// N-API glue only: each component registers its own bindings (table_binding.cc, wal_binding.cc).
+// N-API glue only: each component registers its own bindings (table_binding.cc, wal_binding.cc, read_route_binding.cc).
 #include <napi.h>
 
 #include "crc32c.h"
@@ -7,6 +7,7 @@ void InitTable(Napi::Env env, Napi::Object exports);
 void InitWal(Napi::Env env, Napi::Object exports);
 void InitLock(Napi::Env env, Napi::Object exports);
 void InitSnapshot(Napi::Env env, Napi::Object exports);
+void InitReadRoute(Napi::Env env, Napi::Object exports);
 
 static Napi::Value Version(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), "ukv_native 1");
@@ -25,6 +26,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitWal(env, exports);
   InitLock(env, exports);
   InitSnapshot(env, exports);
+  InitReadRoute(env, exports);
   return exports;
 }
 

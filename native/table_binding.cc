@@ -136,7 +136,7 @@ Napi::Value Delete(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), table->map.erase(key.data, key.size));
 }
 
-// The lookups of getMany / getManyAt, from argument `first` on (keys, keyEnds, count, outSizes,
+// The lookups of getMany, from argument `first` on (keys, keyEnds, count, outSizes,
 // out); the caller holds the table's read lock. The values, end to end, go into `out` when they
 // fit (the answer is then their total size, a number), else into a new ArrayBuffer (see Get).
 Napi::Value lookUpMany(const Napi::CallbackInfo& info, ukv::Table* table, size_t first) {
@@ -185,18 +185,6 @@ Napi::Value GetMany(const Napi::CallbackInfo& info) {
   if (table == nullptr) return info.Env().Undefined();
   std::shared_lock<std::shared_mutex> guard(table->mutex);
   return lookUpMany(info, table, 1);
-}
-
-// getManyAt(handle, epoch, keys, keyEnds, count, outSizes, out) -> number | ArrayBuffer | null: getMany, but
-// null (nothing read) unless the table is still at `epoch`, checked under the read lock so that no
-// split or snapshot install can land between the check and the lookups.
-Napi::Value GetManyAt(const Napi::CallbackInfo& info) {
-  ukv::Table* table = tableOf(info);
-  if (table == nullptr) return info.Env().Undefined();
-  double expected = info[1].As<Napi::Number>().DoubleValue();
-  std::shared_lock<std::shared_mutex> guard(table->mutex);
-  if (static_cast<double>(table->epoch.load(std::memory_order_acquire)) != expected) return info.Env().Null();
-  return lookUpMany(info, table, 2);
 }
 
 // epoch(handle) -> number (exact below 2^53: one bump per split or snapshot install).
@@ -477,7 +465,6 @@ void InitTable(Napi::Env env, Napi::Object exports) {
   exports.Set("tableSet", Napi::Function::New(env, Set));
   exports.Set("tableDelete", Napi::Function::New(env, Delete));
   exports.Set("tableGetMany", Napi::Function::New(env, GetMany));
-  exports.Set("tableGetManyAt", Napi::Function::New(env, GetManyAt));
   exports.Set("tableEpoch", Napi::Function::New(env, Epoch));
   exports.Set("tableRetire", Napi::Function::New(env, Retire));
   exports.Set("tableApplyBatch", Napi::Function::New(env, ApplyBatch));

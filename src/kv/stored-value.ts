@@ -110,3 +110,28 @@ export function liveValue(bytes: Uint8Array | null, nowMs: number): StoredValue 
   const stored = decodeStoredValue(bytes);
   return isExpired(stored.deadlineMs, nowMs) ? null : stored;
 }
+
+/** livePayloadStart's answers besides an offset: the key reads as absent. */
+export const payloadExpired = -1;
+/** livePayloadStart: the value is a list or hash (GET's WRONGTYPE, MGET's nil: the Raft thread's rules). */
+export const payloadNotString = -2;
+/** livePayloadStart: the bytes are not a stored value (decodeStoredValue would throw). */
+export const payloadInvalid = -3;
+
+/**
+ * liveValue of the stored value at bytes[offset, offset + size), read in place for a string: the
+ * offset its payload starts at (it ends at offset + size), or payloadExpired / payloadNotString /
+ * payloadInvalid. No allocation: the read pool answers pipelined GETs with it. `view` views `bytes`.
+ */
+export function livePayloadStart(bytes: Uint8Array, view: DataView, offset: number, size: number, nowMs: number): number {
+  if (size === 0) return payloadInvalid;
+  const flags = bytes[offset] as number;
+  if ((flags & ~flagsKnown) !== 0) return payloadInvalid;
+  let start = offset + 1;
+  if ((flags & flagHasDeadline) !== 0) {
+    if (size < storedValueHeaderSizeBytesMax) return payloadInvalid;
+    if (isExpired(view.getFloat64(offset + 1, true), nowMs)) return payloadExpired;
+    start = offset + storedValueHeaderSizeBytesMax;
+  }
+  return (flags & typeMask) >> typeShift === ValueType.String ? start : payloadNotString;
+}

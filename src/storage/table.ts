@@ -55,15 +55,6 @@ interface TableBindings {
     outSizes: Int32Array,
     out: Uint8Array,
   ): number | ArrayBuffer;
-  tableGetManyAt(
-    handle: NativeTableHandle,
-    epoch: number,
-    keys: Uint8Array,
-    keyEnds: Uint32Array,
-    count: number,
-    outSizes: Int32Array,
-    out: Uint8Array,
-  ): number | ArrayBuffer | null;
   tableEpoch(handle: NativeTableHandle): number;
   tableRetire(handle: NativeTableHandle): void;
   tableApplyBatch(handle: NativeTableHandle, packed: Uint8Array, ops: Uint32Array, count: number): void;
@@ -164,7 +155,8 @@ export function nativeKeyHash(key: Uint8Array): bigint {
   return bindings.keyHash64(key);
 }
 
-function packKeys(keys: Uint8Array[]): { packed: Uint8Array; keyEnds: Uint32Array; sizes: Int32Array } {
+/** Packs `keys` (limits checked) into this thread's reused scratch: bytes end to end, their end offsets, room for sizes. */
+export function packKeys(keys: readonly Uint8Array[]): { packed: Uint8Array; keyEnds: Uint32Array; sizes: Int32Array } {
   const count = keys.length;
   checkBatchCount(count);
   let sizeBytes = 0;
@@ -270,16 +262,6 @@ export class Table {
   getMany(keys: Uint8Array[]): (Uint8Array | null)[] {
     const { packed, keyEnds, sizes } = packKeys(keys);
     return unpackValues(bindings.tableGetMany(this.#live(), packed, keyEnds, keys.length, sizes, readScratch), sizes, keys.length);
-  }
-
-  /**
-   * getMany if the table is still at `epoch` (see epoch()), else null and nothing read: a reader on
-   * another thread routed by that epoch learns, atomically with the lookups, that keys have left.
-   */
-  getManyAt(epoch: number, keys: Uint8Array[]): (Uint8Array | null)[] | null {
-    const { packed, keyEnds, sizes } = packKeys(keys);
-    const values = bindings.tableGetManyAt(this.#live(), epoch, packed, keyEnds, keys.length, sizes, readScratch);
-    return values === null ? null : unpackValues(values, sizes, keys.length);
   }
 
   /**

@@ -1,18 +1,21 @@
 // What a read-pool Worker answers by itself (FR3.2): GET, MGET and EXISTS of keys whose shard has a
-// replica on this store, read from that replica's table through its own native handle (the Swiss
-// table's shared_mutex lets every Worker read while the Raft thread applies). Anything else, or any
-// doubt, is null: the command goes to the Raft thread, which answers it as it always did.
+// replica on this store, read from that replica's table (the Swiss table's shared_mutex lets every
+// Worker read while the Raft thread applies). Anything else, or any doubt, is not answered here:
+// the command goes to the Raft thread, which answers it as it always did.
 //
 // The routing (which replicas, their ranges and table epochs) comes from the Raft thread by
-// message and may trail it; correctness does not depend on it being fresh: every lookup names the
-// epoch the routing was built at, and the native side refuses it (under the read lock) once a
-// split moved keys out, a snapshot replaced the content, or the replica closed (Table.getManyAt).
-// A table freed by the Raft thread stays alive while a Worker handle holds it (shared_ptr), so a
-// late reader finds it retired, never freed.
-import { liveValue, ValueType, type StoredValue } from "../kv/stored-value.ts";
+// message and may trail it; correctness does not depend on it being fresh: the native read route
+// (storage/read-route.ts) checks each table's epoch against the one the routing was built at, under
+// the table's read lock, and refuses a key once a split moved keys out, a snapshot replaced the
+// content, or the replica closed. A table freed by the Raft thread stays allocated while a route
+// holds it, so a late reader finds it retired, never freed.
+//
+// Pipelined GETs (answerGets) go through one native call per run of GETs and are written to the
+// connection's RESP writer straight from the route's value buffer: no object per key.
+import { livePayloadStart, payloadExpired } from "../kv/stored-value.ts";
 import { keyHash } from "../ring/key-hash.ts";
-import { arrayReply, bulkReply, integerReply, type RespReply } from "../router/resp/resp-encoder.ts";
-import { Table } from "../storage/table.ts";
+import { arrayReply, bulkReply, integerReply, type RespProtocol, type RespReply, type RespWriter } from "../router/resp/resp-encoder.ts";
+import { ReadRoute, type RouteLookup } from "../storage/read-route.ts";
 import { keySizeBytesMax } from "../util/limits.ts";
 import { loadSampleCountMax, loadSampleStride } from "./load-sample.ts";
 
@@ -38,17 +41,14 @@ export interface PoolReadCounts {
   kvShardGet: number;
 }
 
-interface AttachedReplica extends PoolReplica {
-  table: Table;
-}
-
 /** Keys of one MGET/EXISTS answered here at most (longer ones go to the Raft thread). */
 export const poolReadKeyCountMax = 1024;
 
 const getName = 0x676574; // "get"
 
 export class PoolReads {
-  #replicas: AttachedReplica[] = [];
+  #replicas: readonly PoolReplica[] = [];
+  #route: ReadRoute | null = null;
   readonly counts: PoolReadCounts = { hits: 0, misses: 0, get: 0, mget: 0, exists: 0, kvGet: 0, kvShardGet: 0 };
   /** Keys read per shard since the last stats message (the coordinator's load-based splits). */
   readonly keysReadByShard = new Map<number, number>();
@@ -56,25 +56,12 @@ export class PoolReads {
   readonly hashesByShard = new Map<number, bigint[]>();
   #readCount = 0;
 
-  /** Replaces the routing: attaches new tables, closes the handles of tables no longer listed. */
+  /** Replaces the routing (a new native route; the old one drops its table references). */
   setRouting(replicas: readonly PoolReplica[]): void {
-    const byTable = new Map(this.#replicas.map((replica) => [replica.tableId, replica.table]));
-    const next: AttachedReplica[] = [];
-    for (const replica of replicas) {
-      let table = byTable.get(replica.tableId) ?? null;
-      if (table === null) {
-        try {
-          table = Table.attach(replica.tableId);
-        } catch {
-          continue; // closed since the routing was taken: its reads go to the Raft thread
-        }
-      } else {
-        byTable.delete(replica.tableId);
-      }
-      next.push({ ...replica, table });
-    }
-    for (const table of byTable.values()) table.close();
-    this.#replicas = next;
+    const route = ReadRoute.create(replicas);
+    this.#route?.close();
+    this.#route = route;
+    this.#replicas = replicas.map((replica) => ({ ...replica }));
   }
 
   get replicaCount(): number {
@@ -82,7 +69,8 @@ export class PoolReads {
   }
 
   close(): void {
-    for (const replica of this.#replicas) replica.table.close();
+    this.#route?.close();
+    this.#route = null;
     this.#replicas = [];
   }
 
@@ -108,94 +96,115 @@ export class PoolReads {
     return integerReply(values.filter((value) => value !== null).length);
   }
 
+  /** True when `args` is a GET of one key: what answerGets takes. */
+  static isGet(args: readonly Uint8Array[]): boolean {
+    return args.length === 2 && commandKind(args[0]) === "get";
+  }
+
+  /**
+   * Answers the GETs of `keys` in order, writing each reply to `writer`, up to the first one this
+   * thread cannot answer; returns how many it answered (the rest go to the Raft thread in order).
+   */
+  answerGets(keys: readonly Uint8Array[], nowMs: number, writer: RespWriter, protocol: RespProtocol): number {
+    if (this.#route === null) return 0;
+    let count = 0;
+    while (count < keys.length && (keys[count] as Uint8Array).byteLength <= keySizeBytesMax) count++;
+    if (count === 0) return 0;
+    const found = this.#route.lookUp(count === keys.length ? keys : keys.slice(0, count));
+    let offset = 0;
+    for (let index = 0; index < count; index++) {
+      const size = found.sizes[index] as number;
+      if (size === ReadRoute.absent) {
+        writer.writeNullBulk(protocol);
+        this.counts.misses++;
+      } else {
+        if (size < 0) return this.#answered(index, found, keys);
+        const start = livePayloadStart(found.bytes, found.view, offset, size, nowMs);
+        if (start === payloadExpired) {
+          writer.writeNullBulk(protocol);
+          this.counts.misses++;
+        } else if (start < 0) {
+          return this.#answered(index, found, keys);
+        } else {
+          writer.writeBulkRange(found.bytes, start, offset + size);
+          this.counts.hits++;
+        }
+        offset += size;
+      }
+    }
+    return this.#answered(count, found, keys);
+  }
+
   /**
    * A GET of the raw client protocol: the live payload, null when absent or expired, or undefined
    * when this thread cannot answer (no replica here owns the key, the request names another shard,
    * a stale epoch, an undecodable value): the Raft thread answers that one.
    */
   readKey(key: Uint8Array, shardId: number, nowMs: number): Uint8Array | null | undefined {
-    if (key.byteLength > keySizeBytesMax || this.#replicas.length === 0) return undefined;
-    const hash = keyHash(key);
-    const owner = this.#ownerOf(hash);
-    if (owner === null || (shardId !== 0 && owner.shardId !== shardId)) return undefined;
-    const stored = owner.table.getManyAt(owner.epoch, [key]);
-    if (stored === null) return undefined;
-    const live = stringPayload(stored[0] ?? null, nowMs);
+    if (key.byteLength > keySizeBytesMax || this.#route === null) return undefined;
+    const found = this.#route.lookUp([key]);
+    const owner = this.#replicas[found.owners[0] as number];
+    if (owner === undefined || (shardId !== 0 && owner.shardId !== shardId)) return undefined;
+    const live = payloadOf(found, 0, 0, nowMs);
     if (live === undefined) return undefined;
     if (shardId === 0) this.counts.kvGet++;
     else this.counts.kvShardGet++;
-    this.#countKeysRead(owner.shardId, hash);
+    this.#countKeysRead(owner.shardId, key);
     return live;
+  }
+
+  /** Counts the GETs answerGets answered (the first `answered` of `keys`) and returns how many. */
+  #answered(answered: number, found: RouteLookup, keys: readonly Uint8Array[]): number {
+    this.counts.get += answered;
+    for (let index = 0; index < answered; index++) {
+      this.#countKeysRead((this.#replicas[found.owners[index] as number] as PoolReplica).shardId, keys[index] as Uint8Array);
+    }
+    return answered;
   }
 
   /** The live payloads of `keys` (null: absent or expired), or null if any key cannot be read here. */
   #read(keys: Uint8Array[], nowMs: number): (Uint8Array | null)[] | null {
-    if (this.#replicas.length === 0) return null;
-    const owners: AttachedReplica[] = [];
-    const hashes: bigint[] = [];
-    for (const key of keys) {
-      if (key.byteLength > keySizeBytesMax) return null; // the Raft thread gives the error
-      const hash = keyHash(key);
-      const owner = this.#ownerOf(hash);
-      if (owner === null) return null;
-      owners.push(owner);
-      hashes.push(hash);
-    }
-    const first = owners[0] as AttachedReplica;
-    let stored: (Uint8Array | null)[] | null;
-    if (owners.every((owner) => owner === first)) {
-      stored = first.table.getManyAt(first.epoch, keys);
-    } else {
-      stored = [];
-      for (const [index, owner] of owners.entries()) {
-        const one = owner.table.getManyAt(owner.epoch, [keys[index] as Uint8Array]);
-        if (one === null) return null;
-        stored.push(one[0] ?? null);
-      }
-    }
-    if (stored === null) return null;
+    if (this.#route === null) return null;
+    for (const key of keys) if (key.byteLength > keySizeBytesMax) return null; // the Raft thread gives the error
+    const found = this.#route.lookUp(keys);
     const values: (Uint8Array | null)[] = [];
-    for (const bytes of stored) {
-      const live = stringPayload(bytes, nowMs);
+    let offset = 0;
+    for (let index = 0; index < keys.length; index++) {
+      const live = payloadOf(found, index, offset, nowMs);
       if (live === undefined) return null;
       values.push(live);
+      offset += Math.max(0, found.sizes[index] as number);
     }
     for (const value of values) {
       if (value === null) this.counts.misses++;
       else this.counts.hits++;
     }
-    owners.forEach((owner, index) => this.#countKeysRead(owner.shardId, hashes[index] as bigint));
+    keys.forEach((key, index) => this.#countKeysRead((this.#replicas[found.owners[index] as number] as PoolReplica).shardId, key));
     return values;
   }
 
-  #countKeysRead(shardId: number, hash: bigint): void {
+  #countKeysRead(shardId: number, key: Uint8Array): void {
     this.keysReadByShard.set(shardId, (this.keysReadByShard.get(shardId) ?? 0) + 1);
     if (++this.#readCount % loadSampleStride !== 0) return;
     let hashes = this.hashesByShard.get(shardId);
     if (hashes === undefined) this.hashesByShard.set(shardId, (hashes = []));
-    if (hashes.length < loadSampleCountMax) hashes.push(hash);
-  }
-
-  #ownerOf(hash: bigint): AttachedReplica | null {
-    for (const replica of this.#replicas) if (hash >= replica.start && hash <= replica.end) return replica;
-    return null;
+    if (hashes.length < loadSampleCountMax) hashes.push(keyHash(key));
   }
 }
 
 /**
- * A string's live payload, null when absent or expired, or undefined when this thread must not
- * answer: a list or hash (GET answers WRONGTYPE, MGET nil, by the Raft thread's rules) or a value
- * it cannot decode (the Raft thread reports it).
+ * The live string payload of key `index` of a lookup (its value at `offset`), a copy; null when
+ * absent or expired; undefined when this thread must not answer: not here, a list or hash (GET
+ * answers WRONGTYPE, MGET nil, by the Raft thread's rules), or a value it cannot decode (the Raft
+ * thread reports it).
  */
-function stringPayload(bytes: Uint8Array | null, nowMs: number): Uint8Array | null | undefined {
-  let live: StoredValue | null;
-  try {
-    live = liveValue(bytes, nowMs);
-  } catch {
-    return undefined;
-  }
-  if (live === null) return null;
-  return live.type === ValueType.String ? live.payload : undefined;
+function payloadOf(found: RouteLookup, index: number, offset: number, nowMs: number): Uint8Array | null | undefined {
+  const size = found.sizes[index] as number;
+  if (size === ReadRoute.absent) return null;
+  if (size < 0) return undefined;
+  const start = livePayloadStart(found.bytes, found.view, offset, size, nowMs);
+  if (start === payloadExpired) return null;
+  return start < 0 ? undefined : found.bytes.slice(start, offset + size);
 }
 
 /** get / mget / exists (any case), else null: compared on the bytes, no string per command. */

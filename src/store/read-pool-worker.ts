@@ -95,15 +95,22 @@ class PoolConnection {
     return this.#sent - this.#answered;
   }
 
-  #take(items: Iterable<RespParsed>): void {
+  #take(items: readonly RespParsed[]): void {
     if (this.#closed) return;
     const forward: Uint8Array[] = [];
     let count = 0;
     const session = this.#session;
     const local = session.authenticated && !session.linearizable && !session.inMulti;
     const nowMs = Date.now();
-    for (const item of items) {
+    for (let index = 0; index < items.length; index++) {
       if (this.#stopped) break;
+      if (local && this.#backlog.length === 0 && this.outstanding + count === 0) {
+        // A run of GETs (a pipeline's usual shape) in one native lookup, written straight out.
+        const answered = this.#answerGets(items, index, session.protocol, nowMs);
+        index += answered;
+        if (index >= items.length) break;
+      }
+      const item = items[index] as RespParsed;
       if (this.#backlog.length > 0) {
         this.#backlog.push(item);
         continue;
@@ -139,6 +146,23 @@ class PoolConnection {
     }
     if (this.#stopped && this.outstanding === 0) this.#socket.end();
     this.#updateReading();
+  }
+
+  /** Answers the GETs from items[first] on (up to the first one that is not, or cannot be answered here); returns how many. */
+  #answerGets(items: readonly RespParsed[], first: number, protocol: PoolSessionFlags["protocol"], nowMs: number): number {
+    const keys: Uint8Array[] = [];
+    for (let index = first; index < items.length; index++) {
+      const item = items[index] as RespParsed;
+      if (item.kind !== "command" || !PoolReads.isGet(item.args)) break;
+      keys.push(item.args[1] as Uint8Array);
+    }
+    if (keys.length === 0) return 0;
+    const answered = reads.answerGets(keys, nowMs, this.#writer, protocol);
+    if (answered > 0) {
+      commandCount += answered;
+      scheduleStats();
+    }
+    return answered;
   }
 
   /** Replies of the Raft thread's session. */

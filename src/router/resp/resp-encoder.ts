@@ -135,16 +135,27 @@ export class RespWriter {
     }
   }
 
+  /** A bulk string of bytes[start, end): GET's answer without a reply object (the read pool's pipelined GETs). */
+  writeBulkRange(bytes: Uint8Array, start: number, end: number): void {
+    this.#bulk(0x24, bytes, start, end);
+  }
+
+  /** The null bulk string (an absent key) in `protocol`. */
+  writeNullBulk(protocol: RespProtocol): void {
+    this.#writeNull(protocol);
+  }
+
   #writeNull(protocol: RespProtocol): void {
     if (protocol === 3) this.#line(0x5f /* '_' */, "");
     else this.#line(0x24, "-1");
   }
 
-  #bulk(typeByte: number, value: Uint8Array): void {
-    this.#line(typeByte, String(value.byteLength));
-    this.#reserve(value.byteLength + 2);
-    this.#bytes.set(value, this.#length);
-    this.#length += value.byteLength;
+  #bulk(typeByte: number, value: Uint8Array, start = 0, end = value.byteLength): void {
+    const sizeBytes = end - start;
+    this.#line(typeByte, String(sizeBytes));
+    this.#reserve(sizeBytes + 2);
+    this.#bytes.set(start === 0 && end === value.byteLength ? value : value.subarray(start, end), this.#length);
+    this.#length += sizeBytes;
     this.#bytes[this.#length++] = 0x0d;
     this.#bytes[this.#length++] = 0x0a;
   }

@@ -7,6 +7,8 @@ import { encodeStoredValue, ValueType } from "../../../src/kv/stored-value.ts";
 import { hashMax, keyHash } from "../../../src/ring/key-hash.ts";
 import { Table } from "../../../src/storage/table.ts";
 import { PoolReads, type PoolReplica } from "../../../src/store/pool-reads.ts";
+import { RespWriter } from "../../../src/router/resp/resp-encoder.ts";
+import { keySizeBytesMax } from "../../../src/util/limits.ts";
 import type { PoolReaderMessage, PoolReaderReport } from "./fixtures/pool-reader.ts";
 
 const encoder = new TextEncoder();
@@ -48,6 +50,40 @@ test("GET, MGET and EXISTS answered from the routed table, expiry decoded, anyth
   expect(reads.counts.hits).toBeGreaterThan(0);
   reads.close();
   table.close();
+});
+
+test("pipelined GETs are written straight to the RESP writer, in order, up to the first one the Raft thread must answer", () => {
+  const low = Table.create();
+  const high = Table.create();
+  const mid = hashMax / 2n;
+  const nowMs = 1_000_000;
+  const tableOf = (name: Uint8Array): Table => (keyHash(name) < mid ? low : high);
+  for (let index = 0; index < 40; index++) tableOf(key(index)).set(key(index), encodeStoredValue(bytes(`v${index}`), null));
+  tableOf(bytes("ttl")).set(bytes("ttl"), encodeStoredValue(bytes("later"), nowMs + 10));
+  tableOf(bytes("gone")).set(bytes("gone"), encodeStoredValue(bytes("x"), nowMs - 1));
+  tableOf(bytes("h")).set(bytes("h"), encodeStoredValue(bytes("field-bytes"), null, ValueType.Hash));
+  const reads = new PoolReads();
+  const writer = new RespWriter();
+  const keys = [key(1), bytes("missing"), bytes("ttl"), bytes("gone"), ...Array.from({ length: 36 }, (_, index) => key(index + 4))];
+  expect(reads.answerGets(keys, nowMs, writer, 2)).toBe(0); // no routing yet
+  reads.setRouting([replicaOf(7, low, 0n, mid - 1n), replicaOf(9, high, mid, hashMax)]);
+  expect(reads.answerGets(keys, nowMs, writer, 2)).toBe(keys.length);
+  const expected = ["$2\r\nv1\r\n", "$-1\r\n", "$5\r\nlater\r\n", "$-1\r\n", ...Array.from({ length: 36 }, (_, index) => `$${`v${index + 4}`.length}\r\nv${index + 4}\r\n`)].join("");
+  expect(decoder.decode(writer.take())).toBe(expected);
+  expect(reads.counts.get).toBe(keys.length);
+  expect((reads.keysReadByShard.get(7) ?? 0) + (reads.keysReadByShard.get(9) ?? 0)).toBe(keys.length);
+  // RESP3's null; a hash stops the run (the Raft thread says WRONGTYPE), as does a key too large to look up.
+  expect(reads.answerGets([bytes("missing"), key(2), bytes("h"), key(3)], nowMs, writer, 3)).toBe(2);
+  expect(decoder.decode(writer.take())).toBe("_\r\n$2\r\nv2\r\n");
+  expect(reads.answerGets([key(2), new Uint8Array(keySizeBytesMax + 1), key(3)], nowMs, writer, 2)).toBe(1);
+  expect(decoder.decode(writer.take())).toBe("$2\r\nv2\r\n");
+  // A split under the routing: the parent's keys go back until the routing catches up.
+  const child = low.takeHashRange(mid / 2n, mid - 1n);
+  const parentKey = Array.from({ length: 40 }, (_, index) => index).find((index) => keyHash(key(index)) < mid / 2n) as number;
+  expect(reads.answerGets([key(parentKey)], nowMs, writer, 2)).toBe(0);
+  expect(writer.sizeBytes).toBe(0);
+  for (const table of [child, low, high]) table.close();
+  reads.close();
 });
 
 test("a list or a hash is not answered here (GET must say WRONGTYPE, MGET nil): the whole command goes to the Raft thread", () => {
