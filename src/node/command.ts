@@ -2,6 +2,7 @@
 // node and a per-node sequence so the proposer can find the waiting client when the entry applies.
 // Layout (little-endian): u8 version=1 | u8 op | u32 proposerId | f64 sequence | u32 keySize | key
 // | u32 valueSize | value. Decoding checks every length against the buffer and the limits.
+import { getF64LE, getU32LE, setF64LE, setU32LE } from "../util/byte-fields.ts";
 import { UkvError } from "../util/errors.ts";
 import { keyedCommandSizeBytesMax, keySizeBytesMax, valueSizeBytesMax } from "../util/limits.ts";
 
@@ -55,15 +56,14 @@ export function checkKeyValue(key: Uint8Array, value: Uint8Array, valueLimitByte
 export function encodeCommand(command: Command): Uint8Array {
   if (command.op !== CommandOp.Flush) checkKeyValue(command.key, command.value, valueSizeLimit(command.op));
   const bytes = new Uint8Array(headerSizeBytes + command.key.byteLength + 4 + command.value.byteLength);
-  const view = new DataView(bytes.buffer);
-  view.setUint8(0, commandVersion);
-  view.setUint8(1, command.op);
-  view.setUint32(2, command.proposerId, true);
-  view.setFloat64(6, command.sequence, true);
-  view.setUint32(14, command.key.byteLength, true);
+  bytes[0] = commandVersion;
+  bytes[1] = command.op;
+  setU32LE(bytes, 2, command.proposerId);
+  setF64LE(bytes, 6, command.sequence);
+  setU32LE(bytes, 14, command.key.byteLength);
   bytes.set(command.key, headerSizeBytes);
   const valueSizeOffset = headerSizeBytes + command.key.byteLength;
-  view.setUint32(valueSizeOffset, command.value.byteLength, true);
+  setU32LE(bytes, valueSizeOffset, command.value.byteLength);
   bytes.set(command.value, valueSizeOffset + 4);
   return bytes;
 }
@@ -76,21 +76,20 @@ export function commandOpOf(bytes: Uint8Array): number {
 export function decodeCommand(bytes: Uint8Array): Command {
   const invalid = (why: string): UkvError => new UkvError("BAD_REQUEST", `Invalid command: ${why}`);
   if (bytes.byteLength < headerSizeBytes + 4) throw invalid(`${bytes.byteLength} bytes is shorter than a header`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.getUint8(0) !== commandVersion) throw invalid(`unknown version ${view.getUint8(0)}`);
-  const op = view.getUint8(1);
+  if (bytes[0] !== commandVersion) throw invalid(`unknown version ${bytes[0]}`);
+  const op = bytes[1] as number;
   if (!knownOps.has(op)) throw invalid(`unknown op ${op}`);
-  const keySize = view.getUint32(14, true);
+  const keySize = getU32LE(bytes, 14);
   if (keySize > keySizeBytesMax || headerSizeBytes + keySize + 4 > bytes.byteLength) throw invalid(`bad key size ${keySize}`);
   const valueSizeOffset = headerSizeBytes + keySize;
-  const valueSize = view.getUint32(valueSizeOffset, true);
+  const valueSize = getU32LE(bytes, valueSizeOffset);
   if (valueSize > valueSizeLimit(op) || valueSizeOffset + 4 + valueSize !== bytes.byteLength) {
     throw invalid(`bad value size ${valueSize}`);
   }
   return {
     op,
-    proposerId: view.getUint32(2, true),
-    sequence: view.getFloat64(6, true),
+    proposerId: getU32LE(bytes, 2),
+    sequence: getF64LE(bytes, 6),
     key: bytes.subarray(headerSizeBytes, headerSizeBytes + keySize),
     value: bytes.subarray(valueSizeOffset + 4, valueSizeOffset + 4 + valueSize),
   };

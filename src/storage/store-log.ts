@@ -46,6 +46,7 @@
 // from there. So like Wal.append, a failed call (DISK_FULL, IO_ERROR) may simply be retried.
 import { readdir } from "node:fs/promises";
 import { assert } from "../util/assert.ts";
+import { setU32LE, setU64LE } from "../util/byte-fields.ts";
 import { UkvError } from "../util/errors.ts";
 import { keySizeBytesMax, recordSizeBytesMax, storeLogSegmentCountMax, valueSizeBytesMax, walSegmentSizeBytesDefault } from "../util/limits.ts";
 import { rootLogger } from "../util/log.ts";
@@ -582,6 +583,8 @@ class GroupState {
   positionSeq = 0;
   /** Later records write later entries, so entrySeqs is sorted, but after a rewrite cut short by a crash. */
   #entrySeqsMaybeUnsorted = false;
+  /** What the entries take in a record (entryHeaderBytes + data each), kept as they change: maintain() asks every second. */
+  #entryBytes = 0;
 
   hasLiveState(): boolean {
     return this.entries.length > 0 || this.hardState !== null || this.positionSeq > 0;
@@ -598,9 +601,7 @@ class GroupState {
 
   /** Bytes a rewrite of this group writes, about. */
   liveSizeBytes(): number {
-    let sizeBytes = walRecordHeaderBytes + payloadHeaderBytes + indexBytes + hardStateBytes;
-    for (const entry of this.entries) sizeBytes += entryHeaderBytes + entry.data.byteLength;
-    return sizeBytes;
+    return walRecordHeaderBytes + payloadHeaderBytes + indexBytes + hardStateBytes + this.#entryBytes;
   }
 
   // A rewrite cut short by a crash leaves newer copies before older entries: then a scan, until
@@ -638,7 +639,10 @@ class GroupState {
     if (undoSteps !== null) {
       const { lastIndex, hardState, hardStateSeq, positionSeq } = this;
       const entrySeqsMaybeUnsorted = this.#entrySeqsMaybeUnsorted;
+      const entryBytes = this.#entryBytes;
+      // The first step pushed, so the last undone: the entries are as they were again by then.
       undoSteps.push(() => {
+        this.#entryBytes = entryBytes;
         this.lastIndex = lastIndex;
         this.hardState = hardState;
         this.hardStateSeq = hardStateSeq;
@@ -716,6 +720,7 @@ class GroupState {
       });
     }
     for (let offset = 0; offset < count; offset++) {
+      this.#entryBytes += entryBytesOf(entries[offset] as GroupLogEntry) - entryBytesOf(this.entries[position + offset] as GroupLogEntry);
       this.entries[position + offset] = entries[offset] as GroupLogEntry;
       this.entrySeqs[position + offset] = seq;
     }
@@ -737,6 +742,7 @@ class GroupState {
         this.entrySeqs = this.entrySeqs.concat(removedSeqs);
       });
     }
+    for (let position = keptCount; position < this.entries.length; position++) this.#entryBytes -= entryBytesOf(this.entries[position] as GroupLogEntry);
     this.entries.length = keptCount;
     this.entrySeqs.length = keptCount;
   }
@@ -752,6 +758,7 @@ class GroupState {
     for (const entry of entries) {
       this.entries.push(entry);
       this.entrySeqs.push(seq);
+      this.#entryBytes += entryBytesOf(entry);
     }
   }
 
@@ -768,6 +775,7 @@ class GroupState {
     if (dropCount === 0) return;
     const removedEntries = this.entries.splice(0, dropCount);
     const removedSeqs = this.entrySeqs.splice(0, dropCount);
+    for (const entry of removedEntries) this.#entryBytes -= entryBytesOf(entry);
     if (undoSteps !== null) {
       undoSteps.push(() => {
         this.entries = removedEntries.concat(this.entries);
@@ -779,6 +787,10 @@ class GroupState {
       this.positionSeq = seq;
     }
   }
+}
+
+function entryBytesOf(entry: GroupLogEntry): number {
+  return entryHeaderBytes + entry.data.byteLength;
 }
 
 /** Replays the Wal's entries (one record each, seq order) into the groups' logs. */
@@ -908,35 +920,34 @@ function payloadSizeBytes(record: StoreLogRecord): number {
 function encodeRecord(record: StoreLogRecord): Uint8Array {
   assert(!record.remove || payloadSizeBytes(record) === payloadHeaderBytes, "REMOVE stands alone");
   const bytes = new Uint8Array(payloadSizeBytes(record));
-  const view = new DataView(bytes.buffer);
   let flags = record.remove ? sectionFlag.remove : 0;
   if (record.resetIndex !== null) flags |= sectionFlag.reset;
   if (record.entries.length > 0) flags |= record.entriesAreCopies ? sectionFlag.entries | sectionFlag.copies : sectionFlag.entries;
   if (record.compactIndex !== null) flags |= sectionFlag.compact;
   if (record.hardState !== null) flags |= sectionFlag.hardState;
   assert(flags !== 0, "a record says something");
-  view.setUint8(0, payloadVersion);
-  view.setUint8(1, flags);
-  setUint64(view, 2, record.groupId);
+  bytes[0] = payloadVersion;
+  bytes[1] = flags;
+  setU64LE(bytes, 2, record.groupId);
   let offset = payloadHeaderBytes;
-  if (record.resetIndex !== null) offset = setUint64(view, offset, record.resetIndex);
+  if (record.resetIndex !== null) offset = setU64LE(bytes, offset, record.resetIndex);
   const first = record.entries[0];
   if (first !== undefined) {
-    view.setUint32(offset, record.entries.length, true);
-    offset = setUint64(view, offset + 4, first.index);
+    setU32LE(bytes, offset, record.entries.length);
+    offset = setU64LE(bytes, offset + 4, first.index);
     for (const [position, entry] of record.entries.entries()) {
       assert(entry.index === first.index + position, "the entries of a record are consecutive");
-      offset = setUint64(view, offset, entry.term);
-      view.setUint32(offset, entry.data.byteLength, true);
+      offset = setU64LE(bytes, offset, entry.term);
+      setU32LE(bytes, offset, entry.data.byteLength);
       bytes.set(entry.data, offset + 4);
       offset += 4 + entry.data.byteLength;
     }
   }
-  if (record.compactIndex !== null) offset = setUint64(view, offset, record.compactIndex);
+  if (record.compactIndex !== null) offset = setU64LE(bytes, offset, record.compactIndex);
   if (record.hardState !== null) {
-    offset = setUint64(view, offset, record.hardState.term);
-    offset = setUint64(view, offset, record.hardState.vote);
-    offset = setUint64(view, offset, record.hardState.commit);
+    offset = setU64LE(bytes, offset, record.hardState.term);
+    offset = setU64LE(bytes, offset, record.hardState.vote);
+    offset = setU64LE(bytes, offset, record.hardState.commit);
   }
   assert(offset === bytes.byteLength, "the payload is exactly its sections");
   return bytes;
@@ -1026,12 +1037,6 @@ class PayloadReader {
 }
 
 /** Writes a safe integer as u64 little-endian; returns the offset after it. */
-function setUint64(view: DataView, offset: number, value: number): number {
-  assert(isIndex(value), "store log integers are non-negative safe integers");
-  view.setUint32(offset, value % twoPower32, true);
-  view.setUint32(offset + 4, Math.floor(value / twoPower32), true);
-  return offset + 8;
-}
 
 function isIndex(value: number): boolean {
   return Number.isSafeInteger(value) && value >= 0;

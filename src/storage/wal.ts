@@ -5,6 +5,7 @@
 // loop never waits on the disk.
 import { mkdirSync } from "node:fs";
 import { assert } from "../util/assert.ts";
+import { setU32LE, setU64LE } from "../util/byte-fields.ts";
 import type { ErrorCode } from "../util/errors.ts";
 import { UkvError } from "../util/errors.ts";
 import { recordSizeBytesMax, walSegmentSizeBytesDefault } from "../util/limits.ts";
@@ -398,31 +399,28 @@ export function walBufferBytesLive(): number {
 /** Packs records as native/wal.h lays them out, crc words left zero for the engine to fill. */
 class RecordWriter {
   readonly bytes: Uint8Array;
-  readonly #view: DataView;
   #offset = 0;
 
   constructor(sizeBytes: number) {
     this.bytes = new Uint8Array(sizeBytes);
-    this.#view = new DataView(this.bytes.buffer);
   }
 
   put(kind: number, term: number, index: number, payload: Uint8Array): void {
     const offset = this.#offset;
     assert(offset + recordHeaderBytes + payload.byteLength <= this.bytes.byteLength, "record fits the packed batch");
-    this.#view.setUint32(offset, recordHeaderBytes - recordPrefixBytes + payload.byteLength, true);
+    setU32LE(this.bytes, offset, recordHeaderBytes - recordPrefixBytes + payload.byteLength);
     this.bytes[offset + 8] = kind;
-    setUint64(this.#view, offset + 9, term);
-    setUint64(this.#view, offset + 17, index);
+    setU64LE(this.bytes, offset + 9, term);
+    setU64LE(this.bytes, offset + 17, index);
     this.bytes.set(payload, offset + recordHeaderBytes);
     this.#offset = offset + recordHeaderBytes + payload.byteLength;
   }
 
   putHardState(hardState: WalHardState): void {
     const payload = new Uint8Array(hardStatePayloadBytes);
-    const view = new DataView(payload.buffer);
-    setUint64(view, 0, hardState.term);
-    setUint64(view, 8, hardState.vote);
-    setUint64(view, 16, hardState.commit);
+    setU64LE(payload, 0, hardState.term);
+    setU64LE(payload, 8, hardState.vote);
+    setU64LE(payload, 16, hardState.commit);
     this.put(recordKind.hardState, hardState.term, hardState.commit, payload);
   }
 }
@@ -485,11 +483,6 @@ function replay(segments: NativeSegment[]): {
   }
   assert(entries.length === Math.max(0, lastIndex - firstIndex + 1), "replayed entries fill [firstIndex, lastIndex]");
   return { entries, hardState, firstIndex, lastIndex };
-}
-
-function setUint64(view: DataView, offset: number, value: number): void {
-  view.setUint32(offset, value % twoPower32, true);
-  view.setUint32(offset + 4, Math.floor(value / twoPower32), true);
 }
 
 function getUint64(view: DataView, offset: number): number {

@@ -7,6 +7,7 @@
 // The decoder handles frames split across reads and many frames per read. A frame that lies whole
 // inside one read is returned as a zero-copy view of it; a split frame is assembled once into its
 // own buffer (no repeated concatenation). Read buffers are never reused, so views stay valid.
+import { getU32BE, setU32BE } from "../util/byte-fields.ts";
 import { assert } from "../util/assert.ts";
 import { frameSizeBytesMax } from "../util/limits.ts";
 
@@ -65,9 +66,8 @@ export function sealFrame(buffer: Uint8Array, type: FrameType): Uint8Array {
   const payloadSizeBytes = buffer.byteLength - frameHeaderSizeBytes;
   assert(payloadSizeBytes >= 0, "a frame buffer has room for its header");
   assert(payloadSizeBytes <= frameSizeBytesMax, "senders never build a frame over frameSizeBytesMax");
-  const view = new DataView(buffer.buffer, buffer.byteOffset, frameHeaderSizeBytes);
-  view.setUint32(0, payloadSizeBytes);
-  view.setUint8(4, type);
+  setU32BE(buffer, 0, payloadSizeBytes);
+  buffer[4] = type;
   return buffer;
 }
 
@@ -75,9 +75,8 @@ export function sealFrame(buffer: Uint8Array, type: FrameType): Uint8Array {
 export function frameHeader(type: FrameType, payloadSizeBytes: number): Uint8Array {
   assert(payloadSizeBytes >= 0 && payloadSizeBytes <= frameSizeBytesMax, "a frame payload fits the limit");
   const header = new Uint8Array(frameHeaderSizeBytes);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, payloadSizeBytes);
-  view.setUint8(4, type);
+  setU32BE(header, 0, payloadSizeBytes);
+  header[4] = type;
   return header;
 }
 
@@ -176,9 +175,8 @@ export class FrameDecoder {
     let type: number;
     const available = chunk.byteLength - position;
     if (this.#headerFilled === 0 && available >= frameHeaderSizeBytes) {
-      const view = new DataView(chunk.buffer, chunk.byteOffset + position, frameHeaderSizeBytes);
-      payloadSizeBytes = view.getUint32(0);
-      type = view.getUint8(4);
+      payloadSizeBytes = getU32BE(chunk, position);
+      type = chunk[position + 4] as number;
       position += frameHeaderSizeBytes;
     } else {
       const count = Math.min(frameHeaderSizeBytes - this.#headerFilled, available);
@@ -186,9 +184,8 @@ export class FrameDecoder {
       this.#headerFilled += count;
       position += count;
       if (this.#headerFilled < frameHeaderSizeBytes) return position;
-      const view = new DataView(this.#header.buffer);
-      payloadSizeBytes = view.getUint32(0);
-      type = view.getUint8(4);
+      payloadSizeBytes = getU32BE(this.#header, 0);
+      type = this.#header[4] as number;
       this.#headerFilled = 0;
     }
     if (payloadSizeBytes > this.#frameSizeBytesMax) {

@@ -28,7 +28,8 @@ export interface KvClientOptions {
 
 interface PendingRequest {
   resolve(response: KvResponse): void;
-  timer: ReturnType<typeof setTimeout>;
+  /** performance.now() past which it times out. */
+  deadlineMs: number;
   /** Written to a socket: a failure from now on leaves the outcome unknown. */
   sent: boolean;
 }
@@ -46,6 +47,23 @@ export class KvClient {
   #flushScheduled = false;
   #closed = false;
   readonly #flushTask = (): void => this.#flush();
+  /**
+   * One timer for every pending request, not one each (a timer per request cost more than the
+   * request's encode): requests share one timeout, so the Map's insertion order is deadline order
+   * and the timer only ever waits for the oldest.
+   */
+  #timeoutTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #timeOut = (): void => {
+    this.#timeoutTimer = null;
+    const nowMs = performance.now();
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadlineMs > nowMs) {
+        this.#timeoutTimer = setTimeout(this.#timeOut, pending.deadlineMs - nowMs);
+        return;
+      }
+      this.#settle(id, "TIMEOUT", `No answer from ${this.address} within ${this.#timeoutMs} ms`);
+    }
+  };
 
   constructor(address: string, options: KvClientOptions = {}) {
     this.address = address;
@@ -68,8 +86,8 @@ export class KvClient {
     const refused = checkKvRequest({ ...fields, id });
     if (refused !== null) return Promise.resolve(refused);
     return new Promise<KvResponse>((resolve) => {
-      const timer = setTimeout(() => this.#settle(id, "TIMEOUT", `No answer from ${this.address} within ${this.#timeoutMs} ms`), this.#timeoutMs);
-      this.#pending.set(id, { resolve, timer, sent: false });
+      this.#pending.set(id, { resolve, deadlineMs: performance.now() + this.#timeoutMs, sent: false });
+      this.#timeoutTimer ??= setTimeout(this.#timeOut, this.#timeoutMs);
       this.#outgoing.push({ ...fields, id });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
@@ -108,8 +126,15 @@ export class KvClient {
     const pending = this.#pending.get(id);
     if (pending === undefined) return;
     this.#pending.delete(id);
-    clearTimeout(pending.timer);
+    this.#stopTimerIfIdle();
     pending.resolve(makeKvResponse(id, code, { message }));
+  }
+
+  /** Nothing pending: no timer left to keep the process alive. */
+  #stopTimerIfIdle(): void {
+    if (this.#pending.size > 0 || this.#timeoutTimer === null) return;
+    clearTimeout(this.#timeoutTimer);
+    this.#timeoutTimer = null;
   }
 
   #failAll(message: string): void {
@@ -205,7 +230,7 @@ export class KvClient {
     const pending = this.#pending.get(response.id);
     if (pending === undefined) return; // already timed out
     this.#pending.delete(response.id);
-    clearTimeout(pending.timer);
+    this.#stopTimerIfIdle();
     // Detach the value from the socket read it came in, which the caller would otherwise pin.
     pending.resolve(response.value.byteLength === 0 ? response : { ...response, value: response.value.slice() });
   }
