@@ -103,9 +103,10 @@ export class RespParser {
   /** Between commands: an array header or an inline line. False when more bytes are needed. */
   #parseCommandStart(out: RespParsed[]): boolean {
     if (this.#buffer[this.#offset] !== 0x2a /* '*' */) return this.#parseInline(out);
-    const line = this.#readLine(headerLineSizeBytesMax, out, "multibulk length line");
-    if (line === null) return false;
-    const count = parseDecimal(line, 1);
+    const lineStart = this.#offset;
+    const lineEnd = this.#readLine(headerLineSizeBytesMax, out, "multibulk length line");
+    if (lineEnd < 0) return false;
+    const count = parseDecimal(this.#buffer, lineStart + 1, lineEnd);
     if (count === null) return this.#fail(out, "Protocol error: invalid multibulk length");
     if (count <= 0) return true; // `*0` and `*-1` are empty commands: Redis ignores them
     this.#elementCountExpected = count;
@@ -120,9 +121,10 @@ export class RespParser {
     if (this.#bulkSizeBytes < 0) {
       const typeByte = this.#buffer[this.#offset];
       if (typeByte !== 0x24 /* '$' */) return this.#fail(out, `Protocol error: expected '$', got '${printable(typeByte ?? 0)}'`);
-      const line = this.#readLine(headerLineSizeBytesMax, out, "bulk length line");
-      if (line === null) return false;
-      const sizeBytes = parseDecimal(line, 1);
+      const lineStart = this.#offset;
+      const lineEnd = this.#readLine(headerLineSizeBytesMax, out, "bulk length line");
+      if (lineEnd < 0) return false;
+      const sizeBytes = parseDecimal(this.#buffer, lineStart + 1, lineEnd);
       if (sizeBytes === null || sizeBytes < 0) return this.#fail(out, "Protocol error: invalid bulk length");
       if (sizeBytes > this.#limits.bulkSizeBytesMax) {
         this.#commandError ??= `Protocol error: bulk of ${sizeBytes} bytes, limit ${this.#limits.bulkSizeBytesMax}`;
@@ -177,26 +179,28 @@ export class RespParser {
     return true;
   }
 
-  /** The line at the offset without its CRLF (consumed), or null: more bytes needed, or failed. */
-  #readLine(sizeBytesMax: number, out: RespParsed[], what: string): Uint8Array | null {
-    const crIndex = this.#buffer.indexOf(cr, this.#offset);
-    if (crIndex < 0 || crIndex + 1 >= this.#buffer.byteLength) {
-      const availableSizeBytes = this.#buffer.byteLength - this.#offset;
-      if (availableSizeBytes > sizeBytesMax + 2) this.#fail(out, `Protocol error: ${what} too long`);
+  /**
+   * Consumes the line at the offset and its CRLF; returns where the line ends (its CR), or -1: more
+   * bytes needed, or failed. An index, not a subarray: three header lines per GET made three objects.
+   */
+  #readLine(sizeBytesMax: number, out: RespParsed[], what: string): number {
+    const buffer = this.#buffer;
+    const searchEnd = Math.min(buffer.byteLength, this.#offset + sizeBytesMax + 1);
+    let crIndex = this.#offset;
+    while (crIndex < searchEnd && buffer[crIndex] !== cr) crIndex++;
+    if (crIndex === searchEnd || crIndex + 1 >= buffer.byteLength) {
+      const availableSizeBytes = buffer.byteLength - this.#offset;
+      if (crIndex === searchEnd && searchEnd < buffer.byteLength) this.#fail(out, `Protocol error: ${what} too long`);
+      else if (availableSizeBytes > sizeBytesMax + 2) this.#fail(out, `Protocol error: ${what} too long`);
       else this.#neededSizeBytes = availableSizeBytes + 1;
-      return null;
+      return -1;
     }
-    if (crIndex - this.#offset > sizeBytesMax) {
-      this.#fail(out, `Protocol error: ${what} too long`);
-      return null;
-    }
-    if (this.#buffer[crIndex + 1] !== lf) {
+    if (buffer[crIndex + 1] !== lf) {
       this.#fail(out, `Protocol error: ${what} not ended by CRLF`);
-      return null;
+      return -1;
     }
-    const line = this.#buffer.subarray(this.#offset, crIndex);
     this.#offset = crIndex + 2;
-    return line;
+    return crIndex;
   }
 
   #fail(out: RespParsed[], message: string): false {
@@ -213,17 +217,18 @@ function printable(byte: number): string {
 }
 
 /** The signed decimal in `line` from `startIndex`, or null when it is not one (or unsafe). */
-export function parseDecimal(line: Uint8Array, startIndex: number): number | null {
-  let index = startIndex;
+/** The decimal integer in bytes[start, end) (an optional '-', at most 18 digits), or null. */
+function parseDecimal(bytes: Uint8Array, start: number, end: number): number | null {
+  let index = start;
   let negative = false;
-  if (line[index] === 0x2d /* '-' */) {
+  if (index < end && bytes[index] === 0x2d /* '-' */) {
     negative = true;
     index++;
   }
-  if (index >= line.byteLength || line.byteLength - index > 18) return null;
+  if (index >= end || end - index > 18) return null;
   let value = 0;
-  for (; index < line.byteLength; index++) {
-    const digit = (line[index] ?? 0) - 0x30;
+  for (; index < end; index++) {
+    const digit = (bytes[index] ?? 0) - 0x30;
     if (digit < 0 || digit > 9) return null;
     value = value * 10 + digit;
   }
