@@ -36,6 +36,11 @@ export interface MemberPoolOptions {
   connectTimeoutMs?: number;
   /** Clock for health stamps; default performance.now (tests pass their own). */
   nowMs?: () => number;
+  /**
+   * Where a request to the member at `address` is sent, when not there (inside a store: writes go
+   * to the member's Raft port, see Store.raftAddressOfClient). Health stays the member's.
+   */
+  dialAddressOf?: (address: string, fields: Omit<KvRequest, "id">) => string;
 }
 
 /** Bound on distinct member addresses (every member of the largest config, with room). */
@@ -68,7 +73,7 @@ export class MemberPool {
    * the pool's timeout, so the member's queue stays bounded by it.
    */
   async send(address: string, fields: Omit<KvRequest, "id">, timeoutMs?: number): Promise<KvResponse> {
-    const answer = this.#client(address).request(fields);
+    const answer = this.#client(this.#options.dialAddressOf?.(address, fields) ?? address).request(fields);
     const response = timeoutMs === undefined ? await answer : await withTimeout(answer, timeoutMs, address);
     const health = this.health(address);
     if (isMemberFailure(response)) health.lastFailureMs = this.#nowMs();

@@ -50,6 +50,8 @@ export interface RouterServerOptions {
   noLeaderLimitMs?: number;
   /** Per request to one member. Default 2000. */
   requestTimeoutMs?: number;
+  /** Where requests to a member are sent when not to its client address (MemberPoolOptions.dialAddressOf). */
+  dialAddressOf?: (address: string, fields: Omit<KvRequest, "id">) => string;
   /** Default 3000. */
   retryWindowMs?: number;
   /** Longest pause between retries while a shard elects a leader. Default: the routing's (400 ms). */
@@ -131,7 +133,7 @@ export class RouterServer {
   static async start(options: RouterServerOptions): Promise<RouterServer> {
     const logger = options.logger.child({ component: "router" });
     const topology = options.topologySource;
-    const pool = new MemberPool({ requestTimeoutMs: options.requestTimeoutMs ?? 2000 });
+    const pool = new MemberPool({ requestTimeoutMs: options.requestTimeoutMs ?? 2000, ...(options.dialAddressOf === undefined ? {} : { dialAddressOf: options.dialAddressOf }) });
     const alerts = new UnavailableLog({ logger, summaryIntervalMs: options.summaryIntervalMs ?? 5000, nowMs: () => pool.nowMs() });
     let monitor: ShardHealthMonitor | null = null;
     const healthGate = new HealthGate({

@@ -128,6 +128,15 @@ export class StoreProcess {
     try {
       service = new StoreService(store);
       const local = service;
+      const serve = (request: KvRequest): Promise<KvResponse> => local.handle(request);
+      const handler = metrics === null ? serve : metrics.timedKvHandler(serve);
+      const clientListen = parseAddress(store.self.clientAddress);
+      // The client protocol on the Raft port, served on this thread: other stores send their
+      // writes here (dialAddressOf below). Its own listener is the client port's (readPoolSize 0)
+      // or none (the read pool's Workers own that port, one thread hop from here).
+      const kvServer = new KvServer({ host: clientListen.host, port: clientListen.port, handler, logger, password: config.requirepass ?? null });
+      store.transport.onClientConnection = (connection) => kvServer.adopt(connection);
+      started.push(kvServer);
       let onRefusalsChanged = (_shardId: number): void => undefined;
       const router = await RouterServer.start({
         electionTimeoutMs: config.electionTicks * config.tickMs,
@@ -148,13 +157,13 @@ export class StoreProcess {
         },
         // The read pool starts after the router: bound late.
         onRefusalsChanged: (shardId) => onRefusalsChanged(shardId),
+        // Follower GETs to a store's client port, where its read pool answers them; everything else
+        // must reach that store's Raft thread, so straight to its Raft port.
+        dialAddressOf: (address, fields) => (fields.op === "GET" && !fields.linearizable ? address : (store.raftAddressOfClient(address) ?? address)),
         logger,
       });
       started.push(router);
       service.attachRouter(router);
-      const clientListen = parseAddress(store.self.clientAddress);
-      const serve = (request: KvRequest): Promise<KvResponse> => local.handle(request);
-      const handler = metrics === null ? serve : metrics.timedKvHandler(serve);
       // INFO's used_memory: the bytes of the tables of every replica this store hosts.
       const backend: RespBackend = {
         route: (request) => router.route(request),
@@ -171,10 +180,8 @@ export class StoreProcess {
       let clientPort: number;
       let resp: RespListener | null = null;
       if (readPoolSize === 0) {
-        const kvServer = new KvServer({ host: clientListen.host, port: clientListen.port, handler, logger, password: config.requirepass ?? null });
         parts.server = kvServer;
         clientPort = (await kvServer.start()).port;
-        started.push(kvServer);
         server = kvServer;
         if (respListen !== null) {
           resp = await RespServer.start({ backend, host: respListen.host, port: respListen.port, logger, requirepass: config.requirepass ?? null, ...observe });
@@ -199,7 +206,7 @@ export class StoreProcess {
         started.push(pool);
         onRefusalsChanged = (shardId) => pool.noteRefusalsChanged(shardId);
         clientPort = pool.clientPort;
-        server = { get connectionCount() { return pool.kvConnectionCount; }, close: () => pool.close() };
+        server = { get connectionCount() { return pool.kvConnectionCount; }, close: () => Promise.all([pool.close(), kvServer.close()]).then(() => undefined) };
         parts.server = server;
         const respPort = pool.respPort;
         if (respPort !== null) resp = { port: respPort, stats: pool.stats, close: () => pool.close() };

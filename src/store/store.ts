@@ -78,6 +78,8 @@ export class Store {
   readonly #onSplitApplied: (() => void) | undefined;
   readonly #peerOverrides: Map<number, string>;
   readonly #knownPeers = new Map<number, string>();
+  /** Client address -> the Raft address dialed for that store (this store's own included): see raftAddressOfClient. */
+  readonly #raftAddressByClient = new Map<string, string>();
   /** Raft messages for groups not hosted yet (a split child this store's apply has not created). */
   readonly #earlyMessages = new EarlyMessages();
   /**
@@ -187,8 +189,9 @@ export class Store {
     }
     const meta = manifest.groups.has(metaGroupId) ? new MetaService(config, logger.child({ group: "meta" })) : null;
     store = new Store({ options, self, dir, lock, log, manifest, transport, raftPort, meta, peerOverrides });
+    store.#raftAddressByClient.set(self.advertised.clientAddress, self.advertised.raftAddress);
     for (const configured of config.stores) {
-      if (configured.id !== storeId) store.#learnPeer(configured.id, configured.advertised.raftAddress);
+      if (configured.id !== storeId) store.#learnPeer(configured.id, configured.advertised.raftAddress, configured.advertised.clientAddress);
     }
     try {
       // Groups the log knows but the manifest does not were being deleted when the store stopped
@@ -334,7 +337,7 @@ export class Store {
       quiesceAfterTicks: config.electionTicks,
       ...(preferredLeaderOf(config, groupId) === null ? {} : { preferredLeader: preferredLeaderOf(config, groupId)! }),
       onMembershipChanged: (changed) => {
-        for (const [id, address] of changed.addresses) if (id !== this.storeId) this.#learnPeer(id, address.raftAddress);
+        for (const [id, address] of changed.addresses) if (id !== this.storeId) this.#learnPeer(id, address.raftAddress, address.clientAddress);
       },
       onLeaderChanged: (leader) => {
         if (leader !== 0) this.#leaderSignal.notify(groupId);
@@ -507,9 +510,20 @@ export class Store {
     this.onReplicasChanged?.();
   }
 
+  /**
+   * Where this store's routing sends a request meant for the store at `clientAddress` that must
+   * reach its Raft thread (a write, a linearizable read): that store's Raft port, which serves the
+   * client protocol on the Raft thread, one thread hop shorter than its client port when a read pool
+   * owns that. Null for an address this store does not know (the caller uses the client address).
+   */
+  raftAddressOfClient(clientAddress: string): string | null {
+    return this.#raftAddressByClient.get(clientAddress) ?? null;
+  }
+
   /** Dial `peerId` (another store) at its Raft address, unless the harness overrides it. */
-  #learnPeer(peerId: number, raftAddress: string): void {
+  #learnPeer(peerId: number, raftAddress: string, clientAddress: string): void {
     const address = this.#peerOverrides.get(peerId) ?? raftAddress;
+    this.#raftAddressByClient.set(clientAddress, address);
     if (this.#knownPeers.get(peerId) === address) return;
     this.#knownPeers.set(peerId, address);
     this.transport.setPeer(peerId, address);
@@ -517,7 +531,7 @@ export class Store {
 
   /** Stores joined at run time: learned from the metadata group's topology. */
   learnStores(stores: readonly StoreInfo[]): void {
-    for (const store of stores) if (store.id !== this.storeId) this.#learnPeer(store.id, store.raftAddress);
+    for (const store of stores) if (store.id !== this.storeId) this.#learnPeer(store.id, store.raftAddress, store.clientAddress);
   }
 
   #tick(): void {

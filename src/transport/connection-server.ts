@@ -29,7 +29,7 @@ export interface ConnectionServerOptions<C extends ServedConnection> {
   /** How long close() waits for answers in flight. Default drainTimeoutMsDefault. */
   drainTimeoutMs?: number;
   /** Makes the protocol's connection; it must call `onClosed` once when its connection closed. */
-  open(connection: TcpConnection, onClosed: () => void): C;
+  open(connection: ByteConnection, onClosed: () => void): C;
   /** Answers a refused connection (and closes it). Default: destroy it. */
   refuse?(connection: TcpConnection, reason: RefusalReason): void;
   /** After every change of the number of open connections (RESP's INFO counts them). */
@@ -86,6 +86,19 @@ export class ConnectionServer<C extends ServedConnection> {
     for (const connection of connections) connection.destroy();
   }
 
+  /**
+   * Serves a connection another listener accepted (the Raft port hands over client-protocol
+   * connections), under the same limits and close as this listener's own.
+   */
+  adopt(connection: ByteConnection): void {
+    if (this.#closing !== null || this.#connections.size >= (this.#options.connectionCountMax ?? Number.POSITIVE_INFINITY)) {
+      connection.attach({ data: () => {}, close: () => {} });
+      connection.destroy();
+      return;
+    }
+    this.#serve(connection);
+  }
+
   #accept(socket: TcpConnection): void {
     const full = this.#connections.size >= (this.#options.connectionCountMax ?? Number.POSITIVE_INFINITY);
     if (this.#closing !== null || full) {
@@ -95,6 +108,10 @@ export class ConnectionServer<C extends ServedConnection> {
       else this.#options.refuse(socket, reason);
       return;
     }
+    this.#serve(socket);
+  }
+
+  #serve(socket: ByteConnection): void {
     const connection = this.#options.open(socket, () => {
       this.#connections.delete(connection);
       this.#options.onConnectionCountChanged?.(this.#connections.size);

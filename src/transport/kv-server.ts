@@ -14,7 +14,7 @@ import { rootLogger, type Logger } from "../util/log.ts";
 import { noAuthMessage, passwordMatches, wrongPassMessage } from "./client-auth.ts";
 import { ConnectionServer, ServedConnection } from "./connection-server.ts";
 import { ConnectionKind, FrameDecoder, FrameType, frameHeaderSizeBytes, sealFrame } from "./frame.ts";
-import type { TcpConnection } from "./tcp-connection.ts";
+import type { ByteConnection } from "./tcp-connection.ts";
 import { atTurnEnd } from "./turn-end.ts";
 import {
   checkKvRequest,
@@ -61,6 +61,15 @@ export class KvServer {
     });
   }
 
+  /**
+   * Serves a client-protocol connection the Raft listener accepted (transport/raft-transport.ts):
+   * inside a cluster, stores send their writes there, to the Raft thread, not through the read
+   * pool's Workers that own the client port.
+   */
+  adopt(connection: ByteConnection): void {
+    this.#server.adopt(connection);
+  }
+
   /** Open client connections (metrics). */
   get connectionCount(): number {
     return this.#server.connectionCount;
@@ -98,7 +107,7 @@ class KvConnection extends ServedConnection {
   #auth: "none" | "ok" | "wrong" = "none";
   readonly #flushTask = (): void => this.#flush();
 
-  constructor(connection: TcpConnection, options: KvConnectionOptions) {
+  constructor(connection: ByteConnection, options: KvConnectionOptions) {
     assert(options.inflightCountMax > 0, "a connection may run at least one request");
     super(connection, options.onClosed);
     this.#options = options;

@@ -16,7 +16,7 @@ import { ConnectionKind, FrameDecoder, FrameType, frameHeaderSizeBytes, sealFram
 import { PeerLink, type PeerLinkStats, type QueuedFrame } from "./peer-link.ts";
 import { decodeRaftBatch, encodeRaftBatch, messageSizeBytes, type GroupMessages } from "./raft-codec.ts";
 import { SnapshotReceiver, sendSnapshotFile } from "./snapshot-stream.ts";
-import { listenTcp, type TcpConnection, type TcpListener } from "./tcp-connection.ts";
+import { HandedOverConnection, listenTcp, type ByteConnection, type TcpConnection, type TcpListener } from "./tcp-connection.ts";
 import { atTurnEnd } from "./turn-end.ts";
 
 export interface RaftTransportOptions {
@@ -49,6 +49,11 @@ const frameBudgetBytes = frameSizeBytesMax - frameEnvelopeBytesMax;
 export class RaftTransport {
   /** Set by the runtime: a send to the peer was dropped (Raft moves the peer to probing). */
   onUnreachable?: (groupId: number, peerId: number) => void;
+  /**
+   * Set by the store: who serves a client-protocol connection made to this (the Raft) port, on
+   * this thread. Unset, such connections are refused.
+   */
+  onClientConnection?: (connection: ByteConnection) => void;
 
   readonly #options: RaftTransportOptions;
   readonly #logger: Logger;
@@ -274,14 +279,28 @@ export class RaftTransport {
     const decoder = new FrameDecoder({ expectHello: true });
     let hello: Hello | null = null;
     let snapshot: SnapshotReceiver | null = null;
+    /** Until the hello is read: every chunk, for a client connection's new owner to read from the start. */
+    let beforeHello: Uint8Array[] | null = [];
+    let handedOver: HandedOverConnection | null = null;
     const reject = (reason: string): void => {
       this.#logger.warn({ event: "frame_invalid", remote, peer: hello?.nodeId, reason });
       socket.destroy();
     };
     const onData = (chunk: Uint8Array): void => {
+      if (handedOver !== null) return handedOver.data(chunk);
+      beforeHello?.push(chunk);
       const { frames, error } = decoder.push(chunk);
       if (hello === null && decoder.hello !== null) {
         hello = decoder.hello;
+        if (hello.kind === ConnectionKind.Client && this.onClientConnection !== undefined) {
+          // Its frames are the client protocol's: the new owner decodes everything from the hello on.
+          this.#inbound.delete(socket);
+          handedOver = new HandedOverConnection(socket, beforeHello ?? []);
+          beforeHello = null;
+          this.onClientConnection(handedOver);
+          return;
+        }
+        beforeHello = null;
         const why = this.#checkHello(hello);
         if (why !== null) return reject(why);
         if (hello.kind === ConnectionKind.Snapshot) snapshot = this.#newSnapshotReceiver(socket, hello.nodeId);
@@ -295,6 +314,7 @@ export class RaftTransport {
       if (error !== null) reject(error);
     };
     socket.attach({
+      drain: () => handedOver?.drain(),
       data: (chunk) => {
         if (socket.closed) return;
         try {
@@ -306,6 +326,7 @@ export class RaftTransport {
         }
       },
       close: (hadError) => {
+        if (handedOver !== null) return handedOver.close(hadError);
         this.#inbound.delete(socket);
         snapshot?.connectionClosed();
         // Only established Raft connections report: snapshot connections close after every stream.

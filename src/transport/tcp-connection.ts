@@ -223,6 +223,79 @@ export class TcpConnection implements ByteConnection {
   }
 }
 
+/**
+ * A connection its first owner passes on after reading its first bytes (the Raft listener hands
+ * client-protocol connections to the client server): the new owner attaches to this as to any
+ * ByteConnection; the first owner forwards its socket's events to it (data, drain, close), the
+ * bytes it already read first. Writes and flow control go straight to the socket.
+ */
+export class HandedOverConnection implements ByteConnection {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly #socket: TcpConnection;
+  #events: TcpEvents | null = null;
+  /** Read but not delivered yet (null once the new owner has everything): the first owner's bytes, then any since. */
+  #early: Uint8Array[] | null;
+  #earlyClose: boolean | null = null;
+
+  constructor(socket: TcpConnection, alreadyRead: readonly Uint8Array[]) {
+    this.#socket = socket;
+    this.remoteAddress = socket.remoteAddress;
+    this.remotePort = socket.remotePort;
+    this.#early = [...alreadyRead];
+  }
+
+  /** The bytes read so far follow in a microtask: owners attach in their constructors, before they can take data. */
+  attach(events: TcpEvents): void {
+    assert(this.#events === null, "a connection's handlers are attached once");
+    this.#events = events;
+    queueMicrotask(() => {
+      for (const chunk of this.#early ?? []) events.data(chunk);
+      this.#early = null;
+      if (this.#earlyClose !== null) events.close(this.#earlyClose);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#socket.closed;
+  }
+
+  write(bytes: Uint8Array): boolean {
+    return this.#socket.write(bytes);
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    this.#socket.resume();
+  }
+
+  end(): void {
+    this.#socket.end();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  // The first owner's socket events, forwarded.
+  data(chunk: Uint8Array): void {
+    if (this.#early !== null) this.#early.push(chunk);
+    else this.#events?.data(chunk);
+  }
+
+  drain(): void {
+    this.#events?.drain?.();
+  }
+
+  close(hadError: boolean): void {
+    if (this.#early !== null) this.#earlyClose = hadError;
+    else this.#events?.close(hadError);
+  }
+}
+
 /** The socket handlers shared by every connection (Bun takes one set per listener or dial). */
 function socketHandlers(onOpen: (connection: TcpConnection) => void) {
   return {

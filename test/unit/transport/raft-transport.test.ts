@@ -7,6 +7,9 @@ import type { Message } from "../../../src/raft/types.ts";
 import { EntryType, MessageType, emptyMessage } from "../../../src/raft/types.ts";
 import { ConnectionKind, FrameType, encodeFrame, encodeHello } from "../../../src/transport/frame.ts";
 import { encodeRaftBatch } from "../../../src/transport/raft-codec.ts";
+import { KvClient } from "../../../src/transport/kv-client.ts";
+import { makeKvResponse } from "../../../src/transport/kv-protocol.ts";
+import { KvServer } from "../../../src/transport/kv-server.ts";
 import { RaftTransport, type RaftTransportOptions } from "../../../src/transport/raft-transport.ts";
 import { Prng } from "../../../src/util/prng.ts";
 import { captureLogger, waitFor } from "./helpers.ts";
@@ -262,6 +265,42 @@ describe("raft transport", () => {
     openGate();
     await waitFor(() => receiverError !== null, 5000, "the receiver's stream to fail");
     expect(String(receiverError)).toContain("closed before its end");
+  });
+
+  test("with a client server attached, a client-protocol connection on the raft port is handed to it (hello split over chunks included); Raft traffic goes on", async () => {
+    const [a, b] = await startPair();
+    const served: string[] = [];
+    const server = new KvServer({
+      host: "127.0.0.1",
+      port: 0,
+      logger: captureLogger().logger,
+      handler: async (request) => {
+        served.push(new TextDecoder().decode(request.key));
+        return makeKvResponse(request.id, "OK", { value: request.value });
+      },
+    });
+    b.transport.onClientConnection = (connection) => server.adopt(connection);
+    const client = new KvClient(`127.0.0.1:${b.port}`);
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, index) => client.set(new TextEncoder().encode(`k${index}`), new TextEncoder().encode(`v${index}`))));
+    expect(answers.map((answer) => answer.code)).toEqual(Array.from({ length: 20 }, () => "OK"));
+    expect(new TextDecoder().decode(answers[7]?.value)).toBe("v7");
+    expect(served).toHaveLength(20);
+    // The hello a byte at a time: the new owner still reads every byte from the first.
+    const socket: Socket = connect(b.port, "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    const hello = encodeHello({ kind: ConnectionKind.Client, nodeId: 0 });
+    for (const byte of hello) {
+      socket.write(new Uint8Array([byte]));
+      await Bun.sleep(2);
+    }
+    const garbage = new Uint8Array([0xff, 0xff, 0xff, 0xff, 1]); // a frame over the limit: the client protocol's error now
+    socket.write(garbage);
+    await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    a.transport.send(7, [append(1, 2, 10, new Uint8Array([1]))]);
+    await waitFor(() => b.received.length > 0, 5000, "raft messages after the client connections");
+    client.close();
+    await server.close();
   });
 
   test("garbage, a client hello and misaddressed messages close that connection only; others are still served", async () => {
