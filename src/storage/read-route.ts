@@ -56,27 +56,48 @@ export class ReadRoute {
   static readonly noRoom = -3;
 
   #handle: NativeRouteHandle | null;
+  /** The native side's range index -> the caller's. */
+  readonly #callerIndexes: Int32Array;
 
-  private constructor(handle: NativeRouteHandle) {
+  private constructor(handle: NativeRouteHandle, callerIndexes: Int32Array) {
     this.#handle = handle;
+    this.#callerIndexes = callerIndexes;
   }
 
-  /** A route over `ranges` (disjoint); tables closed meanwhile are left out. */
+  /**
+   * A route over `ranges`; tables closed meanwhile are left out. Ranges may overlap: mid-split a
+   * store can hold a parent that has not applied the split next to a child that already exists.
+   * Then the range that starts first keeps the overlap and the other is left out (its keys outside
+   * the kept range read as notHere, so the Raft thread answers them): the native side takes
+   * disjoint ranges only. Lookups name indexes into `ranges` as given.
+   */
   static create(ranges: readonly ReadRouteRange[]): ReadRoute {
     if (ranges.length > readRouteRangeCountMax) {
       throw new UkvError("BAD_REQUEST", `A read route holds at most ${readRouteRangeCountMax} ranges, got ${ranges.length}`);
     }
-    const sorted = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    for (let index = 1; index < sorted.length; index++) {
-      assert((sorted[index - 1] as ReadRouteRange).end < (sorted[index] as ReadRouteRange).start, "a store's replica ranges are disjoint");
+    const byStart = ranges.map((_, index) => index).sort((a, b) => {
+      const left = (ranges[a] as ReadRouteRange).start;
+      const right = (ranges[b] as ReadRouteRange).start;
+      return left < right ? -1 : left > right ? 1 : a - b;
+    });
+    const kept: ReadRouteRange[] = [];
+    const keptIndexes: number[] = [];
+    for (const index of byStart) {
+      const range = ranges[index] as ReadRouteRange;
+      assert(range.start <= range.end, "a range starts at or before its end");
+      const last = kept.at(-1);
+      if (last !== undefined && range.start <= last.end) continue;
+      kept.push(range);
+      keptIndexes.push(index);
     }
     return new ReadRoute(
       bindings.readRouteCreate(
-        Float64Array.from(ranges, (range) => range.tableId),
-        Float64Array.from(ranges, (range) => range.epoch),
-        BigUint64Array.from(ranges, (range) => range.start),
-        BigUint64Array.from(ranges, (range) => range.end),
+        Float64Array.from(kept, (range) => range.tableId),
+        Float64Array.from(kept, (range) => range.epoch),
+        BigUint64Array.from(kept, (range) => range.start),
+        BigUint64Array.from(kept, (range) => range.end),
       ),
+      Int32Array.from(keptIndexes),
     );
   }
 
@@ -85,6 +106,10 @@ export class ReadRoute {
     const { packed, keyEnds, sizes } = packKeys(keys);
     if (owners.length < keys.length) owners = new Int32Array(Math.max(keys.length, owners.length * 2));
     bindings.readRouteGetMany(this.#live(), packed, keyEnds, keys.length, sizes, owners, values);
+    for (let index = 0; index < keys.length; index++) {
+      const owner = owners[index] as number;
+      if (owner >= 0) owners[index] = this.#callerIndexes[owner] as number;
+    }
     return { sizes, owners, bytes: values, view: valuesView };
   }
 

@@ -65,6 +65,25 @@ test("keys are routed by hash to the range that owns them, read in order, each w
   high.close();
 });
 
+test("overlapping ranges (a parent that has not applied a split beside its child): the one starting first keeps the overlap", () => {
+  const parent = Table.create();
+  const child = Table.create();
+  const mid = hashMax / 2n;
+  const high = Array.from({ length: 100 }, (_, index) => index).find((index) => keyHash(key(index)) >= mid) as number;
+  parent.set(key(high), encoder.encode("from the parent"));
+  child.set(key(high), encoder.encode("from the child"));
+  const route = ReadRoute.create([
+    { tableId: child.tableId, epoch: child.epoch(), start: mid, end: hashMax },
+    { tableId: parent.tableId, epoch: parent.epoch(), start: 0n, end: hashMax },
+  ]);
+  const found = route.lookUp([key(high)]);
+  expect(valuesOf(found, 1)).toEqual(["from the parent"]);
+  expect(found.owners[0]).toBe(1);
+  route.close();
+  parent.close();
+  child.close();
+});
+
 test("values past the route's buffer come back as noRoom, the keys after them still read", () => {
   const table = Table.create();
   const big = new Uint8Array(200 * 1024).fill(7);
