@@ -5,8 +5,9 @@
 //   - RESP: `redis-benchmark -d 100 -r 100000` against store 1's RESP listener (a store routes
 //     each key to its shard's leader: two thirds of the requests take a store-to-store hop);
 //   - smart client: the raw client protocol with src/client's ShardedClient in this process
-//     (topology from the metadata group, writes straight to the leader, reads round-robin over
-//     the replicas as follower reads), the same key space, value size and concurrency.
+//     (topology from the metadata group, writes straight to the leader's Raft port with
+//     writesToRaftPorts, reads round-robin over the replicas' client ports as follower reads), the
+//     same key space, value size and concurrency.
 // Cases: SET and GET at `-c 1`, `-c 50`, `-c 50 -P 16` (for the smart client: 50 loops, each
 // with 16 requests in flight). For every ukv case it also prints CPU time per request (user+sys
 // of the 3 store processes, from /proc, divided by the requests) and, for SET, client writes per
@@ -305,7 +306,8 @@ async function main(): Promise<void> {
     const config = loadClusterConfig(started.configPath);
     source = new MetaTopologySource({ metaAddresses: metaStoreAddresses(config), fallback: layoutFromConfig(config) });
     await source.start({ firstWaitMs: 5000 });
-    smartClient = new ShardedClient({ topologySource: source, requestTimeoutMs: 5000 });
+    // Inside the cluster's network, as the stores' own routing: writes to the members' Raft ports.
+    smartClient = new ShardedClient({ topologySource: source, requestTimeoutMs: 5000, writesToRaftPorts: true });
     const client = smartClient;
     for (const benchCase of cases) {
       if (withRedis) record("redis-fsync", benchCase.label, runRedisBenchmark(fsync.port, benchCase));

@@ -43,6 +43,16 @@ export interface MemberPoolOptions {
   dialAddressOf?: (address: string, fields: Omit<KvRequest, "id">) => string;
 }
 
+/**
+ * MemberPoolOptions.dialAddressOf for writes through Raft ports: follower GETs go to the member's
+ * client port (where a store's read pool answers them), everything else to its Raft port (served
+ * on the store's Raft thread, one thread hop shorter when a read pool owns the client port).
+ * `raftAddressOf` maps a client address to that store's Raft address, null when unknown.
+ */
+export function dialRaftPortForWrites(raftAddressOf: (clientAddress: string) => string | null): (address: string, fields: Omit<KvRequest, "id">) => string {
+  return (address, fields) => (fields.op === "GET" && !fields.linearizable ? address : (raftAddressOf(address) ?? address));
+}
+
 /** Bound on distinct member addresses (every member of the largest config, with room). */
 export const memberPoolAddressCountMax = 64 * 9 * 4;
 

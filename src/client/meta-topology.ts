@@ -91,7 +91,7 @@ export class MetaTopologySource implements TopologySource {
       shards: meta.layout.shards.map((shard) => ({
         id: shard.id,
         range: shard.range,
-        members: shard.members.filter((member) => member.clientAddress !== "").map((member) => ({ id: member.id, clientAddress: member.clientAddress })),
+        members: shard.members.filter((member) => member.clientAddress !== "").map((member) => ({ id: member.id, clientAddress: member.clientAddress, raftAddress: member.raftAddress })),
       })),
     };
     this.#topology = topologyFromLayout(layout, meta.epoch);

@@ -17,6 +17,8 @@ export interface TopologyMember {
   id: number;
   /** host:port where the member serves the client protocol. */
   clientAddress: string;
+  /** host:port of the member's Raft port, which serves the client protocol on its Raft thread too (absent when not known). */
+  raftAddress?: string;
 }
 
 export interface TopologyShard {
@@ -41,7 +43,7 @@ export interface TopologySource {
 
 /** The part of a topology layout the client needs (TopologyLayout and layoutFromConfig's result satisfy it). */
 export interface ClusterLayout {
-  shards: readonly { id: number; members: readonly { id: number; clientAddress: string }[]; range?: KeyRangeJson }[];
+  shards: readonly { id: number; members: readonly { id: number; clientAddress: string; raftAddress?: string }[]; range?: KeyRangeJson }[];
 }
 
 /** A topology from a layout: its shards' ranges, or the initial equal ranges when it has none. */
@@ -58,7 +60,11 @@ export function topologyFromLayout(layout: ClusterLayout, epoch = 0): Topology {
     if (shard.members.length === 0) throw new UkvError("CONFIG_INVALID", `Shard ${shard.id} has no members`);
     const range = ranges.rangeOf(shard.id);
     assert(range !== null, "every shard of the layout owns a range");
-    shards.set(shard.id, { id: shard.id, members: shard.members.map((member) => ({ id: member.id, clientAddress: member.clientAddress })), range });
+    shards.set(shard.id, {
+      id: shard.id,
+      members: shard.members.map((member) => ({ id: member.id, clientAddress: member.clientAddress, ...(member.raftAddress === undefined || member.raftAddress === "" ? {} : { raftAddress: member.raftAddress }) })),
+      range,
+    });
   }
   return { epoch, ranges, shards };
 }

@@ -13,6 +13,7 @@ import { availableParallelism } from "node:os";
 import { ReadPool } from "./read-pool.ts";
 import { RouterServer } from "../router/router-server.ts";
 import { GroupClient } from "../client/group-client.ts";
+import { dialRaftPortForWrites } from "../client/member-pool.ts";
 import { KvServer } from "../transport/kv-server.ts";
 import { parseAddress } from "../transport/socket-util.ts";
 import type { Topology as MetaTopology, StoreInfo } from "../transport/topology-wire.ts";
@@ -159,7 +160,7 @@ export class StoreProcess {
         onRefusalsChanged: (shardId) => onRefusalsChanged(shardId),
         // Follower GETs to a store's client port, where its read pool answers them; everything else
         // must reach that store's Raft thread, so straight to its Raft port.
-        dialAddressOf: (address, fields) => (fields.op === "GET" && !fields.linearizable ? address : (store.raftAddressOfClient(address) ?? address)),
+        dialAddressOf: dialRaftPortForWrites((address) => store.raftAddressOfClient(address)),
         logger,
       });
       started.push(router);

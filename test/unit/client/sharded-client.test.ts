@@ -7,6 +7,8 @@ import { ShardedClient } from "../../../src/client/sharded-client.ts";
 import { topologyFromLayout, type Topology, type TopologySource } from "../../../src/client/topology.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
 import { makeKvResponse } from "../../../src/transport/kv-protocol.ts";
+import { KvServer } from "../../../src/transport/kv-server.ts";
+import pino from "pino";
 import { hashMax, keyHash } from "../../../src/ring/key-hash.ts";
 import { RangeMap, rangeToJson } from "../../../src/ring/range-map.ts";
 import { disjointPlacement, FakeCluster, keysOf } from "./fake-cluster.ts";
@@ -218,6 +220,42 @@ describe("ShardedClient", () => {
     const large = await client.get("k".repeat(5000)).then(() => null, (caught: unknown) => caught);
     expect(isUkvError(large, "KEY_TOO_LARGE")).toBe(true);
     for (const store of cluster.stores) expect(store.received.length).toBe(0);
+  });
+});
+
+describe("writesToRaftPorts", () => {
+  test("writes go to the leader's Raft address, follower GETs to the members' client addresses; without the option, everything to the client address", async () => {
+    const seen: { port: string; op: string }[] = [];
+    const servers: KvServer[] = [];
+    const start = async (name: string): Promise<string> => {
+      const server = new KvServer({
+        host: "127.0.0.1",
+        port: 0,
+        logger: pino({ level: "silent" }),
+        handler: async (request) => {
+          seen.push({ port: name, op: request.op });
+          if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ nodeId: 1, groupId: 1, role: "leader", term: 1, leader: 1, commitIndex: 0, appliedIndex: 0, lastIndex: 0, snapshotIndex: 0, keyCount: 0 }) });
+          return makeKvResponse(request.id, request.op === "GET" ? "NOT_FOUND" : "OK");
+        },
+      });
+      servers.push(server);
+      return `127.0.0.1:${(await server.start()).port}`;
+    };
+    const clientAddress = await start("client");
+    const raftAddress = await start("raft");
+    const layout = { shards: [{ id: 1, members: [{ id: 1, clientAddress, raftAddress }] }] };
+    for (const writesToRaftPorts of [true, false]) {
+      seen.length = 0;
+      const one = new ShardedClient({ config: layout, requestTimeoutMs: 1000, writesToRaftPorts });
+      await one.set("k", "v");
+      expect(await one.get("k")).toBeNull();
+      one.close();
+      const writes = seen.filter((entry) => entry.op === "SET");
+      expect(writes).toEqual([{ port: writesToRaftPorts ? "raft" : "client", op: "SET" }]);
+      expect(seen.filter((entry) => entry.op === "GET")).toEqual([{ port: "client", op: "GET" }]);
+      if (!writesToRaftPorts) expect(seen.every((entry) => entry.port === "client")).toBe(true);
+    }
+    for (const server of servers) await server.close();
   });
 });
 
