@@ -113,23 +113,15 @@ export class PoolReads {
     const found = this.#route.lookUp(count === keys.length ? keys : keys.slice(0, count));
     let offset = 0;
     for (let index = 0; index < count; index++) {
-      const size = found.sizes[index] as number;
-      if (size === ReadRoute.absent) {
+      const start = livePayloadAt(found, index, offset, nowMs);
+      if (start === cannotAnswer) return this.#answered(index, found, keys);
+      const end = (offset += Math.max(0, found.sizes[index] as number));
+      if (start === noPayload) {
         writer.writeNullBulk(protocol);
         this.counts.misses++;
       } else {
-        if (size < 0) return this.#answered(index, found, keys);
-        const start = livePayloadStart(found.bytes, found.view, offset, size, nowMs);
-        if (start === payloadExpired) {
-          writer.writeNullBulk(protocol);
-          this.counts.misses++;
-        } else if (start < 0) {
-          return this.#answered(index, found, keys);
-        } else {
-          writer.writeBulkRange(found.bytes, start, offset + size);
-          this.counts.hits++;
-        }
-        offset += size;
+        writer.writeBulkRange(found.bytes, start, end);
+        this.counts.hits++;
       }
     }
     return this.#answered(count, found, keys);
@@ -192,19 +184,32 @@ export class PoolReads {
   }
 }
 
+/** livePayloadAt: the key is absent or expired. */
+const noPayload = -1;
 /**
- * The live string payload of key `index` of a lookup (its value at `offset`), a copy; null when
- * absent or expired; undefined when this thread must not answer: not here, a list or hash (GET
- * answers WRONGTYPE, MGET nil, by the Raft thread's rules), or a value it cannot decode (the Raft
- * thread reports it).
+ * livePayloadAt: this thread must not answer: not here, a list or hash (GET answers WRONGTYPE,
+ * MGET nil, by the Raft thread's rules), or a value it cannot decode (the Raft thread reports it).
  */
-function payloadOf(found: RouteLookup, index: number, offset: number, nowMs: number): Uint8Array | null | undefined {
+const cannotAnswer = -2;
+
+/**
+ * Where the live string payload of key `index` of a lookup (its value at `offset`) starts in
+ * found.bytes (it ends where the value does), or noPayload, or cannotAnswer.
+ */
+function livePayloadAt(found: RouteLookup, index: number, offset: number, nowMs: number): number {
   const size = found.sizes[index] as number;
-  if (size === ReadRoute.absent) return null;
-  if (size < 0) return undefined;
+  if (size === ReadRoute.absent) return noPayload;
+  if (size < 0) return cannotAnswer;
   const start = livePayloadStart(found.bytes, found.view, offset, size, nowMs);
-  if (start === payloadExpired) return null;
-  return start < 0 ? undefined : found.bytes.slice(start, offset + size);
+  if (start === payloadExpired) return noPayload;
+  return start < 0 ? cannotAnswer : start;
+}
+
+/** livePayloadAt's payload as a copy; null when absent or expired; undefined when this thread must not answer. */
+function payloadOf(found: RouteLookup, index: number, offset: number, nowMs: number): Uint8Array | null | undefined {
+  const start = livePayloadAt(found, index, offset, nowMs);
+  if (start === cannotAnswer) return undefined;
+  return start === noPayload ? null : found.bytes.slice(start, offset + (found.sizes[index] as number));
 }
 
 /** get / mget / exists (any case), else null: compared on the bytes, no string per command. */
