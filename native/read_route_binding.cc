@@ -7,8 +7,8 @@
 //
 // readRouteCreate(tableIds: Float64Array, epochs: Float64Array, starts: BigUint64Array,
 //                 ends: BigUint64Array) -> External
-//   Ranges must not overlap. A table that is closed or unknown is left out (its keys read as "not
-//   here"). The route holds a reference to each table, so a table its replica dropped stays
+//   Ranges come sorted by start and must not overlap (read-route.ts keeps one of overlapping
+//   ranges). A table that is closed or unknown is left out (its keys read as "not here"). The route holds a reference to each table, so a table its replica dropped stays
 //   allocated (retired, odd epoch: every read of it is refused) until the route is closed.
 // readRouteGetMany(route, keys: Uint8Array, keyEnds: Uint32Array, count, outSizes: Int32Array,
 //                  outOwners: Int32Array, out: Uint8Array) -> number (bytes written to out)
@@ -82,9 +82,8 @@ Napi::Value Create(const Napi::CallbackInfo& info) {
     if (!table) continue;
     route->ranges.push_back(RouteRange{starts[i], ends[i], static_cast<uint64_t>(epochs[i]), static_cast<int32_t>(i), std::move(table)});
   }
-  std::sort(route->ranges.begin(), route->ranges.end(), [](const RouteRange& a, const RouteRange& b) { return a.start < b.start; });
   for (size_t i = 1; i < route->ranges.size(); i++) {
-    UKV_ASSERT(route->ranges[i - 1].end < route->ranges[i].start, "ranges are disjoint");
+    UKV_ASSERT(route->ranges[i - 1].end < route->ranges[i].start, "ranges are sorted and disjoint");
   }
   return Napi::External<ReadRoute>::New(info.Env(), route, [](Napi::Env, ReadRoute* dying) { delete dying; });
 }

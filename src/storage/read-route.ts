@@ -69,7 +69,7 @@ export class ReadRoute {
    * store can hold a parent that has not applied the split next to a child that already exists.
    * Then the range that starts first keeps the overlap and the other is left out (its keys outside
    * the kept range read as notHere, so the Raft thread answers them): the native side takes
-   * disjoint ranges only. Lookups name indexes into `ranges` as given.
+   * disjoint ranges, sorted by start. Lookups name indexes into `ranges` as given.
    */
   static create(ranges: readonly ReadRouteRange[]): ReadRoute {
     if (ranges.length > readRouteRangeCountMax) {

@@ -39,12 +39,6 @@ export function setU64LE(bytes: Uint8Array, offset: number, value: number): numb
   return offset + 8;
 }
 
-/** A little-endian u64, or -1 when it is past 2^53 (the caller reports its format's error). */
-export function getU64LE(bytes: Uint8Array, offset: number): number {
-  const value = getU32LE(bytes, offset + 4) * twoPower32 + getU32LE(bytes, offset);
-  return Number.isSafeInteger(value) ? value : -1;
-}
-
 export function setF64LE(bytes: Uint8Array, offset: number, value: number): void {
   f64[0] = value;
   for (let index = 0; index < 8; index++) bytes[offset + index] = f64Bytes[index] as number;
