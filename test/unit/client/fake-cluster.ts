@@ -293,3 +293,10 @@ export function disjointPlacement(shardCount: number, replication = 3): number[]
 export function keysOf(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, index) => `${prefix}-${index}`);
 }
+
+/** A KvServer on an ephemeral port answering with `handler`: one port of a store, for tests that watch which port a request reaches. */
+export async function startKvServer(handler: (request: KvRequest) => KvResponse): Promise<{ server: KvServer; address: string }> {
+  const server = new KvServer({ host: "127.0.0.1", port: 0, logger: silentLogger, handler: async (request) => handler(request) });
+  const { port } = await server.start();
+  return { server, address: `127.0.0.1:${port}` };
+}

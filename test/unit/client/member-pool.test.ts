@@ -1,28 +1,20 @@
 // MemberPool's dial address (inside a store: writes go to a member's Raft port, follower GETs to its
 // client port): requests reach the address dialAddressOf names, while health stays the member's.
 import { expect, test } from "bun:test";
-import pino from "pino";
 import { MemberPool } from "../../../src/client/member-pool.ts";
 import { makeKvResponse } from "../../../src/transport/kv-protocol.ts";
-import { KvServer } from "../../../src/transport/kv-server.ts";
+import type { KvServer } from "../../../src/transport/kv-server.ts";
+import { startKvServer } from "./fake-cluster.ts";
 
 const encoder = new TextEncoder();
 
 test("requests go where dialAddressOf says; the member's health is recorded under its own address", async () => {
   const seen: { server: string; op: string }[] = [];
-  const start = async (name: string): Promise<{ server: KvServer; address: string }> => {
-    const server = new KvServer({
-      host: "127.0.0.1",
-      port: 0,
-      logger: pino({ level: "silent" }),
-      handler: async (request) => {
-        seen.push({ server: name, op: request.op });
-        return makeKvResponse(request.id, "OK");
-      },
+  const start = (name: string): Promise<{ server: KvServer; address: string }> =>
+    startKvServer((request) => {
+      seen.push({ server: name, op: request.op });
+      return makeKvResponse(request.id, "OK");
     });
-    const { port } = await server.start();
-    return { server, address: `127.0.0.1:${port}` };
-  };
   const clientPort = await start("client port");
   const raftPort = await start("raft port");
   const pool = new MemberPool({

@@ -7,11 +7,10 @@ import { ShardedClient } from "../../../src/client/sharded-client.ts";
 import { topologyFromLayout, type Topology, type TopologySource } from "../../../src/client/topology.ts";
 import { isUkvError } from "../../../src/util/errors.ts";
 import { makeKvResponse } from "../../../src/transport/kv-protocol.ts";
-import { KvServer } from "../../../src/transport/kv-server.ts";
-import pino from "pino";
+import type { KvServer } from "../../../src/transport/kv-server.ts";
 import { hashMax, keyHash } from "../../../src/ring/key-hash.ts";
 import { RangeMap, rangeToJson } from "../../../src/ring/range-map.ts";
-import { disjointPlacement, FakeCluster, keysOf } from "./fake-cluster.ts";
+import { disjointPlacement, FakeCluster, keysOf, startKvServer } from "./fake-cluster.ts";
 
 const decoder = new TextDecoder();
 let cluster: FakeCluster | null = null;
@@ -228,18 +227,13 @@ describe("writesToRaftPorts", () => {
     const seen: { port: string; op: string }[] = [];
     const servers: KvServer[] = [];
     const start = async (name: string): Promise<string> => {
-      const server = new KvServer({
-        host: "127.0.0.1",
-        port: 0,
-        logger: pino({ level: "silent" }),
-        handler: async (request) => {
-          seen.push({ port: name, op: request.op });
-          if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ nodeId: 1, groupId: 1, role: "leader", term: 1, leader: 1, commitIndex: 0, appliedIndex: 0, lastIndex: 0, snapshotIndex: 0, keyCount: 0 }) });
-          return makeKvResponse(request.id, request.op === "GET" ? "NOT_FOUND" : "OK");
-        },
+      const { server, address } = await startKvServer((request) => {
+        seen.push({ port: name, op: request.op });
+        if (request.op === "STATUS") return makeKvResponse(request.id, "OK", { statusJson: JSON.stringify({ nodeId: 1, groupId: 1, role: "leader", term: 1, leader: 1, commitIndex: 0, appliedIndex: 0, lastIndex: 0, snapshotIndex: 0, keyCount: 0 }) });
+        return makeKvResponse(request.id, request.op === "GET" ? "NOT_FOUND" : "OK");
       });
       servers.push(server);
-      return `127.0.0.1:${(await server.start()).port}`;
+      return address;
     };
     const clientAddress = await start("client");
     const raftAddress = await start("raft");
