@@ -789,6 +789,7 @@ class GroupState {
   }
 }
 
+/** What one entry takes in a record's ENTRIES section. */
 function entryBytesOf(entry: GroupLogEntry): number {
   return entryHeaderBytes + entry.data.byteLength;
 }
@@ -846,7 +847,7 @@ function splitIntoRecords(
   let chunk: GroupLogEntry[] = [];
   let chunkBytes = chunkBytesEmpty;
   for (const entry of entries) {
-    const entryBytes = entryHeaderBytes + entry.data.byteLength;
+    const entryBytes = entryBytesOf(entry);
     // Every entry fits a record of its own with a hard state, so the hard state always finds room.
     if (chunkBytesEmpty + entryBytes + hardStateBytes > payloadBytesMax) {
       const sizeBytes = walRecordHeaderBytes + chunkBytesEmpty + entryBytes + hardStateBytes;
@@ -910,7 +911,7 @@ function payloadSizeBytes(record: StoreLogRecord): number {
   if (record.resetIndex !== null) sizeBytes += indexBytes;
   if (record.entries.length > 0) {
     sizeBytes += entriesHeaderBytes;
-    for (const entry of record.entries) sizeBytes += entryHeaderBytes + entry.data.byteLength;
+    for (const entry of record.entries) sizeBytes += entryBytesOf(entry);
   }
   if (record.compactIndex !== null) sizeBytes += indexBytes;
   if (record.hardState !== null) sizeBytes += hardStateBytes;
@@ -1035,8 +1036,6 @@ class PayloadReader {
     return offset;
   }
 }
-
-/** Writes a safe integer as u64 little-endian; returns the offset after it. */
 
 function isIndex(value: number): boolean {
   return Number.isSafeInteger(value) && value >= 0;
