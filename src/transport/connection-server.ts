@@ -91,24 +91,23 @@ export class ConnectionServer<C extends ServedConnection> {
    * connections), under the same limits and close as this listener's own.
    */
   adopt(connection: ByteConnection): void {
-    if (this.#closing !== null || this.#connections.size >= (this.#options.connectionCountMax ?? Number.POSITIVE_INFINITY)) {
-      connection.attach({ data: () => {}, close: () => {} });
-      connection.destroy();
-      return;
-    }
-    this.#serve(connection);
+    if (this.#refusal() === null) return this.#serve(connection);
+    connection.attach({ data: () => {}, close: () => {} });
+    connection.destroy();
   }
 
   #accept(socket: TcpConnection): void {
-    const full = this.#connections.size >= (this.#options.connectionCountMax ?? Number.POSITIVE_INFINITY);
-    if (this.#closing !== null || full) {
-      socket.attach({ data: () => {}, close: () => {} }); // what a refused client sends is ignored
-      const reason: RefusalReason = this.#closing !== null ? "closing" : "full";
-      if (this.#options.refuse === undefined) socket.destroy();
-      else this.#options.refuse(socket, reason);
-      return;
-    }
-    this.#serve(socket);
+    const refusal = this.#refusal();
+    if (refusal === null) return this.#serve(socket);
+    socket.attach({ data: () => {}, close: () => {} }); // what a refused client sends is ignored
+    if (this.#options.refuse === undefined) socket.destroy();
+    else this.#options.refuse(socket, refusal);
+  }
+
+  /** Why a new connection is refused now, or null to serve it. */
+  #refusal(): RefusalReason | null {
+    if (this.#closing !== null) return "closing";
+    return this.#connections.size >= (this.#options.connectionCountMax ?? Number.POSITIVE_INFINITY) ? "full" : null;
   }
 
   #serve(socket: ByteConnection): void {
