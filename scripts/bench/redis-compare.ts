@@ -13,12 +13,15 @@
 // of the 3 store processes, from /proc, divided by the requests) and, for SET, client writes per
 // fdatasync (the stores' shared-log syncCount from STATUS), so the next bottleneck is visible.
 // Prints the issue's table in markdown (ratios: SET against appendfsync always, GET against no
-// persistence) and the machine's load average when it started. Installs redis-server/redis-tools
+// persistence) and the machine's load average when it started. With --ceiling, the SET cases
+// also run against the bare write chain (write-ceiling-node.ts: three Bun processes making the
+// same hops and fdatasyncs as a RESP SET and nothing else), the ceiling of this shape on this
+// machine, with its own ratio to redis and its CPU per request. Installs redis-server/redis-tools
 // from Debian if missing.
 //
 // Usage: bun scripts/bench/redis-compare.ts [--requests-scale 1] [--port-base P] [--only resp|smart]
 //                                          [--tests set,get] [--binary dist/ukv] [--no-redis]
-//                                          [--read-pools 0,1,2] [--read-pool N]
+//                                          [--read-pools 0,1,2] [--read-pool N] [--ceiling]
 // --read-pool N: the main table with every store's readPoolSize set to N (default: the config's
 // default, cores - 1), to compare the write path with and without the Workers' hop.
 // --read-pools: instead of the table above, the read pool's table (FR3.2, issue 20): for each
@@ -70,6 +73,7 @@ const portBaseOption = option("--port-base");
 const only = option("--only");
 const tests = (option("--tests") ?? "set,get").toUpperCase().split(",");
 const withRedis = !argv.includes("--no-redis");
+const withCeiling = argv.includes("--ceiling");
 const readPoolsOption = option("--read-pools");
 const mainReadPoolOption = option("--read-pool");
 const mainReadPoolSize = mainReadPoolOption === undefined ? null : Number(mainReadPoolOption);
@@ -138,22 +142,46 @@ async function startUkv(dir: string, readPoolSize: number | null = null): Promis
     writeFileSync(join(dir, "cluster.yaml"), `${text}readPoolSize: ${readPoolSize}\n`);
   }
   const child = Bun.spawn([ukvBinary, "cluster", "up", "--dir", dir, "--port-base", String(portBase)], { stdout: "pipe", stderr: "inherit" });
-  const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
-  let output = "";
-  while (!output.includes("ukv cluster ready")) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`cluster up ended before ready:\n${output}`);
-    output += new TextDecoder().decode(value);
-  }
-  void reader.read().then(function drain(result): unknown {
-    return result.done ? null : reader.read().then(drain);
-  });
+  const output = await readUntil(child, "ukv cluster ready", "cluster up");
   const match = /redis\s+127\.0\.0\.1:(\d+)/.exec(output);
   if (match === null) throw new Error(`cluster up printed no redis endpoint:\n${output}`);
   const clientAddresses = [...output.matchAll(/client\s+(127\.0\.0\.1:\d+)/g)].map((found) => found[1]!);
   const respPort = Number(match[1]);
   await waitForPing(respPort, 10_000);
   return { child, respPort, clientAddresses, configPath: join(dir, "cluster.yaml"), storePids: childPids(child.pid) };
+}
+
+/** A child's stdout up to `marker` (the rest is drained, so the child never blocks on a full pipe). */
+async function readUntil(child: Subprocess, marker: string, name: string): Promise<string> {
+  const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
+  let output = "";
+  while (!output.includes(marker)) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`${name} ended before "${marker}":\n${output}`);
+    output += new TextDecoder().decode(value);
+  }
+  void reader.read().then(function drain(result): unknown {
+    return result.done ? null : reader.read().then(drain);
+  });
+  return output;
+}
+
+interface Chain {
+  respPort: number;
+  pids: number[];
+}
+
+/** The bare write chain's three processes (write-ceiling-node.ts), ready to take SETs. */
+async function startChain(dir: string, portBase: number): Promise<Chain> {
+  mkdirSync(dir, { recursive: true });
+  const script = resolve(import.meta.dir, "write-ceiling-node.ts");
+  const started = ["follower", "entry", "leader"].map((role) => {
+    const child = Bun.spawn([process.execPath, script, role, String(portBase), dir], { stdout: "pipe", stderr: "inherit" });
+    children.push(child);
+    return { role, child };
+  });
+  for (const { role, child } of started) await readUntil(child, `${role} ready`, `write chain ${role}`);
+  return { respPort: portBase, pids: started.map(({ child }) => child.pid) };
 }
 
 function childPids(parentPid: number): number[] {
@@ -248,6 +276,14 @@ async function measureUkv(ukv: Ukv, benchCase: Case, run: () => Promise<Measure>
   return measure;
 }
 
+function measureChain(chain: Chain, benchCase: Case): Measure {
+  const requests = Math.max(100, Math.round(benchCase.requests * requestsScale));
+  const cpuBefore = cpuMicros(chain.pids);
+  const measure = runRedisBenchmark(chain.respPort, benchCase);
+  measure.cpuMicrosPerRequest = (cpuMicros(chain.pids) - cpuBefore) / requests;
+  return measure;
+}
+
 function describe(measure: Measure | undefined): string {
   if (measure === undefined) return "-";
   return `${Math.round(measure.opsPerSecond).toLocaleString("en-US")}/s (p50 ${measure.p50Ms.toFixed(2)}, p99 ${measure.p99Ms.toFixed(2)} ms)`;
@@ -276,6 +312,21 @@ function formatTable(results: Map<string, Map<string, Measure>>, loadAtStart: st
     );
   }
   lines.push("", "ratio: SET against redis appendfsync always, GET against redis without persistence.");
+  if (results.has("ceiling")) {
+    lines.push(
+      "",
+      "The bare write chain (write-ceiling-node.ts: the same hops and fdatasyncs in 3 Bun processes, nothing else):",
+      "",
+      "| case | bare chain | ratio to redis appendfsync always | CPU us/req (3 processes) | ukv RESP / bare chain |",
+      "|---|---|---:|---:|---:|",
+    );
+    for (const benchCase of cases.filter((candidate) => candidate.test === "SET")) {
+      const ceiling = get("ceiling", benchCase.label);
+      lines.push(
+        `| ${benchCase.label} | ${describe(ceiling)} | ${ratio(ceiling, get("redis-fsync", benchCase.label))} | ${ceiling?.cpuMicrosPerRequest?.toFixed(0) ?? "-"} | ${ratio(get("ukv-resp", benchCase.label), ceiling)} |`,
+      );
+    }
+  }
   return lines.join("\n");
 }
 
@@ -303,6 +354,7 @@ async function main(): Promise<void> {
     const fsync = await startRedis("redis-fsync", fsyncDir, ["--appendonly", "yes", "--appendfsync", "always"]);
     ukv = await startUkv(join(dir, "ukv"), mainReadPoolSize);
     const started = ukv;
+    const chain = withCeiling ? await startChain(join(dir, "chain"), portBaseOption === undefined ? await freePort() : Number(portBaseOption) + 90) : null;
     const config = loadClusterConfig(started.configPath);
     source = new MetaTopologySource({ metaAddresses: metaStoreAddresses(config), fallback: layoutFromConfig(config) });
     await source.start({ firstWaitMs: 5000 });
@@ -314,6 +366,7 @@ async function main(): Promise<void> {
       if (withRedis) record("redis-plain", benchCase.label, runRedisBenchmark(plain.port, benchCase));
       if (only !== "smart") record("ukv-resp", benchCase.label, await measureUkv(started, benchCase, () => runRedisBenchmark(started.respPort, benchCase)));
       if (only !== "resp") record("ukv-smart", benchCase.label, await measureUkv(started, benchCase, () => runSmartClient(client, benchCase)));
+      if (chain !== null && benchCase.test === "SET") record("ceiling", benchCase.label, measureChain(chain, benchCase));
     }
     console.log(formatTable(results, loadAtStart));
   } finally {
