@@ -14,12 +14,19 @@
 // fdatasync (the stores' shared-log syncCount from STATUS), so the next bottleneck is visible.
 // Prints the issue's table in markdown (ratios: SET against appendfsync always, GET against no
 // persistence) and the machine's load average when it started. With --ceiling, the SET cases
-// also run against the bare write chain (write-ceiling-node.ts: three Bun processes making the
-// same hops and fdatasyncs as a RESP SET and nothing else), the ceiling of this shape on this
-// machine, with its own ratio to redis and its CPU per request. Installs redis-server/redis-tools
+// also run against two bare write chains (write-ceiling-node.ts: three Bun processes making the
+// hops and fdatasyncs of a RESP SET and nothing else; one forwards to a leader in another
+// process, one leads in the entry process), the ceiling of this shape on this machine, each with
+// its ratio to redis and its CPU per request.
+// In the main table every target gets the same warm-up first (--warmup-requests, default 200,000; 0 for none):
+// pipelined SETs and GETs, then unpipelined SETs, untimed. A fresh Bun process spends its first
+// tens of seconds under load compiling (the stores' JIT threads took 20% of their CPU at SET
+// `-c 50` right after `cluster up`, 2% after the warm-up), and a server is measured in its steady
+// state, as users run it. Installs redis-server/redis-tools
 // from Debian if missing.
 //
-// Usage: bun scripts/bench/redis-compare.ts [--requests-scale 1] [--port-base P] [--only resp|smart]
+// Usage: bun scripts/bench/redis-compare.ts [--requests-scale 1] [--warmup-requests 200000]
+//                                          [--port-base P] [--only resp|smart]
 //                                          [--tests set,get] [--binary dist/ukv] [--no-redis]
 //                                          [--read-pools 0,1,2] [--read-pool N] [--ceiling]
 // --read-pool N: the main table with every store's readPoolSize set to N (default: the config's
@@ -69,6 +76,8 @@ const option = (flag: string): string | undefined => {
   return index >= 0 ? argv[index + 1] : undefined;
 };
 const requestsScale = Number(option("--requests-scale") ?? 1);
+const warmupRequests = Number(option("--warmup-requests") ?? 200_000);
+if (!Number.isInteger(warmupRequests) || warmupRequests < 0) throw new Error(`--warmup-requests takes a count like 200000 or 0, got ${option("--warmup-requests")}`);
 const portBaseOption = option("--port-base");
 const only = option("--only");
 const tests = (option("--tests") ?? "set,get").toUpperCase().split(",");
@@ -172,11 +181,11 @@ interface Chain {
 }
 
 /** The bare write chain's three processes (write-ceiling-node.ts), ready to take SETs. */
-async function startChain(dir: string, portBase: number): Promise<Chain> {
+async function startChain(dir: string, portBase: number, mode: "forward" | "local"): Promise<Chain> {
   mkdirSync(dir, { recursive: true });
   const script = resolve(import.meta.dir, "write-ceiling-node.ts");
-  const started = ["follower", "entry", "leader"].map((role) => {
-    const child = Bun.spawn([process.execPath, script, role, String(portBase), dir], { stdout: "pipe", stderr: "inherit" });
+  const started = ["follower", "leader", "entry"].map((role) => {
+    const child = Bun.spawn([process.execPath, script, role, String(portBase), dir, mode], { stdout: "pipe", stderr: "inherit" });
     children.push(child);
     return { role, child };
   });
@@ -276,6 +285,20 @@ async function measureUkv(ukv: Ukv, benchCase: Case, run: () => Promise<Measure>
   return measure;
 }
 
+/** The untimed warm-up every target gets before its first measured case (none when warmupRequests is 0). */
+const warmupCases: Case[] = [
+  { label: "warm-up SET -P 16", test: "SET", clients: 50, pipeline: 16, requests: warmupRequests },
+  { label: "warm-up GET -P 16", test: "GET", clients: 50, pipeline: 16, requests: warmupRequests },
+  { label: "warm-up SET", test: "SET", clients: 50, pipeline: 1, requests: Math.round(warmupRequests / 5) },
+];
+
+async function warmUp(name: string, run: (benchCase: Case) => Promise<unknown> | unknown): Promise<void> {
+  if (warmupRequests === 0) return;
+  const startedMs = performance.now();
+  for (const benchCase of warmupCases) await run({ ...benchCase, requests: benchCase.requests / requestsScale });
+  console.error(`${name}: warmed up in ${((performance.now() - startedMs) / 1000).toFixed(1)} s`);
+}
+
 function measureChain(chain: Chain, benchCase: Case): Measure {
   const requests = Math.max(100, Math.round(benchCase.requests * requestsScale));
   const cpuBefore = cpuMicros(chain.pids);
@@ -296,7 +319,7 @@ function ratio(ours: Measure | undefined, theirs: Measure | undefined): string {
 function formatTable(results: Map<string, Map<string, Measure>>, loadAtStart: string): string {
   const get = (target: string, label: string): Measure | undefined => results.get(target)?.get(label);
   const lines = [
-    `machine load average at start: ${loadAtStart} (${navigator.hardwareConcurrency} cores)`,
+    `machine load average at start: ${loadAtStart} (${navigator.hardwareConcurrency} cores); warm-up ${warmupRequests.toLocaleString("en-US")} requests per target`,
     "",
     "| case | redis appendfsync always | redis no persistence | ukv RESP | ratio | ukv smart client | ratio | CPU us/req RESP / smart | writes per fdatasync RESP / smart |",
     "|---|---|---|---|---:|---|---:|---:|---:|",
@@ -312,18 +335,22 @@ function formatTable(results: Map<string, Map<string, Measure>>, loadAtStart: st
     );
   }
   lines.push("", "ratio: SET against redis appendfsync always, GET against redis without persistence.");
-  if (results.has("ceiling")) {
+  if (results.has("chain-forward")) {
     lines.push(
       "",
-      "The bare write chain (write-ceiling-node.ts: the same hops and fdatasyncs in 3 Bun processes, nothing else):",
+      "The bare write chain (write-ceiling-node.ts: the hops and fdatasyncs of a RESP SET in 3 Bun processes, nothing else), forwarded",
+      "to a leader in another process as two thirds of ukv's RESP SETs are, and led by the entry process itself as the other third:",
       "",
-      "| case | bare chain | ratio to redis appendfsync always | CPU us/req (3 processes) | ukv RESP / bare chain |",
-      "|---|---|---:|---:|---:|",
+      "| case | chain, forwarded | ratio to redis appendfsync always | CPU us/req | chain, entry leads | ratio | CPU us/req | ukv RESP / forwarded chain |",
+      "|---|---|---:|---:|---|---:|---:|---:|",
     );
     for (const benchCase of cases.filter((candidate) => candidate.test === "SET")) {
-      const ceiling = get("ceiling", benchCase.label);
+      const forward = get("chain-forward", benchCase.label);
+      const local = get("chain-local", benchCase.label);
+      const redis = get("redis-fsync", benchCase.label);
+      const cpu = (measure: Measure | undefined): string => measure?.cpuMicrosPerRequest?.toFixed(0) ?? "-";
       lines.push(
-        `| ${benchCase.label} | ${describe(ceiling)} | ${ratio(ceiling, get("redis-fsync", benchCase.label))} | ${ceiling?.cpuMicrosPerRequest?.toFixed(0) ?? "-"} | ${ratio(get("ukv-resp", benchCase.label), ceiling)} |`,
+        `| ${benchCase.label} | ${describe(forward)} | ${ratio(forward, redis)} | ${cpu(forward)} | ${describe(local)} | ${ratio(local, redis)} | ${cpu(local)} | ${ratio(get("ukv-resp", benchCase.label), forward)} |`,
       );
     }
   }
@@ -354,19 +381,32 @@ async function main(): Promise<void> {
     const fsync = await startRedis("redis-fsync", fsyncDir, ["--appendonly", "yes", "--appendfsync", "always"]);
     ukv = await startUkv(join(dir, "ukv"), mainReadPoolSize);
     const started = ukv;
-    const chain = withCeiling ? await startChain(join(dir, "chain"), portBaseOption === undefined ? await freePort() : Number(portBaseOption) + 90) : null;
+    const chainPortBase = portBaseOption === undefined ? 20000 + Math.floor(Math.random() * 20000) : Number(portBaseOption) + 80;
+    const chains = withCeiling
+      ? { forward: await startChain(join(dir, "chain-forward"), chainPortBase, "forward"), local: await startChain(join(dir, "chain-local"), chainPortBase + 10, "local") }
+      : null;
     const config = loadClusterConfig(started.configPath);
     source = new MetaTopologySource({ metaAddresses: metaStoreAddresses(config), fallback: layoutFromConfig(config) });
     await source.start({ firstWaitMs: 5000 });
     // Inside the cluster's network, as the stores' own routing: writes to the members' Raft ports.
     smartClient = new ShardedClient({ topologySource: source, requestTimeoutMs: 5000, writesToRaftPorts: true });
     const client = smartClient;
+    if (withRedis) await warmUp("redis-fsync", (benchCase) => runRedisBenchmark(fsync.port, benchCase));
+    if (withRedis) await warmUp("redis-plain", (benchCase) => runRedisBenchmark(plain.port, benchCase));
+    await warmUp("ukv RESP", (benchCase) => runRedisBenchmark(started.respPort, benchCase));
+    if (only !== "resp") await warmUp("ukv smart client", (benchCase) => runSmartClient(client, benchCase));
+    for (const [name, chain] of Object.entries(chains ?? {})) {
+      await warmUp(`bare chain (${name})`, (benchCase) => (benchCase.test === "SET" ? runRedisBenchmark(chain.respPort, benchCase) : null));
+    }
     for (const benchCase of cases) {
       if (withRedis) record("redis-fsync", benchCase.label, runRedisBenchmark(fsync.port, benchCase));
       if (withRedis) record("redis-plain", benchCase.label, runRedisBenchmark(plain.port, benchCase));
       if (only !== "smart") record("ukv-resp", benchCase.label, await measureUkv(started, benchCase, () => runRedisBenchmark(started.respPort, benchCase)));
       if (only !== "resp") record("ukv-smart", benchCase.label, await measureUkv(started, benchCase, () => runSmartClient(client, benchCase)));
-      if (chain !== null && benchCase.test === "SET") record("ceiling", benchCase.label, measureChain(chain, benchCase));
+      if (chains !== null && benchCase.test === "SET") {
+        record("chain-forward", benchCase.label, measureChain(chains.forward, benchCase));
+        record("chain-local", benchCase.label, measureChain(chains.local, benchCase));
+      }
     }
     console.log(formatTable(results, loadAtStart));
   } finally {

@@ -13,16 +13,21 @@
 // event-loop turn into one write per socket, as ukv's transport does, and the SETs of one read
 // from a client travel as one request (a pipeline is one log record). Only `SET key value`.
 //
-// Usage: bun scripts/bench/write-ceiling-node.ts entry|leader|follower PORT_BASE DIR
+// With MODE "local" the entry leads itself (the best case of a RESP SET: the store holding the
+// connection leads the key's shard, a third of the keys of `cluster up`), and the other two
+// processes are its followers: client -> entry (appends, fdatasyncs, sends to both) -> "+OK".
+//
+// Usage: bun scripts/bench/write-ceiling-node.ts entry|leader|follower PORT_BASE DIR [forward|local]
 // Ports: entry's RESP port PORT_BASE, the leader PORT_BASE+1, the followers' PORT_BASE+2 (entry)
-// and PORT_BASE+3 (follower). Prints "<role> ready" once listening and connected.
+// and PORT_BASE+3 (follower); in local mode the "leader" process is a follower on PORT_BASE+1.
+// Prints "<role> ready" once listening and connected.
 import { fdatasync, openSync, write, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Socket } from "bun";
 
-const [role, portBaseText, dir] = process.argv.slice(2);
-if ((role !== "entry" && role !== "leader" && role !== "follower") || portBaseText === undefined || dir === undefined) {
-  console.error("usage: write-ceiling-node.ts entry|leader|follower PORT_BASE DIR");
+const [role, portBaseText, dir, mode = "forward"] = process.argv.slice(2);
+if ((role !== "entry" && role !== "leader" && role !== "follower") || portBaseText === undefined || dir === undefined || (mode !== "forward" && mode !== "local")) {
+  console.error("usage: write-ceiling-node.ts entry|leader|follower PORT_BASE DIR [forward|local]");
   process.exit(2);
 }
 const portBase = Number(portBaseText);
@@ -128,15 +133,9 @@ async function dialFrames(port: number, handle: FrameHandler): Promise<LinkSocke
 // ---- roles ------------------------------------------------------------------------------------
 const empty = new Uint8Array(0);
 
-// Both followers: persist, then acknowledge (never before the fdatasync returned).
-if (role !== "leader") {
-  listenFrames(role === "entry" ? ports.entryFollower : ports.follower, (socket, type, id, payload) => {
-    if (type === FrameType.Append) appendDurable(Uint8Array.from(payload), () => send(socket, FrameType.Ack, id, empty));
-  });
-}
-
-if (role === "leader") {
-  const waiting = new Map<number, { socket: LinkSocket; id: number; durableCount: number }>();
+/** The leader's side: sends a record to both followers and persists it; `durable` once on 2 of 3. */
+async function leaderOf(followerPorts: readonly number[]): Promise<(record: Uint8Array, durable: () => void) => void> {
+  const waiting = new Map<number, { durable: () => void; durableCount: number }>();
   let nextIndex = 1;
   const durableOn = (index: number): void => {
     const write = waiting.get(index);
@@ -144,18 +143,34 @@ if (role === "leader") {
     // A majority of 3: the leader's own fdatasync and one follower's, or both followers'.
     if (++write.durableCount < 2) return;
     waiting.delete(index);
-    send(write.socket, FrameType.Reply, write.id, empty);
+    write.durable();
   };
   const onFollowerFrame: FrameHandler = (_socket, type, index) => {
     if (type === FrameType.Ack) durableOn(index);
   };
-  const followers = [await dialFrames(ports.entryFollower, onFollowerFrame), await dialFrames(ports.follower, onFollowerFrame)];
-  listenFrames(ports.leader, (socket, type, id, payload) => {
-    if (type !== FrameType.Request) return;
+  const followers: LinkSocket[] = [];
+  for (const port of followerPorts) followers.push(await dialFrames(port, onFollowerFrame));
+  return (record, durable) => {
     const index = nextIndex++;
-    waiting.set(index, { socket, id, durableCount: 0 });
-    for (const follower of followers) send(follower, FrameType.Append, index, payload);
-    appendDurable(Uint8Array.from(payload), () => durableOn(index));
+    waiting.set(index, { durable, durableCount: 0 });
+    for (const follower of followers) send(follower, FrameType.Append, index, record);
+    appendDurable(Uint8Array.from(record), () => durableOn(index));
+  };
+}
+
+const isFollower = mode === "local" ? role !== "entry" : role !== "leader";
+// A follower persists, then acknowledges (never before the fdatasync returned).
+if (isFollower) {
+  const port = role === "entry" ? ports.entryFollower : role === "leader" ? ports.leader : ports.follower;
+  listenFrames(port, (socket, type, id, payload) => {
+    if (type === FrameType.Append) appendDurable(Uint8Array.from(payload), () => send(socket, FrameType.Ack, id, empty));
+  });
+}
+
+if (role === "leader" && mode === "forward") {
+  const replicate = await leaderOf([ports.entryFollower, ports.follower]);
+  listenFrames(ports.leader, (socket, type, id, payload) => {
+    if (type === FrameType.Request) replicate(payload, () => send(socket, FrameType.Reply, id, empty));
   });
 }
 
@@ -163,12 +178,21 @@ if (role === "entry") {
   const replyTo = new Map<number, { client: Socket<{ pending: Buffer | null }>; count: number }>();
   let nextId = 1;
   const oks = Buffer.from("+OK\r\n".repeat(1024));
-  const leader = await dialFrames(ports.leader, (_socket, type, id) => {
-    if (type !== FrameType.Reply) return;
+  const answer = (id: number): void => {
     const request = replyTo.get(id);
     replyTo.delete(id);
     request?.client.write(oks.subarray(0, 5 * request.count));
-  });
+  };
+  let submit: (id: number, record: Uint8Array) => void;
+  if (mode === "local") {
+    const replicate = await leaderOf([ports.leader, ports.follower]);
+    submit = (id, record) => replicate(record, () => answer(id));
+  } else {
+    const leader = await dialFrames(ports.leader, (_socket, type, id) => {
+      if (type === FrameType.Reply) answer(id);
+    });
+    submit = (id, record) => send(leader, FrameType.Request, id, record);
+  }
   Bun.listen<{ pending: Buffer | null }>({
     hostname: "127.0.0.1",
     port: ports.resp,
@@ -187,7 +211,7 @@ if (role === "entry") {
           }
           const id = nextId++;
           replyTo.set(id, { client: socket, count: keysAndValues.length / 2 });
-          send(leader, FrameType.Request, id, Buffer.concat(keysAndValues));
+          submit(id, Buffer.concat(keysAndValues));
         }
         socket.data.pending = offset < bytes.byteLength ? bytes.subarray(offset) : null;
       },
