@@ -13,6 +13,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { renderLocalClusterConfig } from "../../src/config/local-cluster.ts";
+import { readUntil } from "./child-output.ts";
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(name);
@@ -47,16 +48,7 @@ async function startCluster(dir: string, metricsEnabled: boolean, portBase: numb
   const text = renderLocalClusterConfig({ dir: join(dir, "data"), storeCount: 3, shardCount: 4, replication: 3, portBase });
   writeFileSync(join(dir, "cluster.yaml"), `${text}metricsEnabled: ${metricsEnabled}\n`);
   const child = Bun.spawn([ukvBinary, "cluster", "up", "--dir", dir], { stdout: "pipe", stderr: "inherit" });
-  const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
-  let output = "";
-  while (!output.includes("ukv cluster ready")) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`cluster up ended before ready:\n${output}`);
-    output += new TextDecoder().decode(value);
-  }
-  void reader.read().then(function drain(result): unknown {
-    return result.done ? null : reader.read().then(drain);
-  });
+  await readUntil(child, "ukv cluster ready", "cluster up");
   await waitForPing(portBase + 2, 10_000);
   return child;
 }

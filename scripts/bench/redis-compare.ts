@@ -46,6 +46,8 @@ import { renderLocalClusterConfig } from "../../src/config/local-cluster.ts";
 import { layoutFromConfig } from "../../src/meta/meta-service.ts";
 import { metaStoreAddresses } from "../../src/store/store-process.ts";
 import { KvClient } from "../../src/transport/kv-client.ts";
+import { readUntil } from "./child-output.ts";
+import { startWriteChain, type WriteChain } from "./write-chain.ts";
 
 interface Target {
   name: string;
@@ -160,39 +162,6 @@ async function startUkv(dir: string, readPoolSize: number | null = null): Promis
   return { child, respPort, clientAddresses, configPath: join(dir, "cluster.yaml"), storePids: childPids(child.pid) };
 }
 
-/** A child's stdout up to `marker` (the rest is drained, so the child never blocks on a full pipe). */
-async function readUntil(child: Subprocess, marker: string, name: string): Promise<string> {
-  const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
-  let output = "";
-  while (!output.includes(marker)) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`${name} ended before "${marker}":\n${output}`);
-    output += new TextDecoder().decode(value);
-  }
-  void reader.read().then(function drain(result): unknown {
-    return result.done ? null : reader.read().then(drain);
-  });
-  return output;
-}
-
-interface Chain {
-  respPort: number;
-  pids: number[];
-}
-
-/** The bare write chain's three processes (write-ceiling-node.ts), ready to take SETs. */
-async function startChain(dir: string, portBase: number, mode: "forward" | "local"): Promise<Chain> {
-  mkdirSync(dir, { recursive: true });
-  const script = resolve(import.meta.dir, "write-ceiling-node.ts");
-  const started = ["follower", "leader", "entry"].map((role) => {
-    const child = Bun.spawn([process.execPath, script, role, String(portBase), dir, mode], { stdout: "pipe", stderr: "inherit" });
-    children.push(child);
-    return { role, child };
-  });
-  for (const { role, child } of started) await readUntil(child, `${role} ready`, `write chain ${role}`);
-  return { respPort: portBase, pids: started.map(({ child }) => child.pid) };
-}
-
 function childPids(parentPid: number): number[] {
   const pids: number[] = [];
   for (const name of readdirSync("/proc")) {
@@ -234,8 +203,13 @@ async function syncCount(ukv: Ukv): Promise<number> {
   return total;
 }
 
+/** The requests a case makes, scaled by --requests-scale. */
+function requestsOf(benchCase: Case): number {
+  return Math.max(100, Math.round(benchCase.requests * requestsScale));
+}
+
 function runRedisBenchmark(port: number, benchCase: Case): Measure {
-  const requests = Math.max(100, Math.round(benchCase.requests * requestsScale));
+  const requests = requestsOf(benchCase);
   const argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", String(port), "-t", benchCase.test.toLowerCase(), "-n", String(requests), "-r", String(keySpace), "-d", "100", "-c", String(benchCase.clients), "-P", String(benchCase.pipeline), "--csv"];
   const result = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
   if (result.exitCode !== 0) throw new Error(`${argv.join(" ")} failed: ${result.stderr.toString()}`);
@@ -247,7 +221,7 @@ function runRedisBenchmark(port: number, benchCase: Case): Measure {
 
 /** `clients` loops, each keeping `pipeline` requests in flight, over the smart client. */
 async function runSmartClient(client: ShardedClient, benchCase: Case): Promise<Measure> {
-  const requests = Math.max(100, Math.round(benchCase.requests * requestsScale));
+  const requests = requestsOf(benchCase);
   const latencies = new Float64Array(requests);
   let issued = 0;
   let failed = 0;
@@ -273,15 +247,19 @@ async function runSmartClient(client: ShardedClient, benchCase: Case): Promise<M
   return { opsPerSecond: (requests / elapsedMs) * 1000, p50Ms: sorted[Math.floor(requests * 0.5)]!, p99Ms: sorted[Math.floor(requests * 0.99)]! };
 }
 
-async function measureUkv(ukv: Ukv, benchCase: Case, run: () => Promise<Measure> | Measure): Promise<Measure> {
-  const requests = Math.max(100, Math.round(benchCase.requests * requestsScale));
-  const syncsBefore = benchCase.test === "SET" ? await syncCount(ukv) : 0;
-  const cpuBefore = cpuMicros(ukv.storePids);
+/** A run, with the CPU time of `pids` per request. */
+async function measureWithCpu(pids: readonly number[], benchCase: Case, run: () => Promise<Measure> | Measure): Promise<Measure> {
+  const cpuBefore = cpuMicros(pids);
   const measure = await run();
-  const cpuAfter = cpuMicros(ukv.storePids);
+  measure.cpuMicrosPerRequest = (cpuMicros(pids) - cpuBefore) / requestsOf(benchCase);
+  return measure;
+}
+
+async function measureUkv(ukv: Ukv, benchCase: Case, run: () => Promise<Measure> | Measure): Promise<Measure> {
+  const syncsBefore = benchCase.test === "SET" ? await syncCount(ukv) : 0;
+  const measure = await measureWithCpu(ukv.storePids, benchCase, run);
   const syncsAfter = benchCase.test === "SET" ? await syncCount(ukv) : 0;
-  measure.cpuMicrosPerRequest = (cpuAfter - cpuBefore) / requests;
-  if (benchCase.test === "SET") measure.writesPerSync = requests / Math.max(1, syncsAfter - syncsBefore);
+  if (benchCase.test === "SET") measure.writesPerSync = requestsOf(benchCase) / Math.max(1, syncsAfter - syncsBefore);
   return measure;
 }
 
@@ -295,16 +273,17 @@ const warmupCases: Case[] = [
 async function warmUp(name: string, run: (benchCase: Case) => Promise<unknown> | unknown): Promise<void> {
   if (warmupRequests === 0) return;
   const startedMs = performance.now();
+  // Warm-up sizes are not scaled: requestsOf multiplies by the scale this divides by.
   for (const benchCase of warmupCases) await run({ ...benchCase, requests: benchCase.requests / requestsScale });
   console.error(`${name}: warmed up in ${((performance.now() - startedMs) / 1000).toFixed(1)} s`);
 }
 
-function measureChain(chain: Chain, benchCase: Case): Measure {
-  const requests = Math.max(100, Math.round(benchCase.requests * requestsScale));
-  const cpuBefore = cpuMicros(chain.pids);
-  const measure = runRedisBenchmark(chain.respPort, benchCase);
-  measure.cpuMicrosPerRequest = (cpuMicros(chain.pids) - cpuBefore) / requests;
-  return measure;
+function measureChain(chain: WriteChain, benchCase: Case): Promise<Measure> {
+  return measureWithCpu(
+    chain.children.map((child) => child.pid),
+    benchCase,
+    () => runRedisBenchmark(chain.respPort, benchCase),
+  );
 }
 
 function describe(measure: Measure | undefined): string {
@@ -382,9 +361,12 @@ async function main(): Promise<void> {
     ukv = await startUkv(join(dir, "ukv"), mainReadPoolSize);
     const started = ukv;
     const chainPortBase = portBaseOption === undefined ? 20000 + Math.floor(Math.random() * 20000) : Number(portBaseOption) + 80;
-    const chains = withCeiling
-      ? { forward: await startChain(join(dir, "chain-forward"), chainPortBase, "forward"), local: await startChain(join(dir, "chain-local"), chainPortBase + 10, "local") }
-      : null;
+    const startChain = async (name: string, portBase: number, mode: "forward" | "local"): Promise<WriteChain> => {
+      const chain = await startWriteChain(join(dir, name), portBase, mode);
+      children.push(...chain.children);
+      return chain;
+    };
+    const chains = withCeiling ? { forward: await startChain("chain-forward", chainPortBase, "forward"), local: await startChain("chain-local", chainPortBase + 10, "local") } : null;
     const config = loadClusterConfig(started.configPath);
     source = new MetaTopologySource({ metaAddresses: metaStoreAddresses(config), fallback: layoutFromConfig(config) });
     await source.start({ firstWaitMs: 5000 });
@@ -404,8 +386,8 @@ async function main(): Promise<void> {
       if (only !== "smart") record("ukv-resp", benchCase.label, await measureUkv(started, benchCase, () => runRedisBenchmark(started.respPort, benchCase)));
       if (only !== "resp") record("ukv-smart", benchCase.label, await measureUkv(started, benchCase, () => runSmartClient(client, benchCase)));
       if (chains !== null && benchCase.test === "SET") {
-        record("chain-forward", benchCase.label, measureChain(chains.forward, benchCase));
-        record("chain-local", benchCase.label, measureChain(chains.local, benchCase));
+        record("chain-forward", benchCase.label, await measureChain(chains.forward, benchCase));
+        record("chain-local", benchCase.label, await measureChain(chains.local, benchCase));
       }
     }
     console.log(formatTable(results, loadAtStart));

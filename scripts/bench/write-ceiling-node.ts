@@ -175,7 +175,7 @@ if (role === "leader" && mode === "forward") {
 }
 
 if (role === "entry") {
-  const replyTo = new Map<number, { client: Socket<{ pending: Buffer | null }>; count: number }>();
+  const replyTo = new Map<number, { client: LinkSocket; count: number }>();
   let nextId = 1;
   const oks = Buffer.from("+OK\r\n".repeat(1024));
   const answer = (id: number): void => {
@@ -193,7 +193,7 @@ if (role === "entry") {
     });
     submit = (id, record) => send(leader, FrameType.Request, id, record);
   }
-  Bun.listen<{ pending: Buffer | null }>({
+  Bun.listen<Link>({
     hostname: "127.0.0.1",
     port: ports.resp,
     socket: {

@@ -3,11 +3,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { startWriteChain } from "../../scripts/bench/write-chain.ts";
 
-const script = resolve(import.meta.dir, "../../scripts/bench/write-ceiling-node.ts");
-const roles = ["follower", "leader", "entry"] as const;
 let children: Subprocess[] = [];
 let dir = "";
 
@@ -20,20 +19,9 @@ afterEach(async () => {
 
 async function startChain(mode: "forward" | "local"): Promise<number> {
   dir = mkdtempSync(join(tmpdir(), "ukv-write-chain-"));
-  const portBase = 30000 + Math.floor(Math.random() * 3000) * 10;
-  for (const role of roles) {
-    children.push(Bun.spawn([process.execPath, script, role, String(portBase), dir, mode], { stdout: "pipe", stderr: "inherit" }));
-  }
-  for (const [index, child] of children.entries()) {
-    const reader = (child.stdout as ReadableStream<Uint8Array>).getReader();
-    let output = "";
-    while (!output.includes("ready")) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`${roles[index]} exited before it was ready: ${output}`);
-      output += new TextDecoder().decode(value);
-    }
-  }
-  return portBase;
+  const chain = await startWriteChain(dir, 30000 + Math.floor(Math.random() * 3000) * 10, mode);
+  children = chain.children;
+  return chain.respPort;
 }
 
 function setCommand(key: string, value: string): string {
@@ -77,7 +65,7 @@ describe("bare write chain", () => {
       const keys = ["pipelined-0", "pipelined-19", "split-key", "lone-4"];
       const missing = (): string[] => {
         const absent: string[] = [];
-        for (const role of roles) {
+        for (const role of ["follower", "leader", "entry"]) {
           const log = readFileSync(join(dir, `${role}.log`)).subarray(0, 64 * 1024).toString("latin1");
           for (const key of keys) if (!log.includes(key)) absent.push(`${role}: ${key}`);
         }
